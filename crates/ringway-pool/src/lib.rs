@@ -1,1 +1,23 @@
-//! placeholder
+//! Server-side connection pooling policy, HAProxy's way, without I/O.
+//!
+//! Owns the decisions of `docs/haproxy-pool-semantics.md`: which idle class a request may use
+//! (`mode`), the server-wide accounting shared by all shards (`shared`), the per-shard idle pool
+//! (`local`), the keep-on-release rule (`keep`), the purge arithmetic (`purge`) and the file
+//! descriptor pressure thresholds (`fd`). It is generic over the connection type, so the runtime
+//! stores what it needs (a socket, TLS state, a duplicated fd for takeover) and tests store ids.
+
+mod fd;
+mod hash;
+mod keep;
+mod local;
+mod mode;
+mod purge;
+mod shared;
+
+pub use fd::FdPressure;
+pub use hash::conn_hash;
+pub use keep::{keep_decision, KeepRefusal, KeepRequest};
+pub use local::{IdleClass, LocalPool};
+pub use mode::{lookup_plan, LookupPlan, ReuseMode};
+pub use purge::PurgeOutcome;
+pub use shared::{PoolLimits, ServerShared, ServerSnapshot};
