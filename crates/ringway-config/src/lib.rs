@@ -1,1 +1,64 @@
-//! placeholder
+//! Typed TOML configuration for ringway.
+//!
+//! This crate owns the configuration file format: it reads a TOML file, checks
+//! every key and value, and produces a [`Config`] the runtime can use without
+//! further checking. Every problem found is reported, each with the file, the
+//! 1-based line and column, and the dotted key it concerns
+//! (`backend[0].server[1].pool_max_conn`).
+//!
+//! Module map:
+//! - [`model`]: the typed configuration the runtime consumes.
+//! - [`duration`]: the duration syntax (`"250ms"`, `"5s"`, integers in ms).
+//! - [`error`]: [`ConfigError`] / [`ConfigErrors`] and offset → line:column.
+//! - `parse`: the walk of the TOML document (with spans) into a draft.
+//! - `validate`: semantic rules, defaults and inheritance, draft → model.
+//! - `address`: server address resolution and route host normalisation.
+//! - `draft`: the span-carrying intermediate between `parse` and `validate`.
+
+pub mod duration;
+pub mod error;
+pub mod model;
+
+mod address;
+mod draft;
+mod parse;
+mod validate;
+
+use std::path::Path;
+
+pub use duration::{parse_duration, DurationError};
+pub use error::{ConfigError, ConfigErrors};
+pub use model::{
+    AccessLog, Backend, Balance, CertPair, Config, Frontend, FrontendTls, Global, ReuseMode, Route,
+    Server, ServerTls, Sni, Timeouts, Verify,
+};
+
+/// Reads and checks the configuration file at `path`.
+///
+/// Relative paths inside the file (TLS certificates, keys and CA files, the
+/// access log file) are resolved against the directory holding the file.
+/// Whether those files exist is left to the runtime.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| ConfigErrors(vec![ConfigError::unreadable(&file, &err)]))?;
+    let base = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+    check(&text, &file, base)
+}
+
+/// Checks configuration `text`; `file` names it in errors.
+///
+/// Relative paths inside the text are kept as written.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+    check(text, file, None)
+}
+
+fn check(text: &str, file: &str, base: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let mut issues = error::Issues::default();
+    let config = parse::read_document(text, &mut issues)
+        .map(|draft| validate::build(draft, base, &mut issues));
+    match config {
+        Some(config) if issues.is_empty() => Ok(config),
+        _ => Err(issues.into_errors(text, file)),
+    }
+}

@@ -1,1 +1,43 @@
-//! placeholder
+//! Owns the crate's public surface: a sans-IO HTTP/1.1 codec for a reverse
+//! proxy.
+//!
+//! Nothing here performs I/O. The runtime hands in the bytes it has read and
+//! a `BytesMut` to append to; the codec parses request and response heads
+//! (via `httparse`), rewrites them for the next hop, and tracks message
+//! bodies as their raw bytes are forwarded.
+//!
+//! Conventions shared by every entry point:
+//! - "need more bytes" is `Ok(None)`, never an error;
+//! - no input can make the codec panic;
+//! - on `Err` or `Ok(None)` nothing has been appended to `out`.
+
+mod body;
+mod error;
+mod errors_page;
+mod headers;
+mod method;
+mod request;
+mod response;
+
+pub use body::{BodyFramer, BodyKind, Progress};
+pub use error::HttpError;
+pub use errors_page::write_error_response;
+pub use method::Method;
+pub use request::{parse_request, RequestHead};
+pub use response::{parse_response, ClientSide, ResponseHead};
+
+/// Most header fields accepted in one head; one more is `TooManyHeaders`.
+pub const MAX_HEADERS: usize = 100;
+
+/// Size limits applied while parsing heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest head accepted, in bytes, including the final blank line.
+    pub max_head: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_head: 65536 }
+    }
+}

@@ -1,1 +1,20 @@
-//! placeholder
+//! ringway: a thread-per-core HTTP/1.1 reverse proxy on glommio with HAProxy's per-thread
+//! server connection pools. `Proxy::start` runs it; the binary adds the CLI and signals.
+
+mod balance;
+mod control;
+mod error;
+mod exchange;
+mod forward;
+mod iobuf;
+mod layout;
+mod process;
+mod proxy;
+mod server_conn;
+mod session;
+mod shard;
+mod signal;
+
+pub use error::ProxyError;
+pub use process::{ProcessShared, ShardCommand};
+pub use proxy::{Proxy, StartError, Stopper};

@@ -1,0 +1,217 @@
+//! The typed configuration handed to the runtime.
+//!
+//! Everything here has already been checked: names are unique, backend
+//! references are indices into [`Config::backends`], addresses are resolved
+//! and every default has been filled in. The runtime never needs to look at
+//! the TOML text again.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub global: Global,
+    pub frontends: Vec<Frontend>,
+    pub backends: Vec<Backend>,
+}
+
+impl Config {
+    /// Index in [`Config::backends`] of the backend called `name`.
+    pub fn backend_index(&self, name: &str) -> Option<usize> {
+        self.backends
+            .iter()
+            .position(|backend| backend.name == name)
+    }
+}
+
+/// The `[global]` table: process-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    /// Number of shards (threads); 0 means one per online CPU.
+    pub shards: usize,
+    /// Pin each shard to one CPU.
+    pub pin_shards: bool,
+    /// Client connections allowed for the whole process.
+    pub max_conn: usize,
+    /// Unix socket serving statistics, if any.
+    pub stats_socket: Option<PathBuf>,
+    /// Address of the HTTP admin endpoint, if any.
+    pub admin_listen: Option<SocketAddr>,
+    /// Largest request head accepted, in bytes; larger ones get a 431.
+    pub max_request_head: usize,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            shards: 0,
+            pin_shards: true,
+            max_conn: 100_000,
+            stats_socket: None,
+            admin_listen: None,
+            max_request_head: 65_536,
+        }
+    }
+}
+
+/// The timeouts of a frontend or backend (`timeout_*` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `timeout_connect`: establishing a server connection.
+    pub connect: Duration,
+    /// `timeout_client`: client inactivity.
+    pub client: Duration,
+    /// `timeout_server`: server inactivity.
+    pub server: Duration,
+    /// `timeout_http_request`: receiving a whole request head.
+    pub http_request: Duration,
+    /// `timeout_http_keep_alive`: waiting for the next request on a kept-alive connection.
+    pub http_keep_alive: Duration,
+    /// `timeout_queue`: waiting for a free server slot.
+    pub queue: Duration,
+    /// `timeout_tunnel`: inactivity of an upgraded (tunnelled) connection.
+    pub tunnel: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            client: Duration::from_secs(30),
+            server: Duration::from_secs(30),
+            http_request: Duration::from_secs(10),
+            http_keep_alive: Duration::from_secs(10),
+            queue: Duration::from_secs(5),
+            tunnel: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Default `retries` when neither `[defaults]` nor the section sets it.
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// A `[[frontend]]`: where clients connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frontend {
+    pub name: String,
+    pub bind: Vec<SocketAddr>,
+    /// Index in [`Config::backends`].
+    pub default_backend: Option<usize>,
+    pub routes: Vec<Route>,
+    pub tls: Option<FrontendTls>,
+    pub access_log: Option<AccessLog>,
+    pub timeouts: Timeouts,
+    pub retries: u32,
+}
+
+/// A host route of a frontend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Lower-case host, port stripped.
+    pub host: String,
+    /// Index in [`Config::backends`].
+    pub backend: usize,
+}
+
+/// TLS termination on a frontend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontendTls {
+    /// At least one pair.
+    pub certs: Vec<CertPair>,
+    /// ALPN protocols offered, in order; empty when not configured.
+    pub alpn: Vec<String>,
+}
+
+/// A certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertPair {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Where a frontend writes its access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLog {
+    Stderr,
+    File(PathBuf),
+}
+
+/// A `[[backend]]`: a group of servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub name: String,
+    pub balance: Balance,
+    pub http_reuse: ReuseMode,
+    /// At least one.
+    pub servers: Vec<Server>,
+    pub timeouts: Timeouts,
+    pub retries: u32,
+}
+
+/// Load-balancing algorithm of a backend (`balance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    LeastConn,
+}
+
+impl Balance {
+    /// The spelling used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "roundrobin",
+            Balance::LeastConn => "leastconn",
+        }
+    }
+}
+
+/// `http_reuse`: the pool crate owns the reuse modes and their table.
+pub use ringway_pool::ReuseMode;
+
+/// A `[[backend.server]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub name: String,
+    /// Resolved when the configuration was loaded (first address).
+    pub address: SocketAddr,
+    /// Concurrent requests; 0 = unlimited.
+    pub maxconn: u32,
+    /// Pooled idle connections; -1 = unlimited, 0 = no pooling.
+    pub pool_max_conn: i64,
+    pub pool_low_conn: u32,
+    pub pool_purge_delay: Duration,
+    /// Requests per server connection; -1 = unlimited.
+    pub max_reuse: i64,
+    pub tls: Option<ServerTls>,
+}
+
+/// TLS towards a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    pub verify: Verify,
+    pub ca_file: Option<PathBuf>,
+    pub sni: Option<Sni>,
+    /// Client certificate; given together with `key`.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// Whether the server certificate is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verify {
+    #[default]
+    Required,
+    None,
+}
+
+/// The SNI name sent to a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sni {
+    /// Always this name.
+    Fixed(String),
+    /// The host of the client request.
+    Host,
+}

@@ -1,0 +1,543 @@
+//! Semantic checks: [`DraftConfig`] → [`Config`].
+//!
+//! This module owns the value rules (ranges, non-empty lists, enumerations,
+//! addresses, using `address`), the cross-references (unique names,
+//! backends named by frontends and routes), the built-in defaults and the
+//! inheritance of `[defaults]` by frontends and backends, and the resolution
+//! of relative paths. Each problem is recorded as an issue and checking goes
+//! on, so one run reports everything; the returned [`Config`] is only used
+//! when no issue was recorded.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::address::{normalize_host, resolve_address};
+use crate::draft::{
+    At, DraftBackend, DraftConfig, DraftFrontend, DraftFrontendTls, DraftGlobal, DraftServer,
+    DraftServerTls, DraftTuning, List,
+};
+use crate::error::Issues;
+use crate::model::{
+    AccessLog, Backend, Balance, CertPair, Config, Frontend, FrontendTls, Global, ReuseMode, Route,
+    Server, ServerTls, Sni, Timeouts, Verify, DEFAULT_RETRIES,
+};
+
+const MAX_SHARDS: i64 = 1024;
+const MIN_REQUEST_HEAD: i64 = 1024;
+const MAX_REQUEST_HEAD: i64 = 1024 * 1024;
+/// `sun_path` holds 108 bytes including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+/// An ALPN protocol id is at most 255 bytes.
+const MAX_ALPN_LEN: usize = 255;
+
+/// Checks `draft` and builds the configuration; relative paths are joined to
+/// `base` when given.
+pub(crate) fn build(draft: DraftConfig, base: Option<&Path>, issues: &mut Issues) -> Config {
+    let mut check = Checker { base, issues };
+    let global = check.global(&draft.global);
+    let defaults = check.tuning(
+        &draft.defaults,
+        Tuning {
+            timeouts: Timeouts::default(),
+            retries: DEFAULT_RETRIES,
+        },
+    );
+    check.not_empty(
+        &draft.backends,
+        "backend",
+        "at least one [[backend]] is required",
+    );
+    check.not_empty(
+        &draft.frontends,
+        "frontend",
+        "at least one [[frontend]] is required",
+    );
+
+    let mut backend_names = Names::new("backend");
+    let backends: Vec<Backend> = draft
+        .backends
+        .items
+        .iter()
+        .enumerate()
+        .map(|(index, backend)| {
+            if let Some(name) = &backend.name {
+                backend_names.add(name, index, &backend.origin.key, check.issues);
+            }
+            check.backend(backend, defaults)
+        })
+        .collect();
+
+    let mut frontend_names = Names::new("frontend");
+    let mut bound: HashMap<SocketAddr, String> = HashMap::new();
+    let frontends = draft
+        .frontends
+        .items
+        .iter()
+        .enumerate()
+        .map(|(index, frontend)| {
+            if let Some(name) = &frontend.name {
+                frontend_names.add(name, index, &frontend.origin.key, check.issues);
+            }
+            check.frontend(frontend, defaults, &backend_names, &mut bound)
+        })
+        .collect();
+
+    Config {
+        global,
+        frontends,
+        backends,
+    }
+}
+
+/// What `[defaults]` passes down, and what a section ends up with.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    timeouts: Timeouts,
+    retries: u32,
+}
+
+/// Names seen so far in one namespace, for uniqueness and lookups.
+struct Names {
+    what: &'static str,
+    index: HashMap<String, (usize, String)>,
+}
+
+impl Names {
+    fn new(what: &'static str) -> Self {
+        Names {
+            what,
+            index: HashMap::new(),
+        }
+    }
+
+    /// Records `name` for item `index` (whose table is at `owner`).
+    fn add(&mut self, name: &At<String>, index: usize, owner: &str, issues: &mut Issues) {
+        if name.value.is_empty() {
+            issues.push(name.span.clone(), &name.key, "must not be empty");
+            return;
+        }
+        if let Some((_, first)) = self.index.get(&name.value) {
+            issues.push(
+                name.span.clone(),
+                &name.key,
+                format!(
+                    "duplicate {} name {:?} (already used by {first})",
+                    self.what, name.value
+                ),
+            );
+            return;
+        }
+        self.index
+            .insert(name.value.clone(), (index, owner.to_owned()));
+    }
+
+    fn get(&self, name: &str) -> Option<usize> {
+        self.index.get(name).map(|&(index, _)| index)
+    }
+}
+
+struct Checker<'c> {
+    base: Option<&'c Path>,
+    issues: &'c mut Issues,
+}
+
+impl Checker<'_> {
+    fn global(&mut self, draft: &DraftGlobal) -> Global {
+        let mut global = Global::default();
+        if let Some(shards) = self.ranged(&draft.shards, 0, MAX_SHARDS) {
+            global.shards = usize::try_from(shards).unwrap_or(global.shards);
+        }
+        if let Some(pin) = &draft.pin_shards {
+            global.pin_shards = pin.value;
+        }
+        if let Some(max_conn) = self.ranged(&draft.max_conn, 1, i64::MAX) {
+            global.max_conn = usize::try_from(max_conn).unwrap_or(usize::MAX);
+        }
+        if let Some(socket) = &draft.stats_socket {
+            if socket.value.is_empty() {
+                self.issue(socket, "must not be empty");
+            } else if socket.value.len() > MAX_SOCKET_PATH {
+                self.issue(
+                    socket,
+                    format!("longer than {MAX_SOCKET_PATH} bytes, too long for a Unix socket"),
+                );
+            } else {
+                global.stats_socket = Some(PathBuf::from(&socket.value));
+            }
+        }
+        if let Some(admin) = &draft.admin_listen {
+            global.admin_listen = self.socket_addr(admin, "127.0.0.1:9100");
+        }
+        if let Some(head) = self.ranged(&draft.max_request_head, MIN_REQUEST_HEAD, MAX_REQUEST_HEAD)
+        {
+            global.max_request_head = usize::try_from(head).unwrap_or(global.max_request_head);
+        }
+        global
+    }
+
+    /// Applies the keys set in `draft` over `inherited`.
+    fn tuning(&mut self, draft: &DraftTuning, inherited: Tuning) -> Tuning {
+        let mut out = inherited;
+        let fields: [(&Option<At<Duration>>, &mut Duration); 7] = [
+            (&draft.connect, &mut out.timeouts.connect),
+            (&draft.client, &mut out.timeouts.client),
+            (&draft.server, &mut out.timeouts.server),
+            (&draft.http_request, &mut out.timeouts.http_request),
+            (&draft.http_keep_alive, &mut out.timeouts.http_keep_alive),
+            (&draft.queue, &mut out.timeouts.queue),
+            (&draft.tunnel, &mut out.timeouts.tunnel),
+        ];
+        for (given, slot) in fields {
+            if let Some(given) = given {
+                if given.value.is_zero() {
+                    self.issue(given, "must be greater than 0");
+                } else {
+                    *slot = given.value;
+                }
+            }
+        }
+        if let Some(retries) = self.ranged(&draft.retries, 0, i64::from(u32::MAX)) {
+            out.retries = u32::try_from(retries).unwrap_or(out.retries);
+        }
+        out
+    }
+
+    fn backend(&mut self, draft: &DraftBackend, defaults: Tuning) -> Backend {
+        let balance = match &draft.balance {
+            None => Balance::default(),
+            Some(given) => match given.value.as_str() {
+                "roundrobin" => Balance::RoundRobin,
+                "leastconn" => Balance::LeastConn,
+                _ => {
+                    self.issue(given, "must be \"roundrobin\" or \"leastconn\"");
+                    Balance::default()
+                }
+            },
+        };
+        let http_reuse = match &draft.http_reuse {
+            None => ReuseMode::default(),
+            Some(given) => match given.value.as_str() {
+                "never" => ReuseMode::Never,
+                "safe" => ReuseMode::Safe,
+                "aggressive" => ReuseMode::Aggressive,
+                "always" => ReuseMode::Always,
+                _ => {
+                    self.issue(
+                        given,
+                        "must be one of \"never\", \"safe\", \"aggressive\", \"always\"",
+                    );
+                    ReuseMode::default()
+                }
+            },
+        };
+        if draft.servers.at.is_some() {
+            self.not_empty(
+                &draft.servers,
+                "",
+                "a backend needs at least one [[backend.server]]",
+            );
+        }
+        let mut server_names = Names::new("server");
+        let servers = draft
+            .servers
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, server)| {
+                if let Some(name) = &server.name {
+                    server_names.add(name, index, &server.origin.key, self.issues);
+                }
+                self.server(server)
+            })
+            .collect();
+        let tuning = self.tuning(&draft.tuning, defaults);
+        Backend {
+            name: name_of(&draft.name),
+            balance,
+            http_reuse,
+            servers,
+            timeouts: tuning.timeouts,
+            retries: tuning.retries,
+        }
+    }
+
+    /// `None` when the address is missing or wrong (already reported).
+    fn server(&mut self, draft: &DraftServer) -> Option<Server> {
+        let address =
+            draft
+                .address
+                .as_ref()
+                .and_then(|address| match resolve_address(&address.value) {
+                    Ok(resolved) => Some(resolved),
+                    Err(message) => {
+                        self.issue(address, message);
+                        None
+                    }
+                });
+        let maxconn = self.ranged(&draft.maxconn, 0, i64::from(u32::MAX));
+        let pool_max_conn = self.ranged(&draft.pool_max_conn, -1, i64::MAX);
+        let pool_low_conn = self.ranged(&draft.pool_low_conn, 0, i64::from(u32::MAX));
+        let max_reuse = self.ranged(&draft.max_reuse, -1, i64::MAX);
+        let tls = draft.tls.as_ref().map(|tls| self.server_tls(tls));
+        Some(Server {
+            name: name_of(&draft.name),
+            address: address?,
+            maxconn: maxconn.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+            pool_max_conn: pool_max_conn.unwrap_or(-1),
+            pool_low_conn: pool_low_conn
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            pool_purge_delay: draft
+                .pool_purge_delay
+                .as_ref()
+                .map_or(Duration::from_secs(5), |delay| delay.value),
+            max_reuse: max_reuse.unwrap_or(-1),
+            tls,
+        })
+    }
+
+    fn server_tls(&mut self, draft: &DraftServerTls) -> ServerTls {
+        let verify = match &draft.verify {
+            None => Verify::default(),
+            Some(given) => match given.value.as_str() {
+                "required" => Verify::Required,
+                "none" => Verify::None,
+                _ => {
+                    self.issue(given, "must be \"required\" or \"none\"");
+                    Verify::default()
+                }
+            },
+        };
+        let sni = draft
+            .sni
+            .as_ref()
+            .and_then(|given| match given.value.as_str() {
+                "" => {
+                    self.issue(given, "must be a server name or \"host\"");
+                    None
+                }
+                "host" => Some(Sni::Host),
+                name => Some(Sni::Fixed(name.to_owned())),
+            });
+        match (&draft.cert, &draft.key) {
+            (Some(_), None) => self.missing(&draft.origin.child("key"), draft, "cert"),
+            (None, Some(_)) => self.missing(&draft.origin.child("cert"), draft, "key"),
+            _ => {}
+        }
+        ServerTls {
+            verify,
+            ca_file: self.path(&draft.ca_file),
+            sni,
+            cert: self.path(&draft.cert),
+            key: self.path(&draft.key),
+        }
+    }
+
+    fn missing(&mut self, key: &str, draft: &DraftServerTls, other: &str) {
+        self.issues.push(
+            draft.origin.span.clone(),
+            key,
+            format!("missing required key (it goes with {other})"),
+        );
+    }
+
+    fn frontend(
+        &mut self,
+        draft: &DraftFrontend,
+        defaults: Tuning,
+        backends: &Names,
+        bound: &mut HashMap<SocketAddr, String>,
+    ) -> Frontend {
+        let mut bind = Vec::new();
+        if let Some(list) = &draft.bind {
+            if list.value.is_empty() {
+                self.issue(list, "must list at least one address");
+            }
+            for item in &list.value {
+                let Some(addr) = self.socket_addr(item, "127.0.0.1:8080") else {
+                    continue;
+                };
+                if let Some(first) = bound.get(&addr) {
+                    self.issue(item, format!("{addr} is already bound by {first}"));
+                    continue;
+                }
+                bound.insert(addr, item.key.clone());
+                bind.push(addr);
+            }
+        }
+        let default_backend = draft
+            .default_backend
+            .as_ref()
+            .and_then(|name| self.backend_ref(name, backends));
+        let mut routes = Vec::new();
+        let mut hosts: HashMap<String, String> = HashMap::new();
+        for route in &draft.routes.items {
+            let host = route.host.as_ref().and_then(|host| {
+                let normal = match normalize_host(&host.value) {
+                    Ok(normal) => normal,
+                    Err(message) => {
+                        self.issue(host, message);
+                        return None;
+                    }
+                };
+                if let Some(first) = hosts.get(&normal) {
+                    self.issue(
+                        host,
+                        format!("host {normal:?} is already routed by {first}"),
+                    );
+                    return None;
+                }
+                hosts.insert(normal.clone(), route.origin.key.clone());
+                Some(normal)
+            });
+            let backend = route
+                .backend
+                .as_ref()
+                .and_then(|name| self.backend_ref(name, backends));
+            if let (Some(host), Some(backend)) = (host, backend) {
+                routes.push(Route { host, backend });
+            }
+        }
+        let tls = draft.tls.as_ref().map(|tls| self.frontend_tls(tls));
+        let access_log = draft
+            .access_log
+            .as_ref()
+            .and_then(|log| match log.value.as_str() {
+                "" => {
+                    self.issue(log, "must be \"stderr\" or a file path");
+                    None
+                }
+                "stderr" => Some(AccessLog::Stderr),
+                path => Some(AccessLog::File(self.resolve(path))),
+            });
+        let tuning = self.tuning(&draft.tuning, defaults);
+        Frontend {
+            name: name_of(&draft.name),
+            bind,
+            default_backend,
+            routes,
+            tls,
+            access_log,
+            timeouts: tuning.timeouts,
+            retries: tuning.retries,
+        }
+    }
+
+    fn frontend_tls(&mut self, draft: &DraftFrontendTls) -> FrontendTls {
+        if draft.certs.at.is_some() {
+            self.not_empty(
+                &draft.certs,
+                "",
+                "frontend TLS needs at least one certificate",
+            );
+        }
+        let certs = draft
+            .certs
+            .items
+            .iter()
+            .filter_map(|pair| {
+                let cert = self.path(&pair.cert);
+                let key = self.path(&pair.key);
+                Some(CertPair {
+                    cert: cert?,
+                    key: key?,
+                })
+            })
+            .collect();
+        let mut alpn = Vec::new();
+        for protocol in &draft.alpn {
+            if protocol.value.is_empty() || protocol.value.len() > MAX_ALPN_LEN {
+                self.issue(
+                    protocol,
+                    format!("an ALPN protocol name is 1 to {MAX_ALPN_LEN} bytes"),
+                );
+            } else {
+                alpn.push(protocol.value.clone());
+            }
+        }
+        FrontendTls { certs, alpn }
+    }
+
+    fn backend_ref(&mut self, name: &At<String>, backends: &Names) -> Option<usize> {
+        let found = backends.get(&name.value);
+        if found.is_none() {
+            self.issue(name, format!("no backend named {:?}", name.value));
+        }
+        found
+    }
+
+    /// An `ip:port` address; `example` shows the expected form.
+    fn socket_addr(&mut self, given: &At<String>, example: &str) -> Option<SocketAddr> {
+        match given.value.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.issue(
+                    given,
+                    format!(
+                        "{:?} is not an ip:port address such as \"{example}\"",
+                        given.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A non-empty path, joined to the config directory when relative.
+    fn path(&mut self, given: &Option<At<String>>) -> Option<PathBuf> {
+        let given = given.as_ref()?;
+        if given.value.is_empty() {
+            self.issue(given, "must not be empty");
+            return None;
+        }
+        Some(self.resolve(&given.value))
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        let path = PathBuf::from(path);
+        match self.base {
+            Some(base) if path.is_relative() => base.join(path),
+            _ => path,
+        }
+    }
+
+    /// An integer within `min..=max`.
+    fn ranged(&mut self, given: &Option<At<i64>>, min: i64, max: i64) -> Option<i64> {
+        let given = given.as_ref()?;
+        if (min..=max).contains(&given.value) {
+            return Some(given.value);
+        }
+        let message = if max == i64::MAX {
+            format!("must be at least {min}, found {}", given.value)
+        } else {
+            format!("must be between {min} and {max}, found {}", given.value)
+        };
+        self.issue(given, message);
+        None
+    }
+
+    /// Reports an empty array of tables. `key` overrides the array's own key
+    /// when the array is absent (empty `key` keeps it).
+    fn not_empty<T>(&mut self, list: &List<T>, key: &str, message: &str) {
+        if !list.items.is_empty() || list.invalid {
+            return;
+        }
+        let (span, own_key) = match &list.at {
+            Some(at) => (at.span.clone(), at.key.clone()),
+            None => (0..0, key.to_owned()),
+        };
+        self.issues.push(span, own_key, message);
+    }
+
+    fn issue<T>(&mut self, at: &At<T>, message: impl Into<String>) {
+        self.issues.push(at.span.clone(), &at.key, message);
+    }
+}
+
+fn name_of(name: &Option<At<String>>) -> String {
+    name.as_ref()
+        .map(|name| name.value.clone())
+        .unwrap_or_default()
+}

@@ -1,0 +1,268 @@
+//! Owns message-body framing: `BodyKind` says how a body is delimited and
+//! `BodyFramer` finds its end while the raw bytes are forwarded verbatim
+//! (chunked stays chunked, trailers are kept), validating chunked framing
+//! so that we and the next hop agree on where the message ends.
+
+use crate::HttpError;
+
+/// How a message body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    None,
+    Length(u64),
+    Chunked,
+    /// Ends when the server closes the connection (responses only).
+    UntilClose,
+}
+
+/// Result of one `BodyFramer::feed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of `input` that belong to this body; the rest, if any, is the
+    /// next message.
+    pub consumed: usize,
+    /// The body has ended.
+    pub done: bool,
+}
+
+/// Longest chunk-size line (size, extensions and CRLF) accepted.
+const MAX_CHUNK_LINE: usize = 4096;
+/// Largest trailer section (fields and final CRLF) accepted.
+const MAX_TRAILERS: usize = 64 * 1024;
+/// 16 hex digits fill a u64; more is either overflow or padding abuse.
+const MAX_SIZE_DIGITS: u8 = 16;
+
+/// Tracks where a body ends as its bytes pass through. Feed it any split of
+/// the input, down to one byte at a time.
+#[derive(Debug, Clone)]
+pub struct BodyFramer {
+    state: State,
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Done,
+    Remaining(u64),
+    UntilClose,
+    Chunked(Chunked),
+    Failed(HttpError),
+}
+
+#[derive(Debug, Clone)]
+struct Chunked {
+    phase: Phase,
+    size: u64,
+    digits: u8,
+    /// Bytes seen in the current chunk-size line.
+    line: usize,
+    /// Bytes seen in the trailer section.
+    trailers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Hex digits of the chunk size.
+    Size,
+    /// Whitespace after the size; only `;` may follow (BWS in chunk-ext).
+    SizeSpace,
+    /// Chunk extensions, up to CR.
+    Ext,
+    /// LF ending the size line.
+    SizeLf,
+    Data(u64),
+    DataCr,
+    DataLf,
+    /// Start of a trailer line, or the CR of the final blank line.
+    TrailerStart,
+    TrailerName,
+    TrailerValue,
+    TrailerLf,
+    FinalLf,
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Visible ASCII, SP, HTAB and obs-text: what may appear in extensions and
+/// trailer values.
+fn is_text(b: u8) -> bool {
+    b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
+}
+
+impl BodyFramer {
+    pub fn new(kind: BodyKind) -> Self {
+        let state = match kind {
+            BodyKind::None | BodyKind::Length(0) => State::Done,
+            BodyKind::Length(n) => State::Remaining(n),
+            BodyKind::UntilClose => State::UntilClose,
+            BodyKind::Chunked => State::Chunked(Chunked {
+                phase: Phase::Size,
+                size: 0,
+                digits: 0,
+                line: 0,
+                trailers: 0,
+            }),
+        };
+        BodyFramer { state }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// Consumes bytes of this message's body from `input`. Once an error is
+    /// returned every later call returns it too.
+    pub fn feed(&mut self, input: &[u8]) -> Result<Progress, HttpError> {
+        match &mut self.state {
+            State::Done => Ok(Progress {
+                consumed: 0,
+                done: true,
+            }),
+            State::UntilClose => Ok(Progress {
+                consumed: input.len(),
+                done: false,
+            }),
+            State::Failed(e) => Err(e.clone()),
+            State::Remaining(left) => {
+                let take = clamp(*left, input.len());
+                *left -= take as u64;
+                let done = *left == 0;
+                if done {
+                    self.state = State::Done;
+                }
+                Ok(Progress {
+                    consumed: take,
+                    done,
+                })
+            }
+            State::Chunked(c) => match c.feed(input) {
+                Ok((consumed, true)) => {
+                    self.state = State::Done;
+                    Ok(Progress {
+                        consumed,
+                        done: true,
+                    })
+                }
+                Ok((consumed, false)) => Ok(Progress {
+                    consumed,
+                    done: false,
+                }),
+                Err(e) => {
+                    self.state = State::Failed(e.clone());
+                    Err(e)
+                }
+            },
+        }
+    }
+}
+
+/// `min(left, avail)` as a usize.
+fn clamp(left: u64, avail: usize) -> usize {
+    usize::try_from(left).map_or(avail, |l| l.min(avail))
+}
+
+impl Chunked {
+    /// Returns bytes consumed and whether the last CRLF was seen.
+    fn feed(&mut self, input: &[u8]) -> Result<(usize, bool), HttpError> {
+        let mut i = 0;
+        while let Some(rest) = input.get(i..) {
+            if let Phase::Data(left) = self.phase {
+                let take = clamp(left, rest.len());
+                if take == 0 && left > 0 {
+                    break;
+                }
+                i += take;
+                let left = left - take as u64;
+                self.phase = if left == 0 {
+                    Phase::DataCr
+                } else {
+                    Phase::Data(left)
+                };
+                continue;
+            }
+            let Some(&b) = rest.first() else { break };
+            i += 1;
+            if self.step(b)? {
+                return Ok((i, true));
+            }
+        }
+        Ok((i, false))
+    }
+
+    /// Advances over one framing byte; true when the body has ended.
+    fn step(&mut self, b: u8) -> Result<bool, HttpError> {
+        match self.phase {
+            Phase::Size | Phase::SizeSpace | Phase::Ext => {
+                self.line += 1;
+                if self.line > MAX_CHUNK_LINE {
+                    return Err(HttpError::BadChunk("chunk size line too long"));
+                }
+            }
+            Phase::TrailerStart
+            | Phase::TrailerName
+            | Phase::TrailerValue
+            | Phase::TrailerLf
+            | Phase::FinalLf => {
+                self.trailers += 1;
+                if self.trailers > MAX_TRAILERS {
+                    return Err(HttpError::BadChunk("trailer section too large"));
+                }
+            }
+            _ => {}
+        }
+        self.phase = match (self.phase, b) {
+            (Phase::Size, b) if b.is_ascii_hexdigit() => {
+                if self.digits >= MAX_SIZE_DIGITS {
+                    return Err(HttpError::BadChunk("chunk size too long"));
+                }
+                self.digits += 1;
+                let v = match b {
+                    b'0'..=b'9' => b - b'0',
+                    _ => (b | 0x20) - b'a' + 10,
+                };
+                self.size = (self.size << 4) | u64::from(v);
+                Phase::Size
+            }
+            (Phase::Size, _) if self.digits == 0 => {
+                return Err(HttpError::BadChunk("invalid chunk size"))
+            }
+            (Phase::Size | Phase::SizeSpace, b' ' | b'\t') => Phase::SizeSpace,
+            (Phase::Size | Phase::SizeSpace, b';') => Phase::Ext,
+            (Phase::Size | Phase::Ext, b'\r') => Phase::SizeLf,
+            (Phase::Ext, b) if is_text(b) => Phase::Ext,
+            (Phase::SizeLf, b'\n') if self.size == 0 => Phase::TrailerStart,
+            (Phase::SizeLf, b'\n') => Phase::Data(self.size),
+            (Phase::DataCr, b'\r') => Phase::DataLf,
+            (Phase::DataLf, b'\n') => {
+                self.size = 0;
+                self.digits = 0;
+                self.line = 0;
+                Phase::Size
+            }
+            (Phase::TrailerStart, b'\r') => Phase::FinalLf,
+            (Phase::TrailerStart | Phase::TrailerName, b) if is_tchar(b) => Phase::TrailerName,
+            (Phase::TrailerName, b':') => Phase::TrailerValue,
+            (Phase::TrailerValue, b'\r') => Phase::TrailerLf,
+            (Phase::TrailerValue, b) if is_text(b) => Phase::TrailerValue,
+            (Phase::TrailerLf, b'\n') => Phase::TrailerStart,
+            (Phase::FinalLf, b'\n') => return Ok(true),
+            (_, b'\n') => return Err(HttpError::BadChunk("bare LF")),
+            (Phase::Size | Phase::SizeSpace, _) => {
+                return Err(HttpError::BadChunk("invalid chunk size"))
+            }
+            (Phase::Ext, _) => return Err(HttpError::BadChunk("invalid chunk extension")),
+            (Phase::DataCr | Phase::DataLf, _) => {
+                return Err(HttpError::BadChunk("missing CRLF after chunk data"))
+            }
+            (Phase::TrailerStart | Phase::TrailerName | Phase::TrailerValue, _) => {
+                return Err(HttpError::BadChunk("invalid trailer field"))
+            }
+            (Phase::SizeLf | Phase::TrailerLf | Phase::FinalLf, _) => {
+                return Err(HttpError::BadChunk("expected LF"))
+            }
+            (Phase::Data(_), _) => return Err(HttpError::BadChunk("unexpected state")),
+        };
+        Ok(false)
+    }
+}

@@ -1,0 +1,163 @@
+//! Owns request heads: parsing what a client sent, enforcing the RFC 9112
+//! framing rules that defend against request smuggling, and writing the
+//! head to forward to the server.
+
+use std::ops::Range;
+
+use bytes::BytesMut;
+
+use crate::body::BodyKind;
+use crate::headers::{self, ConnFlags, Kind, Rewrite, TeSummary};
+use crate::{HttpError, Limits, Method, MAX_HEADERS};
+
+/// What the proxy needs to know about a parsed request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: Method,
+    /// 0 or 1.
+    pub minor_version: u8,
+    /// Bytes of the head in the input, up to and including the blank line.
+    pub head_len: usize,
+    /// `None`, `Length` or `Chunked`; requests are never `UntilClose`.
+    pub body: BodyKind,
+    /// The client keeps its connection after this exchange.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` in an HTTP/1.1 request.
+    pub expect_continue: bool,
+    /// HTTP/1.1 with an Upgrade field and `upgrade` in Connection.
+    pub upgrade: bool,
+    /// Host value range in the input buffer (trimmed).
+    pub host: Option<Range<usize>>,
+    /// Request-target range in the input buffer.
+    pub path: Range<usize>,
+}
+
+impl RequestHead {
+    pub fn host<'a>(&self, buf: &'a [u8]) -> Option<&'a [u8]> {
+        self.host.clone().and_then(|r| buf.get(r))
+    }
+
+    pub fn path<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.path.clone()).unwrap_or_default()
+    }
+}
+
+/// Parses a request head at the start of `buf`.
+///
+/// `Ok(None)` means the head is incomplete and shorter than
+/// `limits.max_head`; an incomplete head at or beyond it is `HeadTooLarge`.
+/// On success appends to `out` the head to forward: the request line with
+/// version `HTTP/1.1`, the end-to-end fields in order, `Connection: upgrade`
+/// when upgrading, then `X-Forwarded-For: <client_ip>`.
+pub fn parse_request(
+    buf: &[u8],
+    limits: &Limits,
+    client_ip: &str,
+    out: &mut BytesMut,
+) -> Result<Option<RequestHead>, HttpError> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut fields);
+    let window = buf.get(..limits.max_head).unwrap_or(buf);
+    let head_len = match req.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() >= limits.max_head => {
+            return Err(HttpError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(HttpError::from_httparse(e)),
+    };
+    let (Some(method_token), Some(target), Some(minor_version)) =
+        (req.method, req.path, req.version)
+    else {
+        return Err(HttpError::Malformed("incomplete request line"));
+    };
+    let method = Method::from_token(method_token.as_bytes());
+    if method == Method::Connect {
+        return Err(HttpError::NotImplemented("CONNECT"));
+    }
+
+    let fields: &[httparse::Header<'_>] = req.headers;
+    let mut kinds = [Kind::Other; MAX_HEADERS];
+    let mut conn = ConnFlags::default();
+    let mut content_length = None;
+    let mut te = TeSummary::default();
+    let mut host = None;
+    let mut expect = false;
+    let mut upgrade_field = false;
+    for (field, kind) in fields.iter().zip(kinds.iter_mut()) {
+        *kind = headers::classify(field.name);
+        match *kind {
+            Kind::Connection => conn.scan(field.value),
+            Kind::ContentLength => headers::fold_content_length(field.value, &mut content_length)?,
+            Kind::TransferEncoding => te.fold(field.value),
+            Kind::Host => {
+                if host.is_some() {
+                    return Err(HttpError::Malformed("multiple host"));
+                }
+                host = Some(headers::range_in(buf, field.value));
+            }
+            Kind::Expect => expect |= field.value.eq_ignore_ascii_case(b"100-continue"),
+            Kind::Upgrade => upgrade_field = true,
+            _ => {}
+        }
+    }
+
+    let http11 = minor_version >= 1;
+    if http11 && host.is_none() {
+        return Err(HttpError::Malformed("missing host"));
+    }
+    let body = if te.present {
+        if content_length.is_some() {
+            return Err(HttpError::LengthWithTransferEncoding);
+        }
+        // HTTP/1.0 has no chunked coding; RFC 9112 §6.1 calls this faulty
+        // framing.
+        if !http11 || !te.is_valid_chunked() {
+            return Err(HttpError::BadTransferEncoding);
+        }
+        BodyKind::Chunked
+    } else {
+        match content_length {
+            Some(n) => BodyKind::Length(n),
+            None => BodyKind::None,
+        }
+    };
+    let keep_alive = !conn.close && (http11 || conn.keep_alive);
+    // Servers ignore Upgrade in HTTP/1.0 requests (RFC 9110 §7.8), and
+    // 100-continue in them (RFC 9110 §10.1.1).
+    let upgrade = http11 && upgrade_field && conn.upgrade;
+    let expect_continue = http11 && expect;
+
+    out.reserve(head_len + client_ip.len() + 64);
+    out.extend_from_slice(method_token.as_bytes());
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    Rewrite {
+        fields,
+        kinds: &kinds,
+        conn,
+        keep_upgrade: upgrade,
+        content_length,
+        unfold: false,
+    }
+    .write(out);
+    if upgrade {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+    }
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    out.extend_from_slice(client_ip.as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+
+    Ok(Some(RequestHead {
+        method,
+        minor_version,
+        head_len,
+        body,
+        keep_alive,
+        expect_continue,
+        upgrade,
+        host,
+        path: headers::range_in(buf, target.as_bytes()),
+    }))
+}

@@ -1,0 +1,269 @@
+//! Body framing: lengths, until-close, and the chunked state machine with
+//! its smuggling defenses.
+
+mod common;
+
+use common::*;
+use ringway_http::{BodyFramer, BodyKind, HttpError, Progress};
+
+fn chunked(input: &[u8]) -> Result<Progress, HttpError> {
+    body_splits(BodyKind::Chunked, input)
+}
+
+fn bad_chunk(input: &[u8]) {
+    match chunked(input) {
+        Err(HttpError::BadChunk(_)) => {}
+        other => panic!(
+            "{:?}: expected BadChunk, got {other:?}",
+            String::from_utf8_lossy(input)
+        ),
+    }
+}
+
+#[test]
+fn none_is_done_at_once() {
+    let mut f = BodyFramer::new(BodyKind::None);
+    assert!(f.is_done());
+    assert_eq!(
+        f.feed(b"GET / HTTP/1.1"),
+        Ok(Progress {
+            consumed: 0,
+            done: true
+        })
+    );
+}
+
+#[test]
+fn length_counts_down() {
+    let mut f = BodyFramer::new(BodyKind::Length(5));
+    assert!(!f.is_done());
+    assert_eq!(
+        f.feed(b"ab"),
+        Ok(Progress {
+            consumed: 2,
+            done: false
+        })
+    );
+    assert_eq!(
+        f.feed(b""),
+        Ok(Progress {
+            consumed: 0,
+            done: false
+        })
+    );
+    assert_eq!(
+        f.feed(b"cdeXYZ"),
+        Ok(Progress {
+            consumed: 3,
+            done: true
+        })
+    );
+    assert!(f.is_done());
+    assert_eq!(
+        f.feed(b"more"),
+        Ok(Progress {
+            consumed: 0,
+            done: true
+        })
+    );
+    assert_eq!(
+        body_splits(BodyKind::Length(5), b"helloNEXT"),
+        Ok(Progress {
+            consumed: 5,
+            done: true
+        })
+    );
+    let huge = BodyKind::Length(u64::MAX);
+    assert_eq!(
+        body_splits(huge, &[0u8; 100]),
+        Ok(Progress {
+            consumed: 100,
+            done: false
+        })
+    );
+}
+
+#[test]
+fn until_close_takes_everything() {
+    let mut f = BodyFramer::new(BodyKind::UntilClose);
+    assert_eq!(
+        f.feed(b"abc"),
+        Ok(Progress {
+            consumed: 3,
+            done: false
+        })
+    );
+    assert_eq!(
+        f.feed(b""),
+        Ok(Progress {
+            consumed: 0,
+            done: false
+        })
+    );
+    assert!(!f.is_done());
+}
+
+#[test]
+fn simple_chunked_bodies() {
+    let body = b"3\r\nabc\r\n0\r\n\r\n";
+    assert_eq!(
+        chunked(body),
+        Ok(Progress {
+            consumed: body.len(),
+            done: true
+        })
+    );
+    let last_only = b"0\r\n\r\n";
+    assert_eq!(
+        chunked(last_only),
+        Ok(Progress {
+            consumed: 5,
+            done: true
+        })
+    );
+    let mut body = b"A\r\n0123456789\r\nfF\r\n".to_vec();
+    body.extend_from_slice(&[b'x'; 255]);
+    body.extend_from_slice(b"\r\n00\r\n\r\nrest");
+    let p = chunked(&body).unwrap();
+    assert!(p.done);
+    assert_eq!(&body[p.consumed..], b"rest");
+}
+
+#[test]
+fn extensions_and_trailers() {
+    let body = b"5;a=b;c=\"d e\"\r\nhello\r\n5 ;x\r\nworld\r\n0;last\r\nX-Sum: 1\r\nX-Empty:\r\nX-Tab:\tv\t\r\n\r\n";
+    assert_eq!(
+        chunked(body),
+        Ok(Progress {
+            consumed: body.len(),
+            done: true
+        })
+    );
+}
+
+#[test]
+fn incomplete_body_is_not_done() {
+    let body = b"5\r\nhel";
+    assert_eq!(
+        chunked(body),
+        Ok(Progress {
+            consumed: body.len(),
+            done: false
+        })
+    );
+    let body = b"0\r\nX: y\r\n";
+    assert_eq!(
+        chunked(body),
+        Ok(Progress {
+            consumed: body.len(),
+            done: false
+        })
+    );
+}
+
+#[test]
+fn bad_chunk_sizes() {
+    bad_chunk(b"zz\r\nabc\r\n0\r\n\r\n");
+    bad_chunk(b"-1\r\n\r\n");
+    bad_chunk(b"\r\n");
+    bad_chunk(b";ext\r\n");
+    bad_chunk(b"0x5\r\nhello\r\n");
+    bad_chunk(b"+5\r\nhello\r\n");
+    bad_chunk(b" 5\r\nhello\r\n");
+    bad_chunk(b"5 \r\nhello\r\n");
+    // 17 hex digits: overflow (or padding) is refused.
+    bad_chunk(b"10000000000000000\r\n");
+    bad_chunk(b"00000000000000005\r\nhello\r\n0\r\n\r\n");
+    // 16 digits is the most a size can have.
+    assert_eq!(
+        chunked(b"ffffffffffffffff\r\nabc"),
+        Ok(Progress {
+            consumed: 21,
+            done: false
+        })
+    );
+}
+
+#[test]
+fn crlf_is_required_everywhere() {
+    // After the data.
+    bad_chunk(b"3\r\nabcX\r\n0\r\n\r\n");
+    bad_chunk(b"3\r\nabc\n0\r\n\r\n");
+    bad_chunk(b"3\r\nabc\rX0\r\n\r\n");
+    bad_chunk(b"3\r\nabcd\r\n");
+    // Bare LF in the size line and in the extensions.
+    bad_chunk(b"3\nabc\r\n0\r\n\r\n");
+    bad_chunk(b"3;ext\nabc\r\n0\r\n\r\n");
+    bad_chunk(b"3\r\rabc\r\n0\r\n\r\n");
+    // In the trailers and the final line.
+    bad_chunk(b"0\r\nX: y\n\r\n");
+    bad_chunk(b"0\r\n\n");
+    bad_chunk(b"0\n\r\n");
+    bad_chunk(b"0\r\n\rX");
+}
+
+#[test]
+fn bad_extensions_and_trailers() {
+    bad_chunk(b"3;a\0b\r\nabc\r\n0\r\n\r\n");
+    bad_chunk(b"0\r\n folded: x\r\n\r\n");
+    bad_chunk(b"0\r\n: novalue\r\n\r\n");
+    bad_chunk(b"0\r\nNo Colon\r\n\r\n");
+    bad_chunk(b"0\r\nX: a\x01b\r\n\r\n");
+}
+
+#[test]
+fn line_and_trailer_limits() {
+    let mut long = b"1;".to_vec();
+    long.resize(5000, b'a');
+    long.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+    bad_chunk(&long);
+    let mut ok = b"1;".to_vec();
+    ok.resize(4000, b'a');
+    ok.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+    assert_eq!(
+        chunked(&ok),
+        Ok(Progress {
+            consumed: ok.len(),
+            done: true
+        })
+    );
+
+    let mut trailers = b"0\r\n".to_vec();
+    for _ in 0..7000 {
+        trailers.extend_from_slice(b"X-T: 12345\r\n");
+    }
+    trailers.extend_from_slice(b"\r\n");
+    let mut f = BodyFramer::new(BodyKind::Chunked);
+    assert!(matches!(f.feed(&trailers), Err(HttpError::BadChunk(_))));
+}
+
+#[test]
+fn errors_are_sticky() {
+    let mut f = BodyFramer::new(BodyKind::Chunked);
+    let e = f.feed(b"zz").unwrap_err();
+    assert!(matches!(e, HttpError::BadChunk(_)));
+    assert_eq!(f.feed(b"0\r\n\r\n"), Err(e));
+    assert!(!f.is_done());
+}
+
+#[test]
+fn large_chunked_body_in_steps() {
+    let mut body = Vec::new();
+    for i in 0..64 {
+        let data = vec![b'a' + (i % 26) as u8; 1000 + i];
+        body.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        body.extend_from_slice(&data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    for step in [1, 2, 3, 7, 100, 4096, body.len()] {
+        assert_eq!(
+            frame_in_steps(BodyKind::Chunked, &body, step),
+            Ok(Progress {
+                consumed: body.len(),
+                done: true
+            }),
+            "step {step}"
+        );
+    }
+}

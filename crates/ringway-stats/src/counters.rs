@@ -1,0 +1,165 @@
+//! Per-shard counters. Each counter has exactly one writer, its shard, so an increment is a
+//! relaxed load and store (no locked instruction); the control thread reads them at any time and
+//! sums over shards. Nothing here is shared between shards on the request path.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// A monotonic counter written by one shard.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// A current value (and its peak) written by one shard.
+#[derive(Debug, Default)]
+pub struct Gauge {
+    current: AtomicI64,
+    max: AtomicI64,
+}
+
+impl Gauge {
+    #[inline]
+    pub fn inc(&self) {
+        let value = self.current.load(Relaxed) + 1;
+        self.current.store(value, Relaxed);
+        if value > self.max.load(Relaxed) {
+            self.max.store(value, Relaxed);
+        }
+    }
+
+    #[inline]
+    pub fn dec(&self) {
+        self.current.store(self.current.load(Relaxed) - 1, Relaxed);
+    }
+
+    pub fn get(&self) -> i64 {
+        self.current.load(Relaxed)
+    }
+
+    pub fn max(&self) -> i64 {
+        self.max.load(Relaxed)
+    }
+}
+
+/// HTTP response status classes, as HAProxy's hrsp_1xx..hrsp_other.
+#[derive(Debug, Default)]
+pub struct StatusCounters {
+    pub hrsp_1xx: Counter,
+    pub hrsp_2xx: Counter,
+    pub hrsp_3xx: Counter,
+    pub hrsp_4xx: Counter,
+    pub hrsp_5xx: Counter,
+    pub hrsp_other: Counter,
+}
+
+impl StatusCounters {
+    #[inline]
+    pub fn record(&self, status: u16) {
+        match status {
+            100..=199 => self.hrsp_1xx.inc(),
+            200..=299 => self.hrsp_2xx.inc(),
+            300..=399 => self.hrsp_3xx.inc(),
+            400..=499 => self.hrsp_4xx.inc(),
+            500..=599 => self.hrsp_5xx.inc(),
+            _ => self.hrsp_other.inc(),
+        }
+    }
+}
+
+/// One frontend on one shard.
+#[derive(Debug, Default)]
+pub struct FrontendCounters {
+    /// Client connections open now (scur) and their peak (smax).
+    pub sessions: Gauge,
+    /// Accepted client connections (conn_tot, stot of a frontend).
+    pub conn_tot: Counter,
+    /// HTTP requests received (req_tot).
+    pub req_tot: Counter,
+    /// Request errors: malformed, too large, timeouts (ereq).
+    pub ereq: Counter,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
+    /// Responses sent to clients, by status class (including errors the proxy generated).
+    pub status: StatusCounters,
+}
+
+/// One server on one shard.
+#[derive(Debug, Default)]
+pub struct ServerCounters {
+    /// Requests being served now (scur) and the peak (smax).
+    pub sessions: Gauge,
+    /// Requests sent to this server, reused connection or not (stot).
+    pub stot: Counter,
+    /// New TCP connections attempted to this server (connect).
+    pub connect: Counter,
+    /// Requests sent on a connection that had already carried one (reuse).
+    pub reuse: Counter,
+    /// Failed connection attempts (econ).
+    pub econ: Counter,
+    /// Response errors: invalid response, server closed or reset, timeout (eresp).
+    pub eresp: Counter,
+    /// Connection retries (wretr).
+    pub wretr: Counter,
+    /// Times the load balancer picked this server (lbtot).
+    pub lbtot: Counter,
+    /// Client aborts and server aborts during a transfer (cli_abrt, srv_abrt).
+    pub cli_abrt: Counter,
+    pub srv_abrt: Counter,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
+    pub status: StatusCounters,
+    /// Idle connections closed by this shard's purge.
+    pub purged: Counter,
+    /// Idle connections this shard took from a peer shard.
+    pub takeovers: Counter,
+}
+
+/// Shard-wide activity (`show activity`).
+#[derive(Debug, Default)]
+pub struct ActivityCounters {
+    /// Client connections accepted by this shard.
+    pub accepted: Counter,
+    /// Idle server connections this shard took from peers (fd_takeover).
+    pub fd_takeover: Counter,
+    /// Tasks run by this shard's executor, sampled by the shard (ctxsw).
+    pub ctxsw: Counter,
+}
+
+/// Everything one shard counts. Indexes follow the configuration order.
+#[derive(Debug)]
+pub struct ShardCounters {
+    pub frontends: Vec<FrontendCounters>,
+    /// `servers[backend][server]`.
+    pub servers: Vec<Vec<ServerCounters>>,
+    pub activity: ActivityCounters,
+}
+
+impl ShardCounters {
+    /// Counters for `frontends` frontends and backends with the given server counts.
+    pub fn new(frontends: usize, servers_per_backend: &[usize]) -> ShardCounters {
+        ShardCounters {
+            frontends: (0..frontends)
+                .map(|_| FrontendCounters::default())
+                .collect(),
+            servers: servers_per_backend
+                .iter()
+                .map(|&count| (0..count).map(|_| ServerCounters::default()).collect())
+                .collect(),
+            activity: ActivityCounters::default(),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! `help`, and the reply to an unknown command: ringway's command list in HAProxy 2.6's layout
+//! (two spaces, the usage padded to 40 columns, `: `, the description; entries sorted by usage,
+//! with `help` and `quit` last as HAProxy always appends them).
+
+/// Usage and description of every command but `help` and `quit`.
+const COMMANDS: [(&str, &str); 8] = [
+    ("show info", "report information about the running process"),
+    ("show stat", "report counters for each proxy and server"),
+    (
+        "show servers conn [<backend>]",
+        "dump server connections status (all or for a single backend)",
+    ),
+    ("show activity", "show per-shard activity stats"),
+    ("show sess", "report the list of current sessions"),
+    ("shutdown session <id>", "kill a specific session"),
+    (
+        "shutdown sessions server <bk>/<srv>",
+        "kill sessions on a server",
+    ),
+    (
+        "set server <bk>/<srv> state ready|drain|maint",
+        "change a server's state",
+    ),
+];
+
+/// Always listed last, in this order.
+const TRAILER: [(&str, &str); 2] = [("help", "list all commands"), ("quit", "disconnect")];
+
+fn command_list() -> String {
+    let mut sorted = COMMANDS;
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    sorted
+        .iter()
+        .chain(TRAILER.iter())
+        .map(|(usage, description)| format!("  {usage:<40}: {description}\n"))
+        .collect()
+}
+
+/// The reply to `help`.
+pub fn help_text() -> String {
+    format!(
+        "The following commands are valid at this level:\n{}",
+        command_list()
+    )
+}
+
+/// The reply to a command ringway does not know, as HAProxy answers one.
+pub fn unknown_command_text() -> String {
+    format!(
+        "Unknown command. Please enter one of the following commands only:\n{}",
+        command_list()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::sample_section;
+
+    #[test]
+    fn lists_exactly_ringways_commands() {
+        let text = help_text();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("The following commands are valid at this level:")
+        );
+        let usages: Vec<&str> = lines
+            .map(|line| {
+                assert!(line.starts_with("  "), "{line}");
+                line[2..].split(": ").next().unwrap_or("").trim_end()
+            })
+            .collect();
+        assert_eq!(
+            usages,
+            [
+                "set server <bk>/<srv> state ready|drain|maint",
+                "show activity",
+                "show info",
+                "show servers conn [<backend>]",
+                "show sess",
+                "show stat",
+                "shutdown session <id>",
+                "shutdown sessions server <bk>/<srv>",
+                "help",
+                "quit",
+            ]
+        );
+    }
+
+    #[test]
+    fn haproxy_layout() {
+        let ours = help_text();
+        let sample = sample_section("help");
+        for line in [
+            "  show servers conn [<backend>]           : dump server connections status (all or for a single backend)\n",
+            "  shutdown sessions server <bk>/<srv>     : kill sessions on a server\n",
+            "  quit                                    : disconnect\n",
+        ] {
+            assert!(sample.contains(line), "sample has {line}");
+            assert!(ours.contains(line), "ours has {line}");
+        }
+        assert!(ours.ends_with("  quit                                    : disconnect\n"));
+        assert!(unknown_command_text().starts_with(
+            "Unknown command. Please enter one of the following commands only:\n  set server"
+        ));
+    }
+}

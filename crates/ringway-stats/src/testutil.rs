@@ -1,0 +1,141 @@
+//! Hand-built layouts and counters for the renderers' unit tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringway_pool::{FdPressure, KeepRequest, LocalPool, PoolLimits, ReuseMode, ServerShared};
+
+use crate::counters::ShardCounters;
+use crate::layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, SharedState};
+
+pub fn limits(pool_max_conn: i64, purge_ms: u64) -> PoolLimits {
+    PoolLimits {
+        pool_max_conn,
+        purge_delay: Duration::from_millis(purge_ms),
+        ..PoolLimits::default()
+    }
+}
+
+pub fn server(name: &str, sid: u32, addr: &str, maxconn: u32, pool: ServerShared) -> ServerInfo {
+    ServerInfo {
+        name: name.to_string(),
+        sid,
+        address: addr.parse::<SocketAddr>().expect("test address"),
+        maxconn,
+        pool: Arc::new(pool),
+        state: Arc::new(SharedState::default()),
+    }
+}
+
+/// Like the reference sample: frontend `fe` (iid 2, maxconn 8000), backend `be` (iid 3,
+/// roundrobin) with `s1` at 127.0.0.1:9001.
+pub fn sample_layout(shards: usize, limits: PoolLimits) -> Layout {
+    Layout {
+        frontends: vec![FrontendInfo {
+            name: "fe".to_string(),
+            iid: 2,
+            max_conn: 8000,
+        }],
+        backends: vec![BackendInfo {
+            name: "be".to_string(),
+            iid: 3,
+            algo: "roundrobin",
+            servers: vec![server(
+                "s1",
+                1,
+                "127.0.0.1:9001",
+                0,
+                ServerShared::new(limits, shards),
+            )],
+        }],
+        shards,
+        started: Instant::now(),
+        start_time_unix: 1_795_257_360,
+        pid: 14529,
+        max_conn: 8000,
+        ulimit_n: 16025,
+    }
+}
+
+pub fn shard_counters(layout: &Layout) -> Arc<ShardCounters> {
+    let per_backend: Vec<usize> = layout.backends.iter().map(|b| b.servers.len()).collect();
+    Arc::new(ShardCounters::new(layout.frontends.len(), &per_backend))
+}
+
+pub fn all_shards(layout: &Layout) -> Vec<Arc<ShardCounters>> {
+    (0..layout.shards).map(|_| shard_counters(layout)).collect()
+}
+
+/// Opens as many connections as `per_shard` lists in all, then returns them to the idle pools
+/// of their shards as safe ones, so the shared accounting shows `used_max = need_est = total`
+/// and every connection idle and safe. The pools are returned to keep them alive.
+pub fn park_safe(pool: &Arc<ServerShared>, per_shard: &[(usize, usize)]) -> Vec<LocalPool<u32>> {
+    let total: usize = per_shard.iter().map(|&(_, count)| count).sum();
+    for _ in 0..total {
+        pool.use_conn();
+    }
+    let req = KeepRequest {
+        mode: ReuseMode::Safe,
+        is_safe: true,
+        private: false,
+        server_maint: false,
+        reusable: true,
+        fd: FdPressure::NONE,
+    };
+    let mut pools = Vec::new();
+    for &(shard, count) in per_shard {
+        let mut local = LocalPool::new(Arc::clone(pool), shard);
+        for conn in 0..count {
+            assert!(local.offer(conn as u32, 7, &req).is_ok(), "kept {conn}");
+        }
+        pools.push(local);
+    }
+    pools
+}
+
+/// One shard's counters with the reference sample's numbers (frontend `fe`, server `be/s1`).
+pub fn sample_counters(layout: &Layout) -> Vec<Arc<ShardCounters>> {
+    let shard = shard_counters(layout);
+    let fe = &shard.frontends[0];
+    for _ in 0..5 {
+        fe.sessions.inc();
+    }
+    for _ in 0..5 {
+        fe.sessions.dec();
+    }
+    fe.conn_tot.add(9);
+    fe.req_tot.add(49_268);
+    fe.ereq.inc();
+    fe.bytes_in.add(2_512_707);
+    fe.bytes_out.add(6_995_914);
+    fe.status.hrsp_2xx.add(49_267);
+    fe.status.record(400);
+    let s1 = &shard.servers[0][0];
+    for _ in 0..5 {
+        s1.sessions.inc();
+    }
+    for _ in 0..5 {
+        s1.sessions.dec();
+    }
+    s1.stot.add(49_267);
+    s1.connect.add(8);
+    s1.reuse.add(49_259);
+    s1.lbtot.add(49_267);
+    s1.bytes_in.add(2_512_707);
+    s1.bytes_out.add(6_995_914);
+    s1.status.hrsp_2xx.add(49_267);
+    shard.activity.accepted.add(13);
+    vec![shard]
+}
+
+/// The reference sample's section `### name`, without its heading and trailing empty line.
+pub const SAMPLE: &str = include_str!("../tests/data/haproxy-2.6-runtime-api-sample.txt");
+
+pub fn sample_section(name: &str) -> String {
+    let heading = format!("### {name}\n");
+    let start = SAMPLE.find(&heading).map_or(0, |i| i + heading.len());
+    let rest = &SAMPLE[start..];
+    let end = rest.find("\n\n###").map_or(rest.len(), |i| i + 1);
+    rest[..end].trim_end_matches('\n').to_string() + "\n"
+}

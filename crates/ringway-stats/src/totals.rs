@@ -1,0 +1,285 @@
+//! Sums over shards. Owns the one place where per-shard counters become per-frontend,
+//! per-server and per-backend numbers, so `show stat`, `show info` and any other renderer read
+//! the same values. Counters missing for an index (a layout and counters built for different
+//! configurations) count as zero instead of panicking.
+
+use std::sync::Arc;
+
+use ringway_pool::ServerSnapshot;
+
+use crate::counters::{FrontendCounters, ServerCounters, ShardCounters, StatusCounters};
+use crate::layout::{Layout, ServerState};
+
+/// HTTP responses by status class, summed over shards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusTotals {
+    pub hrsp_1xx: u64,
+    pub hrsp_2xx: u64,
+    pub hrsp_3xx: u64,
+    pub hrsp_4xx: u64,
+    pub hrsp_5xx: u64,
+    pub hrsp_other: u64,
+}
+
+impl StatusTotals {
+    fn add_counters(&mut self, status: &StatusCounters) {
+        self.hrsp_1xx += status.hrsp_1xx.get();
+        self.hrsp_2xx += status.hrsp_2xx.get();
+        self.hrsp_3xx += status.hrsp_3xx.get();
+        self.hrsp_4xx += status.hrsp_4xx.get();
+        self.hrsp_5xx += status.hrsp_5xx.get();
+        self.hrsp_other += status.hrsp_other.get();
+    }
+
+    fn add(&mut self, other: &StatusTotals) {
+        self.hrsp_1xx += other.hrsp_1xx;
+        self.hrsp_2xx += other.hrsp_2xx;
+        self.hrsp_3xx += other.hrsp_3xx;
+        self.hrsp_4xx += other.hrsp_4xx;
+        self.hrsp_5xx += other.hrsp_5xx;
+        self.hrsp_other += other.hrsp_other;
+    }
+}
+
+/// One frontend over all shards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrontendTotals {
+    /// Client connections open now.
+    pub scur: u64,
+    /// Sum of the shards' peaks: an upper bound of the process-wide peak (shards peak at
+    /// different moments, and reading one global peak would need a shared write per accept).
+    pub smax: u64,
+    pub conn_tot: u64,
+    pub req_tot: u64,
+    pub ereq: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub status: StatusTotals,
+}
+
+/// Counters of one server over all shards, or of all servers of a backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerSums {
+    /// Requests in flight now.
+    pub scur: u64,
+    /// Sum of the shards' peaks (see [`FrontendTotals::smax`]); for a backend, the sum over
+    /// its servers.
+    pub smax: u64,
+    pub stot: u64,
+    pub connect: u64,
+    pub reuse: u64,
+    pub econ: u64,
+    pub eresp: u64,
+    pub wretr: u64,
+    pub lbtot: u64,
+    pub cli_abrt: u64,
+    pub srv_abrt: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub status: StatusTotals,
+    pub purged: u64,
+    pub takeovers: u64,
+}
+
+impl ServerSums {
+    fn add_counters(&mut self, c: &ServerCounters) {
+        self.scur += gauge_value(c.sessions.get());
+        self.smax += gauge_value(c.sessions.max());
+        self.stot += c.stot.get();
+        self.connect += c.connect.get();
+        self.reuse += c.reuse.get();
+        self.econ += c.econ.get();
+        self.eresp += c.eresp.get();
+        self.wretr += c.wretr.get();
+        self.lbtot += c.lbtot.get();
+        self.cli_abrt += c.cli_abrt.get();
+        self.srv_abrt += c.srv_abrt.get();
+        self.bytes_in += c.bytes_in.get();
+        self.bytes_out += c.bytes_out.get();
+        self.status.add_counters(&c.status);
+        self.purged += c.purged.get();
+        self.takeovers += c.takeovers.get();
+    }
+
+    fn add(&mut self, o: &ServerSums) {
+        self.scur += o.scur;
+        self.smax += o.smax;
+        self.stot += o.stot;
+        self.connect += o.connect;
+        self.reuse += o.reuse;
+        self.econ += o.econ;
+        self.eresp += o.eresp;
+        self.wretr += o.wretr;
+        self.lbtot += o.lbtot;
+        self.cli_abrt += o.cli_abrt;
+        self.srv_abrt += o.srv_abrt;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.status.add(&o.status);
+        self.purged += o.purged;
+        self.takeovers += o.takeovers;
+    }
+}
+
+/// One server: its summed counters, a snapshot of its shared pool accounting and its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTotals {
+    pub counters: ServerSums,
+    pub pool: ServerSnapshot,
+    pub state: ServerState,
+}
+
+/// One backend: its servers in configuration order, and their sums.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendTotals {
+    pub servers: Vec<ServerTotals>,
+    pub sum: ServerSums,
+    /// Servers in the ready state (HAProxy's `srv_act`, and the total weight with weight 1).
+    pub ready: u64,
+    /// Connections to the backend's servers open now: in use plus idle.
+    pub open_conns: u64,
+}
+
+/// Everything the renderers need, summed once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Indexed like `Layout::frontends`.
+    pub frontends: Vec<FrontendTotals>,
+    /// Indexed like `Layout::backends`.
+    pub backends: Vec<BackendTotals>,
+}
+
+impl Totals {
+    /// Client connections open now, all frontends (`CurrConns`).
+    pub fn curr_conns(&self) -> u64 {
+        self.frontends.iter().map(|f| f.scur).sum()
+    }
+
+    /// Accepted client connections, all frontends (`CumConns`).
+    pub fn cum_conns(&self) -> u64 {
+        self.frontends.iter().map(|f| f.conn_tot).sum()
+    }
+
+    /// HTTP requests received, all frontends (`CumReq`).
+    pub fn cum_req(&self) -> u64 {
+        self.frontends.iter().map(|f| f.req_tot).sum()
+    }
+
+    /// Bytes written to any peer: responses to clients plus requests to servers.
+    pub fn bytes_out(&self) -> u64 {
+        let to_clients: u64 = self.frontends.iter().map(|f| f.bytes_out).sum();
+        let to_servers: u64 = self.backends.iter().map(|b| b.sum.bytes_in).sum();
+        to_clients + to_servers
+    }
+}
+
+/// A gauge read as a count; a transiently negative value reads as zero.
+fn gauge_value(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn frontend_totals(index: usize, shards: &[Arc<ShardCounters>]) -> FrontendTotals {
+    let mut t = FrontendTotals::default();
+    for shard in shards {
+        let Some(f): Option<&FrontendCounters> = shard.frontends.get(index) else {
+            continue;
+        };
+        t.scur += gauge_value(f.sessions.get());
+        t.smax += gauge_value(f.sessions.max());
+        t.conn_tot += f.conn_tot.get();
+        t.req_tot += f.req_tot.get();
+        t.ereq += f.ereq.get();
+        t.bytes_in += f.bytes_in.get();
+        t.bytes_out += f.bytes_out.get();
+        t.status.add_counters(&f.status);
+    }
+    t
+}
+
+fn server_sums(backend: usize, server: usize, shards: &[Arc<ShardCounters>]) -> ServerSums {
+    let mut sums = ServerSums::default();
+    for shard in shards {
+        if let Some(c) = shard.servers.get(backend).and_then(|b| b.get(server)) {
+            sums.add_counters(c);
+        }
+    }
+    sums
+}
+
+/// Sums every counter of `shards` along `layout`.
+pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
+    let frontends = (0..layout.frontends.len())
+        .map(|index| frontend_totals(index, shards))
+        .collect();
+    let backends = layout
+        .backends
+        .iter()
+        .enumerate()
+        .map(|(b, backend)| {
+            let mut totals = BackendTotals::default();
+            for (s, server) in backend.servers.iter().enumerate() {
+                let counters = server_sums(b, s, shards);
+                let pool = server.pool.snapshot();
+                let state = server.state.get();
+                totals.sum.add(&counters);
+                if state == ServerState::Ready {
+                    totals.ready += 1;
+                }
+                totals.open_conns += (pool.used_cur + pool.idle_cur) as u64;
+                totals.servers.push(ServerTotals {
+                    counters,
+                    pool,
+                    state,
+                });
+            }
+            totals
+        })
+        .collect();
+    Totals {
+        frontends,
+        backends,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{all_shards, limits, sample_layout};
+
+    #[test]
+    fn sums_over_shards() {
+        let layout = sample_layout(3, limits(-1, 5_000));
+        let shards = all_shards(&layout);
+        for (i, shard) in shards.iter().enumerate() {
+            let s = &shard.servers[0][0];
+            s.stot.add(10 * (i as u64 + 1));
+            s.sessions.inc();
+            s.bytes_in.add(100);
+            shard.frontends[0].bytes_out.add(1_000);
+            shard.frontends[0].status.record(204);
+        }
+        shards[2].servers[0][0].sessions.dec();
+        layout.backends[0].servers[0].state.set(ServerState::Drain);
+
+        let t = totals(&layout, &shards);
+        let s1 = &t.backends[0].servers[0];
+        assert_eq!(
+            (s1.counters.stot, s1.counters.scur, s1.counters.smax),
+            (60, 2, 3)
+        );
+        assert_eq!(s1.state, ServerState::Drain);
+        assert_eq!(t.backends[0].sum, s1.counters);
+        assert_eq!(t.backends[0].ready, 0);
+        assert_eq!(t.frontends[0].status.hrsp_2xx, 3);
+        assert_eq!(t.bytes_out(), 3_300);
+    }
+
+    #[test]
+    fn missing_counters_are_zero() {
+        let layout = sample_layout(1, limits(-1, 5_000));
+        let t = totals(&layout, &[Arc::new(ShardCounters::new(0, &[]))]);
+        assert_eq!(t.frontends, vec![FrontendTotals::default()]);
+        assert_eq!(t.backends[0].servers[0].counters, ServerSums::default());
+        assert_eq!(t.backends[0].ready, 1);
+    }
+}

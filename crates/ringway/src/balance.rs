@@ -1,0 +1,28 @@
+//! Server selection per shard: round robin, or the least in-flight requests on this shard.
+//! Servers in drain or maintenance take no new requests.
+
+use std::cell::Cell;
+
+use ringway_config::Balance;
+use ringway_stats::ServerState;
+
+use crate::shard::ShardCtx;
+
+/// Picks a server of `backend` for a new request, or None when none is ready.
+pub fn pick_server(ctx: &ShardCtx, backend: usize, cursor: &Cell<usize>) -> Option<usize> {
+    let servers = &ctx.process.layout.backends[backend].servers;
+    let count = servers.len();
+    let start = cursor.get();
+    let ready = |index: usize| servers[index].state.get() == ServerState::Ready;
+    let chosen = match ctx.process.config.backends[backend].balance {
+        Balance::RoundRobin => (0..count)
+            .map(|step| (start + step) % count)
+            .find(|&index| ready(index)),
+        Balance::LeastConn => (0..count)
+            .map(|step| (start + step) % count)
+            .filter(|&index| ready(index))
+            .min_by_key(|&index| ctx.counters.servers[backend][index].sessions.get()),
+    }?;
+    cursor.set((chosen + 1) % count);
+    Some(chosen)
+}

@@ -1,0 +1,462 @@
+//! One request and its response: route, pick a server, get a connection (session-private, then
+//! this shard's idle pool, then a new one with retries), send the request, relay the response,
+//! and return the server connection to the pool or close it.
+
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::timer::sleep;
+use ringway_http::{parse_response, BodyFramer, BodyKind, ClientSide, HttpError, RequestHead};
+use ringway_pool::{lookup_plan, ReuseMode};
+
+use crate::balance::pick_server;
+use crate::error::ProxyError;
+use crate::forward::{relay_body, RelayError};
+use crate::server_conn::ServerConn;
+use crate::session::Session;
+
+/// What happens to the client connection after an exchange.
+pub enum Outcome {
+    KeepAlive,
+    Close,
+    /// The server switched protocols: relay bytes both ways on this connection.
+    Tunnel(ServerConn),
+}
+
+/// An exchange failure; `responded` tells whether the client already got response bytes.
+struct Failure {
+    error: ProxyError,
+    responded: bool,
+}
+
+impl Failure {
+    fn before_response(error: ProxyError) -> Failure {
+        Failure {
+            error,
+            responded: false,
+        }
+    }
+
+    fn after_response(error: ProxyError) -> Failure {
+        Failure {
+            error,
+            responded: true,
+        }
+    }
+}
+
+/// How the response went, for the pool and the client connection.
+struct Done {
+    status: u16,
+    server_reusable: bool,
+    client_keep_alive: bool,
+    private_auth: bool,
+    upgraded: bool,
+}
+
+/// How long to wait between connection attempts (HAProxy's turn-around: at most 1 s).
+const RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
+/// How often a request waiting for a `maxconn` slot looks again.
+const QUEUE_POLL: Duration = Duration::from_millis(1);
+
+impl Session {
+    pub(crate) async fn exchange(&mut self, head: RequestHead) -> Outcome {
+        let backend = self.route(&head);
+        self.cbuf.consume(head.head_len);
+        let Some(backend) = backend else {
+            return self.fail(ProxyError::NoServer).await;
+        };
+        let Some(server) = pick_server(&self.ctx, backend, &self.ctx.cursors[backend]) else {
+            return self.fail(ProxyError::NoServer).await;
+        };
+        let ctx = self.ctx.clone();
+        let counters = &ctx.counters.servers[backend][server];
+        counters.lbtot.inc();
+        if !self.wait_for_slot(backend, server).await {
+            return self.fail(ProxyError::QueueTimeout).await;
+        }
+        counters.sessions.inc();
+        counters.stot.inc();
+        self.info.server.set(Some((backend, server)));
+        let stopping = self.ctx.stop.is_stopped();
+        let client = ClientSide {
+            method: head.method,
+            minor_version: head.minor_version,
+            keep_alive: head.keep_alive && !stopping,
+        };
+        let result = self.forward(backend, server, &head, &client).await;
+        self.info.server.set(None);
+        counters.sessions.dec();
+        ctx.process.release_slot(backend, server);
+        match result {
+            Ok(outcome) => outcome,
+            Err(Failure { error, responded }) => {
+                if matches!(
+                    error,
+                    ProxyError::Server(_)
+                        | ProxyError::ServerTimeout
+                        | ProxyError::EmptyResponse
+                        | ProxyError::BadResponse(_)
+                ) {
+                    counters.eresp.inc();
+                }
+                if responded {
+                    self.log(&error);
+                    return Outcome::Close;
+                }
+                self.fail(error).await
+            }
+        }
+    }
+
+    /// Logs the error, answers it, and closes the client connection.
+    async fn fail(&mut self, error: ProxyError) -> Outcome {
+        self.log(&error);
+        self.send_error(error.status()).await;
+        Outcome::Close
+    }
+
+    fn route(&self, head: &RequestHead) -> Option<usize> {
+        let frontend = &self.ctx.process.config.frontends[self.frontend];
+        if !frontend.routes.is_empty() {
+            if let Some(host) = head.host(self.cbuf.data()) {
+                let host = host.split(|&byte| byte == b':').next().unwrap_or(host);
+                if let Some(route) = frontend
+                    .routes
+                    .iter()
+                    .find(|route| route.host.as_bytes().eq_ignore_ascii_case(host))
+                {
+                    return Some(route.backend);
+                }
+            }
+        }
+        frontend.default_backend
+    }
+
+    /// Takes a `maxconn` slot on the server, waiting up to timeout_queue.
+    async fn wait_for_slot(&self, backend: usize, server: usize) -> bool {
+        let process = &self.ctx.process;
+        if process.try_take_slot(backend, server) {
+            return true;
+        }
+        let deadline = Instant::now() + process.config.backends[backend].timeouts.queue;
+        while Instant::now() < deadline {
+            sleep(QUEUE_POLL).await;
+            if process.try_take_slot(backend, server) {
+                return true;
+            }
+        }
+        false
+    }
+
+    async fn forward(
+        &mut self,
+        backend: usize,
+        server: usize,
+        head: &RequestHead,
+        client: &ClientSide,
+    ) -> Result<Outcome, Failure> {
+        let mut may_reuse = true;
+        loop {
+            let mut conn = self
+                .acquire(backend, server, may_reuse)
+                .await
+                .map_err(Failure::before_response)?;
+            let reused = conn.requests > 0;
+            conn.requests += 1;
+            if reused {
+                self.ctx.counters.servers[backend][server].reuse.inc();
+            }
+            match self.round_trip(&mut conn, head, client).await {
+                Ok(done) => return Ok(self.finish(conn, done)),
+                Err(Failure {
+                    error: ProxyError::EmptyResponse,
+                    responded: false,
+                }) if reused
+                    && may_reuse
+                    && head.method.is_idempotent()
+                    && head.body == BodyKind::None =>
+                {
+                    // The server closed an idle connection we reused: send again on a new one.
+                    may_reuse = false;
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+    }
+
+    /// A connection for the request: one this session owns, an idle one this shard holds (as
+    /// the reuse mode allows), or a new one.
+    async fn acquire(
+        &mut self,
+        backend: usize,
+        server: usize,
+        may_reuse: bool,
+    ) -> Result<ServerConn, ProxyError> {
+        let config = &self.ctx.process.config.backends[backend];
+        let mode = config.http_reuse;
+        if may_reuse {
+            if let Some(index) = self
+                .private
+                .iter()
+                .position(|conn| conn.backend == backend && conn.server == server)
+            {
+                return Ok(self.private.swap_remove(index));
+            }
+            if mode != ReuseMode::Never {
+                let plan = lookup_plan(mode, self.requests > 0);
+                if let Some(conn) = ServerConn::take_idle(&self.ctx, backend, server, plan) {
+                    return Ok(conn);
+                }
+            }
+        }
+        let mut attempt = 0;
+        loop {
+            match ServerConn::connect(&self.ctx, backend, server, mode == ReuseMode::Never).await {
+                Ok(conn) => return Ok(conn),
+                Err(error) if attempt < config.retries => {
+                    attempt += 1;
+                    self.ctx.counters.servers[backend][server].wretr.inc();
+                    let _ = error;
+                    sleep(config.timeouts.connect.min(RETRY_PAUSE_MAX)).await;
+                }
+                Err(error) => return Err(ProxyError::Connect(error)),
+            }
+        }
+    }
+
+    async fn round_trip(
+        &mut self,
+        conn: &mut ServerConn,
+        head: &RequestHead,
+        client: &ClientSide,
+    ) -> Result<Done, Failure> {
+        let timeouts = &self.ctx.process.config.backends[conn.backend].timeouts;
+        let (server_timeout, client_timeout) = (
+            timeouts.server,
+            self.ctx.process.config.frontends[self.frontend]
+                .timeouts
+                .client,
+        );
+        let _ = conn.stream.set_write_timeout(Some(server_timeout));
+        let _ = self.client.set_write_timeout(Some(client_timeout));
+        let ctx = self.ctx.clone();
+        let counters = &ctx.counters.servers[conn.backend][conn.server];
+        conn.stream
+            .write_all(&self.to_server)
+            .await
+            .map_err(|_| Failure::before_response(ProxyError::EmptyResponse))?;
+        counters.bytes_in.add(self.to_server.len() as u64);
+        let mut request_body = BodyFramer::new(head.body);
+        let mut body_deferred =
+            head.expect_continue && !request_body.is_done() && self.cbuf.is_empty();
+        if !body_deferred {
+            self.send_request_body(conn, &mut request_body, client_timeout)
+                .await?;
+        }
+        self.sbuf.clear();
+        loop {
+            self.to_client.clear();
+            let limits = &self.ctx.limits;
+            let response = parse_response(self.sbuf.data(), limits, client, &mut self.to_client)
+                .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?;
+            let Some(response) = response else {
+                self.read_response_bytes(conn, server_timeout).await?;
+                continue;
+            };
+            self.sbuf.consume(response.head_len);
+            if (100..200).contains(&response.status) && response.status != 101 {
+                if !self.to_client.is_empty() {
+                    self.client
+                        .write_all(&self.to_client)
+                        .await
+                        .map_err(|error| Failure::after_response(ProxyError::Client(error)))?;
+                }
+                if body_deferred && response.status == 100 {
+                    body_deferred = false;
+                    self.send_request_body(conn, &mut request_body, client_timeout)
+                        .await?;
+                }
+                continue;
+            }
+            self.ctx.counters.frontends[self.frontend]
+                .status
+                .record(response.status);
+            counters.status.record(response.status);
+            if response.status == 101 {
+                self.client
+                    .write_all(&self.to_client)
+                    .await
+                    .map_err(|error| Failure::after_response(ProxyError::Client(error)))?;
+                return Ok(Done {
+                    status: 101,
+                    server_reusable: false,
+                    client_keep_alive: false,
+                    private_auth: false,
+                    upgraded: true,
+                });
+            }
+            let mut framer = BodyFramer::new(response.body);
+            // Small bodies already received go out with the head in one write.
+            let progress = framer
+                .feed(self.sbuf.data())
+                .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?;
+            self.to_client
+                .extend_from_slice(&self.sbuf.data()[..progress.consumed]);
+            self.sbuf.consume(progress.consumed);
+            self.client
+                .write_all(&self.to_client)
+                .await
+                .map_err(|error| {
+                    counters.cli_abrt.inc();
+                    Failure::after_response(ProxyError::Client(error))
+                })?;
+            let mut sent = self.to_client.len() as u64;
+            if !framer.is_done() {
+                let until_close = response.body == BodyKind::UntilClose;
+                let relayed = relay_body(
+                    &mut conn.stream,
+                    &mut self.sbuf,
+                    &mut self.client,
+                    &mut framer,
+                    server_timeout,
+                    until_close,
+                )
+                .await
+                .map_err(|error| response_relay_failure(error, counters))?;
+                sent += relayed;
+            }
+            counters.bytes_out.add(sent);
+            self.ctx.counters.frontends[self.frontend]
+                .bytes_out
+                .add(sent);
+            let complete = request_body.is_done();
+            return Ok(Done {
+                status: response.status,
+                server_reusable: response.server_keep_alive
+                    && framer.is_done()
+                    && self.sbuf.is_empty()
+                    && complete,
+                client_keep_alive: response.client_keep_alive && complete,
+                private_auth: response.private_auth,
+                upgraded: false,
+            });
+        }
+    }
+
+    async fn send_request_body(
+        &mut self,
+        conn: &mut ServerConn,
+        framer: &mut BodyFramer,
+        timeout: Duration,
+    ) -> Result<(), Failure> {
+        if framer.is_done() {
+            return Ok(());
+        }
+        let relayed = relay_body(
+            &mut self.client,
+            &mut self.cbuf,
+            &mut conn.stream,
+            framer,
+            timeout,
+            false,
+        )
+        .await;
+        match relayed {
+            Ok(bytes) => {
+                self.ctx.counters.frontends[self.frontend]
+                    .bytes_in
+                    .add(bytes);
+                Ok(())
+            }
+            Err(RelayError::Framing(error)) => {
+                Err(Failure::before_response(ProxyError::BadRequest(error)))
+            }
+            Err(RelayError::Source(error)) if crate::error::is_timeout(&error) => {
+                Err(Failure::before_response(ProxyError::RequestTimeout))
+            }
+            Err(RelayError::Source(error)) => {
+                Err(Failure::after_response(ProxyError::Client(error)))
+            }
+            Err(RelayError::SourceClosed) => Err(Failure::after_response(ProxyError::Client(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ))),
+            Err(RelayError::Destination(error)) => {
+                Err(Failure::before_response(ProxyError::from_server_io(error)))
+            }
+        }
+    }
+
+    /// Reads more of a response head. A close or reset before any byte is an empty response.
+    async fn read_response_bytes(
+        &mut self,
+        conn: &mut ServerConn,
+        timeout: Duration,
+    ) -> Result<(), Failure> {
+        let _ = conn.stream.set_read_timeout(Some(timeout));
+        let nothing_yet = self.sbuf.is_empty();
+        let spare = self.sbuf.spare();
+        if spare.is_empty() {
+            return Err(Failure::before_response(ProxyError::BadResponse(
+                HttpError::HeadTooLarge,
+            )));
+        }
+        match conn.stream.read(spare).await {
+            Ok(0) if nothing_yet => Err(Failure::before_response(ProxyError::EmptyResponse)),
+            Ok(0) => Err(Failure::before_response(ProxyError::BadResponse(
+                HttpError::Malformed("truncated head"),
+            ))),
+            Ok(read) => {
+                self.sbuf.filled(read);
+                Ok(())
+            }
+            Err(error) if crate::error::is_timeout(&error) => {
+                Err(Failure::before_response(ProxyError::ServerTimeout))
+            }
+            Err(_) if nothing_yet => Err(Failure::before_response(ProxyError::EmptyResponse)),
+            Err(error) => Err(Failure::before_response(ProxyError::Server(error))),
+        }
+    }
+
+    /// Returns the server connection where it belongs after a complete exchange.
+    fn finish(&mut self, mut conn: ServerConn, done: Done) -> Outcome {
+        if done.upgraded {
+            return Outcome::Tunnel(conn);
+        }
+        let _ = done.status;
+        if done.private_auth && !conn.private {
+            conn.make_private();
+        }
+        if done.server_reusable {
+            if conn.private {
+                self.keep_private(conn);
+            } else {
+                let _ = conn.release(&self.ctx, true);
+            }
+        }
+        if done.client_keep_alive {
+            Outcome::KeepAlive
+        } else {
+            Outcome::Close
+        }
+    }
+}
+
+fn response_relay_failure(error: RelayError, counters: &ringway_stats::ServerCounters) -> Failure {
+    let error = match error {
+        RelayError::Framing(error) => ProxyError::BadResponse(error),
+        RelayError::SourceClosed => {
+            counters.srv_abrt.inc();
+            ProxyError::Server(std::io::ErrorKind::UnexpectedEof.into())
+        }
+        RelayError::Source(error) => {
+            counters.srv_abrt.inc();
+            ProxyError::from_server_io(error)
+        }
+        RelayError::Destination(error) => {
+            counters.cli_abrt.inc();
+            ProxyError::Client(error)
+        }
+    };
+    Failure::after_response(error)
+}

@@ -1,0 +1,79 @@
+//! Moving bytes between the two sides of an exchange: a message body relayed verbatim under its
+//! framing, and the bidirectional tunnel after a 101 Switching Protocols.
+
+use std::io;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use ringway_http::{BodyFramer, HttpError};
+
+use crate::iobuf::IoBuf;
+
+/// Why relaying a body stopped early.
+#[derive(Debug)]
+pub enum RelayError {
+    /// The sending side closed before the end of the message.
+    SourceClosed,
+    /// The sending side failed or timed out.
+    Source(io::Error),
+    /// The receiving side failed or timed out.
+    Destination(io::Error),
+    /// The body's framing is invalid.
+    Framing(HttpError),
+}
+
+/// Relays one message body from `source` to `destination`, starting with the bytes already in
+/// `buf`; bytes past the end of the message stay in `buf`. A body delimited by the close of the
+/// connection ends at end of stream. Returns the number of body bytes relayed.
+pub async fn relay_body(
+    source: &mut TcpStream,
+    buf: &mut IoBuf,
+    destination: &mut TcpStream,
+    framer: &mut BodyFramer,
+    read_timeout: Duration,
+    until_close: bool,
+) -> Result<u64, RelayError> {
+    let mut relayed = 0;
+    source
+        .set_read_timeout(Some(read_timeout))
+        .map_err(|error| RelayError::Source(error.into()))?;
+    loop {
+        if !buf.is_empty() {
+            let progress = framer.feed(buf.data()).map_err(RelayError::Framing)?;
+            destination
+                .write_all(&buf.data()[..progress.consumed])
+                .await
+                .map_err(RelayError::Destination)?;
+            relayed += progress.consumed as u64;
+            buf.consume(progress.consumed);
+        }
+        if framer.is_done() {
+            return Ok(relayed);
+        }
+        let read = source.read(buf.spare()).await.map_err(RelayError::Source)?;
+        if read == 0 {
+            return if until_close {
+                Ok(relayed)
+            } else {
+                Err(RelayError::SourceClosed)
+            };
+        }
+        buf.filled(read);
+    }
+}
+
+/// Copies bytes both ways until either side closes or stays silent for `idle`.
+pub async fn tunnel(client: &mut TcpStream, server: &mut TcpStream, idle: Duration) {
+    let _ = client.set_read_timeout(Some(idle));
+    let _ = server.set_read_timeout(Some(idle));
+    let (mut client_rx, mut client_tx) = futures_lite::io::split(client);
+    let (mut server_rx, mut server_tx) = futures_lite::io::split(server);
+    let upstream = async {
+        let _ = futures_lite::io::copy(&mut client_rx, &mut server_tx).await;
+    };
+    let downstream = async {
+        let _ = futures_lite::io::copy(&mut server_rx, &mut client_tx).await;
+    };
+    futures_lite::future::or(upstream, downstream).await;
+}

@@ -1,0 +1,198 @@
+//! The `ringway` command: `run` the proxy, `check` a configuration, `ctl` the runtime API.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ringway::{Proxy, Stopper};
+
+#[derive(Parser)]
+#[command(
+    name = "ringway",
+    version,
+    about = "Thread-per-core HTTP/1.1 reverse proxy with per-core server connection pools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy in the foreground.
+    Run {
+        #[arg(short, long, default_value = "config/ringway.toml")]
+        config: PathBuf,
+    },
+    /// Validate a configuration without binding anything.
+    Check {
+        #[arg(short, long, default_value = "config/ringway.toml")]
+        config: PathBuf,
+    },
+    /// Send one runtime API command to the stats socket and print the reply.
+    Ctl {
+        /// The stats socket; defaults to the configuration's global.stats_socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        #[arg(short, long, default_value = "config/ringway.toml")]
+        config: PathBuf,
+        #[arg(required = true, trailing_var_arg = true)]
+        command: Vec<String>,
+    },
+}
+
+/// Exit status for a configuration or start-up error, as the contract says.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => match ringway_config::load(&config) {
+            Ok(_) => {
+                println!("config OK");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Command::Run { config } => run(&config),
+        Command::Ctl {
+            socket,
+            config,
+            command,
+        } => ctl(socket, &config, &command.join(" ")),
+    }
+}
+
+fn run(path: &Path) -> ExitCode {
+    let config = match ringway_config::load(path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Some(unsupported) = tls_in_use(&config) {
+        eprintln!(
+            "ringway: {unsupported}: TLS is not supported by this build yet; remove the tls table"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    block_stop_signals();
+    let proxy = match Proxy::start(config) {
+        Ok(proxy) => proxy,
+        Err(error) => {
+            eprintln!("ringway: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    for (frontend, addresses) in proxy
+        .shared()
+        .config
+        .frontends
+        .iter()
+        .zip(proxy.frontend_addrs())
+    {
+        let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "ringway: frontend {} listening on {}",
+            frontend.name,
+            list.join(", ")
+        );
+    }
+    spawn_signal_thread(proxy.stopper());
+    proxy.wait();
+    eprintln!("ringway: stopped");
+    ExitCode::SUCCESS
+}
+
+fn tls_in_use(config: &ringway_config::Config) -> Option<String> {
+    let frontend = config
+        .frontends
+        .iter()
+        .find(|frontend| frontend.tls.is_some())
+        .map(|frontend| format!("frontend {}", frontend.name));
+    frontend.or_else(|| {
+        config.backends.iter().find_map(|backend| {
+            backend
+                .servers
+                .iter()
+                .find(|server| server.tls.is_some())
+                .map(|server| format!("server {}/{}", backend.name, server.name))
+        })
+    })
+}
+
+fn stop_signals() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        set
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in this thread and, by inheritance, in every shard thread, so that
+/// only the signal thread receives them.
+fn block_stop_signals() {
+    let set = stop_signals();
+    // SAFETY: changes this thread's signal mask with a valid set.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+fn spawn_signal_thread(stopper: Stopper) {
+    std::thread::spawn(move || {
+        let set = stop_signals();
+        let mut signal = 0;
+        // SAFETY: waits for one of the blocked signals in `set`.
+        unsafe {
+            libc::sigwait(&set, &mut signal);
+        }
+        eprintln!("ringway: signal {signal}: stopping (in-flight requests finish, idle connections close)");
+        stopper.stop();
+    });
+}
+
+fn ctl(socket: Option<PathBuf>, config: &Path, command: &str) -> ExitCode {
+    let socket = match socket {
+        Some(socket) => socket,
+        None => match ringway_config::load(config).map(|config| config.global.stats_socket) {
+            Ok(Some(socket)) => socket,
+            Ok(None) => {
+                eprintln!(
+                    "ringway: {} has no global.stats_socket; pass --socket",
+                    config.display()
+                );
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
+    let reply = UnixStream::connect(&socket).and_then(|mut stream| {
+        stream.write_all(format!("{command}\n").as_bytes())?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply)?;
+        Ok(reply)
+    });
+    match reply {
+        Ok(reply) => {
+            print!("{reply}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("ringway: {}: {error}", socket.display());
+            ExitCode::FAILURE
+        }
+    }
+}

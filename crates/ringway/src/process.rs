@@ -1,0 +1,75 @@
+//! What all shards and the control thread share: the configuration, the stats layout (with each
+//! server's pool accounting and admin state), every shard's counters, the stop flag, the open
+//! descriptor count and one command queue per shard. These are the only cross-shard surfaces
+//! besides the pool accounting itself.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crossbeam::queue::SegQueue;
+use ringway_config::Config;
+use ringway_pool::FdPressure;
+use ringway_stats::{Layout, ShardCounters};
+
+/// A request from the control thread to one shard, run by the shard's control tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardCommand {
+    /// Close the client session with this id, if this shard owns it.
+    ShutdownSession(u64),
+    /// Close every session currently using this server.
+    ShutdownServerSessions { backend: usize, server: usize },
+    /// Close this server's idle connections (maintenance).
+    CloseIdle { backend: usize, server: usize },
+}
+
+pub struct ProcessShared {
+    pub config: Config,
+    pub layout: Layout,
+    pub counters: Vec<Arc<ShardCounters>>,
+    pub stopping: AtomicBool,
+    /// Sockets open to clients and servers, for the pool's descriptor-pressure rules.
+    pub open_fds: AtomicU64,
+    pub max_fds: u64,
+    pub commands: Vec<SegQueue<ShardCommand>>,
+    /// Requests holding a `maxconn` slot, per server: `served[backend][server]`.
+    pub served: Vec<Vec<AtomicU32>>,
+}
+
+impl ProcessShared {
+    pub fn fd_pressure(&self) -> FdPressure {
+        FdPressure {
+            used_fds: self.open_fds.load(Relaxed),
+            max_fds: self.max_fds,
+        }
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Relaxed)
+    }
+
+    /// Queues a command for every shard.
+    pub fn broadcast(&self, command: ShardCommand) {
+        for queue in &self.commands {
+            queue.push(command.clone());
+        }
+    }
+
+    /// Takes a `maxconn` slot on the server if one is free (always, when maxconn is 0).
+    pub fn try_take_slot(&self, backend: usize, server: usize) -> bool {
+        let maxconn = self.config.backends[backend].servers[server].maxconn;
+        let served = &self.served[backend][server];
+        if maxconn == 0 {
+            served.fetch_add(1, Relaxed);
+            return true;
+        }
+        served
+            .fetch_update(Relaxed, Relaxed, |current| {
+                (current < maxconn).then_some(current + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn release_slot(&self, backend: usize, server: usize) {
+        self.served[backend][server].fetch_sub(1, Relaxed);
+    }
+}

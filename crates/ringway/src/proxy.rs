@@ -1,0 +1,253 @@
+//! Starting and stopping the whole proxy: one glommio executor per shard (pinned when asked),
+//! listeners bound by shard 0 first so that port 0 resolves once and the other shards join the
+//! same ports, and the control thread when a stats socket is configured.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use crossbeam::queue::SegQueue;
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use ringway_config::Config;
+use ringway_stats::ShardCounters;
+
+use crate::control::{run_command, ControlServer};
+use crate::layout::build_layout;
+use crate::process::ProcessShared;
+use crate::shard::{bind_listeners, run_shard, ShardCtx};
+
+/// Locked memory glommio reserves per executor for registered buffers. We do no file I/O, so
+/// a small area keeps the RLIMIT_MEMLOCK need low.
+const IO_MEMORY: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Bind(String),
+    #[error(
+        "cannot start io_uring ({0}): raise the locked-memory limit (ulimit -l unlimited, or LimitMEMLOCK=infinity \
+         under systemd) and make sure io_uring is enabled (Linux 5.8+, sysctl kernel.io_uring_disabled=0)"
+    )]
+    IoUring(String),
+    #[error("stats socket {0}")]
+    StatsSocket(String),
+}
+
+/// A running proxy.
+pub struct Proxy {
+    shared: Arc<ProcessShared>,
+    shards: Vec<ExecutorJoinHandle<()>>,
+    control: Option<ControlServer>,
+    bound: Vec<Vec<SocketAddr>>,
+}
+
+/// Stops a proxy from another thread (a signal handler thread).
+#[derive(Clone)]
+pub struct Stopper(Arc<ProcessShared>);
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.0.stopping.store(true, Relaxed);
+    }
+}
+
+impl Proxy {
+    pub fn start(config: Config) -> Result<Proxy, StartError> {
+        raise_memlock_limit();
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let shards = match config.global.shards {
+            0 => cores.len().max(1),
+            count => count,
+        };
+        let max_fds = open_file_limit();
+        let layout = build_layout(&config, shards, max_fds);
+        let servers_per_backend: Vec<usize> = config
+            .backends
+            .iter()
+            .map(|backend| backend.servers.len())
+            .collect();
+        let shared = Arc::new(ProcessShared {
+            counters: (0..shards)
+                .map(|_| {
+                    Arc::new(ShardCounters::new(
+                        config.frontends.len(),
+                        &servers_per_backend,
+                    ))
+                })
+                .collect(),
+            stopping: AtomicBool::new(false),
+            open_fds: AtomicU64::new(0),
+            max_fds,
+            commands: (0..shards).map(|_| SegQueue::new()).collect(),
+            served: servers_per_backend
+                .iter()
+                .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
+                .collect(),
+            layout,
+            config,
+        });
+        let mut addresses: Vec<Vec<SocketAddr>> = shared
+            .config
+            .frontends
+            .iter()
+            .map(|frontend| frontend.bind.clone())
+            .collect();
+        let mut handles = Vec::with_capacity(shards);
+        for shard in 0..shards {
+            let placement = match (shared.config.global.pin_shards, cores.is_empty()) {
+                (true, false) => Placement::Fixed(cores[shard % cores.len()].id),
+                _ => Placement::Unbound,
+            };
+            let (bound_tx, bound_rx) = mpsc::channel();
+            let shard_shared = shared.clone();
+            let shard_addresses = addresses.clone();
+            let spawned = LocalExecutorBuilder::new(placement)
+                .name(&format!("ringway-{shard}"))
+                .io_memory(IO_MEMORY)
+                .spawn(move || async move {
+                    let listeners = match bind_listeners(&shard_addresses) {
+                        Ok(listeners) => listeners,
+                        Err(error) => {
+                            let _ = bound_tx.send(Err(error.to_string()));
+                            return;
+                        }
+                    };
+                    let bound = listeners
+                        .iter()
+                        .map(|binds| binds.iter().map(|(_, address)| *address).collect())
+                        .collect();
+                    let _ = bound_tx.send(Ok(bound));
+                    let ctx = Rc::new(ShardCtx::new(shard, shard_shared));
+                    run_shard(ctx, listeners).await;
+                });
+            let handle = match spawned {
+                Ok(handle) => handle,
+                Err(error) => {
+                    abort(&shared, handles);
+                    return Err(StartError::IoUring(error.to_string()));
+                }
+            };
+            match bound_rx.recv() {
+                Ok(Ok(bound)) => addresses = bound,
+                Ok(Err(message)) => {
+                    let _ = handle.join();
+                    abort(&shared, handles);
+                    return Err(StartError::Bind(message));
+                }
+                Err(_) => {
+                    let reason = match handle.join() {
+                        Err(error) => error.to_string(),
+                        Ok(()) => "the shard exited during start".to_string(),
+                    };
+                    abort(&shared, handles);
+                    return Err(StartError::IoUring(reason));
+                }
+            }
+            handles.push(handle);
+        }
+        let control = match &shared.config.global.stats_socket {
+            Some(path) => match ControlServer::start(path, shared.clone()) {
+                Ok(server) => Some(server),
+                Err(error) => {
+                    abort(&shared, handles);
+                    return Err(StartError::StatsSocket(format!(
+                        "{}: {error}",
+                        path.display()
+                    )));
+                }
+            },
+            None => None,
+        };
+        Ok(Proxy {
+            shared,
+            shards: handles,
+            control,
+            bound: addresses,
+        })
+    }
+
+    /// The addresses each frontend listens on, port 0 resolved: `[frontend][bind]`.
+    pub fn frontend_addrs(&self) -> &[Vec<SocketAddr>] {
+        &self.bound
+    }
+
+    pub fn shared(&self) -> &Arc<ProcessShared> {
+        &self.shared
+    }
+
+    /// Runs one runtime API command line, as the stats socket would.
+    pub fn command(&self, line: &str) -> String {
+        run_command(&self.shared, line)
+    }
+
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.shared.clone())
+    }
+
+    /// Waits until every shard has stopped.
+    pub fn wait(mut self) {
+        for handle in self.shards.drain(..) {
+            let _ = handle.join();
+        }
+        if let Some(control) = self.control.take() {
+            control.stop();
+        }
+    }
+
+    /// Graceful stop: no new connections, in-flight requests finish, then everything closes.
+    pub fn stop(self) {
+        self.stopper().stop();
+        self.wait();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Relaxed);
+        for handle in self.shards.drain(..) {
+            let _ = handle.join();
+        }
+        if let Some(control) = self.control.take() {
+            control.stop();
+        }
+    }
+}
+
+fn abort(shared: &ProcessShared, handles: Vec<ExecutorJoinHandle<()>>) {
+    shared.stopping.store(true, Relaxed);
+    for handle in handles {
+        let _ = handle.join();
+    }
+}
+
+/// The soft descriptor limit, which the pool's pressure thresholds are fractions of.
+fn open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        1024
+    }
+}
+
+/// Raises the soft locked-memory limit to the hard one; io_uring rings count against it.
+fn raise_memlock_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls on a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit);
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! A client session: one accepted client connection on one shard, from its first request to its
+//! close. Reads request heads (with the http-request and keep-alive timeouts), routes them,
+//! answers errors, and keeps the server connections that are private to it.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use ringway_http::{parse_request, write_error_response, HttpError, RequestHead};
+
+use crate::error::{is_timeout, ProxyError};
+use crate::exchange::Outcome;
+use crate::forward::tunnel;
+use crate::iobuf::IoBuf;
+use crate::server_conn::ServerConn;
+use crate::shard::{raw_fd, ShardCtx};
+
+/// Initial size of a session's receive buffers; they grow up to the head limit when needed.
+const BUFFER_SIZE: usize = 16 * 1024;
+/// At most this many idle private server connections per session, as HAProxy's
+/// `max-session-srv-conns`.
+const MAX_PRIVATE_CONNS: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionPhase {
+    /// Waiting for (the rest of) a request head.
+    Reading,
+    /// Waiting for the next request on a kept-alive connection.
+    Idle,
+    /// A request is being served.
+    Busy,
+    /// Relaying an upgraded connection.
+    Tunnel,
+}
+
+/// What the shard and the control plane can see of a session.
+pub struct SessionInfo {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub phase: Cell<SessionPhase>,
+    /// The server serving the current request.
+    pub server: Cell<Option<(usize, usize)>>,
+    fd: i32,
+    shut: Cell<bool>,
+}
+
+impl SessionInfo {
+    /// Shuts the client socket down; the session's pending I/O fails and the session ends.
+    pub fn shutdown(&self) {
+        if !self.shut.replace(true) {
+            // SAFETY: the session removes itself from the shard's registry before its stream is
+            // dropped, so `fd` is open for as long as this entry can be reached.
+            unsafe {
+                libc::shutdown(self.fd, libc::SHUT_RDWR);
+            }
+        }
+    }
+}
+
+pub(crate) struct Session {
+    pub ctx: Rc<ShardCtx>,
+    pub info: Rc<SessionInfo>,
+    pub frontend: usize,
+    pub client: TcpStream,
+    pub client_ip: String,
+    /// Bytes from the client not yet forwarded.
+    pub cbuf: IoBuf,
+    /// Bytes from the server not yet forwarded.
+    pub sbuf: IoBuf,
+    /// The request head to send to the server (kept intact for a retry).
+    pub to_server: BytesMut,
+    /// Response heads (and small bodies) for the client.
+    pub to_client: BytesMut,
+    /// Server connections owned by this session (never mode, NTLM).
+    pub private: Vec<ServerConn>,
+    /// Requests completed on this client connection.
+    pub requests: u64,
+}
+
+/// Serves one accepted client connection until it closes.
+pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, client: TcpStream) {
+    let Ok(peer) = client.peer_addr() else { return };
+    let _ = client.set_nodelay(true);
+    let counters = &ctx.counters.frontends[frontend];
+    counters.sessions.inc();
+    counters.conn_tot.inc();
+    ctx.process.open_fds.fetch_add(1, Relaxed);
+    let info = Rc::new(SessionInfo {
+        id: ctx.new_session_id(),
+        peer,
+        phase: Cell::new(SessionPhase::Reading),
+        server: Cell::new(None),
+        fd: raw_fd(&client),
+        shut: Cell::new(false),
+    });
+    ctx.sessions.borrow_mut().insert(info.id, info.clone());
+    let head_limit = ctx.limits.max_head;
+    let session = Session {
+        ctx: ctx.clone(),
+        info: info.clone(),
+        frontend,
+        client,
+        client_ip: peer.ip().to_string(),
+        cbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
+        sbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
+        to_server: BytesMut::with_capacity(1024),
+        to_client: BytesMut::with_capacity(1024),
+        private: Vec::new(),
+        requests: 0,
+    };
+    session.serve().await;
+    ctx.sessions.borrow_mut().remove(&info.id);
+    ctx.counters.frontends[frontend].sessions.dec();
+    ctx.process.open_fds.fetch_sub(1, Relaxed);
+}
+
+impl Session {
+    async fn serve(mut self) {
+        loop {
+            let phase = if self.requests == 0 {
+                SessionPhase::Reading
+            } else {
+                SessionPhase::Idle
+            };
+            self.info.phase.set(phase);
+            let head = match self.read_head().await {
+                Ok(Some(head)) => head,
+                Ok(None) => return,
+                Err(error) => {
+                    self.ctx.counters.frontends[self.frontend].ereq.inc();
+                    self.log(&error);
+                    self.send_error(error.status()).await;
+                    return;
+                }
+            };
+            self.info.phase.set(SessionPhase::Busy);
+            self.ctx.counters.frontends[self.frontend].req_tot.inc();
+            let outcome = self.exchange(head).await;
+            self.requests += 1;
+            match outcome {
+                Outcome::KeepAlive if !self.ctx.stop.is_stopped() => continue,
+                Outcome::KeepAlive | Outcome::Close => return,
+                Outcome::Tunnel(conn) => return self.into_tunnel(conn).await,
+            }
+        }
+    }
+
+    /// Reads until a complete request head is in `cbuf`. Ok(None): the client closed, or stayed
+    /// silent past the keep-alive timeout.
+    async fn read_head(&mut self) -> Result<Option<RequestHead>, ProxyError> {
+        let timeouts = &self.ctx.process.config.frontends[self.frontend].timeouts;
+        let (request_timeout, keep_alive_timeout) =
+            (timeouts.http_request, timeouts.http_keep_alive);
+        let mut deadline = (self.requests == 0).then(|| Instant::now() + request_timeout);
+        loop {
+            if !self.cbuf.is_empty() {
+                deadline.get_or_insert_with(|| Instant::now() + request_timeout);
+                self.to_server.clear();
+                let parsed = parse_request(
+                    self.cbuf.data(),
+                    &self.ctx.limits,
+                    &self.client_ip,
+                    &mut self.to_server,
+                );
+                match parsed {
+                    Ok(Some(head)) => return Ok(Some(head)),
+                    Ok(None) => {}
+                    Err(error) => return Err(ProxyError::BadRequest(error)),
+                }
+            }
+            let timeout = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => keep_alive_timeout,
+            };
+            if timeout.is_zero() {
+                return Err(ProxyError::RequestTimeout);
+            }
+            let _ = self.client.set_read_timeout(Some(timeout));
+            let spare = self.cbuf.spare();
+            if spare.is_empty() {
+                return Err(ProxyError::BadRequest(HttpError::HeadTooLarge));
+            }
+            match self.client.read(spare).await {
+                Ok(0) => return Ok(None),
+                Ok(read) => {
+                    self.cbuf.filled(read);
+                    self.ctx.counters.frontends[self.frontend]
+                        .bytes_in
+                        .add(read as u64);
+                }
+                Err(error) if is_timeout(&error) => {
+                    return match deadline {
+                        None => Ok(None),
+                        Some(_) => Err(ProxyError::RequestTimeout),
+                    };
+                }
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Sends a complete error response; the connection closes after it.
+    pub async fn send_error(&mut self, status: u16) {
+        self.to_client.clear();
+        write_error_response(status, &mut self.to_client);
+        let counters = &self.ctx.counters.frontends[self.frontend];
+        counters.status.record(status);
+        counters.bytes_out.add(self.to_client.len() as u64);
+        let _ = self.client.set_write_timeout(Some(
+            self.ctx.process.config.frontends[self.frontend]
+                .timeouts
+                .client,
+        ));
+        let _ = self.client.write_all(&self.to_client).await;
+    }
+
+    pub fn log(&self, error: &ProxyError) {
+        let frontend = &self.ctx.process.config.frontends[self.frontend].name;
+        eprintln!(
+            "ringway: {frontend} {} session {:#x}: {} ({error})",
+            self.info.peer,
+            self.info.id,
+            error.status()
+        );
+    }
+
+    /// Keeps a private server connection for this session's later requests.
+    pub fn keep_private(&mut self, conn: ServerConn) {
+        if self.private.len() >= MAX_PRIVATE_CONNS {
+            self.private.remove(0);
+        }
+        self.private.push(conn);
+    }
+
+    async fn into_tunnel(mut self, mut conn: ServerConn) {
+        self.info.phase.set(SessionPhase::Tunnel);
+        let idle = self.ctx.process.config.backends[conn.backend]
+            .timeouts
+            .tunnel;
+        if !self.cbuf.is_empty() && conn.stream.write_all(self.cbuf.data()).await.is_err() {
+            return;
+        }
+        if !self.sbuf.is_empty() && self.client.write_all(self.sbuf.data()).await.is_err() {
+            return;
+        }
+        let _ = conn.stream.set_write_timeout(None);
+        let _ = self.client.set_write_timeout(None);
+        tunnel(&mut self.client, &mut conn.stream, idle).await;
+    }
+}

@@ -1,0 +1,322 @@
+//! One shard: a glommio executor pinned to a core that owns its listeners, its client sessions,
+//! its idle pools (one per server) and its counters. Runs the accept loops, the per-server purge
+//! timers and a control tick that applies stop and control-thread commands.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glommio::net::TcpListener;
+use glommio::timer::sleep;
+use ringway_http::Limits;
+use ringway_pool::{conn_hash, LocalPool};
+use ringway_stats::ShardCounters;
+
+use crate::process::{ProcessShared, ShardCommand};
+use crate::server_conn::ServerConn;
+use crate::session::{run_session, SessionInfo, SessionPhase};
+use crate::signal::{LocalNotify, LocalStop};
+
+/// How often a shard looks at the stop flag and its command queue.
+const CONTROL_TICK: Duration = Duration::from_millis(20);
+
+/// The purge timer of one server on one shard (§3.4): armed when a connection enters an empty
+/// pool, re-armed while the pool holds connections.
+#[derive(Default)]
+pub struct PurgeTimer {
+    deadline: Cell<Option<Instant>>,
+    armed: LocalNotify,
+}
+
+pub struct ShardCtx {
+    pub id: usize,
+    pub process: Arc<ProcessShared>,
+    pub counters: Arc<ShardCounters>,
+    /// `pools[backend][server]`.
+    pub pools: Vec<Vec<RefCell<LocalPool<ServerConn>>>>,
+    pub conn_hashes: Vec<Vec<u64>>,
+    purge_timers: Vec<Vec<PurgeTimer>>,
+    /// Round-robin cursor per backend.
+    pub cursors: Vec<Cell<usize>>,
+    pub sessions: RefCell<HashMap<u64, Rc<SessionInfo>>>,
+    next_session: Cell<u64>,
+    pub limits: Limits,
+    pub stop: LocalStop,
+}
+
+impl ShardCtx {
+    pub fn new(id: usize, process: Arc<ProcessShared>) -> ShardCtx {
+        let layout = &process.layout;
+        let pools = layout
+            .backends
+            .iter()
+            .map(|backend| {
+                backend
+                    .servers
+                    .iter()
+                    .map(|server| RefCell::new(LocalPool::new(server.pool.clone(), id)))
+                    .collect()
+            })
+            .collect();
+        let conn_hashes = layout
+            .backends
+            .iter()
+            .map(|backend| {
+                backend
+                    .servers
+                    .iter()
+                    .map(|server| conn_hash(server.sid, server.address, None) ^ backend.iid as u64)
+                    .collect()
+            })
+            .collect();
+        let purge_timers = layout
+            .backends
+            .iter()
+            .map(|backend| {
+                backend
+                    .servers
+                    .iter()
+                    .map(|_| PurgeTimer::default())
+                    .collect()
+            })
+            .collect();
+        ShardCtx {
+            id,
+            counters: process.counters[id].clone(),
+            pools,
+            conn_hashes,
+            purge_timers,
+            cursors: layout.backends.iter().map(|_| Cell::new(id)).collect(),
+            sessions: RefCell::new(HashMap::new()),
+            next_session: Cell::new(0),
+            limits: Limits {
+                max_head: process.config.global.max_request_head,
+            },
+            stop: LocalStop::default(),
+            process,
+        }
+    }
+
+    /// Arms the server's purge timer on this shard if it is not armed.
+    pub fn arm_purge(&self, backend: usize, server: usize) {
+        let timer = &self.purge_timers[backend][server];
+        if timer.deadline.get().is_none() {
+            let delay = self.process.config.backends[backend].servers[server].pool_purge_delay;
+            timer.deadline.set(Some(Instant::now() + delay));
+            timer.armed.notify();
+        }
+    }
+
+    /// A process-unique session id: the shard in the high bits.
+    pub fn new_session_id(&self) -> u64 {
+        let counter = self.next_session.get() + 1;
+        self.next_session.set(counter);
+        ((self.id as u64) << 48) | counter
+    }
+
+    fn close_idle(&self, backend: usize, server: usize) {
+        let closed = self.pools[backend][server].borrow_mut().drain_all();
+        self.counters.servers[backend][server]
+            .purged
+            .add(closed.len() as u64);
+    }
+
+    fn run_command(&self, command: ShardCommand) {
+        match command {
+            ShardCommand::ShutdownSession(id) => {
+                if let Some(session) = self.sessions.borrow().get(&id) {
+                    session.shutdown();
+                }
+            }
+            ShardCommand::ShutdownServerSessions { backend, server } => {
+                for session in self.sessions.borrow().values() {
+                    if session.server.get() == Some((backend, server)) {
+                        session.shutdown();
+                    }
+                }
+            }
+            ShardCommand::CloseIdle { backend, server } => self.close_idle(backend, server),
+        }
+    }
+
+    /// Stop: no more accepts, idle keep-alive clients are closed, busy ones finish their request.
+    fn begin_stop(&self) {
+        self.stop.trigger();
+        for session in self.sessions.borrow().values() {
+            if session.phase.get() == SessionPhase::Idle {
+                session.shutdown();
+            }
+        }
+    }
+}
+
+/// Binds this shard's listeners (one per address, SO_REUSEPORT), returning them with the
+/// addresses actually bound (port 0 resolved).
+pub fn bind_listeners(
+    addresses: &[Vec<SocketAddr>],
+) -> std::io::Result<Vec<Vec<(TcpListener, SocketAddr)>>> {
+    addresses
+        .iter()
+        .map(|binds| {
+            binds
+                .iter()
+                .map(|address| {
+                    let listener = TcpListener::bind(address).map_err(|error| {
+                        std::io::Error::other(format!("cannot bind {address}: {error}"))
+                    })?;
+                    let bound = listener.local_addr()?;
+                    Ok((listener, bound))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The shard's main task; returns when the shard has stopped.
+pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(TcpListener, SocketAddr)>>) {
+    let mut tasks = Vec::new();
+    for (frontend, binds) in listeners.into_iter().enumerate() {
+        for (listener, _) in binds {
+            tasks.push(glommio::spawn_local(accept_loop(
+                ctx.clone(),
+                frontend,
+                listener,
+            )));
+        }
+    }
+    for backend in 0..ctx.pools.len() {
+        for server in 0..ctx.pools[backend].len() {
+            glommio::spawn_local(purge_loop(ctx.clone(), backend, server)).detach();
+        }
+    }
+    control_tick(&ctx).await;
+    for task in tasks {
+        task.await;
+    }
+    drain_sessions(&ctx).await;
+    for backend in 0..ctx.pools.len() {
+        for server in 0..ctx.pools[backend].len() {
+            ctx.close_idle(backend, server);
+        }
+    }
+}
+
+async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: TcpListener) {
+    loop {
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            ctx.stop.wait().await;
+            None
+        })
+        .await;
+        let stream = match accepted {
+            None => return,
+            Some(Ok(stream)) => stream,
+            Some(Err(error)) => {
+                eprintln!("ringway: shard {}: accept failed: {error}", ctx.id);
+                sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let process = &ctx.process;
+        let open = process
+            .counters
+            .iter()
+            .map(|shard| {
+                shard
+                    .frontends
+                    .iter()
+                    .map(|fe| fe.sessions.get())
+                    .sum::<i64>()
+            })
+            .sum::<i64>();
+        if open as usize >= process.config.global.max_conn {
+            // Over the process-wide limit: refuse by closing at once, like a full accept queue.
+            drop(stream);
+            continue;
+        }
+        ctx.counters.activity.accepted.inc();
+        glommio::spawn_local(run_session(ctx.clone(), frontend, stream)).detach();
+    }
+}
+
+async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
+    let timer = &ctx.purge_timers[backend][server];
+    loop {
+        if ctx.stop.is_stopped() {
+            return;
+        }
+        let Some(deadline) = timer.deadline.get() else {
+            futures_lite::future::or(timer.armed.notified(), ctx.stop.wait()).await;
+            continue;
+        };
+        let now = Instant::now();
+        if deadline > now {
+            futures_lite::future::or(sleep(deadline - now), ctx.stop.wait()).await;
+            continue;
+        }
+        let (closed, outcome) = ctx.pools[backend][server].borrow_mut().purge();
+        ctx.counters.servers[backend][server]
+            .purged
+            .add(closed.len() as u64);
+        drop(closed);
+        let delay = ctx.process.config.backends[backend].servers[server].pool_purge_delay;
+        timer
+            .deadline
+            .set(outcome.rearm.then(|| Instant::now() + delay));
+    }
+}
+
+/// Applies commands and watches the stop flag until the process stops.
+async fn control_tick(ctx: &ShardCtx) {
+    let queue = &ctx.process.commands[ctx.id];
+    let mut last_tasks = 0;
+    loop {
+        while let Some(command) = queue.pop() {
+            ctx.run_command(command);
+        }
+        let tasks = glommio::executor().executor_stats().tasks_executed();
+        ctx.counters
+            .activity
+            .ctxsw
+            .add(tasks.saturating_sub(last_tasks));
+        last_tasks = tasks;
+        if ctx.process.stopping.load(Relaxed) {
+            ctx.begin_stop();
+            return;
+        }
+        sleep(CONTROL_TICK).await;
+    }
+}
+
+/// Lets in-flight requests finish, up to the longest client timeout, then closes the rest.
+async fn drain_sessions(ctx: &ShardCtx) {
+    let grace = ctx
+        .process
+        .config
+        .frontends
+        .iter()
+        .map(|frontend| frontend.timeouts.client)
+        .max()
+        .unwrap_or_default();
+    let deadline = Instant::now() + grace;
+    while !ctx.sessions.borrow().is_empty() && Instant::now() < deadline {
+        ctx.begin_stop();
+        sleep(CONTROL_TICK).await;
+    }
+    for session in ctx.sessions.borrow().values() {
+        session.shutdown();
+    }
+    while !ctx.sessions.borrow().is_empty() {
+        sleep(CONTROL_TICK).await;
+    }
+}
+
+/// The raw descriptor of a client stream, for shutdown from the shard's control paths.
+pub fn raw_fd(stream: &glommio::net::TcpStream) -> i32 {
+    stream.as_raw_fd()
+}
