@@ -1,0 +1,148 @@
+//! The `ringway` command line as the contract states it: `check` and `run` exit codes, error
+//! lines, graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const RINGWAY: &str = env!("CARGO_BIN_EXE_ringway");
+
+fn temp_config(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ringway-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ringway.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn config_text(bind: &str) -> String {
+    format!(
+        "[global]\nshards = 1\npin_shards = false\n\
+         [[frontend]]\nname = \"web\"\nbind = [\"{bind}\"]\ndefault_backend = \"app\"\n\
+         [[backend]]\nname = \"app\"\n[[backend.server]]\nname = \"s1\"\naddress = \"127.0.0.1:9\"\n"
+    )
+}
+
+fn ringway(args: &[&str]) -> std::process::Output {
+    Command::new(RINGWAY)
+        .args(args)
+        .output()
+        .expect("run ringway")
+}
+
+fn repo_file(relative: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn check_accepts_the_bundled_config() {
+    let output = ringway(&["check", "-c", &repo_file("config/ringway.toml")]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "config OK");
+}
+
+#[test]
+fn check_reports_every_error_with_file_line_column() {
+    let text = config_text("127.0.0.1:0").replace("shards = 1", "shards = 1\nshard = 2")
+        + "pool_max_conn = -5\n";
+    let path = temp_config("check", &text);
+    let output = ringway(&["check", "-c", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = path.display().to_string();
+    assert!(
+        stderr.contains(&format!("{file}:3:1: global.shard: unknown key")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:14:17: backend[0].server[0].pool_max_conn")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn run_exits_2_on_a_bad_config_and_on_a_port_in_use() {
+    let path = temp_config("bad", "[global]\nshards = \"many\"\n");
+    let output = ringway(&["run", "-c", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains(":2:10: global.shards"));
+
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    // glommio listeners set SO_REUSEPORT; a std listener does not, so the bind must fail.
+    let path = temp_config("busy", &config_text(&address));
+    let output = ringway(&["run", "-c", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot bind {address}")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn run_explains_a_too_low_locked_memory_limit() {
+    let path = temp_config("memlock", &config_text("127.0.0.1:0"));
+    let mut command = Command::new(RINGWAY);
+    command.args(["run", "-c", path.to_str().unwrap()]);
+    // SAFETY: setrlimit is async-signal-safe; it only lowers this child's limit.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit);
+            Ok(())
+        });
+    }
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ulimit -l"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+fn wait_for_listening(child: &mut Child) -> String {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(address) = line.split("listening on ").nth(1) {
+            let address = address.to_string();
+            std::thread::spawn(move || lines.for_each(drop));
+            return address;
+        }
+    }
+    panic!("ringway never said it was listening");
+}
+
+#[test]
+fn sigterm_stops_gracefully_with_status_0() {
+    let path = temp_config("sigterm", &config_text("127.0.0.1:0"));
+    let mut child = Command::new(RINGWAY)
+        .args(["run", "-c", path.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let address = wait_for_listening(&mut child);
+    assert!(
+        std::net::TcpStream::connect(&address).is_ok(),
+        "listening on {address}"
+    );
+    // SAFETY: sends SIGTERM to our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
