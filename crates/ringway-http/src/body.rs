@@ -1,7 +1,11 @@
 //! Owns message-body framing: `BodyKind` says how a body is delimited and
 //! `BodyFramer` finds its end while the raw bytes are forwarded verbatim
 //! (chunked stays chunked, trailers are kept), validating chunked framing
-//! so that we and the next hop agree on where the message ends.
+//! so that we and the next hop agree on where the message ends. For a next
+//! hop that cannot take chunked coding, `feed_decoded` also hands out the
+//! content alone.
+
+use bytes::BytesMut;
 
 use crate::HttpError;
 
@@ -114,16 +118,35 @@ impl BodyFramer {
     /// Consumes bytes of this message's body from `input`. Once an error is
     /// returned every later call returns it too.
     pub fn feed(&mut self, input: &[u8]) -> Result<Progress, HttpError> {
-        match &mut self.state {
-            State::Done => Ok(Progress {
+        self.feed_into(input, None)
+    }
+
+    /// As [`BodyFramer::feed`], and appends to `data` the body's content in
+    /// the consumed bytes: chunk sizes, extensions and trailers removed, for
+    /// a next hop that cannot take chunked coding (an HTTP/1.0 client).
+    pub fn feed_decoded(
+        &mut self,
+        input: &[u8],
+        data: &mut BytesMut,
+    ) -> Result<Progress, HttpError> {
+        self.feed_into(input, Some(data))
+    }
+
+    fn feed_into(
+        &mut self,
+        input: &[u8],
+        mut data: Option<&mut BytesMut>,
+    ) -> Result<Progress, HttpError> {
+        let progress = match &mut self.state {
+            State::Done => Progress {
                 consumed: 0,
                 done: true,
-            }),
-            State::UntilClose => Ok(Progress {
+            },
+            State::UntilClose => Progress {
                 consumed: input.len(),
                 done: false,
-            }),
-            State::Failed(e) => Err(e.clone()),
+            },
+            State::Failed(e) => return Err(e.clone()),
             State::Remaining(left) => {
                 let take = clamp(*left, input.len());
                 *left -= take as u64;
@@ -131,29 +154,34 @@ impl BodyFramer {
                 if done {
                     self.state = State::Done;
                 }
-                Ok(Progress {
+                Progress {
                     consumed: take,
                     done,
-                })
+                }
             }
-            State::Chunked(c) => match c.feed(input) {
+            // The chunked decoder hands its data out itself.
+            State::Chunked(c) => match c.feed(input, data.take()) {
                 Ok((consumed, true)) => {
                     self.state = State::Done;
-                    Ok(Progress {
+                    Progress {
                         consumed,
                         done: true,
-                    })
+                    }
                 }
-                Ok((consumed, false)) => Ok(Progress {
+                Ok((consumed, false)) => Progress {
                     consumed,
                     done: false,
-                }),
+                },
                 Err(e) => {
                     self.state = State::Failed(e.clone());
-                    Err(e)
+                    return Err(e);
                 }
             },
+        };
+        if let Some(data) = data {
+            data.extend_from_slice(input.get(..progress.consumed).unwrap_or_default());
         }
+        Ok(progress)
     }
 }
 
@@ -163,14 +191,22 @@ fn clamp(left: u64, avail: usize) -> usize {
 }
 
 impl Chunked {
-    /// Returns bytes consumed and whether the last CRLF was seen.
-    fn feed(&mut self, input: &[u8]) -> Result<(usize, bool), HttpError> {
+    /// Returns bytes consumed and whether the last CRLF was seen; appends
+    /// the chunk data consumed to `data` when given.
+    fn feed(
+        &mut self,
+        input: &[u8],
+        mut data: Option<&mut BytesMut>,
+    ) -> Result<(usize, bool), HttpError> {
         let mut i = 0;
         while let Some(rest) = input.get(i..) {
             if let Phase::Data(left) = self.phase {
                 let take = clamp(left, rest.len());
                 if take == 0 && left > 0 {
                     break;
+                }
+                if let Some(data) = &mut data {
+                    data.extend_from_slice(rest.get(..take).unwrap_or_default());
                 }
                 i += take;
                 let left = left - take as u64;

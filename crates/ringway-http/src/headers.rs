@@ -204,6 +204,8 @@ pub(crate) struct Rewrite<'h, 'b> {
     pub content_length: Option<u64>,
     /// Replace the CR/LF of obs-folds with spaces (responses only).
     pub unfold: bool,
+    /// Drop Transfer-Encoding: the body goes out decoded (an HTTP/1.0 client).
+    pub drop_transfer_encoding: bool,
 }
 
 impl Rewrite<'_, '_> {
@@ -226,7 +228,8 @@ impl Rewrite<'_, '_> {
                 // Framing and routing fields are never dropped because a
                 // Connection list names them: removing them would make the
                 // next hop frame the message differently than we did.
-                Kind::Host | Kind::TransferEncoding => true,
+                Kind::Host => true,
+                Kind::TransferEncoding => !self.drop_transfer_encoding,
                 _ => !(self.conn.names_other && self.nominated(field.name)),
             };
             if keep {

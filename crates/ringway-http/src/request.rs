@@ -140,6 +140,7 @@ pub fn parse_request(
         keep_upgrade: upgrade,
         content_length,
         unfold: false,
+        drop_transfer_encoding: false,
     }
     .write(out);
     if upgrade {

@@ -34,6 +34,11 @@ pub struct ResponseHead {
     /// Connection-based authentication (NTLM/Negotiate): the server
     /// connection must stay bound to this client.
     pub private_auth: bool,
+    /// A chunked body for an HTTP/1.0 client, which cannot take chunked
+    /// coding (RFC 9112 §6.1): Transfer-Encoding was dropped from the head,
+    /// the body goes out decoded (`BodyFramer::feed_decoded`) and ends with
+    /// the close of the client connection.
+    pub dechunk: bool,
 }
 
 /// Parses a response head at the start of `buf`.
@@ -113,6 +118,7 @@ pub fn parse_response(
                 keep_upgrade: false,
                 content_length: forwarded_length,
                 unfold: true,
+                drop_transfer_encoding: false,
             }
             .write(out);
             out.extend_from_slice(b"\r\n");
@@ -125,6 +131,7 @@ pub fn parse_response(
             server_keep_alive: true,
             client_keep_alive: client.keep_alive,
             private_auth: false,
+            dechunk: false,
         }));
     }
     let upgrade = status == 101;
@@ -155,7 +162,10 @@ pub fn parse_response(
         && body != BodyKind::UntilClose
         && !conn.close
         && (server_http11 || conn.keep_alive);
-    let client_keep_alive = !upgrade && client.keep_alive && body != BodyKind::UntilClose;
+    let dechunk = body == BodyKind::Chunked && !client_http11;
+    // Without a length the client only sees the end of the body as a close.
+    let client_keep_alive =
+        !upgrade && client.keep_alive && body != BodyKind::UntilClose && !dechunk;
 
     out.reserve(head_len + 32);
     write_status_line(out, status, reason);
@@ -166,6 +176,7 @@ pub fn parse_response(
         keep_upgrade: upgrade,
         content_length: forwarded_length,
         unfold: true,
+        drop_transfer_encoding: dechunk,
     }
     .write(out);
     if upgrade {
@@ -185,6 +196,7 @@ pub fn parse_response(
         server_keep_alive,
         client_keep_alive,
         private_auth,
+        dechunk,
     }))
 }
 

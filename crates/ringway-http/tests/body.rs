@@ -3,6 +3,7 @@
 
 mod common;
 
+use bytes::BytesMut;
 use common::*;
 use ringway_http::{BodyFramer, BodyKind, HttpError, Progress};
 
@@ -266,4 +267,41 @@ fn large_chunked_body_in_steps() {
             "step {step}"
         );
     }
+}
+
+#[test]
+fn decoded_feed_hands_out_the_content_at_any_split() {
+    let body: &[u8] =
+        b"4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nT: 1\r\n\r\nNEXT";
+    let content: &[u8] = b"Wikipedia in\r\n\r\nchunks.";
+    let end = body.len() - 4;
+    for cut in 0..=body.len() {
+        let mut f = BodyFramer::new(BodyKind::Chunked);
+        let mut data = BytesMut::new();
+        let a = f.feed_decoded(&body[..cut], &mut data).unwrap();
+        let consumed = if a.done {
+            a.consumed
+        } else {
+            a.consumed + f.feed_decoded(&body[cut..], &mut data).unwrap().consumed
+        };
+        assert_eq!(consumed, end, "split at {cut}");
+        assert!(f.is_done());
+        assert_eq!(&data[..], content, "split at {cut}");
+    }
+    let mut f = BodyFramer::new(BodyKind::Chunked);
+    let mut data = BytesMut::new();
+    for byte in &body[..end] {
+        f.feed_decoded(std::slice::from_ref(byte), &mut data)
+            .unwrap();
+    }
+    assert!(f.is_done());
+    assert_eq!(&data[..], content, "byte by byte");
+    // Other framings hand out what they consume.
+    let mut f = BodyFramer::new(BodyKind::Length(3));
+    let mut data = BytesMut::new();
+    assert_eq!(f.feed_decoded(b"abcdef", &mut data).unwrap().consumed, 3);
+    assert_eq!(&data[..], b"abc");
+    let mut f = BodyFramer::new(BodyKind::Chunked);
+    assert!(f.feed_decoded(b"zz\r\n", &mut data).is_err());
+    assert_eq!(&data[..], b"abc", "an invalid size adds nothing");
 }

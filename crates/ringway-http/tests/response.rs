@@ -187,6 +187,31 @@ fn chunked_response_fixture() {
 }
 
 #[test]
+fn http10_client_gets_a_decoded_body_until_close() {
+    let buf: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX: y\r\n\r\n\
+        4\r\nWiki\r\n0\r\nT: 1\r\n\r\n";
+    for keep_alive in [true, false] {
+        let (head, out) = response_prefixes(buf, &client(Method::Get, 0, keep_alive));
+        assert_eq!(head.body, BodyKind::Chunked);
+        assert!(head.dechunk, "HTTP/1.0 has no chunked coding");
+        assert!(
+            head.server_keep_alive,
+            "the server side still frames by chunks"
+        );
+        assert!(
+            !head.client_keep_alive,
+            "the client sees the end as a close"
+        );
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nX: y\r\nConnection: close\r\n\r\n");
+    }
+    let (head, out) = res_ok(buf, &GET11);
+    assert!(!head.dechunk);
+    assert!(out.contains("Transfer-Encoding: chunked"));
+    let length = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    assert!(!res_ok(length, &client(Method::Get, 0, true)).0.dechunk);
+}
+
+#[test]
 fn length_and_chunked_prefers_chunked_and_drops_length() {
     let buf =
         b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\nX: y\r\n\r\n";

@@ -78,11 +78,10 @@ impl Session {
         counters.sessions.inc();
         counters.stot.inc();
         self.info.server.set(Some((backend, server)));
-        let stopping = self.ctx.stop.is_stopped();
         let client = ClientSide {
             method: head.method,
             minor_version: head.minor_version,
-            keep_alive: head.keep_alive && !stopping,
+            keep_alive: head.keep_alive,
         };
         let result = self.forward(backend, server, &head, &client).await;
         self.info.server.set(None);
@@ -91,14 +90,16 @@ impl Session {
         match result {
             Ok(outcome) => outcome,
             Err(Failure { error, responded }) => {
-                if matches!(
-                    error,
+                match error {
                     ProxyError::Server(_)
-                        | ProxyError::ServerTimeout
-                        | ProxyError::EmptyResponse
-                        | ProxyError::BadResponse(_)
-                ) {
-                    counters.eresp.inc();
+                    | ProxyError::ServerTimeout
+                    | ProxyError::EmptyResponse
+                    | ProxyError::BadResponse(_) => counters.eresp.inc(),
+                    // A bad or too slow request body is a request error, as a bad head is.
+                    ProxyError::BadRequest(_) | ProxyError::RequestTimeout => {
+                        ctx.counters.frontends[self.frontend].ereq.inc()
+                    }
+                    _ => {}
                 }
                 if responded {
                     self.log(&error);
@@ -175,9 +176,10 @@ impl Session {
                 }) if reused
                     && may_reuse
                     && head.method.is_idempotent()
-                    && head.body == BodyKind::None =>
+                    && matches!(head.body, BodyKind::None | BodyKind::Length(0)) =>
                 {
-                    // The server closed an idle connection we reused: send again on a new one.
+                    // The server closed an idle connection we reused: send again on a new one
+                    // (the request is whole in `to_server`; no body was taken from the client).
                     may_reuse = false;
                 }
                 Err(failure) => return Err(failure),
@@ -257,6 +259,13 @@ impl Session {
         self.sbuf.clear();
         loop {
             self.to_client.clear();
+            // The client connection closes after this response, and the response says so, when
+            // a stop began while the server worked, or when the server answered a 100-continue
+            // request without taking its body (the client may or may not send it now).
+            let client = &ClientSide {
+                keep_alive: client.keep_alive && !self.ctx.stopping() && request_body.is_done(),
+                ..*client
+            };
             let limits = &self.ctx.limits;
             let response = parse_response(self.sbuf.data(), limits, client, &mut self.to_client)
                 .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?;
@@ -298,11 +307,15 @@ impl Session {
             }
             let mut framer = BodyFramer::new(response.body);
             // Small bodies already received go out with the head in one write.
-            let progress = framer
-                .feed(self.sbuf.data())
-                .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?;
-            self.to_client
-                .extend_from_slice(&self.sbuf.data()[..progress.consumed]);
+            let progress = if response.dechunk {
+                framer.feed_decoded(self.sbuf.data(), &mut self.to_client)
+            } else {
+                framer.feed(self.sbuf.data()).inspect(|progress| {
+                    self.to_client
+                        .extend_from_slice(&self.sbuf.data()[..progress.consumed])
+                })
+            }
+            .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?;
             self.sbuf.consume(progress.consumed);
             self.client
                 .write_all(&self.to_client)
@@ -321,6 +334,7 @@ impl Session {
                     &mut framer,
                     server_timeout,
                     until_close,
+                    response.dechunk.then_some(&mut self.to_client),
                 )
                 .await
                 .map_err(|error| response_relay_failure(error, counters))?;
@@ -360,6 +374,7 @@ impl Session {
             framer,
             timeout,
             false,
+            None,
         )
         .await;
         match relayed {

@@ -4,6 +4,7 @@
 use std::io;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use ringway_http::{BodyFramer, HttpError};
@@ -25,7 +26,8 @@ pub enum RelayError {
 
 /// Relays one message body from `source` to `destination`, starting with the bytes already in
 /// `buf`; bytes past the end of the message stay in `buf`. A body delimited by the close of the
-/// connection ends at end of stream. Returns the number of body bytes relayed.
+/// connection ends at end of stream. With `decoded`, a scratch buffer, the body goes out without
+/// its chunked framing (for an HTTP/1.0 client). Returns the number of bytes written.
 pub async fn relay_body(
     source: &mut TcpStream,
     buf: &mut IoBuf,
@@ -33,6 +35,7 @@ pub async fn relay_body(
     framer: &mut BodyFramer,
     read_timeout: Duration,
     until_close: bool,
+    mut decoded: Option<&mut BytesMut>,
 ) -> Result<u64, RelayError> {
     let mut relayed = 0;
     source
@@ -40,13 +43,25 @@ pub async fn relay_body(
         .map_err(|error| RelayError::Source(error.into()))?;
     loop {
         if !buf.is_empty() {
-            let progress = framer.feed(buf.data()).map_err(RelayError::Framing)?;
+            let (consumed, out) = match &mut decoded {
+                Some(scratch) => {
+                    scratch.clear();
+                    let progress = framer
+                        .feed_decoded(buf.data(), scratch)
+                        .map_err(RelayError::Framing)?;
+                    (progress.consumed, &scratch[..])
+                }
+                None => {
+                    let progress = framer.feed(buf.data()).map_err(RelayError::Framing)?;
+                    (progress.consumed, &buf.data()[..progress.consumed])
+                }
+            };
             destination
-                .write_all(&buf.data()[..progress.consumed])
+                .write_all(out)
                 .await
                 .map_err(RelayError::Destination)?;
-            relayed += progress.consumed as u64;
-            buf.consume(progress.consumed);
+            relayed += out.len() as u64;
+            buf.consume(consumed);
         }
         if framer.is_done() {
             return Ok(relayed);

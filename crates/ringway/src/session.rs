@@ -143,7 +143,7 @@ impl Session {
             let outcome = self.exchange(head).await;
             self.requests += 1;
             match outcome {
-                Outcome::KeepAlive if !self.ctx.stop.is_stopped() => continue,
+                Outcome::KeepAlive if !self.ctx.stopping() => continue,
                 Outcome::KeepAlive | Outcome::Close => return,
                 Outcome::Tunnel(conn) => return self.into_tunnel(conn).await,
             }

@@ -112,6 +112,11 @@ impl ShardCtx {
         }
     }
 
+    /// The process is stopping: this shard has seen it, or the control tick has yet to.
+    pub fn stopping(&self) -> bool {
+        self.stop.is_stopped() || self.process.is_stopping()
+    }
+
     /// A process-unique session id: the shard in the high bits.
     pub fn new_session_id(&self) -> u64 {
         let counter = self.next_session.get() + 1;

@@ -7,14 +7,24 @@ use common::*;
 
 fn idle_cur(proxy: &ringway::Proxy) -> u64 {
     let reply = proxy.command("show servers conn app");
-    let fields: Vec<String> = reply.lines().nth(1).unwrap().split_whitespace().map(String::from).collect();
+    let fields: Vec<String> = reply
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     fields[12].parse().unwrap()
 }
 
 #[test]
 fn idle_connections_are_purged_to_zero_after_a_burst() {
     let origin = origin();
-    let proxy = proxy("", &one_server("always", "pool_purge_delay = \"100ms\""), origin.addr());
+    let proxy = proxy(
+        "",
+        &one_server("always", "pool_purge_delay = \"100ms\""),
+        origin.addr(),
+    );
     let addr = frontend_addr(&proxy);
     let burst: Vec<_> = (0..5)
         .map(|_| {
@@ -24,7 +34,9 @@ fn idle_connections_are_purged_to_zero_after_a_burst() {
         })
         .collect();
     // All five are in flight at once before any completes: five server connections.
-    wait_until("five requests in flight", || stat_num(&proxy, "app", "s1", "scur") == 5);
+    wait_until("five requests in flight", || {
+        stat_num(&proxy, "app", "s1", "scur") == 5
+    });
     for mut client in burst {
         assert_eq!(client.read_response(false).unwrap().status, 200);
     }

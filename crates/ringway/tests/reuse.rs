@@ -192,6 +192,10 @@ fn show_servers_conn_reports_the_idle_connection() {
     let addr = frontend_addr(&proxy);
     get(addr, "/");
     get(addr, "/");
+    // The client has its response just before the proxy puts the connection back in the pool.
+    wait_until("the connection is idle", || {
+        stat_num(&proxy, "app", "s1", "used_conn_cur") == 0
+    });
     let reply = proxy.command("show servers conn app");
     let line = reply.lines().nth(1).expect("a server line");
     let fields: Vec<&str> = line.split_whitespace().collect();

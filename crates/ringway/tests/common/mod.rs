@@ -19,9 +19,19 @@ pub fn origin() -> Origin {
 /// A proxy with one frontend on 127.0.0.1:0 and backend `app` whose body is `backend`
 /// (backend keys and `[[backend.server]]` tables; `{origin}` is replaced by the origin address).
 pub fn proxy(global: &str, backend: &str, origin: SocketAddr) -> Proxy {
+    proxy_with_defaults(global, "", backend, origin)
+}
+
+/// As [`proxy`], with extra `[defaults]` keys (timeouts, retries) for the frontend and backend.
+pub fn proxy_with_defaults(
+    global: &str,
+    defaults: &str,
+    backend: &str,
+    origin: SocketAddr,
+) -> Proxy {
     let text = format!(
         "[global]\nshards = 1\npin_shards = false\n{global}\n\
-         [defaults]\ntimeout_connect = \"2s\"\n\
+         [defaults]\ntimeout_connect = \"2s\"\n{defaults}\n\
          [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
          [[backend]]\nname = \"app\"\n{}\n",
         backend.replace("{origin}", &origin.to_string())
@@ -44,11 +54,19 @@ pub fn frontend_addr(proxy: &Proxy) -> SocketAddr {
     proxy.frontend_addrs()[0][0]
 }
 
+/// An address on which nothing listens: connecting to it is refused.
+pub fn dead_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().unwrap()
+}
+
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Trailer fields of a chunked body.
+    pub trailers: Vec<(String, String)>,
 }
 
 impl Response {
@@ -94,6 +112,38 @@ impl Client {
         self.stream.write_all(bytes).expect("write request");
     }
 
+    /// Writes what it can; the proxy may close before taking everything (an error answer).
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
+    }
+
+    /// Ends the request side (FIN); responses can still be read.
+    pub fn shutdown_write(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+    }
+
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// Reads until `bytes` has been received and returns everything read up to and including it,
+    /// leaving the rest buffered. None when the connection ends first.
+    pub fn read_until(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+        loop {
+            if let Some(at) = self.buf.windows(bytes.len()).position(|w| w == bytes) {
+                return Some(self.buf.drain(..at + bytes.len()).collect());
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+
+    /// Everything until the proxy closes (bytes already buffered included).
+    pub fn read_all(&mut self) -> Vec<u8> {
+        self.read_to_end()
+    }
+
     pub fn get(&mut self, path: &str) -> Response {
         self.send_raw(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
         self.read_response(false).expect("response")
@@ -123,6 +173,7 @@ impl Client {
                         .find(|(key, _)| key.eq_ignore_ascii_case(name))
                         .map(|(_, v)| v.clone())
                 };
+                let mut trailers = Vec::new();
                 let body = if head_only
                     || status == 204
                     || status == 304
@@ -130,7 +181,7 @@ impl Client {
                 {
                     Vec::new()
                 } else if find("transfer-encoding").is_some_and(|value| value.contains("chunked")) {
-                    self.read_chunked()
+                    self.read_chunked(&mut trailers)
                 } else if let Some(length) = find("content-length") {
                     self.read_exact_body(length.trim().parse().unwrap())
                 } else {
@@ -140,6 +191,7 @@ impl Client {
                     status,
                     headers,
                     body,
+                    trailers,
                 });
             }
             if !self.fill() {
@@ -182,24 +234,45 @@ impl Client {
         }
     }
 
-    fn read_chunked(&mut self) -> Vec<u8> {
+    fn read_chunked(&mut self, trailers: &mut Vec<(String, String)>) -> Vec<u8> {
         let mut body = Vec::new();
         loop {
             let line = self.read_line();
             let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16)
                 .expect("chunk size");
             if size == 0 {
-                while !self.read_line().is_empty() {}
-                return body;
+                loop {
+                    let line = self.read_line();
+                    if line.is_empty() {
+                        return body;
+                    }
+                    let (name, value) = line.split_once(':').expect("trailer field");
+                    trailers.push((name.to_string(), value.trim().to_string()));
+                }
             }
             body.extend(self.read_exact_body(size));
             assert_eq!(self.read_line(), "", "CRLF after chunk data");
         }
     }
 
-    /// True when the proxy closed the connection (reads end of stream).
+    /// True when the proxy closed the connection: end of stream (or a reset) and no more bytes.
+    /// False when bytes arrive, or nothing happens within `IO_TIMEOUT`.
     pub fn closed(&mut self) -> bool {
-        !self.fill()
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => {
+                self.buf.push(byte[0]);
+                false
+            }
+            Err(error) => !matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
     }
 }
 
