@@ -59,7 +59,7 @@ impl ProcessShared {
         let maxconn = self.config.backends[backend].servers[server].maxconn;
         let served = &self.served[backend][server];
         if maxconn == 0 {
-            served.fetch_add(1, Relaxed);
+            // Unlimited: no slot to count, and no shared write on the request path.
             return true;
         }
         served
@@ -70,6 +70,8 @@ impl ProcessShared {
     }
 
     pub fn release_slot(&self, backend: usize, server: usize) {
-        self.served[backend][server].fetch_sub(1, Relaxed);
+        if self.config.backends[backend].servers[server].maxconn != 0 {
+            self.served[backend][server].fetch_sub(1, Relaxed);
+        }
     }
 }

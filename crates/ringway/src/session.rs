@@ -22,6 +22,9 @@ use crate::shard::{raw_fd, ShardCtx};
 
 /// Initial size of a session's receive buffers; they grow up to the head limit when needed.
 const BUFFER_SIZE: usize = 16 * 1024;
+/// How long, and how many bytes, an error response's lingering close reads before closing.
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+const LINGER_BYTES: usize = 256 * 1024;
 /// At most this many idle private server connections per session, as HAProxy's
 /// `max-session-srv-conns`.
 const MAX_PRIVATE_CONNS: usize = 5;
@@ -216,7 +219,32 @@ impl Session {
                 .timeouts
                 .client,
         ));
-        let _ = self.client.write_all(&self.to_client).await;
+        if self.client.write_all(&self.to_client).await.is_ok() {
+            self.linger().await;
+        }
+    }
+
+    /// Closes our side and reads what the client still sends for a moment before the socket is
+    /// dropped: closing with unread input makes the kernel send a reset, which can destroy the
+    /// error response before the client reads it (HAProxy's lingering close).
+    async fn linger(&mut self) {
+        if self
+            .client
+            .shutdown(std::net::Shutdown::Write)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let _ = self.client.set_read_timeout(Some(LINGER_TIME));
+        let mut drained = 0;
+        while drained < LINGER_BYTES {
+            self.cbuf.clear();
+            match self.client.read(self.cbuf.spare()).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => drained += read,
+            }
+        }
     }
 
     pub fn log(&self, error: &ProxyError) {
