@@ -51,6 +51,10 @@ pub struct OriginArgs {
     /// Close a connection after this many requests (0: unlimited).
     #[arg(long, default_value_t = 0)]
     pub max_requests_per_conn: u64,
+    /// Executor rounds a connection polls its socket before waiting in
+    /// io_uring (0: never poll; frees CPU for neighbours on a busy machine).
+    #[arg(long, default_value_t = crate::DEFAULT_SPIN_ROUNDS)]
+    pub spin_rounds: u32,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +101,10 @@ pub struct RunArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Executor rounds a connection polls its socket before waiting in
+    /// io_uring (0: never poll; frees CPU for neighbours on a busy machine).
+    #[arg(long, default_value_t = crate::DEFAULT_SPIN_ROUNDS)]
+    pub spin_rounds: u32,
 }
 
 impl RunArgs {
@@ -168,6 +176,7 @@ pub fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Origin(args) => {
+            crate::set_spin_rounds(args.spin_rounds);
             let origin = Origin::start(args.to_config()).context("starting origin")?;
             let mut out = std::io::stdout();
             writeln!(out, "listening on {}", origin.addr())?;
@@ -178,6 +187,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Run(args) => {
+            crate::set_spin_rounds(args.spin_rounds);
             let report = run_load(&args.to_config())?;
             print!("{}", report.render());
             if let Some(path) = &args.json {

@@ -10,6 +10,10 @@
 //! - [`chunked`] owns the incremental `Transfer-Encoding: chunked` decoder
 //!   both sides use.
 //! - [`cli`] owns the command line of the `ringway-load` binary.
+//! - `spin.rs` owns the reads both sides use: a few executor rounds of
+//!   non-blocking `recv` before waiting in io_uring, which makes both
+//!   faster than plain glommio reads under load ([`set_spin_rounds`]
+//!   tunes or disables it).
 //!
 //! Everything here is written for tests and benchmarks on one machine; the
 //! parsers still never panic on network input.
@@ -24,3 +28,4 @@ mod spin;
 
 pub use load::{run_load, LatencySummary, LoadConfig, LoadReport};
 pub use origin::{origin_body, Origin, OriginConfig, OriginStats};
+pub use spin::{set_spin_rounds, DEFAULT_SPIN_ROUNDS};

@@ -2,8 +2,7 @@
 //!
 //! Owns the glommio settings that let several executors live in one process
 //! under a small `RLIMIT_MEMLOCK` (tests start an origin, a proxy and a load
-//! generator side by side), and the short preemption timer the spinning
-//! reads of `spin.rs` rely on.
+//! generator side by side).
 
 use glommio::{LocalExecutorBuilder, Placement};
 
@@ -24,7 +23,6 @@ pub(crate) fn executor(name: &str, cpu: Option<usize>) -> LocalExecutorBuilder {
     LocalExecutorBuilder::new(placement)
         .name(name)
         .io_memory(IO_MEMORY)
-        .preempt_timer(crate::spin::PREEMPT)
 }
 
 /// Turns a glommio error into an `std::io::Error` for callers outside glommio.

@@ -1,42 +1,92 @@
-//! Socket reads that poll the socket directly for a few scheduler rounds
+//! Socket reads that poll the socket directly for a few executor rounds
 //! before handing the wait to glommio.
 //!
 //! A glommio read that finds no data arms an io_uring poll; its completion
 //! reaches the thread as task work, which interrupts the thread even while
 //! it is busy. Under load that costs more than the request itself, so
 //! both the origin and the load generator first retry a non-blocking
-//! `recv` between yields (other connections run in between) and only then
-//! fall back to glommio's read. Load executors also use a short preemption
-//! timer so that spinning tasks never delay io_uring events (timers,
-//! connects, fallback reads) by more than [`PREEMPT`].
+//! `recv` once per executor round and only then fall back to glommio's
+//! read.
+//!
+//! A round is waited for with a reused one-microsecond glommio timer, not
+//! with a self-wake (`yield_now`): glommio 0.9 can park its thread while a
+//! self-woken task is queued (when a preemption event is pending as its
+//! run loop starts) and then sleeps until unrelated I/O arrives, which
+//! deadlocked connections that had no I/O armed. A pending timer is seen
+//! by the parker, so the thread always comes back.
 
 use std::io;
 use std::os::unix::io::AsRawFd;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
+use glommio::timer::Timer;
 
-/// Scheduler rounds a reader retries before waiting through io_uring.
-pub(crate) const SPIN_ROUNDS: u32 = 16;
+/// Default number of executor rounds a reader retries before waiting
+/// through io_uring.
+pub const DEFAULT_SPIN_ROUNDS: u32 = 16;
 
-/// Longest stretch the executor runs tasks before it polls io_uring.
-pub(crate) const PREEMPT: Duration = Duration::from_millis(1);
+static SPIN_ROUNDS: AtomicU32 = AtomicU32::new(DEFAULT_SPIN_ROUNDS);
 
-/// Reads into `buf` (which must not be empty): tries now, then once per
-/// scheduler round for [`SPIN_ROUNDS`] rounds, then waits in glommio.
-/// Returns 0 at end of stream.
-pub(crate) async fn read(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    let fd = stream.as_raw_fd();
-    for round in 0..=SPIN_ROUNDS {
-        if round > 0 {
-            futures_lite::future::yield_now().await;
-        }
-        if let Some(result) = try_recv(fd, buf) {
-            return result;
-        }
+/// Sets, for the whole process, how many executor rounds origin and load
+/// connections retry a read before waiting through io_uring. 0 disables
+/// spinning (every wait goes through io_uring): spinning buys throughput
+/// on an idle core but takes CPU time from neighbours on a busy one.
+pub fn set_spin_rounds(rounds: u32) {
+    SPIN_ROUNDS.store(rounds, Ordering::Relaxed);
+}
+
+/// The timer that ends one round: any positive value works, the timer
+/// fires at the executor's next timer check.
+const ROUND: Duration = Duration::from_micros(1);
+
+/// True unless spinning was disabled with [`set_spin_rounds`]`(0)`.
+pub(crate) fn enabled() -> bool {
+    SPIN_ROUNDS.load(Ordering::Relaxed) > 0
+}
+
+/// Per-connection spinning state: one timer, created on first use and
+/// re-armed after that, so spinning does not allocate.
+#[derive(Default)]
+pub(crate) struct Spinner {
+    timer: Option<Timer>,
+}
+
+impl Spinner {
+    /// Lets the other runnable tasks of the executor run, then returns.
+    pub(crate) async fn pause(&mut self) {
+        let timer = match &mut self.timer {
+            Some(t) => {
+                t.reset(ROUND);
+                t
+            }
+            None => self.timer.insert(Timer::new(ROUND)),
+        };
+        timer.await;
     }
-    stream.read(buf).await
+
+    /// Reads into `buf` (which must not be empty): tries now, then once per
+    /// executor round for the configured rounds, then waits in glommio.
+    /// Returns 0 at end of stream.
+    pub(crate) async fn read(
+        &mut self,
+        stream: &mut TcpStream,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
+        let fd = stream.as_raw_fd();
+        let rounds = SPIN_ROUNDS.load(Ordering::Relaxed);
+        for round in 0..=rounds {
+            if round > 0 {
+                self.pause().await;
+            }
+            if let Some(result) = try_recv(fd, buf) {
+                return result;
+            }
+        }
+        stream.read(buf).await
+    }
 }
 
 /// One non-blocking `recv`; `None` when no data is ready.

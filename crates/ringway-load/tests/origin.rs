@@ -405,3 +405,20 @@ fn open_connections_are_tracked() {
     assert_eq!(origin.open_connections(), 1);
     assert_eq!(b.get("/").conn_req(), 2);
 }
+
+#[test]
+fn large_heads_are_accepted_up_to_64_kib() {
+    let origin = origin();
+    let mut c = Client::connect(origin.addr());
+    let big = "a".repeat(30_000);
+    c.send(format!("GET /?echo=1 HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n").as_bytes());
+    let r = c.response();
+    assert_eq!(r.status, 200);
+    assert!(r.body.len() > 30_000);
+
+    let huge = "a".repeat(70_000);
+    c.send(format!("GET / HTTP/1.1\r\nHost: t\r\nX-Huge: {huge}\r\n\r\n").as_bytes());
+    let r = c.response();
+    assert_eq!(r.status, 431);
+    assert_eq!(r.header("connection"), Some("close"));
+}

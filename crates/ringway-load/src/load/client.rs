@@ -21,6 +21,7 @@ use super::counters::{Failure, Recorder};
 use super::response::{parse_response, BodyKind};
 use super::target::Target;
 use crate::chunked::ChunkedDecoder;
+use crate::spin::Spinner;
 
 /// Read buffer per connection; also the largest response head accepted.
 const READ_BUF: usize = 32 << 10;
@@ -88,6 +89,7 @@ pub(crate) struct Client {
     shared: Rc<ThreadShared>,
     index: usize,
     stream: Option<TcpStream>,
+    spinner: Spinner,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -99,6 +101,7 @@ impl Client {
             shared,
             index,
             stream: None,
+            spinner: Spinner::default(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
             start: 0,
             end: 0,
@@ -210,7 +213,9 @@ impl Client {
             .map_err(|e| io_failure(&e, Failure::Write))?;
         // The response cannot be there yet: let the other connections run
         // before the first read attempt.
-        futures_lite::future::yield_now().await;
+        if crate::spin::enabled() {
+            self.spinner.pause().await;
+        }
 
         let is_head = self.shared.target.is_head;
         let head = loop {
@@ -291,7 +296,9 @@ impl Client {
         let Some(stream) = self.stream.as_mut() else {
             return Err(Failure::Read);
         };
-        let n = crate::spin::read(stream, &mut self.buf[self.end..])
+        let n = self
+            .spinner
+            .read(stream, &mut self.buf[self.end..])
             .await
             .map_err(|e| io_failure(&e, Failure::Read))?;
         self.end += n;

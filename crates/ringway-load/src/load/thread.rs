@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 
 use glommio::timer::Timer;
 use hdrhistogram::Histogram;
+use std::future::Future;
 
 use super::client::{Client, Pacing, ThreadShared};
 use super::counters::{ProgressSlot, Recorder, Totals};
 use super::target::Target;
+
+/// Period of the timer kept pending while a thread waits for its tasks.
+const WATCHDOG_TICK: Duration = Duration::from_millis(10);
 
 /// Start line shared by the controller and every load thread.
 #[derive(Default)]
@@ -96,9 +100,12 @@ pub(crate) async fn run_thread(
             })
             .collect();
         clients = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            clients.push(t.await);
-        }
+        let connect_all = async {
+            for t in tasks {
+                clients.push(t.await);
+            }
+        };
+        watched(connect_all).await;
     }
     let _ = ready.send(());
     let go = gate.wait();
@@ -118,11 +125,11 @@ pub(crate) async fn run_thread(
             glommio::spawn_local(c.run(pacing))
         })
         .collect();
-    let all = async {
+    let all = watched(async {
         for t in tasks {
             t.await;
         }
-    };
+    });
     futures_lite::pin!(all);
     let Some(deadline) = shared.deadline.get() else {
         all.await;
@@ -151,6 +158,23 @@ pub(crate) async fn run_thread(
         futures_lite::future::or(all, give_up).await;
     }
     finish(&shared, started, finished)
+}
+
+/// Runs `fut` with a timer always pending next to it.
+///
+/// glommio 0.9 can park its thread while a task woken from inside the
+/// executor (a finished connection task waking the task that awaits it) is
+/// still queued, and then sleeps until some I/O or timer fires. With no
+/// I/O left that sleep would never end; the ticking timer bounds it.
+async fn watched<T>(fut: impl Future<Output = T>) -> T {
+    let tick = async {
+        let mut timer = Timer::new(WATCHDOG_TICK);
+        loop {
+            (&mut timer).await;
+            timer.reset(WATCHDOG_TICK);
+        }
+    };
+    futures_lite::future::or(fut, tick).await
 }
 
 fn pacing(plan: &ThreadPlan, global_index: usize, started: Instant) -> Pacing {

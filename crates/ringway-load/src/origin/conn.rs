@@ -28,9 +28,12 @@ use super::response::{
 };
 use super::stats::{next_conn_id, SharedStats};
 use crate::chunked::ChunkedDecoder;
+use crate::spin::Spinner;
 
-/// Receive buffer size, which is also the largest request head accepted.
-const IN_BUF: usize = 64 << 10;
+/// Initial receive buffer size.
+const IN_BUF_START: usize = 16 << 10;
+/// Largest receive buffer, which is also the largest request head accepted.
+const IN_BUF_MAX: usize = 64 << 10;
 /// Output is flushed once this much is buffered.
 const OUT_FLUSH: usize = 64 << 10;
 /// How long a closing connection keeps draining client bytes.
@@ -93,21 +96,21 @@ pub(crate) async fn serve(stream: TcpStream, ctx: Rc<ThreadCtx>) {
     }
     let id = next_conn_id();
     ctx.live.borrow_mut().insert(id, stream.as_raw_fd());
-    let _guard = LiveGuard {
-        ctx: ctx.clone(),
-        id,
-    };
     let mut conn = Conn {
         stream,
-        ctx,
+        spinner: Spinner::default(),
+        ctx: ctx.clone(),
         id,
         served: 0,
-        inbuf: vec![0; IN_BUF].into_boxed_slice(),
+        inbuf: vec![0; IN_BUF_START],
         start: 0,
         end: 0,
-        out: Vec::with_capacity(16 << 10),
+        out: Vec::with_capacity(4 << 10),
         echo: Vec::new(),
     };
+    // Declared after `conn`, so it unregisters the socket before `conn`
+    // closes it.
+    let _guard = LiveGuard { ctx, id };
     if let Ok(Ending::Close) = conn.run().await {
         conn.linger().await;
     }
@@ -130,11 +133,13 @@ enum Next {
 
 struct Conn {
     stream: TcpStream,
+    spinner: Spinner,
     ctx: Rc<ThreadCtx>,
     id: u64,
     /// Requests answered (or being answered) on this connection.
     served: u64,
-    inbuf: Box<[u8]>,
+    /// Receive buffer, used at its full length; `start..end` is unread.
+    inbuf: Vec<u8>,
     start: usize,
     end: usize,
     out: Vec<u8>,
@@ -198,10 +203,14 @@ impl Conn {
                 match parse_head(&self.inbuf[self.start..self.end]) {
                     Ok(Some(head)) => return Ok(Some(Ok(head))),
                     Ok(None) if self.start == 0 && self.end == self.inbuf.len() => {
-                        return Ok(Some(Err(HeadError {
-                            status: 431,
-                            reason: "request head too large",
-                        })));
+                        if self.inbuf.len() >= IN_BUF_MAX {
+                            return Ok(Some(Err(HeadError {
+                                status: 431,
+                                reason: "request head too large",
+                            })));
+                        }
+                        let grown = (self.inbuf.len() * 2).min(IN_BUF_MAX);
+                        self.inbuf.resize(grown, 0);
                     }
                     Ok(None) => {}
                     Err(err) => return Ok(Some(Err(err))),
@@ -432,7 +441,10 @@ impl Conn {
             self.end -= self.start;
             self.start = 0;
         }
-        let n = crate::spin::read(&mut self.stream, &mut self.inbuf[self.end..]).await?;
+        let n = self
+            .spinner
+            .read(&mut self.stream, &mut self.inbuf[self.end..])
+            .await?;
         self.end += n;
         Ok(n)
     }

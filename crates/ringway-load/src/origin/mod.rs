@@ -184,3 +184,14 @@ impl std::fmt::Debug for Origin {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<super::Origin>();
+        send_sync::<super::OriginConfig>();
+        send_sync::<super::OriginStats>();
+    }
+}
