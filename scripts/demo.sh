@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(repo_root)"
 ensure_rust
+ensure_pkg curl curl
 raise_memlock
 
 CONFIG=${CONFIG:-config/ringway.toml}
@@ -55,8 +56,8 @@ echo
 echo "== show servers conn: idle connections kept per shard (idle_per_thr), the estimate of need (need_est)"
 ctl show servers conn
 echo
-echo "== the origin's own count of TCP connections it accepted:"
-curl -s "http://127.0.0.1:$ORIGIN_PORT/__origin/stats" | head -c 200; echo
+echo "== the origin's own count: TCP connections it accepted (= connect) and requests it served (= stot)"
+curl -s "http://127.0.0.1:$ORIGIN_PORT/__origin/stats" | grep -o '"accepted":[0-9]*,"requests":[0-9]*' | tr ',' ' '
 cat <<'TEXT'
 
 How to read it:
