@@ -53,7 +53,7 @@ pub(crate) fn parse_response(buf: &[u8], head_request: bool) -> Result<Option<Re
             chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
         } else if name.eq_ignore_ascii_case(b"connection") {
             for t in h.value.split(|&b| b == b',') {
-                let t = trim(t);
+                let t = t.trim_ascii();
                 conn_close |= t.eq_ignore_ascii_case(b"close");
                 keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
             }
@@ -82,7 +82,7 @@ pub(crate) fn parse_response(buf: &[u8], head_request: bool) -> Result<Option<Re
 }
 
 fn parse_decimal(value: &[u8]) -> Option<u64> {
-    let v = trim(value);
+    let v = value.trim_ascii();
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -93,19 +93,11 @@ fn parse_decimal(value: &[u8]) -> Option<u64> {
 }
 
 fn last_token(value: &[u8]) -> &[u8] {
-    trim(value.rsplit(|&b| b == b',').next().unwrap_or_default())
-}
-
-fn trim(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &value[start..end.max(start)]
+    value
+        .rsplit(|&b| b == b',')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii()
 }
 
 #[cfg(test)]

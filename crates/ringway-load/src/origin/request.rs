@@ -101,7 +101,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
                 conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
             }
         } else if name.eq_ignore_ascii_case(b"expect") {
-            expect_continue = trim(h.value).eq_ignore_ascii_case(b"100-continue");
+            expect_continue = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
     }
 
@@ -148,7 +148,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
 }
 
 fn parse_length(value: &[u8]) -> Option<u64> {
-    let v = trim(value);
+    let v = value.trim_ascii();
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -162,20 +162,8 @@ fn parse_length(value: &[u8]) -> Option<u64> {
 fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
-        .map(trim)
+        .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
-}
-
-fn trim(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &value[start..end.max(start)]
 }
 
 #[cfg(test)]
