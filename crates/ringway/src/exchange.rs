@@ -52,6 +52,8 @@ struct Done {
     client_keep_alive: bool,
     private_auth: bool,
     upgraded: bool,
+    /// The response sits whole in `to_client`, not yet written.
+    reply_pending: bool,
 }
 
 /// How long to wait between connection attempts (HAProxy's turn-around: at most 1 s).
@@ -169,7 +171,15 @@ impl Session {
                 self.ctx.counters.servers[backend][server].reuse.inc();
             }
             match self.round_trip(&mut conn, head, client).await {
-                Ok(done) => return Ok(self.finish(conn, done)),
+                Ok(done) => {
+                    let outcome = self.finish(conn, &done);
+                    if done.reply_pending {
+                        // The whole response is in `to_client` and the server connection is
+                        // already back in the pool, where the next request can find it.
+                        return Ok(self.send_reply(backend, server, outcome).await);
+                    }
+                    return Ok(outcome);
+                }
                 Err(Failure {
                     error: ProxyError::EmptyResponse,
                     responded: false,
@@ -303,6 +313,7 @@ impl Session {
                     client_keep_alive: false,
                     private_auth: false,
                     upgraded: true,
+                    reply_pending: false,
                 });
             }
             let mut framer = BodyFramer::new(response.body);
@@ -317,6 +328,20 @@ impl Session {
             }
             .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?;
             self.sbuf.consume(progress.consumed);
+            let complete = request_body.is_done();
+            let mut done = Done {
+                status: response.status,
+                server_reusable: response.server_keep_alive && complete,
+                client_keep_alive: response.client_keep_alive && complete,
+                private_auth: response.private_auth,
+                upgraded: false,
+                reply_pending: false,
+            };
+            if framer.is_done() {
+                done.server_reusable &= self.sbuf.is_empty();
+                done.reply_pending = true;
+                return Ok(done);
+            }
             self.client
                 .write_all(&self.to_client)
                 .await
@@ -324,38 +349,40 @@ impl Session {
                     counters.cli_abrt.inc();
                     Failure::after_response(ProxyError::Client(error))
                 })?;
-            let mut sent = self.to_client.len() as u64;
-            if !framer.is_done() {
-                let until_close = response.body == BodyKind::UntilClose;
-                let relayed = relay_body(
-                    &mut conn.stream,
-                    &mut self.sbuf,
-                    &mut self.client,
-                    &mut framer,
-                    server_timeout,
-                    until_close,
-                    response.dechunk.then_some(&mut self.to_client),
-                )
-                .await
-                .map_err(|error| response_relay_failure(error, counters))?;
-                sent += relayed;
-            }
+            let until_close = response.body == BodyKind::UntilClose;
+            let relayed = relay_body(
+                &mut conn.stream,
+                &mut self.sbuf,
+                &mut self.client,
+                &mut framer,
+                server_timeout,
+                until_close,
+                response.dechunk.then_some(&mut self.to_client),
+            )
+            .await
+            .map_err(|error| response_relay_failure(error, counters))?;
+            let sent = self.to_client.len() as u64 + relayed;
             counters.bytes_out.add(sent);
             self.ctx.counters.frontends[self.frontend]
                 .bytes_out
                 .add(sent);
-            let complete = request_body.is_done();
-            return Ok(Done {
-                status: response.status,
-                server_reusable: response.server_keep_alive
-                    && framer.is_done()
-                    && self.sbuf.is_empty()
-                    && complete,
-                client_keep_alive: response.client_keep_alive && complete,
-                private_auth: response.private_auth,
-                upgraded: false,
-            });
+            done.server_reusable &= framer.is_done() && self.sbuf.is_empty();
+            return Ok(done);
         }
+    }
+
+    /// Writes a response held whole in `to_client`.
+    async fn send_reply(&mut self, backend: usize, server: usize, outcome: Outcome) -> Outcome {
+        let sent = self.to_client.len() as u64;
+        let counters = &self.ctx.counters;
+        counters.servers[backend][server].bytes_out.add(sent);
+        counters.frontends[self.frontend].bytes_out.add(sent);
+        if let Err(error) = self.client.write_all(&self.to_client).await {
+            counters.servers[backend][server].cli_abrt.inc();
+            self.log(&ProxyError::Client(error));
+            return Outcome::Close;
+        }
+        outcome
     }
 
     async fn send_request_body(
@@ -434,7 +461,7 @@ impl Session {
     }
 
     /// Returns the server connection where it belongs after a complete exchange.
-    fn finish(&mut self, mut conn: ServerConn, done: Done) -> Outcome {
+    fn finish(&mut self, mut conn: ServerConn, done: &Done) -> Outcome {
         if done.upgraded {
             return Outcome::Tunnel(conn);
         }

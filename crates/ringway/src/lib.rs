@@ -6,6 +6,7 @@ mod control;
 mod error;
 mod exchange;
 mod forward;
+mod idle;
 mod iobuf;
 mod layout;
 mod process;

@@ -11,6 +11,8 @@ use ringway_config::Config;
 use ringway_pool::FdPressure;
 use ringway_stats::{Layout, ShardCounters};
 
+use crate::idle::ServerIdle;
+
 /// A request from the control thread to one shard, run by the shard's control tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShardCommand {
@@ -31,8 +33,33 @@ pub struct ProcessShared {
     pub open_fds: AtomicU64,
     pub max_fds: u64,
     pub commands: Vec<SegQueue<ShardCommand>>,
+    /// Idle connections per server, reachable by every shard: `idle[backend][server]`.
+    pub idle: Vec<Vec<ServerIdle>>,
     /// Requests holding a `maxconn` slot, per server: `served[backend][server]`.
     pub served: Vec<Vec<AtomicU32>>,
+}
+
+/// Counts open descriptors for as long as it lives; moves with a connection between its idle
+/// and used forms and between shards.
+pub struct FdGuard {
+    process: Arc<ProcessShared>,
+    count: u64,
+}
+
+impl FdGuard {
+    pub fn new(process: &Arc<ProcessShared>, count: u64) -> FdGuard {
+        process.open_fds.fetch_add(count, Relaxed);
+        FdGuard {
+            process: process.clone(),
+            count,
+        }
+    }
+}
+
+impl Drop for FdGuard {
+    fn drop(&mut self) {
+        self.process.open_fds.fetch_sub(self.count, Relaxed);
+    }
 }
 
 impl ProcessShared {

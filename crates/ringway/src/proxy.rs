@@ -14,6 +14,7 @@ use ringway_config::Config;
 use ringway_stats::ShardCounters;
 
 use crate::control::{run_command, ControlServer};
+use crate::idle::ServerIdle;
 use crate::layout::build_layout;
 use crate::process::ProcessShared;
 use crate::shard::{bind_listeners, run_shard, ShardCtx};
@@ -81,6 +82,17 @@ impl Proxy {
             open_fds: AtomicU64::new(0),
             max_fds,
             commands: (0..shards).map(|_| SegQueue::new()).collect(),
+            idle: layout
+                .backends
+                .iter()
+                .map(|backend| {
+                    backend
+                        .servers
+                        .iter()
+                        .map(|server| ServerIdle::new(server.pool.clone(), shards))
+                        .collect()
+                })
+                .collect(),
             served: servers_per_backend
                 .iter()
                 .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())

@@ -1,18 +1,48 @@
-//! A connection to a server and its place in the pool accounting. Dropping a `ServerConn`
-//! closes it and keeps the server-wide counters right on every path, errors included.
+//! A connection to a server while it carries a request, and its moves in and out of the idle
+//! pools. The accounting travels with it: `UsedSlot` keeps the server's `curr_used` right and
+//! `FdGuard` the open descriptor count, on every path, errors included.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use glommio::net::TcpStream;
 use ringway_pool::{KeepRefusal, KeepRequest, LookupPlan, ServerShared};
 use ringway_stats::ServerState;
 
-use crate::process::ProcessShared;
+use crate::idle::IdleConn;
+use crate::process::FdGuard;
 use crate::shard::ShardCtx;
+
+/// Descriptors one server connection holds: the socket and the duplicate kept for takeover.
+const FDS_PER_CONN: u64 = 2;
+
+/// Membership in the server's `curr_used` count (non-private connections carrying a request).
+struct UsedSlot {
+    pool: Arc<ServerShared>,
+    counted: bool,
+}
+
+impl UsedSlot {
+    fn release(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.pool.drop_used();
+        }
+    }
+}
+
+impl Drop for UsedSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
 
 pub struct ServerConn {
     pub stream: TcpStream,
+    /// A duplicate of the socket's descriptor, handed to a peer shard if it takes the
+    /// connection while idle.
+    dup: OwnedFd,
+    id: u64,
     pub backend: usize,
     pub server: usize,
     pub hash: u64,
@@ -20,10 +50,18 @@ pub struct ServerConn {
     pub requests: u64,
     /// Owned by one client session (never mode, NTLM/Negotiate authentication).
     pub private: bool,
-    /// Counted in the server's `curr_used`: in use and not private.
-    counted_used: bool,
-    pool: Arc<ServerShared>,
-    process: Arc<ProcessShared>,
+    used: UsedSlot,
+    _fds: FdGuard,
+}
+
+fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor that we own, or -1.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` is a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }
 
 impl ServerConn {
@@ -34,13 +72,17 @@ impl ServerConn {
         backend: usize,
         server: usize,
         private: bool,
-    ) -> std::io::Result<ServerConn> {
+    ) -> io::Result<ServerConn> {
         let process = &ctx.process;
         let config = &process.config.backends[backend];
         let counters = &ctx.counters.servers[backend][server];
         counters.connect.inc();
-        let address = config.servers[server].address;
-        let stream = match TcpStream::connect_timeout(address, config.timeouts.connect).await {
+        let stream = match TcpStream::connect_timeout(
+            config.servers[server].address,
+            config.timeouts.connect,
+        )
+        .await
+        {
             Ok(stream) => stream,
             Err(error) => {
                 counters.econ.inc();
@@ -48,85 +90,161 @@ impl ServerConn {
             }
         };
         stream.set_nodelay(true)?;
-        process.open_fds.fetch_add(1, Relaxed);
-        let pool = process.layout.backends[backend].servers[server]
-            .pool
-            .clone();
+        let dup = duplicate(stream.as_raw_fd())?;
+        let pool = process.idle[backend][server].shared().clone();
         if !private {
             pool.use_conn();
         }
         Ok(ServerConn {
             stream,
+            dup,
+            id: ctx.new_conn_id(),
             backend,
             server,
             hash: ctx.conn_hashes[backend][server],
             requests: 0,
             private,
-            counted_used: !private,
-            pool,
-            process: process.clone(),
+            used: UsedSlot {
+                pool,
+                counted: !private,
+            },
+            _fds: FdGuard::new(process, FDS_PER_CONN),
         })
+    }
+
+    /// Rebuilds a connection from its idle part; the pool already counted it as used.
+    fn from_idle(
+        ctx: &ShardCtx,
+        backend: usize,
+        server: usize,
+        stream: TcpStream,
+        idle: IdleConn,
+    ) -> ServerConn {
+        ServerConn {
+            stream,
+            dup: idle.dup,
+            id: idle.id,
+            backend,
+            server,
+            hash: ctx.conn_hashes[backend][server],
+            requests: idle.requests,
+            private: false,
+            used: UsedSlot {
+                pool: ctx.process.idle[backend][server].shared().clone(),
+                counted: true,
+            },
+            _fds: idle.guard,
+        }
     }
 
     /// The connection becomes private to its client session (HAProxy's `conn_set_private`).
     pub fn make_private(&mut self) {
-        if self.counted_used {
-            self.pool.drop_used();
-            self.counted_used = false;
-        }
+        self.used.release();
         self.private = true;
     }
 
-    /// Takes an idle connection of this shard for the server, as `plan` allows.
+    /// An idle connection for the request, as `plan` allows: this shard's own first, then one
+    /// taken from a peer shard when the server-wide idle count reaches `pool_low_conn`.
     pub fn take_idle(
         ctx: &ShardCtx,
         backend: usize,
         server: usize,
         plan: LookupPlan,
     ) -> Option<ServerConn> {
+        let idle = &ctx.process.idle[backend][server];
         let hash = ctx.conn_hashes[backend][server];
-        let (mut conn, _class) = ctx.pools[backend][server].borrow_mut().take(hash, plan)?;
-        conn.counted_used = true;
-        Some(conn)
+        ctx.drop_orphans(backend, server);
+        let own = idle.own(ctx.id).take(hash, plan);
+        if let Some((conn, _class)) = own {
+            let Some(stream) = ctx.idle_streams.borrow_mut().remove(&conn.id) else {
+                // Cannot happen: the stream is stored before its entry is offered.
+                idle.shared().drop_used();
+                return None;
+            };
+            return Some(ServerConn::from_idle(ctx, backend, server, stream, conn));
+        }
+        let fd_pressure = !ctx.process.fd_pressure().below_low();
+        let (conn, _peer) = idle.steal(ctx.id, hash, plan, fd_pressure)?;
+        ctx.counters.servers[backend][server].takeovers.inc();
+        ctx.counters.activity.fd_takeover.inc();
+        let IdleConn {
+            id,
+            dup,
+            requests,
+            guard,
+        } = conn;
+        let raw = dup.into_raw_fd();
+        // SAFETY: `raw` came from an OwnedFd we just gave up; the new stream owns it.
+        let stream = unsafe { TcpStream::from_raw_fd(raw) };
+        let Ok(dup) = duplicate(raw) else {
+            // Out of descriptors: close it; the pool already counted it as used.
+            idle.shared().drop_used();
+            return None;
+        };
+        Some(ServerConn::from_idle(
+            ctx,
+            backend,
+            server,
+            stream,
+            IdleConn {
+                id,
+                dup,
+                requests,
+                guard,
+            },
+        ))
     }
 
     /// Offers the connection to this shard's idle pool after a complete exchange; a refused
     /// connection is closed. `reusable`: the exchange left it clean and keep-alive.
-    pub fn release(mut self, ctx: &ShardCtx, reusable: bool) -> Result<(), KeepRefusal> {
+    pub fn release(self, ctx: &ShardCtx, reusable: bool) -> Result<(), KeepRefusal> {
         let (backend, server) = (self.backend, self.server);
         let process = &ctx.process;
+        let idle = &process.idle[backend][server];
         let request = KeepRequest {
             mode: process.config.backends[backend].http_reuse,
             is_safe: self.requests >= 2,
             private: self.private,
             server_maint: process.layout.backends[backend].servers[server].state.get()
                 == ServerState::Maint,
-            reusable: reusable && self.pool.limits().reuse_allowed(self.requests),
+            reusable: reusable && idle.shared().limits().reuse_allowed(self.requests),
             fd: process.fd_pressure(),
         };
-        let hash = self.hash;
-        self.counted_used = false;
-        let offered = ctx.pools[backend][server]
-            .borrow_mut()
-            .offer(self, hash, &request);
+        let ServerConn {
+            stream,
+            dup,
+            id,
+            hash,
+            requests,
+            mut used,
+            _fds: guard,
+            ..
+        } = self;
+        // The stream is stored before the entry becomes visible to thieves, so that an orphan
+        // notice can never arrive before it.
+        ctx.idle_streams.borrow_mut().insert(id, stream);
+        used.counted = false;
+        let offered = idle.own(ctx.id).offer(
+            IdleConn {
+                id,
+                dup,
+                requests,
+                guard,
+            },
+            hash,
+            &request,
+        );
         match offered {
             Ok(()) => {
                 ctx.arm_purge(backend, server);
                 Ok(())
             }
-            Err((mut conn, refusal)) => {
-                conn.counted_used = true;
+            Err((_refused, refusal)) => {
+                // Still counted as used by the pool: the slot's drop releases it.
+                used.counted = true;
+                ctx.idle_streams.borrow_mut().remove(&id);
                 Err(refusal)
             }
         }
-    }
-}
-
-impl Drop for ServerConn {
-    fn drop(&mut self) {
-        if self.counted_used {
-            self.pool.drop_used();
-        }
-        self.process.open_fds.fetch_sub(1, Relaxed);
     }
 }

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::net::TcpListener;
+use glommio::net::TcpStream;
 use glommio::timer::sleep;
 use ringway_http::Limits;
-use ringway_pool::{conn_hash, LocalPool};
+use ringway_pool::conn_hash;
 use ringway_stats::ShardCounters;
 
+use crate::idle::IdleConn;
 use crate::process::{ProcessShared, ShardCommand};
-use crate::server_conn::ServerConn;
 use crate::session::{run_session, SessionInfo, SessionPhase};
 use crate::signal::{LocalNotify, LocalStop};
 
@@ -37,8 +38,10 @@ pub struct ShardCtx {
     pub id: usize,
     pub process: Arc<ProcessShared>,
     pub counters: Arc<ShardCounters>,
-    /// `pools[backend][server]`.
-    pub pools: Vec<Vec<RefCell<LocalPool<ServerConn>>>>,
+    /// Streams of this shard's idle connections, by connection id; their shareable part is in
+    /// `process.idle`.
+    pub idle_streams: RefCell<HashMap<u64, TcpStream>>,
+    next_conn: Cell<u64>,
     pub conn_hashes: Vec<Vec<u64>>,
     purge_timers: Vec<Vec<PurgeTimer>>,
     /// Round-robin cursor per backend.
@@ -52,17 +55,6 @@ pub struct ShardCtx {
 impl ShardCtx {
     pub fn new(id: usize, process: Arc<ProcessShared>) -> ShardCtx {
         let layout = &process.layout;
-        let pools = layout
-            .backends
-            .iter()
-            .map(|backend| {
-                backend
-                    .servers
-                    .iter()
-                    .map(|server| RefCell::new(LocalPool::new(server.pool.clone(), id)))
-                    .collect()
-            })
-            .collect();
         let conn_hashes = layout
             .backends
             .iter()
@@ -88,7 +80,8 @@ impl ShardCtx {
         ShardCtx {
             id,
             counters: process.counters[id].clone(),
-            pools,
+            idle_streams: RefCell::new(HashMap::new()),
+            next_conn: Cell::new(0),
             conn_hashes,
             purge_timers,
             cursors: layout.backends.iter().map(|_| Cell::new(id)).collect(),
@@ -124,11 +117,45 @@ impl ShardCtx {
         ((self.id as u64) << 48) | counter
     }
 
-    fn close_idle(&self, backend: usize, server: usize) {
-        let closed = self.pools[backend][server].borrow_mut().drain_all();
+    /// A process-unique server connection id: the shard in the high bits.
+    pub fn new_conn_id(&self) -> u64 {
+        let counter = self.next_conn.get() + 1;
+        self.next_conn.set(counter);
+        ((self.id as u64) << 48) | counter
+    }
+
+    /// Drops the streams of idle connections that peers took from this shard.
+    pub fn drop_orphans(&self, backend: usize, server: usize) {
+        let idle = &self.process.idle[backend][server];
+        while let Some(id) = idle.next_orphan(self.id) {
+            self.idle_streams.borrow_mut().remove(&id);
+        }
+    }
+
+    /// Closes idle connections the pool gave up (purge, maintenance, stop).
+    fn close_pooled(&self, backend: usize, server: usize, closed: Vec<IdleConn>) {
         self.counters.servers[backend][server]
             .purged
             .add(closed.len() as u64);
+        let mut streams = self.idle_streams.borrow_mut();
+        for conn in closed {
+            streams.remove(&conn.id);
+        }
+    }
+
+    fn close_idle(&self, backend: usize, server: usize) {
+        let closed = self.process.idle[backend][server].own(self.id).drain_all();
+        self.close_pooled(backend, server, closed);
+        self.drop_orphans(backend, server);
+    }
+
+    /// Every (backend, server) pair.
+    fn servers(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.process
+            .idle
+            .iter()
+            .enumerate()
+            .flat_map(|(backend, servers)| (0..servers.len()).map(move |server| (backend, server)))
     }
 
     fn run_command(&self, command: ShardCommand) {
@@ -194,20 +221,16 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(TcpListener, Socke
             )));
         }
     }
-    for backend in 0..ctx.pools.len() {
-        for server in 0..ctx.pools[backend].len() {
-            glommio::spawn_local(purge_loop(ctx.clone(), backend, server)).detach();
-        }
+    for (backend, server) in ctx.servers() {
+        glommio::spawn_local(purge_loop(ctx.clone(), backend, server)).detach();
     }
     control_tick(&ctx).await;
     for task in tasks {
         task.await;
     }
     drain_sessions(&ctx).await;
-    for backend in 0..ctx.pools.len() {
-        for server in 0..ctx.pools[backend].len() {
-            ctx.close_idle(backend, server);
-        }
+    for (backend, server) in ctx.servers() {
+        ctx.close_idle(backend, server);
     }
 }
 
@@ -264,11 +287,9 @@ async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
             futures_lite::future::or(sleep(deadline - now), ctx.stop.wait()).await;
             continue;
         }
-        let (closed, outcome) = ctx.pools[backend][server].borrow_mut().purge();
-        ctx.counters.servers[backend][server]
-            .purged
-            .add(closed.len() as u64);
-        drop(closed);
+        let (closed, outcome) = ctx.process.idle[backend][server].own(ctx.id).purge();
+        ctx.close_pooled(backend, server, closed);
+        ctx.drop_orphans(backend, server);
         let delay = ctx.process.config.backends[backend].servers[server].pool_purge_delay;
         timer
             .deadline
@@ -283,6 +304,9 @@ async fn control_tick(ctx: &ShardCtx) {
     loop {
         while let Some(command) = queue.pop() {
             ctx.run_command(command);
+        }
+        for (backend, server) in ctx.servers() {
+            ctx.drop_orphans(backend, server);
         }
         let tasks = glommio::executor().executor_stats().tasks_executed();
         ctx.counters
