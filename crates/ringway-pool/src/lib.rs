@@ -2,7 +2,8 @@
 //!
 //! Owns the decisions of `docs/haproxy-pool-semantics.md`: which idle class a request may use
 //! (`mode`), the server-wide accounting shared by all shards (`shared`), the per-shard idle pool
-//! (`local`), the keep-on-release rule (`keep`), the purge arithmetic (`purge`) and the file
+//! (`local`), the keep-on-release rule (`keep`), the purge arithmetic (`purge`), the per-shard pools of a server with
+//! cross-shard takeover (`sharded`) and the file
 //! descriptor pressure thresholds (`fd`). It is generic over the connection type, so the runtime
 //! stores what it needs (a socket, TLS state, a duplicated fd for takeover) and tests store ids.
 
@@ -12,6 +13,7 @@ mod keep;
 mod local;
 mod mode;
 mod purge;
+mod sharded;
 mod shared;
 
 pub use fd::FdPressure;
@@ -20,4 +22,5 @@ pub use keep::{keep_decision, KeepRefusal, KeepRequest};
 pub use local::{IdleClass, LocalPool};
 pub use mode::{lookup_plan, LookupPlan, ReuseMode};
 pub use purge::PurgeOutcome;
+pub use sharded::ShardedPool;
 pub use shared::{PoolLimits, ServerShared, ServerSnapshot};

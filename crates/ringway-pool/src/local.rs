@@ -63,6 +63,11 @@ impl<C> LocalPool<C> {
         self.len() == 0
     }
 
+    /// The pooled connections, idle class then safe class.
+    pub fn conns(&self) -> impl Iterator<Item = &C> {
+        self.idle.iter().chain(&self.safe).map(|entry| &entry.conn)
+    }
+
     pub fn idle_len(&self) -> usize {
         self.idle.len()
     }

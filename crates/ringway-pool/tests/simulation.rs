@@ -1,6 +1,7 @@
 //! Seeded simulation of several shards sharing one server's pool, with a virtual clock: random
-//! request arrivals and completions, random server closes of idle connections and per-shard purge
-//! timers. After every step the invariants of the pool are checked.
+//! request arrivals and completions, cross-shard takeover, random server closes of idle
+//! connections and per-shard purge timers. After every step the invariants of the pool are
+//! checked.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use ringway_pool::{
     lookup_plan, FdPressure, KeepRequest, LocalPool, PoolLimits, ReuseMode, ServerShared,
+    ShardedPool,
 };
 
 const HASH: u64 = 1;
@@ -19,7 +21,6 @@ struct Conn {
 }
 
 struct Shard {
-    pool: LocalPool<Conn>,
     busy: Vec<Conn>,
     next_purge: Option<u64>,
 }
@@ -28,20 +29,22 @@ struct Sim {
     rng: fastrand::Rng,
     mode: ReuseMode,
     shards: Vec<Shard>,
+    pools: ShardedPool<Conn>,
     shared: Arc<ServerShared>,
     next_id: u64,
     requests: u64,
     new_conns: u64,
     reuses: u64,
+    takeovers: u64,
     limits: PoolLimits,
 }
 
 impl Sim {
     fn new(seed: u64, shards: usize, mode: ReuseMode, limits: PoolLimits) -> Sim {
         let shared = Arc::new(ServerShared::new(limits, shards));
+        let pools = ShardedPool::new(shared.clone(), shards);
         let shards = (0..shards)
-            .map(|index| Shard {
-                pool: LocalPool::new(shared.clone(), index),
+            .map(|_| Shard {
                 busy: Vec::new(),
                 next_purge: None,
             })
@@ -50,11 +53,13 @@ impl Sim {
             rng: fastrand::Rng::with_seed(seed),
             mode,
             shards,
+            pools,
             shared,
             next_id: 0,
             requests: 0,
             new_conns: 0,
             reuses: 0,
+            takeovers: 0,
             limits,
         }
     }
@@ -63,8 +68,22 @@ impl Sim {
         self.requests += 1;
         let not_first = self.rng.bool();
         let plan = lookup_plan(self.mode, not_first);
-        let conn = match self.shards[shard].pool.take(HASH, plan) {
-            Some((conn, _)) => {
+        let own = self.pools.own(shard).take(HASH, plan).map(|(conn, _)| conn);
+        let idle_before = self.shared.idle_count();
+        let stolen = || self.pools.steal(shard, HASH, plan, false);
+        let found = own.or_else(|| {
+            stolen().map(|(conn, peer)| {
+                assert_ne!(peer, shard);
+                assert!(
+                    idle_before >= self.limits.pool_low_conn,
+                    "takeover with {idle_before} idle < pool_low_conn"
+                );
+                self.takeovers += 1;
+                conn
+            })
+        });
+        let conn = match found {
+            Some(conn) => {
                 self.reuses += 1;
                 conn
             }
@@ -99,17 +118,18 @@ impl Sim {
             reusable: self.limits.reuse_allowed(conn.requests) && self.rng.u8(..10) != 0,
             fd: FdPressure::NONE,
         };
-        let shard = &mut self.shards[shard];
-        match shard.pool.offer(conn, HASH, &req) {
+        match self.pools.own(shard).offer(conn, HASH, &req) {
             Ok(()) => {
-                shard.next_purge.get_or_insert(now + PURGE_EVERY);
+                self.shards[shard]
+                    .next_purge
+                    .get_or_insert(now + PURGE_EVERY);
             }
             Err(_) => self.shared.drop_used(),
         }
     }
 
     fn server_closes_one(&mut self, shard: usize) {
-        let pool = &mut self.shards[shard].pool;
+        let mut pool = self.pools.own(shard);
         if pool.is_empty() {
             return;
         }
@@ -122,9 +142,9 @@ impl Sim {
     }
 
     fn run_timers(&mut self, now: u64) {
-        for shard in &mut self.shards {
+        for (index, shard) in self.shards.iter_mut().enumerate() {
             if shard.next_purge.is_some_and(|at| at <= now) {
-                let (_closed, outcome) = shard.pool.purge();
+                let (_closed, outcome) = self.pools.own(index).purge();
                 shard.next_purge = outcome.rearm.then_some(now + PURGE_EVERY);
             }
         }
@@ -132,7 +152,10 @@ impl Sim {
 
     fn check(&self) {
         let snapshot = self.shared.snapshot();
-        let pooled: usize = self.shards.iter().map(|shard| shard.pool.len()).sum();
+        let lens: Vec<usize> = (0..self.shards.len())
+            .map(|shard| self.pools.own(shard).len())
+            .collect();
+        let pooled: usize = lens.iter().sum();
         let busy: usize = self.shards.iter().map(|shard| shard.busy.len()).sum();
         assert_eq!(snapshot.idle_cur, pooled, "idle count matches the pools");
         assert_eq!(snapshot.unsafe_nb + snapshot.safe_nb, pooled);
@@ -140,9 +163,7 @@ impl Sim {
             snapshot.used_cur, busy,
             "used count matches connections carrying requests"
         );
-        for (index, shard) in self.shards.iter().enumerate() {
-            assert_eq!(snapshot.idle_per_shard[index], shard.pool.len());
-        }
+        assert_eq!(snapshot.idle_per_shard, lens);
         if self.limits.pool_max_conn >= 0 {
             assert!(
                 pooled as i64 <= self.limits.pool_max_conn,
@@ -152,6 +173,11 @@ impl Sim {
         let mut ids = HashSet::new();
         for shard in &self.shards {
             for conn in &shard.busy {
+                assert!(ids.insert(conn.id), "connection {} in two places", conn.id);
+            }
+        }
+        for shard in 0..self.shards.len() {
+            for conn in self.pools.own(shard).conns() {
                 assert!(ids.insert(conn.id), "connection {} in two places", conn.id);
             }
         }
@@ -197,6 +223,12 @@ fn run(seed: u64, mode: ReuseMode, limits: PoolLimits) {
         0,
         "seed {seed}: idle falls to zero when traffic stops"
     );
+    if limits.pool_low_conn == 0 {
+        assert!(
+            sim.takeovers > 0,
+            "seed {seed}: shards took connections from each other"
+        );
+    }
     assert!(
         sim.reuses > 0 || mode == ReuseMode::Never,
         "seed {seed}: some reuse happened"

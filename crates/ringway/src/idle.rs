@@ -1,19 +1,17 @@
 //! Idle server connections, reachable from every shard (haproxy-pool-semantics.md §2).
 //!
-//! Each server has one slot per shard: that shard's `LocalPool` behind a mutex, and a queue of
-//! the connection ids peers took from it. An idle entry holds only what may cross threads: a
-//! duplicate of the socket's descriptor made when the connection was opened. The glommio stream
-//! stays with the shard that owns it ([`crate::shard::ShardCtx`] keeps it by id), so reusing a
-//! local connection costs no system call. A thief `try_lock`s a peer's slot and skips it when
-//! busy, builds its own stream from the duplicate, and queues the id so that the owner drops
-//! its now orphaned stream; only the thief does I/O on the connection from then on.
+//! The pools themselves are `ringway_pool::ShardedPool`s. An idle entry holds only what may
+//! cross threads: a duplicate of the socket's descriptor made when the connection was opened.
+//! The glommio stream stays with the shard that owns it ([`crate::shard::ShardCtx`] keeps it by
+//! id), so reusing a local connection costs no system call. A thief builds its own stream from
+//! the duplicate and queues the id here so that the owner drops its orphaned stream; only the
+//! thief does I/O on the connection from then on.
 
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, MutexGuard};
 
 use crossbeam::queue::SegQueue;
-use crossbeam::utils::CachePadded;
-use ringway_pool::{LocalPool, LookupPlan, ServerShared};
+use ringway_pool::{LocalPool, LookupPlan, ServerShared, ShardedPool};
 
 use crate::process::FdGuard;
 
@@ -26,79 +24,43 @@ pub struct IdleConn {
     pub guard: FdGuard,
 }
 
-struct ShardSlot {
-    pool: Mutex<LocalPool<IdleConn>>,
-    /// Ids of connections taken from this shard's pool by peers.
-    orphans: SegQueue<u64>,
-}
-
-/// One server's idle pools, one per shard.
+/// One server's idle pools and, per shard, the ids of connections peers took from it.
 pub struct ServerIdle {
-    shared: Arc<ServerShared>,
-    slots: Box<[CachePadded<ShardSlot>]>,
+    pools: ShardedPool<IdleConn>,
+    orphans: Box<[SegQueue<u64>]>,
 }
 
 impl ServerIdle {
     pub fn new(shared: Arc<ServerShared>, shards: usize) -> ServerIdle {
-        let slots = (0..shards)
-            .map(|shard| {
-                CachePadded::new(ShardSlot {
-                    pool: Mutex::new(LocalPool::new(shared.clone(), shard)),
-                    orphans: SegQueue::new(),
-                })
-            })
-            .collect();
-        ServerIdle { shared, slots }
+        ServerIdle {
+            pools: ShardedPool::new(shared, shards),
+            orphans: (0..shards).map(|_| SegQueue::new()).collect(),
+        }
     }
 
     pub fn shared(&self) -> &Arc<ServerShared> {
-        &self.shared
+        self.pools.shared()
     }
 
-    /// The owner's own pool. Only a thief's short `take` can hold it, so this rarely waits.
     pub fn own(&self, shard: usize) -> MutexGuard<'_, LocalPool<IdleConn>> {
-        self.slots[shard]
-            .pool
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.pools.own(shard)
     }
 
     /// The next id of a connection a peer took from `shard`.
     pub fn next_orphan(&self, shard: usize) -> Option<u64> {
-        self.slots[shard].orphans.pop()
+        self.orphans[shard].pop()
     }
 
-    /// §2 steps 3–4: once the server-wide idle count allows it, take the oldest matching
-    /// connection from a peer, scanning from `next_takeover` and skipping empty or busy peers
-    /// without waiting. Returns the connection and the shard it came from.
+    /// Takes a peer's idle connection as [`ShardedPool::steal`] allows and tells the owner.
     pub fn steal(
         &self,
         thief: usize,
         hash: u64,
         plan: LookupPlan,
         fd_pressure: bool,
-    ) -> Option<(IdleConn, usize)> {
-        if plan == LookupPlan::NewOnly || !self.shared.takeover_allowed(fd_pressure) {
-            return None;
-        }
-        let shards = self.slots.len();
-        let start = self.shared.next_takeover() % shards.max(1);
-        for step in 0..shards {
-            let peer = (start + step) % shards;
-            if peer == thief || self.shared.idle_of_shard(peer) == 0 {
-                continue;
-            }
-            let mut pool = match self.slots[peer].pool.try_lock() {
-                Ok(pool) => pool,
-                Err(TryLockError::WouldBlock) => continue,
-                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            };
-            if let Some((conn, _class)) = pool.take(hash, plan) {
-                drop(pool);
-                self.slots[peer].orphans.push(conn.id);
-                return Some((conn, peer));
-            }
-        }
-        None
+    ) -> Option<IdleConn> {
+        let (conn, peer) = self.pools.steal(thief, hash, plan, fd_pressure)?;
+        self.orphans[peer].push(conn.id);
+        Some(conn)
     }
 }

@@ -164,7 +164,7 @@ impl ServerConn {
             return Some(ServerConn::from_idle(ctx, backend, server, stream, conn));
         }
         let fd_pressure = !ctx.process.fd_pressure().below_low();
-        let (conn, _peer) = idle.steal(ctx.id, hash, plan, fd_pressure)?;
+        let conn = idle.steal(ctx.id, hash, plan, fd_pressure)?;
         ctx.counters.servers[backend][server].takeovers.inc();
         ctx.counters.activity.fd_takeover.inc();
         let IdleConn {
