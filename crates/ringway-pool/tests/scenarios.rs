@@ -193,3 +193,38 @@ fn different_hash_is_not_interchangeable() {
         .take(HASH, lookup_plan(ReuseMode::Always, true))
         .is_some());
 }
+
+#[test]
+fn descriptor_pressure_refuses_and_limits_the_estimate() {
+    let shared = Arc::new(ServerShared::new(PoolLimits::default(), 1));
+    let mut pool = LocalPool::new(shared.clone(), 0);
+    let request = |used_fds| KeepRequest {
+        mode: ReuseMode::Always,
+        is_safe: true,
+        private: false,
+        server_maint: false,
+        reusable: true,
+        fd: FdPressure {
+            used_fds,
+            max_fds: 100,
+        },
+    };
+    shared.use_conn();
+    // Past 25 % of the descriptor limit nothing is kept.
+    let refused = pool.offer(1u32, HASH, &request(25)).unwrap_err();
+    assert_eq!(refused.1, KeepRefusal::FdPressure);
+    // Below it, the per-shard floor keeps the first safe connection...
+    pool.offer(1u32, HASH, &request(21)).unwrap();
+    // ...but between 20 % and 25 % the estimate no longer keeps a second one. Two connections
+    // were in use at once (est_need 2); one closed, connection 2 returns.
+    shared.use_conn();
+    shared.use_conn();
+    shared.drop_used();
+    assert_eq!(
+        pool.offer(2u32, HASH, &request(21)).unwrap_err().1,
+        KeepRefusal::NotNeeded
+    );
+    // Below 20 %, the estimate keeps it: used + idle = 2 <= est_need 2.
+    pool.offer(2u32, HASH, &request(10)).unwrap();
+    assert_eq!(pool.len(), 2);
+}

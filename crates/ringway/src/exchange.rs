@@ -207,6 +207,7 @@ impl Session {
     ) -> Result<ServerConn, ProxyError> {
         let config = &self.ctx.process.config.backends[backend];
         let mode = config.http_reuse;
+        self.ctx.relieve_fd_pressure(backend, server);
         if may_reuse {
             if let Some(index) = self
                 .private

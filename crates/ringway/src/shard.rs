@@ -143,6 +143,18 @@ impl ShardCtx {
         }
     }
 
+    /// Past the high descriptor mark, each connection attempt first closes this shard's oldest
+    /// idle connection to the server (HAProxy's `connect_server`), even when reuse succeeds.
+    pub fn relieve_fd_pressure(&self, backend: usize, server: usize) {
+        if self.process.fd_pressure().below_high() {
+            return;
+        }
+        let oldest = self.process.idle[backend][server].own(self.id).pop_oldest();
+        if let Some(conn) = oldest {
+            self.close_pooled(backend, server, vec![conn]);
+        }
+    }
+
     fn close_idle(&self, backend: usize, server: usize) {
         let closed = self.process.idle[backend][server].own(self.id).drain_all();
         self.close_pooled(backend, server, closed);
