@@ -47,7 +47,6 @@ impl Failure {
 
 /// How the response went, for the pool and the client connection.
 struct Done {
-    status: u16,
     server_reusable: bool,
     client_keep_alive: bool,
     private_auth: bool,
@@ -227,10 +226,9 @@ impl Session {
         loop {
             match ServerConn::connect(&self.ctx, backend, server, mode == ReuseMode::Never).await {
                 Ok(conn) => return Ok(conn),
-                Err(error) if attempt < config.retries => {
+                Err(_) if attempt < config.retries => {
                     attempt += 1;
                     self.ctx.counters.servers[backend][server].wretr.inc();
-                    let _ = error;
                     sleep(config.timeouts.connect.min(RETRY_PAUSE_MAX)).await;
                 }
                 Err(error) => return Err(ProxyError::Connect(error)),
@@ -309,7 +307,6 @@ impl Session {
                     .await
                     .map_err(|error| Failure::after_response(ProxyError::Client(error)))?;
                 return Ok(Done {
-                    status: 101,
                     server_reusable: false,
                     client_keep_alive: false,
                     private_auth: false,
@@ -331,7 +328,6 @@ impl Session {
             self.sbuf.consume(progress.consumed);
             let complete = request_body.is_done();
             let mut done = Done {
-                status: response.status,
                 server_reusable: response.server_keep_alive && complete,
                 client_keep_alive: response.client_keep_alive && complete,
                 private_auth: response.private_auth,
@@ -466,7 +462,6 @@ impl Session {
         if done.upgraded {
             return Outcome::Tunnel(conn);
         }
-        let _ = done.status;
         if done.private_auth && !conn.private {
             conn.make_private();
         }
