@@ -10,6 +10,14 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+# Tools the observability tests use: promtool checks /metrics, the HAProxy exporter scrapes the
+# stats socket, socat sends runtime API commands. A test skips (saying so) only when its tool is
+# missing and cannot be installed.
+ensure_pkg promtool prometheus || echo "== promtool unavailable: its test will be skipped"
+ensure_pkg prometheus-haproxy-exporter prometheus-haproxy-exporter ||
+    echo "== prometheus-haproxy-exporter unavailable: its test will be skipped"
+ensure_pkg socat socat || echo "== socat unavailable: the runtime API test uses a UnixStream"
+
 echo "== cargo test"
 cargo test --workspace
 echo "== all checks passed"

@@ -75,8 +75,13 @@ impl Spinner {
         stream: &mut TcpStream,
         buf: &mut [u8],
     ) -> io::Result<usize> {
-        let fd = stream.as_raw_fd();
         let rounds = SPIN_ROUNDS.load(Ordering::Relaxed);
+        if rounds == 0 {
+            // glommio's read tries a `recv` itself unless a readiness poll
+            // is already armed, so a try here would be a wasted syscall.
+            return stream.read(buf).await;
+        }
+        let fd = stream.as_raw_fd();
         for round in 0..=rounds {
             if round > 0 {
                 self.pause().await;

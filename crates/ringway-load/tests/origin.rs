@@ -75,9 +75,17 @@ fn stats_json_and_reset() {
     let raw: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(raw["conns"][r1.conn_id().to_string()], 2);
 
+    assert_eq!((stats.open, stats.open_max), (1, 1));
+
     let reset = c.get("/__origin/reset");
     assert_eq!(reset.status, 200);
-    assert_eq!(origin.stats(), OriginStats::default());
+    // A reset keeps the open connection, and the peak starts from it.
+    let expected = OriginStats {
+        open: 1,
+        open_max: 1,
+        ..OriginStats::default()
+    };
+    assert_eq!(origin.stats(), expected);
     c.get("/c");
     let after = origin.stats();
     assert_eq!(after.requests, 1);
@@ -398,12 +406,33 @@ fn open_connections_are_tracked() {
     a.get("/");
     b.get("/");
     assert_eq!(origin.open_connections(), 2);
+    assert_eq!(origin.stats().open_max, 2);
     drop(a);
     wait_for("one connection to close", || origin.open_connections() == 1);
     // Reset zeroes the counters but not the open connections.
     origin.reset_stats();
     assert_eq!(origin.open_connections(), 1);
+    assert_eq!(origin.stats().open_max, 1);
     assert_eq!(b.get("/").conn_req(), 2);
+}
+
+#[test]
+fn peak_ignores_connections_that_only_read_stats() {
+    let origin = origin();
+    let mut a = Client::connect(origin.addr());
+    a.get("/");
+    let mut control = Client::connect(origin.addr());
+    control.get("/__origin/reset");
+    let stats: OriginStats = serde_json::from_slice(&control.get("/__origin/stats").body).unwrap();
+    assert_eq!((stats.open, stats.open_max), (2, 1));
+    let mut b = Client::connect(origin.addr());
+    b.get("/");
+    assert_eq!(origin.stats().open_max, 2);
+    drop(b);
+    wait_for("b to close", || origin.open_connections() == 2);
+    assert_eq!(origin.stats().open_max, 2);
+    origin.reset_stats();
+    assert_eq!(origin.stats().open_max, 1);
 }
 
 #[test]

@@ -3,6 +3,10 @@
 //! sums over shards. Nothing here is shared between shards on the request path.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::close::{CloseCounters, CloseReason};
+use crate::histogram::{LatencyHistogram, ReqsPerConnHistogram};
 
 /// A monotonic counter written by one shard.
 #[derive(Debug, Default)]
@@ -126,6 +130,28 @@ pub struct ServerCounters {
     pub purged: Counter,
     /// Idle connections this shard took from a peer shard.
     pub takeovers: Counter,
+    /// Connections closed by this shard, by reason.
+    pub closed: CloseCounters,
+    /// Requests each closed connection had carried.
+    pub reqs_per_conn: ReqsPerConnHistogram,
+    /// Request latency: complete request head to the end of the response.
+    pub latency: LatencyHistogram,
+}
+
+impl ServerCounters {
+    /// A connection to this server closed after carrying `requests` requests.
+    #[inline]
+    pub fn record_close(&self, reason: CloseReason, requests: u64) {
+        self.closed.record(reason);
+        self.reqs_per_conn.record(requests);
+    }
+
+    /// A request to this server took `elapsed`.
+    #[inline]
+    pub fn record_latency(&self, elapsed: Duration) {
+        self.latency
+            .record(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+    }
 }
 
 /// Shard-wide activity (`show activity`).

@@ -3,15 +3,22 @@
 //! with `help` and `quit` last as HAProxy always appends them).
 
 /// Usage and description of every command but `help` and `quit`.
-const COMMANDS: [(&str, &str); 8] = [
+const COMMANDS: [(&str, &str); 9] = [
     ("show info", "report information about the running process"),
     ("show stat", "report counters for each proxy and server"),
     (
         "show servers conn [<backend>]",
         "dump server connections status (all or for a single backend)",
     ),
+    (
+        "show servers conn verbose [<backend>]",
+        "also how connections were used and why they closed",
+    ),
     ("show activity", "show per-shard activity stats"),
-    ("show sess", "report the list of current sessions"),
+    (
+        "show sess [<id>]",
+        "report the list of current sessions or this exact session",
+    ),
     ("shutdown session <id>", "kill a specific session"),
     (
         "shutdown sessions server <bk>/<srv>",
@@ -78,7 +85,8 @@ mod tests {
                 "show activity",
                 "show info",
                 "show servers conn [<backend>]",
-                "show sess",
+                "show servers conn verbose [<backend>]",
+                "show sess [<id>]",
                 "show stat",
                 "shutdown session <id>",
                 "shutdown sessions server <bk>/<srv>",

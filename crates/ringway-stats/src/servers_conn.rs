@@ -1,57 +1,132 @@
 //! `show servers conn [<backend>]`: HAProxy 2.6's per-server pool line, read straight from
-//! each server's shared pool accounting, with one `idle_per_thr` value per shard.
+//! each server's shared pool accounting, with one `idle_per_thr` value per shard. Also
+//! ringway's `show servers conn verbose [<backend>]`: the same line followed by `key=value`
+//! fields saying how connections were used and why they closed (seed 001).
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use crate::layout::{BackendInfo, Layout};
+use crate::close::CloseReason;
+use crate::counters::ShardCounters;
+use crate::layout::{BackendInfo, Layout, ServerInfo};
+use crate::totals::{totals, ServerSums};
 
 /// HAProxy's reply when the named backend does not exist.
 pub const NO_SUCH_BACKEND: &str = "Can't find backend.\n";
 
+fn push_server(out: &mut String, backend: &BackendInfo, server: &ServerInfo, shards: usize) {
+    let pool = server.pool.snapshot();
+    let _ = write!(
+        out,
+        "{}/{} {}/{} {} {} - {} {} {} {} {} {} {} {}",
+        backend.name,
+        server.name,
+        backend.iid,
+        server.sid,
+        server.address.ip(),
+        server.address.port(),
+        pool.purge_delay_ms,
+        pool.used_cur,
+        pool.used_max,
+        pool.need_est,
+        pool.unsafe_nb,
+        pool.safe_nb,
+        pool.pool_max_conn,
+        pool.idle_cur,
+    );
+    for shard in 0..shards {
+        let idle = pool.idle_per_shard.get(shard).copied().unwrap_or(0);
+        let _ = write!(out, " {idle}");
+    }
+}
+
 fn push_backend(out: &mut String, backend: &BackendInfo, shards: usize) {
     for server in &backend.servers {
-        let pool = server.pool.snapshot();
-        let _ = write!(
-            out,
-            "{}/{} {}/{} {} {} - {} {} {} {} {} {} {} {}",
-            backend.name,
-            server.name,
-            backend.iid,
-            server.sid,
-            server.address.ip(),
-            server.address.port(),
-            pool.purge_delay_ms,
-            pool.used_cur,
-            pool.used_max,
-            pool.need_est,
-            pool.unsafe_nb,
-            pool.safe_nb,
-            pool.pool_max_conn,
-            pool.idle_cur,
-        );
-        for shard in 0..shards {
-            let idle = pool.idle_per_shard.get(shard).copied().unwrap_or(0);
-            let _ = write!(out, " {idle}");
-        }
+        push_server(out, backend, server, shards);
         out.push('\n');
     }
+}
+
+/// The verbose fields of one server: how its connections were used and why they closed.
+fn push_verbose(out: &mut String, sums: &ServerSums) {
+    let _ = write!(
+        out,
+        " connect={} reuse={} takeover={} req_per_conn=",
+        sums.connect, sums.reuse, sums.takeovers
+    );
+    let labels = sums.reqs_per_conn.range_labels();
+    for (index, (label, count)) in labels.iter().zip(&sums.reqs_per_conn.counts).enumerate() {
+        let comma = if index == 0 { "" } else { "," };
+        let _ = write!(out, "{comma}{label}:{count}");
+    }
+    out.push_str(" closed=");
+    for (index, reason) in CloseReason::ALL.iter().enumerate() {
+        let comma = if index == 0 { "" } else { "," };
+        let _ = write!(
+            out,
+            "{comma}{}:{}",
+            reason.as_str(),
+            sums.closed_for(*reason)
+        );
+    }
+}
+
+fn select<'a>(layout: &'a Layout, backend: Option<&str>) -> Result<Vec<&'a BackendInfo>, String> {
+    match backend {
+        Some(name) => match layout.backends.iter().find(|b| b.name == name) {
+            Some(found) => Ok(vec![found]),
+            None => Err(NO_SUCH_BACKEND.to_string()),
+        },
+        None => Ok(layout.backends.iter().collect()),
+    }
+}
+
+fn header(shards: usize) -> String {
+    format!(
+        "# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est \
+         unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[{shards}]"
+    )
+}
+
+/// `show servers conn verbose [<backend>]`: HAProxy's line for each server followed by
+/// `connect=N reuse=N takeover=N req_per_conn=1:N,2:N,3-5:N,... closed=server_close:N,...`
+/// (every bucket and every reason, in a fixed order).
+pub fn render_servers_conn_verbose(
+    layout: &Layout,
+    shards: &[Arc<ShardCounters>],
+    backend: Option<&str>,
+) -> Result<String, String> {
+    let selected = select(layout, backend)?;
+    let sums = totals(layout, shards);
+    let mut out = header(layout.shards);
+    out.push_str(" connect reuse takeover req_per_conn closed\n");
+    for info in selected {
+        let index = layout
+            .backends
+            .iter()
+            .position(|b| std::ptr::eq(b, info))
+            .unwrap_or(0);
+        for (s, server) in info.servers.iter().enumerate() {
+            push_server(&mut out, info, server, layout.shards);
+            let counters = sums
+                .backends
+                .get(index)
+                .and_then(|b| b.servers.get(s))
+                .map(|t| t.counters.clone())
+                .unwrap_or_default();
+            push_verbose(&mut out, &counters);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 /// The header and one line per server of every backend, or of `backend` only. An unknown
 /// backend name gives `Err("Can't find backend.\n")`, HAProxy's message.
 pub fn render_servers_conn(layout: &Layout, backend: Option<&str>) -> Result<String, String> {
-    let selected: Vec<&BackendInfo> = match backend {
-        Some(name) => match layout.backends.iter().find(|b| b.name == name) {
-            Some(found) => vec![found],
-            None => return Err(NO_SUCH_BACKEND.to_string()),
-        },
-        None => layout.backends.iter().collect(),
-    };
-    let mut out = format!(
-        "# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est \
-         unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[{}]\n",
-        layout.shards
-    );
+    let selected = select(layout, backend)?;
+    let mut out = header(layout.shards);
+    out.push('\n');
     for backend in selected {
         push_backend(&mut out, backend, layout.shards);
     }
@@ -107,6 +182,39 @@ mod tests {
         let one = render_servers_conn(&layout, Some("other")).expect("one backend");
         assert_eq!(one.lines().count(), 2);
         assert!(one.ends_with("other/v6 4/7 ::1 8443 - 0 0 0 0 0 0 -1 0 0 0\n"));
+    }
+
+    #[test]
+    fn verbose_adds_usage_and_close_reasons() {
+        let layout = sample_layout(2, limits(-1, 5_000));
+        let shards = crate::testutil::all_shards(&layout);
+        let s1 = &shards[1].servers[0][0];
+        s1.connect.add(3);
+        s1.reuse.add(7);
+        s1.record_close(CloseReason::PoolFull, 1);
+        s1.record_close(CloseReason::ServerClose, 4);
+        shards[0].servers[0][0].record_close(CloseReason::ServerClose, 2_000);
+        let text = render_servers_conn_verbose(&layout, &shards, None).expect("verbose");
+        let mut lines = text.lines();
+        assert!(lines
+            .next()
+            .unwrap()
+            .ends_with("idle_per_thr[2] connect reuse takeover req_per_conn closed"));
+        let line = lines.next().unwrap();
+        assert!(
+            line.starts_with("be/s1 3/1 127.0.0.1 9001 - 5000 0 0 0 0 0 -1 0 0 0 connect=3 "),
+            "{line}"
+        );
+        assert!(line.contains(
+            " reuse=7 takeover=0 req_per_conn=1:1,2:0,3-5:1,6-10:0,11-100:0,101-1000:0,>1000:1 "
+        ));
+        assert!(line.contains(" closed=server_close:2,purged:0,pool_full:1,not_needed:0,"));
+        assert!(line.ends_with(",tunnel:0,shutdown:0"));
+        assert_eq!(lines.next(), None);
+        assert_eq!(
+            render_servers_conn_verbose(&layout, &shards, Some("nope")),
+            Err(NO_SUCH_BACKEND.to_string())
+        );
     }
 
     #[test]

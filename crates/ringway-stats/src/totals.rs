@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use ringway_pool::ServerSnapshot;
 
+use crate::close::CloseReason;
 use crate::counters::{FrontendCounters, ServerCounters, ShardCounters, StatusCounters};
+use crate::histogram::HistogramSnapshot;
 use crate::layout::{Layout, ServerState};
 
 /// HTTP responses by status class, summed over shards.
@@ -79,9 +81,36 @@ pub struct ServerSums {
     pub status: StatusTotals,
     pub purged: u64,
     pub takeovers: u64,
+    /// Closed connections by reason, in [`CloseReason::ALL`] order.
+    pub closed: [u64; CloseReason::COUNT],
+    /// Requests per closed connection.
+    pub reqs_per_conn: HistogramSnapshot,
+    /// Request latency in microseconds.
+    pub latency: HistogramSnapshot,
 }
 
 impl ServerSums {
+    /// Connections closed for `reason`.
+    pub fn closed_for(&self, reason: CloseReason) -> u64 {
+        self.closed[reason as usize]
+    }
+
+    /// Share of requests sent on an already-used connection: reuse / (connect + reuse).
+    pub fn reuse_ratio(&self) -> f64 {
+        let total = self.connect + self.reuse;
+        if total == 0 {
+            0.0
+        } else {
+            self.reuse as f64 / total as f64
+        }
+    }
+
+    fn add_closed(&mut self, closed: &[u64; CloseReason::COUNT]) {
+        for (mine, theirs) in self.closed.iter_mut().zip(closed) {
+            *mine += theirs;
+        }
+    }
+
     fn add_counters(&mut self, c: &ServerCounters) {
         self.scur += gauge_value(c.sessions.get());
         self.smax += gauge_value(c.sessions.max());
@@ -99,6 +128,9 @@ impl ServerSums {
         self.status.add_counters(&c.status);
         self.purged += c.purged.get();
         self.takeovers += c.takeovers.get();
+        self.add_closed(&c.closed.values());
+        self.reqs_per_conn.add(&c.reqs_per_conn.snapshot());
+        self.latency.add(&c.latency.snapshot());
     }
 
     fn add(&mut self, o: &ServerSums) {
@@ -118,6 +150,9 @@ impl ServerSums {
         self.status.add(&o.status);
         self.purged += o.purged;
         self.takeovers += o.takeovers;
+        self.add_closed(&o.closed);
+        self.reqs_per_conn.add(&o.reqs_per_conn);
+        self.latency.add(&o.latency);
     }
 }
 
@@ -194,6 +229,24 @@ fn frontend_totals(index: usize, shards: &[Arc<ShardCounters>]) -> FrontendTotal
         t.status.add_counters(&f.status);
     }
     t
+}
+
+/// One server's counters on one shard (zero when the shard has none for it).
+pub fn server_sums_on(shard: &ShardCounters, backend: usize, server: usize) -> ServerSums {
+    let mut sums = ServerSums::default();
+    if let Some(c) = shard.servers.get(backend).and_then(|b| b.get(server)) {
+        sums.add_counters(c);
+    }
+    sums
+}
+
+/// Every server's counters of one shard summed: that shard's share of the traffic.
+pub fn shard_server_sums(shard: &ShardCounters) -> ServerSums {
+    let mut sums = ServerSums::default();
+    for c in shard.servers.iter().flatten() {
+        sums.add_counters(c);
+    }
+    sums
 }
 
 fn server_sums(backend: usize, server: usize, shards: &[Arc<ShardCounters>]) -> ServerSums {

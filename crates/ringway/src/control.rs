@@ -1,9 +1,11 @@
 //! The runtime API: a unix stream socket served by a control thread. A client writes one line
 //! (commands may be joined with `;`), gets the replies and the socket closes, as HAProxy's
-//! non-interactive mode does. Reads go to the shards' counters; actions go to the shards through
-//! their command queues.
+//! non-interactive mode does. Owns the command dispatch: reads go to the shards' counters and
+//! the shared pool accounting; actions go to the shards through their command queues; `show
+//! sess` asks every shard for a snapshot and waits for the answers (`sessions.rs`).
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -12,17 +14,20 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ringway_stats::{
-    end_reply, help_text, render_servers_conn, render_show_activity, render_show_info,
-    render_show_stat, unknown_command_text, ServerState,
+    end_reply, help_text, render_servers_conn, render_servers_conn_verbose, render_show_activity,
+    render_show_info, render_show_sess, render_show_stat, unknown_command_text, ServerState,
 };
 
 use crate::process::{ProcessShared, ShardCommand};
+use crate::sessions::{self, SNAPSHOT_DEADLINE};
 
 /// How long a runtime API client may take to send its command line.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct ControlServer {
     path: PathBuf,
+    /// A handle on the listening socket, to wake the blocked accept at stop.
+    waker: UnixListener,
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -34,6 +39,7 @@ impl ControlServer {
             std::fs::remove_file(path)?;
         }
         let listener = UnixListener::bind(path)?;
+        let waker = listener.try_clone()?;
         let done = Arc::new(AtomicBool::new(false));
         let thread_done = done.clone();
         let thread = std::thread::Builder::new()
@@ -50,6 +56,7 @@ impl ControlServer {
             })?;
         Ok(ControlServer {
             path: path.to_path_buf(),
+            waker,
             done,
             thread: Some(thread),
         })
@@ -57,7 +64,12 @@ impl ControlServer {
 
     pub fn stop(mut self) {
         self.done.store(true, Relaxed);
-        // Wake the blocking accept.
+        // Wake the blocking accept, even when the socket file is gone: shutting the listening
+        // socket down fails the accept.
+        // SAFETY: shutdown on a descriptor this struct owns.
+        unsafe {
+            libc::shutdown(self.waker.as_raw_fd(), libc::SHUT_RDWR);
+        }
         let _ = UnixStream::connect(&self.path);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -99,10 +111,24 @@ fn run_one(shared: &ProcessShared, command: &str) -> String {
         ["show", "servers", "conn"] => {
             render_servers_conn(layout, None).unwrap_or_else(|error| error)
         }
+        // A backend named "verbose" keeps HAProxy's meaning of the plain form.
+        ["show", "servers", "conn", "verbose"] if !has_backend(shared, "verbose") => {
+            render_servers_conn_verbose(layout, counters, None).unwrap_or_else(|error| error)
+        }
+        ["show", "servers", "conn", "verbose", backend] => {
+            render_servers_conn_verbose(layout, counters, Some(backend))
+                .unwrap_or_else(|error| error)
+        }
         ["show", "servers", "conn", backend] => {
             render_servers_conn(layout, Some(backend)).unwrap_or_else(|error| error)
         }
         ["show", "activity"] => render_show_activity(layout, counters),
+        ["show", "sess"] => show_sess(shared, None),
+        ["show", "sess", id] => match parse_session_id(id) {
+            Some(id) => show_sess(shared, Some(id)),
+            None => "Invalid session id.\n".to_string(),
+        },
+        ["quit"] => String::new(),
         ["set", "server", target, "state", state] => set_server_state(shared, target, state),
         ["shutdown", "session", id] => match parse_session_id(id) {
             Some(id) => {
@@ -120,6 +146,30 @@ fn run_one(shared: &ProcessShared, command: &str) -> String {
         },
         _ => unknown_command_text(),
     }
+}
+
+fn has_backend(shared: &ProcessShared, name: &str) -> bool {
+    shared
+        .layout
+        .backends
+        .iter()
+        .any(|backend| backend.name == name)
+}
+
+/// `show sess [ID]`: every session of every shard (or the one with that id), gathered from the
+/// shards' snapshots. A stopping process no longer runs its control ticks, so it is asked only
+/// briefly.
+fn show_sess(shared: &ProcessShared, only: Option<u64>) -> String {
+    let deadline = if shared.is_stopping() {
+        SNAPSHOT_DEADLINE / 20
+    } else {
+        SNAPSHOT_DEADLINE
+    };
+    let (mut rows, _silent) = sessions::collect(shared, deadline);
+    if let Some(id) = only {
+        rows.retain(|row| row.id == id);
+    }
+    render_show_sess(&shared.layout, &rows)
 }
 
 fn parse_session_id(text: &str) -> Option<u64> {

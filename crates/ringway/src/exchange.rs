@@ -2,14 +2,17 @@
 //! this shard's idle pool, then a new one with retries), send the request, relay the response,
 //! and return the server connection to the pool or close it.
 
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::timer::sleep;
 use ringway_http::{parse_response, BodyFramer, BodyKind, ClientSide, HttpError, RequestHead};
 use ringway_pool::{lookup_plan, ReuseMode};
+use ringway_stats::CloseReason;
 
 use crate::balance::pick_server;
+use crate::conn_close::error_reason;
 use crate::error::ProxyError;
 use crate::forward::{relay_body, RelayError};
 use crate::server_conn::ServerConn;
@@ -19,8 +22,9 @@ use crate::session::Session;
 pub enum Outcome {
     KeepAlive,
     Close,
-    /// The server switched protocols: relay bytes both ways on this connection.
-    Tunnel(ServerConn),
+    /// The server switched protocols: relay bytes both ways on this connection (boxed: the
+    /// rare case should not size every outcome).
+    Tunnel(Box<ServerConn>),
 }
 
 /// An exchange failure; `responded` tells whether the client already got response bytes.
@@ -48,6 +52,8 @@ impl Failure {
 /// How the response went, for the pool and the client connection.
 struct Done {
     server_reusable: bool,
+    /// The server does not keep the connection (`Connection: close`, body until close).
+    server_close: bool,
     client_keep_alive: bool,
     private_auth: bool,
     upgraded: bool,
@@ -62,7 +68,9 @@ const QUEUE_POLL: Duration = Duration::from_millis(1);
 
 impl Session {
     pub(crate) async fn exchange(&mut self, head: RequestHead) -> Outcome {
+        let started = Instant::now();
         let backend = self.route(&head);
+        self.log_head(&head, backend, started);
         self.cbuf.consume(head.head_len);
         let Some(backend) = backend else {
             return self.fail(ProxyError::NoServer).await;
@@ -73,9 +81,11 @@ impl Session {
         let ctx = self.ctx.clone();
         let counters = &ctx.counters.servers[backend][server];
         counters.lbtot.inc();
+        self.log_server(server);
         if !self.wait_for_slot(backend, server).await {
             return self.fail(ProxyError::QueueTimeout).await;
         }
+        self.log_queued();
         counters.sessions.inc();
         counters.stot.inc();
         self.info.server.set(Some((backend, server)));
@@ -85,6 +95,7 @@ impl Session {
             keep_alive: head.keep_alive,
         };
         let result = self.forward(backend, server, &head, &client).await;
+        counters.record_latency(started.elapsed());
         self.info.server.set(None);
         counters.sessions.dec();
         ctx.process.release_slot(backend, server);
@@ -104,6 +115,7 @@ impl Session {
                 }
                 if responded {
                     self.log(&error);
+                    self.log_error(&error, true);
                     return Outcome::Close;
                 }
                 self.fail(error).await
@@ -114,6 +126,7 @@ impl Session {
     /// Logs the error, answers it, and closes the client connection.
     async fn fail(&mut self, error: ProxyError) -> Outcome {
         self.log(&error);
+        self.log_error(&error, false);
         self.send_error(error.status()).await;
         Outcome::Close
     }
@@ -142,7 +155,7 @@ impl Session {
             return true;
         }
         let deadline = Instant::now() + process.config.backends[backend].timeouts.queue;
-        while Instant::now() < deadline {
+        while Instant::now() < deadline && !self.info.is_shut() {
             sleep(QUEUE_POLL).await;
             if process.try_take_slot(backend, server) {
                 return true;
@@ -164,12 +177,23 @@ impl Session {
                 .acquire(backend, server, may_reuse)
                 .await
                 .map_err(Failure::before_response)?;
-            let reused = conn.requests > 0;
-            conn.requests += 1;
+            let reused = conn.record.requests > 0;
+            conn.record.requests += 1;
+            conn.record.closing(CloseReason::Error);
             if reused {
                 self.ctx.counters.servers[backend][server].reuse.inc();
             }
-            match self.round_trip(&mut conn, head, client).await {
+            self.log_connected(reused);
+            if self.info.is_shut() {
+                conn.record.closing(CloseReason::Shutdown);
+                return Err(Failure::after_response(ProxyError::Client(
+                    std::io::ErrorKind::ConnectionAborted.into(),
+                )));
+            }
+            self.info.server_fd.set(conn.stream.as_raw_fd());
+            let result = self.round_trip(&mut conn, head, client).await;
+            self.info.server_fd.set(-1);
+            match result {
                 Ok(done) => {
                     let outcome = self.finish(conn, &done);
                     if done.reply_pending {
@@ -184,14 +208,26 @@ impl Session {
                     responded: false,
                 }) if reused
                     && may_reuse
+                    && !self.info.is_shut()
                     && head.method.is_idempotent()
                     && matches!(head.body, BodyKind::None | BodyKind::Length(0)) =>
                 {
                     // The server closed an idle connection we reused: send again on a new one
                     // (the request is whole in `to_server`; no body was taken from the client).
+                    conn.record.closing(CloseReason::ServerClose);
+                    if let Some(log) = &mut self.log {
+                        log.retry();
+                    }
                     may_reuse = false;
                 }
-                Err(failure) => return Err(failure),
+                Err(failure) => {
+                    conn.record.closing(if self.info.is_shut() {
+                        CloseReason::Shutdown
+                    } else {
+                        error_reason(&failure.error)
+                    });
+                    return Err(failure);
+                }
             }
         }
     }
@@ -228,6 +264,9 @@ impl Session {
                 Ok(conn) => return Ok(conn),
                 Err(_) if attempt < config.retries => {
                     attempt += 1;
+                    if let Some(log) = &mut self.log {
+                        log.retry();
+                    }
                     self.ctx.counters.servers[backend][server].wretr.inc();
                     sleep(config.timeouts.connect.min(RETRY_PAUSE_MAX)).await;
                 }
@@ -301,6 +340,9 @@ impl Session {
                 .status
                 .record(response.status);
             counters.status.record(response.status);
+            if let Some(log) = &mut self.log {
+                log.response(response.status);
+            }
             if response.status == 101 {
                 self.client
                     .write_all(&self.to_client)
@@ -308,6 +350,7 @@ impl Session {
                     .map_err(|error| Failure::after_response(ProxyError::Client(error)))?;
                 return Ok(Done {
                     server_reusable: false,
+                    server_close: false,
                     client_keep_alive: false,
                     private_auth: false,
                     upgraded: true,
@@ -329,6 +372,7 @@ impl Session {
             let complete = request_body.is_done();
             let mut done = Done {
                 server_reusable: response.server_keep_alive && complete,
+                server_close: !response.server_keep_alive,
                 client_keep_alive: response.client_keep_alive && complete,
                 private_auth: response.private_auth,
                 upgraded: false,
@@ -359,6 +403,9 @@ impl Session {
             .await
             .map_err(|error| response_relay_failure(error, counters))?;
             let sent = self.to_client.len() as u64 + relayed;
+            if let Some(log) = &mut self.log {
+                log.bytes += sent;
+            }
             counters.bytes_out.add(sent);
             self.ctx.counters.frontends[self.frontend]
                 .bytes_out
@@ -371,6 +418,9 @@ impl Session {
     /// Writes a response held whole in `to_client`.
     async fn send_reply(&mut self, backend: usize, server: usize, outcome: Outcome) -> Outcome {
         let sent = self.to_client.len() as u64;
+        if let Some(log) = &mut self.log {
+            log.bytes += sent;
+        }
         let counters = &self.ctx.counters;
         counters.servers[backend][server].bytes_out.add(sent);
         counters.frontends[self.frontend].bytes_out.add(sent);
@@ -460,17 +510,30 @@ impl Session {
     /// Returns the server connection where it belongs after a complete exchange.
     fn finish(&mut self, mut conn: ServerConn, done: &Done) -> Outcome {
         if done.upgraded {
-            return Outcome::Tunnel(conn);
+            conn.record.closing(CloseReason::Tunnel);
+            return Outcome::Tunnel(Box::new(conn));
         }
         if done.private_auth && !conn.private {
             conn.make_private();
         }
         if done.server_reusable {
             if conn.private {
+                let mode = self.ctx.process.config.backends[conn.backend].http_reuse;
+                conn.record.closing(if mode == ReuseMode::Never {
+                    CloseReason::NeverMode
+                } else {
+                    CloseReason::Private
+                });
                 self.keep_private(conn);
             } else {
                 let _ = conn.release(&self.ctx, true);
             }
+        } else {
+            conn.record.closing(if done.server_close {
+                CloseReason::ServerClose
+            } else {
+                CloseReason::Incomplete
+            });
         }
         if done.client_keep_alive {
             Outcome::KeepAlive

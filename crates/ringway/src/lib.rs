@@ -1,7 +1,10 @@
 //! ringway: a thread-per-core HTTP/1.1 reverse proxy on glommio with HAProxy's per-thread
 //! server connection pools. `Proxy::start` runs it; the binary adds the CLI and signals.
 
+mod access_log;
+mod admin;
 mod balance;
+mod conn_close;
 mod control;
 mod error;
 mod exchange;
@@ -13,6 +16,7 @@ mod process;
 mod proxy;
 mod server_conn;
 mod session;
+mod sessions;
 mod shard;
 mod signal;
 

@@ -22,6 +22,8 @@ pub enum ShardCommand {
     ShutdownServerSessions { backend: usize, server: usize },
     /// Close this server's idle connections (maintenance).
     CloseIdle { backend: usize, server: usize },
+    /// Publish a snapshot of this shard's client sessions (`show sess`).
+    ShowSessions(crate::sessions::SessionsReply),
 }
 
 pub struct ProcessShared {
@@ -37,6 +39,8 @@ pub struct ProcessShared {
     pub idle: Vec<Vec<ServerIdle>>,
     /// Requests holding a `maxconn` slot, per server: `served[backend][server]`.
     pub served: Vec<Vec<AtomicU32>>,
+    /// Where each frontend's access log goes, opened once at start: `access_logs[frontend]`.
+    pub access_logs: Vec<Option<Arc<crate::access_log::LogTarget>>>,
 }
 
 /// Counts open descriptors for as long as it lives; moves with a connection between its idle

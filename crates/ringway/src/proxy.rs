@@ -1,6 +1,7 @@
 //! Starting and stopping the whole proxy: one glommio executor per shard (pinned when asked),
 //! listeners bound by shard 0 first so that port 0 resolves once and the other shards join the
-//! same ports, and the control thread when a stats socket is configured.
+//! same ports, the control thread when a stats socket is configured, and the admin HTTP
+//! listener when `admin_listen` is.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -13,6 +14,8 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use ringway_config::Config;
 use ringway_stats::ShardCounters;
 
+use crate::access_log::LogTarget;
+use crate::admin::AdminServer;
 use crate::control::{run_command, ControlServer};
 use crate::idle::ServerIdle;
 use crate::layout::build_layout;
@@ -34,6 +37,10 @@ pub enum StartError {
     IoUring(String),
     #[error("stats socket {0}")]
     StatsSocket(String),
+    #[error("admin_listen {0}")]
+    Admin(String),
+    #[error("access log {0}")]
+    AccessLog(String),
 }
 
 /// A running proxy.
@@ -41,6 +48,7 @@ pub struct Proxy {
     shared: Arc<ProcessShared>,
     shards: Vec<ExecutorJoinHandle<()>>,
     control: Option<ControlServer>,
+    admin: Option<AdminServer>,
     bound: Vec<Vec<SocketAddr>>,
 }
 
@@ -62,6 +70,7 @@ impl Proxy {
             0 => cores.len().max(1),
             count => count,
         };
+        let access_logs = open_access_logs(&config)?;
         let max_fds = open_file_limit();
         let layout = build_layout(&config, shards, max_fds);
         let servers_per_backend: Vec<usize> = config
@@ -97,6 +106,7 @@ impl Proxy {
                 .iter()
                 .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
                 .collect(),
+            access_logs,
             layout,
             config,
         });
@@ -172,10 +182,24 @@ impl Proxy {
             },
             None => None,
         };
+        let admin = match shared.config.global.admin_listen {
+            Some(addr) => match AdminServer::start(addr, shared.clone()) {
+                Ok(server) => Some(server),
+                Err(error) => {
+                    if let Some(control) = control {
+                        control.stop();
+                    }
+                    abort(&shared, handles);
+                    return Err(StartError::Admin(format!("{addr}: {error}")));
+                }
+            },
+            None => None,
+        };
         Ok(Proxy {
             shared,
             shards: handles,
             control,
+            admin,
             bound: addresses,
         })
     }
@@ -183,6 +207,11 @@ impl Proxy {
     /// The addresses each frontend listens on, port 0 resolved: `[frontend][bind]`.
     pub fn frontend_addrs(&self) -> &[Vec<SocketAddr>] {
         &self.bound
+    }
+
+    /// The admin HTTP listener's address (port 0 resolved), when `admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::local_addr)
     }
 
     pub fn shared(&self) -> &Arc<ProcessShared> {
@@ -206,6 +235,9 @@ impl Proxy {
         if let Some(control) = self.control.take() {
             control.stop();
         }
+        if let Some(admin) = self.admin.take() {
+            admin.stop();
+        }
     }
 
     /// Graceful stop: no new connections, in-flight requests finish, then everything closes.
@@ -224,6 +256,9 @@ impl Drop for Proxy {
         if let Some(control) = self.control.take() {
             control.stop();
         }
+        if let Some(admin) = self.admin.take() {
+            admin.stop();
+        }
     }
 }
 
@@ -232,6 +267,32 @@ fn abort(shared: &ProcessShared, handles: Vec<ExecutorJoinHandle<()>>) {
     for handle in handles {
         let _ = handle.join();
     }
+}
+
+/// Opens every frontend's access log once; the shards share the handles.
+fn open_access_logs(config: &Config) -> Result<Vec<Option<Arc<LogTarget>>>, StartError> {
+    config
+        .frontends
+        .iter()
+        .map(|frontend| {
+            frontend
+                .access_log
+                .as_ref()
+                .map(|log| {
+                    LogTarget::open(log).map(Arc::new).map_err(|error| {
+                        let target = match log {
+                            ringway_config::AccessLog::Stderr => "stderr".to_string(),
+                            ringway_config::AccessLog::File(path) => path.display().to_string(),
+                        };
+                        StartError::AccessLog(format!(
+                            "of frontend {}: {target}: {error}",
+                            frontend.name
+                        ))
+                    })
+                })
+                .transpose()
+        })
+        .collect()
 }
 
 /// The soft descriptor limit, which the pool's pressure thresholds are fractions of.

@@ -4,12 +4,14 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use glommio::net::TcpStream;
 use ringway_pool::{KeepRefusal, KeepRequest, LookupPlan, ServerShared};
-use ringway_stats::ServerState;
+use ringway_stats::{CloseReason, ServerState};
 
+use crate::conn_close::{record_idle_close, refusal_reason, ConnRecord};
 use crate::idle::IdleConn;
 use crate::process::FdGuard;
 use crate::shard::ShardCtx;
@@ -46,8 +48,8 @@ pub struct ServerConn {
     pub backend: usize,
     pub server: usize,
     pub hash: u64,
-    /// Requests sent on this connection so far.
-    pub requests: u64,
+    /// Requests sent on this connection so far, and why it will close when dropped.
+    pub record: ConnRecord,
     /// Owned by one client session (never mode, NTLM/Negotiate authentication).
     pub private: bool,
     used: UsedSlot,
@@ -68,7 +70,7 @@ impl ServerConn {
     /// Opens a new connection to a server, counting the attempt (`connect`) and a failure
     /// (`econ`).
     pub async fn connect(
-        ctx: &ShardCtx,
+        ctx: &Rc<ShardCtx>,
         backend: usize,
         server: usize,
         private: bool,
@@ -102,7 +104,7 @@ impl ServerConn {
             backend,
             server,
             hash: ctx.conn_hashes[backend][server],
-            requests: 0,
+            record: ConnRecord::new(ctx, backend, server, 0),
             private,
             used: UsedSlot {
                 pool,
@@ -114,7 +116,7 @@ impl ServerConn {
 
     /// Rebuilds a connection from its idle part; the pool already counted it as used.
     fn from_idle(
-        ctx: &ShardCtx,
+        ctx: &Rc<ShardCtx>,
         backend: usize,
         server: usize,
         stream: TcpStream,
@@ -127,7 +129,7 @@ impl ServerConn {
             backend,
             server,
             hash: ctx.conn_hashes[backend][server],
-            requests: idle.requests,
+            record: ConnRecord::new(ctx, backend, server, idle.requests),
             private: false,
             used: UsedSlot {
                 pool: ctx.process.idle[backend][server].shared().clone(),
@@ -146,7 +148,7 @@ impl ServerConn {
     /// An idle connection for the request, as `plan` allows: this shard's own first, then one
     /// taken from a peer shard when the server-wide idle count reaches `pool_low_conn`.
     pub fn take_idle(
-        ctx: &ShardCtx,
+        ctx: &Rc<ShardCtx>,
         backend: usize,
         server: usize,
         plan: LookupPlan,
@@ -179,6 +181,7 @@ impl ServerConn {
         let Ok(dup) = duplicate(raw) else {
             // Out of descriptors: close it; the pool already counted it as used.
             idle.shared().drop_used();
+            record_idle_close(ctx, backend, server, CloseReason::FdPressure, requests);
             return None;
         };
         Some(ServerConn::from_idle(
@@ -203,11 +206,11 @@ impl ServerConn {
         let idle = &process.idle[backend][server];
         let request = KeepRequest {
             mode: process.config.backends[backend].http_reuse,
-            is_safe: self.requests >= 2,
+            is_safe: self.record.requests >= 2,
             private: self.private,
             server_maint: process.layout.backends[backend].servers[server].state.get()
                 == ServerState::Maint,
-            reusable: reusable && idle.shared().limits().reuse_allowed(self.requests),
+            reusable: reusable && idle.shared().limits().reuse_allowed(self.record.requests),
             fd: process.fd_pressure(),
         };
         let ServerConn {
@@ -215,11 +218,12 @@ impl ServerConn {
             dup,
             id,
             hash,
-            requests,
+            mut record,
             mut used,
             _fds: guard,
             ..
         } = self;
+        let requests = record.requests;
         // The stream is stored before the entry becomes visible to thieves, so that an orphan
         // notice can never arrive before it.
         ctx.idle_streams.borrow_mut().insert(id, stream);
@@ -236,6 +240,7 @@ impl ServerConn {
         );
         match offered {
             Ok(()) => {
+                record.disarm();
                 ctx.arm_purge(backend, server);
                 Ok(())
             }
@@ -243,6 +248,7 @@ impl ServerConn {
                 // Still counted as used by the pool: the slot's drop releases it.
                 used.counted = true;
                 ctx.idle_streams.borrow_mut().remove(&id);
+                record.closing(refusal_reason(refusal, reusable));
                 Err(refusal)
             }
         }

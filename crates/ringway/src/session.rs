@@ -13,6 +13,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use ringway_http::{parse_request, write_error_response, HttpError, RequestHead};
 
+use crate::access_log::RequestLog;
 use crate::error::{is_timeout, ProxyError};
 use crate::exchange::Outcome;
 use crate::forward::tunnel;
@@ -45,23 +46,41 @@ pub enum SessionPhase {
 pub struct SessionInfo {
     pub id: u64,
     pub peer: SocketAddr,
+    pub frontend: usize,
+    /// When the client connection was accepted.
+    pub accepted: Instant,
+    /// Requests completed on the connection.
+    pub requests: Cell<u64>,
     pub phase: Cell<SessionPhase>,
     /// The server serving the current request.
     pub server: Cell<Option<(usize, usize)>>,
+    /// The socket of the server connection carrying the current request, or -1.
+    pub server_fd: Cell<i32>,
     fd: i32,
     shut: Cell<bool>,
 }
 
 impl SessionInfo {
-    /// Shuts the client socket down; the session's pending I/O fails and the session ends.
+    /// Shuts the client socket down, and the socket of the server connection in use: the
+    /// session's pending I/O fails at once and the session ends.
     pub fn shutdown(&self) {
         if !self.shut.replace(true) {
             // SAFETY: the session removes itself from the shard's registry before its stream is
-            // dropped, so `fd` is open for as long as this entry can be reached.
+            // dropped, so `fd` is open for as long as this entry can be reached; `server_fd` is
+            // set only while its connection is held by the session's exchange.
             unsafe {
                 libc::shutdown(self.fd, libc::SHUT_RDWR);
+                let server = self.server_fd.get();
+                if server >= 0 {
+                    libc::shutdown(server, libc::SHUT_RDWR);
+                }
             }
         }
+    }
+
+    /// The session was shut down and is ending.
+    pub fn is_shut(&self) -> bool {
+        self.shut.get()
     }
 }
 
@@ -83,6 +102,8 @@ pub(crate) struct Session {
     pub private: Vec<ServerConn>,
     /// Requests completed on this client connection.
     pub requests: u64,
+    /// The request being logged, when the frontend has an access log.
+    pub log: Option<RequestLog>,
 }
 
 /// Serves one accepted client connection until it closes.
@@ -93,11 +114,16 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, client: TcpStream) 
     counters.sessions.inc();
     counters.conn_tot.inc();
     ctx.process.open_fds.fetch_add(1, Relaxed);
+    let accepted = Instant::now();
     let info = Rc::new(SessionInfo {
         id: ctx.new_session_id(),
         peer,
+        frontend,
+        accepted,
+        requests: Cell::new(0),
         phase: Cell::new(SessionPhase::Reading),
         server: Cell::new(None),
+        server_fd: Cell::new(-1),
         fd: raw_fd(&client),
         shut: Cell::new(false),
     });
@@ -115,6 +141,7 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, client: TcpStream) 
         to_client: BytesMut::with_capacity(1024),
         private: Vec::new(),
         requests: 0,
+        log: RequestLog::for_frontend(&ctx, frontend, accepted),
     };
     session.serve().await;
     ctx.sessions.borrow_mut().remove(&info.id);
@@ -137,14 +164,18 @@ impl Session {
                 Err(error) => {
                     self.ctx.counters.frontends[self.frontend].ereq.inc();
                     self.log(&error);
+                    self.log_error(&error, false);
                     self.send_error(error.status()).await;
+                    self.log_end();
                     return;
                 }
             };
             self.info.phase.set(SessionPhase::Busy);
             self.ctx.counters.frontends[self.frontend].req_tot.inc();
             let outcome = self.exchange(head).await;
+            self.log_end();
             self.requests += 1;
+            self.info.requests.set(self.requests);
             match outcome {
                 Outcome::KeepAlive if !self.ctx.stopping() => continue,
                 Outcome::KeepAlive | Outcome::Close => return,
@@ -162,6 +193,7 @@ impl Session {
         let mut deadline = (self.requests == 0).then(|| Instant::now() + request_timeout);
         loop {
             if !self.cbuf.is_empty() {
+                self.log_begin();
                 deadline.get_or_insert_with(|| Instant::now() + request_timeout);
                 self.to_server.clear();
                 let parsed = parse_request(
@@ -214,6 +246,7 @@ impl Session {
         let counters = &self.ctx.counters.frontends[self.frontend];
         counters.status.record(status);
         counters.bytes_out.add(self.to_client.len() as u64);
+        self.log_status(status, self.to_client.len() as u64);
         let _ = self.client.set_write_timeout(Some(
             self.ctx.process.config.frontends[self.frontend]
                 .timeouts
@@ -265,7 +298,7 @@ impl Session {
         self.private.push(conn);
     }
 
-    async fn into_tunnel(mut self, mut conn: ServerConn) {
+    async fn into_tunnel(mut self, mut conn: Box<ServerConn>) {
         self.info.phase.set(SessionPhase::Tunnel);
         let idle = self.ctx.process.config.backends[conn.backend]
             .timeouts

@@ -16,8 +16,10 @@ use glommio::net::TcpStream;
 use glommio::timer::sleep;
 use ringway_http::Limits;
 use ringway_pool::conn_hash;
-use ringway_stats::ShardCounters;
+use ringway_stats::{CloseReason, ShardCounters};
 
+use crate::access_log::ShardLogs;
+use crate::conn_close::record_idle_close;
 use crate::idle::IdleConn;
 use crate::process::{ProcessShared, ShardCommand};
 use crate::session::{run_session, SessionInfo, SessionPhase};
@@ -50,6 +52,8 @@ pub struct ShardCtx {
     next_session: Cell<u64>,
     pub limits: Limits,
     pub stop: LocalStop,
+    /// Access log lines waiting to be written, per frontend.
+    pub logs: ShardLogs,
 }
 
 impl ShardCtx {
@@ -91,6 +95,7 @@ impl ShardCtx {
                 max_head: process.config.global.max_request_head,
             },
             stop: LocalStop::default(),
+            logs: ShardLogs::new(&process),
             process,
         }
     }
@@ -132,14 +137,24 @@ impl ShardCtx {
         }
     }
 
-    /// Closes idle connections the pool gave up (purge, maintenance, stop).
-    fn close_pooled(&self, backend: usize, server: usize, closed: Vec<IdleConn>) {
-        self.counters.servers[backend][server]
-            .purged
-            .add(closed.len() as u64);
+    /// Closes idle connections the pool gave up (purge, maintenance, stop, descriptor
+    /// pressure), counting each under `reason`.
+    fn close_pooled(
+        &self,
+        backend: usize,
+        server: usize,
+        closed: Vec<IdleConn>,
+        reason: CloseReason,
+    ) {
+        if reason == CloseReason::Purged {
+            self.counters.servers[backend][server]
+                .purged
+                .add(closed.len() as u64);
+        }
         let mut streams = self.idle_streams.borrow_mut();
         for conn in closed {
             streams.remove(&conn.id);
+            record_idle_close(self, backend, server, reason, conn.requests);
         }
     }
 
@@ -151,13 +166,13 @@ impl ShardCtx {
         }
         let oldest = self.process.idle[backend][server].own(self.id).pop_oldest();
         if let Some(conn) = oldest {
-            self.close_pooled(backend, server, vec![conn]);
+            self.close_pooled(backend, server, vec![conn], CloseReason::FdPressure);
         }
     }
 
-    fn close_idle(&self, backend: usize, server: usize) {
+    fn close_idle(&self, backend: usize, server: usize, reason: CloseReason) {
         let closed = self.process.idle[backend][server].own(self.id).drain_all();
-        self.close_pooled(backend, server, closed);
+        self.close_pooled(backend, server, closed, reason);
         self.drop_orphans(backend, server);
     }
 
@@ -184,7 +199,10 @@ impl ShardCtx {
                     }
                 }
             }
-            ShardCommand::CloseIdle { backend, server } => self.close_idle(backend, server),
+            ShardCommand::CloseIdle { backend, server } => {
+                self.close_idle(backend, server, CloseReason::Maintenance)
+            }
+            ShardCommand::ShowSessions(reply) => reply.send(crate::sessions::snapshot(self)),
         }
     }
 
@@ -242,8 +260,9 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(TcpListener, Socke
     }
     drain_sessions(&ctx).await;
     for (backend, server) in ctx.servers() {
-        ctx.close_idle(backend, server);
+        ctx.close_idle(backend, server, CloseReason::Stop);
     }
+    ctx.logs.flush_all();
 }
 
 async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: TcpListener) {
@@ -300,7 +319,7 @@ async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
             continue;
         }
         let (closed, outcome) = ctx.process.idle[backend][server].own(ctx.id).purge();
-        ctx.close_pooled(backend, server, closed);
+        ctx.close_pooled(backend, server, closed, CloseReason::Purged);
         ctx.drop_orphans(backend, server);
         let delay = ctx.process.config.backends[backend].servers[server].pool_purge_delay;
         timer
@@ -320,6 +339,7 @@ async fn control_tick(ctx: &ShardCtx) {
         for (backend, server) in ctx.servers() {
             ctx.drop_orphans(backend, server);
         }
+        ctx.logs.flush_all();
         let tasks = glommio::executor().executor_stats().tasks_executed();
         ctx.counters
             .activity

@@ -78,12 +78,14 @@ impl ThreadCtx {
 struct LiveGuard {
     ctx: Rc<ThreadCtx>,
     id: u64,
+    /// The connection carried a counted request (see `OriginStats::open_max`).
+    served: Rc<Cell<bool>>,
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.ctx.live.borrow_mut().remove(&self.id);
-        self.ctx.stats.on_close(self.ctx.shard);
+        self.ctx.stats.on_close(self.served.get());
     }
 }
 
@@ -96,6 +98,7 @@ pub(crate) async fn serve(stream: TcpStream, ctx: Rc<ThreadCtx>) {
     }
     let id = next_conn_id();
     ctx.live.borrow_mut().insert(id, stream.as_raw_fd());
+    let counted = Rc::new(Cell::new(false));
     let mut conn = Conn {
         stream,
         spinner: Spinner::default(),
@@ -107,10 +110,15 @@ pub(crate) async fn serve(stream: TcpStream, ctx: Rc<ThreadCtx>) {
         end: 0,
         out: Vec::with_capacity(4 << 10),
         echo: Vec::new(),
+        counted: counted.clone(),
     };
     // Declared after `conn`, so it unregisters the socket before `conn`
     // closes it.
-    let _guard = LiveGuard { ctx, id };
+    let _guard = LiveGuard {
+        ctx,
+        id,
+        served: counted,
+    };
     if let Ok(Ending::Close) = conn.run().await {
         conn.linger().await;
     }
@@ -145,6 +153,8 @@ struct Conn {
     out: Vec<u8>,
     /// Copy of the current head when `echo=1` asked for it.
     echo: Vec<u8>,
+    /// Set by the first counted request (shared with the `LiveGuard`).
+    counted: Rc<Cell<bool>>,
 }
 
 impl Conn {
@@ -296,6 +306,9 @@ impl Conn {
                 write_head(&mut self.out, &spec);
             }
             Route::Normal => {
+                if !self.counted.replace(true) {
+                    self.ctx.stats.on_first_request();
+                }
                 self.ctx.stats.on_request(self.ctx.shard, self.id);
                 match &head.hooks {
                     Ok(hooks) => return self.respond_hooks(head, hooks, spec).await,

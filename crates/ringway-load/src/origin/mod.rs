@@ -10,7 +10,9 @@
 //! process), `x-origin-conn-req` (1 for the first request on a connection,
 //! counting every request the connection carried) and `x-origin-req-body`
 //! (request body bytes received). `GET /__origin/stats` answers the
-//! [`OriginStats`] as JSON and `GET /__origin/reset` zeroes them.
+//! [`OriginStats`] as JSON (with `open` and `open_max`, the connections open
+//! now and the most open at once since the last reset) and
+//! `GET /__origin/reset` zeroes the counters.
 
 mod conn;
 mod hooks;
@@ -147,7 +149,7 @@ impl Origin {
     }
 
     /// Connections open right now (accepted and not yet closed by either
-    /// side). Not part of the stats JSON.
+    /// side); also `open` in the stats JSON.
     pub fn open_connections(&self) -> u64 {
         self.stats.open_connections()
     }

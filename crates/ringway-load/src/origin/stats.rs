@@ -3,7 +3,9 @@
 //! Each serving thread owns one shard (a mutex nobody else takes except a
 //! stats read or a reset), so counting a request never contends across
 //! threads. Connection ids come from one process-wide counter, so ids are
-//! unique across every origin started in the process.
+//! unique across every origin started in the process. The open-connection
+//! counts and the peak are process-wide atomics, touched once or twice per
+//! connection (not per request), so that the peak is exact across threads.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,12 +31,21 @@ pub struct OriginStats {
     /// Requests per connection id, for connections that carried at least one
     /// counted request.
     pub conns: BTreeMap<u64, u64>,
+    /// Connections open right now, whatever they carried (not zeroed by a
+    /// reset).
+    #[serde(default)]
+    pub open: u64,
+    /// Most connections open at once since the last reset, counting a
+    /// connection from its first request other than `/__origin/*` until it
+    /// closes: the server-side peak a benchmark reports, which the
+    /// benchmark's own stats and reset requests do not disturb. A reset
+    /// starts it at the number of such connections open at that moment.
+    #[serde(default)]
+    pub open_max: u64,
 }
 
 #[derive(Default)]
 struct Shard {
-    /// Connections currently open (not reset by `reset`).
-    open: u64,
     accepted: u64,
     requests: u64,
     conns: BTreeMap<u64, u64>,
@@ -48,6 +59,12 @@ struct PaddedShard(Mutex<Shard>);
 /// The counters of one origin, one shard per serving thread.
 pub(crate) struct SharedStats {
     shards: Vec<PaddedShard>,
+    /// Connections currently open (not reset by `reset`).
+    open: AtomicU64,
+    /// Open connections that carried a counted request.
+    serving: AtomicU64,
+    /// Peak of `serving` since the last reset.
+    open_max: AtomicU64,
 }
 
 impl SharedStats {
@@ -56,6 +73,9 @@ impl SharedStats {
             shards: (0..threads.max(1))
                 .map(|_| PaddedShard::default())
                 .collect(),
+            open: AtomicU64::new(0),
+            serving: AtomicU64::new(0),
+            open_max: AtomicU64::new(0),
         }
     }
 
@@ -67,18 +87,26 @@ impl SharedStats {
     }
 
     pub(crate) fn on_accept(&self, shard: usize) {
-        let mut s = self.shard(shard);
-        s.accepted += 1;
-        s.open += 1;
+        self.shard(shard).accepted += 1;
+        self.open.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn on_close(&self, shard: usize) {
-        let mut s = self.shard(shard);
-        s.open = s.open.saturating_sub(1);
+    /// A connection closed; `served` if it had carried a counted request.
+    pub(crate) fn on_close(&self, served: bool) {
+        decrement(&self.open);
+        if served {
+            decrement(&self.serving);
+        }
+    }
+
+    /// A connection carries its first counted request.
+    pub(crate) fn on_first_request(&self) {
+        let now = self.serving.fetch_add(1, Ordering::Relaxed) + 1;
+        self.open_max.fetch_max(now, Ordering::Relaxed);
     }
 
     pub(crate) fn open_connections(&self) -> u64 {
-        (0..self.shards.len()).map(|i| self.shard(i).open).sum()
+        self.open.load(Ordering::Relaxed)
     }
 
     pub(crate) fn on_request(&self, shard: usize, conn: u64) {
@@ -88,7 +116,11 @@ impl SharedStats {
     }
 
     pub(crate) fn snapshot(&self) -> OriginStats {
-        let mut out = OriginStats::default();
+        let mut out = OriginStats {
+            open: self.open.load(Ordering::Relaxed),
+            open_max: self.open_max.load(Ordering::Relaxed),
+            ..OriginStats::default()
+        };
         for index in 0..self.shards.len() {
             let s = self.shard(index);
             out.accepted += s.accepted;
@@ -107,7 +139,15 @@ impl SharedStats {
             s.requests = 0;
             s.conns.clear();
         }
+        self.open_max
+            .store(self.serving.load(Ordering::Relaxed), Ordering::Relaxed);
     }
+}
+
+/// Subtracts one, never going below zero (every decrement follows its
+/// increment, so this only guards against a bug turning into a wrap).
+fn decrement(counter: &AtomicU64) {
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
 }
 
 #[cfg(test)]
@@ -119,22 +159,53 @@ mod tests {
         let stats = SharedStats::new(2);
         stats.on_accept(0);
         stats.on_accept(1);
+        stats.on_first_request();
         stats.on_request(0, 7);
         stats.on_request(0, 7);
+        stats.on_first_request();
         stats.on_request(1, 9);
-        stats.on_close(1);
+        stats.on_close(true);
         assert_eq!(stats.open_connections(), 1);
         let snap = stats.snapshot();
         assert_eq!(snap.accepted, 2);
         assert_eq!(snap.requests, 3);
         assert_eq!(snap.conns, BTreeMap::from([(7, 2), (9, 1)]));
+        assert_eq!((snap.open, snap.open_max), (1, 2));
         let json = serde_json::to_string(&snap).unwrap();
-        assert_eq!(json, r#"{"accepted":2,"requests":3,"conns":{"7":2,"9":1}}"#);
+        assert_eq!(
+            json,
+            r#"{"accepted":2,"requests":3,"conns":{"7":2,"9":1},"open":1,"open_max":2}"#
+        );
         let back: OriginStats = serde_json::from_str(&json).unwrap();
         assert_eq!(back, snap);
+        // The fields added later are optional when reading.
+        let old: OriginStats =
+            serde_json::from_str(r#"{"accepted":1,"requests":1,"conns":{}}"#).unwrap();
+        assert_eq!((old.open, old.open_max), (0, 0));
         stats.reset();
-        assert_eq!(stats.snapshot(), OriginStats::default());
+        let expected = OriginStats {
+            open: 1,
+            open_max: 1,
+            ..OriginStats::default()
+        };
+        assert_eq!(stats.snapshot(), expected);
         assert_eq!(stats.open_connections(), 1);
+        // Two more serving connections raise the peak to 3; a connection
+        // that carries no counted request (a stats read) does not.
+        for _ in 0..3 {
+            stats.on_accept(0);
+        }
+        stats.on_first_request();
+        stats.on_first_request();
+        let snap = stats.snapshot();
+        assert_eq!((snap.open, snap.open_max), (4, 3));
+        stats.on_close(true);
+        stats.on_close(true);
+        stats.on_close(false);
+        let snap = stats.snapshot();
+        assert_eq!((snap.open, snap.open_max), (1, 3));
+        stats.reset();
+        assert_eq!(stats.snapshot().open_max, 1);
     }
 
     #[test]

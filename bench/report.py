@@ -1,0 +1,408 @@
+#!/usr/bin/env python3
+"""Turns the runs of bench/run.sh into results: latest.json, latest.md and SVG charts.
+
+Input: one JSON object per line per measured run (raw.jsonl) and machine.json. Runs of the
+same case (scenario, proxy, reuse mode, clients, body size, shards) are summarised as the
+median with the min-max spread. Standard library only; the charts are written by hand.
+"""
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+CASE_KEYS = ("scenario", "proxy", "mode", "clients", "body", "shards")
+FIELDS = (
+    "rps", "requests", "errors", "cpu_us_per_req", "proxy_cpu_util", "server_connects",
+    "origin_accepted", "origin_open_max", "client_conns", "origin_cpu_s", "load_cpu_s",
+    "load_cpu_us_per_req", "load_cpu_util", "nginx_cpu_util", "target_rate",
+    "p50", "p90", "p99", "p999", "max",
+)
+PROXY_ORDER = {"ringway": 0, "haproxy": 1, "nginx": 2}
+MODE_ORDER = {"never": 0, "safe": 1, "aggressive": 2, "always": 3, "-": 4}
+COLORS = {"ringway": "#1f77b4", "haproxy": "#d62728", "nginx": "#2ca02c",
+          "wrk": "#7f7f7f", "ringway-load": "#1f77b4", "ringway-load-spin0": "#9467bd"}
+TOOL_LABELS = {"wrk": "wrk -t1", "ringway-load": "ringway-load --threads 1",
+               "ringway-load-spin0": "ringway-load --threads 1 --spin-rounds 0"}
+
+
+def load_runs(path):
+    runs = []
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            run = json.loads(line)
+            for k, v in (run.pop("latency_us", None) or {}).items():
+                run[k] = v
+            runs.append(run)
+    return runs
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def summarise(runs):
+    cases = {}
+    for run in runs:
+        cases.setdefault(tuple(run.get(k) for k in CASE_KEYS), []).append(run)
+    out = []
+    for key, group in cases.items():
+        case = dict(zip(CASE_KEYS, key))
+        for field in FIELDS:
+            s = spread([r.get(field) for r in group])
+            if s is not None:
+                case[field] = s
+        checks = [r["cpu_check"] for r in group if r.get("cpu_check")]
+        if checks:
+            case["cpu_check"] = checks[0]
+        out.append(case)
+    out.sort(key=lambda c: (PROXY_ORDER.get(c["proxy"], 9), c["body"], str(c["shards"]),
+                            MODE_ORDER.get(c["mode"], 9)))
+    return out
+
+
+# ---------------------------------------------------------------- text
+
+def num(v, digits=0):
+    if v is None:
+        return "-"
+    if digits == 0:
+        return f"{round(v):,}".replace(",", " ")
+    return f"{v:.{digits}f}"
+
+
+def cell(case, field, digits=0, scale=1.0):
+    s = case.get(field)
+    if s is None:
+        return "-"
+    med, lo, hi = (s[k] * scale for k in ("median", "min", "max"))
+    if s["n"] == 1 or (num(lo, digits) == num(hi, digits)):
+        return num(med, digits)
+    return f"{num(med, digits)} ({num(lo, digits)}–{num(hi, digits)})"
+
+
+def med(case, field):
+    s = case.get(field) if case else None
+    return None if s is None else s["median"]
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def find(cases, **want):
+    for c in cases:
+        if all(c.get(k) == v for k, v in want.items()):
+            return c
+    return None
+
+
+def body_label(n):
+    return f"{n // 1024} KiB" if n and n % 1024 == 0 else f"{n} B"
+
+
+def markdown(cases, machine):
+    s = machine["settings"]
+    parts = [
+        "# ringway benchmark results",
+        "",
+        f"{machine['date']}, ringway {machine['ringway_commit']}, {machine['cpus']} x "
+        f"{machine['cpu']}, Linux {machine['kernel']} ({machine['os']}), {machine['haproxy']}, "
+        f"{machine['nginx']}, wrk {machine['wrk']}. Load average {machine['loadavg_at_start']} "
+        f"at start, {machine.get('loadavg_at_end', '?')} at the end; "
+        f"{machine.get('wall_seconds', '?')} s in all.",
+        "",
+        f"Each figure: median of {s['runs']} runs of {s['duration']} (after a {s['warmup']} "
+        f"warm-up per proxy start), min–max in brackets. {s['connections']} client connections. "
+        f"Proxy on CPU {s['proxy_cpus']}; origin and load generator on CPU "
+        f"{s['load_and_origin_cpu']}. CPU µs/req = the proxy's user+system CPU time over the "
+        "run / requests completed; CPU % = share of one CPU the proxy used during the run.",
+        "",
+    ]
+    by = {}
+    for c in cases:
+        by.setdefault(c["scenario"], []).append(c)
+
+    if "loadgen" in by:
+        parts += ["## Load generator against wrk (nginx `return 200` on the proxy CPU)", ""]
+        rows = [[TOOL_LABELS.get(c["proxy"], c["proxy"]), cell(c, "rps"),
+                 cell(c, "load_cpu_us_per_req", 2), cell(c, "load_cpu_util", 0, 100),
+                 cell(c, "nginx_cpu_util", 0, 100)] for c in by["loadgen"]]
+        parts += [table(["generator", "req/s", "generator CPU µs/req", "generator CPU %",
+                         "nginx CPU %"], rows), ""]
+
+    for scenario, title in (("keepalive", "Keep-alive clients"),
+                            ("close", "`Connection: close` clients")):
+        if scenario not in by:
+            continue
+        parts += [f"## {title}: reuse modes (the seed-002 table)", ""]
+        rows = []
+        for c in by[scenario]:
+            rows.append([c["proxy"], c["mode"], cell(c, "rps"), cell(c, "requests"),
+                         cell(c, "server_connects"), cell(c, "origin_accepted"),
+                         cell(c, "origin_open_max"), cell(c, "cpu_us_per_req", 2),
+                         cell(c, "proxy_cpu_util", 0, 100), cell(c, "p99"), cell(c, "errors")])
+        parts += [table(["proxy", "reuse", "req/s", f"requests in {s['duration']}",
+                         "new server conns (proxy)", "new server conns (origin)",
+                         "max server conns", "CPU µs/req", "CPU %", "p99 µs", "errors"], rows), ""]
+
+    if "latency" in by:
+        rate = med(by["latency"][0], "target_rate")
+        parts += [f"## Latency at a fixed rate of {num(rate)} req/s "
+                  f"({s['latency_share_of_haproxy_max']} × HAProxy's keep-alive max)", ""]
+        rows = [[c["proxy"], c["mode"], cell(c, "rps"), cell(c, "p50"), cell(c, "p90"),
+                 cell(c, "p99"), cell(c, "p999"), cell(c, "max"), cell(c, "cpu_us_per_req", 2),
+                 cell(c, "proxy_cpu_util", 0, 100)] for c in by["latency"]]
+        parts += [table(["proxy", "reuse", "req/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs",
+                         "max µs", "CPU µs/req", "CPU %"], rows), ""]
+
+    if "shards" in by:
+        parts += ["## One shard against all shards (keep-alive)", "",
+                  f"`1`: one shard/thread/worker pinned to CPU {s['proxy_cpus']}. `all`: one per "
+                  f"CPU over all {machine['cpus']} CPUs, so one of them shares CPU "
+                  f"{s['load_and_origin_cpu']} with the origin and the load generator.", ""]
+        rows = [[c["proxy"], c["shards"], cell(c, "rps"), cell(c, "cpu_us_per_req", 2),
+                 cell(c, "proxy_cpu_util", 0, 100), cell(c, "p99"), cell(c, "origin_open_max"),
+                 cell(c, "errors")] for c in by["shards"]]
+        parts += [table(["proxy", "shards", "req/s", "CPU µs/req", "CPU %", "p99 µs",
+                         "max server conns", "errors"], rows), ""]
+
+    if "bodies" in by:
+        parts += ["## Response body sizes (keep-alive)", ""]
+        rows = sorted(by["bodies"], key=lambda c: (c["body"], PROXY_ORDER.get(c["proxy"], 9)))
+        rows = [[body_label(c["body"]), c["proxy"], cell(c, "rps"),
+                 num(med(c, "rps") * c["body"] * 8 / 1e9, 2) if c["body"] else "-",
+                 cell(c, "cpu_us_per_req", 2), cell(c, "proxy_cpu_util", 0, 100),
+                 cell(c, "p99"), cell(c, "errors")] for c in rows]
+        parts += [table(["body", "proxy", "req/s", "body Gbit/s", "CPU µs/req", "CPU %",
+                         "p99 µs", "errors"], rows), ""]
+
+    parts += targets(by, machine)
+    checks = [c for c in cases if c.get("cpu_check")]
+    if checks:
+        parts += ["## CPU accounting check", "",
+                  "Process figure (/proc/PID/stat) against the sum over its threads "
+                  "(/proc/PID/task/*/stat), clock ticks, taken once per proxy start:", ""]
+        seen = set()
+        rows = []
+        for c in checks:
+            if c["proxy"] in seen:
+                continue
+            seen.add(c["proxy"])
+            k = c["cpu_check"]
+            rows.append([c["proxy"], c["scenario"], k["process_ticks"], k["thread_sum_ticks"]])
+        parts += [table(["proxy", "taken in", "process", "sum of threads"], rows), ""]
+    return "\n".join(parts)
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def targets(by, machine):
+    """The issue's targets, computed from the medians (reported, never asserted)."""
+    out = ["## Targets", ""]
+    rows = []
+    reuse = machine["settings"]["reuse_for_latency_shards_bodies"]
+    conns = machine["settings"]["connections"]
+    ka = by.get("keepalive", [])
+    for mode in ("never", "safe", "aggressive", "always"):
+        r, h = find(ka, proxy="ringway", mode=mode), find(ka, proxy="haproxy", mode=mode)
+        if not (r and h):
+            continue
+        cpu = ratio(med(r, "cpu_us_per_req"), med(h, "cpu_us_per_req"))
+        rps = ratio(med(r, "rps"), med(h, "rps"))
+        rows.append([f"keep-alive, {mode}: CPU/req ringway ÷ HAProxy ≤ 0.75",
+                     num(cpu, 2), yes(cpu is not None and cpu <= 0.75)])
+        rows.append([f"keep-alive, {mode}: req/s ringway ÷ HAProxy ≥ 1",
+                     num(rps, 2), yes(rps is not None and rps >= 1.0)])
+    close = find(by.get("close", []), proxy="ringway", mode="always")
+    if close:
+        peak = close.get("origin_open_max", {}).get("max")
+        new = close.get("server_connects", {}).get("max")
+        rows.append([f"close clients, always: ringway's server connections ≤ {conns} clients",
+                     f"peak {num(peak)} open, {num(new)} opened (worst run)",
+                     yes(peak is not None and peak <= conns)])
+    lat = by.get("latency", [])
+    r, h = find(lat, proxy="ringway"), find(lat, proxy="haproxy")
+    if r and h:
+        rows.append([f"p99 at the fixed rate ({reuse}): ringway ≤ HAProxy",
+                     f"{num(med(r, 'p99'))} µs vs {num(med(h, 'p99'))} µs",
+                     yes(med(r, "p99") <= med(h, "p99"))])
+    lg = by.get("loadgen", [])
+    w = find(lg, proxy="wrk")
+    for tool in ("ringway-load", "ringway-load-spin0"):
+        t = find(lg, proxy=tool)
+        if w and t:
+            v = ratio(med(t, "rps"), med(w, "rps"))
+            rows.append([f"{TOOL_LABELS[tool]} req/s ÷ wrk -t1 ≥ 1", num(v, 2),
+                         yes(v is not None and v >= 1.0)])
+    if not rows:
+        return []
+    return out + [table(["target", "measured", "met"], rows), ""]
+
+
+def yes(ok):
+    return "yes" if ok else "**no**"
+
+
+# ---------------------------------------------------------------- charts
+
+def esc(text):
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def nice_max(v):
+    if v <= 0:
+        return 1.0
+    mag = 10 ** len(str(int(v))) / 10
+    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if step * mag >= v:
+            return step * mag
+    return v
+
+
+def bar_chart(path, title, unit, panels):
+    """Horizontal bars with min-max whiskers. panels: [(title, [(label, color, spread)])]."""
+    label_w, bar_w, row_h = 250, 520, 20
+    svg = [f'<text x="10" y="22" font-size="15" font-weight="bold">{esc(title)}</text>']
+    y = 40
+    for ptitle, rows in panels:
+        svg.append(f'<text x="10" y="{y + 16}" font-weight="bold">{esc(ptitle)}</text>')
+        y += 26
+        top = nice_max(max((s["max"] for _, _, s in rows if s), default=1))
+        x0 = label_w
+        for i in range(5):
+            gx = x0 + bar_w * i / 4
+            svg.append(f'<line x1="{gx:.1f}" y1="{y}" x2="{gx:.1f}" '
+                       f'y2="{y + row_h * len(rows)}" stroke="#ddd"/>')
+            svg.append(f'<text x="{gx:.1f}" y="{y + row_h * len(rows) + 14}" fill="#555" '
+                       f'text-anchor="middle">{fmt_tick(top * i / 4)}</text>')
+        for label, color, s in rows:
+            svg.append(f'<text x="{x0 - 6}" y="{y + 14}" text-anchor="end">{esc(label)}</text>')
+            if s:
+                w = bar_w * s["median"] / top
+                svg.append(f'<rect x="{x0}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
+                           f'fill="{color}"/>')
+                lo, hi = (x0 + bar_w * s[k] / top for k in ("min", "max"))
+                mid = y + row_h / 2
+                svg.append(f'<line x1="{lo:.1f}" y1="{mid}" x2="{hi:.1f}" y2="{mid}" '
+                           f'stroke="black"/>')
+                for xx in (lo, hi):
+                    svg.append(f'<line x1="{xx:.1f}" y1="{mid - 4}" x2="{xx:.1f}" '
+                               f'y2="{mid + 4}" stroke="black"/>')
+                svg.append(f'<text x="{max(hi, x0 + w) + 6:.1f}" y="{y + 14}">'
+                           f'{esc(fmt_value(s["median"]))}</text>')
+            y += row_h
+        y += 34
+    svg.append(f'<text x="10" y="{y}" fill="#555">{esc(unit)}; bar = median, '
+               'whisker = min–max over the runs</text>')
+    head = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 110}" '
+            f'height="{y + 12}" font-family="sans-serif" font-size="12">',
+            '<rect width="100%" height="100%" fill="white"/>']
+    Path(path).write_text("\n".join(head + svg + ["</svg>"]) + "\n")
+
+
+def fmt_tick(v):
+    if v >= 1000:
+        return f"{v / 1000:g}k"
+    return f"{v:g}"
+
+
+def fmt_value(v):
+    if v >= 1000:
+        return f"{v:,.0f}".replace(",", " ")
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def proxy_panels(by, field):
+    panels = []
+    for scenario, title in (("keepalive", "keep-alive clients"),
+                            ("close", "Connection: close clients")):
+        if scenario in by:
+            panels.append((title, [(f"{c['proxy']} {c['mode'] if c['mode'] != '-' else ''}",
+                                    COLORS.get(c["proxy"], "#888"), c.get(field))
+                                   for c in by[scenario]]))
+    if "shards" in by:
+        panels.append(("keep-alive, one shard vs all", [
+            (f"{c['proxy']} shards={c['shards']}", COLORS.get(c["proxy"], "#888"), c.get(field))
+            for c in by["shards"]]))
+    if "bodies" in by:
+        rows = sorted(by["bodies"], key=lambda c: (c["body"], PROXY_ORDER.get(c["proxy"], 9)))
+        panels.append(("keep-alive, response body size", [
+            (f"{c['proxy']} {body_label(c['body'])}", COLORS.get(c["proxy"], "#888"),
+             c.get(field)) for c in rows]))
+    return panels
+
+
+def charts(cases, out):
+    by = {}
+    for c in cases:
+        by.setdefault(c["scenario"], []).append(c)
+    written = []
+    panels = proxy_panels(by, "rps")
+    if panels:
+        bar_chart(out / "rps.svg", "Requests per second", "requests/s", panels)
+        bar_chart(out / "cpu.svg", "Proxy CPU time per request", "µs of CPU (user+system) per "
+                  "request", proxy_panels(by, "cpu_us_per_req"))
+        written += ["rps.svg", "cpu.svg"]
+    if "latency" in by:
+        rows = []
+        for c in by["latency"]:
+            for field, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+                rows.append((f"{c['proxy']} {label}", COLORS.get(c["proxy"], "#888"),
+                             c.get(field)))
+        rate = med(by["latency"][0], "target_rate")
+        bar_chart(out / "latency.svg", f"Latency at a fixed {rate:,.0f} req/s (open loop)",
+                  "µs", [("percentiles", rows)])
+        written.append("latency.svg")
+    if "loadgen" in by:
+        bar_chart(out / "loadgen.svg", "Load generators on one core against nginx", "",
+                  [("requests/s", [(TOOL_LABELS.get(c["proxy"], c["proxy"]),
+                                    COLORS.get(c["proxy"], "#888"), c.get("rps"))
+                                   for c in by["loadgen"]]),
+                   ("generator CPU µs per request", [
+                       (TOOL_LABELS.get(c["proxy"], c["proxy"]), COLORS.get(c["proxy"], "#888"),
+                        c.get("load_cpu_us_per_req")) for c in by["loadgen"]])])
+        written.append("loadgen.svg")
+    return written
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--raw", help="runs, one JSON object per line (from bench/run.sh)")
+    ap.add_argument("--machine", help="machine.json (from bench/run.sh)")
+    ap.add_argument("--from", dest="source", help="redraw from an earlier latest.json instead")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.source:
+        earlier = json.loads(Path(args.source).read_text())
+        runs, machine = earlier["runs"], earlier["machine"]
+    elif args.raw and args.machine:
+        runs = load_runs(args.raw)
+        machine = json.loads(Path(args.machine).read_text())
+    else:
+        ap.error("give --raw and --machine, or --from")
+    cases = summarise(runs)
+    md = markdown(cases, machine)
+    written = charts(cases, out)
+    if written:
+        md += "\n## Charts\n\n" + "\n".join(f"![{w}]({w})" for w in written) + "\n"
+    (out / "latest.md").write_text(md)
+    (out / "latest.json").write_text(json.dumps(
+        {"machine": machine, "cases": cases, "runs": runs}, indent=1) + "\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# ringway against HAProxy and nginx on this machine, same settings, same pinning.
+#
+#   bench/run.sh                        # everything (about 15 minutes with the defaults)
+#   SCENARIOS="keepalive close" bench/run.sh
+#   DURATION=10s RUNS=5 bench/run.sh
+#
+# The proxy runs alone on PROXY_CPUS (default: the last CPU); the origin (ringway-load origin)
+# and the load generator (ringway-load run) share LOAD_CPU (default: CPU 0). Every figure is the
+# median of RUNS runs with its min-max spread, and comes with the proxy's CPU time per request
+# (utime + stime of the proxy's processes, sampled right before and after each run).
+#
+# Scenarios (SCENARIOS, default all, in this order):
+#   loadgen    wrk -t1 against ringway-load --threads 1, same core, against nginx `return 200`
+#   keepalive  keep-alive clients, every proxy under every reuse mode (nginx: one row)
+#   close      Connection: close clients, same rows
+#   latency    open loop at LATENCY_SHARE (0.5) of HAProxy's keep-alive max rate: p50/p99/p99.9
+#   shards     one shard/thread/worker pinned to PROXY_CPUS against one per CPU on all CPUs
+#   bodies     response bodies of BODIES bytes (0, 4 KiB, 64 KiB), keep-alive
+#
+# Results: $OUT/latest.json (every run), latest.md (tables), *.svg (charts). A run of a subset
+# of the scenarios writes to bench/results/tmp unless OUT is set, so the full results stay.
+set -Eeuo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+
+ALL_SCENARIOS="loadgen keepalive close latency shards bodies"
+SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
+DURATION=${DURATION:-5s}
+WARMUP=${WARMUP:-1s}
+RUNS=${RUNS:-3}
+CONNECTIONS=${CONNECTIONS:-50}
+PROXIES=${PROXIES:-ringway haproxy nginx}
+MODES=${MODES:-never safe aggressive always}
+REUSE=${REUSE:-safe}                  # reuse mode of the latency, shards and bodies scenarios
+BODIES=${BODIES:-0 4096 65536}
+LATENCY_SHARE=${LATENCY_SHARE:-0.5}
+NCPU=$(nproc)
+LOAD_CPU=${LOAD_CPU:-0}
+PROXY_CPUS=${PROXY_CPUS:-$((NCPU - 1))}
+ALL_CPUS="0-$((NCPU - 1))"
+LOAD_SPIN=${LOAD_SPIN:-0}             # ringway-load --spin-rounds for origin and generator
+PORT_BASE=${PORT_BASE:-28000}
+PROXY_PORT=$PORT_BASE
+ORIGIN_PORT=$((PORT_BASE + 1))
+STATIC_PORT=$((PORT_BASE + 2))
+BIN=${BIN:-$ROOT/target/release}
+if [ -z "${OUT:-}" ]; then
+    OUT=$BENCH_DIR/results
+    [ "$SCENARIOS" = "$ALL_SCENARIOS" ] || OUT=$BENCH_DIR/results/tmp
+fi
+HZ=$(getconf CLK_TCK)
+
+WORK=$(mktemp -d /tmp/ringway-bench.XXXXXX)
+RAW=$WORK/raw.jsonl
+: >"$RAW"
+trap 'cleanup; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+trap 'KEEP_WORK=1; echo "bench/run.sh failed; logs and configurations kept in $WORK" >&2' ERR
+
+# ---------------------------------------------------------------- setup
+
+need_commands haproxy:haproxy nginx:nginx-light wrk:wrk socat:socat jq:jq curl:curl \
+    /usr/bin/time:time taskset:util-linux
+[ -n "${PERF:-}" ] && need_commands perf:linux-perf
+if [ "$NCPU" -lt 2 ]; then
+    echo "bench/run.sh needs at least 2 CPUs (proxy on one, load and origin on another)" >&2
+    exit 2
+fi
+ulimit -n "$(ulimit -H -n)"
+ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
+for port in "$PROXY_PORT" "$ORIGIN_PORT" "$STATIC_PORT"; do port_free "$port"; done
+
+if [ -z "${NO_BUILD:-}" ]; then
+    log "building ringway and ringway-load (release)"
+    (cd "$ROOT" && cargo build --release -q -p ringway -p ringway-load)
+fi
+
+# ---------------------------------------------------------------- processes
+
+ORIGIN_PID=
+origin_start() { # <body bytes>
+    start "$WORK/origin.log" taskset -c "$LOAD_CPU" "$BIN/ringway-load" origin \
+        --listen "127.0.0.1:$ORIGIN_PORT" --threads 1 --body-size "$1" --spin-rounds "$LOAD_SPIN"
+    ORIGIN_PID=$LAST_PID
+    wait_port "$ORIGIN_PORT"
+}
+origin_stop() { [ -z "$ORIGIN_PID" ] || stop_pid "$ORIGIN_PID"; ORIGIN_PID=; }
+
+PROXY_MAIN='' PROXY_PIDS=() PROXY_SOCK=''
+proxy_start() { # <proxy> <mode> <shards: 1 | all>
+    local proxy=$1 mode=$2 cpus=$PROXY_CPUS n=1 cfg
+    if [ "$3" = all ]; then cpus=$ALL_CPUS n=$NCPU; fi
+    PROXY_SOCK=
+    case $proxy in
+        ringway)
+            # ringway pins shard i to the i-th CPU of its affinity mask (core_affinity), so
+            # taskset decides the CPUs; shards = 0 means one per allowed CPU.
+            cfg=$(ringway_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$mode" "$([ "$3" = all ] && echo 0 || echo 1)")
+            start "$WORK/ringway.log" taskset -c "$cpus" "$BIN/ringway" run -c "$cfg"
+            PROXY_SOCK=$WORK/ringway.sock
+            ;;
+        haproxy)
+            cfg=$(haproxy_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$mode" "$n" "$cpus")
+            start "$WORK/haproxy.log" taskset -c "$cpus" haproxy -db -f "$cfg"
+            PROXY_SOCK=$WORK/haproxy.sock
+            ;;
+        nginx)
+            local masks cpu_array
+            read -ra cpu_array <<<"$(cpu_list "$cpus")"
+            masks=$(nginx_masks "${cpu_array[@]}")
+            cfg=$(nginx_proxy_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$n" "$masks")
+            start "$WORK/nginx.log" taskset -c "$cpus" nginx -e "$WORK/nginx-proxy-error.log" -c "$cfg"
+            ;;
+    esac
+    PROXY_MAIN=$LAST_PID
+    wait_port "$PROXY_PORT"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -z "$PROXY_SOCK" ] || [ -S "$PROXY_SOCK" ] && break
+        sleep 0.05
+    done
+    if [ "$proxy" = nginx ]; then
+        for ((i = 0; i < 100; i++)); do
+            [ "$(pgrep -c -P "$PROXY_MAIN")" -ge "$n" ] && break
+            sleep 0.05
+        done
+    fi
+    read -ra PROXY_PIDS <<<"$(process_tree "$PROXY_MAIN")"
+}
+proxy_stop() { stop_pid "$PROXY_MAIN"; PROXY_MAIN='' PROXY_PIDS=(); }
+
+# Expands "0-1,3" into "0 1 3".
+cpu_list() {
+    local part out=()
+    for part in ${1//,/ }; do
+        if [[ $part == *-* ]]; then
+            mapfile -t -O "${#out[@]}" out < <(seq "${part%-*}" "${part#*-}")
+        else
+            out+=("$part")
+        fi
+    done
+    echo "${out[*]}"
+}
+
+# ---------------------------------------------------------------- measuring
+
+# ringway-load run against the proxy with the common options: load <json file> [options]...
+load() {
+    local json=$1
+    shift
+    /usr/bin/time -f '%U %S' -o "$WORK/load-time.txt" \
+        taskset -c "$LOAD_CPU" "$BIN/ringway-load" run --url "http://127.0.0.1:$PROXY_PORT/" \
+        --threads 1 --connections "$CONNECTIONS" --quiet --spin-rounds "$LOAD_SPIN" \
+        --json "$json" "$@" >"$WORK/load.txt"
+}
+
+warm_up() { load "$WORK/warmup.json" --duration "$WARMUP" "$@"; }
+
+# One measured run; appends a JSON line to $RAW.
+# measure <scenario> <proxy> <mode> <clients> <body> <shards> <run> [ringway-load options]...
+measure() {
+    local scenario=$1 proxy=$2 mode=$3 clients=$4 body=$5 shards=$6 run=$7
+    shift 7
+    local c0=null c1=null p0 p1 o0 o1 ostats tasks=null
+    origin_reset "$ORIGIN_PORT"
+    [ -z "$PROXY_SOCK" ] || c0=$(server_connects "$PROXY_SOCK")
+    p0=$(cpu_ticks "${PROXY_PIDS[@]}")
+    o0=$(cpu_ticks "$ORIGIN_PID")
+    load "$WORK/run.json" --duration "$DURATION" "$@"
+    p1=$(cpu_ticks "${PROXY_PIDS[@]}")
+    o1=$(cpu_ticks "$ORIGIN_PID")
+    [ -z "$PROXY_SOCK" ] || c1=$(server_connects "$PROXY_SOCK")
+    ostats=$(origin_stats "$ORIGIN_PORT")
+    # Once per proxy start: the per-thread sum, which must match the process figure.
+    if [ "$run" = 1 ]; then
+        tasks=$(jq -n --argjson p "$(cpu_ticks "$PROXY_MAIN")" --argjson t "$(task_ticks "$PROXY_MAIN")" \
+            '{process_ticks: $p, thread_sum_ticks: $t}')
+    fi
+    jq -c -n --slurpfile l "$WORK/run.json" --argjson o "$ostats" \
+        --arg scenario "$scenario" --arg proxy "$proxy" --arg mode "$mode" --arg clients "$clients" \
+        --argjson body "$body" --arg shards "$shards" --argjson run "$run" \
+        --argjson pt $((p1 - p0)) --argjson ot $((o1 - o0)) --argjson hz "$HZ" \
+        --argjson c0 "$c0" --argjson c1 "$c1" --argjson tasks "$tasks" \
+        --arg ltime "$(tail -n 1 "$WORK/load-time.txt")" '
+        $l[0] as $l | ($pt / $hz) as $cpu | {
+            scenario: $scenario, proxy: $proxy, mode: $mode, clients: $clients, body: $body,
+            shards: $shards, run: $run, target_rate: $l.target_rate,
+            duration_s: $l.duration_secs, requests: $l.requests, rps: $l.rps,
+            errors: $l.errors_total, latency_us: $l.latency_us,
+            client_conns: $l.connections_opened,
+            proxy_cpu_s: $cpu,
+            cpu_us_per_req: (if $l.requests > 0 then $cpu * 1e6 / $l.requests else null end),
+            proxy_cpu_util: (if $l.duration_secs > 0 then $cpu / $l.duration_secs else null end),
+            server_connects: (if $c0 == null then null else $c1 - $c0 end),
+            # accepted includes the connection of the stats request itself
+            origin_accepted: ($o.accepted - 1), origin_requests: $o.requests,
+            origin_open_max: $o.open_max,
+            origin_cpu_s: ($ot / $hz),
+            load_cpu_s: ($ltime | split(" ") | map(tonumber) | add),
+            cpu_check: $tasks
+        }' >>"$RAW"
+    tail -n 1 "$RAW" | jq -r '"   run \(.run): \(.rps | floor) req/s, \((.cpu_us_per_req // 0) * 100 | round / 100) us CPU/req (\((.proxy_cpu_util // 0) * 100 | round)% of a CPU), server connects \(.server_connects // "-"), origin accepted \(.origin_accepted), peak \(.origin_open_max), p99 \(.latency_us.p99) us, errors \(.errors)"' >&2
+}
+
+# Starts a proxy, warms it up, measures RUNS runs, stops it.
+# cell <scenario> <proxy> <mode> <clients> <body> <shards> [ringway-load options]...
+cell() {
+    local scenario=$1 proxy=$2 mode=$3 clients=$4 body=$5 shards=$6 run
+    shift 6
+    local opts=("$@")
+    [ "$clients" = close ] && opts+=(--close)
+    log "$scenario: $proxy, reuse $mode, $clients clients, body $body B, shards $shards"
+    proxy_start "$proxy" "$mode" "$shards"
+    warm_up "${opts[@]}"
+    for ((run = 1; run <= RUNS; run++)); do
+        measure "$scenario" "$proxy" "$mode" "$clients" "$body" "$shards" "$run" "${opts[@]}"
+    done
+    proxy_stop
+}
+
+modes_of() { if [ "$1" = nginx ]; then echo "-"; else echo "$MODES"; fi; }
+
+# ---------------------------------------------------------------- scenarios
+
+scenario_loadgen() {
+    # nginx `return 200` alone on the proxy CPU; the generators take turns on LOAD_CPU.
+    local cfg pid run tool rps gen w0 w1 pids
+    cfg=$(nginx_static_config "$WORK" "$STATIC_PORT" "$(nginx_masks "${PROXY_CPUS%%[,-]*}")")
+    start "$WORK/nginx-static.log" taskset -c "$PROXY_CPUS" nginx -e "$WORK/nginx-static-error.log" -c "$cfg"
+    pid=$LAST_PID
+    wait_port "$STATIC_PORT"
+    sleep 0.2
+    read -ra pids <<<"$(process_tree "$pid")"
+    local url="http://127.0.0.1:$STATIC_PORT/"
+    log "loadgen: wrk -t1 against ringway-load --threads 1 on CPU $LOAD_CPU, nginx on CPU $PROXY_CPUS"
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+    for ((run = 1; run <= RUNS; run++)); do
+        for tool in wrk ringway-load ringway-load-spin0; do
+            w0=$(cpu_ticks "${pids[@]}")
+            case $tool in
+                wrk)
+                    /usr/bin/time -f '%U %S' -o "$WORK/gen-time.txt" taskset -c "$LOAD_CPU" \
+                        wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$url" >"$WORK/gen.txt"
+                    rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/gen.txt")
+                    ;;
+                ringway-load*)
+                    local spin=()
+                    [ "$tool" = ringway-load-spin0 ] && spin=(--spin-rounds 0)
+                    /usr/bin/time -f '%U %S' -o "$WORK/gen-time.txt" taskset -c "$LOAD_CPU" \
+                        "$BIN/ringway-load" run --url "$url" --threads 1 --connections "$CONNECTIONS" \
+                        --duration "$DURATION" --quiet "${spin[@]}" --json "$WORK/gen.json" >"$WORK/gen.txt"
+                    rps=$(jq .rps "$WORK/gen.json")
+                    ;;
+            esac
+            w1=$(cpu_ticks "${pids[@]}")
+            gen=$(tail -n 1 "$WORK/gen-time.txt")
+            jq -c -n --arg tool "$tool" --argjson run "$run" --argjson rps "$rps" \
+                --arg gen "$gen" --arg d "${DURATION%s}" --argjson nt $((w1 - w0)) --argjson hz "$HZ" '
+                ($gen | split(" ") | map(tonumber) | add) as $g | ($d | tonumber) as $d | {
+                    scenario: "loadgen", proxy: $tool, mode: "-", clients: "keep-alive", body: 0,
+                    shards: "1", run: $run, rps: $rps, duration_s: $d,
+                    load_cpu_s: $g, load_cpu_us_per_req: ($g * 1e6 / ($rps * $d)),
+                    load_cpu_util: ($g / $d), nginx_cpu_util: ($nt / $hz / $d)
+                }' >>"$RAW"
+            tail -n 1 "$RAW" | jq -r '"   run \(.run) \(.proxy): \(.rps | floor) req/s, generator \(.load_cpu_us_per_req * 100 | round / 100) us CPU/req (\(.load_cpu_util * 100 | round)% of a CPU), nginx \(.nginx_cpu_util * 100 | round)% of a CPU"' >&2
+        done
+    done
+    stop_pid "$pid"
+}
+
+scenario_reuse_table() { # <scenario> <clients: keep-alive | close>
+    local proxy mode
+    for proxy in $PROXIES; do
+        for mode in $(modes_of "$proxy"); do
+            cell "$1" "$proxy" "$mode" "$2" 0 1
+        done
+    done
+}
+
+# HAProxy's keep-alive max rate in reuse mode REUSE: from this run's keepalive scenario, or
+# measured now.
+haproxy_max_rate() {
+    local rate
+    rate=$(jq -s --arg m "$REUSE" '[.[] | select(.scenario == "keepalive" and .proxy == "haproxy"
+        and .mode == $m) | .rps] | sort | if length > 0 then .[length / 2 | floor] else empty end' "$RAW")
+    if [ -z "$rate" ]; then
+        log "latency: measuring HAProxy's max rate (keep-alive, reuse $REUSE)"
+        proxy_start haproxy "$REUSE" 1
+        warm_up
+        load "$WORK/max.json" --duration "$DURATION"
+        rate=$(jq .rps "$WORK/max.json")
+        proxy_stop
+    fi
+    echo "$rate"
+}
+
+scenario_latency() {
+    local max rate proxy
+    max=$(haproxy_max_rate)
+    rate=$(jq -n --argjson m "$max" --argjson s "$LATENCY_SHARE" '$m * $s | floor')
+    log "latency: fixed rate $rate req/s = $LATENCY_SHARE x HAProxy's $max req/s"
+    for proxy in $PROXIES; do
+        cell latency "$proxy" "$([ "$proxy" = nginx ] && echo - || echo "$REUSE")" keep-alive 0 1 --rate "$rate"
+    done
+}
+
+scenario_shards() {
+    local proxy shards
+    for proxy in $PROXIES; do
+        for shards in 1 all; do
+            cell shards "$proxy" "$([ "$proxy" = nginx ] && echo - || echo "$REUSE")" keep-alive 0 "$shards"
+        done
+    done
+}
+
+scenario_bodies() {
+    local body proxy
+    for body in $BODIES; do
+        origin_stop
+        origin_start "$body"
+        for proxy in $PROXIES; do
+            cell bodies "$proxy" "$([ "$proxy" = nginx ] && echo - || echo "$REUSE")" keep-alive "$body" 1
+        done
+    done
+    origin_stop
+    origin_start 0
+}
+
+# ---------------------------------------------------------------- main
+
+machine_info() {
+    local commit dirty=""
+    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    git -C "$ROOT" diff --quiet HEAD 2>/dev/null || dirty=" (with uncommitted changes)"
+    jq -n --arg cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" \
+        --arg lscpu "$(lscpu)" --arg kernel "$(uname -r)" \
+        --arg os "$(. /etc/os-release && echo "$PRETTY_NAME")" \
+        --arg haproxy "$(haproxy -v | head -1)" --arg nginx "$(nginx -v 2>&1)" \
+        --arg wrk "$(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo unknown)" \
+        --arg rustc "$(rustc -V 2>/dev/null || echo unknown)" --arg commit "$commit$dirty" \
+        --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+        --argjson ncpu "$NCPU" --arg duration "$DURATION" --argjson runs "$RUNS" \
+        --argjson connections "$CONNECTIONS" --arg reuse "$REUSE" --arg warmup "$WARMUP" \
+        --arg proxy_cpus "$PROXY_CPUS" --arg load_cpu "$LOAD_CPU" --arg spin "$LOAD_SPIN" \
+        --arg scenarios "$SCENARIOS" --argjson share "$LATENCY_SHARE" '{
+            cpu: $cpu, cpus: $ncpu, kernel: $kernel, os: $os, haproxy: $haproxy, nginx: $nginx,
+            wrk: $wrk, rustc: $rustc, ringway_commit: $commit, date: $date,
+            loadavg_at_start: $load, lscpu: $lscpu,
+            settings: {duration: $duration, warmup: $warmup, runs: $runs,
+                connections: $connections, reuse_for_latency_shards_bodies: $reuse,
+                latency_share_of_haproxy_max: $share, proxy_cpus: $proxy_cpus,
+                load_and_origin_cpu: $load_cpu, load_spin_rounds: $spin, scenarios: $scenarios}
+        }'
+}
+
+machine_info >"$WORK/machine.json"
+started=$(date +%s)
+origin_start 0
+for scenario in $SCENARIOS; do
+    case $scenario in
+        loadgen) scenario_loadgen ;;
+        keepalive) scenario_reuse_table keepalive keep-alive ;;
+        close) scenario_reuse_table close close ;;
+        latency) scenario_latency ;;
+        shards) scenario_shards ;;
+        bodies) scenario_bodies ;;
+        *) echo "unknown scenario $scenario (known: $ALL_SCENARIOS)" >&2; exit 2 ;;
+    esac
+done
+origin_stop
+jq --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson secs $(($(date +%s) - started)) \
+    '. + {loadavg_at_end: $load, wall_seconds: $secs}' "$WORK/machine.json" >"$WORK/machine2.json"
+
+mkdir -p "$OUT"
+python3 "$BENCH_DIR/report.py" --raw "$RAW" --machine "$WORK/machine2.json" --out "$OUT"
+log "done in $(($(date +%s) - started)) s: $OUT/latest.md"

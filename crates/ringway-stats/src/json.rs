@@ -1,0 +1,274 @@
+//! `GET /stats.json`: everything the other outputs show, as one JSON document. Owns its shape:
+//! `process`, `frontends` (with per-shard values), `backends` with their `servers` (counters,
+//! pool state, close reasons, requests per connection, latency, per-shard values) and
+//! `shards` (activity and latency). Histograms are `{"buckets": [{"le": bound, "count": n}],
+//! "count": n, "sum": n}` with per-bucket (not cumulative) counts and `"le": null` for the
+//! overflow bucket.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::close::CloseReason;
+use crate::counters::ShardCounters;
+use crate::histogram::HistogramSnapshot;
+use crate::info::{PRODUCT_NAME, VERSION};
+use crate::layout::{Layout, ServerState};
+use crate::totals::{server_sums_on, shard_server_sums, totals, ServerSums, StatusTotals};
+
+fn histogram(h: &HistogramSnapshot) -> Value {
+    let buckets: Vec<Value> = h
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(index, count)| json!({"le": h.bounds.get(index), "count": count}))
+        .collect();
+    json!({"buckets": buckets, "count": h.count(), "sum": h.sum})
+}
+
+fn statuses(s: &StatusTotals) -> Value {
+    json!({
+        "1xx": s.hrsp_1xx, "2xx": s.hrsp_2xx, "3xx": s.hrsp_3xx,
+        "4xx": s.hrsp_4xx, "5xx": s.hrsp_5xx, "other": s.hrsp_other,
+    })
+}
+
+fn closed(s: &ServerSums) -> Value {
+    let map: Map<String, Value> = CloseReason::ALL
+        .iter()
+        .map(|reason| (reason.as_str().to_string(), json!(s.closed_for(*reason))))
+        .collect();
+    Value::Object(map)
+}
+
+fn reqs_per_conn(s: &ServerSums) -> Value {
+    let map: Map<String, Value> = s
+        .reqs_per_conn
+        .range_labels()
+        .into_iter()
+        .zip(&s.reqs_per_conn.counts)
+        .map(|(label, count)| (label, json!(count)))
+        .collect();
+    Value::Object(map)
+}
+
+/// The counters of a server (summed over shards) or of one shard of it.
+fn server_counters(s: &ServerSums) -> Value {
+    json!({
+        "current_requests": s.scur,
+        "max_requests": s.smax,
+        "requests": s.stot,
+        "new_connections": s.connect,
+        "reused_requests": s.reuse,
+        "reuse_ratio": s.reuse_ratio(),
+        "connection_errors": s.econ,
+        "response_errors": s.eresp,
+        "retries": s.wretr,
+        "selected": s.lbtot,
+        "client_aborts": s.cli_abrt,
+        "server_aborts": s.srv_abrt,
+        "request_bytes": s.bytes_in,
+        "response_bytes": s.bytes_out,
+        "responses": statuses(&s.status),
+        "takeovers": s.takeovers,
+        "purged": s.purged,
+        "closed": closed(s),
+        "requests_per_connection": reqs_per_conn(s),
+        "latency_us": histogram(&s.latency),
+    })
+}
+
+fn state_name(state: ServerState) -> &'static str {
+    match state {
+        ServerState::Ready => "ready",
+        ServerState::Drain => "drain",
+        ServerState::Maint => "maint",
+    }
+}
+
+fn frontends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
+    let t = totals(layout, shards);
+    layout
+        .frontends
+        .iter()
+        .zip(&t.frontends)
+        .enumerate()
+        .map(|(index, (info, f))| {
+            let per_shard: Vec<Value> = shards
+                .iter()
+                .enumerate()
+                .filter_map(|(shard, counters)| {
+                    let c = counters.frontends.get(index)?;
+                    Some(json!({
+                        "shard": shard,
+                        "current_connections": c.sessions.get().max(0),
+                        "connections": c.conn_tot.get(),
+                        "requests": c.req_tot.get(),
+                    }))
+                })
+                .collect();
+            let per_conn = if f.conn_tot == 0 {
+                0.0
+            } else {
+                f.req_tot as f64 / f.conn_tot as f64
+            };
+            json!({
+                "name": info.name,
+                "current_connections": f.scur,
+                "max_connections": f.smax,
+                "connections": f.conn_tot,
+                "requests": f.req_tot,
+                "requests_per_connection": per_conn,
+                "request_errors": f.ereq,
+                "bytes_in": f.bytes_in,
+                "bytes_out": f.bytes_out,
+                "responses": statuses(&f.status),
+                "shards": per_shard,
+            })
+        })
+        .collect()
+}
+
+fn backends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
+    let t = totals(layout, shards);
+    layout
+        .backends
+        .iter()
+        .zip(&t.backends)
+        .enumerate()
+        .map(|(b, (info, bt))| {
+            let servers: Vec<Value> = info
+                .servers
+                .iter()
+                .zip(&bt.servers)
+                .enumerate()
+                .map(|(s, (server, st))| {
+                    let pool = &st.pool;
+                    let per_shard: Vec<Value> = shards
+                        .iter()
+                        .enumerate()
+                        .map(|(shard, counters)| {
+                            let mut value = server_counters(&server_sums_on(counters, b, s));
+                            value["shard"] = json!(shard);
+                            value["idle_connections"] =
+                                json!(pool.idle_per_shard.get(shard).copied().unwrap_or(0));
+                            value
+                        })
+                        .collect();
+                    let mut value = server_counters(&st.counters);
+                    value["name"] = json!(server.name);
+                    value["address"] = json!(server.address.to_string());
+                    value["state"] = json!(state_name(st.state));
+                    value["pool"] = json!({
+                        "used": pool.used_cur,
+                        "used_max": pool.used_max,
+                        "needed_estimate": pool.need_est,
+                        "idle": pool.idle_cur,
+                        "unsafe_idle": pool.unsafe_nb,
+                        "safe_idle": pool.safe_nb,
+                        "idle_limit": pool.pool_max_conn,
+                        "idle_per_shard": pool.idle_per_shard,
+                        "purge_delay_ms": pool.purge_delay_ms,
+                    });
+                    value["shards"] = json!(per_shard);
+                    value
+                })
+                .collect();
+            let mut value = server_counters(&bt.sum);
+            value["name"] = json!(info.name);
+            value["algo"] = json!(info.algo);
+            value["ready_servers"] = json!(bt.ready);
+            value["servers"] = json!(servers);
+            value
+        })
+        .collect()
+}
+
+fn shard_values(shards: &[Arc<ShardCounters>]) -> Vec<Value> {
+    shards
+        .iter()
+        .enumerate()
+        .map(|(shard, counters)| {
+            let sums = shard_server_sums(counters);
+            json!({
+                "shard": shard,
+                "accepted": counters.activity.accepted.get(),
+                "fd_takeover": counters.activity.fd_takeover.get(),
+                "ctxsw": counters.activity.ctxsw.get(),
+                "requests": sums.stot,
+                "new_connections": sums.connect,
+                "reused_requests": sums.reuse,
+                "purged": sums.purged,
+                "latency_us": histogram(&sums.latency),
+            })
+        })
+        .collect()
+}
+
+/// The `/stats.json` document.
+pub fn stats_json(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: bool) -> Value {
+    let t = totals(layout, shards);
+    json!({
+        "process": {
+            "name": PRODUCT_NAME,
+            "version": VERSION,
+            "pid": layout.pid,
+            "uptime_sec": layout.started.elapsed().as_secs(),
+            "start_time_sec": layout.start_time_unix,
+            "shards": layout.shards,
+            "stopping": stopping,
+            "max_conn": layout.max_conn,
+            "current_connections": t.curr_conns(),
+            "connections": t.cum_conns(),
+            "requests": t.cum_req(),
+        },
+        "frontends": frontends(layout, shards),
+        "backends": backends(layout, shards),
+        "shards": shard_values(shards),
+    })
+}
+
+/// [`stats_json`] as text.
+pub fn render_stats_json(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: bool) -> String {
+    let mut text = stats_json(layout, shards, stopping).to_string();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{all_shards, limits, park_safe, sample_layout};
+
+    #[test]
+    fn servers_shards_and_reasons() {
+        let layout = sample_layout(2, limits(-1, 5_000));
+        let _pools = park_safe(&layout.backends[0].servers[0].pool, &[(1, 2)]);
+        let shards = all_shards(&layout);
+        shards[0].frontends[0].conn_tot.add(2);
+        shards[0].frontends[0].req_tot.add(10);
+        let s1 = &shards[1].servers[0][0];
+        s1.stot.add(10);
+        s1.connect.add(2);
+        s1.reuse.add(8);
+        s1.record_close(CloseReason::Maintenance, 7);
+        let v: Value = serde_json::from_str(&render_stats_json(&layout, &shards, false)).unwrap();
+        assert_eq!(v["process"]["shards"], 2);
+        assert_eq!(v["process"]["requests"], 10);
+        let fe = &v["frontends"][0];
+        assert_eq!(fe["requests_per_connection"], 5.0);
+        assert_eq!(fe["shards"][0]["connections"], 2);
+        let server = &v["backends"][0]["servers"][0];
+        assert_eq!(server["name"], "s1");
+        assert_eq!(server["new_connections"], 2);
+        assert_eq!(server["reuse_ratio"], 0.8);
+        assert_eq!(server["closed"]["maintenance"], 1);
+        assert_eq!(server["requests_per_connection"]["6-10"], 1);
+        assert_eq!(server["pool"]["idle_per_shard"], json!([0, 2]));
+        assert_eq!(server["shards"][1]["reused_requests"], 8);
+        assert_eq!(server["shards"][1]["idle_connections"], 2);
+        assert_eq!(server["latency_us"]["buckets"][16]["le"], Value::Null);
+        assert_eq!(v["backends"][0]["requests"], 10);
+        assert_eq!(v["shards"][1]["new_connections"], 2);
+    }
+}

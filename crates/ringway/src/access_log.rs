@@ -1,0 +1,491 @@
+//! Access log: one line per request, in the spirit of HAProxy's `option httplog`. Owns the
+//! per-request record a session keeps (only when its frontend logs: otherwise every hook is a
+//! single `None` check), the line format, and the per-shard buffers: lines are appended to a
+//! shard-local `Vec<u8>` per frontend and written when it passes [`FLUSH_AT`], on the shard's
+//! control tick and when the shard stops, so logging costs no system call per request.
+//!
+//! A line:
+//! ```text
+//! 127.0.0.1:40312 [21/Nov/2026:10:00:00.123] web app/s1 0/0/1/2/3 200 123 -- 0 "GET / HTTP/1.1" reused=1 shard=0
+//! ```
+//! client address, `[date]` the request began (UTC, millisecond precision), frontend,
+//! backend/server (`<NOSRV>` when none was chosen), `TR/Tw/Tc/Tr/Ta` in milliseconds (TR: the
+//! request head, from its first byte (accept for the first request); Tw: waiting for a server
+//! slot; Tc: getting a connection; Tr: from then to the response head; Ta: the whole request;
+//! -1 for a phase never reached), status (-1 when none was sent), bytes sent to the client,
+//! the termination state (HAProxy's two characters: what ended it, `-` normal, `C` client,
+//! `S` server, `P` proxy, `c`/`s` client/server timeout; and the phase, `R` request, `Q`
+//! queue, `C` connect, `H` response head, `D` data, `-` done), retries, the request line,
+//! whether the server connection was reused, and the shard.
+
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ringway_config::AccessLog;
+use ringway_http::RequestHead;
+
+use crate::error::ProxyError;
+use crate::process::ProcessShared;
+use crate::session::Session;
+use crate::shard::ShardCtx;
+
+/// A shard writes a frontend's buffered lines once they reach this size.
+pub const FLUSH_AT: usize = 16 * 1024;
+/// Longest request line logged; longer ones are cut.
+const MAX_REQUEST_LINE: usize = 1024;
+/// Writes to a pipe up to this size are atomic, so lines of two shards never mix on stderr.
+const PIPE_BUF: usize = 4096;
+
+/// Where a frontend's access log goes; shared by the shards, opened once at start.
+pub enum LogTarget {
+    Stderr,
+    File(File),
+}
+
+impl LogTarget {
+    pub fn open(log: &AccessLog) -> io::Result<LogTarget> {
+        match log {
+            AccessLog::Stderr => Ok(LogTarget::Stderr),
+            AccessLog::File(path) => OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map(LogTarget::File),
+        }
+    }
+
+    /// Writes whole lines; errors are dropped (a full disk must not stop the proxy).
+    fn write_lines(&self, bytes: &[u8]) {
+        match self {
+            // O_APPEND: one write per flush keeps every line whole.
+            LogTarget::File(file) => {
+                let _ = (&*file).write_all(bytes);
+            }
+            LogTarget::Stderr => {
+                let mut stderr = io::stderr().lock();
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let cut = if rest.len() <= PIPE_BUF {
+                        rest.len()
+                    } else {
+                        rest[..PIPE_BUF]
+                            .iter()
+                            .rposition(|&byte| byte == b'\n')
+                            .map_or(PIPE_BUF, |at| at + 1)
+                    };
+                    if stderr.write_all(&rest[..cut]).is_err() {
+                        return;
+                    }
+                    rest = &rest[cut..];
+                }
+            }
+        }
+    }
+}
+
+struct LogBuffer {
+    target: Arc<LogTarget>,
+    bytes: Vec<u8>,
+}
+
+impl LogBuffer {
+    fn flush(&mut self) {
+        if !self.bytes.is_empty() {
+            self.target.write_lines(&self.bytes);
+            self.bytes.clear();
+        }
+    }
+}
+
+/// One shard's pending lines, one buffer per logging frontend.
+pub struct ShardLogs {
+    buffers: RefCell<Vec<Option<LogBuffer>>>,
+}
+
+impl ShardLogs {
+    pub fn new(process: &ProcessShared) -> ShardLogs {
+        let buffers = process
+            .access_logs
+            .iter()
+            .map(|target| {
+                target.as_ref().map(|target| LogBuffer {
+                    target: target.clone(),
+                    bytes: Vec::with_capacity(FLUSH_AT + 2 * MAX_REQUEST_LINE),
+                })
+            })
+            .collect();
+        ShardLogs {
+            buffers: RefCell::new(buffers),
+        }
+    }
+
+    /// Appends a line for `frontend` and writes the buffer out once it is large enough.
+    fn append(&self, frontend: usize, line: impl FnOnce(&mut Vec<u8>)) {
+        let mut buffers = self.buffers.borrow_mut();
+        let Some(Some(buffer)) = buffers.get_mut(frontend) else {
+            return;
+        };
+        line(&mut buffer.bytes);
+        if buffer.bytes.len() >= FLUSH_AT {
+            buffer.flush();
+        }
+    }
+
+    /// Writes every pending line (control tick, stop).
+    pub fn flush_all(&self) {
+        for buffer in self.buffers.borrow_mut().iter_mut().flatten() {
+            buffer.flush();
+        }
+    }
+}
+
+/// What is known about the request being logged.
+pub struct RequestLog {
+    /// `start` and `date` are set for the current request.
+    begun: bool,
+    /// Something happened that deserves a line.
+    pending: bool,
+    start: Instant,
+    date: SystemTime,
+    head: Option<Instant>,
+    queued: Option<Instant>,
+    connected: Option<Instant>,
+    response_at: Option<Instant>,
+    backend: Option<usize>,
+    server: Option<usize>,
+    status: Option<u16>,
+    /// Bytes sent to the client for this request.
+    pub bytes: u64,
+    term: [u8; 2],
+    reused: bool,
+    retries: u32,
+    request: Vec<u8>,
+}
+
+impl RequestLog {
+    /// A record for a session of `frontend`, or None when the frontend does not log.
+    pub fn for_frontend(ctx: &ShardCtx, frontend: usize, accepted: Instant) -> Option<RequestLog> {
+        ctx.process.access_logs.get(frontend)?.as_ref()?;
+        Some(RequestLog {
+            begun: true,
+            pending: false,
+            start: accepted,
+            date: SystemTime::now(),
+            head: None,
+            queued: None,
+            connected: None,
+            response_at: None,
+            backend: None,
+            server: None,
+            status: None,
+            bytes: 0,
+            term: *b"--",
+            reused: false,
+            retries: 0,
+            request: Vec::with_capacity(256),
+        })
+    }
+
+    /// Another connection attempt, or a re-send after the server closed a reused connection.
+    pub fn retry(&mut self) {
+        self.retries += 1;
+    }
+
+    /// The final response head arrived.
+    pub fn response(&mut self, status: u16) {
+        self.status = Some(status);
+        self.response_at = Some(Instant::now());
+    }
+
+    /// The phase letter of HAProxy's termination state, from how far the request got.
+    fn phase(&self) -> u8 {
+        if self.response_at.is_some() {
+            b'D'
+        } else if self.connected.is_some() {
+            b'H'
+        } else if self.queued.is_some() {
+            b'C'
+        } else if self.server.is_some() {
+            b'Q'
+        } else {
+            b'R'
+        }
+    }
+
+    fn reset(&mut self) {
+        self.begun = false;
+        self.pending = false;
+        self.head = None;
+        self.queued = None;
+        self.connected = None;
+        self.response_at = None;
+        self.backend = None;
+        self.server = None;
+        self.status = None;
+        self.bytes = 0;
+        self.term = *b"--";
+        self.reused = false;
+        self.retries = 0;
+        self.request.clear();
+    }
+
+    fn write_line(&self, out: &mut Vec<u8>, names: &LineNames, end: Instant) {
+        let _ = write!(out, "{} [", names.peer);
+        write_date(out, self.date);
+        let _ = write!(
+            out,
+            "] {} {}/{} ",
+            names.frontend, names.backend, names.server
+        );
+        let at = |mark: Option<Instant>| mark.unwrap_or(end);
+        let head = at(self.head);
+        let queued = at(self.queued);
+        let connected = at(self.connected);
+        let _ = write!(
+            out,
+            "{}/{}/{}/{}/{} ",
+            millis(self.start, self.head),
+            millis(head, self.queued),
+            millis(queued, self.connected),
+            millis(connected, self.response_at),
+            millis(self.start, Some(end)),
+        );
+        match self.status {
+            Some(status) => {
+                let _ = write!(out, "{status} ");
+            }
+            None => out.extend_from_slice(b"-1 "),
+        }
+        let _ = write!(out, "{} ", self.bytes);
+        out.extend_from_slice(&self.term);
+        let _ = write!(out, " {} \"", self.retries);
+        if self.request.is_empty() {
+            out.extend_from_slice(b"<BADREQ>");
+        } else {
+            out.extend_from_slice(&self.request);
+        }
+        let _ = writeln!(
+            out,
+            "\" reused={} shard={}",
+            u8::from(self.reused),
+            names.shard
+        );
+    }
+}
+
+/// Names and numbers a line needs besides the record.
+struct LineNames<'a> {
+    peer: SocketAddr,
+    frontend: &'a str,
+    backend: &'a str,
+    server: &'a str,
+    shard: usize,
+}
+
+/// Milliseconds from `from` to `to`, or -1 when `to` never happened.
+fn millis(from: Instant, to: Option<Instant>) -> i64 {
+    to.map_or(-1, |to| {
+        i64::try_from(to.saturating_duration_since(from).as_millis()).unwrap_or(i64::MAX)
+    })
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, usize, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// HAProxy's date form, `21/Nov/2026:10:00:00.123`, in UTC.
+fn write_date(out: &mut Vec<u8>, time: SystemTime) {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    let _ = write!(
+        out,
+        "{day:02}/{}/{year:04}:{:02}:{:02}:{:02}.{:03}",
+        MONTHS.get(month.wrapping_sub(1)).unwrap_or(&"Jan"),
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    );
+}
+
+/// The termination state of a failed request: what ended it, then how far it got.
+fn termination(error: &ProxyError, phase: u8) -> [u8; 2] {
+    let cause = match error {
+        ProxyError::NoServer => return *b"SC",
+        ProxyError::BadRequest(_) | ProxyError::BadResponse(_) => b'P',
+        ProxyError::RequestTimeout => b'c',
+        ProxyError::Client(_) => b'C',
+        ProxyError::QueueTimeout | ProxyError::ServerTimeout => b's',
+        ProxyError::Connect(_) | ProxyError::EmptyResponse | ProxyError::Server(_) => b'S',
+    };
+    [cause, phase]
+}
+
+/// The access log hooks of a session; each is one `None` check when the frontend does not log.
+impl Session {
+    /// The first byte of a request arrived (the first request begins at accept).
+    #[inline]
+    pub(crate) fn log_begin(&mut self) {
+        if let Some(log) = &mut self.log {
+            if !log.begun {
+                log.begun = true;
+                log.start = Instant::now();
+                log.date = SystemTime::now();
+            }
+        }
+    }
+
+    /// A complete request head, routed to `backend`; keeps its request line.
+    #[inline]
+    pub(crate) fn log_head(&mut self, head: &RequestHead, backend: Option<usize>, at: Instant) {
+        let Some(log) = &mut self.log else { return };
+        log.pending = true;
+        log.head = Some(at);
+        log.backend = backend;
+        let data = self.cbuf.data();
+        let data = &data[..head.head_len.min(data.len())];
+        let end = data
+            .iter()
+            .position(|&byte| byte == b'\r' || byte == b'\n')
+            .unwrap_or(data.len())
+            .min(MAX_REQUEST_LINE);
+        log.request.clear();
+        log.request.extend(data[..end].iter().map(|&byte| {
+            if byte == b'"' || !(0x20..0x7f).contains(&byte) {
+                b'#'
+            } else {
+                byte
+            }
+        }));
+    }
+
+    #[inline]
+    pub(crate) fn log_server(&mut self, server: usize) {
+        if let Some(log) = &mut self.log {
+            log.server = Some(server);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn log_queued(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.queued = Some(Instant::now());
+        }
+    }
+
+    #[inline]
+    pub(crate) fn log_connected(&mut self, reused: bool) {
+        if let Some(log) = &mut self.log {
+            log.connected = Some(Instant::now());
+            log.reused = reused;
+        }
+    }
+
+    /// A response the proxy generated (an error page).
+    #[inline]
+    pub(crate) fn log_status(&mut self, status: u16, bytes: u64) {
+        if let Some(log) = &mut self.log {
+            log.status = Some(status);
+            log.bytes += bytes;
+        }
+    }
+
+    /// The request failed; `responded`: the client had already received response bytes.
+    #[inline]
+    pub(crate) fn log_error(&mut self, error: &ProxyError, responded: bool) {
+        if let Some(log) = &mut self.log {
+            log.pending = true;
+            let phase = if responded { b'D' } else { log.phase() };
+            log.term = termination(error, phase);
+        }
+    }
+
+    /// The request is over: buffer its line and get ready for the next one.
+    pub(crate) fn log_end(&mut self) {
+        let Some(log) = &mut self.log else { return };
+        if log.pending {
+            let config = &self.ctx.process.config;
+            let frontend = config
+                .frontends
+                .get(self.frontend)
+                .map_or("-", |f| f.name.as_str());
+            let backend = log.backend.and_then(|b| config.backends.get(b));
+            let server = backend
+                .zip(log.server)
+                .and_then(|(b, s)| b.servers.get(s))
+                .map_or("<NOSRV>", |s| s.name.as_str());
+            let names = LineNames {
+                peer: self.info.peer,
+                frontend,
+                backend: backend.map_or(frontend, |b| b.name.as_str()),
+                server,
+                shard: self.ctx.id,
+            };
+            let end = Instant::now();
+            self.ctx
+                .logs
+                .append(self.frontend, |out| log.write_line(out, &names, end));
+        }
+        log.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(secs: u64, millis: u64) -> String {
+        let mut out = Vec::new();
+        write_date(
+            &mut out,
+            UNIX_EPOCH + std::time::Duration::from_millis(secs * 1000 + millis),
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn dates_in_haproxy_form() {
+        assert_eq!(date(0, 0), "01/Jan/1970:00:00:00.000");
+        assert_eq!(date(951_782_400, 7), "29/Feb/2000:00:00:00.007");
+        assert_eq!(date(1_795_257_368, 986), "21/Nov/2026:10:36:08.986");
+        assert_eq!(date(4_102_444_799, 999), "31/Dec/2099:23:59:59.999");
+    }
+
+    #[test]
+    fn termination_states() {
+        assert_eq!(&termination(&ProxyError::NoServer, b'Q'), b"SC");
+        assert_eq!(&termination(&ProxyError::QueueTimeout, b'Q'), b"sQ");
+        assert_eq!(&termination(&ProxyError::ServerTimeout, b'H'), b"sH");
+        assert_eq!(&termination(&ProxyError::EmptyResponse, b'H'), b"SH");
+        let client = ProxyError::Client(io::ErrorKind::BrokenPipe.into());
+        assert_eq!(&termination(&client, b'D'), b"CD");
+        assert_eq!(&termination(&ProxyError::RequestTimeout, b'R'), b"cR");
+    }
+
+    #[test]
+    fn millis_of_missing_phases() {
+        let now = Instant::now();
+        assert_eq!(millis(now, None), -1);
+        assert_eq!(millis(now, Some(now)), 0);
+    }
+}

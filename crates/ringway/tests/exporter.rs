@@ -1,0 +1,149 @@
+//! HAProxy tooling works against ringway: Debian's `prometheus-haproxy-exporter` scrapes the
+//! stats socket (`show info`, `show stat`) and reports the numbers the origin saw. The test
+//! installs the package when it is missing and it can (root or password-less sudo); it is
+//! skipped, saying so, only when the exporter is absent and cannot be installed.
+
+mod common;
+mod support;
+
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+use common::*;
+use support::*;
+
+const EXPORTER: &str = "prometheus-haproxy-exporter";
+
+/// The exporter's sample lines for `family` with `labels` (`key="value"`, in its label order).
+fn exported(text: &str, family: &str, labels: &str) -> f64 {
+    metric(text, &format!("{family}{{{labels}}}"))
+        .unwrap_or_else(|| panic!("no {family}{{{labels}}} in\n{text}"))
+}
+
+#[test]
+fn prometheus_haproxy_exporter_reports_what_the_origin_saw() {
+    let Some(exporter) = ensure_tool(EXPORTER, EXPORTER) else {
+        eprintln!(
+            "SKIPPED prometheus_haproxy_exporter_reports_what_the_origin_saw: {EXPORTER} is not \
+             installed and could not be installed (apt-get install {EXPORTER})"
+        );
+        return;
+    };
+    let origin = origin();
+    let socket = TempPath::new("stats.sock");
+    let proxy = proxy(
+        &format!("stats_socket = {}", socket.toml()),
+        &one_server("safe", ""),
+        origin.addr(),
+    );
+    let addr = frontend_addr(&proxy);
+    for _ in 0..5 {
+        let mut client = Client::connect(addr);
+        for _ in 0..4 {
+            assert_eq!(client.get("/").status, 200);
+        }
+    }
+    for _ in 0..3 {
+        assert_eq!(get(addr, "/").status, 200);
+    }
+    let seen = origin.stats();
+    assert_eq!(seen.requests, 23);
+
+    let listen = free_local_addr();
+    let _child = Child(
+        Command::new(&exporter)
+            .arg(format!(
+                "--haproxy.scrape-uri=unix:{}",
+                socket.path().display()
+            ))
+            .arg(format!("--web.listen-address={listen}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the exporter"),
+    );
+    wait_until("the exporter to listen", || {
+        TcpStream::connect(listen).is_ok()
+    });
+    let text = http_get(listen, "/metrics").body;
+
+    assert_eq!(metric(&text, "haproxy_up"), Some(1.0), "{text}");
+    assert_eq!(
+        metric(&text, "haproxy_exporter_csv_parse_failures_total"),
+        Some(0.0)
+    );
+    let s1 = "backend=\"app\",server=\"s1\"";
+    let requests = exported(&text, "haproxy_server_sessions_total", s1);
+    assert_eq!(
+        requests, seen.requests as f64,
+        "stot = requests the origin served"
+    );
+    assert_eq!(
+        exported(&text, "haproxy_backend_sessions_total", "backend=\"app\""),
+        seen.requests as f64
+    );
+    assert_eq!(
+        exported(
+            &text,
+            "haproxy_frontend_connections_total",
+            "frontend=\"web\""
+        ),
+        8.0,
+        "client connections"
+    );
+    assert_eq!(
+        exported(
+            &text,
+            "haproxy_frontend_http_requests_total",
+            "frontend=\"web\""
+        ),
+        23.0
+    );
+    assert_eq!(exported(&text, "haproxy_server_up", s1), 1.0);
+    assert_eq!(
+        exported(
+            &text,
+            "haproxy_server_http_responses_total",
+            "backend=\"app\",code=\"2xx\",server=\"s1\""
+        ),
+        23.0
+    );
+    let version = text
+        .lines()
+        .find(|line| line.starts_with("haproxy_version_info{"))
+        .expect("version from show info");
+    assert!(version.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))));
+
+    // The same numbers over the socket the exporter read, with connect and reuse, which the
+    // exporter does not export.
+    let csv = socket_command(socket.path(), "show stat");
+    assert_eq!(csv_num(&csv, "app", "s1", "connect"), seen.accepted);
+    assert_eq!(
+        csv_num(&csv, "app", "s1", "reuse"),
+        seen.requests - seen.conns.len() as u64
+    );
+    for line in text.lines().filter(|line| {
+        line.starts_with("haproxy_server_sessions_total")
+            || line.starts_with("haproxy_frontend_connections_total")
+            || line.starts_with("haproxy_frontend_http_requests_total")
+            || line.starts_with("haproxy_server_up")
+    }) {
+        eprintln!("exporter: {line}");
+    }
+    eprintln!(
+        "show stat: connect={} reuse={} (origin: {} connections, {} requests)",
+        csv_num(&csv, "app", "s1", "connect"),
+        csv_num(&csv, "app", "s1", "reuse"),
+        seen.accepted,
+        seen.requests
+    );
+
+    // Maintenance shows as down through the exporter.
+    assert_eq!(proxy.command("set server app/s1 state maint"), "\n");
+    let text = http_get(listen, "/metrics").body;
+    assert_eq!(exported(&text, "haproxy_server_up", s1), 0.0);
+    assert_eq!(
+        exported(&text, "haproxy_backend_up", "backend=\"app\""),
+        0.0
+    );
+}

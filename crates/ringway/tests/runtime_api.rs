@@ -1,0 +1,307 @@
+//! The runtime API over its real unix socket (a path under the temporary directory, unique per
+//! test): every command of docs/runtime-api.md, its format, and numbers equal to what the
+//! origin saw. `echo "show stat" | socat stdio SOCKET` is run through socat when it is
+//! installed.
+
+mod common;
+mod support;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use common::*;
+use ringway::Proxy;
+use support::*;
+
+fn with_socket(backend: &str, origin: SocketAddr) -> (Proxy, TempPath) {
+    let socket = TempPath::new("stats.sock");
+    let proxy = proxy(
+        &format!("stats_socket = {}", socket.toml()),
+        backend,
+        origin,
+    );
+    (proxy, socket)
+}
+
+/// `echo "LINE" | socat stdio SOCKET` when socat is installed, else the same over a
+/// `UnixStream`.
+fn via_socat(socket: &TempPath, line: &str) -> String {
+    let Some(socat) = which("socat") else {
+        eprintln!("socat not installed: sending {line:?} over a UnixStream instead");
+        return socket_command(socket.path(), line);
+    };
+    let mut child = Command::new(socat)
+        .arg("stdio")
+        .arg(socket.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run socat");
+    let mut stdin = child.stdin.take().expect("socat stdin");
+    stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().expect("socat output");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).expect("utf-8 reply")
+}
+
+/// Client connections, each sending `requests` requests one after another.
+fn traffic(addr: SocketAddr, clients: usize, requests: usize) {
+    for _ in 0..clients {
+        let mut client = Client::connect(addr);
+        for _ in 0..requests {
+            assert_eq!(client.get("/").status, 200);
+        }
+    }
+}
+
+#[test]
+fn show_stat_and_show_info_equal_what_the_origin_saw() {
+    let origin = origin();
+    let (proxy, socket) = with_socket(&one_server("always", ""), origin.addr());
+    let addr = frontend_addr(&proxy);
+    traffic(addr, 5, 4);
+    traffic(addr, 3, 1);
+    let seen = origin.stats();
+    assert_eq!(seen.requests, 23);
+
+    let csv = via_socat(&socket, "show stat");
+    assert!(csv.starts_with("# pxname,svname,qcur,qmax,scur,"), "{csv}");
+    assert!(
+        csv.ends_with(",\n\n"),
+        "rows end with a comma, the reply with an empty line"
+    );
+    assert_eq!(csv_num(&csv, "app", "s1", "stot"), seen.requests);
+    assert_eq!(csv_num(&csv, "app", "s1", "connect"), seen.accepted);
+    assert_eq!(
+        csv_num(&csv, "app", "s1", "reuse"),
+        seen.requests - seen.conns.len() as u64,
+        "every request after the first on an origin connection is a reuse"
+    );
+    assert_eq!(csv_num(&csv, "app", "BACKEND", "stot"), seen.requests);
+    assert_eq!(csv_num(&csv, "web", "FRONTEND", "conn_tot"), 8);
+    assert_eq!(csv_num(&csv, "web", "FRONTEND", "req_tot"), 23);
+    assert_eq!(csv_value(&csv, "app", "s1", "status"), "no check");
+
+    let info = socket_command(socket.path(), "show info");
+    for line in [
+        "Name: ringway\n",
+        "Nbthread: 1\n",
+        "CumConns: 8\n",
+        "CumReq: 23\n",
+    ] {
+        assert!(info.contains(line), "{line} in\n{info}");
+    }
+    assert!(info.ends_with("Tainted: 0\n\n"));
+}
+
+#[test]
+fn help_unknown_commands_and_command_lists() {
+    let origin = origin();
+    let (_proxy, socket) = with_socket(&one_server("safe", ""), origin.addr());
+    let help = socket_command(socket.path(), "help");
+    assert!(help.starts_with("The following commands are valid at this level:\n"));
+    for usage in [
+        "  show sess [<id>]",
+        "  shutdown session <id>",
+        "  set server <bk>/<srv> state ready|drain|maint",
+        "  show servers conn verbose [<backend>]",
+    ] {
+        assert!(help.contains(usage), "{usage} in\n{help}");
+    }
+    assert!(help.ends_with("  quit                                    : disconnect\n\n"));
+
+    let unknown = socket_command(socket.path(), "frobnicate now");
+    assert!(
+        unknown.starts_with("Unknown command. Please enter one of the following commands only:\n"),
+        "{unknown}"
+    );
+
+    let both = socket_command(socket.path(), "show servers conn nope; show activity");
+    assert!(
+        both.starts_with("Can't find backend.\n\nthread_id: 1 (1..1)\n"),
+        "{both}"
+    );
+    assert_eq!(socket_command(socket.path(), "quit"), "\n");
+}
+
+#[test]
+fn show_servers_conn_plain_and_verbose() {
+    let origin = origin();
+    let (proxy, socket) = with_socket(&one_server("always", "pool_max_conn = 1"), origin.addr());
+    let addr = frontend_addr(&proxy);
+    traffic(addr, 2, 3);
+
+    let plain = socket_command(socket.path(), "show servers conn");
+    let port = origin.addr().port();
+    assert_eq!(
+        plain,
+        format!(
+            "# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est \
+             unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[1]\n\
+             app/s1 3/1 127.0.0.1 {port} - 5000 0 1 1 0 1 1 1 1\n\n"
+        )
+    );
+    assert_eq!(
+        socket_command(socket.path(), "show servers conn app"),
+        plain
+    );
+
+    let verbose = socket_command(socket.path(), "show servers conn verbose app");
+    let line = verbose.lines().nth(1).expect("server line");
+    assert!(
+        line.starts_with(&format!(
+            "app/s1 3/1 127.0.0.1 {port} - 5000 0 1 1 0 1 1 1 1 connect=1 reuse=5 takeover=0 "
+        )),
+        "{verbose}"
+    );
+    assert!(
+        line.contains(" req_per_conn=1:0,2:0,"),
+        "nothing closed yet: {line}"
+    );
+    assert_eq!(
+        socket_command(socket.path(), "show servers conn verbose"),
+        verbose
+    );
+    assert_eq!(
+        socket_command(socket.path(), "show servers conn verbose nope"),
+        "Can't find backend.\n\n"
+    );
+}
+
+#[test]
+fn show_activity_has_one_value_per_shard() {
+    let origin = origin();
+    let socket = TempPath::new("stats.sock");
+    let proxy = proxy_from(&format!(
+        "[global]\nshards = 2\npin_shards = false\nstats_socket = {}\n\
+         [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         [[backend]]\nname = \"app\"\n[[backend.server]]\nname = \"s1\"\naddress = \"{}\"\n",
+        socket.toml(),
+        origin.addr()
+    ));
+    traffic(frontend_addr(&proxy), 6, 1);
+    let activity = socket_command(socket.path(), "show activity");
+    assert!(
+        activity.starts_with("thread_id: 1 (1..2)\ndate_now: "),
+        "{activity}"
+    );
+    let accepted = activity
+        .lines()
+        .find(|line| line.starts_with("accepted: "))
+        .expect("accepted line");
+    let values: Vec<u64> = accepted
+        .trim_start_matches("accepted: ")
+        .split([' ', '[', ']'])
+        .filter_map(|value| value.parse().ok())
+        .collect();
+    assert_eq!(values.len(), 3, "{accepted}");
+    assert_eq!(values[0], 6);
+    assert_eq!(values[1] + values[2], 6);
+    assert!(activity.contains("\nfd_takeover: "));
+    assert!(activity.contains("\nctxsw: "));
+}
+
+/// The `show sess` line whose `src=` is `peer`.
+fn session_line(socket: &TempPath, peer: SocketAddr) -> Option<String> {
+    socket_command(socket.path(), "show sess")
+        .lines()
+        .find(|line| line.contains(&format!(" src={peer} ")))
+        .map(str::to_string)
+}
+
+#[test]
+fn show_sess_then_shutdown_session_by_its_printed_id() {
+    let origin = origin();
+    let (proxy, socket) = with_socket(&one_server("safe", ""), origin.addr());
+    let addr = frontend_addr(&proxy);
+    let mut idle = Client::connect(addr);
+    assert_eq!(idle.get("/").status, 200);
+    let peer = idle.stream().local_addr().unwrap();
+
+    let mut line = String::new();
+    wait_until("the idle session to show", || {
+        line = session_line(&socket, peer).unwrap_or_default();
+        line.contains(" state=idle ")
+    });
+    assert!(line.starts_with("0x"), "{line}");
+    for field in [
+        " proto=tcpv4 ",
+        " fe=web ",
+        " be=<NONE> srv=<none> ",
+        " shard=0 ",
+        " reqs=1",
+    ] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    let age: u64 = line
+        .split(" age=")
+        .nth(1)
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|secs| secs.parse().ok())
+        .expect("age=Ns");
+    assert!(age < 3_600);
+    let id = line.split(':').next().unwrap();
+    let one = socket_command(socket.path(), &format!("show sess {id}"));
+    assert_eq!(one, format!("{line}\n\n"));
+
+    assert_eq!(
+        socket_command(socket.path(), &format!("shutdown session {id}")),
+        "\n"
+    );
+    assert!(idle.closed(), "the session's client connection closes");
+    wait_until("the session to leave show sess", || {
+        session_line(&socket, peer).is_none()
+    });
+    assert_eq!(
+        socket_command(socket.path(), "shutdown session zz"),
+        "Invalid session id.\n\n"
+    );
+}
+
+#[test]
+fn shutdown_sessions_server_ends_busy_sessions_at_once() {
+    let origin = origin();
+    let (proxy, socket) = with_socket(&one_server("safe", ""), origin.addr());
+    let addr = frontend_addr(&proxy);
+    let mut busy = Client::connect(addr);
+    // The origin holds the response for far longer than the test waits for anything.
+    busy.send_raw(b"GET /?delay=600000 HTTP/1.1\r\nHost: test\r\n\r\n");
+    let peer = busy.stream().local_addr().unwrap();
+    wait_until("the busy session to show", || {
+        session_line(&socket, peer).is_some_and(|line| line.contains(" be=app srv=s1 state=busy "))
+    });
+    assert_eq!(
+        socket_command(socket.path(), "shutdown sessions server app/nope"),
+        "No such server.\n\n"
+    );
+    assert_eq!(
+        socket_command(socket.path(), "shutdown sessions server app/s1"),
+        "\n"
+    );
+    assert!(busy.read_response(false).is_none(), "no response: closed");
+    wait_until("the session to end", || {
+        session_line(&socket, peer).is_none()
+    });
+    let verbose = socket_command(socket.path(), "show servers conn verbose");
+    assert!(verbose.contains(",shutdown:1"), "{verbose}");
+}
+
+#[test]
+fn ringway_ctl_sends_one_command() {
+    let origin = origin();
+    let (_proxy, socket) = with_socket(&one_server("safe", ""), origin.addr());
+    let output = Command::new(env!("CARGO_BIN_EXE_ringway"))
+        .args(["ctl", "--socket"])
+        .arg(socket.path())
+        .args(["show", "servers", "conn", "app"])
+        .output()
+        .expect("run ringway ctl");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout,
+        socket_command(socket.path(), "show servers conn app")
+    );
+}

@@ -1,0 +1,197 @@
+//! Helpers for the observability tests (runtime API, admin listener, access log, external
+//! tools): a unique stats socket path per test, a runtime API client over the real unix
+//! socket, a plain HTTP GET for the admin listener, and finding (or installing) Debian tools.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A path under the temporary directory unique to this process and call; removed on drop.
+pub struct TempPath(pub PathBuf);
+
+impl TempPath {
+    pub fn new(name: &str) -> TempPath {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        TempPath(
+            std::env::temp_dir().join(format!("ringway-test-{}-{n}-{name}", std::process::id())),
+        )
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path as a TOML string value (quoted).
+    pub fn toml(&self) -> String {
+        format!("{:?}", self.0.display().to_string())
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Sends one command line to the stats socket and returns the whole reply (the server closes).
+pub fn socket_command(path: &Path, line: &str) -> String {
+    let mut stream = UnixStream::connect(path).expect("connect to the stats socket");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+        .write_all(format!("{line}\n").as_bytes())
+        .expect("write command");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("read reply");
+    reply
+}
+
+/// A column of a `show stat` reply for a row (pxname, svname).
+pub fn csv_value(csv: &str, pxname: &str, svname: &str, column: &str) -> String {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .expect("header")
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let index = header
+        .iter()
+        .position(|name| *name == column)
+        .unwrap_or_else(|| panic!("no column {column}"));
+    lines
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .find(|fields| fields.len() > index && fields[0] == pxname && fields[1] == svname)
+        .map(|fields| fields[index].to_string())
+        .unwrap_or_else(|| panic!("no row {pxname}/{svname} in\n{csv}"))
+}
+
+pub fn csv_num(csv: &str, pxname: &str, svname: &str, column: &str) -> u64 {
+    csv_value(csv, pxname, svname, column)
+        .parse()
+        .unwrap_or_else(|_| panic!("{pxname}/{svname} {column} is not a number"))
+}
+
+/// An HTTP response from the admin listener or the exporter.
+pub struct HttpReply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// `METHOD path` on a new connection, read until the server closes.
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> HttpReply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+        .write_all(
+            format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("write request");
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).expect("read response");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status code");
+    HttpReply {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+pub fn http_get(addr: SocketAddr, path: &str) -> HttpReply {
+    http(addr, "GET", path)
+}
+
+/// The value of a Prometheus sample line `series value`, exactly as written.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// The full path of `command` on PATH (or in /usr/sbin, /usr/bin).
+pub fn which(command: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(command))
+        .find(|candidate| candidate.is_file())
+}
+
+fn apt_get(args: &[&str]) -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| out.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    let mut command = if root {
+        Command::new("apt-get")
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.args(["-n", "apt-get"]);
+        sudo
+    };
+    command
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|status| status.success())
+        .unwrap_or(false)
+}
+
+/// The path of `command`, installing the Debian `package` first when it is missing (as root,
+/// or with password-less sudo). None when it is absent and cannot be installed.
+pub fn ensure_tool(command: &str, package: &str) -> Option<PathBuf> {
+    if let Some(found) = which(command) {
+        return Some(found);
+    }
+    eprintln!("{command} not found: installing the Debian package {package}");
+    if !apt_get(&["install", "-y", "-qq", package]) {
+        apt_get(&["update", "-qq"]);
+        apt_get(&["install", "-y", "-qq", package]);
+    }
+    which(command)
+}
+
+/// A free TCP port on 127.0.0.1 for a child process that needs an address on its command
+/// line (the port is released just before the child binds it).
+pub fn free_local_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local addr")
+}
+
+/// A child process killed (by its own id) and reaped when dropped.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
