@@ -54,6 +54,7 @@ pub struct ServerShared {
     pub(crate) idle_nb: AtomicUsize,
     pub(crate) safe_nb: AtomicUsize,
     pub(crate) idle_per_shard: Box<[AtomicUsize]>,
+    safe_per_shard: Box<[AtomicUsize]>,
     next_takeover: AtomicUsize,
 }
 
@@ -67,6 +68,8 @@ pub struct ServerSnapshot {
     pub unsafe_nb: usize,
     pub safe_nb: usize,
     pub idle_per_shard: Vec<usize>,
+    /// Of those, the safe class, per shard.
+    pub safe_per_shard: Vec<usize>,
     pub pool_max_conn: i64,
     pub purge_delay_ms: u64,
 }
@@ -82,6 +85,7 @@ impl ServerShared {
             idle_nb: AtomicUsize::new(0),
             safe_nb: AtomicUsize::new(0),
             idle_per_shard: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+            safe_per_shard: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             next_takeover: AtomicUsize::new(0),
         }
     }
@@ -157,6 +161,11 @@ impl ServerShared {
                 .iter()
                 .map(|count| count.load(Relaxed))
                 .collect(),
+            safe_per_shard: self
+                .safe_per_shard
+                .iter()
+                .map(|count| count.load(Relaxed))
+                .collect(),
             pool_max_conn: self.limits.pool_max_conn,
             purge_delay_ms: self.limits.purge_delay.as_millis() as u64,
         }
@@ -187,6 +196,9 @@ impl ServerShared {
         if let Some(count) = self.idle_per_shard.get(shard) {
             count.fetch_sub(1, Relaxed);
         }
+        if let Some(count) = self.safe_per_shard.get(shard).filter(|_| safe) {
+            count.fetch_sub(1, Relaxed);
+        }
     }
 
     /// A used connection entered the pool of `shard` (its idle slot is already reserved).
@@ -194,6 +206,9 @@ impl ServerShared {
         self.curr_used.fetch_sub(1, Relaxed);
         self.class_counter(safe).fetch_add(1, Relaxed);
         if let Some(count) = self.idle_per_shard.get(shard) {
+            count.fetch_add(1, Relaxed);
+        }
+        if let Some(count) = self.safe_per_shard.get(shard).filter(|_| safe) {
             count.fetch_add(1, Relaxed);
         }
     }

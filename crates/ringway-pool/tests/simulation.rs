@@ -164,6 +164,13 @@ impl Sim {
             "used count matches connections carrying requests"
         );
         assert_eq!(snapshot.idle_per_shard, lens);
+        let safes: Vec<usize> = (0..self.shards.len())
+            .map(|shard| self.pools.own(shard).safe_len())
+            .collect();
+        assert_eq!(
+            snapshot.safe_per_shard, safes,
+            "safe count per shard matches the pools"
+        );
         if self.limits.pool_max_conn >= 0 {
             assert!(
                 pooled as i64 <= self.limits.pool_max_conn,

@@ -93,7 +93,17 @@ fn state_name(state: ServerState) -> &'static str {
 fn server_row(out: &mut String, name: &str, st: &ServerTotals) {
     let c = &st.counters;
     let pool = &st.pool;
-    let per_shard: Vec<String> = pool.idle_per_shard.iter().map(|n| n.to_string()).collect();
+    let per_shard: Vec<String> = (0..pool.idle_per_shard.len())
+        .map(|shard| {
+            let at = |values: &[usize]| values.get(shard).copied().unwrap_or(0);
+            let used = st.used_per_shard.get(shard).copied().unwrap_or(0);
+            format!(
+                "{}/{}/{used}",
+                at(&pool.idle_per_shard),
+                at(&pool.safe_per_shard)
+            )
+        })
+        .collect();
     let state = state_name(st.state);
     let _ = writeln!(
         out,
@@ -177,7 +187,7 @@ fn backends(out: &mut String, layout: &Layout, t: &crate::totals::Totals) {
             "<h2>Backend {} <span class=note>({}, {} of {} servers ready)</span></h2>\n\
              <table><tr><th class=l>server</th><th class=l>state</th><th>requests now</th>\
              <th>requests</th><th>new connections</th><th>reused requests</th><th>reuse ratio</th>\
-             <th>used</th><th>idle</th><th>safe</th><th>idle per shard</th><th>takeovers</th>\
+             <th>used</th><th>idle</th><th>safe</th><th>per shard: idle/safe/used</th><th>takeovers</th>\
              <th>purged</th><th>conn errors</th><th>resp errors</th></tr>\n",
             escape(&info.name),
             info.algo,

@@ -152,6 +152,10 @@ fn backends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
                             value["shard"] = json!(shard);
                             value["idle_connections"] =
                                 json!(pool.idle_per_shard.get(shard).copied().unwrap_or(0));
+                            value["safe_connections"] =
+                                json!(pool.safe_per_shard.get(shard).copied().unwrap_or(0));
+                            value["used_connections"] =
+                                json!(st.used_per_shard.get(shard).copied().unwrap_or(0));
                             value
                         })
                         .collect();
@@ -168,6 +172,8 @@ fn backends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
                         "safe_idle": pool.safe_nb,
                         "idle_limit": pool.pool_max_conn,
                         "idle_per_shard": pool.idle_per_shard,
+                        "safe_per_shard": pool.safe_per_shard,
+                        "used_per_shard": st.used_per_shard,
                         "purge_delay_ms": pool.purge_delay_ms,
                     });
                     value["shards"] = json!(per_shard);

@@ -403,6 +403,24 @@ fn pool_metrics(out: &mut Out, layout: &Layout, ids: &[String]) {
         }
     }
     out.family(
+        "server_safe_connections",
+        "gauge",
+        "Idle connections of the safe class (used twice or more) in each shard's pool.",
+    );
+    for (backend, pools) in layout.backends.iter().zip(&snapshots) {
+        for (server, pool) in backend.servers.iter().zip(pools) {
+            for (shard, id) in ids.iter().enumerate() {
+                let safe = pool.safe_per_shard.get(shard).copied().unwrap_or(0);
+                let labels = [
+                    ("backend", backend.name.as_str()),
+                    ("server", server.name.as_str()),
+                    ("shard", id.as_str()),
+                ];
+                out.sample("server_safe_connections", &labels, safe);
+            }
+        }
+    }
+    out.family(
         "server_state",
         "gauge",
         "Administrative state: 1 on the current one of ready, drain, maint.",

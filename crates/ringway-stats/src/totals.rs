@@ -160,6 +160,8 @@ impl ServerSums {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerTotals {
     pub counters: ServerSums,
+    /// Requests in flight to this server on each shard: the connections each shard uses.
+    pub used_per_shard: Vec<u64>,
     pub pool: ServerSnapshot,
     pub state: ServerState,
 }
@@ -279,8 +281,13 @@ pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
                     totals.ready += 1;
                 }
                 totals.open_conns += (pool.used_cur + pool.idle_cur) as u64;
+                let used_per_shard = shards
+                    .iter()
+                    .map(|shard| server_sums_on(shard, b, s).scur)
+                    .collect();
                 totals.servers.push(ServerTotals {
                     counters,
+                    used_per_shard,
                     pool,
                     state,
                 });

@@ -218,6 +218,25 @@ fn per_shard_series_on_two_shards() {
         sum_of(&text, "ringway_server_new_connections_total", &[]),
         origin.stats().accepted as f64
     );
+    // After sequential requests the pool holds what the shards hold, by class.
+    assert_eq!(
+        sum_of(&text, "ringway_server_idle_connections", &[]),
+        origin.stats().accepted as f64,
+        "every connection ended idle"
+    );
+    assert!(
+        sum_of(&text, "ringway_server_safe_connections", &[]) >= 1.0,
+        "one was reused twice or more"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&http_get(admin, "/stats.json").body).unwrap();
+    let pool = &stats["backends"][0]["servers"][0]["pool"];
+    assert_eq!(pool["safe_per_shard"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        pool["used_per_shard"],
+        serde_json::json!([0, 0]),
+        "nothing in flight"
+    );
     let takeovers = sum_of(&text, "ringway_server_takeovers_total", &[]);
     assert_eq!(
         sum_of(&text, "ringway_shard_fd_takeovers_total", &[]),
