@@ -85,6 +85,14 @@ cpu_ticks() {
     echo "$total"
 }
 
+# CPU time of the whole machine (clock ticks) from /proc/stat: busy (user, nice, system, irq,
+# softirq) and steal (taken by the hypervisor). machine_ticks prints "busy steal".
+machine_ticks() {
+    local user nice system irq softirq steal
+    read -r _ user nice system _ _ irq softirq steal _ </proc/stat
+    echo "$((user + nice + system + irq + softirq)) $steal"
+}
+
 # The same sum taken over every thread of one process (/proc/PID/task/*/stat): task_ticks <pid>
 task_ticks() {
     local total=0 file line fields

@@ -8,6 +8,7 @@ median with the min-max spread. Standard library only; the charts are written by
 
 import argparse
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -16,7 +17,7 @@ FIELDS = (
     "rps", "requests", "errors", "cpu_us_per_req", "proxy_cpu_util", "server_connects",
     "origin_accepted", "origin_open_max", "client_conns", "origin_cpu_s", "load_cpu_s",
     "load_cpu_us_per_req", "load_cpu_util", "nginx_cpu_util", "target_rate",
-    "p50", "p90", "p99", "p999", "max",
+    "p50", "p90", "p99", "p999", "max", "other_cpu_util", "attempts",
 )
 PROXY_ORDER = {"ringway": 0, "haproxy": 1, "nginx": 2}
 MODE_ORDER = {"never": 0, "safe": 1, "aggressive": 2, "always": 3, "-": 4}
@@ -24,6 +25,8 @@ COLORS = {"ringway": "#1f77b4", "haproxy": "#d62728", "nginx": "#2ca02c",
           "wrk": "#7f7f7f", "ringway-load": "#1f77b4", "ringway-load-spin0": "#9467bd"}
 TOOL_LABELS = {"wrk": "wrk -t1", "ringway-load": "ringway-load --threads 1",
                "ringway-load-spin0": "ringway-load --threads 1 --spin-rounds 0"}
+SHORT_LABELS = {"wrk": "wrk -t1", "ringway-load": "ringway-load",
+                "ringway-load-spin0": "ringway-load, spin 0"}
 
 
 def load_runs(path):
@@ -85,6 +88,17 @@ def cell(case, field, digits=0, scale=1.0):
     return f"{num(med, digits)} ({num(lo, digits)}–{num(hi, digits)})"
 
 
+def disturbed(case, machine):
+    """True when a run of the case ran beside other busy processes even after its retries."""
+    limit = machine["settings"].get("other_cpu_max")
+    s = case.get("other_cpu_util")
+    return limit is not None and s is not None and s["max"] > limit
+
+
+def rate_cell(case, machine):
+    return cell(case, "rps") + (" †" if disturbed(case, machine) else "")
+
+
 def med(case, field):
     s = case.get(field) if case else None
     return None if s is None else s["median"]
@@ -107,7 +121,7 @@ def body_label(n):
     return f"{n // 1024} KiB" if n and n % 1024 == 0 else f"{n} B"
 
 
-def markdown(cases, machine):
+def markdown(cases, machine, runs):
     s = machine["settings"]
     parts = [
         "# ringway benchmark results",
@@ -122,16 +136,26 @@ def markdown(cases, machine):
         f"warm-up per proxy start), min–max in brackets. {s['connections']} client connections. "
         f"Proxy on CPU {s['proxy_cpus']}; origin and load generator on CPU "
         f"{s['load_and_origin_cpu']}. CPU µs/req = the proxy's user+system CPU time over the "
-        "run / requests completed; CPU % = share of one CPU the proxy used during the run.",
+        "run / requests completed; CPU % = share of one CPU the proxy used during the run "
+        "(over 100 with several shards).",
         "",
     ]
+    limit = s.get("other_cpu_max")
+    if limit is not None:
+        runs_total = [r for r in runs if r.get("other_cpu_util") is not None]
+        repeated = sum(1 for r in runs_total if (r.get("attempts") or 1) > 1)
+        still = sum(1 for r in runs_total if r["other_cpu_util"] > limit)
+        parts += [f"Other processes shared this machine. A run during which they used more than "
+                  f"{limit:.0%} of a CPU was repeated (up to {s.get('retries')} times): "
+                  f"{repeated} of {len(runs_total)} runs were repeated, {still} stayed disturbed; "
+                  "† marks the cases with such a run.", ""]
     by = {}
     for c in cases:
         by.setdefault(c["scenario"], []).append(c)
 
     if "loadgen" in by:
         parts += ["## Load generator against wrk (nginx `return 200` on the proxy CPU)", ""]
-        rows = [[TOOL_LABELS.get(c["proxy"], c["proxy"]), cell(c, "rps"),
+        rows = [[TOOL_LABELS.get(c["proxy"], c["proxy"]), rate_cell(c, machine),
                  cell(c, "load_cpu_us_per_req", 2), cell(c, "load_cpu_util", 0, 100),
                  cell(c, "nginx_cpu_util", 0, 100)] for c in by["loadgen"]]
         parts += [table(["generator", "req/s", "generator CPU µs/req", "generator CPU %",
@@ -144,7 +168,7 @@ def markdown(cases, machine):
         parts += [f"## {title}: reuse modes (the seed-002 table)", ""]
         rows = []
         for c in by[scenario]:
-            rows.append([c["proxy"], c["mode"], cell(c, "rps"), cell(c, "requests"),
+            rows.append([c["proxy"], c["mode"], rate_cell(c, machine), cell(c, "requests"),
                          cell(c, "server_connects"), cell(c, "origin_accepted"),
                          cell(c, "origin_open_max"), cell(c, "cpu_us_per_req", 2),
                          cell(c, "proxy_cpu_util", 0, 100), cell(c, "p99"), cell(c, "errors")])
@@ -156,7 +180,7 @@ def markdown(cases, machine):
         rate = med(by["latency"][0], "target_rate")
         parts += [f"## Latency at a fixed rate of {num(rate)} req/s "
                   f"({s['latency_share_of_haproxy_max']} × HAProxy's keep-alive max)", ""]
-        rows = [[c["proxy"], c["mode"], cell(c, "rps"), cell(c, "p50"), cell(c, "p90"),
+        rows = [[c["proxy"], c["mode"], rate_cell(c, machine), cell(c, "p50"), cell(c, "p90"),
                  cell(c, "p99"), cell(c, "p999"), cell(c, "max"), cell(c, "cpu_us_per_req", 2),
                  cell(c, "proxy_cpu_util", 0, 100)] for c in by["latency"]]
         parts += [table(["proxy", "reuse", "req/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs",
@@ -167,7 +191,7 @@ def markdown(cases, machine):
                   f"`1`: one shard/thread/worker pinned to CPU {s['proxy_cpus']}. `all`: one per "
                   f"CPU over all {machine['cpus']} CPUs, so one of them shares CPU "
                   f"{s['load_and_origin_cpu']} with the origin and the load generator.", ""]
-        rows = [[c["proxy"], c["shards"], cell(c, "rps"), cell(c, "cpu_us_per_req", 2),
+        rows = [[c["proxy"], c["shards"], rate_cell(c, machine), cell(c, "cpu_us_per_req", 2),
                  cell(c, "proxy_cpu_util", 0, 100), cell(c, "p99"), cell(c, "origin_open_max"),
                  cell(c, "errors")] for c in by["shards"]]
         parts += [table(["proxy", "shards", "req/s", "CPU µs/req", "CPU %", "p99 µs",
@@ -176,7 +200,7 @@ def markdown(cases, machine):
     if "bodies" in by:
         parts += ["## Response body sizes (keep-alive)", ""]
         rows = sorted(by["bodies"], key=lambda c: (c["body"], PROXY_ORDER.get(c["proxy"], 9)))
-        rows = [[body_label(c["body"]), c["proxy"], cell(c, "rps"),
+        rows = [[body_label(c["body"]), c["proxy"], rate_cell(c, machine),
                  num(med(c, "rps") * c["body"] * 8 / 1e9, 2) if c["body"] else "-",
                  cell(c, "cpu_us_per_req", 2), cell(c, "proxy_cpu_util", 0, 100),
                  cell(c, "p99"), cell(c, "errors")] for c in rows]
@@ -268,8 +292,9 @@ def nice_max(v):
     return v
 
 
-def bar_chart(path, title, unit, panels):
-    """Horizontal bars with min-max whiskers. panels: [(title, [(label, color, spread)])]."""
+def bar_chart(path, title, unit, panels, log=False):
+    """Horizontal bars with min-max whiskers. panels: [(title, [(label, color, spread)])].
+    With `log`, the axis is logarithmic in decades (for latencies that span orders)."""
     label_w, bar_w, row_h = 250, 520, 20
     svg = [f'<text x="10" y="22" font-size="15" font-weight="bold">{esc(title)}</text>']
     y = 40
@@ -278,19 +303,32 @@ def bar_chart(path, title, unit, panels):
         y += 26
         top = nice_max(max((s["max"] for _, _, s in rows if s), default=1))
         x0 = label_w
-        for i in range(5):
-            gx = x0 + bar_w * i / 4
+        if log:
+            lo_dec = math.floor(math.log10(max(min((s["min"] for _, _, s in rows if s),
+                                                   default=1), 1)))
+            hi_dec = max(math.ceil(math.log10(max(top, 1))), lo_dec + 1)
+
+            def scale(v, lo_dec=lo_dec, hi_dec=hi_dec):
+                v = max(v, 10 ** lo_dec)
+                return bar_w * (math.log10(v) - lo_dec) / (hi_dec - lo_dec)
+            ticks = [10 ** d for d in range(lo_dec, hi_dec + 1)]
+        else:
+            def scale(v, top=top):
+                return bar_w * v / top
+            ticks = [top * i / 4 for i in range(5)]
+        for tick in ticks:
+            gx = x0 + scale(tick)
             svg.append(f'<line x1="{gx:.1f}" y1="{y}" x2="{gx:.1f}" '
                        f'y2="{y + row_h * len(rows)}" stroke="#ddd"/>')
             svg.append(f'<text x="{gx:.1f}" y="{y + row_h * len(rows) + 14}" fill="#555" '
-                       f'text-anchor="middle">{fmt_tick(top * i / 4)}</text>')
+                       f'text-anchor="middle">{fmt_tick(tick)}</text>')
         for label, color, s in rows:
             svg.append(f'<text x="{x0 - 6}" y="{y + 14}" text-anchor="end">{esc(label)}</text>')
             if s:
-                w = bar_w * s["median"] / top
+                w = scale(s["median"])
                 svg.append(f'<rect x="{x0}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
                            f'fill="{color}"/>')
-                lo, hi = (x0 + bar_w * s[k] / top for k in ("min", "max"))
+                lo, hi = (x0 + scale(s[k]) for k in ("min", "max"))
                 mid = y + row_h / 2
                 svg.append(f'<line x1="{lo:.1f}" y1="{mid}" x2="{hi:.1f}" y2="{mid}" '
                            f'stroke="black"/>')
@@ -310,6 +348,8 @@ def bar_chart(path, title, unit, panels):
 
 
 def fmt_tick(v):
+    if v >= 1_000_000:
+        return f"{v / 1_000_000:g}M"
     if v >= 1000:
         return f"{v / 1000:g}k"
     return f"{v:g}"
@@ -362,15 +402,16 @@ def charts(cases, out):
                              c.get(field)))
         rate = med(by["latency"][0], "target_rate")
         bar_chart(out / "latency.svg", f"Latency at a fixed {rate:,.0f} req/s (open loop)",
-                  "µs", [("percentiles", rows)])
+                  "µs, logarithmic axis", [("percentiles", rows)], log=True)
         written.append("latency.svg")
     if "loadgen" in by:
-        bar_chart(out / "loadgen.svg", "Load generators on one core against nginx", "",
-                  [("requests/s", [(TOOL_LABELS.get(c["proxy"], c["proxy"]),
+        bar_chart(out / "loadgen.svg", "Load generators on one core against nginx",
+                  "requests/s and µs of generator CPU per request",
+                  [("requests/s", [(SHORT_LABELS.get(c["proxy"], c["proxy"]),
                                     COLORS.get(c["proxy"], "#888"), c.get("rps"))
                                    for c in by["loadgen"]]),
                    ("generator CPU µs per request", [
-                       (TOOL_LABELS.get(c["proxy"], c["proxy"]), COLORS.get(c["proxy"], "#888"),
+                       (SHORT_LABELS.get(c["proxy"], c["proxy"]), COLORS.get(c["proxy"], "#888"),
                         c.get("load_cpu_us_per_req")) for c in by["loadgen"]])])
         written.append("loadgen.svg")
     return written
@@ -394,7 +435,7 @@ def main():
     else:
         ap.error("give --raw and --machine, or --from")
     cases = summarise(runs)
-    md = markdown(cases, machine)
+    md = markdown(cases, machine, runs)
     written = charts(cases, out)
     if written:
         md += "\n## Charts\n\n" + "\n".join(f"![{w}]({w})" for w in written) + "\n"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ringway against HAProxy and nginx on this machine, same settings, same pinning.
 #
-#   bench/run.sh                        # everything (about 15 minutes with the defaults)
+#   bench/run.sh                        # everything (about 12 minutes with the defaults)
 #   SCENARIOS="keepalive close" bench/run.sh
 #   DURATION=10s RUNS=5 bench/run.sh
 #
@@ -43,6 +43,8 @@ LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPUS=${PROXY_CPUS:-$((NCPU - 1))}
 ALL_CPUS="0-$((NCPU - 1))"
 LOAD_SPIN=${LOAD_SPIN:-0}             # ringway-load --spin-rounds for origin and generator
+OTHER_MAX=${OTHER_MAX:-0.1}           # a run is repeated when other processes used more CPU
+RETRIES=${RETRIES:-2}                 # ... at most this many times
 PORT_BASE=${PORT_BASE:-28000}
 PROXY_PORT=$PORT_BASE
 ORIGIN_PORT=$((PORT_BASE + 1))
@@ -63,9 +65,9 @@ trap 'KEEP_WORK=1; echo "bench/run.sh failed; logs and configurations kept in $W
 
 # ---------------------------------------------------------------- setup
 
+# (linux-perf is only needed by bench/profile.sh, which installs it.)
 need_commands haproxy:haproxy nginx:nginx-light wrk:wrk socat:socat jq:jq curl:curl \
     /usr/bin/time:time taskset:util-linux
-[ -n "${PERF:-}" ] && need_commands perf:linux-perf
 if [ "$NCPU" -lt 2 ]; then
     echo "bench/run.sh needs at least 2 CPUs (proxy on one, load and origin on another)" >&2
     exit 2
@@ -160,33 +162,58 @@ load() {
 
 warm_up() { load "$WORK/warmup.json" --duration "$WARMUP" "$@"; }
 
-# One measured run; appends a JSON line to $RAW.
+# Whether other processes disturbed the run in $WORK/row.json: used more than OTHER_MAX of a CPU.
+disturbed() {
+    jq -e --argjson max "$OTHER_MAX" '.other_cpu_util > $max' "$WORK/row.json" >/dev/null
+}
+
+# One measured run, repeated (up to RETRIES times) while other processes on the machine used
+# more than OTHER_MAX of a CPU during it; appends a JSON line to $RAW.
 # measure <scenario> <proxy> <mode> <clients> <body> <shards> <run> [ringway-load options]...
 measure() {
+    local attempt
+    for ((attempt = 1; ; attempt++)); do
+        measure_once "$@"
+        if ! disturbed || [ "$attempt" -gt "$RETRIES" ]; then break; fi
+        jq -r '"   run \(.run) disturbed: other processes used \(.other_cpu_util * 100 | round)% of a CPU; again"' \
+            "$WORK/row.json" >&2
+    done
+    jq -c --argjson a "$attempt" '. + {attempts: $a}' "$WORK/row.json" >>"$RAW"
+    tail -n 1 "$RAW" | jq -r '"   run \(.run): \(.rps | floor) req/s, \((.cpu_us_per_req // 0) * 100 | round / 100) us CPU/req (\((.proxy_cpu_util // 0) * 100 | round)% of a CPU), server connects \(.server_connects // "-"), origin accepted \(.origin_accepted), peak \(.origin_open_max), p99 \(.latency_us.p99) us, errors \(.errors)"' >&2
+}
+
+# One run of the load against the running proxy, its figures written to $WORK/row.json.
+measure_once() {
     local scenario=$1 proxy=$2 mode=$3 clients=$4 body=$5 shards=$6 run=$7
     shift 7
-    local c0=null c1=null p0 p1 o0 o1 ostats tasks=null
+    local c0=null c1=null p0 p1 o0 o1 m0 m1 ostats tasks=null
     origin_reset "$ORIGIN_PORT"
     [ -z "$PROXY_SOCK" ] || c0=$(server_connects "$PROXY_SOCK")
+    m0=$(machine_ticks)
     p0=$(cpu_ticks "${PROXY_PIDS[@]}")
     o0=$(cpu_ticks "$ORIGIN_PID")
     load "$WORK/run.json" --duration "$DURATION" "$@"
     p1=$(cpu_ticks "${PROXY_PIDS[@]}")
     o1=$(cpu_ticks "$ORIGIN_PID")
+    m1=$(machine_ticks)
     [ -z "$PROXY_SOCK" ] || c1=$(server_connects "$PROXY_SOCK")
     ostats=$(origin_stats "$ORIGIN_PORT")
-    # Once per proxy start: the per-thread sum, which must match the process figure.
+    # Once per proxy start: the per-thread sums, which must match the process figures.
     if [ "$run" = 1 ]; then
-        tasks=$(jq -n --argjson p "$(cpu_ticks "$PROXY_MAIN")" --argjson t "$(task_ticks "$PROXY_MAIN")" \
+        local pid thread_sum=0
+        for pid in "${PROXY_PIDS[@]}"; do thread_sum=$((thread_sum + $(task_ticks "$pid"))); done
+        tasks=$(jq -n --argjson p "$(cpu_ticks "${PROXY_PIDS[@]}")" --argjson t "$thread_sum" \
             '{process_ticks: $p, thread_sum_ticks: $t}')
     fi
     jq -c -n --slurpfile l "$WORK/run.json" --argjson o "$ostats" \
         --arg scenario "$scenario" --arg proxy "$proxy" --arg mode "$mode" --arg clients "$clients" \
         --argjson body "$body" --arg shards "$shards" --argjson run "$run" \
         --argjson pt $((p1 - p0)) --argjson ot $((o1 - o0)) --argjson hz "$HZ" \
+        --argjson busy $((${m1% *} - ${m0% *})) --argjson steal $((${m1#* } - ${m0#* })) \
         --argjson c0 "$c0" --argjson c1 "$c1" --argjson tasks "$tasks" \
         --arg ltime "$(tail -n 1 "$WORK/load-time.txt")" '
-        $l[0] as $l | ($pt / $hz) as $cpu | {
+        $l[0] as $l | ($pt / $hz) as $cpu | ($ltime | split(" ") | map(tonumber) | add) as $lcpu
+        | ([$l.duration_secs, 0.001] | max) as $secs | {
             scenario: $scenario, proxy: $proxy, mode: $mode, clients: $clients, body: $body,
             shards: $shards, run: $run, target_rate: $l.target_rate,
             duration_s: $l.duration_secs, requests: $l.requests, rps: $l.rps,
@@ -194,16 +221,18 @@ measure() {
             client_conns: $l.connections_opened,
             proxy_cpu_s: $cpu,
             cpu_us_per_req: (if $l.requests > 0 then $cpu * 1e6 / $l.requests else null end),
-            proxy_cpu_util: (if $l.duration_secs > 0 then $cpu / $l.duration_secs else null end),
+            proxy_cpu_util: ($cpu / $secs),
             server_connects: (if $c0 == null then null else $c1 - $c0 end),
             # accepted includes the connection of the stats request itself
             origin_accepted: ($o.accepted - 1), origin_requests: $o.requests,
             origin_open_max: $o.open_max,
             origin_cpu_s: ($ot / $hz),
-            load_cpu_s: ($ltime | split(" ") | map(tonumber) | add),
+            load_cpu_s: $lcpu,
+            # CPU the rest of the machine used meanwhile (other users, compilers...)
+            other_cpu_util: ((($busy - $pt - $ot) / $hz - $lcpu) / $secs),
+            steal_util: ($steal / $hz / $secs),
             cpu_check: $tasks
-        }' >>"$RAW"
-    tail -n 1 "$RAW" | jq -r '"   run \(.run): \(.rps | floor) req/s, \((.cpu_us_per_req // 0) * 100 | round / 100) us CPU/req (\((.proxy_cpu_util // 0) * 100 | round)% of a CPU), server connects \(.server_connects // "-"), origin accepted \(.origin_accepted), peak \(.origin_open_max), p99 \(.latency_us.p99) us, errors \(.errors)"' >&2
+        }' >"$WORK/row.json"
 }
 
 # Starts a proxy, warms it up, measures RUNS runs, stops it.
@@ -226,9 +255,44 @@ modes_of() { if [ "$1" = nginx ]; then echo "-"; else echo "$MODES"; fi; }
 
 # ---------------------------------------------------------------- scenarios
 
+# One run of a load generator against nginx `return 200`, its figures in $WORK/row.json.
+# generator_once <tool> <run> <url> <nginx pid>...
+generator_once() {
+    local tool=$1 run=$2 url=$3 w0 w1 m0 m1 rps spin=()
+    shift 3
+    m0=$(machine_ticks)
+    w0=$(cpu_ticks "$@")
+    case $tool in
+        wrk)
+            /usr/bin/time -f '%U %S' -o "$WORK/gen-time.txt" taskset -c "$LOAD_CPU" \
+                wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$url" >"$WORK/gen.txt"
+            rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/gen.txt")
+            ;;
+        ringway-load*)
+            [ "$tool" = ringway-load-spin0 ] && spin=(--spin-rounds 0)
+            /usr/bin/time -f '%U %S' -o "$WORK/gen-time.txt" taskset -c "$LOAD_CPU" \
+                "$BIN/ringway-load" run --url "$url" --threads 1 --connections "$CONNECTIONS" \
+                --duration "$DURATION" --quiet "${spin[@]}" --json "$WORK/gen.json" >"$WORK/gen.txt"
+            rps=$(jq .rps "$WORK/gen.json")
+            ;;
+    esac
+    w1=$(cpu_ticks "$@")
+    m1=$(machine_ticks)
+    jq -c -n --arg tool "$tool" --argjson run "$run" --argjson rps "$rps" \
+        --arg gen "$(tail -n 1 "$WORK/gen-time.txt")" --arg d "${DURATION%s}" \
+        --argjson nt $((w1 - w0)) --argjson hz "$HZ" --argjson busy $((${m1% *} - ${m0% *})) '
+        ($gen | split(" ") | map(tonumber) | add) as $g | ($d | tonumber) as $d | {
+            scenario: "loadgen", proxy: $tool, mode: "-", clients: "keep-alive", body: 0,
+            shards: "1", run: $run, rps: $rps, duration_s: $d,
+            load_cpu_s: $g, load_cpu_us_per_req: ($g * 1e6 / ($rps * $d)),
+            load_cpu_util: ($g / $d), nginx_cpu_util: ($nt / $hz / $d),
+            other_cpu_util: ((($busy - $nt) / $hz - $g) / $d)
+        }' >"$WORK/row.json"
+}
+
 scenario_loadgen() {
     # nginx `return 200` alone on the proxy CPU; the generators take turns on LOAD_CPU.
-    local cfg pid run tool rps gen w0 w1 pids
+    local cfg pid run tool attempt pids
     cfg=$(nginx_static_config "$WORK" "$STATIC_PORT" "$(nginx_masks "${PROXY_CPUS%%[,-]*}")")
     start "$WORK/nginx-static.log" taskset -c "$PROXY_CPUS" nginx -e "$WORK/nginx-static-error.log" -c "$cfg"
     pid=$LAST_PID
@@ -240,32 +304,13 @@ scenario_loadgen() {
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
     for ((run = 1; run <= RUNS; run++)); do
         for tool in wrk ringway-load ringway-load-spin0; do
-            w0=$(cpu_ticks "${pids[@]}")
-            case $tool in
-                wrk)
-                    /usr/bin/time -f '%U %S' -o "$WORK/gen-time.txt" taskset -c "$LOAD_CPU" \
-                        wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$url" >"$WORK/gen.txt"
-                    rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/gen.txt")
-                    ;;
-                ringway-load*)
-                    local spin=()
-                    [ "$tool" = ringway-load-spin0 ] && spin=(--spin-rounds 0)
-                    /usr/bin/time -f '%U %S' -o "$WORK/gen-time.txt" taskset -c "$LOAD_CPU" \
-                        "$BIN/ringway-load" run --url "$url" --threads 1 --connections "$CONNECTIONS" \
-                        --duration "$DURATION" --quiet "${spin[@]}" --json "$WORK/gen.json" >"$WORK/gen.txt"
-                    rps=$(jq .rps "$WORK/gen.json")
-                    ;;
-            esac
-            w1=$(cpu_ticks "${pids[@]}")
-            gen=$(tail -n 1 "$WORK/gen-time.txt")
-            jq -c -n --arg tool "$tool" --argjson run "$run" --argjson rps "$rps" \
-                --arg gen "$gen" --arg d "${DURATION%s}" --argjson nt $((w1 - w0)) --argjson hz "$HZ" '
-                ($gen | split(" ") | map(tonumber) | add) as $g | ($d | tonumber) as $d | {
-                    scenario: "loadgen", proxy: $tool, mode: "-", clients: "keep-alive", body: 0,
-                    shards: "1", run: $run, rps: $rps, duration_s: $d,
-                    load_cpu_s: $g, load_cpu_us_per_req: ($g * 1e6 / ($rps * $d)),
-                    load_cpu_util: ($g / $d), nginx_cpu_util: ($nt / $hz / $d)
-                }' >>"$RAW"
+            for ((attempt = 1; ; attempt++)); do
+                generator_once "$tool" "$run" "$url" "${pids[@]}"
+                if ! disturbed || [ "$attempt" -gt "$RETRIES" ]; then break; fi
+                jq -r '"   run \(.run) \(.proxy) disturbed: other processes used \(.other_cpu_util * 100 | round)% of a CPU; again"' \
+                    "$WORK/row.json" >&2
+            done
+            jq -c --argjson a "$attempt" '. + {attempts: $a}' "$WORK/row.json" >>"$RAW"
             tail -n 1 "$RAW" | jq -r '"   run \(.run) \(.proxy): \(.rps | floor) req/s, generator \(.load_cpu_us_per_req * 100 | round / 100) us CPU/req (\(.load_cpu_util * 100 | round)% of a CPU), nginx \(.nginx_cpu_util * 100 | round)% of a CPU"' >&2
         done
     done
@@ -346,14 +391,16 @@ machine_info() {
         --argjson ncpu "$NCPU" --arg duration "$DURATION" --argjson runs "$RUNS" \
         --argjson connections "$CONNECTIONS" --arg reuse "$REUSE" --arg warmup "$WARMUP" \
         --arg proxy_cpus "$PROXY_CPUS" --arg load_cpu "$LOAD_CPU" --arg spin "$LOAD_SPIN" \
-        --arg scenarios "$SCENARIOS" --argjson share "$LATENCY_SHARE" '{
+        --arg scenarios "$SCENARIOS" --argjson share "$LATENCY_SHARE" \
+        --argjson other_max "$OTHER_MAX" --argjson retries "$RETRIES" '{
             cpu: $cpu, cpus: $ncpu, kernel: $kernel, os: $os, haproxy: $haproxy, nginx: $nginx,
             wrk: $wrk, rustc: $rustc, ringway_commit: $commit, date: $date,
             loadavg_at_start: $load, lscpu: $lscpu,
             settings: {duration: $duration, warmup: $warmup, runs: $runs,
                 connections: $connections, reuse_for_latency_shards_bodies: $reuse,
                 latency_share_of_haproxy_max: $share, proxy_cpus: $proxy_cpus,
-                load_and_origin_cpu: $load_cpu, load_spin_rounds: $spin, scenarios: $scenarios}
+                load_and_origin_cpu: $load_cpu, load_spin_rounds: $spin, scenarios: $scenarios,
+                other_cpu_max: $other_max, retries: $retries}
         }'
 }
 
