@@ -20,6 +20,7 @@
 
 pub mod chunked;
 pub mod cli;
+mod decimal;
 pub mod duration;
 pub mod load;
 pub mod origin;

@@ -1,6 +1,8 @@
 //! Response head parsing for the load generator: httparse on a stack header
 //! array, reduced to status, body framing and persistence.
 
+use crate::decimal::parse_decimal;
+
 /// Most header fields accepted in one response.
 const MAX_HEADERS: usize = 64;
 
@@ -79,17 +81,6 @@ pub(crate) fn parse_response(buf: &[u8], head_request: bool) -> Result<Option<Re
         body,
         close,
     }))
-}
-
-fn parse_decimal(value: &[u8]) -> Option<u64> {
-    let v = value.trim_ascii();
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(
-        v.iter()
-            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0')),
-    )
 }
 
 fn last_token(value: &[u8]) -> &[u8] {

@@ -3,6 +3,7 @@
 //! route, hooks), so the receive buffer is free again right after.
 
 use super::hooks::Hooks;
+use crate::decimal::parse_decimal;
 
 /// Most header fields accepted in one request.
 const MAX_HEADERS: usize = 96;
@@ -84,7 +85,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
-            let n = parse_length(h.value).ok_or(bad("invalid content-length"))?;
+            let n = parse_decimal(h.value).ok_or(bad("invalid content-length"))?;
             if content_length.is_some_and(|prev| prev != n) {
                 return Err(bad("conflicting content-length"));
             }
@@ -145,17 +146,6 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         route,
         hooks,
     }))
-}
-
-fn parse_length(value: &[u8]) -> Option<u64> {
-    let v = value.trim_ascii();
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(
-        v.iter()
-            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0')),
-    )
 }
 
 /// Comma-separated tokens of a header value, trimmed, empties skipped.
