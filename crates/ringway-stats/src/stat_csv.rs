@@ -151,23 +151,11 @@ const TYPE_FRONTEND: u32 = 0;
 const TYPE_BACKEND: u32 = 1;
 const TYPE_SERVER: u32 = 2;
 
-/// The HTTP/2 mux columns: ringway speaks HTTP/1.1 only, so they are 0 on frontend and
-/// backend rows (empty on servers, like HAProxy).
-const H2_FIELDS: [&str; 13] = [
-    "h2_headers_rcvd",
-    "h2_data_rcvd",
-    "h2_settings_rcvd",
-    "h2_rst_stream_rcvd",
-    "h2_goaway_rcvd",
-    "h2_detected_conn_protocol_errors",
-    "h2_detected_strm_protocol_errors",
-    "h2_rst_stream_resp",
-    "h2_goaway_resp",
-    "h2_open_connections",
-    "h2_backend_open_streams",
-    "h2_total_connections",
-    "h2_backend_total_streams",
-];
+/// The HTTP/2 mux columns (`h2_*`): ringway speaks HTTP/1.1 only, so they are 0 on frontend
+/// and backend rows (empty on servers, like HAProxy).
+fn h2_fields() -> impl Iterator<Item = &'static str> {
+    FIELDS.into_iter().filter(|name| name.starts_with("h2_"))
+}
 
 /// Features ringway does not have, which HAProxy reports as 0 on proxy rows.
 const ZERO_ON_PROXIES: [&str; 9] = [
@@ -220,7 +208,7 @@ impl Row {
         }
     }
 
-    fn set_all(&mut self, names: &[&str], value: impl Display) {
+    fn set_all<'a>(&mut self, names: impl IntoIterator<Item = &'a str>, value: impl Display) {
         for name in names {
             self.set(name, &value);
         }
@@ -296,11 +284,11 @@ fn frontend_row(info: &FrontendInfo, t: &FrontendTotals) -> Row {
     row.set("req_tot", t.req_tot);
     row.set("conn_tot", t.conn_tot);
     row.set_all(
-        &["intercepted", "dcon", "dses", "cache_lookups", "cache_hits"],
+        ["intercepted", "dcon", "dses", "cache_lookups", "cache_hits"],
         0,
     );
-    row.set_all(&ZERO_ON_PROXIES, 0);
-    row.set_all(&H2_FIELDS, 0);
+    row.set_all(ZERO_ON_PROXIES, 0);
+    row.set_all(h2_fields(), 0);
     row.set("h1_open_connections", t.scur);
     row.set("h1_total_connections", t.conn_tot);
     row.set("h1_total_streams", t.req_tot);
@@ -359,18 +347,18 @@ fn backend_row(info: &BackendInfo, t: &BackendTotals) -> Row {
     row.set("sid", 0);
     row.set("type", TYPE_BACKEND);
     row.set("algo", info.algo);
-    row.set_all(&["cache_lookups", "cache_hits"], 0);
+    row.set_all(["cache_lookups", "cache_hits"], 0);
     row.set("uweight", t.ready);
     row.set_all(
-        &[
+        [
             "agg_server_status",
             "agg_server_check_status",
             "agg_check_status",
         ],
         0,
     );
-    row.set_all(&ZERO_ON_PROXIES, 0);
-    row.set_all(&H2_FIELDS, 0);
+    row.set_all(ZERO_ON_PROXIES, 0);
+    row.set_all(h2_fields(), 0);
     row.set("h1_open_connections", t.open_conns);
     row.set("h1_open_streams", t.sum.scur);
     row.set("h1_total_connections", t.sum.connect);
