@@ -135,7 +135,7 @@ impl Session {
         let frontend = &self.ctx.process.config.frontends[self.frontend];
         if !frontend.routes.is_empty() {
             if let Some(host) = head.host(self.cbuf.data()) {
-                let host = host.split(|&byte| byte == b':').next().unwrap_or(host);
+                let host = without_port(host);
                 if let Some(route) = frontend
                     .routes
                     .iter()
@@ -560,4 +560,43 @@ fn response_relay_failure(error: RelayError, counters: &ringway_stats::ServerCou
         }
     };
     Failure::after_response(error)
+}
+
+/// A Host value without its port: `example.com:8080` → `example.com`, `[::1]:8080` → `[::1]`,
+/// the form routes are written in.
+fn without_port(host: &[u8]) -> &[u8] {
+    let end = if host.starts_with(b"[") {
+        host.iter()
+            .position(|&byte| byte == b']')
+            .map_or(host.len(), |close| close + 1)
+    } else {
+        host.iter()
+            .position(|&byte| byte == b':')
+            .unwrap_or(host.len())
+    };
+    &host[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_port;
+
+    #[test]
+    fn host_ports_are_stripped_for_routing() {
+        let cases: [(&[u8], &[u8]); 5] = [
+            (b"example.com", b"example.com"),
+            (b"example.com:8080", b"example.com"),
+            (b"[::1]:8080", b"[::1]"),
+            (b"[::1]", b"[::1]"),
+            (b"[broken", b"[broken"),
+        ];
+        for (host, name) in cases {
+            assert_eq!(
+                without_port(host),
+                name,
+                "{}",
+                String::from_utf8_lossy(host)
+            );
+        }
+    }
 }

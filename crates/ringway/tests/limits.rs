@@ -1,0 +1,27 @@
+//! The process-wide client connection limit (`global.max_conn`).
+
+mod common;
+
+use common::*;
+
+#[test]
+fn max_conn_closes_connections_past_the_limit_and_recovers() {
+    let origin = origin();
+    let proxy = proxy("max_conn = 1", &one_server("safe", ""), origin.addr());
+    let addr = frontend_addr(&proxy);
+    let mut first = Client::connect(addr);
+    assert_eq!(first.get("/").status, 200);
+    // The first client still holds its connection: a second one is closed without an answer.
+    let mut second = Client::connect(addr);
+    second.try_send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        second.read_response(false).is_none(),
+        "refused past max_conn"
+    );
+    drop(first);
+    wait_until("the first session ended", || {
+        stat_num(&proxy, "web", "FRONTEND", "scur") == 0
+    });
+    assert_eq!(get(addr, "/").status, 200, "served again below the limit");
+    assert_eq!(origin.stats().requests, 2);
+}
