@@ -2,20 +2,10 @@
 
 use ringway_config::{parse, ConfigError};
 
+mod common;
+
 /// A valid configuration that the tests below break in one place.
-const BASE: &str = r#"
-[[frontend]]
-name = "web"
-bind = ["127.0.0.1:8080"]
-default_backend = "app"
-
-[[backend]]
-name = "app"
-
-[[backend.server]]
-name = "s1"
-address = "127.0.0.1:8081"
-"#;
+const BASE: &str = common::MINIMAL;
 
 fn errors(text: &str) -> Vec<ConfigError> {
     match parse(text, "test.toml") {

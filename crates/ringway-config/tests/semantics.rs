@@ -5,19 +5,9 @@ use std::time::Duration;
 
 use ringway_config::{load, parse, AccessLog, Balance, Global, ReuseMode, Timeouts};
 
-const MINIMAL: &str = r#"
-[[frontend]]
-name = "web"
-bind = ["127.0.0.1:8080"]
-default_backend = "app"
+mod common;
 
-[[backend]]
-name = "app"
-
-[[backend.server]]
-name = "s1"
-address = "127.0.0.1:8081"
-"#;
+use common::MINIMAL;
 
 #[test]
 fn built_in_defaults() {
