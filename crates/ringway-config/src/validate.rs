@@ -31,6 +31,8 @@ const MAX_REQUEST_HEAD: i64 = 1024 * 1024;
 const MAX_SOCKET_PATH: usize = 107;
 /// An ALPN protocol id is at most 255 bytes.
 const MAX_ALPN_LEN: usize = 255;
+/// The ALPN names of the protocols ringway speaks.
+const HTTP1_ALPN: [&str; 2] = ["http/1.1", "http/1.0"];
 
 /// Checks `draft` and builds the configuration; relative paths are joined to
 /// `base` when given.
@@ -452,6 +454,12 @@ impl Checker<'_> {
                 self.issue(
                     protocol,
                     format!("an ALPN protocol name is 1 to {MAX_ALPN_LEN} bytes"),
+                );
+            } else if !HTTP1_ALPN.contains(&protocol.value.as_str()) {
+                // Offering h2 would make clients speak a protocol we do not.
+                self.issue(
+                    protocol,
+                    "ringway speaks HTTP/1.x: the ALPN protocols are \"http/1.1\" and \"http/1.0\"",
                 );
             } else {
                 alpn.push(protocol.value.clone());

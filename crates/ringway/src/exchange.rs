@@ -5,7 +5,7 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use glommio::timer::sleep;
 use ringway_http::{parse_response, BodyFramer, BodyKind, ClientSide, HttpError, RequestHead};
 use ringway_pool::{lookup_plan, ReuseMode};
@@ -17,6 +17,7 @@ use crate::error::ProxyError;
 use crate::forward::{relay_body, RelayError};
 use crate::server_conn::ServerConn;
 use crate::session::Session;
+use crate::tls;
 
 /// What happens to the client connection after an exchange.
 pub enum Outcome {
@@ -71,6 +72,9 @@ impl Session {
         let started = Instant::now();
         let backend = self.route(&head);
         self.log_head(&head, backend, started);
+        if self.ctx.sni_from_host {
+            self.keep_request_host(&head);
+        }
         self.cbuf.consume(head.head_len);
         let Some(backend) = backend else {
             return self.fail(ProxyError::NoServer).await;
@@ -129,6 +133,19 @@ impl Session {
         self.log_error(&error, false);
         self.send_error(error.status()).await;
         Outcome::Close
+    }
+
+    /// Keeps the request's host for a server whose SNI comes from it.
+    fn keep_request_host(&mut self, head: &RequestHead) {
+        self.request_host.clear();
+        if let Some(host) = head.host(self.cbuf.data()) {
+            let host = without_port(host);
+            let host = host.strip_prefix(b"[").unwrap_or(host);
+            let host = host.strip_suffix(b"]").unwrap_or(host);
+            for &byte in host {
+                self.request_host.push(byte.to_ascii_lowercase() as char);
+            }
+        }
     }
 
     fn route(&self, head: &RequestHead) -> Option<usize> {
@@ -190,7 +207,7 @@ impl Session {
                     std::io::ErrorKind::ConnectionAborted.into(),
                 )));
             }
-            self.info.server_fd.set(conn.stream.as_raw_fd());
+            self.info.server_fd.set(conn.stream.io().as_raw_fd());
             let result = self.round_trip(&mut conn, head, client).await;
             self.info.server_fd.set(-1);
             match result {
@@ -242,25 +259,28 @@ impl Session {
     ) -> Result<ServerConn, ProxyError> {
         let config = &self.ctx.process.config.backends[backend];
         let mode = config.http_reuse;
+        let sni = || tls::request_sni(&config.servers[server], &self.request_host);
+        let hash = self.ctx.conn_hash(backend, server, sni());
         self.ctx.relieve_fd_pressure(backend, server);
         if may_reuse {
-            if let Some(index) = self
-                .private
-                .iter()
-                .position(|conn| conn.backend == backend && conn.server == server)
-            {
+            if let Some(index) = self.private.iter().position(|conn| {
+                conn.backend == backend && conn.server == server && conn.hash == hash
+            }) {
                 return Ok(self.private.swap_remove(index));
             }
             if mode != ReuseMode::Never {
                 let plan = lookup_plan(mode, self.requests > 0);
-                if let Some(conn) = ServerConn::take_idle(&self.ctx, backend, server, plan) {
+                if let Some(conn) = ServerConn::take_idle(&self.ctx, backend, server, hash, plan) {
                     return Ok(conn);
                 }
             }
         }
         let mut attempt = 0;
         loop {
-            match ServerConn::connect(&self.ctx, backend, server, mode == ReuseMode::Never).await {
+            let private = mode == ReuseMode::Never;
+            let connected =
+                ServerConn::connect(&self.ctx, backend, server, private, sni(), hash).await;
+            match connected {
                 Ok(conn) => return Ok(conn),
                 Err(_) if attempt < config.retries => {
                     attempt += 1;
@@ -288,8 +308,8 @@ impl Session {
                 .timeouts
                 .client,
         );
-        let _ = conn.stream.set_write_timeout(Some(server_timeout));
-        let _ = self.client.set_write_timeout(Some(client_timeout));
+        let _ = conn.stream.io().set_write_timeout(Some(server_timeout));
+        let _ = self.client.io().set_write_timeout(Some(client_timeout));
         let ctx = self.ctx.clone();
         let counters = &ctx.counters.servers[conn.backend][conn.server];
         conn.stream
@@ -482,7 +502,7 @@ impl Session {
         conn: &mut ServerConn,
         timeout: Duration,
     ) -> Result<(), Failure> {
-        let _ = conn.stream.set_read_timeout(Some(timeout));
+        let _ = conn.stream.io().set_read_timeout(Some(timeout));
         let nothing_yet = self.sbuf.is_empty();
         let spare = self.sbuf.spare();
         if spare.is_empty() {

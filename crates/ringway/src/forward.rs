@@ -5,11 +5,15 @@ use std::io;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
 use ringway_http::{BodyFramer, HttpError};
 
 use crate::iobuf::IoBuf;
+use crate::tls::Stream;
+
+/// Bytes a tunnel moves per read in each direction.
+const TUNNEL_CHUNK: usize = 16 * 1024;
 
 /// Why relaying a body stopped early.
 #[derive(Debug)]
@@ -29,9 +33,9 @@ pub enum RelayError {
 /// connection ends at end of stream. With `decoded`, a scratch buffer, the body goes out without
 /// its chunked framing (for an HTTP/1.0 client). Returns the number of bytes written.
 pub async fn relay_body(
-    source: &mut TcpStream,
+    source: &mut Stream,
     buf: &mut IoBuf,
-    destination: &mut TcpStream,
+    destination: &mut Stream,
     framer: &mut BodyFramer,
     read_timeout: Duration,
     until_close: bool,
@@ -39,6 +43,7 @@ pub async fn relay_body(
 ) -> Result<u64, RelayError> {
     let mut relayed = 0;
     source
+        .io()
         .set_read_timeout(Some(read_timeout))
         .map_err(|error| RelayError::Source(error.into()))?;
     loop {
@@ -79,16 +84,23 @@ pub async fn relay_body(
 }
 
 /// Copies bytes both ways until either side closes or stays silent for `idle`.
-pub async fn tunnel(client: &mut TcpStream, server: &mut TcpStream, idle: Duration) {
-    let _ = client.set_read_timeout(Some(idle));
-    let _ = server.set_read_timeout(Some(idle));
+pub async fn tunnel(client: &mut Stream, server: &mut Stream, idle: Duration) {
+    let _ = client.io().set_read_timeout(Some(idle));
+    let _ = server.io().set_read_timeout(Some(idle));
     let (mut client_rx, mut client_tx) = futures_lite::io::split(client);
     let (mut server_rx, mut server_tx) = futures_lite::io::split(server);
-    let upstream = async {
-        let _ = futures_lite::io::copy(&mut client_rx, &mut server_tx).await;
-    };
-    let downstream = async {
-        let _ = futures_lite::io::copy(&mut server_rx, &mut client_tx).await;
-    };
+    let upstream = copy_flushed(&mut client_rx, &mut server_tx);
+    let downstream = copy_flushed(&mut server_rx, &mut client_tx);
     futures_lite::future::or(upstream, downstream).await;
+}
+
+/// Copies until end of stream or an error, flushing after every write: TLS buffers what it
+/// encrypts, and a tunnel's peer waits for each piece.
+async fn copy_flushed(from: &mut (impl AsyncRead + Unpin), to: &mut (impl AsyncWrite + Unpin)) {
+    let mut buf = vec![0; TUNNEL_CHUNK];
+    while let Ok(read @ 1..) = from.read(&mut buf).await {
+        if to.write_all(&buf[..read]).await.is_err() || to.flush().await.is_err() {
+            return;
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Idle server connections, reachable from every shard (haproxy-pool-semantics.md §2).
 //!
 //! The pools themselves are `ringway_pool::ShardedPool`s. An idle entry holds only what may
-//! cross threads: a duplicate of the socket's descriptor made when the connection was opened.
+//! cross threads: a duplicate of the socket's descriptor made when the connection was opened,
+//! and for a TLS connection its rustls state (keys, sequence numbers, buffered records).
 //! The glommio stream stays with the shard that owns it ([`crate::shard::ShardCtx`] keeps it by
 //! id), so reusing a local connection costs no system call. A thief builds its own stream from
 //! the duplicate and queues the id here so that the owner drops its orphaned stream; only the
@@ -12,6 +13,7 @@ use std::sync::{Arc, MutexGuard};
 
 use crossbeam::queue::SegQueue;
 use ringway_pool::{LocalPool, LookupPlan, ServerShared, ShardedPool};
+use ringway_tls::rustls::Connection;
 
 use crate::process::FdGuard;
 
@@ -20,6 +22,9 @@ pub struct IdleConn {
     pub id: u64,
     /// A duplicate of the socket's descriptor, made when the connection was opened.
     pub dup: OwnedFd,
+    /// The TLS state of a TLS connection; it goes with the connection to whichever shard
+    /// reuses it.
+    pub tls: Option<Box<Connection>>,
     pub requests: u64,
     pub guard: FdGuard,
 }

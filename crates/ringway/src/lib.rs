@@ -19,6 +19,7 @@ mod session;
 mod sessions;
 mod shard;
 mod signal;
+mod tls;
 
 pub use error::ProxyError;
 pub use process::{ProcessShared, ShardCommand};

@@ -76,12 +76,6 @@ fn run(path: &Path) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Some(unsupported) = tls_in_use(&config) {
-        eprintln!(
-            "ringway: {unsupported}: TLS is not supported by this build yet; remove the tls table"
-        );
-        return ExitCode::from(EXIT_CONFIG);
-    }
     block_stop_signals();
     let proxy = match Proxy::start(config) {
         Ok(proxy) => proxy,
@@ -108,23 +102,6 @@ fn run(path: &Path) -> ExitCode {
     proxy.wait();
     eprintln!("ringway: stopped");
     ExitCode::SUCCESS
-}
-
-fn tls_in_use(config: &ringway_config::Config) -> Option<String> {
-    let frontend = config
-        .frontends
-        .iter()
-        .find(|frontend| frontend.tls.is_some())
-        .map(|frontend| format!("frontend {}", frontend.name));
-    frontend.or_else(|| {
-        config.backends.iter().find_map(|backend| {
-            backend
-                .servers
-                .iter()
-                .find(|server| server.tls.is_some())
-                .map(|server| format!("server {}/{}", backend.name, server.name))
-        })
-    })
 }
 
 fn stop_signals() -> libc::sigset_t {

@@ -41,6 +41,8 @@ pub struct ProcessShared {
     pub served: Vec<Vec<AtomicU32>>,
     /// Where each frontend's access log goes, opened once at start: `access_logs[frontend]`.
     pub access_logs: Vec<Option<Arc<crate::access_log::LogTarget>>>,
+    /// TLS configurations of frontends and servers.
+    pub tls: crate::tls::TlsSetup,
 }
 
 /// Counts open descriptors for as long as it lives; moves with a connection between its idle

@@ -21,6 +21,7 @@ use crate::idle::ServerIdle;
 use crate::layout::build_layout;
 use crate::process::ProcessShared;
 use crate::shard::{bind_listeners, run_shard, ShardCtx};
+use crate::tls::TlsSetup;
 
 /// Locked memory glommio reserves per executor for registered buffers. We do no file I/O, so
 /// a small area keeps the RLIMIT_MEMLOCK need low.
@@ -41,6 +42,8 @@ pub enum StartError {
     Admin(String),
     #[error("access log {0}")]
     AccessLog(String),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// A running proxy.
@@ -71,6 +74,7 @@ impl Proxy {
             count => count,
         };
         let access_logs = open_access_logs(&config)?;
+        let tls = TlsSetup::build(&config).map_err(StartError::Tls)?;
         let max_fds = open_file_limit();
         let layout = build_layout(&config, shards, max_fds);
         let servers_per_backend: Vec<usize> = config
@@ -107,6 +111,7 @@ impl Proxy {
                 .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
                 .collect(),
             access_logs,
+            tls,
             layout,
             config,
         });

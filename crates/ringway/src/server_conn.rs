@@ -15,6 +15,7 @@ use crate::conn_close::{record_idle_close, refusal_reason, ConnRecord};
 use crate::idle::IdleConn;
 use crate::process::FdGuard;
 use crate::shard::ShardCtx;
+use crate::tls::{self, Stream};
 
 /// Descriptors one server connection holds: the socket and the duplicate kept for takeover.
 const FDS_PER_CONN: u64 = 2;
@@ -40,7 +41,7 @@ impl Drop for UsedSlot {
 }
 
 pub struct ServerConn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// A duplicate of the socket's descriptor, handed to a peer shard if it takes the
     /// connection while idle.
     dup: OwnedFd,
@@ -67,13 +68,15 @@ fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
 }
 
 impl ServerConn {
-    /// Opens a new connection to a server, counting the attempt (`connect`) and a failure
-    /// (`econ`).
+    /// Opens a new connection to a server (with its TLS handshake, sending `sni`), counting the
+    /// attempt (`connect`) and a failure (`econ`). `hash` identifies the connection for reuse.
     pub async fn connect(
         ctx: &Rc<ShardCtx>,
         backend: usize,
         server: usize,
         private: bool,
+        sni: Option<&str>,
+        hash: u64,
     ) -> io::Result<ServerConn> {
         let process = &ctx.process;
         let config = &process.config.backends[backend];
@@ -93,6 +96,16 @@ impl ServerConn {
         };
         stream.set_nodelay(true)?;
         let dup = duplicate(stream.as_raw_fd())?;
+        let stream = match &ctx.tls_connectors[backend][server] {
+            None => Stream::plain(stream),
+            Some(tls) => match tls::connect(stream, tls, sni, config.timeouts.connect).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    counters.econ.inc();
+                    return Err(error);
+                }
+            },
+        };
         let pool = process.idle[backend][server].shared().clone();
         if !private {
             pool.use_conn();
@@ -103,7 +116,7 @@ impl ServerConn {
             id: ctx.new_conn_id(),
             backend,
             server,
-            hash: ctx.conn_hashes[backend][server],
+            hash,
             record: ConnRecord::new(ctx, backend, server, 0),
             private,
             used: UsedSlot {
@@ -117,18 +130,17 @@ impl ServerConn {
     /// Rebuilds a connection from its idle part; the pool already counted it as used.
     fn from_idle(
         ctx: &Rc<ShardCtx>,
-        backend: usize,
-        server: usize,
-        stream: TcpStream,
+        (backend, server, hash): (usize, usize, u64),
+        tcp: TcpStream,
         idle: IdleConn,
     ) -> ServerConn {
         ServerConn {
-            stream,
+            stream: Stream::from_parts(tcp, idle.tls),
             dup: idle.dup,
             id: idle.id,
             backend,
             server,
-            hash: ctx.conn_hashes[backend][server],
+            hash,
             record: ConnRecord::new(ctx, backend, server, idle.requests),
             private: false,
             used: UsedSlot {
@@ -145,16 +157,18 @@ impl ServerConn {
         self.private = true;
     }
 
-    /// An idle connection for the request, as `plan` allows: this shard's own first, then one
-    /// taken from a peer shard when the server-wide idle count reaches `pool_low_conn`.
+    /// An idle connection with this hash for the request, as `plan` allows: this shard's own
+    /// first, then one taken from a peer shard when the server-wide idle count reaches
+    /// `pool_low_conn`.
     pub fn take_idle(
         ctx: &Rc<ShardCtx>,
         backend: usize,
         server: usize,
+        hash: u64,
         plan: LookupPlan,
     ) -> Option<ServerConn> {
         let idle = &ctx.process.idle[backend][server];
-        let hash = ctx.conn_hashes[backend][server];
+        let target = (backend, server, hash);
         ctx.drop_orphans(backend, server);
         let own = idle.own(ctx.id).take(hash, plan);
         if let Some((conn, _class)) = own {
@@ -163,7 +177,7 @@ impl ServerConn {
                 idle.shared().drop_used();
                 return None;
             };
-            return Some(ServerConn::from_idle(ctx, backend, server, stream, conn));
+            return Some(ServerConn::from_idle(ctx, target, stream, conn));
         }
         let fd_pressure = !ctx.process.fd_pressure().below_low();
         let conn = idle.steal(ctx.id, hash, plan, fd_pressure)?;
@@ -172,6 +186,7 @@ impl ServerConn {
         let IdleConn {
             id,
             dup,
+            tls,
             requests,
             guard,
         } = conn;
@@ -186,12 +201,12 @@ impl ServerConn {
         };
         Some(ServerConn::from_idle(
             ctx,
-            backend,
-            server,
+            target,
             stream,
             IdleConn {
                 id,
                 dup,
+                tls,
                 requests,
                 guard,
             },
@@ -224,14 +239,16 @@ impl ServerConn {
             ..
         } = self;
         let requests = record.requests;
+        let (tcp, tls) = stream.into_parts();
         // The stream is stored before the entry becomes visible to thieves, so that an orphan
         // notice can never arrive before it.
-        ctx.idle_streams.borrow_mut().insert(id, stream);
+        ctx.idle_streams.borrow_mut().insert(id, tcp);
         used.counted = false;
         let offered = idle.own(ctx.id).offer(
             IdleConn {
                 id,
                 dup,
+                tls,
                 requests,
                 guard,
             },

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 use ringway_http::{parse_request, write_error_response, HttpError, RequestHead};
 
@@ -20,6 +20,7 @@ use crate::forward::tunnel;
 use crate::iobuf::IoBuf;
 use crate::server_conn::ServerConn;
 use crate::shard::{raw_fd, ShardCtx};
+use crate::tls::{self, Stream};
 
 /// Initial size of a session's receive buffers; they grow up to the head limit when needed.
 const BUFFER_SIZE: usize = 16 * 1024;
@@ -88,8 +89,10 @@ pub(crate) struct Session {
     pub ctx: Rc<ShardCtx>,
     pub info: Rc<SessionInfo>,
     pub frontend: usize,
-    pub client: TcpStream,
+    pub client: Stream,
     pub client_ip: String,
+    /// The request's host, port stripped, kept when a server takes its SNI from it.
+    pub request_host: String,
     /// Bytes from the client not yet forwarded.
     pub cbuf: IoBuf,
     /// Bytes from the server not yet forwarded.
@@ -107,9 +110,9 @@ pub(crate) struct Session {
 }
 
 /// Serves one accepted client connection until it closes.
-pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, client: TcpStream) {
-    let Ok(peer) = client.peer_addr() else { return };
-    let _ = client.set_nodelay(true);
+pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: TcpStream) {
+    let Ok(peer) = tcp.peer_addr() else { return };
+    let _ = tcp.set_nodelay(true);
     let counters = &ctx.counters.frontends[frontend];
     counters.sessions.inc();
     counters.conn_tot.inc();
@@ -124,29 +127,56 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, client: TcpStream) 
         phase: Cell::new(SessionPhase::Reading),
         server: Cell::new(None),
         server_fd: Cell::new(-1),
-        fd: raw_fd(&client),
+        fd: raw_fd(&tcp),
         shut: Cell::new(false),
     });
     ctx.sessions.borrow_mut().insert(info.id, info.clone());
+    if let Some(client) = open_client(&ctx, &info, tcp).await {
+        serve_client(&ctx, &info, client).await;
+    }
+    ctx.sessions.borrow_mut().remove(&info.id);
+    ctx.counters.frontends[frontend].sessions.dec();
+    ctx.process.open_fds.fetch_sub(1, Relaxed);
+}
+
+/// The client connection ready for requests: after the TLS handshake on a TLS frontend (bounded
+/// by timeout_http_request; a failure is logged and closes the connection).
+async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: TcpStream) -> Option<Stream> {
+    let frontend = &ctx.process.config.frontends[info.frontend];
+    let Some(config) = &ctx.process.tls.acceptors[info.frontend] else {
+        return Some(Stream::plain(tcp));
+    };
+    match tls::accept(tcp, config, frontend.timeouts.http_request).await {
+        Ok(stream) => Some(stream),
+        Err(error) => {
+            eprintln!(
+                "ringway: {} {} session {:#x}: {error}",
+                frontend.name, info.peer, info.id
+            );
+            None
+        }
+    }
+}
+
+async fn serve_client(ctx: &Rc<ShardCtx>, info: &Rc<SessionInfo>, client: Stream) {
     let head_limit = ctx.limits.max_head;
+    let (frontend, accepted) = (info.frontend, info.accepted);
     let session = Session {
         ctx: ctx.clone(),
         info: info.clone(),
         frontend,
         client,
-        client_ip: peer.ip().to_string(),
+        client_ip: info.peer.ip().to_string(),
+        request_host: String::new(),
         cbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
         sbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
         to_server: BytesMut::with_capacity(1024),
         to_client: BytesMut::with_capacity(1024),
         private: Vec::new(),
         requests: 0,
-        log: RequestLog::for_frontend(&ctx, frontend, accepted),
+        log: RequestLog::for_frontend(ctx, frontend, accepted),
     };
     session.serve().await;
-    ctx.sessions.borrow_mut().remove(&info.id);
-    ctx.counters.frontends[frontend].sessions.dec();
-    ctx.process.open_fds.fetch_sub(1, Relaxed);
 }
 
 impl Session {
@@ -215,7 +245,7 @@ impl Session {
             if timeout.is_zero() {
                 return Err(ProxyError::RequestTimeout);
             }
-            let _ = self.client.set_read_timeout(Some(timeout));
+            let _ = self.client.io().set_read_timeout(Some(timeout));
             let spare = self.cbuf.spare();
             if spare.is_empty() {
                 return Err(ProxyError::BadRequest(HttpError::HeadTooLarge));
@@ -247,7 +277,7 @@ impl Session {
         counters.status.record(status);
         counters.bytes_out.add(self.to_client.len() as u64);
         self.log_status(status, self.to_client.len() as u64);
-        let _ = self.client.set_write_timeout(Some(
+        let _ = self.client.io().set_write_timeout(Some(
             self.ctx.process.config.frontends[self.frontend]
                 .timeouts
                 .client,
@@ -261,15 +291,17 @@ impl Session {
     /// dropped: closing with unread input makes the kernel send a reset, which can destroy the
     /// error response before the client reads it (HAProxy's lingering close).
     async fn linger(&mut self) {
-        if self
-            .client
-            .shutdown(std::net::Shutdown::Write)
-            .await
-            .is_err()
+        if self.client.close_notify().await.is_err()
+            || self
+                .client
+                .io()
+                .shutdown(std::net::Shutdown::Write)
+                .await
+                .is_err()
         {
             return;
         }
-        let _ = self.client.set_read_timeout(Some(LINGER_TIME));
+        let _ = self.client.io().set_read_timeout(Some(LINGER_TIME));
         let mut drained = 0;
         while drained < LINGER_BYTES {
             self.cbuf.clear();
@@ -309,8 +341,8 @@ impl Session {
         if !self.sbuf.is_empty() && self.client.write_all(self.sbuf.data()).await.is_err() {
             return;
         }
-        let _ = conn.stream.set_write_timeout(None);
-        let _ = self.client.set_write_timeout(None);
+        let _ = conn.stream.io().set_write_timeout(None);
+        let _ = self.client.io().set_write_timeout(None);
         tunnel(&mut self.client, &mut conn.stream, idle).await;
     }
 }

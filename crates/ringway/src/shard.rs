@@ -14,9 +14,13 @@ use std::time::{Duration, Instant};
 use glommio::net::TcpListener;
 use glommio::net::TcpStream;
 use glommio::timer::sleep;
+use ringway_config::Sni;
 use ringway_http::Limits;
 use ringway_pool::conn_hash;
+use ringway_stats::Layout;
 use ringway_stats::{CloseReason, ShardCounters};
+use ringway_tls::rustls::ClientConfig;
+use ringway_tls::with_own_session_cache;
 
 use crate::access_log::ShardLogs;
 use crate::conn_close::record_idle_close;
@@ -44,7 +48,12 @@ pub struct ShardCtx {
     /// `process.idle`.
     pub idle_streams: RefCell<HashMap<u64, TcpStream>>,
     next_conn: Cell<u64>,
-    pub conn_hashes: Vec<Vec<u64>>,
+    /// Connection hash of each server with its fixed SNI, if any (§1.4).
+    conn_hashes: Vec<Vec<u64>>,
+    /// This shard's TLS configuration per server, each with its own session cache.
+    pub tls_connectors: Vec<Vec<Option<Arc<ClientConfig>>>>,
+    /// Some server takes its SNI from the request's Host.
+    pub sni_from_host: bool,
     purge_timers: Vec<Vec<PurgeTimer>>,
     /// Round-robin cursor per backend.
     pub cursors: Vec<Cell<usize>>,
@@ -59,17 +68,39 @@ pub struct ShardCtx {
 impl ShardCtx {
     pub fn new(id: usize, process: Arc<ProcessShared>) -> ShardCtx {
         let layout = &process.layout;
-        let conn_hashes = layout
-            .backends
-            .iter()
+        let conn_hashes = (0..layout.backends.len())
             .map(|backend| {
-                backend
-                    .servers
-                    .iter()
-                    .map(|server| conn_hash(server.sid, server.address, None) ^ backend.iid as u64)
+                let servers = &process.config.backends[backend].servers;
+                (0..servers.len())
+                    .map(|server| {
+                        let sni = servers[server].tls.as_ref().and_then(|tls| match &tls.sni {
+                            Some(Sni::Fixed(name)) => Some(name.as_str()),
+                            _ => None,
+                        });
+                        server_hash(layout, backend, server, sni)
+                    })
                     .collect()
             })
             .collect();
+        let tls_connectors = process
+            .tls
+            .connectors
+            .iter()
+            .map(|servers| {
+                servers
+                    .iter()
+                    .map(|config| config.as_ref().map(with_own_session_cache))
+                    .collect()
+            })
+            .collect();
+        let sni_from_host = process.config.backends.iter().any(|backend| {
+            backend.servers.iter().any(|server| {
+                server
+                    .tls
+                    .as_ref()
+                    .is_some_and(|tls| tls.sni == Some(Sni::Host))
+            })
+        });
         let purge_timers = layout
             .backends
             .iter()
@@ -87,6 +118,8 @@ impl ShardCtx {
             idle_streams: RefCell::new(HashMap::new()),
             next_conn: Cell::new(0),
             conn_hashes,
+            tls_connectors,
+            sni_from_host,
             purge_timers,
             cursors: layout.backends.iter().map(|_| Cell::new(id)).collect(),
             sessions: RefCell::new(HashMap::new()),
@@ -97,6 +130,21 @@ impl ShardCtx {
             stop: LocalStop::default(),
             logs: ShardLogs::new(&process),
             process,
+        }
+    }
+
+    /// The hash a connection to the server carries for a request sending `sni` (§1.4):
+    /// connections with equal hashes are interchangeable.
+    pub fn conn_hash(&self, backend: usize, server: usize, sni: Option<&str>) -> u64 {
+        let host_sni = self.process.config.backends[backend].servers[server]
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.sni == Some(Sni::Host));
+        match sni {
+            Some(name) if host_sni => {
+                server_hash(&self.process.layout, backend, server, Some(name))
+            }
+            _ => self.conn_hashes[backend][server],
         }
     }
 
@@ -380,4 +428,11 @@ async fn drain_sessions(ctx: &ShardCtx) {
 /// The raw descriptor of a client stream, for shutdown from the shard's control paths.
 pub fn raw_fd(stream: &glommio::net::TcpStream) -> i32 {
     stream.as_raw_fd()
+}
+
+/// A server's connection hash: its identity and address, and the SNI when there is one.
+fn server_hash(layout: &Layout, backend: usize, server: usize, sni: Option<&str>) -> u64 {
+    let backend = &layout.backends[backend];
+    let server = &backend.servers[server];
+    conn_hash(server.sid, server.address, sni) ^ backend.iid as u64
 }
