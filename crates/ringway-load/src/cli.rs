@@ -1,4 +1,5 @@
-//! Command line of the `ringway-load` binary: `origin` serves, `run` loads.
+//! Command line of the `ringway-load` binary: `origin` serves, `run` loads,
+//! `certs` writes a test CA and a server certificate for HTTPS demos.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -8,9 +9,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::certs::Pki;
 use crate::duration::parse_duration;
 use crate::load::{parse_header, run_load, LoadConfig};
-use crate::origin::{Origin, OriginConfig};
+use crate::origin::{Origin, OriginConfig, OriginTls};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,10 +27,27 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve HTTP/1.1 as a test origin until killed.
+    /// Serve HTTP/1.1 (HTTPS with --tls-cert/--tls-key) as a test origin
+    /// until killed.
     Origin(OriginArgs),
-    /// Generate load against a URL and report throughput and latency.
+    /// Generate load against an http:// or https:// URL and report
+    /// throughput, latency and TLS handshakes.
     Run(RunArgs),
+    /// Write a test CA (ca.pem) and a server certificate it signs
+    /// (server.pem, server.key) for HTTPS tests and demos.
+    Certs(CertsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Directory to write ca.pem, server.pem and server.key to (created if
+    /// missing; existing files are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A name the server certificate is valid for, DNS name or IP address
+    /// (repeatable; default: localhost and 127.0.0.1).
+    #[arg(long = "name")]
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -55,11 +74,18 @@ pub struct OriginArgs {
     /// io_uring (0: never poll; frees CPU for neighbours on a busy machine).
     #[arg(long, default_value_t = crate::DEFAULT_SPIN_ROUNDS)]
     pub spin_rounds: u32,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    /// Responses then carry x-origin-sni and the stats count handshakes.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Target, http://HOST:PORT/path.
+    /// Target, http://HOST:PORT/path or https://HOST:PORT/path.
     #[arg(long)]
     pub url: String,
     /// Concurrent connections.
@@ -74,7 +100,8 @@ pub struct RunArgs {
     /// Executor threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// New TCP connection per request (Connection: close).
+    /// New TCP connection (and TLS handshake, for https) per request
+    /// (Connection: close).
     #[arg(long)]
     pub close: bool,
     /// Open loop at this many requests/s in total.
@@ -105,6 +132,18 @@ pub struct RunArgs {
     /// io_uring (0: never poll; frees CPU for neighbours on a busy machine).
     #[arg(long, default_value_t = crate::DEFAULT_SPIN_ROUNDS)]
     pub spin_rounds: u32,
+    /// https: verify the server certificate against this CA (PEM), and its
+    /// name against the SNI or the address (default: no verification).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// https: SNI to send (default: the URL host, none for an IP address).
+    #[arg(long)]
+    pub sni: Option<String>,
+    /// https: full handshake on every connection (default: resume sessions,
+    /// one session cache per thread). With --close this measures full
+    /// handshakes per second.
+    #[arg(long)]
+    pub no_tls_resume: bool,
 }
 
 impl RunArgs {
@@ -128,6 +167,9 @@ impl RunArgs {
             pin: self.pin.clone().map(|p| p.0).unwrap_or_default(),
             timeout: self.timeout,
             progress: !self.quiet,
+            ca_file: self.ca_file.clone(),
+            sni: self.sni.clone(),
+            tls_resume: !self.no_tls_resume,
         }
     }
 }
@@ -141,6 +183,10 @@ impl OriginArgs {
             delay: self.delay,
             keepalive_timeout: self.keepalive_timeout,
             max_requests_per_conn: self.max_requests_per_conn,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(OriginTls::new(cert, key)),
+                _ => None,
+            },
         }
     }
 }
@@ -197,7 +243,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Certs(args) => {
+            for (what, path) in write_certs(&args)? {
+                println!("{what:<12} {}", path.display());
+            }
+            Ok(())
+        }
     }
+}
+
+/// Writes the files of `ringway-load certs`; returns what was written where.
+pub fn write_certs(args: &CertsArgs) -> anyhow::Result<Vec<(&'static str, PathBuf)>> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let names: Vec<&str> = if args.names.is_empty() {
+        vec!["localhost", "127.0.0.1"]
+    } else {
+        args.names.iter().map(String::as_str).collect()
+    };
+    let pki = Pki::with_ca_file(&args.out.join("ca.pem"), "ringway-load")
+        .context("making the test CA")?;
+    let leaf = pki
+        .leaf("server", &names)
+        .with_context(|| format!("making a certificate for {names:?}"))?;
+    Ok(vec![
+        ("CA", pki.ca_file().to_path_buf()),
+        ("certificate", leaf.cert),
+        ("key", leaf.key),
+    ])
 }
 
 #[cfg(test)]
@@ -271,5 +344,84 @@ mod tests {
         assert_eq!(cfg.max_requests_per_conn, 3);
         assert_eq!(cfg.keepalive_timeout, Duration::from_secs(60));
         assert_eq!(cfg.threads, 1);
+        assert_eq!(cfg.tls, None);
+    }
+
+    #[test]
+    fn tls_args() {
+        let cli = Cli::try_parse_from([
+            "ringway-load",
+            "origin",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ])
+        .unwrap();
+        let Command::Origin(args) = cli.command else {
+            panic!("not origin")
+        };
+        assert_eq!(args.to_config().tls, Some(OriginTls::new("c.pem", "k.pem")));
+        let half = ["ringway-load", "origin", "--listen", "127.0.0.1:0"];
+        let half = half.into_iter().chain(["--tls-cert", "c.pem"]);
+        assert!(Cli::try_parse_from(half).is_err());
+
+        let cli = Cli::try_parse_from([
+            "ringway-load",
+            "run",
+            "--url",
+            "https://127.0.0.1:1/",
+            "--ca-file",
+            "ca.pem",
+            "--sni",
+            "a.test",
+            "--no-tls-resume",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        let cfg = args.to_config();
+        assert_eq!(cfg.ca_file, Some(PathBuf::from("ca.pem")));
+        assert_eq!(cfg.sni.as_deref(), Some("a.test"));
+        assert!(!cfg.tls_resume);
+        let cli = Cli::try_parse_from(["ringway-load", "run", "--url", "https://h/"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert!(args.to_config().tls_resume);
+    }
+
+    #[test]
+    fn certs_writes_a_ca_and_a_server_certificate() {
+        let dir = crate::certs::ScratchDir::new("cli-certs").unwrap();
+        let out = dir.path().join("new");
+        let cli = Cli::try_parse_from([
+            "ringway-load",
+            "certs",
+            "--out",
+            out.to_str().unwrap(),
+            "--name",
+            "a.test",
+        ])
+        .unwrap();
+        let Command::Certs(args) = cli.command else {
+            panic!("not certs")
+        };
+        let written = write_certs(&args).unwrap();
+        let paths: Vec<PathBuf> = written.into_iter().map(|(_, path)| path).collect();
+        let expected = ["ca.pem", "server.pem", "server.key"].map(|f| out.join(f));
+        assert_eq!(paths, expected);
+        let files = ringway_tls::CertFiles {
+            cert: out.join("server.pem"),
+            key: out.join("server.key"),
+        };
+        ringway_tls::acceptor_config(&[files], &[]).unwrap();
+        assert_eq!(
+            ringway_tls::load_certs(&out.join("ca.pem")).unwrap().len(),
+            1
+        );
     }
 }

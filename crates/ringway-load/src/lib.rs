@@ -1,23 +1,31 @@
 //! `ringway-load`: the test origin and the load generator used to exercise
-//! and benchmark the ringway proxy.
+//! and benchmark the ringway proxy, over HTTP or HTTPS.
 //!
 //! - [`origin`] owns a fast HTTP/1.1 origin server with test hooks driven by
 //!   the query string, per-connection ids and shared request counters. Other
-//!   crates start it in-process through [`Origin::start`].
+//!   crates start it in-process through [`Origin::start`]. With
+//!   [`OriginConfig::tls`] it serves HTTPS and counts handshakes, resumed
+//!   handshakes, failed handshakes and SNI names.
 //! - [`load`] owns the load generator: closed-loop and open-loop (fixed
 //!   rate) HTTP/1.1 clients on one glommio executor per thread, latency in
-//!   HdrHistograms, a [`LoadReport`] at the end.
+//!   HdrHistograms, a [`LoadReport`] at the end. `https://` URLs speak TLS,
+//!   resuming sessions unless told not to.
+//! - [`certs`] owns the test PKI: a CA and the leaf certificates it signs,
+//!   as PEM files, for tests, benchmarks and demos.
 //! - [`chunked`] owns the incremental `Transfer-Encoding: chunked` decoder
 //!   both sides use.
 //! - [`cli`] owns the command line of the `ringway-load` binary.
 //! - `spin.rs` owns the reads both sides use: a few executor rounds of
-//!   non-blocking `recv` before waiting in io_uring, which makes both
-//!   faster than plain glommio reads under load ([`set_spin_rounds`]
-//!   tunes or disables it).
+//!   non-blocking `recv` (a peek under TLS) before waiting in io_uring,
+//!   which makes both faster than plain glommio reads under load
+//!   ([`set_spin_rounds`] tunes or disables it).
 //!
-//! Everything here is written for tests and benchmarks on one machine; the
-//! parsers still never panic on network input.
+//! Both sides run plain and TLS connections through the same code, over
+//! `ringway_tls::NetStream`, whose plain path delegates straight to the
+//! socket. Everything here is written for tests and benchmarks on one
+//! machine; the parsers still never panic on network input.
 
+pub mod certs;
 pub mod chunked;
 pub mod cli;
 mod decimal;
@@ -27,6 +35,7 @@ pub mod origin;
 mod runtime;
 mod spin;
 
+pub use certs::{LeafFiles, Pki, ScratchDir};
 pub use load::{run_load, LatencySummary, LoadConfig, LoadReport};
-pub use origin::{origin_body, Origin, OriginConfig, OriginStats};
+pub use origin::{origin_body, Origin, OriginConfig, OriginStats, OriginTls};
 pub use spin::{set_spin_rounds, DEFAULT_SPIN_ROUNDS};

@@ -14,6 +14,11 @@
 //! run loop starts) and then sleeps until unrelated I/O arrives, which
 //! deadlocked connections that had no I/O armed. A pending timer is seen
 //! by the parker, so the thread always comes back.
+//!
+//! A TLS stream cannot take bytes behind rustls' back, so it spins on a
+//! peek instead: it reads through rustls as soon as rustls holds decrypted
+//! bytes or the socket has something, and glommio's read then finds the
+//! bytes without arming a poll. A plain stream is read directly, as before.
 
 use std::io;
 use std::os::unix::io::AsRawFd;
@@ -23,6 +28,7 @@ use std::time::Duration;
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
+use ringway_tls::NetStream;
 
 /// Default number of executor rounds a reader retries before waiting
 /// through io_uring.
@@ -72,7 +78,7 @@ impl Spinner {
     /// Returns 0 at end of stream.
     pub(crate) async fn read(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut NetStream<TcpStream>,
         buf: &mut [u8],
     ) -> io::Result<usize> {
         let rounds = SPIN_ROUNDS.load(Ordering::Relaxed);
@@ -81,7 +87,20 @@ impl Spinner {
             // is already armed, so a try here would be a wasted syscall.
             return stream.read(buf).await;
         }
-        let fd = stream.as_raw_fd();
+        let fd = stream.io().as_raw_fd();
+        if stream.is_tls() {
+            for round in 0..=rounds {
+                if round > 0 {
+                    self.pause().await;
+                }
+                let decrypted = stream.tls().is_some_and(|tls| !tls.wants_read());
+                if decrypted || readable(fd) {
+                    break;
+                }
+            }
+            return stream.read(buf).await;
+        }
+        let tcp = stream.io_mut();
         for round in 0..=rounds {
             if round > 0 {
                 self.pause().await;
@@ -90,7 +109,34 @@ impl Spinner {
                 return result;
             }
         }
-        stream.read(buf).await
+        tcp.read(buf).await
+    }
+}
+
+/// True when a read of `fd` would not block: bytes, end of stream or an
+/// error are waiting.
+fn readable(fd: i32) -> bool {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: the one-byte buffer is valid for writes for the duration
+        // of the call, and `fd` is an open socket owned by the caller's
+        // stream; MSG_PEEK leaves the byte in the socket.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            return true;
+        }
+        match io::Error::last_os_error().kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return false,
+            _ => return true,
+        }
     }
 }
 

@@ -1,11 +1,12 @@
 //! With spinning disabled every wait goes through io_uring: origin and
-//! load generator still agree. (Its own test binary: the setting is
-//! process-wide.)
+//! load generator still agree, over HTTP and HTTPS. (Its own test binary:
+//! the setting is process-wide.)
 
 mod common;
 
-use common::{origin, Client};
-use ringway_load::{run_load, set_spin_rounds, LoadConfig};
+use common::{origin, origin_with, Client};
+use ringway_load::{run_load, set_spin_rounds, LoadConfig, OriginConfig, OriginTls};
+use ringway_load::{Pki, ScratchDir};
 
 #[test]
 fn origin_and_load_work_without_spinning() {
@@ -30,5 +31,35 @@ fn origin_and_load_work_without_spinning() {
         assert_eq!(report.errors_total, 0, "{report:#?}");
         assert_eq!(report.connections_opened, if close { 200 } else { 4 });
         assert_eq!(origin.stats().requests, 200);
+    }
+}
+
+#[test]
+fn tls_works_without_spinning() {
+    set_spin_rounds(0);
+    let dir = ScratchDir::new("no-spin-tls").unwrap();
+    let pki = Pki::new(dir.path(), "ns").unwrap();
+    let leaf = pki.leaf("ns", &["127.0.0.1"]).unwrap();
+    let origin = origin_with(OriginConfig {
+        tls: Some(OriginTls::from(&leaf)),
+        ..OriginConfig::default()
+    });
+    for close in [false, true] {
+        origin.reset_stats();
+        let cfg = LoadConfig {
+            url: format!("https://{}/?body=20000", origin.addr()),
+            connections: 4,
+            duration: None,
+            requests: Some(100),
+            threads: 1,
+            close,
+            ca_file: Some(pki.ca_file().to_path_buf()),
+            ..LoadConfig::default()
+        };
+        let report = run_load(&cfg).unwrap();
+        assert_eq!(report.requests, 100);
+        assert_eq!(report.errors_total, 0, "{report:#?}");
+        assert_eq!(report.tls_handshakes, if close { 100 } else { 4 });
+        assert_eq!(origin.stats().tls_handshakes, report.tls_handshakes);
     }
 }

@@ -161,7 +161,7 @@ async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: TcpStream) -> Opti
 async fn serve_client(ctx: &Rc<ShardCtx>, info: &Rc<SessionInfo>, client: Stream) {
     let head_limit = ctx.limits.max_head;
     let (frontend, accepted) = (info.frontend, info.accepted);
-    let session = Session {
+    let mut session = Session {
         ctx: ctx.clone(),
         info: info.clone(),
         frontend,
@@ -177,10 +177,12 @@ async fn serve_client(ctx: &Rc<ShardCtx>, info: &Rc<SessionInfo>, client: Stream
         log: RequestLog::for_frontend(ctx, frontend, accepted),
     };
     session.serve().await;
+    // A TLS client learns that the close is deliberate, not a truncation.
+    let _ = session.client.close_notify().await;
 }
 
 impl Session {
-    async fn serve(mut self) {
+    async fn serve(&mut self) {
         loop {
             let phase = if self.requests == 0 {
                 SessionPhase::Reading
@@ -209,7 +211,7 @@ impl Session {
             match outcome {
                 Outcome::KeepAlive if !self.ctx.stopping() => continue,
                 Outcome::KeepAlive | Outcome::Close => return,
-                Outcome::Tunnel(conn) => return self.into_tunnel(conn).await,
+                Outcome::Tunnel(conn) => return self.relay_tunnel(conn).await,
             }
         }
     }
@@ -330,7 +332,7 @@ impl Session {
         self.private.push(conn);
     }
 
-    async fn into_tunnel(mut self, mut conn: Box<ServerConn>) {
+    async fn relay_tunnel(&mut self, mut conn: Box<ServerConn>) {
         self.info.phase.set(SessionPhase::Tunnel);
         let idle = self.ctx.process.config.backends[conn.backend]
             .timeouts

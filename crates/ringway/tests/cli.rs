@@ -1,7 +1,7 @@
 //! The `ringway` command line as the contract states it: `check` and `run` exit codes, error
 //! lines, graceful stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -113,17 +113,7 @@ fn run_explains_a_too_low_locked_memory_limit() {
 }
 
 fn wait_for_listening(child: &mut Child) -> String {
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(address) = line.split("listening on ").nth(1) {
-            let address = address.to_string();
-            std::thread::spawn(move || lines.for_each(drop));
-            return address;
-        }
-    }
-    panic!("ringway never said it was listening");
+    listening_then_lines(child).0
 }
 
 #[test]
@@ -145,4 +135,83 @@ fn sigterm_stops_gracefully_with_status_0() {
     }
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn run_names_a_tls_file_it_cannot_load() {
+    let text = config_text("127.0.0.1:0").replace(
+        "default_backend = \"app\"\n",
+        "default_backend = \"app\"\ntls = { certs = [{ cert = \"/nonexistent/site.pem\", key = \"/nonexistent/site.key\" }] }\n",
+    );
+    let path = temp_config("tls-missing", &text);
+    let output = ringway(&["run", "-c", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("frontend web tls: /nonexistent/site.pem"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// A server certificate from an unknown CA: the client gets 503 and the log says why.
+#[test]
+fn a_tls_verification_failure_is_logged_with_its_cause() {
+    let dir = ringway_load::ScratchDir::new("cli-tls").unwrap();
+    let trusted = ringway_load::Pki::new(dir.path(), "trusted").unwrap();
+    let unknown = ringway_load::Pki::new(dir.path(), "unknown").unwrap();
+    let leaf = unknown.leaf("origin", &["127.0.0.1"]).unwrap();
+    let origin = ringway_load::Origin::start(ringway_load::OriginConfig {
+        tls: Some(ringway_load::OriginTls::from(&leaf)),
+        ..Default::default()
+    })
+    .unwrap();
+    let text = config_text("127.0.0.1:0")
+        .replace("127.0.0.1:9", &origin.addr().to_string())
+        .replace("[[frontend]]", "[defaults]\nretries = 0\n[[frontend]]")
+        + &format!(
+            "tls = {{ verify = \"required\", ca_file = \"{}\" }}\n",
+            trusted.ca_file().display()
+        );
+    let path = temp_config("tls-verify", &text);
+    let mut child = Command::new(RINGWAY)
+        .args(["run", "-c", path.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (address, lines) = listening_then_lines(&mut child);
+    let mut client = std::net::TcpStream::connect(&address).unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    client.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    let line = lines
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a log line");
+    assert!(line.contains("503"), "{line}");
+    assert!(line.contains("TLS handshake"), "{line}");
+    assert!(line.contains("UnknownIssuer"), "the cause is named: {line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Waits for the listening line and hands the following stderr lines over a channel.
+fn listening_then_lines(child: &mut Child) -> (String, std::sync::mpsc::Receiver<String>) {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(address) = line.split("listening on ").nth(1) {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    let _ = sender.send(line);
+                }
+            });
+            return (address.to_string(), receiver);
+        }
+    }
+    panic!("ringway never said it was listening");
 }

@@ -18,24 +18,6 @@ fn two_shards(origin: SocketAddr, pool_low_conn: u32) -> Proxy {
     ))
 }
 
-/// The per-shard values of a `show activity` line such as `fd_takeover: 3 [ 1 2 ]`.
-fn activity(proxy: &Proxy, name: &str) -> Vec<u64> {
-    let reply = proxy.command("show activity");
-    let line = reply
-        .lines()
-        .find(|line| line.starts_with(&format!("{name}:")))
-        .expect("activity line");
-    let inside = line
-        .split('[')
-        .nth(1)
-        .and_then(|rest| rest.split(']').next())
-        .expect("per-shard values");
-    inside
-        .split_whitespace()
-        .map(|value| value.parse().unwrap())
-        .collect()
-}
-
 /// `idle_per_thr` values of `show servers conn`.
 fn idle_per_shard(proxy: &Proxy) -> Vec<u64> {
     let reply = proxy.command("show servers conn app");

@@ -1,5 +1,6 @@
 //! One load-generating connection: send the request, read the whole
-//! response, record, repeat.
+//! response, record, repeat. Under TLS a new connection first completes its
+//! handshake (counted, resumed or not); the exchange code is the same.
 //!
 //! The hot loop does not allocate: the request bytes are shared read-only
 //! by the thread, each connection owns one read buffer, response heads are
@@ -13,13 +14,14 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
+use ringway_tls::NetStream;
 
 use super::counters::{Failure, Recorder};
 use super::response::{parse_response, BodyKind};
 use super::target::Target;
+use super::tls::{self, ClientTls};
 use crate::chunked::ChunkedDecoder;
 use crate::spin::Spinner;
 
@@ -32,6 +34,8 @@ pub(crate) struct ThreadShared {
     pub timeout: Duration,
     /// `--close`: a new TCP connection per request.
     pub close: bool,
+    /// `https://`: how connections speak TLS.
+    pub tls: Option<ClientTls>,
     pub recorder: Recorder,
     /// Requests this thread may still start (`--requests`), if limited.
     pub budget: Cell<Option<u64>>,
@@ -88,7 +92,7 @@ pub(crate) enum Pacing {
 pub(crate) struct Client {
     shared: Rc<ThreadShared>,
     index: usize,
-    stream: Option<TcpStream>,
+    stream: Option<NetStream<TcpStream>>,
     spinner: Spinner,
     buf: Box<[u8]>,
     start: usize,
@@ -178,13 +182,30 @@ impl Client {
         let _ = stream.set_read_timeout(Some(self.shared.timeout));
         let _ = stream.set_write_timeout(Some(self.shared.timeout));
         self.shared.recorder.connection_opened();
+        let tls_state = match &self.shared.tls {
+            None => None,
+            Some(tls) => Some(tls::client_state(tls).ok_or(Failure::Tls)?),
+        };
+        let is_tls = tls_state.is_some();
         self.shared
             .live
             .borrow_mut()
             .insert(self.index, stream.as_raw_fd());
-        self.stream = Some(stream);
+        self.stream = Some(NetStream::from_parts(stream, tls_state));
         self.start = 0;
         self.end = 0;
+        if is_tls {
+            let Some(stream) = self.stream.as_mut() else {
+                return Err(Failure::Tls);
+            };
+            match tls::handshake(stream).await {
+                Ok(resumed) => self.shared.recorder.tls_handshake(resumed),
+                Err(e) => {
+                    self.drop_connection();
+                    return Err(io_failure(&e, Failure::Tls));
+                }
+            }
+        }
         Ok(())
     }
 

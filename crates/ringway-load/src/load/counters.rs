@@ -25,10 +25,13 @@ pub(crate) enum Failure {
     Timeout,
     /// The response was not valid HTTP/1.x.
     Parse,
+    /// The TLS handshake failed (a certificate the CA does not vouch for,
+    /// a protocol error, the server closing).
+    Tls,
 }
 
 /// Names of the error kinds in reports, in [`Totals::errors`] order.
-pub(crate) const ERROR_KINDS: [&str; 9] = [
+pub(crate) const ERROR_KINDS: [&str; 10] = [
     "connect",
     "read",
     "write",
@@ -38,6 +41,7 @@ pub(crate) const ERROR_KINDS: [&str; 9] = [
     "status_4xx",
     "status_5xx",
     "status_other",
+    "tls",
 ];
 
 /// Plain totals of one thread, merged across threads at the end.
@@ -50,6 +54,9 @@ pub(crate) struct Totals {
     pub errors: [u64; ERROR_KINDS.len()],
     pub connections_opened: u64,
     pub bytes_read: u64,
+    /// TLS handshakes completed, and how many of them resumed a session.
+    pub tls_handshakes: u64,
+    pub tls_resumed: u64,
 }
 
 impl Totals {
@@ -63,6 +70,8 @@ impl Totals {
         }
         self.connections_opened += other.connections_opened;
         self.bytes_read += other.bytes_read;
+        self.tls_handshakes += other.tls_handshakes;
+        self.tls_resumed += other.tls_resumed;
     }
 
     pub(crate) fn errors_total(&self) -> u64 {
@@ -102,6 +111,13 @@ impl Recorder {
         self.update(|t| t.connections_opened += 1);
     }
 
+    pub(crate) fn tls_handshake(&self, resumed: bool) {
+        self.update(|t| {
+            t.tls_handshakes += 1;
+            t.tls_resumed += u64::from(resumed);
+        });
+    }
+
     pub(crate) fn bytes_read(&self, n: usize) {
         self.update(|t| t.bytes_read += n as u64);
     }
@@ -138,6 +154,7 @@ impl Recorder {
             Failure::Write => 2,
             Failure::Timeout => 3,
             Failure::Parse => 4,
+            Failure::Tls => 9,
         };
         self.update(|t| t.errors[index] += 1);
         self.publish();
@@ -182,10 +199,16 @@ mod tests {
         r.response(404, Duration::from_micros(300));
         r.response(503, Duration::from_micros(400));
         r.failure(Failure::Timeout);
+        r.failure(Failure::Tls);
+        r.tls_handshake(false);
+        r.tls_handshake(true);
         let t = r.totals();
+        assert_eq!((t.tls_handshakes, t.tls_resumed), (2, 1));
+        assert_eq!(ERROR_KINDS[9], "tls");
+        assert_eq!(t.errors[9], 1);
         assert_eq!(t.requests, 4);
         assert_eq!(t.status, [0, 0, 1, 1, 1, 1]);
-        assert_eq!(t.errors_total(), 3);
+        assert_eq!(t.errors_total(), 4);
         assert_eq!(t.errors[3], 1);
         assert_eq!(t.errors[6], 1);
         assert_eq!(t.errors[7], 1);

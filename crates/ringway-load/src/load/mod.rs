@@ -5,7 +5,8 @@
 //! whose latency is measured from each request's due time, so a slow
 //! server cannot hide its stalls by slowing the generator down
 //! (coordinated omission). This file owns the configuration and the
-//! orchestration of the threads; the connection loop is in `client.rs`.
+//! orchestration of the threads; the connection loop is in `client.rs`,
+//! TLS (for `https://` URLs) in `tls.rs`.
 
 mod client;
 mod counters;
@@ -13,8 +14,10 @@ mod report;
 mod response;
 mod target;
 mod thread;
+mod tls;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -30,7 +33,7 @@ use thread::{Gate, ThreadPlan, ThreadResult};
 /// How to run a load test.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadConfig {
-    /// `http://HOST[:PORT]/path?query`.
+    /// `http://HOST[:PORT]/path?query`, or `https://...` to speak TLS.
     pub url: String,
     /// Concurrent connections over all threads.
     pub connections: usize,
@@ -56,6 +59,15 @@ pub struct LoadConfig {
     pub timeout: Duration,
     /// Print a progress line on stderr once per second.
     pub progress: bool,
+    /// `https://`: verify the server's certificate against this CA file
+    /// (and its name against the SNI or the address). None: no verification.
+    pub ca_file: Option<PathBuf>,
+    /// `https://`: the SNI to send instead of the URL host (an IP address
+    /// host sends none).
+    pub sni: Option<String>,
+    /// `https://`: resume sessions (each thread keeps its own cache); false
+    /// makes every connection a full handshake.
+    pub tls_resume: bool,
 }
 
 impl Default for LoadConfig {
@@ -74,6 +86,9 @@ impl Default for LoadConfig {
             pin: Vec::new(),
             timeout: Duration::from_secs(10),
             progress: false,
+            ca_file: None,
+            sni: None,
+            tls_resume: true,
         }
     }
 }
@@ -120,6 +135,19 @@ pub fn run_load(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
         cfg.body_size,
         cfg.close,
     )?);
+    let tls = if target.tls {
+        let options = tls::TlsOptions {
+            ca_file: cfg.ca_file.as_ref(),
+            sni: cfg.sni.as_deref(),
+            resume: cfg.tls_resume,
+        };
+        Some(tls::base_config(&options, &target.host, target.addr.ip())?)
+    } else {
+        if cfg.ca_file.is_some() || cfg.sni.is_some() {
+            bail!("a CA file or an SNI needs an https:// URL");
+        }
+        None
+    };
     let threads = cfg.effective_threads();
     let gate = Arc::new(Gate::default());
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -137,6 +165,10 @@ pub fn run_load(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
             rate: cfg.rate,
             timeout: cfg.timeout,
             close: cfg.close,
+            tls: tls.as_ref().map(|(config, name)| tls::ClientTls {
+                config: tls::thread_config(config, cfg.tls_resume),
+                name: name.clone(),
+            }),
         };
         first_conn += plan.connections;
         let slot = Arc::new(ProgressSlot::default());
@@ -188,6 +220,7 @@ pub fn run_load(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
     }
     let shape = RunShape {
         url: &cfg.url,
+        tls: target.tls,
         threads,
         connections: cfg.connections,
         target_rate: cfg.rate,

@@ -50,7 +50,7 @@ pub struct LoadReport {
     /// Complete responses, any status.
     pub requests: u64,
     /// Failed requests by kind (`connect`, `read`, `write`, `timeout`,
-    /// `parse`) and responses outside 2xx/3xx by status class
+    /// `parse`, `tls`) and responses outside 2xx/3xx by status class
     /// (`status_1xx`, `status_4xx`, `status_5xx`, `status_other`).
     pub errors: BTreeMap<String, u64>,
     pub errors_total: u64,
@@ -63,10 +63,29 @@ pub struct LoadReport {
     pub connections_opened: u64,
     pub bytes_read: u64,
     pub duration_secs: f64,
+    /// The run spoke TLS (`https://`).
+    #[serde(default)]
+    pub tls: bool,
+    /// TLS handshakes completed, full or resumed, including those of
+    /// connections opened before the clock started (keep-alive runs open
+    /// theirs ahead).
+    #[serde(default)]
+    pub tls_handshakes: u64,
+    /// Of those, handshakes that resumed a session.
+    #[serde(default)]
+    pub tls_resumed: u64,
+    /// `tls_handshakes` per second of the run: with `--close`, the
+    /// handshake rate the server sustained.
+    #[serde(default)]
+    pub tls_handshakes_per_sec: f64,
+    /// `tls_resumed` per second of the run.
+    #[serde(default)]
+    pub tls_resumed_per_sec: f64,
 }
 
 pub(crate) struct RunShape<'a> {
     pub url: &'a str,
+    pub tls: bool,
     pub threads: usize,
     pub connections: usize,
     pub target_rate: Option<f64>,
@@ -98,10 +117,12 @@ impl LoadReport {
                 (key, n)
             })
             .collect();
-        let rps = if duration_secs > 0.0 {
-            totals.requests as f64 / duration_secs
-        } else {
-            0.0
+        let per_sec = |n: u64| {
+            if duration_secs > 0.0 {
+                n as f64 / duration_secs
+            } else {
+                0.0
+            }
         };
         LoadReport {
             url: shape.url.to_string(),
@@ -112,11 +133,16 @@ impl LoadReport {
             errors,
             errors_total: totals.errors_total(),
             status,
-            rps,
+            rps: per_sec(totals.requests),
             latency_us: LatencySummary::from_histogram(hist),
             connections_opened: totals.connections_opened,
             bytes_read: totals.bytes_read,
             duration_secs,
+            tls: shape.tls,
+            tls_handshakes: totals.tls_handshakes,
+            tls_resumed: totals.tls_resumed,
+            tls_handshakes_per_sec: per_sec(totals.tls_handshakes),
+            tls_resumed_per_sec: per_sec(totals.tls_resumed),
         }
     }
 
@@ -146,6 +172,16 @@ impl LoadReport {
             l.p50, l.p90, l.p99, l.p999, l.max, l.mean
         );
         let _ = writeln!(s, "  connections     {} opened", self.connections_opened);
+        if self.tls {
+            let _ = writeln!(
+                s,
+                "  tls handshakes  {} ({:.1}/s), resumed {} ({:.1}/s)",
+                self.tls_handshakes,
+                self.tls_handshakes_per_sec,
+                self.tls_resumed,
+                self.tls_resumed_per_sec
+            );
+        }
         let status: Vec<String> = self
             .status
             .iter()
@@ -155,7 +191,10 @@ impl LoadReport {
         let kinds: Vec<String> = self
             .errors
             .iter()
-            .filter(|(k, v)| **v > 0 || !k.starts_with("status_"))
+            .filter(|(k, v)| {
+                let always = !k.starts_with("status_") && (self.tls || k.as_str() != "tls");
+                **v > 0 || always
+            })
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         let _ = writeln!(
@@ -189,6 +228,7 @@ mod tests {
         }
         let shape = RunShape {
             url: "http://x/",
+            tls: false,
             threads: 1,
             connections: 2,
             target_rate: None,
@@ -203,8 +243,30 @@ mod tests {
         assert_eq!(r.latency_us.p50, 500);
         let text = r.render();
         assert!(text.contains("requests/s      5.0"), "{text}");
+        assert!(!text.contains("tls"), "{text}");
         let json = serde_json::to_string(&r).unwrap();
         let back: LoadReport = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
+
+        totals.tls_handshakes = 8;
+        totals.tls_resumed = 6;
+        let shape = RunShape {
+            url: "https://x/",
+            tls: true,
+            threads: 1,
+            connections: 2,
+            target_rate: None,
+        };
+        let r = LoadReport::build(shape, &totals, &hist, 2.0);
+        assert_eq!(
+            (r.tls_handshakes_per_sec, r.tls_resumed_per_sec),
+            (4.0, 3.0)
+        );
+        let text = r.render();
+        assert!(
+            text.contains("tls handshakes  8 (4.0/s), resumed 6 (3.0/s)"),
+            "{text}"
+        );
+        assert!(text.contains("tls 0"), "{text}");
     }
 }

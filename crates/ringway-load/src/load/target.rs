@@ -1,5 +1,6 @@
-//! The load target: URL parsing, address resolution, and the request bytes
-//! every connection sends (built once, shared read-only).
+//! The load target: URL parsing (`http://` or `https://`), address
+//! resolution, and the request bytes every connection sends (built once,
+//! shared read-only).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -13,11 +14,17 @@ pub(crate) struct Target {
     pub request: Vec<u8>,
     /// HEAD requests get responses without a body.
     pub is_head: bool,
+    /// `https://`: connections speak TLS.
+    pub tls: bool,
+    /// The URL host (brackets of an IPv6 address removed): the default SNI.
+    pub host: String,
 }
 
-/// The parts of an `http://` URL the generator uses.
+/// The parts of an `http://` or `https://` URL the generator uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Url {
+    /// `https://`.
+    pub tls: bool,
     /// Authority as written (the Host header).
     pub authority: String,
     pub host: String,
@@ -27,10 +34,14 @@ pub(crate) struct Url {
 }
 
 pub(crate) fn parse_url(url: &str) -> anyhow::Result<Url> {
-    let rest = match url.get(..7) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
-        _ => bail!("only http:// URLs are supported: {url:?}"),
+    let (tls, rest) = if starts_with_ignore_case(url, "http://") {
+        (false, &url[7..])
+    } else if starts_with_ignore_case(url, "https://") {
+        (true, &url[8..])
+    } else {
+        bail!("only http:// and https:// URLs are supported: {url:?}")
     };
+    let default_port = if tls { 443 } else { 80 };
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(split);
     if authority.is_empty() {
@@ -52,7 +63,7 @@ pub(crate) fn parse_url(url: &str) -> anyhow::Result<Url> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let close = v6.find(']').context("unterminated [ in URL host")?;
         let port = match &v6[close + 1..] {
-            "" => 80,
+            "" => default_port,
             p => p
                 .strip_prefix(':')
                 .context("junk after ] in URL host")?
@@ -63,15 +74,21 @@ pub(crate) fn parse_url(url: &str) -> anyhow::Result<Url> {
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), p.parse().context("bad port")?),
-            None => (authority.to_string(), 80),
+            None => (authority.to_string(), default_port),
         }
     };
     Ok(Url {
+        tls,
         authority: authority.to_string(),
         host,
         port,
         path,
     })
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
 }
 
 /// Resolves the URL and builds the request.
@@ -122,6 +139,8 @@ pub(crate) fn build(
         addr,
         request,
         is_head: method.eq_ignore_ascii_case("HEAD"),
+        tls: url.tls,
+        host: url.host,
     })
 }
 
@@ -154,7 +173,13 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("::1", 9));
         let u = parse_url("http://h?q").unwrap();
         assert_eq!(u.path, "/?q");
-        assert!(parse_url("https://h/").is_err());
+        assert!(!u.tls);
+        let u = parse_url("HTTPS://a.test/x").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port), (true, "a.test", 443));
+        let u = parse_url("https://[::1]:8443").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port), (true, "::1", 8443));
+        assert!(parse_url("ftp://h/").is_err());
+        assert!(parse_url("http:/").is_err());
         assert!(parse_url("http:///x").is_err());
         assert!(parse_url("http://h:notaport/").is_err());
         assert!(parse_url("http://u@h/").is_err());

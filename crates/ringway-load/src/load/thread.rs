@@ -14,6 +14,7 @@ use std::future::Future;
 use super::client::{Client, Pacing, ThreadShared};
 use super::counters::{ProgressSlot, Recorder, Totals};
 use super::target::Target;
+use super::tls::ClientTls;
 
 /// Period of the timer kept pending while a thread waits for its tasks.
 const WATCHDOG_TICK: Duration = Duration::from_millis(10);
@@ -59,6 +60,8 @@ pub(crate) struct ThreadPlan {
     pub rate: Option<f64>,
     pub timeout: Duration,
     pub close: bool,
+    /// `https://`: this thread's TLS client (its own session cache).
+    pub tls: Option<ClientTls>,
 }
 
 /// What one thread measured.
@@ -80,6 +83,7 @@ pub(crate) async fn run_thread(
         target,
         timeout: plan.timeout,
         close: plan.close,
+        tls: plan.tls.clone(),
         recorder: Recorder::new(progress)?,
         budget: Cell::new(plan.budget),
         deadline: Cell::new(None),

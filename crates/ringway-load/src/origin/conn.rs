@@ -7,6 +7,10 @@
 //! and before closing. Closing is "lingering": shut down the write side,
 //! then drain what the client still sends for a short while, so the client
 //! sees our last bytes and a FIN rather than a reset.
+//!
+//! Plain and TLS connections run the same code over a [`NetStream`]: a TLS
+//! connection first completes its handshake (`tls.rs`), tags its responses
+//! with `x-origin-sni`, and sends close_notify before closing.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -17,8 +21,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
+use ringway_tls::NetStream;
 
 use super::hooks::Hooks;
 use super::request::{parse_head, Framing, HeadError, RequestHead, Route};
@@ -27,6 +32,7 @@ use super::response::{
     CHUNK_SIZE,
 };
 use super::stats::{next_conn_id, SharedStats};
+use super::tls::Acceptor;
 use crate::chunked::ChunkedDecoder;
 use crate::spin::Spinner;
 
@@ -51,6 +57,8 @@ pub(crate) struct ThreadCtx {
     pub delay: Duration,
     pub keepalive_timeout: Duration,
     pub max_requests_per_conn: u64,
+    /// Set for an HTTPS origin.
+    pub tls: Option<Acceptor>,
     /// Sockets of the live connections, by connection id, so that stopping
     /// the thread can shut them down.
     pub live: RefCell<HashMap<u64, RawFd>>,
@@ -90,17 +98,29 @@ impl Drop for LiveGuard {
 }
 
 /// Serves one accepted connection until it closes.
-pub(crate) async fn serve(stream: TcpStream, ctx: Rc<ThreadCtx>) {
+pub(crate) async fn serve(tcp: TcpStream, ctx: Rc<ThreadCtx>) {
     ctx.stats.on_accept(ctx.shard);
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
     if !ctx.keepalive_timeout.is_zero() {
-        let _ = stream.set_read_timeout(Some(ctx.keepalive_timeout));
+        let _ = tcp.set_read_timeout(Some(ctx.keepalive_timeout));
     }
     let id = next_conn_id();
-    ctx.live.borrow_mut().insert(id, stream.as_raw_fd());
+    ctx.live.borrow_mut().insert(id, tcp.as_raw_fd());
     let counted = Rc::new(Cell::new(false));
+    let tls = match &ctx.tls {
+        None => None,
+        Some(acceptor) => match acceptor.start(&ctx.stats, ctx.shard) {
+            Some(state) => Some(state),
+            None => {
+                ctx.live.borrow_mut().remove(&id);
+                ctx.stats.on_close(false);
+                return;
+            }
+        },
+    };
     let mut conn = Conn {
-        stream,
+        stream: NetStream::from_parts(tcp, tls),
+        sni: None,
         spinner: Spinner::default(),
         ctx: ctx.clone(),
         id,
@@ -115,10 +135,19 @@ pub(crate) async fn serve(stream: TcpStream, ctx: Rc<ThreadCtx>) {
     // Declared after `conn`, so it unregisters the socket before `conn`
     // closes it.
     let _guard = LiveGuard {
-        ctx,
+        ctx: ctx.clone(),
         id,
         served: counted,
     };
+    if let Some(acceptor) = &ctx.tls {
+        match acceptor
+            .handshake(&mut conn.stream, &ctx.stats, ctx.shard)
+            .await
+        {
+            Some(sni) => conn.sni = Some(sni),
+            None => return,
+        }
+    }
     if let Ok(Ending::Close) = conn.run().await {
         conn.linger().await;
     }
@@ -140,7 +169,9 @@ enum Next {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: NetStream<TcpStream>,
+    /// TLS only: the SNI the client sent (`-` for none), for `x-origin-sni`.
+    sni: Option<Rc<str>>,
     spinner: Spinner,
     ctx: Rc<ThreadCtx>,
     id: u64,
@@ -277,6 +308,7 @@ impl Conn {
     async fn respond(&mut self, head: &RequestHead, req_body: u64) -> io::Result<Next> {
         let max = self.ctx.max_requests_per_conn;
         let close = !head.keep_alive || head.ambiguous || (max > 0 && self.served >= max);
+        let sni = self.sni.clone();
         let mut spec = HeadSpec {
             status: 200,
             conn_id: self.id,
@@ -288,6 +320,7 @@ impl Conn {
             keep_alive_1_0: false,
             www_auth: None,
             content_type: None,
+            sni: sni.as_deref(),
         };
         match head.route {
             Route::Stats => {
@@ -428,6 +461,7 @@ impl Conn {
     }
 
     fn error_response(&mut self, err: HeadError) {
+        let sni = self.sni.clone();
         let spec = HeadSpec {
             status: err.status,
             conn_id: self.id,
@@ -439,6 +473,7 @@ impl Conn {
             keep_alive_1_0: false,
             www_auth: None,
             content_type: None,
+            sni: sni.as_deref(),
         };
         write_head(&mut self.out, &spec);
         self.out.extend_from_slice(err.reason.as_bytes());
@@ -473,14 +508,20 @@ impl Conn {
     /// Half-closes, then drains the client's bytes for a short while so the
     /// close reaches it as a FIN after our last response.
     async fn linger(&mut self) {
-        if self.stream.shutdown(Shutdown::Write).await.is_err() {
+        // TLS: close_notify first (best effort); what the client sends after
+        // it is drained below as raw bytes, never decrypted.
+        if self.stream.close_notify().await.is_err() {
             return;
         }
-        let _ = self.stream.set_read_timeout(Some(LINGER));
+        let tcp = self.stream.io_mut();
+        if tcp.shutdown(Shutdown::Write).await.is_err() {
+            return;
+        }
+        let _ = tcp.set_read_timeout(Some(LINGER));
         let deadline = Instant::now() + LINGER;
         let mut drained = 0;
         while drained < LINGER_BYTES && Instant::now() < deadline {
-            match self.stream.read(&mut self.inbuf[..]).await {
+            match tcp.read(&mut self.inbuf[..]).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => drained += n,
             }

@@ -4,7 +4,8 @@
 //!
 //! Owns the public [`Origin`] handle (start, address, counters, stop) and
 //! its configuration. The per-connection protocol lives in `conn.rs`, the
-//! test hooks in `hooks.rs`, the counters in `stats.rs`.
+//! test hooks in `hooks.rs`, the counters in `stats.rs`, the TLS handshake
+//! in `tls.rs`.
 //!
 //! Every response carries `x-origin-conn` (a per-connection id unique in the
 //! process), `x-origin-conn-req` (1 for the first request on a connection,
@@ -13,6 +14,14 @@
 //! [`OriginStats`] as JSON (with `open` and `open_max`, the connections open
 //! now and the most open at once since the last reset) and
 //! `GET /__origin/reset` zeroes the counters.
+//!
+//! With [`OriginConfig::tls`] the origin speaks HTTPS only: every accepted
+//! connection completes a TLS handshake (SNI picks nothing: there is one
+//! certificate; sessions resume by ticket or session id, across threads)
+//! and is then served exactly like a plain one, each response also carrying
+//! `x-origin-sni` (the name the client sent, `-` for none). The stats count
+//! `tls_handshakes`, `tls_resumed`, `tls_failed` and `tls_sni` (handshakes
+//! per SNI name).
 
 mod conn;
 mod hooks;
@@ -20,6 +29,7 @@ mod request;
 mod response;
 mod server;
 mod stats;
+mod tls;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -32,6 +42,7 @@ use glommio::ExecutorJoinHandle;
 
 pub use response::origin_body;
 pub use stats::OriginStats;
+pub use tls::{OriginTls, DEFAULT_HANDSHAKE_TIMEOUT, NO_SNI};
 
 use conn::ThreadCtx;
 use stats::SharedStats;
@@ -53,6 +64,8 @@ pub struct OriginConfig {
     /// After this many requests a connection is answered with
     /// `Connection: close` and closed (0: unlimited).
     pub max_requests_per_conn: u64,
+    /// Serve HTTPS with this certificate (None: plain HTTP).
+    pub tls: Option<OriginTls>,
 }
 
 impl Default for OriginConfig {
@@ -64,6 +77,7 @@ impl Default for OriginConfig {
             delay: Duration::ZERO,
             keepalive_timeout: Duration::from_secs(60),
             max_requests_per_conn: 0,
+            tls: None,
         }
     }
 }
@@ -83,9 +97,11 @@ struct Worker {
 
 impl Origin {
     /// Starts the serving threads and returns once every one of them is
-    /// listening.
+    /// listening. An unreadable or mismatched certificate or key is an
+    /// `InvalidInput` error naming the file.
     pub fn start(cfg: OriginConfig) -> io::Result<Origin> {
         let threads = cfg.threads.max(1);
+        let acceptor = cfg.tls.as_ref().map(tls::Acceptor::new).transpose()?;
         let mut origin = Origin {
             addr: cfg.listen,
             stats: Arc::new(SharedStats::new(threads)),
@@ -98,6 +114,7 @@ impl Origin {
             let (ready_tx, ready_rx) = mpsc::channel();
             let stats = origin.stats.clone();
             let cfg = cfg.clone();
+            let acceptor = acceptor.clone();
             let handle = crate::runtime::executor(&format!("origin-{index}"), None)
                 .spawn(move || async move {
                     let ctx = ThreadCtx {
@@ -107,6 +124,7 @@ impl Origin {
                         delay: cfg.delay,
                         keepalive_timeout: cfg.keepalive_timeout,
                         max_requests_per_conn: cfg.max_requests_per_conn,
+                        tls: acceptor,
                         live: Default::default(),
                         stopping: Default::default(),
                     };
@@ -195,5 +213,6 @@ mod tests {
         send_sync::<super::Origin>();
         send_sync::<super::OriginConfig>();
         send_sync::<super::OriginStats>();
+        send_sync::<super::tls::Acceptor>();
     }
 }

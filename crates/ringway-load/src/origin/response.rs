@@ -91,6 +91,8 @@ pub(crate) struct HeadSpec<'a> {
     pub keep_alive_1_0: bool,
     pub www_auth: Option<&'a str>,
     pub content_type: Option<&'a str>,
+    /// TLS connections: the client's SNI (`-` for none), as `x-origin-sni`.
+    pub sni: Option<&'a str>,
 }
 
 /// Appends the response head described by `spec`.
@@ -116,6 +118,9 @@ pub(crate) fn write_head(out: &mut Vec<u8>, spec: &HeadSpec<'_>) {
     }
     if let Some(ct) = spec.content_type {
         let _ = write!(out, "content-type: {ct}\r\n");
+    }
+    if let Some(sni) = spec.sni {
+        let _ = write!(out, "x-origin-sni: {sni}\r\n");
     }
     if let Some(auth) = spec.www_auth {
         let _ = write!(out, "www-authenticate: {auth}\r\n");
@@ -169,13 +174,14 @@ mod tests {
                 keep_alive_1_0: false,
                 www_auth: Some("Basic realm=\"r\""),
                 content_type: None,
+                sni: Some("a.test"),
             },
         );
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
             "HTTP/1.1 401 Unauthorized\r\nx-origin-conn: 3\r\nx-origin-conn-req: 2\r\n\
-             x-origin-req-body: 5\r\ncontent-length: 10\r\n\
+             x-origin-req-body: 5\r\ncontent-length: 10\r\nx-origin-sni: a.test\r\n\
              www-authenticate: Basic realm=\"r\"\r\nconnection: close\r\n\r\n"
         );
     }

@@ -6,6 +6,7 @@
 //! unique across every origin started in the process. The open-connection
 //! counts and the peak are process-wide atomics, touched once or twice per
 //! connection (not per request), so that the peak is exact across threads.
+//! TLS handshakes are counted in the shards, once per connection.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +43,18 @@ pub struct OriginStats {
     /// starts it at the number of such connections open at that moment.
     #[serde(default)]
     pub open_max: u64,
+    /// TLS handshakes completed (full or resumed).
+    #[serde(default)]
+    pub tls_handshakes: u64,
+    /// TLS handshakes completed by resuming an earlier session (ticket or session id).
+    #[serde(default)]
+    pub tls_resumed: u64,
+    /// TLS handshakes that failed or timed out; their connections were closed.
+    #[serde(default)]
+    pub tls_failed: u64,
+    /// Completed TLS handshakes by the SNI name the client sent (`"-"`: no SNI).
+    #[serde(default)]
+    pub tls_sni: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -49,6 +62,10 @@ struct Shard {
     accepted: u64,
     requests: u64,
     conns: BTreeMap<u64, u64>,
+    tls_handshakes: u64,
+    tls_resumed: u64,
+    tls_failed: u64,
+    tls_sni: BTreeMap<String, u64>,
 }
 
 /// Padding keeps two shards' locks off one cache line.
@@ -115,6 +132,23 @@ impl SharedStats {
         *s.conns.entry(conn).or_insert(0) += 1;
     }
 
+    /// A TLS handshake completed; `sni` is the name the client sent, `"-"` for none.
+    pub(crate) fn on_tls_handshake(&self, shard: usize, sni: &str, resumed: bool) {
+        let mut s = self.shard(shard);
+        s.tls_handshakes += 1;
+        s.tls_resumed += u64::from(resumed);
+        match s.tls_sni.get_mut(sni) {
+            Some(n) => *n += 1,
+            None => {
+                s.tls_sni.insert(sni.to_owned(), 1);
+            }
+        }
+    }
+
+    pub(crate) fn on_tls_failed(&self, shard: usize) {
+        self.shard(shard).tls_failed += 1;
+    }
+
     pub(crate) fn snapshot(&self) -> OriginStats {
         let mut out = OriginStats {
             open: self.open.load(Ordering::Relaxed),
@@ -128,6 +162,12 @@ impl SharedStats {
             for (&id, &n) in &s.conns {
                 *out.conns.entry(id).or_insert(0) += n;
             }
+            out.tls_handshakes += s.tls_handshakes;
+            out.tls_resumed += s.tls_resumed;
+            out.tls_failed += s.tls_failed;
+            for (name, &n) in &s.tls_sni {
+                *out.tls_sni.entry(name.clone()).or_insert(0) += n;
+            }
         }
         out
     }
@@ -135,9 +175,7 @@ impl SharedStats {
     pub(crate) fn reset(&self) {
         for index in 0..self.shards.len() {
             let mut s = self.shard(index);
-            s.accepted = 0;
-            s.requests = 0;
-            s.conns.clear();
+            *s = Shard::default();
         }
         self.open_max
             .store(self.serving.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -174,7 +212,8 @@ mod tests {
         let json = serde_json::to_string(&snap).unwrap();
         assert_eq!(
             json,
-            r#"{"accepted":2,"requests":3,"conns":{"7":2,"9":1},"open":1,"open_max":2}"#
+            r#"{"accepted":2,"requests":3,"conns":{"7":2,"9":1},"open":1,"open_max":2,"#.to_owned()
+                + r#""tls_handshakes":0,"tls_resumed":0,"tls_failed":0,"tls_sni":{}}"#
         );
         let back: OriginStats = serde_json::from_str(&json).unwrap();
         assert_eq!(back, snap);
@@ -182,6 +221,7 @@ mod tests {
         let old: OriginStats =
             serde_json::from_str(r#"{"accepted":1,"requests":1,"conns":{}}"#).unwrap();
         assert_eq!((old.open, old.open_max), (0, 0));
+        assert_eq!((old.tls_handshakes, old.tls_sni.len()), (0, 0));
         stats.reset();
         let expected = OriginStats {
             open: 1,
@@ -206,6 +246,26 @@ mod tests {
         assert_eq!((snap.open, snap.open_max), (1, 3));
         stats.reset();
         assert_eq!(stats.snapshot().open_max, 1);
+    }
+
+    #[test]
+    fn tls_counters_merge_and_reset() {
+        let stats = SharedStats::new(2);
+        stats.on_tls_handshake(0, "a.test", false);
+        stats.on_tls_handshake(1, "a.test", true);
+        stats.on_tls_handshake(1, "-", false);
+        stats.on_tls_failed(0);
+        let snap = stats.snapshot();
+        assert_eq!(
+            (snap.tls_handshakes, snap.tls_resumed, snap.tls_failed),
+            (3, 1, 1)
+        );
+        let sni = BTreeMap::from([("-".to_string(), 1), ("a.test".to_string(), 2)]);
+        assert_eq!(snap.tls_sni, sni);
+        let json: serde_json::Value = serde_json::to_value(&snap).unwrap();
+        assert_eq!(json["tls_sni"]["a.test"], 2);
+        stats.reset();
+        assert_eq!(stats.snapshot(), OriginStats::default());
     }
 
     #[test]

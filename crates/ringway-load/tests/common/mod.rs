@@ -1,14 +1,19 @@
 //! Blocking HTTP/1.1 test client for the integration tests: raw bytes out,
 //! responses parsed with httparse, a read timeout as the deadline of every
-//! wait.
+//! wait; plain or TLS (rustls over the same socket).
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ringway_load::{Origin, OriginConfig};
+use ringway_tls::rustls::pki_types::ServerName;
+use ringway_tls::rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
+use ringway_tls::{ConnectorSettings, ServerVerify};
 
 /// Longest any single wait in a test may take.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -71,20 +76,65 @@ impl Response {
     }
 }
 
+/// A byte stream the client reads and writes: a socket, or TLS over one.
+trait Duplex: Read + Write {}
+
+impl<T: Read + Write> Duplex for T {}
+
+/// A TLS client configuration that trusts `ca_file` and checks names, with
+/// its own session cache (connections made with it resume sessions).
+pub fn tls_config(ca_file: &Path) -> Arc<ClientConfig> {
+    let settings = ConnectorSettings {
+        verify: ServerVerify::Required {
+            ca_file: Some(ca_file.to_path_buf()),
+        },
+        check_name: true,
+        client_cert: None,
+    };
+    ringway_tls::with_own_session_cache(&ringway_tls::connector_config(&settings).unwrap())
+}
+
 pub struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Duplex>,
     buf: Vec<u8>,
+}
+
+fn socket(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.set_write_timeout(Some(DEADLINE)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
 }
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        stream.set_nodelay(true).unwrap();
         Client {
-            stream,
+            stream: Box::new(socket(addr)),
             buf: Vec::new(),
         }
+    }
+
+    /// Connects and completes a TLS handshake for `name` (an IP address
+    /// sends no SNI). Returns the client and whether the session was
+    /// resumed, or the handshake error.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        config: &Arc<ClientConfig>,
+        name: &str,
+    ) -> io::Result<(Client, bool)> {
+        let mut tcp = socket(addr);
+        let name = ServerName::try_from(name.to_string()).expect("valid name");
+        let mut tls = ClientConnection::new(config.clone(), name).map_err(io::Error::other)?;
+        while tls.is_handshaking() {
+            tls.complete_io(&mut tcp)?;
+        }
+        let resumed = tls.handshake_kind() == Some(HandshakeKind::Resumed);
+        let client = Client {
+            stream: Box::new(StreamOwned::new(tls, tcp)),
+            buf: Vec::new(),
+        };
+        Ok((client, resumed))
     }
 
     pub fn send(&mut self, bytes: &[u8]) {

@@ -324,3 +324,21 @@ pub fn stat(proxy: &Proxy, pxname: &str, svname: &str, column: &str) -> String {
 pub fn stat_num(proxy: &Proxy, pxname: &str, svname: &str, column: &str) -> u64 {
     stat(proxy, pxname, svname, column).parse().unwrap_or(0)
 }
+
+/// The per-shard values of a `show activity` line such as `fd_takeover: 3 [ 1 2 ]`.
+pub fn activity(proxy: &Proxy, name: &str) -> Vec<u64> {
+    let reply = proxy.command("show activity");
+    let line = reply
+        .lines()
+        .find(|line| line.starts_with(&format!("{name}:")))
+        .expect("activity line");
+    let inside = line
+        .split('[')
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .expect("per-shard values");
+    inside
+        .split_whitespace()
+        .map(|value| value.parse().unwrap())
+        .collect()
+}
