@@ -84,6 +84,27 @@ impl StatusCounters {
     }
 }
 
+/// TLS handshakes on one side of the proxy (HAProxy's `ssl_sess`, `ssl_reused_sess`,
+/// `ssl_failed_handshake`).
+#[derive(Debug, Default)]
+pub struct TlsCounters {
+    /// Completed handshakes, full or resumed.
+    pub handshakes: Counter,
+    /// Completed handshakes that resumed an earlier session.
+    pub resumed: Counter,
+    pub failed: Counter,
+}
+
+impl TlsCounters {
+    #[inline]
+    pub fn record(&self, resumed: bool) {
+        self.handshakes.inc();
+        if resumed {
+            self.resumed.inc();
+        }
+    }
+}
+
 /// One frontend on one shard.
 #[derive(Debug, Default)]
 pub struct FrontendCounters {
@@ -99,6 +120,9 @@ pub struct FrontendCounters {
     pub bytes_out: Counter,
     /// Responses sent to clients, by status class (including errors the proxy generated).
     pub status: StatusCounters,
+    /// TLS client connections open now.
+    pub tls_open: Gauge,
+    pub tls: TlsCounters,
 }
 
 /// One server on one shard.
@@ -136,6 +160,8 @@ pub struct ServerCounters {
     pub reqs_per_conn: ReqsPerConnHistogram,
     /// Request latency: complete request head to the end of the response.
     pub latency: LatencyHistogram,
+    /// TLS handshakes with this server.
+    pub tls: TlsCounters,
 }
 
 impl ServerCounters {

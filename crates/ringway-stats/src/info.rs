@@ -44,6 +44,11 @@ pub fn render_info_from(
     uptime: Duration,
 ) -> String {
     let curr_conns = totals.curr_conns();
+    let (front_tls, back_tls) = (totals.frontend_tls(), totals.backend_tls());
+    let curr_tls: u64 = totals.frontends.iter().map(|f| f.tls_open).sum();
+    let front_reuse_pct = (front_tls.resumed * 100)
+        .checked_div(front_tls.handshakes)
+        .unwrap_or(0);
     // A listener per frontend at least; the stats socket itself is not counted.
     let listeners = layout.frontends.len() as u64;
     let version = VERSION.to_string();
@@ -69,8 +74,12 @@ pub fn render_info_from(
         ("CumConns", totals.cum_conns().to_string()),
         ("CumReq", totals.cum_req().to_string()),
         ("MaxSslConns", "0".to_string()),
-        ("CurrSslConns", "0".to_string()),
-        ("CumSslConns", "0".to_string()),
+        // Client-side TLS connections open now (server-side ones are not counted).
+        ("CurrSslConns", curr_tls.to_string()),
+        (
+            "CumSslConns",
+            (front_tls.handshakes + back_tls.handshakes).to_string(),
+        ),
         ("Maxpipes", "0".to_string()),
         ("PipesUsed", "0".to_string()),
         ("PipesFree", "0".to_string()),
@@ -85,7 +94,7 @@ pub fn render_info_from(
         ("MaxSslRate", "0".to_string()),
         ("SslFrontendKeyRate", "0".to_string()),
         ("SslFrontendMaxKeyRate", "0".to_string()),
-        ("SslFrontendSessionReuse_pct", "0".to_string()),
+        ("SslFrontendSessionReuse_pct", front_reuse_pct.to_string()),
         ("SslBackendKeyRate", "0".to_string()),
         ("SslBackendMaxKeyRate", "0".to_string()),
         ("SslCacheLookups", "0".to_string()),

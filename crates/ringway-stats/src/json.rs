@@ -14,7 +14,9 @@ use crate::counters::ShardCounters;
 use crate::histogram::HistogramSnapshot;
 use crate::info::{PRODUCT_NAME, VERSION};
 use crate::layout::{Layout, ServerState};
-use crate::totals::{server_sums_on, shard_server_sums, totals, ServerSums, StatusTotals};
+use crate::totals::{
+    server_sums_on, shard_server_sums, totals, ServerSums, StatusTotals, TlsTotals,
+};
 
 fn histogram(h: &HistogramSnapshot) -> Value {
     let buckets: Vec<Value> = h
@@ -75,6 +77,15 @@ fn server_counters(s: &ServerSums) -> Value {
         "closed": closed(s),
         "requests_per_connection": reqs_per_conn(s),
         "latency_us": histogram(&s.latency),
+        "tls": tls(&s.tls),
+    })
+}
+
+fn tls(t: &TlsTotals) -> Value {
+    json!({
+        "handshakes": t.handshakes,
+        "resumed": t.resumed,
+        "failed": t.failed,
     })
 }
 
@@ -123,6 +134,8 @@ fn frontends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
                 "bytes_in": f.bytes_in,
                 "bytes_out": f.bytes_out,
                 "responses": statuses(&f.status),
+                "tls_connections": f.tls_open,
+                "tls": tls(&f.tls),
                 "shards": per_shard,
             })
         })

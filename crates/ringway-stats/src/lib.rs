@@ -28,7 +28,7 @@ pub use activity::{render_activity_at, render_show_activity};
 pub use close::{CloseCounters, CloseReason};
 pub use counters::{
     ActivityCounters, Counter, FrontendCounters, Gauge, ServerCounters, ShardCounters,
-    StatusCounters,
+    StatusCounters, TlsCounters,
 };
 pub use help::{help_text, unknown_command_text};
 pub use histogram::{
@@ -47,7 +47,7 @@ pub use sess::{render_show_sess, SessionRow};
 pub use stat_csv::{render_show_stat, render_stat_from, stat_header, FIELDS as STAT_FIELDS};
 pub use totals::{
     server_sums_on, shard_server_sums, totals, BackendTotals, FrontendTotals, ServerSums,
-    ServerTotals, StatusTotals, Totals,
+    ServerTotals, StatusTotals, TlsTotals, Totals,
 };
 
 /// A command's full reply on the stats socket: its body and the empty line with which

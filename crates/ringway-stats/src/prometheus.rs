@@ -117,7 +117,7 @@ impl ServerShard<'_> {
 type CounterFamily = (&'static str, &'static str, fn(&ServerSums) -> u64);
 
 /// Per-server counters, one sample per server and shard.
-const SERVER_COUNTERS: [CounterFamily; 13] = [
+const SERVER_COUNTERS: [CounterFamily; 16] = [
     (
         "server_requests_total",
         "Requests sent to the server (show stat stot).",
@@ -181,6 +181,21 @@ const SERVER_COUNTERS: [CounterFamily; 13] = [
         "Times the load balancer picked the server (lbtot).",
         |s| s.lbtot,
     ),
+    (
+        "server_tls_handshakes_total",
+        "TLS handshakes completed with the server, full or resumed (ssl_sess).",
+        |s| s.tls.handshakes,
+    ),
+    (
+        "server_tls_resumed_handshakes_total",
+        "TLS handshakes with the server that resumed a session (ssl_reused_sess).",
+        |s| s.tls.resumed,
+    ),
+    (
+        "server_tls_failed_handshakes_total",
+        "TLS handshakes with the server that failed (ssl_failed_handshake).",
+        |s| s.tls.failed,
+    ),
 ];
 
 fn process_metrics(out: &mut Out, layout: &Layout, stopping: bool) {
@@ -204,7 +219,7 @@ fn process_metrics(out: &mut Out, layout: &Layout, stopping: bool) {
 
 fn frontend_metrics(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>], ids: &[String]) {
     type Read = fn(&crate::counters::FrontendCounters) -> u64;
-    let families: [(&str, &str, &str, Read); 6] = [
+    let families: [(&str, &str, &str, Read); 9] = [
         (
             "frontend_current_connections",
             "gauge",
@@ -240,6 +255,24 @@ fn frontend_metrics(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>
             "counter",
             "Bytes sent to clients.",
             |f| f.bytes_out.get(),
+        ),
+        (
+            "frontend_tls_handshakes_total",
+            "counter",
+            "TLS handshakes completed with clients, full or resumed (ssl_sess).",
+            |f| f.tls.handshakes.get(),
+        ),
+        (
+            "frontend_tls_resumed_handshakes_total",
+            "counter",
+            "TLS handshakes with clients that resumed a session (ssl_reused_sess).",
+            |f| f.tls.resumed.get(),
+        ),
+        (
+            "frontend_tls_failed_handshakes_total",
+            "counter",
+            "TLS handshakes with clients that failed (ssl_failed_handshake).",
+            |f| f.tls.failed.get(),
         ),
     ];
     for (name, kind, help, read) in families {

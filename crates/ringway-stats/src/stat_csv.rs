@@ -11,7 +11,8 @@ use std::sync::Arc;
 use crate::counters::ShardCounters;
 use crate::layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, ServerState};
 use crate::totals::{
-    totals, BackendTotals, FrontendTotals, ServerSums, ServerTotals, StatusTotals, Totals,
+    totals, BackendTotals, FrontendTotals, ServerSums, ServerTotals, StatusTotals, TlsTotals,
+    Totals,
 };
 
 /// HAProxy 2.6's `show stat` columns, in order.
@@ -214,6 +215,12 @@ impl Row {
         }
     }
 
+    fn set_tls(&mut self, tls: &TlsTotals) {
+        self.set("ssl_sess", tls.handshakes);
+        self.set("ssl_reused_sess", tls.resumed);
+        self.set("ssl_failed_handshake", tls.failed);
+    }
+
     fn set_status(&mut self, status: &StatusTotals) {
         self.set("hrsp_1xx", status.hrsp_1xx);
         self.set("hrsp_2xx", status.hrsp_2xx);
@@ -243,6 +250,7 @@ impl Row {
         self.set("wrew", 0);
         self.set("connect", sums.connect);
         self.set("reuse", sums.reuse);
+        self.set_tls(&sums.tls);
     }
 
     fn push_to(&self, out: &mut String) {
@@ -294,6 +302,7 @@ fn frontend_row(info: &FrontendInfo, t: &FrontendTotals) -> Row {
     row.set("h1_total_streams", t.req_tot);
     row.set("h1_bytes_in", t.bytes_in);
     row.set("h1_bytes_out", t.bytes_out);
+    row.set_tls(&t.tls);
     row
 }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use ringway_pool::ServerSnapshot;
 
 use crate::close::CloseReason;
-use crate::counters::{FrontendCounters, ServerCounters, ShardCounters, StatusCounters};
+use crate::counters::{
+    FrontendCounters, ServerCounters, ShardCounters, StatusCounters, TlsCounters,
+};
 use crate::histogram::HistogramSnapshot;
 use crate::layout::{Layout, ServerState};
 
@@ -57,6 +59,31 @@ pub struct FrontendTotals {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub status: StatusTotals,
+    /// TLS client connections open now.
+    pub tls_open: u64,
+    pub tls: TlsTotals,
+}
+
+/// TLS handshake counts summed over shards (and servers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TlsTotals {
+    pub handshakes: u64,
+    pub resumed: u64,
+    pub failed: u64,
+}
+
+impl TlsTotals {
+    fn add_counters(&mut self, c: &TlsCounters) {
+        self.handshakes += c.handshakes.get();
+        self.resumed += c.resumed.get();
+        self.failed += c.failed.get();
+    }
+
+    fn add(&mut self, o: &TlsTotals) {
+        self.handshakes += o.handshakes;
+        self.resumed += o.resumed;
+        self.failed += o.failed;
+    }
 }
 
 /// Counters of one server over all shards, or of all servers of a backend.
@@ -87,6 +114,7 @@ pub struct ServerSums {
     pub reqs_per_conn: HistogramSnapshot,
     /// Request latency in microseconds.
     pub latency: HistogramSnapshot,
+    pub tls: TlsTotals,
 }
 
 impl ServerSums {
@@ -131,6 +159,7 @@ impl ServerSums {
         self.add_closed(&c.closed.values());
         self.reqs_per_conn.add(&c.reqs_per_conn.snapshot());
         self.latency.add(&c.latency.snapshot());
+        self.tls.add_counters(&c.tls);
     }
 
     fn add(&mut self, o: &ServerSums) {
@@ -153,6 +182,7 @@ impl ServerSums {
         self.add_closed(&o.closed);
         self.reqs_per_conn.add(&o.reqs_per_conn);
         self.latency.add(&o.latency);
+        self.tls.add(&o.tls);
     }
 }
 
@@ -202,6 +232,24 @@ impl Totals {
         self.frontends.iter().map(|f| f.req_tot).sum()
     }
 
+    /// TLS handshakes with clients, all frontends.
+    pub fn frontend_tls(&self) -> TlsTotals {
+        let mut sum = TlsTotals::default();
+        for frontend in &self.frontends {
+            sum.add(&frontend.tls);
+        }
+        sum
+    }
+
+    /// TLS handshakes with servers, all backends.
+    pub fn backend_tls(&self) -> TlsTotals {
+        let mut sum = TlsTotals::default();
+        for backend in &self.backends {
+            sum.add(&backend.sum.tls);
+        }
+        sum
+    }
+
     /// Bytes written to any peer: responses to clients plus requests to servers.
     pub fn bytes_out(&self) -> u64 {
         let to_clients: u64 = self.frontends.iter().map(|f| f.bytes_out).sum();
@@ -229,6 +277,8 @@ fn frontend_totals(index: usize, shards: &[Arc<ShardCounters>]) -> FrontendTotal
         t.bytes_in += f.bytes_in.get();
         t.bytes_out += f.bytes_out.get();
         t.status.add_counters(&f.status);
+        t.tls_open += gauge_value(f.tls_open.get());
+        t.tls.add_counters(&f.tls);
     }
     t
 }

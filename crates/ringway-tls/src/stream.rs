@@ -62,6 +62,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> NetStream<IO> {
         self.tls.is_some()
     }
 
+    /// The TLS handshake resumed an earlier session.
+    pub fn resumed(&self) -> bool {
+        self.tls
+            .as_ref()
+            .and_then(|tls| tls.handshake_kind())
+            .is_some_and(|kind| kind == rustls::HandshakeKind::Resumed)
+    }
+
     /// Completes the TLS handshake (nothing to do on a plain stream). A failure carries the
     /// rustls error, naming the cause (an unknown issuer, an expired certificate, ...).
     pub async fn handshake(&mut self) -> io::Result<()> {

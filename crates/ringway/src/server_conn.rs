@@ -99,8 +99,12 @@ impl ServerConn {
         let stream = match &ctx.tls_connectors[backend][server] {
             None => Stream::plain(stream),
             Some(tls) => match tls::connect(stream, tls, sni, config.timeouts.connect).await {
-                Ok(stream) => stream,
+                Ok(stream) => {
+                    counters.tls.record(stream.resumed());
+                    stream
+                }
                 Err(error) => {
+                    counters.tls.failed.inc();
                     counters.econ.inc();
                     return Err(error);
                 }

@@ -132,7 +132,15 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: TcpStream) {
     });
     ctx.sessions.borrow_mut().insert(info.id, info.clone());
     if let Some(client) = open_client(&ctx, &info, tcp).await {
+        let tls_open = &ctx.counters.frontends[frontend].tls_open;
+        let is_tls = client.is_tls();
+        if is_tls {
+            tls_open.inc();
+        }
         serve_client(&ctx, &info, client).await;
+        if is_tls {
+            tls_open.dec();
+        }
     }
     ctx.sessions.borrow_mut().remove(&info.id);
     ctx.counters.frontends[frontend].sessions.dec();
@@ -146,9 +154,14 @@ async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: TcpStream) -> Opti
     let Some(config) = &ctx.process.tls.acceptors[info.frontend] else {
         return Some(Stream::plain(tcp));
     };
+    let counters = &ctx.counters.frontends[info.frontend];
     match tls::accept(tcp, config, frontend.timeouts.http_request).await {
-        Ok(stream) => Some(stream),
+        Ok(stream) => {
+            counters.tls.record(stream.resumed());
+            Some(stream)
+        }
         Err(error) => {
+            counters.tls.failed.inc();
             eprintln!(
                 "ringway: {} {} session {:#x}: {error}",
                 frontend.name, info.peer, info.id

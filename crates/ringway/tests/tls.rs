@@ -202,6 +202,8 @@ fn a_certificate_from_another_ca_gives_503_and_the_next_request_is_served() {
     let addr = frontend_addr(&proxy);
     assert_eq!(get(addr, "/").status, 503);
     assert_eq!(stat_num(&proxy, "app", "s1", "econ"), 1);
+    assert_eq!(stat_num(&proxy, "app", "s1", "ssl_failed_handshake"), 1);
+    assert_eq!(stat_num(&proxy, "app", "s1", "ssl_sess"), 0);
     wait_until("the origin counts the refused handshake", || {
         origin.stats().tls_failed == 1
     });
@@ -248,6 +250,12 @@ fn new_server_connections_resume_the_tls_session() {
     assert!(
         stats.tls_resumed >= 4,
         "every connection after the first resumes: {} of 5",
+        stats.tls_resumed
+    );
+    // show stat agrees with the server.
+    assert_eq!(stat_num(&proxy, "app", "s1", "ssl_sess"), 5);
+    assert_eq!(
+        stat_num(&proxy, "app", "s1", "ssl_reused_sess"),
         stats.tls_resumed
     );
 }
@@ -411,6 +419,14 @@ fn a_tls_frontend_resumes_sessions_over_tls_1_2_and_1_3() {
         assert_eq!(second.status_line, "HTTP/1.1 200 OK");
         assert_eq!(second.kind, Some(HandshakeKind::Resumed), "{version:?}");
     }
+    assert_eq!(stat_num(&proxy, "web", "FRONTEND", "ssl_sess"), 4);
+    assert_eq!(stat_num(&proxy, "web", "FRONTEND", "ssl_reused_sess"), 2);
+    let info = proxy.command("show info");
+    assert!(info.contains("\nCumSslConns: 4\n"), "{info}");
+    assert!(
+        info.contains("\nSslFrontendSessionReuse_pct: 50\n"),
+        "{info}"
+    );
 }
 
 #[test]
@@ -426,6 +442,9 @@ fn a_failed_client_handshake_closes_only_that_connection() {
         plain.read_response(false).is_none(),
         "no HTTP answer to plain text"
     );
+    wait_until("the failed handshake is counted", || {
+        stat_num(&proxy, "web", "FRONTEND", "ssl_failed_handshake") == 1
+    });
     let config = client_config(&certs, rustls::DEFAULT_VERSIONS);
     assert_eq!(
         https_get(addr, &config, "a.test").status_line,
