@@ -522,6 +522,10 @@ impl Session {
             Err(error) if crate::error::is_timeout(&error) => {
                 Err(Failure::before_response(ProxyError::ServerTimeout))
             }
+            // A TLS alert or protocol error says why; keep it rather than "closed".
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                Err(Failure::before_response(ProxyError::Server(error)))
+            }
             Err(_) if nothing_yet => Err(Failure::before_response(ProxyError::EmptyResponse)),
             Err(error) => Err(Failure::before_response(ProxyError::Server(error))),
         }

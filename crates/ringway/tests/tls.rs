@@ -40,6 +40,16 @@ fn tls_origin(certs: &Certs, max_requests_per_conn: u64) -> Origin {
     .expect("TLS origin starts")
 }
 
+/// A proxy with one TLS server at `addr`, default settings otherwise.
+fn tls_proxy_at(addr: SocketAddr, tls: &str) -> Proxy {
+    proxy_from(&format!(
+        "[global]\nshards = 1\npin_shards = false\n[defaults]\nretries = 0\n\
+         [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         [[backend]]\nname = \"app\"\n\
+         [[backend.server]]\nname = \"s1\"\naddress = \"{addr}\"\ntls = {tls}\n"
+    ))
+}
+
 /// One shard, plain frontend, one TLS server at the origin.
 fn tls_proxy(origin: &Origin, mode: &str, shards: usize, server: &str, tls: &str) -> Proxy {
     proxy_from(&format!(
@@ -209,6 +219,10 @@ fn a_certificate_from_another_ca_gives_503_and_the_next_request_is_served() {
     });
     assert_eq!(origin.stats().requests, 0);
     assert_eq!(get(addr, "/").status, 503, "the proxy still answers");
+
+    // The system roots do not know the test CA either.
+    let system = tls_proxy(&origin, "always", 1, "", "{ verify = \"required\" }");
+    assert_eq!(get(frontend_addr(&system), "/").status, 503);
 
     // verify = "none" accepts the same server.
     let lenient = tls_proxy(&origin, "always", 1, "", "{ verify = \"none\" }");
@@ -450,4 +464,81 @@ fn a_failed_client_handshake_closes_only_that_connection() {
         https_get(addr, &config, "a.test").status_line,
         "HTTP/1.1 200 OK"
     );
+}
+
+/// A one-connection HTTPS server that requires a client certificate from the test CA and
+/// answers whether the handshake carried one (the origin does not ask for client certificates).
+fn client_auth_server(certs: &Certs) -> (SocketAddr, std::thread::JoinHandle<bool>) {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in ringway_tls::load_certs(certs.pki.ca_file()).unwrap() {
+        roots.add(cert).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            ringway_tls::load_certs(&certs.origin.cert).unwrap(),
+            ringway_tls::load_key(&certs.origin.key).unwrap(),
+        )
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+        let mut tls = StreamOwned::new(conn, tcp);
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if tls.read(&mut byte).unwrap_or(0) == 0 {
+                return false;
+            }
+            head.push(byte[0]);
+        }
+        let authenticated = tls.conn.peer_certificates().is_some_and(|c| !c.is_empty());
+        let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        let _ = tls.flush();
+        authenticated
+    });
+    (addr, handle)
+}
+
+#[test]
+fn a_client_certificate_is_presented_to_servers_that_require_one() {
+    let certs = certs();
+    let client = certs
+        .pki
+        .leaf("client", &["proxy.test"])
+        .expect("client certificate");
+    let (addr, server) = client_auth_server(&certs);
+    let proxy = tls_proxy_at(
+        addr,
+        &format!(
+            "{{ verify = \"required\", ca_file = \"{}\", cert = \"{}\", key = \"{}\" }}",
+            certs.pki.ca_file().display(),
+            client.cert.display(),
+            client.key.display()
+        ),
+    );
+    assert_eq!(get(frontend_addr(&proxy), "/").status, 200);
+    assert!(
+        server.join().unwrap(),
+        "the server saw a client certificate"
+    );
+
+    // Without one, the server refuses it. In TLS 1.3 the refusal (an alert) comes after the
+    // client's side of the handshake is over, so it meets the request: 502, not 503.
+    let (addr, server) = client_auth_server(&certs);
+    let proxy = tls_proxy_at(addr, &verify_required(&certs));
+    assert_eq!(get(frontend_addr(&proxy), "/").status, 502);
+    assert!(!server.join().unwrap());
 }
