@@ -18,10 +18,8 @@ use rustls::{
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::pem::{load_certs, load_key};
+use crate::sessions::TicketStore;
 use crate::{provider, TlsError};
-
-/// Server sessions each shard remembers per server, for resumption.
-const SESSIONS_PER_SHARD: usize = 64;
 
 /// How a server's certificate is checked.
 #[derive(Debug, Clone)]
@@ -78,10 +76,10 @@ pub fn connector_config(settings: &ConnectorSettings) -> Result<ClientConfig, Tl
     Ok(config)
 }
 
-/// A copy of `config` with its own, empty, session cache.
+/// A copy of `config` with its own, empty, session store ([`TicketStore`]).
 pub fn with_own_session_cache(config: &ClientConfig) -> Arc<ClientConfig> {
     let mut config = config.clone();
-    config.resumption = Resumption::in_memory_sessions(SESSIONS_PER_SHARD);
+    config.resumption = Resumption::store(Arc::new(TicketStore::default()));
     Arc::new(config)
 }
 

@@ -8,6 +8,7 @@ mod acceptor;
 mod connector;
 mod error;
 mod pem;
+mod sessions;
 mod stream;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub use connector::{
 pub use error::TlsError;
 pub use pem::{load_certs, load_key};
 pub use rustls;
+pub use sessions::TicketStore;
 pub use stream::NetStream;
 
 /// The cryptography used everywhere: ring.

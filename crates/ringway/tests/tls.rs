@@ -274,6 +274,33 @@ fn new_server_connections_resume_the_tls_session() {
     );
 }
 
+/// Clients arriving together need new server connections at once: they resume too, as under
+/// HAProxy, because each shard keeps every ticket the server sends (rustls' own store keeps 8).
+#[test]
+fn a_burst_of_new_server_connections_resumes() {
+    let certs = certs();
+    let origin = tls_origin(&certs, 1);
+    let proxy = tls_proxy(&origin, "always", 1, "", &verify_required(&certs));
+    let addr = frontend_addr(&proxy);
+    for _ in 0..20 {
+        assert_eq!(get(addr, "/").status, 200);
+    }
+    let before = origin.stats();
+    let burst: Vec<_> = (0..20)
+        .map(|_| std::thread::spawn(move || get(addr, "/").status))
+        .collect();
+    for client in burst {
+        assert_eq!(client.join().unwrap(), 200);
+    }
+    let after = origin.stats();
+    assert_eq!(after.tls_handshakes - before.tls_handshakes, 20);
+    assert_eq!(
+        after.tls_resumed - before.tls_resumed,
+        20,
+        "every connection of the burst resumed"
+    );
+}
+
 #[test]
 fn an_idle_tls_connection_moves_to_the_other_shard_with_its_state() {
     let certs = certs();
