@@ -82,6 +82,17 @@ impl ServerConn {
         let config = &process.config.backends[backend];
         let counters = &ctx.counters.servers[backend][server];
         counters.connect.inc();
+        // Counted as used from the attempt on, as HAProxy's `srv_use_conn` in `connect_server`:
+        // connections still connecting (a TLS handshake takes a while) are part of the need
+        // the keep-on-release estimate sees. A failure releases the slot.
+        let pool = process.idle[backend][server].shared().clone();
+        if !private {
+            pool.use_conn();
+        }
+        let used = UsedSlot {
+            pool,
+            counted: !private,
+        };
         let stream = match TcpStream::connect_timeout(
             config.servers[server].address,
             config.timeouts.connect,
@@ -110,10 +121,6 @@ impl ServerConn {
                 }
             },
         };
-        let pool = process.idle[backend][server].shared().clone();
-        if !private {
-            pool.use_conn();
-        }
         Ok(ServerConn {
             stream,
             dup,
@@ -123,10 +130,7 @@ impl ServerConn {
             hash,
             record: ConnRecord::new(ctx, backend, server, 0),
             private,
-            used: UsedSlot {
-                pool,
-                counted: !private,
-            },
+            used,
             _fds: FdGuard::new(process, FDS_PER_CONN),
         })
     }

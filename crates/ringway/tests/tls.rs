@@ -301,6 +301,29 @@ fn a_burst_of_new_server_connections_resumes() {
     );
 }
 
+/// A connection still in its TLS handshake counts as used, as in HAProxy (`srv_use_conn` at
+/// connect time): clients starting together then raise the need estimate at once, and the
+/// keep-on-release rule does not close connections as not needed only to open them again.
+#[test]
+fn a_connection_in_its_handshake_counts_as_used() {
+    let certs = certs();
+    // A server that accepts and never answers the ClientHello.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = tls_proxy_at(silent.local_addr().unwrap(), &verify_required(&certs));
+    let addr = frontend_addr(&proxy);
+    let waiting = std::thread::spawn(move || get(addr, "/").status);
+    let (_held, _) = silent.accept().unwrap();
+    wait_until("the connecting connection is counted", || {
+        stat(&proxy, "app", "s1", "used_conn_cur") == "1"
+    });
+    assert_eq!(stat(&proxy, "app", "s1", "need_conn_est"), "1");
+    drop(_held);
+    assert_eq!(waiting.join().unwrap(), 503);
+    wait_until("the failed attempt gives its slot back", || {
+        stat(&proxy, "app", "s1", "used_conn_cur") == "0"
+    });
+}
+
 #[test]
 fn an_idle_tls_connection_moves_to_the_other_shard_with_its_state() {
     let certs = certs();
