@@ -123,17 +123,27 @@ server_connects() {
         END { if (!found) print "null" }'
 }
 
-# Origin counters without the per-connection map: origin_stats <port>
+# Origin counters without the per-connection map: origin_stats <port> [http | https]
+# (an HTTPS origin serves its stats over HTTPS only; its tls_* counters are null over HTTP).
 origin_stats() {
-    curl -s "http://127.0.0.1:$1/__origin/stats" | jq -c '{accepted, requests, open, open_max}'
+    curl -sk "${2:-http}://127.0.0.1:$1/__origin/stats" |
+        jq -c '{accepted, requests, open, open_max, tls_handshakes, tls_resumed, tls_failed}'
 }
-origin_reset() { curl -s -o /dev/null "http://127.0.0.1:$1/__origin/reset"; }
+origin_reset() { curl -sk -o /dev/null "${2:-http}://127.0.0.1:$1/__origin/reset"; }
 
 # ---- proxy configurations; each writer prints the path of the file it wrote ----
 
-# ringway_config <dir> <port> <origin port> <http_reuse> <shards>
+# The TLS arguments of the three writers below: [client certs] [server CA], each a directory of
+# `ringway-load certs` (ca.pem, server.pem, server.key, combined.pem) or empty for plain HTTP.
+# client certs: the proxy terminates HTTPS from the clients with server.pem/server.key.
+# server CA: the proxy speaks HTTPS to the origin and verifies its chain against ca.pem.
+
+# ringway_config <dir> <port> <origin port> <http_reuse> <shards> [client certs] [server CA]
 ringway_config() {
-    local file="$1/ringway.toml"
+    local file="$1/ringway.toml" front_tls="" server_tls=""
+    [ -z "${6:-}" ] ||
+        front_tls="tls = { certs = [{ cert = \"$6/server.pem\", key = \"$6/server.key\" }] }"
+    [ -z "${7:-}" ] || server_tls="tls = { verify = \"required\", ca_file = \"$7/ca.pem\" }"
     cat >"$file" <<EOF
 [global]
 shards = $5
@@ -154,6 +164,7 @@ retries = 3
 name = "web"
 bind = ["127.0.0.1:$2"]
 default_backend = "app"
+$front_tls
 
 [[backend]]
 name = "app"
@@ -166,13 +177,17 @@ address = "127.0.0.1:$3"
 pool_max_conn = -1
 pool_low_conn = 0
 pool_purge_delay = "5s"
+$server_tls
 EOF
     echo "$file"
 }
 
 # haproxy_config <dir> <port> <origin port> <http-reuse> <threads> <cpus for cpu-map>
+#     [client certs] [server CA]
 haproxy_config() {
-    local file="$1/haproxy.cfg"
+    local file="$1/haproxy.cfg" front_tls="" server_tls=""
+    [ -z "${7:-}" ] || front_tls=" ssl crt $7/combined.pem"
+    [ -z "${8:-}" ] || server_tls=" ssl verify required ca-file $8/ca.pem"
     cat >"$file" <<EOF
 global
     nbthread $5
@@ -193,20 +208,46 @@ defaults
     retries 3
 
 frontend web
-    bind 127.0.0.1:$2
+    bind 127.0.0.1:$2$front_tls
     default_backend app
 
 backend app
     balance roundrobin
     http-reuse $4
-    server s1 127.0.0.1:$3 pool-max-conn -1 pool-low-conn 0 pool-purge-delay 5s
+    server s1 127.0.0.1:$3 pool-max-conn -1 pool-low-conn 0 pool-purge-delay 5s$server_tls
 EOF
     echo "$file"
 }
 
 # nginx_proxy_config <dir> <port> <origin port> <workers> <affinity masks>
+#     [client certs] [server CA] [upstream keep-alive: on | off]
+# nginx 1.22's defaults leave TLS 1.3 out of ssl_protocols and proxy_ssl_protocols, and its
+# session cache off: both are set here to match ringway and HAProxy (TLS 1.2 and 1.3, session
+# cache and tickets on both sides). nginx checks the origin's name (proxy_ssl_name, no SNI
+# sent) where the other two check the chain only: a name check costs next to nothing.
 nginx_proxy_config() {
-    local file="$1/nginx-proxy.conf"
+    local file="$1/nginx-proxy.conf" listen_tls="" front_tls="" scheme=http server_tls=""
+    local keepalive="keepalive 64;
+        keepalive_requests 1000000;
+        keepalive_timeout 60s;"
+    [ "${8:-on}" = on ] || keepalive="# no upstream keep-alive: a new server connection per request"
+    if [ -n "${6:-}" ]; then
+        listen_tls=" ssl"
+        front_tls="ssl_certificate $6/server.pem;
+        ssl_certificate_key $6/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_tickets on;"
+    fi
+    if [ -n "${7:-}" ]; then
+        scheme=https
+        server_tls="proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate $7/ca.pem;
+            proxy_ssl_name localhost;
+            proxy_ssl_server_name off;
+            proxy_ssl_protocols TLSv1.2 TLSv1.3;
+            proxy_ssl_session_reuse on;"
+    fi
     cat >"$file" <<EOF
 worker_processes $4;
 worker_cpu_affinity $5;
@@ -226,14 +267,14 @@ http {
     proxy_temp_path $1/nginx-proxy-temp;
     upstream app {
         server 127.0.0.1:$3;
-        keepalive 64;
-        keepalive_requests 1000000;
-        keepalive_timeout 60s;
+        $keepalive
     }
     server {
-        listen 127.0.0.1:$2 reuseport backlog=4096;
+        listen 127.0.0.1:$2$listen_tls reuseport backlog=4096;
+        $front_tls
         location / {
-            proxy_pass http://app;
+            proxy_pass $scheme://app;
+            $server_tls
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;

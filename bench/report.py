@@ -12,12 +12,15 @@ import math
 import statistics
 from pathlib import Path
 
-CASE_KEYS = ("scenario", "proxy", "mode", "clients", "body", "shards")
+CASE_KEYS = ("scenario", "proxy", "mode", "clients", "body", "shards", "variant")
 FIELDS = (
     "rps", "requests", "errors", "cpu_us_per_req", "proxy_cpu_util", "server_connects",
     "origin_accepted", "origin_open_max", "client_conns", "origin_cpu_s", "load_cpu_s",
     "load_cpu_us_per_req", "load_cpu_util", "nginx_cpu_util", "target_rate",
     "p50", "p90", "p99", "p999", "max", "other_cpu_util", "attempts",
+    "client_tls_handshakes", "client_tls_resumed", "origin_tls_handshakes", "origin_tls_resumed",
+    "origin_tls_failed", "handshakes_per_s", "cpu_us_per_handshake", "tls_resumed_share",
+    "warmup_origin_accepted", "warmup_origin_tls_handshakes", "warmup_origin_tls_resumed",
 )
 PROXY_ORDER = {"ringway": 0, "haproxy": 1, "nginx": 2}
 MODE_ORDER = {"never": 0, "safe": 1, "aggressive": 2, "always": 3, "-": 4}
@@ -27,6 +30,22 @@ TOOL_LABELS = {"wrk": "wrk -t1", "ringway-load": "ringway-load --threads 1",
                "ringway-load-spin0": "ringway-load --threads 1 --spin-rounds 0"}
 SHORT_LABELS = {"wrk": "wrk -t1", "ringway-load": "ringway-load",
                 "ringway-load-spin0": "ringway-load, spin 0"}
+# The tls scenario's variants (bench/run.sh, scenario_tls): label, clients, baseline variant.
+TLS_VARIANTS = {
+    "plain-ka": ("plain → proxy → plain", "keep-alive", None),
+    "client-ka": ("**HTTPS** → proxy → plain", "keep-alive", "plain-ka"),
+    "server-ka": ("plain → proxy → **HTTPS**", "keep-alive", "plain-ka"),
+    "plain-close": ("plain → proxy → plain", "close", None),
+    "client-close": ("**HTTPS**, resumed → proxy → plain", "close", "plain-close"),
+    "client-close-full": ("**HTTPS**, full handshake → proxy → plain", "close", "plain-close"),
+    "server-close": ("plain → proxy → **HTTPS**", "close", "plain-close"),
+    "server-close-never": ("plain → proxy → **HTTPS**, new server conn per request", "close",
+                           "plain-close"),
+}
+TLS_ORDER = {v: i for i, v in enumerate(TLS_VARIANTS)}
+# The variants with a TLS handshake per request, where handshakes/s and CPU per handshake mean
+# something (elsewhere the only handshakes are the first ones of the 50 connections).
+TLS_PER_REQUEST = ("client-close", "client-close-full", "server-close-never")
 
 
 def load_runs(path):
@@ -37,6 +56,12 @@ def load_runs(path):
             for k, v in (run.pop("latency_us", None) or {}).items():
                 run[k] = v
             runs.append(run)
+    for run in runs:
+        hs = [run.get(k) for k in ("client_tls_handshakes", "origin_tls_handshakes")]
+        res = [run.get(k) for k in ("client_tls_resumed", "origin_tls_resumed")]
+        total = sum(h or 0 for h in hs)
+        if total > 0 and "tls_resumed_share" not in run:
+            run["tls_resumed_share"] = sum(r or 0 for r in res) / total
     return runs
 
 
@@ -63,8 +88,8 @@ def summarise(runs):
         if checks:
             case["cpu_check"] = checks[0]
         out.append(case)
-    out.sort(key=lambda c: (PROXY_ORDER.get(c["proxy"], 9), c["body"], str(c["shards"]),
-                            MODE_ORDER.get(c["mode"], 9)))
+    out.sort(key=lambda c: (TLS_ORDER.get(c.get("variant"), -1), PROXY_ORDER.get(c["proxy"], 9),
+                            c["body"], str(c["shards"]), MODE_ORDER.get(c["mode"], 9)))
     return out
 
 
@@ -207,6 +232,9 @@ def markdown(cases, machine, runs):
         parts += [table(["body", "proxy", "req/s", "body Gbit/s", "CPU µs/req", "CPU %",
                          "p99 µs", "errors"], rows), ""]
 
+    if "tls" in by:
+        parts += tls_markdown(by["tls"], machine, runs)
+
     parts += targets(by, machine)
     checks = [c for c in cases if c.get("cpu_check")]
     if checks:
@@ -227,6 +255,93 @@ def markdown(cases, machine, runs):
 
 def ratio(a, b):
     return None if a is None or b in (None, 0) else a / b
+
+
+def diff_cell(case, base, field, digits=2):
+    """The difference of two medians, signed."""
+    a, b = med(case, field), med(base, field)
+    if a is None or b is None:
+        return "-"
+    return ("+" if a >= b else "−") + num(abs(a - b), digits)
+
+
+def handshakes_cell(case, side):
+    """Handshakes of one side per run (median), with the resumed ones: '0' or '71 000 (all
+    resumed)'."""
+    h, r = med(case, f"{side}_tls_handshakes"), med(case, f"{side}_tls_resumed")
+    if h is None:
+        return "-"
+    text = cell(case, f"{side}_tls_handshakes")
+    if h and r is not None:
+        text += ", all resumed" if r >= h else f", {num(r)} resumed"
+    return text
+
+
+def tls_markdown(cases, machine, runs):
+    """The tls scenario: one table for keep-alive clients, one for Connection: close clients."""
+    s = machine["settings"]
+    conns = s["connections"]
+    out = ["## HTTPS (scenario `tls`)", "",
+           "http-reuse `always` (nginx: upstream keep-alive) unless the reuse column says "
+           "otherwise. One ECDSA P-256 test certificate; TLS 1.3 everywhere; the load generator "
+           "verifies nothing and sends no SNI; the proxies verify the origin's chain against the "
+           "test CA. Δ CPU = this row's median CPU µs/req minus the plain row's of the same "
+           "proxy (the TLS cost per request). Handshakes/s counts both sides (client ↔ proxy "
+           "and proxy ↔ origin) during the measured run; CPU µs/handshake = the proxy's CPU "
+           "over the run / those handshakes (so it includes the request and the TCP "
+           "connection around each handshake). Server TLS handshakes: counted by the origin, "
+           "per measured run and during the proxy's start and 1 s warm-up.", ""]
+    groups = (("keep-alive", f"{conns} keep-alive clients (a, c)"),
+              ("close", f"{conns} `Connection: close` clients: one client connection per "
+                        "request (b, d)"))
+    for clients, title in groups:
+        rows = [c for c in cases if TLS_VARIANTS.get(c.get("variant"), ("", ""))[1] == clients]
+        if not rows:
+            continue
+        rows.sort(key=lambda c: (TLS_ORDER.get(c.get("variant"), 99),
+                                 PROXY_ORDER.get(c["proxy"], 9)))
+        out += [f"### {title}", ""]
+        lines = []
+        for c in rows:
+            label, _, base_name = TLS_VARIANTS[c["variant"]]
+            base = find(cases, variant=base_name, proxy=c["proxy"]) if base_name else None
+            hs = c.get("handshakes_per_s") if c["variant"] in TLS_PER_REQUEST else None
+            lines.append([
+                c["proxy"], c["mode"], label, rate_cell(c, machine),
+                cell(c, "handshakes_per_s") if hs and hs["median"] >= 1 else "-",
+                cell(c, "cpu_us_per_req", 2), diff_cell(c, base, "cpu_us_per_req") if base else "",
+                cell(c, "cpu_us_per_handshake", 2) if hs and hs["median"] >= 1 else "-",
+                cell(c, "proxy_cpu_util", 0, 100),
+                handshakes_cell(c, "client"),
+                handshakes_cell(c, "origin"),
+                cell(c, "warmup_origin_tls_handshakes") if c.get("warmup_origin_tls_handshakes")
+                else "-",
+                cell(c, "origin_accepted"), cell(c, "origin_open_max"), cell(c, "errors")])
+        out += [table(["proxy", "reuse", "client → proxy → origin", "req/s", "handshakes/s",
+                       "CPU µs/req", "Δ CPU µs/req", "CPU µs/handshake", "CPU %",
+                       "client TLS handshakes", "server TLS handshakes",
+                       "server TLS handshakes in warm-up", "new server conns",
+                       "max server conns", "errors"], lines), ""]
+    sc = [c for c in cases if c.get("variant") == "server-close"]
+    if sc:
+        out += [f"Server TLS connections with {conns} `Connection: close` clients and `always` "
+                "(the seed-001 effect: the server side needs no more connections than there "
+                "are concurrent clients), counted by the origin from the proxy's start:", ""]
+        lines = []
+        for c in sorted(sc, key=lambda c: PROXY_ORDER.get(c["proxy"], 9)):
+            mine = [r for r in runs if r.get("scenario") == "tls"
+                    and r.get("variant") == "server-close" and r.get("proxy") == c["proxy"]]
+            warm = (c.get("warmup_origin_tls_handshakes") or {}).get("max")
+            in_runs = [r.get("origin_tls_handshakes") for r in mine]
+            total = None if warm is None or None in in_runs else warm + sum(in_runs)
+            peak = (c.get("origin_open_max") or {}).get("max")
+            lines.append([c["proxy"], num(peak), yes(peak is not None and peak <= conns),
+                          num(warm), " + ".join(num(v) for v in in_runs), num(total),
+                          yes(total is not None and total <= conns)])
+        out += [table(["proxy", "most open at once (worst run)", f"≤ {conns}",
+                       "opened: start + 1 s warm-up", "opened: measured runs",
+                       "opened in all", f"≤ {conns}"], lines), ""]
+    return out
 
 
 def targets(by, machine):
@@ -383,6 +498,34 @@ def proxy_panels(by, field):
     return panels
 
 
+def tls_chart(path, cases):
+    def rows(variants, field, label=lambda c: TLS_SHORT[c["variant"]]):
+        picked = [c for c in cases if c.get("variant") in variants]
+        picked.sort(key=lambda c: (PROXY_ORDER.get(c["proxy"], 9), TLS_ORDER[c["variant"]]))
+        return [(f"{c['proxy']} {label(c)}", COLORS.get(c["proxy"], "#888"), c.get(field))
+                for c in picked]
+    ka = ("plain-ka", "client-ka", "server-ka")
+    close = ("plain-close", "client-close", "client-close-full", "server-close",
+             "server-close-never")
+    hs = ("client-close", "client-close-full", "server-close-never")
+    panels = [(title, r) for title, r in (
+        ("keep-alive clients: requests/s", rows(ka, "rps")),
+        ("keep-alive clients: proxy CPU µs per request", rows(ka, "cpu_us_per_req")),
+        ("close clients: handshakes/s (client and server side)", rows(hs, "handshakes_per_s")),
+        ("close clients: proxy CPU µs per request", rows(close, "cpu_us_per_req")),
+    ) if r]
+    if panels:
+        bar_chart(path, "HTTPS: ringway, HAProxy and nginx on one CPU",
+                  "requests/s, handshakes/s or µs of proxy CPU (user+system)", panels)
+    return bool(panels)
+
+
+TLS_SHORT = {"plain-ka": "plain", "client-ka": "HTTPS client side",
+             "server-ka": "HTTPS server side", "plain-close": "plain",
+             "client-close": "HTTPS client, resumed", "client-close-full": "HTTPS client, full",
+             "server-close": "HTTPS server, always", "server-close-never": "HTTPS server, never"}
+
+
 def charts(cases, out):
     by = {}
     for c in cases:
@@ -414,6 +557,8 @@ def charts(cases, out):
                        (SHORT_LABELS.get(c["proxy"], c["proxy"]), COLORS.get(c["proxy"], "#888"),
                         c.get("load_cpu_us_per_req")) for c in by["loadgen"]])])
         written.append("loadgen.svg")
+    if "tls" in by and tls_chart(out / "tls.svg", by["tls"]):
+        written.append("tls.svg")
     return written
 
 
@@ -423,6 +568,8 @@ def main():
     ap.add_argument("--machine", help="machine.json (from bench/run.sh)")
     ap.add_argument("--from", dest="source", help="redraw from an earlier latest.json instead")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--name", default="latest",
+                    help="base name of the .md and .json files (default latest)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -439,8 +586,8 @@ def main():
     written = charts(cases, out)
     if written:
         md += "\n## Charts\n\n" + "\n".join(f"![{w}]({w})" for w in written) + "\n"
-    (out / "latest.md").write_text(md)
-    (out / "latest.json").write_text(json.dumps(
+    (out / f"{args.name}.md").write_text(md)
+    (out / f"{args.name}.json").write_text(json.dumps(
         {"machine": machine, "cases": cases, "runs": runs}, indent=1) + "\n")
     print(md)
 

@@ -17,9 +17,13 @@
 #   latency    open loop at LATENCY_SHARE (0.5) of HAProxy's keep-alive max rate: p50/p99/p99.9
 #   shards     one shard/thread/worker pinned to PROXY_CPUS against one per CPU on all CPUs
 #   bodies     response bodies of BODIES bytes (0, 4 KiB, 64 KiB), keep-alive
+#   tls        HTTPS on the client side and on the server side (TLS_VARIANTS, below), http-reuse
+#              always: req/s, CPU per request, handshakes/s, server TLS connections
 #
-# Results: $OUT/latest.json (every run), latest.md (tables), *.svg (charts). A run of a subset
-# of the scenarios writes to bench/results/tmp unless OUT is set, so the full results stay.
+# Results: $OUT/$REPORT.json (every run), $REPORT.md (tables), *.svg (charts); REPORT defaults
+# to latest. A run of a subset of the scenarios writes to bench/results/tmp unless OUT is set,
+# so the full results stay; `SCENARIOS=tls OUT=bench/results REPORT=tls bench/run.sh` writes
+# bench/results/tls.{json,md,svg} beside them.
 set -Eeuo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,7 +31,7 @@ ROOT=$(dirname "$BENCH_DIR")
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
-ALL_SCENARIOS="loadgen keepalive close latency shards bodies"
+ALL_SCENARIOS="loadgen keepalive close latency shards bodies tls"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
@@ -38,6 +42,10 @@ MODES=${MODES:-never safe aggressive always}
 REUSE=${REUSE:-safe}                  # reuse mode of the latency, shards and bodies scenarios
 BODIES=${BODIES:-0 4096 65536}
 LATENCY_SHARE=${LATENCY_SHARE:-0.5}
+# The tls scenario's rows, each for every proxy (see scenario_tls): plain-* are the same rows
+# without TLS, the baseline the TLS cost is read against.
+ALL_TLS_VARIANTS="plain-ka client-ka server-ka plain-close client-close client-close-full server-close server-close-never"
+TLS_VARIANTS=${TLS_VARIANTS:-$ALL_TLS_VARIANTS}
 NCPU=$(nproc)
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPUS=${PROXY_CPUS:-$((NCPU - 1))}
@@ -54,6 +62,7 @@ if [ -z "${OUT:-}" ]; then
     OUT=$BENCH_DIR/results
     [ "$SCENARIOS" = "$ALL_SCENARIOS" ] || OUT=$BENCH_DIR/results/tmp
 fi
+REPORT=${REPORT:-latest}
 HZ=$(getconf CLK_TCK)
 
 WORK=$(mktemp -d /tmp/ringway-bench.XXXXXX)
@@ -61,7 +70,7 @@ RAW=$WORK/raw.jsonl
 : >"$RAW"
 trap 'cleanup; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
-trap 'KEEP_WORK=1; echo "bench/run.sh failed; logs and configurations kept in $WORK" >&2' ERR
+trap 'KEEP_WORK=1; echo "bench/run.sh failed at line $LINENO ($BASH_COMMAND); logs and configurations kept in $WORK" >&2' ERR
 
 # ---------------------------------------------------------------- setup
 
@@ -83,10 +92,19 @@ fi
 
 # ---------------------------------------------------------------- processes
 
-ORIGIN_PID=
-origin_start() { # <body bytes>
+# TLS of the proxies started next (set by scenario_tls): CLIENT_TLS and SERVER_TLS are empty
+# (plain HTTP) or the directory of the test certificates (CERTS); see bench/lib.sh.
+CLIENT_TLS='' SERVER_TLS='' VARIANT='' WARM_STATS=null
+CERTS=$WORK/certs
+
+ORIGIN_PID='' ORIGIN_SCHEME=http
+origin_start() { # <body bytes> [http | https]
+    local tls=()
+    ORIGIN_SCHEME=${2:-http}
+    [ "$ORIGIN_SCHEME" = http ] || tls=(--tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key")
     start "$WORK/origin.log" taskset -c "$LOAD_CPU" "$BIN/ringway-load" origin \
-        --listen "127.0.0.1:$ORIGIN_PORT" --threads 1 --body-size "$1" --spin-rounds "$LOAD_SPIN"
+        --listen "127.0.0.1:$ORIGIN_PORT" --threads 1 --body-size "$1" --spin-rounds "$LOAD_SPIN" \
+        "${tls[@]}"
     ORIGIN_PID=$LAST_PID
     wait_port "$ORIGIN_PORT"
 }
@@ -101,12 +119,14 @@ proxy_start() { # <proxy> <mode> <shards: 1 | all>
         ringway)
             # ringway pins shard i to the i-th CPU of its affinity mask (core_affinity), so
             # taskset decides the CPUs; shards = 0 means one per allowed CPU.
-            cfg=$(ringway_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$mode" "$([ "$3" = all ] && echo 0 || echo 1)")
+            cfg=$(ringway_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$mode" \
+                "$([ "$3" = all ] && echo 0 || echo 1)" "$CLIENT_TLS" "$SERVER_TLS")
             start "$WORK/ringway.log" taskset -c "$cpus" "$BIN/ringway" run -c "$cfg"
             PROXY_SOCK=$WORK/ringway.sock
             ;;
         haproxy)
-            cfg=$(haproxy_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$mode" "$n" "$cpus")
+            cfg=$(haproxy_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$mode" "$n" "$cpus" \
+                "$CLIENT_TLS" "$SERVER_TLS")
             start "$WORK/haproxy.log" taskset -c "$cpus" haproxy -db -f "$cfg"
             PROXY_SOCK=$WORK/haproxy.sock
             ;;
@@ -114,7 +134,9 @@ proxy_start() { # <proxy> <mode> <shards: 1 | all>
             local masks cpu_array
             read -ra cpu_array <<<"$(cpu_list "$cpus")"
             masks=$(nginx_masks "${cpu_array[@]}")
-            cfg=$(nginx_proxy_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$n" "$masks")
+            # nginx has no reuse modes; `never` is an upstream without keep-alive.
+            cfg=$(nginx_proxy_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$n" "$masks" \
+                "$CLIENT_TLS" "$SERVER_TLS" "$([ "$mode" = never ] && echo off || echo on)")
             start "$WORK/nginx.log" taskset -c "$cpus" nginx -e "$WORK/nginx-proxy-error.log" -c "$cfg"
             ;;
     esac
@@ -151,11 +173,14 @@ cpu_list() {
 # ---------------------------------------------------------------- measuring
 
 # ringway-load run against the proxy with the common options: load <json file> [options]...
+# (https when the proxy terminates TLS: no certificate verification, no SNI, sessions resumed
+# unless the options say --no-tls-resume)
 load() {
-    local json=$1
+    local json=$1 scheme=http
     shift
+    [ -z "$CLIENT_TLS" ] || scheme=https
     /usr/bin/time -f '%U %S' -o "$WORK/load-time.txt" \
-        taskset -c "$LOAD_CPU" "$BIN/ringway-load" run --url "http://127.0.0.1:$PROXY_PORT/" \
+        taskset -c "$LOAD_CPU" "$BIN/ringway-load" run --url "$scheme://127.0.0.1:$PROXY_PORT/" \
         --threads 1 --connections "$CONNECTIONS" --quiet --spin-rounds "$LOAD_SPIN" \
         --json "$json" "$@" >"$WORK/load.txt"
 }
@@ -179,7 +204,9 @@ measure() {
             "$WORK/row.json" >&2
     done
     jq -c --argjson a "$attempt" '. + {attempts: $a}' "$WORK/row.json" >>"$RAW"
-    tail -n 1 "$RAW" | jq -r '"   run \(.run): \(.rps | floor) req/s, \((.cpu_us_per_req // 0) * 100 | round / 100) us CPU/req (\((.proxy_cpu_util // 0) * 100 | round)% of a CPU), server connects \(.server_connects // "-"), origin accepted \(.origin_accepted), peak \(.origin_open_max), p99 \(.latency_us.p99) us, errors \(.errors)"' >&2
+    tail -n 1 "$RAW" | jq -r '"   run \(.run): \(.rps | floor) req/s, \((.cpu_us_per_req // 0) * 100 | round / 100) us CPU/req (\((.proxy_cpu_util // 0) * 100 | round)% of a CPU), server connects \(.server_connects // "-"), origin accepted \(.origin_accepted), peak \(.origin_open_max), p99 \(.latency_us.p99) us, errors \(.errors)"
+        + (if .client_tls_handshakes != null then ", client TLS handshakes \(.client_tls_handshakes) (\(.client_tls_resumed) resumed)" else "" end)
+        + (if .origin_tls_handshakes != null then ", server TLS handshakes \(.origin_tls_handshakes) (\(.origin_tls_resumed) resumed)" else "" end)' >&2
 }
 
 # One run of the load against the running proxy, its figures written to $WORK/row.json.
@@ -187,7 +214,7 @@ measure_once() {
     local scenario=$1 proxy=$2 mode=$3 clients=$4 body=$5 shards=$6 run=$7
     shift 7
     local c0=null c1=null p0 p1 o0 o1 m0 m1 ostats tasks=null
-    origin_reset "$ORIGIN_PORT"
+    origin_reset "$ORIGIN_PORT" "$ORIGIN_SCHEME"
     [ -z "$PROXY_SOCK" ] || c0=$(server_connects "$PROXY_SOCK")
     m0=$(machine_ticks)
     p0=$(cpu_ticks "${PROXY_PIDS[@]}")
@@ -197,7 +224,7 @@ measure_once() {
     o1=$(cpu_ticks "$ORIGIN_PID")
     m1=$(machine_ticks)
     [ -z "$PROXY_SOCK" ] || c1=$(server_connects "$PROXY_SOCK")
-    ostats=$(origin_stats "$ORIGIN_PORT")
+    ostats=$(origin_stats "$ORIGIN_PORT" "$ORIGIN_SCHEME")
     # Once per proxy start: the per-thread sums, which must match the process figures.
     if [ "$run" = 1 ]; then
         local pid thread_sum=0
@@ -211,11 +238,19 @@ measure_once() {
         --argjson pt $((p1 - p0)) --argjson ot $((o1 - o0)) --argjson hz "$HZ" \
         --argjson busy $((${m1% *} - ${m0% *})) --argjson steal $((${m1#* } - ${m0#* })) \
         --argjson c0 "$c0" --argjson c1 "$c1" --argjson tasks "$tasks" \
+        --arg variant "$VARIANT" --argjson warm "$WARM_STATS" --arg oscheme "$ORIGIN_SCHEME" \
         --arg ltime "$(tail -n 1 "$WORK/load-time.txt")" '
         $l[0] as $l | ($pt / $hz) as $cpu | ($ltime | split(" ") | map(tonumber) | add) as $lcpu
-        | ([$l.duration_secs, 0.001] | max) as $secs | {
+        | ([$l.duration_secs, 0.001] | max) as $secs
+        # TLS handshakes: the clients (with the proxy) and the origin (with the proxy; less the
+        # one of the stats request itself). null where that side is plain HTTP.
+        | (if $l.tls then $l.tls_handshakes else null end) as $chs
+        | (if $oscheme == "https" then $o.tls_handshakes - 1 else null end) as $shs
+        | (($chs // 0) + ($shs // 0)) as $hs | {
             scenario: $scenario, proxy: $proxy, mode: $mode, clients: $clients, body: $body,
-            shards: $shards, run: $run, target_rate: $l.target_rate,
+            shards: $shards,
+            variant: (if $variant == "" then null else $variant end),
+            run: $run, target_rate: $l.target_rate,
             duration_s: $l.duration_secs, requests: $l.requests, rps: $l.rps,
             errors: $l.errors_total, latency_us: $l.latency_us,
             client_conns: $l.connections_opened,
@@ -227,6 +262,18 @@ measure_once() {
             origin_accepted: ($o.accepted - 1), origin_requests: $o.requests,
             origin_open_max: $o.open_max,
             origin_cpu_s: ($ot / $hz),
+            client_tls_handshakes: $chs,
+            client_tls_resumed: (if $l.tls then $l.tls_resumed else null end),
+            origin_tls_handshakes: $shs, origin_tls_resumed: $o.tls_resumed,
+            origin_tls_failed: $o.tls_failed,
+            handshakes_per_s: (if $hs > 0 then $hs / $secs else null end),
+            cpu_us_per_handshake: (if $hs > 0 then $cpu * 1e6 / $hs else null end),
+            # the origin from the proxy start to the end of the warm-up (tls cells only)
+            warmup_origin_accepted: (if $warm == null then null else $warm.accepted - 1 end),
+            warmup_origin_tls_handshakes: (if $warm == null or $oscheme != "https" then null
+                else $warm.tls_handshakes - 1 end),
+            warmup_origin_tls_resumed: (if $warm == null or $oscheme != "https" then null
+                else $warm.tls_resumed end),
             load_cpu_s: $lcpu,
             # CPU the rest of the machine used meanwhile (other users, compilers...)
             other_cpu_util: ((($busy - $pt - $ot) / $hz - $lcpu) / $secs),
@@ -242,9 +289,12 @@ cell() {
     shift 6
     local opts=("$@")
     [ "$clients" = close ] && opts+=(--close)
-    log "$scenario: $proxy, reuse $mode, $clients clients, body $body B, shards $shards"
+    log "$scenario${VARIANT:+ $VARIANT}: $proxy, reuse $mode, $clients clients, body $body B, shards $shards"
+    WARM_STATS=null
+    [ -z "$VARIANT" ] || origin_reset "$ORIGIN_PORT" "$ORIGIN_SCHEME"
     proxy_start "$proxy" "$mode" "$shards"
     warm_up "${opts[@]}"
+    [ -z "$VARIANT" ] || WARM_STATS=$(origin_stats "$ORIGIN_PORT" "$ORIGIN_SCHEME")
     for ((run = 1; run <= RUNS; run++)); do
         measure "$scenario" "$proxy" "$mode" "$clients" "$body" "$shards" "$run" "${opts[@]}"
     done
@@ -375,6 +425,58 @@ scenario_bodies() {
     origin_start 0
 }
 
+# HTTPS. Every variant runs each proxy with http-reuse always (nginx: its keep-alive upstream),
+# except server-close-never (reuse never; nginx without upstream keep-alive). Clients are
+# ringway-load on LOAD_CPU as everywhere; the origin is `ringway-load origin`, over HTTPS for
+# the server-* variants. One test certificate (ECDSA P-256, `ringway-load certs`) everywhere.
+#   plain-ka            keep-alive clients, plain HTTP on both sides (the baseline)
+#   client-ka           a. HTTPS keep-alive clients -> plain origin
+#   server-ka           c. plain keep-alive clients -> HTTPS origin
+#   plain-close         Connection: close clients, plain (the baseline of the close rows)
+#   client-close        b. HTTPS Connection: close clients: one TLS handshake per request,
+#                          resuming the client's earlier session
+#   client-close-full   b. the same with --no-tls-resume: one full handshake per request
+#   server-close        d. plain Connection: close clients -> HTTPS origin: the pool's TLS
+#                          connections serve them all, no server handshake after the warm-up
+#   server-close-never  plain close clients -> HTTPS origin, reuse never: one server TLS
+#                       handshake per request, resumed from the proxy's session cache
+scenario_tls() {
+    local variant proxy clients mode want opts
+    if [ ! -f "$CERTS/combined.pem" ]; then
+        "$BIN/ringway-load" certs --out "$CERTS" >/dev/null
+        cat "$CERTS/server.pem" "$CERTS/server.key" >"$CERTS/combined.pem" # HAProxy's crt
+    fi
+    for variant in $TLS_VARIANTS; do
+        clients=keep-alive mode=always opts=() CLIENT_TLS='' SERVER_TLS='' want=http
+        case $variant in
+            plain-ka) ;;
+            client-ka) CLIENT_TLS=$CERTS ;;
+            server-ka) SERVER_TLS=$CERTS ;;
+            plain-close) clients=close ;;
+            client-close) CLIENT_TLS=$CERTS clients=close ;;
+            client-close-full) CLIENT_TLS=$CERTS clients=close opts=(--no-tls-resume) ;;
+            server-close) SERVER_TLS=$CERTS clients=close ;;
+            server-close-never) SERVER_TLS=$CERTS clients=close mode=never ;;
+            *) echo "unknown TLS variant $variant (known: $ALL_TLS_VARIANTS)" >&2; exit 2 ;;
+        esac
+        [ -z "$SERVER_TLS" ] || want=https
+        if [ "$ORIGIN_SCHEME" != "$want" ]; then
+            origin_stop
+            origin_start 0 "$want"
+        fi
+        VARIANT=$variant
+        for proxy in $PROXIES; do
+            cell tls "$proxy" "$([ "$proxy" = nginx ] && [ "$mode" != never ] && echo - || echo "$mode")" \
+                "$clients" 0 1 "${opts[@]}"
+        done
+    done
+    VARIANT='' CLIENT_TLS='' SERVER_TLS='' WARM_STATS=null
+    if [ "$ORIGIN_SCHEME" != http ]; then
+        origin_stop
+        origin_start 0
+    fi
+}
+
 # ---------------------------------------------------------------- main
 
 machine_info() {
@@ -383,7 +485,7 @@ machine_info() {
     git -C "$ROOT" diff --quiet HEAD 2>/dev/null || dirty=" (with uncommitted changes)"
     jq -n --arg cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" \
         --arg lscpu "$(lscpu)" --arg kernel "$(uname -r)" \
-        --arg os "$(. /etc/os-release && echo "$PRETTY_NAME")" \
+        --arg os "$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)" \
         --arg haproxy "$(haproxy -v | head -1)" --arg nginx "$(nginx -v 2>&1)" \
         --arg wrk "$(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo unknown)" \
         --arg rustc "$(rustc -V 2>/dev/null || echo unknown)" --arg commit "$commit$dirty" \
@@ -392,15 +494,18 @@ machine_info() {
         --argjson connections "$CONNECTIONS" --arg reuse "$REUSE" --arg warmup "$WARMUP" \
         --arg proxy_cpus "$PROXY_CPUS" --arg load_cpu "$LOAD_CPU" --arg spin "$LOAD_SPIN" \
         --arg scenarios "$SCENARIOS" --argjson share "$LATENCY_SHARE" \
-        --argjson other_max "$OTHER_MAX" --argjson retries "$RETRIES" '{
+        --argjson other_max "$OTHER_MAX" --argjson retries "$RETRIES" \
+        --arg tls_variants "$TLS_VARIANTS" --arg openssl "$(openssl version 2>/dev/null || echo unknown)" '{
             cpu: $cpu, cpus: $ncpu, kernel: $kernel, os: $os, haproxy: $haproxy, nginx: $nginx,
-            wrk: $wrk, rustc: $rustc, ringway_commit: $commit, date: $date,
+            wrk: $wrk, rustc: $rustc, openssl: $openssl, ringway_commit: $commit, date: $date,
             loadavg_at_start: $load, lscpu: $lscpu,
             settings: {duration: $duration, warmup: $warmup, runs: $runs,
                 connections: $connections, reuse_for_latency_shards_bodies: $reuse,
                 latency_share_of_haproxy_max: $share, proxy_cpus: $proxy_cpus,
                 load_and_origin_cpu: $load_cpu, load_spin_rounds: $spin, scenarios: $scenarios,
-                other_cpu_max: $other_max, retries: $retries}
+                other_cpu_max: $other_max, retries: $retries,
+                tls_variants: (if ($scenarios | split(" ") | index("tls")) then $tls_variants
+                    else null end)}
         }'
 }
 
@@ -415,6 +520,7 @@ for scenario in $SCENARIOS; do
         latency) scenario_latency ;;
         shards) scenario_shards ;;
         bodies) scenario_bodies ;;
+        tls) scenario_tls ;;
         *) echo "unknown scenario $scenario (known: $ALL_SCENARIOS)" >&2; exit 2 ;;
     esac
 done
@@ -423,5 +529,6 @@ jq --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson secs $(($(date +%s) -
     '. + {loadavg_at_end: $load, wall_seconds: $secs}' "$WORK/machine.json" >"$WORK/machine2.json"
 
 mkdir -p "$OUT"
-python3 "$BENCH_DIR/report.py" --raw "$RAW" --machine "$WORK/machine2.json" --out "$OUT"
-log "done in $(($(date +%s) - started)) s: $OUT/latest.md"
+python3 "$BENCH_DIR/report.py" --raw "$RAW" --machine "$WORK/machine2.json" --out "$OUT" \
+    --name "$REPORT"
+log "done in $(($(date +%s) - started)) s: $OUT/$REPORT.md"
