@@ -61,6 +61,7 @@ pub(crate) struct DraftGlobal {
     pub stats_socket: Option<At<String>>,
     pub admin_listen: Option<At<String>>,
     pub max_request_head: Option<At<i64>>,
+    pub spin_rounds: Option<At<i64>>,
 }
 
 /// The keys of `[defaults]`, which frontends and backends may override.

@@ -26,6 +26,9 @@ impl Config {
     }
 }
 
+/// Default of [`Global::spin_rounds`] (as `ringway_net::DEFAULT_SPIN_ROUNDS`).
+pub const DEFAULT_SPIN_ROUNDS: u32 = 16;
+
 /// The `[global]` table: process-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Global {
@@ -41,6 +44,9 @@ pub struct Global {
     pub admin_listen: Option<SocketAddr>,
     /// Largest request head accepted, in bytes; larger ones get a 431.
     pub max_request_head: usize,
+    /// Executor rounds a read retries a non-blocking `recv` before waiting through io_uring;
+    /// 0 = wait at once.
+    pub spin_rounds: u32,
 }
 
 impl Default for Global {
@@ -52,6 +58,7 @@ impl Default for Global {
             stats_socket: None,
             admin_listen: None,
             max_request_head: 65_536,
+            spin_rounds: DEFAULT_SPIN_ROUNDS,
         }
     }
 }

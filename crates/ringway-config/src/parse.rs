@@ -26,6 +26,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "stats_socket",
     "admin_listen",
     "max_request_head",
+    "spin_rounds",
 ];
 const TUNING_KEYS: &[&str] = &[
     "timeout_connect",
@@ -99,6 +100,7 @@ fn read_global(table: &Reader<'_, '_>, issues: &mut Issues) -> DraftGlobal {
         stats_socket: table.string("stats_socket", issues),
         admin_listen: table.string("admin_listen", issues),
         max_request_head: table.integer("max_request_head", issues),
+        spin_rounds: table.integer("spin_rounds", issues),
     }
 }
 

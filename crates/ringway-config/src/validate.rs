@@ -27,6 +27,7 @@ use crate::model::{
 const MAX_SHARDS: i64 = 1024;
 const MIN_REQUEST_HEAD: i64 = 1024;
 const MAX_REQUEST_HEAD: i64 = 1024 * 1024;
+const MAX_SPIN_ROUNDS: i64 = 1000;
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
 /// An ALPN protocol id is at most 255 bytes.
@@ -175,6 +176,9 @@ impl Checker<'_> {
         if let Some(head) = self.ranged(&draft.max_request_head, MIN_REQUEST_HEAD, MAX_REQUEST_HEAD)
         {
             global.max_request_head = usize::try_from(head).unwrap_or(global.max_request_head);
+        }
+        if let Some(rounds) = self.ranged(&draft.spin_rounds, 0, MAX_SPIN_ROUNDS) {
+            global.spin_rounds = u32::try_from(rounds).unwrap_or(global.spin_rounds);
         }
         global
     }

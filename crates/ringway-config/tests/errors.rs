@@ -535,6 +535,8 @@ fn global_limits() {
         ("shards", "-1", "0"),
         ("max_request_head", "1023", "1024"),
         ("max_request_head", "1048577", "1048576"),
+        ("spin_rounds", "-1", "0"),
+        ("spin_rounds", "1001", "1000"),
         ("max_conn", "0", "1"),
         ("admin_listen", "\"localhost:9100\"", "\"[::1]:9100\""),
         ("stats_socket", "\"\"", "\"ringway.sock\""),

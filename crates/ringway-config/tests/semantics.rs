@@ -17,6 +17,7 @@ fn built_in_defaults() {
     assert!(config.global.pin_shards);
     assert_eq!(config.global.max_conn, 100_000);
     assert_eq!(config.global.max_request_head, 65_536);
+    assert_eq!(config.global.spin_rounds, 16);
     let timeouts = Timeouts {
         connect: Duration::from_secs(5),
         client: Duration::from_secs(30),

@@ -1,160 +1,27 @@
-//! Socket reads that poll the socket directly for a few executor rounds
-//! before handing the wait to glommio.
-//!
-//! A glommio read that finds no data arms an io_uring poll; its completion
-//! reaches the thread as task work, which interrupts the thread even while
-//! it is busy. Under load that costs more than the request itself, so
-//! both the origin and the load generator first retry a non-blocking
-//! `recv` once per executor round and only then fall back to glommio's
-//! read.
-//!
-//! A round is waited for with a reused one-microsecond glommio timer, not
-//! with a self-wake (`yield_now`): glommio 0.9 can park its thread while a
-//! self-woken task is queued (when a preemption event is pending as its
-//! run loop starts) and then sleeps until unrelated I/O arrives, which
-//! deadlocked connections that had no I/O armed. A pending timer is seen
-//! by the parker, so the thread always comes back.
-//!
-//! A TLS stream cannot take bytes behind rustls' back, so it spins on a
-//! peek instead: it reads through rustls as soon as rustls holds decrypted
-//! bytes or the socket has something, and glommio's read then finds the
-//! bytes without arming a poll. A plain stream is read directly, as before.
+//! How many executor rounds the origin and the load generator spin on a socket before waiting
+//! through io_uring: one process-wide setting (`--spin-rounds`) read when a connection starts.
+//! The spinning itself is `ringway_net::Spinner`, shared with the proxy.
 
-use std::io;
-use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
-use futures_lite::AsyncReadExt;
-use glommio::net::TcpStream;
-use glommio::timer::Timer;
-use ringway_tls::NetStream;
-
-/// Default number of executor rounds a reader retries before waiting
-/// through io_uring.
-pub const DEFAULT_SPIN_ROUNDS: u32 = 16;
+pub use ringway_net::{Spinner, DEFAULT_SPIN_ROUNDS};
 
 static SPIN_ROUNDS: AtomicU32 = AtomicU32::new(DEFAULT_SPIN_ROUNDS);
 
-/// Sets, for the whole process, how many executor rounds origin and load
-/// connections retry a read before waiting through io_uring. 0 disables
-/// spinning (every wait goes through io_uring): spinning buys throughput
-/// on an idle core but takes CPU time from neighbours on a busy one.
+/// Sets, for the whole process, how many executor rounds origin and load connections retry a
+/// read before waiting through io_uring. 0 disables spinning (every wait goes through
+/// io_uring): spinning buys throughput on an idle core but takes CPU time from neighbours on a
+/// busy one.
 pub fn set_spin_rounds(rounds: u32) {
     SPIN_ROUNDS.store(rounds, Ordering::Relaxed);
 }
-
-/// The timer that ends one round: any positive value works, the timer
-/// fires at the executor's next timer check.
-const ROUND: Duration = Duration::from_micros(1);
 
 /// True unless spinning was disabled with [`set_spin_rounds`]`(0)`.
 pub(crate) fn enabled() -> bool {
     SPIN_ROUNDS.load(Ordering::Relaxed) > 0
 }
 
-/// Per-connection spinning state: one timer, created on first use and
-/// re-armed after that, so spinning does not allocate.
-#[derive(Default)]
-pub(crate) struct Spinner {
-    timer: Option<Timer>,
-}
-
-impl Spinner {
-    /// Lets the other runnable tasks of the executor run, then returns.
-    pub(crate) async fn pause(&mut self) {
-        let timer = match &mut self.timer {
-            Some(t) => {
-                t.reset(ROUND);
-                t
-            }
-            None => self.timer.insert(Timer::new(ROUND)),
-        };
-        timer.await;
-    }
-
-    /// Reads into `buf` (which must not be empty): tries now, then once per
-    /// executor round for the configured rounds, then waits in glommio.
-    /// Returns 0 at end of stream.
-    pub(crate) async fn read(
-        &mut self,
-        stream: &mut NetStream<TcpStream>,
-        buf: &mut [u8],
-    ) -> io::Result<usize> {
-        let rounds = SPIN_ROUNDS.load(Ordering::Relaxed);
-        if rounds == 0 {
-            // glommio's read tries a `recv` itself unless a readiness poll
-            // is already armed, so a try here would be a wasted syscall.
-            return stream.read(buf).await;
-        }
-        let fd = stream.io().as_raw_fd();
-        if stream.is_tls() {
-            for round in 0..=rounds {
-                if round > 0 {
-                    self.pause().await;
-                }
-                let decrypted = stream.tls().is_some_and(|tls| !tls.wants_read());
-                if decrypted || readable(fd) {
-                    break;
-                }
-            }
-            return stream.read(buf).await;
-        }
-        let tcp = stream.io_mut();
-        for round in 0..=rounds {
-            if round > 0 {
-                self.pause().await;
-            }
-            if let Some(result) = try_recv(fd, buf) {
-                return result;
-            }
-        }
-        tcp.read(buf).await
-    }
-}
-
-/// True when a read of `fd` would not block: bytes, end of stream or an
-/// error are waiting.
-fn readable(fd: i32) -> bool {
-    let mut byte = 0u8;
-    loop {
-        // SAFETY: the one-byte buffer is valid for writes for the duration
-        // of the call, and `fd` is an open socket owned by the caller's
-        // stream; MSG_PEEK leaves the byte in the socket.
-        let n = unsafe {
-            libc::recv(
-                fd,
-                (&mut byte as *mut u8).cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        if n >= 0 {
-            return true;
-        }
-        match io::Error::last_os_error().kind() {
-            io::ErrorKind::Interrupted => continue,
-            io::ErrorKind::WouldBlock => return false,
-            _ => return true,
-        }
-    }
-}
-
-/// One non-blocking `recv`; `None` when no data is ready.
-fn try_recv(fd: i32, buf: &mut [u8]) -> Option<io::Result<usize>> {
-    loop {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the
-        // duration of the call, and `fd` is an open socket owned by the
-        // caller's stream.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-        if n >= 0 {
-            return Some(Ok(n as usize));
-        }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::Interrupted => continue,
-            io::ErrorKind::WouldBlock => return None,
-            _ => return Some(Err(err)),
-        }
-    }
+/// A spinner with the process-wide number of rounds.
+pub(crate) fn spinner() -> Spinner {
+    Spinner::new(SPIN_ROUNDS.load(Ordering::Relaxed))
 }

@@ -5,7 +5,6 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use futures_lite::AsyncReadExt;
 use glommio::timer::sleep;
 use ringway_http::{parse_response, BodyFramer, BodyKind, ClientSide, HttpError, RequestHead};
 use ringway_pool::{lookup_plan, ReuseMode};
@@ -14,7 +13,7 @@ use ringway_stats::CloseReason;
 use crate::balance::pick_server;
 use crate::conn_close::error_reason;
 use crate::error::ProxyError;
-use crate::forward::{relay_body, RelayError};
+use crate::forward::{relay_body, BodyRelay, RelayError};
 use crate::server_conn::ServerConn;
 use crate::session::Session;
 use crate::tls;
@@ -413,12 +412,15 @@ impl Session {
             let until_close = response.body == BodyKind::UntilClose;
             let relayed = relay_body(
                 &mut conn.stream,
+                &mut self.spinner,
                 &mut self.sbuf,
                 &mut self.client,
-                &mut framer,
-                server_timeout,
-                until_close,
-                response.dechunk.then_some(&mut self.to_client),
+                BodyRelay {
+                    framer: &mut framer,
+                    read_timeout: server_timeout,
+                    until_close,
+                    decoded: response.dechunk.then_some(&mut self.to_client),
+                },
             )
             .await
             .map_err(|error| response_relay_failure(error, counters))?;
@@ -463,12 +465,15 @@ impl Session {
         }
         let relayed = relay_body(
             &mut self.client,
+            &mut self.spinner,
             &mut self.cbuf,
             &mut conn.stream,
-            framer,
-            timeout,
-            false,
-            None,
+            BodyRelay {
+                framer,
+                read_timeout: timeout,
+                until_close: false,
+                decoded: None,
+            },
         )
         .await;
         match relayed {
@@ -510,7 +515,7 @@ impl Session {
                 HttpError::HeadTooLarge,
             )));
         }
-        match conn.stream.read(spare).await {
+        match self.spinner.read(&mut conn.stream, spare).await {
             Ok(0) if nothing_yet => Err(Failure::before_response(ProxyError::EmptyResponse)),
             Ok(0) => Err(Failure::before_response(ProxyError::BadResponse(
                 HttpError::Malformed("truncated head"),

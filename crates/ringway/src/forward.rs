@@ -9,6 +9,8 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use ringway_http::{BodyFramer, HttpError};
 
+use ringway_net::Spinner;
+
 use crate::iobuf::IoBuf;
 use crate::tls::Stream;
 
@@ -28,19 +30,33 @@ pub enum RelayError {
     Framing(HttpError),
 }
 
-/// Relays one message body from `source` to `destination`, starting with the bytes already in
-/// `buf`; bytes past the end of the message stay in `buf`. A body delimited by the close of the
-/// connection ends at end of stream. With `decoded`, a scratch buffer, the body goes out without
-/// its chunked framing (for an HTTP/1.0 client). Returns the number of bytes written.
+/// How one message body is relayed.
+pub struct BodyRelay<'a> {
+    pub framer: &'a mut BodyFramer,
+    pub read_timeout: Duration,
+    /// The body ends when the source closes the connection.
+    pub until_close: bool,
+    /// A scratch buffer: the body goes out without its chunked framing (for an HTTP/1.0
+    /// client). None: relayed verbatim.
+    pub decoded: Option<&'a mut BytesMut>,
+}
+
+/// Relays one message body from `source` (read through `spinner`) to `destination`, starting
+/// with the bytes already in `buf`; bytes past the end of the message stay in `buf`. Returns
+/// the number of bytes written.
 pub async fn relay_body(
     source: &mut Stream,
+    spinner: &mut Spinner,
     buf: &mut IoBuf,
     destination: &mut Stream,
-    framer: &mut BodyFramer,
-    read_timeout: Duration,
-    until_close: bool,
-    mut decoded: Option<&mut BytesMut>,
+    relay: BodyRelay<'_>,
 ) -> Result<u64, RelayError> {
+    let BodyRelay {
+        framer,
+        read_timeout,
+        until_close,
+        mut decoded,
+    } = relay;
     let mut relayed = 0;
     source
         .io()
@@ -71,7 +87,10 @@ pub async fn relay_body(
         if framer.is_done() {
             return Ok(relayed);
         }
-        let read = source.read(buf.spare()).await.map_err(RelayError::Source)?;
+        let read = spinner
+            .read(source, buf.spare())
+            .await
+            .map_err(RelayError::Source)?;
         if read == 0 {
             return if until_close {
                 Ok(relayed)

@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 use ringway_http::{parse_request, write_error_response, HttpError, RequestHead};
+use ringway_net::Spinner;
 
 use crate::access_log::RequestLog;
 use crate::error::{is_timeout, ProxyError};
@@ -107,6 +108,8 @@ pub(crate) struct Session {
     pub requests: u64,
     /// The request being logged, when the frontend has an access log.
     pub log: Option<RequestLog>,
+    /// Reads of both sides poll the socket for a few rounds before waiting in io_uring.
+    pub spinner: Spinner,
 }
 
 /// Serves one accepted client connection until it closes.
@@ -188,6 +191,7 @@ async fn serve_client(ctx: &Rc<ShardCtx>, info: &Rc<SessionInfo>, client: Stream
         private: Vec::new(),
         requests: 0,
         log: RequestLog::for_frontend(ctx, frontend, accepted),
+        spinner: Spinner::new(ctx.process.config.global.spin_rounds),
     };
     session.serve().await;
     // A TLS client learns that the close is deliberate, not a truncation.
@@ -265,7 +269,7 @@ impl Session {
             if spare.is_empty() {
                 return Err(ProxyError::BadRequest(HttpError::HeadTooLarge));
             }
-            match self.client.read(spare).await {
+            match self.spinner.read(&mut self.client, spare).await {
                 Ok(0) => return Ok(None),
                 Ok(read) => {
                     self.cbuf.filled(read);

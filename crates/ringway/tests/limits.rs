@@ -25,3 +25,27 @@ fn max_conn_closes_connections_past_the_limit_and_recovers() {
     assert_eq!(get(addr, "/").status, 200, "served again below the limit");
     assert_eq!(origin.stats().requests, 2);
 }
+
+/// `spin_rounds = 0`: every read waits through io_uring at once; requests, bodies and reuse
+/// work the same.
+#[test]
+fn reads_without_spinning_serve_the_same() {
+    let origin = origin();
+    let proxy = proxy("spin_rounds = 0", &one_server("always", ""), origin.addr());
+    let addr = frontend_addr(&proxy);
+    let mut client = Client::connect(addr);
+    for _ in 0..3 {
+        let response = client.get("/?body=100000&chunked=1");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body.len(), 100_000);
+    }
+    assert_eq!(origin.stats().conns.len(), 1);
+}
+
+#[test]
+fn the_configured_default_is_the_spinners() {
+    assert_eq!(
+        ringway_config::Global::default().spin_rounds,
+        ringway_net::DEFAULT_SPIN_ROUNDS
+    );
+}

@@ -105,7 +105,7 @@ impl Client {
             shared,
             index,
             stream: None,
-            spinner: Spinner::default(),
+            spinner: crate::spin::spinner(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
             start: 0,
             end: 0,

@@ -121,7 +121,7 @@ pub(crate) async fn serve(tcp: TcpStream, ctx: Rc<ThreadCtx>) {
     let mut conn = Conn {
         stream: NetStream::from_parts(tcp, tls),
         sni: None,
-        spinner: Spinner::default(),
+        spinner: crate::spin::spinner(),
         ctx: ctx.clone(),
         id,
         served: 0,
