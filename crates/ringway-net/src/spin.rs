@@ -7,7 +7,10 @@
 //! that costs more than the request itself (half of the proxy's CPU, docs/benchmarks.md). So
 //! readers first retry a non-blocking `recv` once per executor round, while the other
 //! connections' work runs, and only then fall back to glommio's read: under load the bytes are
-//! usually there by the next round and no poll is armed at all.
+//! usually there by the next round and no poll is armed at all. Spinning goes on only while
+//! other reads on the thread make progress: after a round in which no other connection got
+//! bytes the executor is idle, the wait goes to io_uring, and a lightly loaded thread does not
+//! burn its core.
 //!
 //! A round is waited for with a reused one-microsecond glommio timer, not with a self-wake
 //! (`yield_now`): glommio 0.9 can park its thread while a self-woken task is queued (when a
@@ -19,6 +22,7 @@
 //! through rustls as soon as rustls holds decrypted bytes or the socket has something, and
 //! glommio's read then finds the bytes without arming a poll.
 
+use std::cell::Cell;
 use std::io;
 use std::os::unix::io::AsRawFd;
 use std::time::Duration;
@@ -84,27 +88,48 @@ impl Spinner {
         let fd = stream.io().as_raw_fd();
         if stream.is_tls() {
             for round in 0..=rounds {
-                if round > 0 {
-                    self.pause().await;
-                }
+                let last = round > 0 && !self.others_progressed().await;
                 let decrypted = stream.tls().is_some_and(|tls| !tls.wants_read());
-                if decrypted || readable(fd) {
+                if decrypted || readable(fd) || last {
                     break;
                 }
             }
-            return stream.read(buf).await;
+            return counted(stream.read(buf).await);
         }
         let tcp = stream.io_mut();
         for round in 0..=rounds {
-            if round > 0 {
-                self.pause().await;
-            }
+            let last = round > 0 && !self.others_progressed().await;
             if let Some(result) = try_recv(fd, buf) {
-                return result;
+                return counted(result);
+            }
+            if last {
+                break;
             }
         }
-        tcp.read(buf).await
+        counted(tcp.read(buf).await)
     }
+
+    /// Pauses for one round; false when no other read on this thread got bytes meanwhile: the
+    /// executor had nothing else to do, so the bytes are not coming soon and spinning on would
+    /// only burn CPU (a lightly loaded proxy then waits in io_uring at once).
+    async fn others_progressed(&mut self) -> bool {
+        let before = PROGRESS.with(Cell::get);
+        self.pause().await;
+        PROGRESS.with(Cell::get) != before
+    }
+}
+
+thread_local! {
+    /// Reads on this thread that returned bytes, through any spinner.
+    static PROGRESS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts a read that returned bytes.
+fn counted(result: io::Result<usize>) -> io::Result<usize> {
+    if matches!(result, Ok(read) if read > 0) {
+        PROGRESS.with(|progress| progress.set(progress.get().wrapping_add(1)));
+    }
+    result
 }
 
 /// True when a read of `fd` would not block: bytes, end of stream or an
