@@ -63,9 +63,19 @@ fn tls_proxy(origin: &Origin, mode: &str, shards: usize, server: &str, tls: &str
 }
 
 fn verify_required(certs: &Certs) -> String {
+    verify_against(certs.pki.ca_file(), "")
+}
+
+/// `{ verify = "required", ca_file = CA, more keys }`.
+fn verify_against(ca_file: &std::path::Path, more: &str) -> String {
+    let more = if more.is_empty() {
+        String::new()
+    } else {
+        format!(", {more}")
+    };
     format!(
-        "{{ verify = \"required\", ca_file = \"{}\" }}",
-        certs.pki.ca_file().display()
+        "{{ verify = \"required\", ca_file = \"{}\"{more} }}",
+        ca_file.display()
     )
 }
 
@@ -127,10 +137,7 @@ fn connections_are_pooled_by_sni() {
         "always",
         1,
         "pool_low_conn = 4",
-        &format!(
-            "{{ verify = \"required\", ca_file = \"{}\", sni = \"host\" }}",
-            certs.pki.ca_file().display()
-        ),
+        &verify_against(certs.pki.ca_file(), "sni = \"host\""),
     );
     let addr = frontend_addr(&proxy);
     let conn_of = |hosts: &[&str], sni: &str| {
@@ -167,10 +174,7 @@ fn a_fixed_sni_is_checked_and_sent_on_every_connection() {
         "always",
         1,
         "",
-        &format!(
-            "{{ verify = \"required\", ca_file = \"{}\", sni = \"fixed.test\" }}",
-            certs.pki.ca_file().display()
-        ),
+        &verify_against(certs.pki.ca_file(), "sni = \"fixed.test\""),
     );
     let addr = frontend_addr(&proxy);
     for host in ["a.test", "b.test", "c.test"] {
@@ -186,10 +190,7 @@ fn a_fixed_sni_is_checked_and_sent_on_every_connection() {
         "always",
         1,
         "",
-        &format!(
-            "{{ verify = \"required\", ca_file = \"{}\", sni = \"other.test\" }}",
-            certs.pki.ca_file().display()
-        ),
+        &verify_against(certs.pki.ca_file(), "sni = \"other.test\""),
     );
     assert_eq!(get(frontend_addr(&wrong), "/").status, 503);
 }
@@ -204,10 +205,7 @@ fn a_certificate_from_another_ca_gives_503_and_the_next_request_is_served() {
         "always",
         1,
         "",
-        &format!(
-            "{{ verify = \"required\", ca_file = \"{}\" }}",
-            other.ca_file().display()
-        ),
+        &verify_against(other.ca_file(), ""),
     );
     let addr = frontend_addr(&proxy);
     assert_eq!(get(addr, "/").status, 503);
@@ -572,11 +570,13 @@ fn a_client_certificate_is_presented_to_servers_that_require_one() {
     let (addr, server) = client_auth_server(&certs);
     let proxy = tls_proxy_at(
         addr,
-        &format!(
-            "{{ verify = \"required\", ca_file = \"{}\", cert = \"{}\", key = \"{}\" }}",
-            certs.pki.ca_file().display(),
-            client.cert.display(),
-            client.key.display()
+        &verify_against(
+            certs.pki.ca_file(),
+            &format!(
+                "cert = \"{}\", key = \"{}\"",
+                client.cert.display(),
+                client.key.display()
+            ),
         ),
     );
     assert_eq!(get(frontend_addr(&proxy), "/").status, 200);
