@@ -410,6 +410,8 @@ impl Session {
                     Failure::after_response(ProxyError::Client(error))
                 })?;
             let until_close = response.body == BodyKind::UntilClose;
+            // A body that does not fit is relayed in reads as large as the buffer may grow.
+            self.sbuf.grow_to_limit();
             let relayed = relay_body(
                 &mut conn.stream,
                 &mut self.spinner,

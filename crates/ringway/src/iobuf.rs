@@ -56,6 +56,14 @@ impl IoBuf {
         &mut self.buf[self.end..]
     }
 
+    /// Grows the buffer to its limit (its content stays), for relaying a large body in fewer
+    /// reads and writes.
+    pub fn grow_to_limit(&mut self) {
+        if self.buf.len() < self.limit {
+            self.buf.resize(self.limit, 0);
+        }
+    }
+
     /// Marks `n` bytes of the spare tail as read.
     pub fn filled(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
