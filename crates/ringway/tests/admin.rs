@@ -286,3 +286,28 @@ fn promtool_accepts_the_metrics() {
     assert!(output.status.success(), "promtool: {said}");
     assert_eq!(said.trim(), "", "no lint findings");
 }
+
+/// A client that connects and sends nothing does not hold up the next scrape: it would get an
+/// answer only after the silent one's 5 s timeout if the listener served one at a time.
+#[test]
+fn a_silent_client_does_not_block_a_scrape() {
+    use std::io::{Read, Write};
+    let origin = origin();
+    let proxy = admin_proxy(origin.addr(), 1);
+    let admin = proxy.admin_addr().unwrap();
+    let silent = std::net::TcpStream::connect(admin).unwrap();
+    let mut scrape = std::net::TcpStream::connect(admin).unwrap();
+    // Shorter than the admin listener's 5 s client timeout.
+    scrape
+        .set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    scrape
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    scrape
+        .read_to_string(&mut reply)
+        .expect("answered while the silent client is still connected");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    drop(silent);
+}

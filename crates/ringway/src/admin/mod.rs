@@ -1,15 +1,16 @@
 //! The admin HTTP listener (`global.admin_listen`): `/metrics` (Prometheus text format),
 //! `/stats` (an HTML page that refreshes itself) and `/stats.json`. Owns the listener thread
 //! and the routing; the documents come from `ringway_stats`' renderers over the shards'
-//! counters. It runs on its own std thread with blocking sockets, one request per connection,
-//! off the request path: the shards never wait for it.
+//! counters. It runs on its own std threads with blocking sockets, off the request path: the
+//! shards never wait for it. Each admin connection (one request) gets a short-lived thread, at
+//! most `MAX_CLIENTS` at once, so a slow or silent client does not hold up a scrape.
 
 mod http;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -21,6 +22,8 @@ use http::{read_request, Request, Response};
 
 /// How long an admin client may take to send its request or read the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Admin connections served at once; more are closed at once.
+const MAX_CLIENTS: usize = 8;
 
 pub struct AdminServer {
     addr: SocketAddr,
@@ -40,12 +43,25 @@ impl AdminServer {
         let thread = std::thread::Builder::new()
             .name("ringway-admin".into())
             .spawn(move || {
+                let active = Arc::new(AtomicUsize::new(0));
                 for stream in listener.incoming() {
                     if thread_done.load(Relaxed) {
                         return;
                     }
-                    if let Ok(stream) = stream {
-                        serve(stream, &shared);
+                    let Ok(stream) = stream else { continue };
+                    if active.fetch_add(1, Relaxed) >= MAX_CLIENTS {
+                        active.fetch_sub(1, Relaxed);
+                        continue;
+                    }
+                    let (conn_shared, conn_active) = (shared.clone(), active.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("ringway-admin-conn".into())
+                        .spawn(move || {
+                            serve(stream, &conn_shared);
+                            conn_active.fetch_sub(1, Relaxed);
+                        });
+                    if spawned.is_err() {
+                        active.fetch_sub(1, Relaxed);
                     }
                 }
             })?;
