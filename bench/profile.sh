@@ -4,6 +4,8 @@
 #
 #   bench/profile.sh                    # ringway, http_reuse safe
 #   PROXY=haproxy bench/profile.sh      # the same for HAProxy, to compare
+#   RATE=30000 bench/profile.sh         # open loop at a fixed rate instead of a closed loop
+#   SPIN=0 bench/profile.sh             # ringway with global.spin_rounds = 0
 #
 # Same pinning and configurations as bench/run.sh. Writes $OUT/profile-$PROXY.txt.
 set -euo pipefail
@@ -24,10 +26,11 @@ PORT_BASE=${PORT_BASE:-28100}
 BIN=${BIN:-$ROOT/target/release}
 OUT=${OUT:-$BENCH_DIR/results}
 WORK=$(mktemp -d /tmp/ringway-profile.XXXXXX)
-trap 'cleanup; rm -rf "$WORK"' EXIT
+trap 'cleanup; if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi' EXIT
 trap 'exit 130' INT TERM
 
-need_commands perf:linux-perf jq:jq curl:curl taskset:util-linux
+need_commands perf:linux-perf jq:jq curl:curl taskset:util-linux bc:bc
+case $PROXY in haproxy) need_commands haproxy:haproxy ;; nginx) need_commands nginx:nginx-light ;; esac
 if ! perf stat -e cpu-clock true >/dev/null 2>&1; then
     echo "perf cannot sample here (kernel.perf_event_paranoid?); try valgrind --tool=callgrind" >&2
     exit 2
@@ -42,8 +45,9 @@ start "$WORK/origin.log" taskset -c "$LOAD_CPU" "$BIN/ringway-load" origin \
 wait_port "$origin"
 case $PROXY in
     ringway)
-        start "$WORK/proxy.log" taskset -c "$PROXY_CPU" "$BIN/ringway" run \
-            -c "$(ringway_config "$WORK" "$port" "$origin" "$MODE" 1)" ;;
+        conf=$(ringway_config "$WORK" "$port" "$origin" "$MODE" 1)
+        [ -z "${SPIN:-}" ] || sed -i "s/^\[global\]\$/[global]\nspin_rounds = $SPIN/" "$conf"
+        start "$WORK/proxy.log" taskset -c "$PROXY_CPU" "$BIN/ringway" run -c "$conf" ;;
     haproxy)
         start "$WORK/proxy.log" taskset -c "$PROXY_CPU" haproxy -db \
             -f "$(haproxy_config "$WORK" "$port" "$origin" "$MODE" 1 "$PROXY_CPU")" ;;
@@ -59,14 +63,15 @@ read -ra pids <<<"$(process_tree "$main")"
 
 load() { # <duration> <json>
     taskset -c "$LOAD_CPU" "$BIN/ringway-load" run --url "http://127.0.0.1:$port/" --threads 1 \
-        --connections "$CONNECTIONS" --duration "$1" --quiet --spin-rounds 0 --json "$2" >/dev/null
+        --connections "$CONNECTIONS" --duration "$1" --quiet --spin-rounds 0 --json "$2" \
+        ${RATE:+--rate "$RATE"} >/dev/null
 }
 load 1s "$WORK/warmup.json"
 
 # Reschedule interrupts taken by the proxy CPU: its column in /proc/interrupts' RES line.
 res_count() { awk -v col=$((PROXY_CPU + 2)) '$1 == "RES:" {print $col}' /proc/interrupts; }
 
-load "$((SECONDS_SAMPLED + 2))s" "$WORK/load.json" &
+load "$((SECONDS_SAMPLED + 3))s" "$WORK/load.json" &
 loader=$!
 sleep 1
 r0=$(res_count)
@@ -75,6 +80,12 @@ w0=$(date +%s.%N)
 perf record -q -e cpu-clock -F 999 -g -o "$WORK/perf.data" -p "$(echo "${pids[@]}" | tr ' ' ,)" \
     -- sleep "$SECONDS_SAMPLED" >/dev/null 2>&1
 t1=$(cpu_ticks "${pids[@]}")
+# System calls per request, in a second window of the same run (tracepoints, not sampled).
+perf stat -x, -o "$WORK/syscalls.csv" -p "$(echo "${pids[@]}" | tr ' ' ,)" \
+    -e syscalls:sys_enter_recvfrom -e syscalls:sys_exit_recvfrom --filter 'ret == -11' \
+    -e syscalls:sys_enter_sendto -e syscalls:sys_enter_io_uring_enter \
+    -e syscalls:sys_enter_epoll_wait -e syscalls:sys_enter_epoll_pwait \
+    -- sleep 1 >/dev/null 2>&1 || true
 r1=$(res_count)
 w1=$(date +%s.%N)
 wait "$loader"
@@ -84,13 +95,22 @@ mkdir -p "$OUT"
 report=$OUT/profile-$PROXY.txt
 set +o pipefail # head closes the pipes early
 {
-    echo "# $PROXY, http_reuse $MODE, $CONNECTIONS keep-alive clients, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# $PROXY, http_reuse $MODE, $CONNECTIONS keep-alive clients${RATE:+ at $RATE req/s}${SPIN:+, spin_rounds $SPIN}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# proxy on CPU $PROXY_CPU, origin and load generator on CPU $LOAD_CPU"
     jq -rn --argjson rps "$rps" --argjson t $((t1 - t0)) --argjson hz "$(getconf CLK_TCK)" \
         --argjson s "$(echo "$w1 - $w0" | bc -l)" --argjson res $((r1 - r0)) '
         "requests/s \($rps | floor); CPU \($t / $hz / $s * 100 | round)% of one CPU, " +
         "\($t / $hz / ($rps * $s) * 1e6 * 100 | round / 100) us per request; " +
         "reschedule IPIs on the proxy CPU: \($res / ($rps * $s) * 100 | round / 100) per request"'
+    jq -r '.latency_us | "latency (us): p50 \(.p50)  p99 \(.p99)  p99.9 \(.p999)  max \(.max)"' \
+        "$WORK/load.json"
+    echo
+    echo "## system calls per request (one second after the sampled window)"
+    awk -F, -v rps="$rps" '$3 ~ /syscalls/ {
+        name = $3; sub(/syscalls:sys_/, "", name)
+        if (name == "exit_recvfrom") name = "recvfrom returning EAGAIN"
+        else sub(/enter_/, "", name)
+        printf "    %-28s %6.2f\n", name, $1 / rps }' "$WORK/syscalls.csv"
     echo
     echo "## where the samples are, by DSO"
     perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -6

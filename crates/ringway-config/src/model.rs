@@ -44,8 +44,8 @@ pub struct Global {
     pub admin_listen: Option<SocketAddr>,
     /// Largest request head accepted, in bytes; larger ones get a 431.
     pub max_request_head: usize,
-    /// Executor rounds a read retries a non-blocking `recv` before waiting through io_uring;
-    /// 0 = wait at once.
+    /// Rounds the shard's epoll poller finds no readable socket before the shard sleeps in
+    /// io_uring; 0 = no poller, every read waits through its own io_uring poll.
     pub spin_rounds: u32,
 }
 

@@ -70,8 +70,9 @@ pub struct OriginArgs {
     /// Close a connection after this many requests (0: unlimited).
     #[arg(long, default_value_t = 0)]
     pub max_requests_per_conn: u64,
-    /// Executor rounds a connection polls its socket before waiting in
-    /// io_uring (0: never poll; frees CPU for neighbours on a busy machine).
+    /// Rounds each thread's epoll poller looks for readable sockets, finding
+    /// none, before it sleeps in io_uring (0: no poller, every read waits
+    /// through its own io_uring poll).
     #[arg(long, default_value_t = crate::DEFAULT_SPIN_ROUNDS)]
     pub spin_rounds: u32,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
@@ -128,8 +129,9 @@ pub struct RunArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
-    /// Executor rounds a connection polls its socket before waiting in
-    /// io_uring (0: never poll; frees CPU for neighbours on a busy machine).
+    /// Rounds each thread's epoll poller looks for readable sockets, finding
+    /// none, before it sleeps in io_uring (0: no poller, every read waits
+    /// through its own io_uring poll).
     #[arg(long, default_value_t = crate::DEFAULT_SPIN_ROUNDS)]
     pub spin_rounds: u32,
     /// https: verify the server certificate against this CA (PEM), and its

@@ -15,10 +15,10 @@
 //! - [`chunked`] owns the incremental `Transfer-Encoding: chunked` decoder
 //!   both sides use.
 //! - [`cli`] owns the command line of the `ringway-load` binary.
-//! - `spin.rs` owns the process-wide number of spin rounds
-//!   ([`set_spin_rounds`]) of the reads both sides use: `ringway_net::Spinner`,
-//!   a few executor rounds of non-blocking `recv` (a peek under TLS) before
-//!   waiting in io_uring, shared with the proxy.
+//! - `spin.rs` owns the process-wide number of poll rounds
+//!   ([`set_spin_rounds`]) each thread's `ringway_net::Poller` makes before
+//!   it waits in io_uring; both sides read through `ringway_net::Socket`,
+//!   as the proxy does.
 //!
 //! Both sides run plain and TLS connections through the same code, over
 //! `ringway_tls::NetStream`, whose plain path delegates straight to the

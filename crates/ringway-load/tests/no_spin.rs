@@ -1,5 +1,5 @@
-//! With spinning disabled every wait goes through io_uring: origin and
-//! load generator still agree, over HTTP and HTTPS. (Its own test binary:
+//! Without a poller (`set_spin_rounds(0)`) every read waits through its own
+//! io_uring poll: origin and load generator still agree, over HTTP and HTTPS. (Its own test binary:
 //! the setting is process-wide.)
 
 mod common;

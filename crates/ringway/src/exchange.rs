@@ -5,6 +5,7 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use futures_lite::AsyncReadExt;
 use glommio::timer::sleep;
 use ringway_http::{parse_response, BodyFramer, BodyKind, ClientSide, HttpError, RequestHead};
 use ringway_pool::{lookup_plan, ReuseMode};
@@ -414,7 +415,6 @@ impl Session {
             self.sbuf.grow_to_limit();
             let relayed = relay_body(
                 &mut conn.stream,
-                &mut self.spinner,
                 &mut self.sbuf,
                 &mut self.client,
                 BodyRelay {
@@ -467,7 +467,6 @@ impl Session {
         }
         let relayed = relay_body(
             &mut self.client,
-            &mut self.spinner,
             &mut self.cbuf,
             &mut conn.stream,
             BodyRelay {
@@ -517,7 +516,7 @@ impl Session {
                 HttpError::HeadTooLarge,
             )));
         }
-        match self.spinner.read(&mut conn.stream, spare).await {
+        match conn.stream.read(spare).await {
             Ok(0) if nothing_yet => Err(Failure::before_response(ProxyError::EmptyResponse)),
             Ok(0) => Err(Failure::before_response(ProxyError::BadResponse(
                 HttpError::Malformed("truncated head"),

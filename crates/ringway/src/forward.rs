@@ -9,8 +9,6 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use ringway_http::{BodyFramer, HttpError};
 
-use ringway_net::Spinner;
-
 use crate::iobuf::IoBuf;
 use crate::tls::Stream;
 
@@ -41,12 +39,11 @@ pub struct BodyRelay<'a> {
     pub decoded: Option<&'a mut BytesMut>,
 }
 
-/// Relays one message body from `source` (read through `spinner`) to `destination`, starting
+/// Relays one message body from `source` to `destination`, starting
 /// with the bytes already in `buf`; bytes past the end of the message stay in `buf`. Returns
 /// the number of bytes written.
 pub async fn relay_body(
     source: &mut Stream,
-    spinner: &mut Spinner,
     buf: &mut IoBuf,
     destination: &mut Stream,
     relay: BodyRelay<'_>,
@@ -87,10 +84,7 @@ pub async fn relay_body(
         if framer.is_done() {
             return Ok(relayed);
         }
-        let read = spinner
-            .read(source, buf.spare())
-            .await
-            .map_err(RelayError::Source)?;
+        let read = source.read(buf.spare()).await.map_err(RelayError::Source)?;
         if read == 0 {
             return if until_close {
                 Ok(relayed)

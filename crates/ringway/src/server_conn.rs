@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use glommio::net::TcpStream;
+use ringway_net::Socket;
 use ringway_pool::{KeepRefusal, KeepRequest, LookupPlan, ServerShared};
 use ringway_stats::{CloseReason, ServerState};
 
@@ -107,6 +108,7 @@ impl ServerConn {
         };
         stream.set_nodelay(true)?;
         let dup = duplicate(stream.as_raw_fd())?;
+        let stream = Socket::shared(stream);
         let stream = match &ctx.tls_connectors[backend][server] {
             None => Stream::plain(stream),
             Some(tls) => match tls::connect(stream, tls, sni, config.timeouts.connect).await {
@@ -139,7 +141,7 @@ impl ServerConn {
     fn from_idle(
         ctx: &Rc<ShardCtx>,
         (backend, server, hash): (usize, usize, u64),
-        tcp: TcpStream,
+        tcp: Socket,
         idle: IdleConn,
     ) -> ServerConn {
         ServerConn {
@@ -200,7 +202,7 @@ impl ServerConn {
         } = conn;
         let raw = dup.into_raw_fd();
         // SAFETY: `raw` came from an OwnedFd we just gave up; the new stream owns it.
-        let stream = unsafe { TcpStream::from_raw_fd(raw) };
+        let stream = Socket::shared(unsafe { TcpStream::from_raw_fd(raw) });
         let Ok(dup) = duplicate(raw) else {
             // Out of descriptors: close it; the pool already counted it as used.
             idle.shared().drop_used();

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 use ringway_http::{parse_request, write_error_response, HttpError, RequestHead};
-use ringway_net::Spinner;
+use ringway_net::Socket;
 
 use crate::access_log::RequestLog;
 use crate::error::{is_timeout, ProxyError};
@@ -108,8 +108,6 @@ pub(crate) struct Session {
     pub requests: u64,
     /// The request being logged, when the frontend has an access log.
     pub log: Option<RequestLog>,
-    /// Reads of both sides poll the socket for a few rounds before waiting in io_uring.
-    pub spinner: Spinner,
 }
 
 /// Serves one accepted client connection until it closes.
@@ -153,6 +151,7 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: TcpStream) {
 /// The client connection ready for requests: after the TLS handshake on a TLS frontend (bounded
 /// by timeout_http_request; a failure is logged and closes the connection).
 async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: TcpStream) -> Option<Stream> {
+    let tcp = Socket::new(tcp);
     let frontend = &ctx.process.config.frontends[info.frontend];
     let Some(config) = &ctx.process.tls.acceptors[info.frontend] else {
         return Some(Stream::plain(tcp));
@@ -191,7 +190,6 @@ async fn serve_client(ctx: &Rc<ShardCtx>, info: &Rc<SessionInfo>, client: Stream
         private: Vec::new(),
         requests: 0,
         log: RequestLog::for_frontend(ctx, frontend, accepted),
-        spinner: Spinner::new(ctx.process.config.global.spin_rounds),
     };
     session.serve().await;
     // A TLS client learns that the close is deliberate, not a truncation.
@@ -269,7 +267,7 @@ impl Session {
             if spare.is_empty() {
                 return Err(ProxyError::BadRequest(HttpError::HeadTooLarge));
             }
-            match self.spinner.read(&mut self.client, spare).await {
+            match self.client.read(spare).await {
                 Ok(0) => return Ok(None),
                 Ok(read) => {
                     self.cbuf.filled(read);

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::net::TcpListener;
-use glommio::net::TcpStream;
 use glommio::timer::sleep;
 use ringway_config::Sni;
 use ringway_http::Limits;
+use ringway_net::Socket;
 use ringway_pool::conn_hash;
 use ringway_stats::Layout;
 use ringway_stats::{CloseReason, ShardCounters};
@@ -46,7 +46,7 @@ pub struct ShardCtx {
     pub counters: Arc<ShardCounters>,
     /// Streams of this shard's idle connections, by connection id; their shareable part is in
     /// `process.idle`.
-    pub idle_streams: RefCell<HashMap<u64, TcpStream>>,
+    pub idle_streams: RefCell<HashMap<u64, Socket>>,
     next_conn: Cell<u64>,
     /// Connection hash of each server with its fixed SNI, if any (§1.4).
     conn_hashes: Vec<Vec<u64>>,
@@ -289,6 +289,15 @@ pub fn bind_listeners(
 
 /// The shard's main task; returns when the shard has stopped.
 pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(TcpListener, SocketAddr)>>) {
+    let rounds = ctx.process.config.global.spin_rounds;
+    if rounds > 0 {
+        if let Err(error) = ringway_net::Poller::install(rounds) {
+            eprintln!(
+                "shard {}: no epoll poller ({error}); reads wait in io_uring",
+                ctx.id
+            );
+        }
+    }
     let mut tasks = Vec::new();
     for (frontend, binds) in listeners.into_iter().enumerate() {
         for (listener, _) in binds {

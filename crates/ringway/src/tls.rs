@@ -7,8 +7,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use glommio::net::TcpStream;
 use ringway_config::{Config, Server, ServerTls, Sni, Verify};
+use ringway_net::Socket;
 use ringway_tls::rustls::{ClientConfig, ClientConnection, Connection, ServerConfig};
 use ringway_tls::{
     acceptor_config, connector_config, server_name, CertFiles, ConnectorSettings, NetStream,
@@ -16,7 +16,7 @@ use ringway_tls::{
 };
 
 /// A client or server connection: plain TCP or TLS over it.
-pub type Stream = NetStream<TcpStream>;
+pub type Stream = NetStream<Socket>;
 
 /// ALPN protocols a TLS frontend accepts when its configuration names none.
 const DEFAULT_ALPN: &str = "http/1.1";
@@ -101,7 +101,7 @@ fn connector_settings(tls: &ServerTls) -> ConnectorSettings {
 
 /// Accepts TLS on a client connection within `timeout`.
 pub async fn accept(
-    tcp: TcpStream,
+    tcp: Socket,
     config: &Arc<ServerConfig>,
     timeout: Duration,
 ) -> io::Result<Stream> {
@@ -114,7 +114,7 @@ pub async fn accept(
 
 /// Starts TLS towards a server within `timeout` (counted in timeout_connect, as HAProxy does).
 pub async fn connect(
-    tcp: TcpStream,
+    tcp: Socket,
     config: &Arc<ClientConfig>,
     sni: Option<&str>,
     timeout: Duration,

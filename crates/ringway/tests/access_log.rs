@@ -102,6 +102,9 @@ fn errors_carry_their_termination_state() {
     let proxy = logging_proxy(&log, "timeout_server = \"200ms\"", origin.addr());
     let addr = frontend_addr(&proxy);
     assert_eq!(get(addr, "/?delay=5000").status, 504);
+    // A line is written when its session ends (after the lingering close), so the second
+    // request waits for the first line to keep their order.
+    wait_lines(&log, 1);
     let bad = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n").expect("answer");
     assert_eq!(bad.status, 400);
     let lines = wait_lines(&log, 2);

@@ -26,10 +26,10 @@ fn max_conn_closes_connections_past_the_limit_and_recovers() {
     assert_eq!(origin.stats().requests, 2);
 }
 
-/// `spin_rounds = 0`: every read waits through io_uring at once; requests, bodies and reuse
-/// work the same.
+/// `spin_rounds = 0`: no epoll poller, every read waits through its own io_uring poll; requests,
+/// bodies and reuse work the same.
 #[test]
-fn reads_without_spinning_serve_the_same() {
+fn reads_without_a_poller_serve_the_same() {
     let origin = origin();
     let proxy = proxy("spin_rounds = 0", &one_server("always", ""), origin.addr());
     let addr = frontend_addr(&proxy);
@@ -43,7 +43,7 @@ fn reads_without_spinning_serve_the_same() {
 }
 
 #[test]
-fn the_configured_default_is_the_spinners() {
+fn the_configured_default_is_the_pollers() {
     assert_eq!(
         ringway_config::Global::default().spin_rounds,
         ringway_net::DEFAULT_SPIN_ROUNDS

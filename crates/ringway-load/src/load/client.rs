@@ -14,8 +14,10 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
+use ringway_net::Socket;
 use ringway_tls::NetStream;
 
 use super::counters::{Failure, Recorder};
@@ -23,7 +25,6 @@ use super::response::{parse_response, BodyKind};
 use super::target::Target;
 use super::tls::{self, ClientTls};
 use crate::chunked::ChunkedDecoder;
-use crate::spin::Spinner;
 
 /// Read buffer per connection; also the largest response head accepted.
 const READ_BUF: usize = 32 << 10;
@@ -92,8 +93,7 @@ pub(crate) enum Pacing {
 pub(crate) struct Client {
     shared: Rc<ThreadShared>,
     index: usize,
-    stream: Option<NetStream<TcpStream>>,
-    spinner: Spinner,
+    stream: Option<NetStream<Socket>>,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -105,7 +105,6 @@ impl Client {
             shared,
             index,
             stream: None,
-            spinner: crate::spin::spinner(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
             start: 0,
             end: 0,
@@ -191,7 +190,7 @@ impl Client {
             .live
             .borrow_mut()
             .insert(self.index, stream.as_raw_fd());
-        self.stream = Some(NetStream::from_parts(stream, tls_state));
+        self.stream = Some(NetStream::from_parts(Socket::new(stream), tls_state));
         self.start = 0;
         self.end = 0;
         if is_tls {
@@ -232,11 +231,6 @@ impl Client {
             .write_all(&self.shared.target.request)
             .await
             .map_err(|e| io_failure(&e, Failure::Write))?;
-        // The response cannot be there yet: let the other connections run
-        // before the first read attempt.
-        if crate::spin::enabled() {
-            self.spinner.pause().await;
-        }
 
         let is_head = self.shared.target.is_head;
         let head = loop {
@@ -317,9 +311,8 @@ impl Client {
         let Some(stream) = self.stream.as_mut() else {
             return Err(Failure::Read);
         };
-        let n = self
-            .spinner
-            .read(stream, &mut self.buf[self.end..])
+        let n = stream
+            .read(&mut self.buf[self.end..])
             .await
             .map_err(|e| io_failure(&e, Failure::Read))?;
         self.end += n;

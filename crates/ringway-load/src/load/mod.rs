@@ -178,6 +178,7 @@ pub fn run_load(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
         let cpu = (!cfg.pin.is_empty()).then(|| cfg.pin[index % cfg.pin.len()]);
         let spawned =
             crate::runtime::executor(&format!("load-{index}"), cpu).spawn(move || async move {
+                crate::spin::install_poller();
                 let result = thread::run_thread(plan, target, slot, thread_gate, ready_tx).await;
                 let _ = done_tx.send(());
                 result

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use glommio::net::TcpStream;
+use ringway_net::Socket;
 use ringway_tls::rustls::client::Resumption;
 use ringway_tls::rustls::pki_types::ServerName;
 use ringway_tls::rustls::{ClientConfig, ClientConnection, Connection, HandshakeKind};
@@ -83,7 +83,7 @@ pub(crate) fn client_state(tls: &ClientTls) -> Option<Box<Connection>> {
 
 /// Runs the client handshake on a stream made with [`client_state`]. Returns whether the
 /// session was resumed.
-pub(crate) async fn handshake(stream: &mut NetStream<TcpStream>) -> io::Result<bool> {
+pub(crate) async fn handshake(stream: &mut NetStream<Socket>) -> io::Result<bool> {
     stream.handshake().await?;
     Ok(match stream.tls() {
         Some(Connection::Client(conn)) => conn.handshake_kind() == Some(HandshakeKind::Resumed),

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
+use ringway_net::Socket;
 use ringway_tls::NetStream;
 
 use super::hooks::Hooks;
@@ -34,7 +35,6 @@ use super::response::{
 use super::stats::{next_conn_id, SharedStats};
 use super::tls::Acceptor;
 use crate::chunked::ChunkedDecoder;
-use crate::spin::Spinner;
 
 /// Initial receive buffer size.
 const IN_BUF_START: usize = 16 << 10;
@@ -119,9 +119,8 @@ pub(crate) async fn serve(tcp: TcpStream, ctx: Rc<ThreadCtx>) {
         },
     };
     let mut conn = Conn {
-        stream: NetStream::from_parts(tcp, tls),
+        stream: NetStream::from_parts(Socket::new(tcp), tls),
         sni: None,
-        spinner: crate::spin::spinner(),
         ctx: ctx.clone(),
         id,
         served: 0,
@@ -169,10 +168,9 @@ enum Next {
 }
 
 struct Conn {
-    stream: NetStream<TcpStream>,
+    stream: NetStream<Socket>,
     /// TLS only: the SNI the client sent (`-` for none), for `x-origin-sni`.
     sni: Option<Rc<str>>,
-    spinner: Spinner,
     ctx: Rc<ThreadCtx>,
     id: u64,
     /// Requests answered (or being answered) on this connection.
@@ -489,10 +487,7 @@ impl Conn {
             self.end -= self.start;
             self.start = 0;
         }
-        let n = self
-            .spinner
-            .read(&mut self.stream, &mut self.inbuf[self.end..])
-            .await?;
+        let n = self.stream.read(&mut self.inbuf[self.end..]).await?;
         self.end += n;
         Ok(n)
     }

@@ -117,6 +117,7 @@ impl Origin {
             let acceptor = acceptor.clone();
             let handle = crate::runtime::executor(&format!("origin-{index}"), None)
                 .spawn(move || async move {
+                    crate::spin::install_poller();
                     let ctx = ThreadCtx {
                         shard: index,
                         stats,

@@ -12,8 +12,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use glommio::net::TcpStream;
 use glommio::timer::Timer;
+use ringway_net::Socket;
 use ringway_tls::rustls::{Connection, HandshakeKind, ServerConfig, ServerConnection};
 use ringway_tls::{CertFiles, NetStream};
 
@@ -91,7 +91,7 @@ impl Acceptor {
     /// the caller closes the connection.
     pub(crate) async fn handshake(
         &self,
-        stream: &mut NetStream<TcpStream>,
+        stream: &mut NetStream<Socket>,
         stats: &SharedStats,
         shard: usize,
     ) -> Option<Rc<str>> {

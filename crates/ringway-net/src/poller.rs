@@ -1,0 +1,250 @@
+//! The per-thread readiness poller: one epoll instance per executor thread, edge-triggered,
+//! that tells the thread's sockets when they have bytes to read.
+//!
+//! Why not glommio's own read: a glommio read that finds no data arms an io_uring poll for that
+//! one socket, and glommio 0.9 sets its rings up without `IORING_SETUP_COOP_TASKRUN`, so each
+//! completion interrupts the busy thread with an IPI (docs/benchmarks.md). Here a read that
+//! finds no data leaves its waker in the poller's table instead, and one driver task per thread
+//! collects the readiness of all the thread's sockets with one non-blocking `epoll_wait`: one
+//! system call for every socket, no interrupt. The table also remembers which sockets have
+//! bytes, so a read does not try a socket that is known to be empty (as HAProxy's fd cache).
+//!
+//! The driver harvests, lets the tasks it woke run, and harvests again. After `idle_rounds`
+//! harvests in a row that found nothing, the thread has little to do, and the driver hands the
+//! wait to glommio: one io_uring poll on the epoll descriptor itself, so the executor sleeps
+//! until any of the thread's sockets becomes readable.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::Duration;
+
+use futures_lite::AsyncReadExt;
+use glommio::net::TcpStream;
+
+/// Events taken from the kernel per `epoll_wait`.
+const EVENTS_PER_WAIT: usize = 256;
+
+/// How often a thread with a poller wakes up at the latest: glommio 0.9 can park its thread
+/// while a self-woken task is queued (when a preemption event is pending as its run loop
+/// starts) and then sleeps until some timer or I/O completes; the driver wakes itself for
+/// every round, so a timer always pending bounds that sleep. 100 wake-ups a second on an idle
+/// thread.
+const WATCHDOG: Duration = Duration::from_millis(10);
+
+/// Events after which a socket stays readable for good.
+const HUNG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+
+/// What the poller knows of one descriptor.
+#[derive(Default)]
+struct Slot {
+    /// The task waiting to read it.
+    waker: Option<Waker>,
+    /// Bytes may be waiting: an event came since a read found it empty.
+    ready: bool,
+    /// The peer closed or the socket failed: a read never blocks again. Kept apart from
+    /// `ready` because a read that takes the last bytes leaves the end of stream behind it.
+    hung_up: bool,
+}
+
+/// A thread's epoll instance and its table of descriptors.
+pub struct Poller {
+    epoll: OwnedFd,
+    /// `slots[fd]`.
+    slots: RefCell<Vec<Slot>>,
+    /// `epoll_wait`'s output, kept to avoid clearing a fresh array every harvest.
+    events: RefCell<Vec<libc::epoll_event>>,
+    /// Harvests in a row that found nothing, after which the driver waits in io_uring.
+    idle_rounds: u32,
+    /// Times the driver handed the wait to io_uring.
+    parks: Cell<u64>,
+}
+
+thread_local! {
+    static POLLER: RefCell<Option<Rc<Poller>>> = const { RefCell::new(None) };
+}
+
+impl Poller {
+    /// Creates this thread's poller and spawns its driver on the thread's glommio executor.
+    /// Must be called inside the executor; a second call keeps the first poller.
+    pub fn install(idle_rounds: u32) -> io::Result<()> {
+        if Poller::current().is_some() {
+            return Ok(());
+        }
+        // SAFETY: plain system call; the result is checked before use.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let poller = Rc::new(Poller {
+            // SAFETY: `fd` is a new descriptor that nothing else owns.
+            epoll: unsafe { OwnedFd::from_raw_fd(fd) },
+            slots: RefCell::new(Vec::new()),
+            events: RefCell::new(vec![
+                libc::epoll_event { events: 0, u64: 0 };
+                EVENTS_PER_WAIT
+            ]),
+            idle_rounds,
+            parks: Cell::new(0),
+        });
+        POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
+        glommio::spawn_local(drive(poller)).detach();
+        glommio::spawn_local(async {
+            loop {
+                glommio::timer::sleep(WATCHDOG).await;
+            }
+        })
+        .detach();
+        Ok(())
+    }
+
+    /// How many times this thread's poller has waited in io_uring (0 without a poller).
+    pub fn parks() -> u64 {
+        Poller::current().map_or(0, |poller| poller.parks.get())
+    }
+
+    /// This thread's poller, if one was installed.
+    pub(crate) fn current() -> Option<Rc<Poller>> {
+        POLLER.with(|slot| slot.borrow().clone())
+    }
+
+    /// Adds `fd`, which a read just found empty, to the epoll set (edge-triggered: an event
+    /// for every arrival of bytes, and at once for bytes that came since that read).
+    pub(crate) fn register(&self, fd: RawFd) -> io::Result<()> {
+        self.with_slot(fd, |slot| *slot = Slot::default());
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: `event` is valid for the call; the descriptors are open.
+        let rc =
+            unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// `fd` is about to close: its slot is cleared, and with `deregister` the socket leaves the
+    /// epoll set, which a socket still open through another descriptor needs (closing the last
+    /// descriptor of a socket removes it by itself).
+    pub(crate) fn forget(&self, fd: RawFd, deregister: bool) {
+        self.with_slot(fd, |slot| *slot = Slot::default());
+        if deregister {
+            // SAFETY: `fd` is still open; a null event is allowed for EPOLL_CTL_DEL.
+            unsafe {
+                libc::epoll_ctl(
+                    self.epoll.as_raw_fd(),
+                    libc::EPOLL_CTL_DEL,
+                    fd,
+                    std::ptr::null_mut(),
+                );
+            }
+        }
+    }
+
+    /// An event came for `fd` since a read last found it empty.
+    pub(crate) fn is_ready(&self, fd: RawFd) -> bool {
+        self.slots
+            .borrow()
+            .get(fd as usize)
+            .is_some_and(|slot| slot.ready || slot.hung_up)
+    }
+
+    /// A read found `fd` empty (or took less than it asked for, which empties a stream socket).
+    pub(crate) fn drained(&self, fd: RawFd) {
+        self.with_slot(fd, |slot| slot.ready = false);
+    }
+
+    /// The task behind `waker` waits for `fd` to become readable.
+    pub(crate) fn wait_readable(&self, fd: RawFd, waker: &Waker) {
+        self.with_slot(fd, |slot| match &slot.waker {
+            Some(current) if current.will_wake(waker) => {}
+            _ => slot.waker = Some(waker.clone()),
+        });
+    }
+
+    fn with_slot(&self, fd: RawFd, change: impl FnOnce(&mut Slot)) {
+        let mut slots = self.slots.borrow_mut();
+        let index = fd as usize;
+        if slots.len() <= index {
+            slots.resize_with(index + 1, Slot::default);
+        }
+        change(&mut slots[index]);
+    }
+
+    /// Marks the sockets that became readable and wakes their tasks; returns how many events
+    /// came.
+    fn harvest(&self) -> usize {
+        let mut events = self.events.borrow_mut();
+        let mut total = 0;
+        loop {
+            // SAFETY: `events` is valid for EVENTS_PER_WAIT entries; timeout 0 never blocks.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    EVENTS_PER_WAIT as i32,
+                    0,
+                )
+            };
+            if n <= 0 {
+                return total;
+            }
+            let n = n as usize;
+            let mut slots = self.slots.borrow_mut();
+            for event in &events[..n] {
+                if let Some(slot) = slots.get_mut(event.u64 as usize) {
+                    slot.ready = true;
+                    slot.hung_up |= event.events & HUNG_UP != 0;
+                    if let Some(waker) = slot.waker.take() {
+                        waker.wake();
+                    }
+                }
+            }
+            total += n;
+            if n < EVENTS_PER_WAIT {
+                return total;
+            }
+        }
+    }
+}
+
+/// The driver: harvests, lets the woken tasks run (it wakes itself, so it runs again after
+/// them in the same pass of the executor, without a system call), and after `idle_rounds`
+/// empty harvests in a row waits in io_uring until the epoll descriptor has events.
+async fn drive(poller: Rc<Poller>) {
+    let mut empty = 0;
+    loop {
+        empty = if poller.harvest() > 0 { 0 } else { empty + 1 };
+        if empty > poller.idle_rounds {
+            poller.parks.set(poller.parks.get() + 1);
+            let _ = epoll_readable(poller.epoll.as_raw_fd()).await;
+            empty = 0;
+        } else {
+            futures_lite::future::yield_now().await;
+        }
+    }
+}
+
+/// Waits until the epoll descriptor has events, through one io_uring poll of glommio's.
+///
+/// glommio has no public "wait for this descriptor" call, but a stream it builds from a
+/// descriptor arms an io_uring POLLIN on it at once, and the stream's first read waits for that
+/// poll. So a stream over a duplicate of the epoll descriptor serves as the wait: its read
+/// returns when the poll fires (with ENOTSOCK, since epoll is no socket, which is expected) and
+/// dropping it closes the duplicate.
+async fn epoll_readable(epoll: RawFd) -> io::Result<()> {
+    // SAFETY: plain system call; the result is checked before use.
+    let dup = unsafe { libc::fcntl(epoll, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` is a new descriptor that the stream now owns and closes.
+    let mut stream = unsafe { TcpStream::from_raw_fd(dup) };
+    let mut byte = [0u8; 1];
+    let _ = stream.read(&mut byte).await;
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! A TCP connection whose reads wait through the thread's [`Poller`] instead of glommio.
+//!
+//! A read tries a non-blocking `recv` unless the poller knows the socket is empty; when nothing
+//! is there it leaves its waker with the poller (adding the socket to the poller's epoll set at
+//! its first wait) and is woken when the socket becomes readable. The stream's read timeout (`set_read_timeout`) bounds each read.
+//! Writes and everything else stay glommio's: a write seldom waits. On a thread without a
+//! poller every read is glommio's own.
+
+use std::io;
+use std::ops::Deref;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_lite::Future;
+use glommio::net::TcpStream;
+use glommio::timer::Timer;
+
+use crate::poller::Poller;
+
+/// A glommio TCP stream read through the thread's poller.
+pub struct Socket {
+    tcp: TcpStream,
+    /// The poller of the thread that made this socket; None: reads are glommio's.
+    poller: Option<Rc<Poller>>,
+    /// In the poller's epoll set.
+    registered: bool,
+    /// Another descriptor may share the socket (a duplicate kept for a takeover), so closing
+    /// ours does not take it out of the epoll set: drop removes it.
+    shared: bool,
+    /// The running read's deadline; armed at its first wait, None between reads.
+    deadline: Option<Timer>,
+    waiting: bool,
+}
+
+impl Socket {
+    /// A socket whose descriptor is its only one.
+    pub fn new(tcp: TcpStream) -> Socket {
+        Socket::build(tcp, false)
+    }
+
+    /// A socket with a duplicate descriptor elsewhere.
+    pub fn shared(tcp: TcpStream) -> Socket {
+        Socket::build(tcp, true)
+    }
+
+    fn build(tcp: TcpStream, shared: bool) -> Socket {
+        Socket {
+            tcp,
+            poller: Poller::current(),
+            registered: false,
+            shared,
+            deadline: None,
+            waiting: false,
+        }
+    }
+
+    /// The read is over: the next one gets a fresh deadline.
+    fn finish_read(&mut self) {
+        self.waiting = false;
+    }
+
+    /// Polls the running read's deadline, arming it at the read's first wait.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(timeout) = self.tcp.read_timeout() else {
+            return Poll::Pending;
+        };
+        let timer = match (&mut self.deadline, self.waiting) {
+            (Some(timer), true) => timer,
+            (Some(timer), false) => {
+                timer.reset(timeout);
+                timer
+            }
+            (None, _) => self.deadline.insert(Timer::new(timeout)),
+        };
+        self.waiting = true;
+        Pin::new(timer).poll(cx).map(drop)
+    }
+}
+
+impl Deref for Socket {
+    type Target = TcpStream;
+
+    fn deref(&self) -> &TcpStream {
+        &self.tcp
+    }
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.tcp.as_raw_fd()
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if let Some(poller) = &self.poller {
+            poller.forget(self.tcp.as_raw_fd(), self.registered && self.shared);
+        }
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let Some(poller) = this.poller.clone() else {
+            return Pin::new(&mut this.tcp).poll_read(cx, buf);
+        };
+        let fd = this.tcp.as_raw_fd();
+        // A registered socket is tried only after an event: one known to be empty is not.
+        if !this.registered || poller.is_ready(fd) {
+            match try_recv(fd, buf) {
+                Some(result) => {
+                    if matches!(result, Ok(read) if read > 0 && read < buf.len()) {
+                        poller.drained(fd);
+                    }
+                    this.finish_read();
+                    return Poll::Ready(result);
+                }
+                None => poller.drained(fd),
+            }
+        }
+        if !this.registered {
+            if let Err(error) = poller.register(fd) {
+                return Poll::Ready(Err(error));
+            }
+            this.registered = true;
+        }
+        if this.poll_deadline(cx).is_ready() {
+            this.finish_read();
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "read timed out",
+            )));
+        }
+        poller.wait_readable(fd, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_close(cx)
+    }
+}
+
+/// One non-blocking `recv`; `None` when no data is ready.
+fn try_recv(fd: RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call,
+        // and `fd` is an open socket owned by the caller.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n >= 0 {
+            return Some(Ok(n as usize));
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return None,
+            _ => return Some(Err(err)),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! `Socket` reads through the thread's `Poller`, against real sockets on 127.0.0.1: each test
+//! runs on its own glommio executor, with its peers on plain threads.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::os::fd::AsRawFd;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use glommio::LocalExecutorBuilder;
+use ringway_net::{Poller, Socket};
+
+/// Runs `test` on a fresh executor thread, with a poller unless `rounds` is 0.
+fn on_executor<F, Fut>(rounds: u32, test: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            if rounds > 0 {
+                Poller::install(rounds).unwrap();
+            }
+            test().await;
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// A peer that echoes every byte back until the connection closes.
+fn echo_server() -> SocketAddr {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn connect(addr: SocketAddr) -> Socket {
+    Socket::new(TcpStream::connect(addr).await.unwrap())
+}
+
+/// Writes `message` and reads its echo back.
+async fn round_trip(socket: &mut Socket, message: &[u8]) {
+    socket.write_all(message).await.unwrap();
+    let mut echoed = vec![0u8; message.len()];
+    socket.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(echoed, message);
+}
+
+#[test]
+fn reads_wake_from_a_parked_poller() {
+    let addr = echo_server();
+    on_executor(1, move || async move {
+        let mut socket = connect(addr).await;
+        for round in 0..20u8 {
+            round_trip(&mut socket, &[round; 10]).await;
+        }
+        // The echo comes from another thread: the executor ran out of work while waiting.
+        assert!(Poller::parks() > 0, "the poller never waited in io_uring");
+    });
+}
+
+#[test]
+fn many_sockets_wait_at_once() {
+    let addr = echo_server();
+    on_executor(4, move || async move {
+        let tasks: Vec<_> = (0..32u8)
+            .map(|index| {
+                glommio::spawn_local(async move {
+                    let mut socket = connect(addr).await;
+                    for round in 0..50u8 {
+                        round_trip(&mut socket, &[index, round, index]).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await;
+        }
+    });
+}
+
+#[test]
+fn a_silent_peer_times_the_read_out() {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let holder = thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    on_executor(2, move || async move {
+        let mut socket = connect(addr).await;
+        let timeout = Duration::from_millis(100);
+        socket.set_read_timeout(Some(timeout)).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 8];
+        let error = socket.read(&mut buf).await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= timeout);
+        // The next read gets a fresh deadline and still sees bytes that come.
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        drop(holder.join().unwrap().unwrap());
+        assert_eq!(socket.read(&mut buf).await.unwrap(), 0, "end of stream");
+    });
+}
+
+#[test]
+fn a_new_socket_on_a_reused_descriptor_is_woken() {
+    let addr = echo_server();
+    on_executor(1, move || async move {
+        let mut first = connect(addr).await;
+        round_trip(&mut first, b"one").await;
+        let fd = first.as_raw_fd();
+        // The next connection, echoed once so that the peer thread has accepted it (and taken
+        // its own descriptor) before the number is freed.
+        let mut std_socket = std::net::TcpStream::connect(addr).unwrap();
+        std_socket.write_all(b"x").unwrap();
+        std_socket.read_exact(&mut [0u8; 1]).unwrap();
+        std_socket.set_nonblocking(true).unwrap();
+        drop(first);
+        // Moved onto the freed number without yielding, so the poller's slot for it is the old
+        // socket's.
+        // SAFETY: plain system call on descriptors of this test; `fd` is free since the drop.
+        assert_eq!(unsafe { libc::dup2(std_socket.as_raw_fd(), fd) }, fd);
+        drop(std_socket);
+        // SAFETY: `fd` is the duplicate made above, owned by nothing else.
+        let tcp = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let mut second = Socket::new(tcp);
+        round_trip(&mut second, b"two").await;
+    });
+}
+
+#[test]
+fn a_socket_taken_over_through_a_duplicate_reads_on() {
+    let addr = echo_server();
+    on_executor(1, move || async move {
+        let mut owner = Socket::shared(TcpStream::connect(addr).await.unwrap());
+        round_trip(&mut owner, b"before").await;
+        // Another descriptor of the same socket lives on, as after a takeover.
+        // SAFETY: plain system call; the result is checked.
+        let dup = unsafe { libc::dup(owner.as_raw_fd()) };
+        assert!(dup >= 0);
+        drop(owner);
+        // SAFETY: `dup` is a new descriptor that the stream owns from now on.
+        let tcp = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+        let mut taker = Socket::shared(tcp);
+        round_trip(&mut taker, b"after").await;
+    });
+}
+
+#[test]
+fn without_a_poller_reads_are_glommios() {
+    let addr = echo_server();
+    on_executor(0, move || async move {
+        let mut socket = connect(addr).await;
+        round_trip(&mut socket, b"plain glommio").await;
+        assert_eq!(Poller::parks(), 0);
+    });
+}
+
+#[test]
+fn a_peer_that_writes_in_pieces_is_read_whole() {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let writer = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut go = [0u8; 1];
+        for piece in 0..10u8 {
+            // Each piece waits for the reader's request, so the reader waits in between.
+            stream.read_exact(&mut go).unwrap();
+            stream.write_all(&[piece; 100]).unwrap();
+        }
+    });
+    on_executor(1, move || async move {
+        let mut socket = connect(addr).await;
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            socket.write_all(b"g").await.unwrap();
+            let mut piece = [0u8; 100];
+            socket.read_exact(&mut piece).await.unwrap();
+            got.extend_from_slice(&piece);
+        }
+        let expected: Vec<u8> = (0..10u8).flat_map(|piece| [piece; 100]).collect();
+        assert_eq!(got, expected);
+    });
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_socket_first_waiting_while_the_poller_is_parked_is_woken() {
+    let addr = echo_server();
+    on_executor(1, move || async move {
+        let mut idle = connect(addr).await;
+        round_trip(&mut idle, b"warm").await;
+        // A timer wakes the executor while the poller waits in io_uring (an idle executor
+        // parks it within a few rounds); the socket made then has its first wait (and joins
+        // the epoll set) during that park.
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        assert!(Poller::parks() > 0, "the poller parked");
+        let mut late = connect(addr).await;
+        for round in 0..10u8 {
+            round_trip(&mut late, &[round; 3]).await;
+        }
+    });
+}
+
+#[test]
+fn the_end_of_stream_behind_the_last_bytes_is_seen() {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut go = [0u8; 1];
+        stream.read_exact(&mut go).unwrap();
+        stream.write_all(b"ready").unwrap();
+        stream.read_exact(&mut go).unwrap();
+        // The last bytes and the end of stream, back to back: one event for both.
+        stream.write_all(b"last bytes").unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    on_executor(1, move || async move {
+        let mut socket = connect(addr).await;
+        // A missed end of stream fails the test rather than hanging it.
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        socket.write_all(b"1").await.unwrap();
+        let mut buf = [0u8; 64];
+        // Waits (the socket joins the epoll set) and leaves it known to be empty.
+        assert_eq!(socket.read(&mut buf).await.unwrap(), 5);
+        socket.write_all(b"2").await.unwrap();
+        let mut got = Vec::new();
+        loop {
+            match socket.read(&mut buf).await.unwrap() {
+                0 => break,
+                read => got.extend_from_slice(&buf[..read]),
+            }
+        }
+        assert_eq!(got, b"last bytes");
+    });
+    peer.join().unwrap();
+}
