@@ -6,6 +6,7 @@
 #   PROXY=haproxy bench/profile.sh      # the same for HAProxy, to compare
 #   RATE=30000 bench/profile.sh         # open loop at a fixed rate instead of a closed loop
 #   SPIN=0 bench/profile.sh             # ringway with global.spin_rounds = 0
+#   CLOSE=1 bench/profile.sh            # clients send Connection: close
 #
 # Same pinning and configurations as bench/run.sh. Writes $OUT/profile-$PROXY.txt.
 set -euo pipefail
@@ -64,7 +65,7 @@ read -ra pids <<<"$(process_tree "$main")"
 load() { # <duration> <json>
     taskset -c "$LOAD_CPU" "$BIN/ringway-load" run --url "http://127.0.0.1:$port/" --threads 1 \
         --connections "$CONNECTIONS" --duration "$1" --quiet --spin-rounds 0 --json "$2" \
-        ${RATE:+--rate "$RATE"} >/dev/null
+        ${RATE:+--rate "$RATE"} ${CLOSE:+--close} >/dev/null
 }
 load 1s "$WORK/warmup.json"
 
@@ -95,7 +96,7 @@ mkdir -p "$OUT"
 report=$OUT/profile-$PROXY.txt
 set +o pipefail # head closes the pipes early
 {
-    echo "# $PROXY, http_reuse $MODE, $CONNECTIONS keep-alive clients${RATE:+ at $RATE req/s}${SPIN:+, spin_rounds $SPIN}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# $PROXY, http_reuse $MODE, $CONNECTIONS ${CLOSE:+Connection: close}${CLOSE:-keep-alive} clients${RATE:+ at $RATE req/s}${SPIN:+, spin_rounds $SPIN}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# proxy on CPU $PROXY_CPU, origin and load generator on CPU $LOAD_CPU"
     jq -rn --argjson rps "$rps" --argjson t $((t1 - t0)) --argjson hz "$(getconf CLK_TCK)" \
         --argjson s "$(echo "$w1 - $w0" | bc -l)" --argjson res $((r1 - r0)) '

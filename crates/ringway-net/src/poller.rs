@@ -127,21 +127,21 @@ impl Poller {
         Ok(())
     }
 
-    /// `fd` is about to close: its slot is cleared, and with `deregister` the socket leaves the
-    /// epoll set, which a socket still open through another descriptor needs (closing the last
-    /// descriptor of a socket removes it by itself).
-    pub(crate) fn forget(&self, fd: RawFd, deregister: bool) {
+    /// `fd` is about to close: its slot is cleared.
+    pub(crate) fn forget(&self, fd: RawFd) {
         self.with_slot(fd, |slot| *slot = Slot::default());
-        if deregister {
-            // SAFETY: `fd` is still open; a null event is allowed for EPOLL_CTL_DEL.
-            unsafe {
-                libc::epoll_ctl(
-                    self.epoll.as_raw_fd(),
-                    libc::EPOLL_CTL_DEL,
-                    fd,
-                    std::ptr::null_mut(),
-                );
-            }
+    }
+
+    /// Removes `fd` (still open) from the epoll set.
+    pub(crate) fn deregister(&self, fd: RawFd) {
+        // SAFETY: `fd` is open; a null event is allowed for EPOLL_CTL_DEL.
+        unsafe {
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            );
         }
     }
 

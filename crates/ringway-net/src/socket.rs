@@ -27,33 +27,29 @@ pub struct Socket {
     poller: Option<Rc<Poller>>,
     /// In the poller's epoll set.
     registered: bool,
-    /// Another descriptor may share the socket (a duplicate kept for a takeover), so closing
-    /// ours does not take it out of the epoll set: drop removes it.
-    shared: bool,
     /// The running read's deadline; armed at its first wait, None between reads.
     deadline: Option<Timer>,
     waiting: bool,
 }
 
 impl Socket {
-    /// A socket whose descriptor is its only one.
     pub fn new(tcp: TcpStream) -> Socket {
-        Socket::build(tcp, false)
-    }
-
-    /// A socket with a duplicate descriptor elsewhere.
-    pub fn shared(tcp: TcpStream) -> Socket {
-        Socket::build(tcp, true)
-    }
-
-    fn build(tcp: TcpStream, shared: bool) -> Socket {
         Socket {
             tcp,
             poller: Poller::current(),
             registered: false,
-            shared,
             deadline: None,
             waiting: false,
+        }
+    }
+
+    /// Takes the socket out of the poller's epoll set before it is dropped, for a socket that
+    /// stays open through another descriptor (a server connection another shard took over):
+    /// otherwise closing the last descriptor of a socket removes it by itself.
+    pub fn leave_poller(&mut self) {
+        if let (Some(poller), true) = (&self.poller, self.registered) {
+            poller.deregister(self.tcp.as_raw_fd());
+            self.registered = false;
         }
     }
 
@@ -97,7 +93,7 @@ impl AsRawFd for Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         if let Some(poller) = &self.poller {
-            poller.forget(self.tcp.as_raw_fd(), self.registered && self.shared);
+            poller.forget(self.tcp.as_raw_fd());
         }
     }
 }

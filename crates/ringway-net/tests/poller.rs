@@ -148,16 +148,17 @@ fn a_new_socket_on_a_reused_descriptor_is_woken() {
 fn a_socket_taken_over_through_a_duplicate_reads_on() {
     let addr = echo_server();
     on_executor(1, move || async move {
-        let mut owner = Socket::shared(TcpStream::connect(addr).await.unwrap());
+        let mut owner = Socket::new(TcpStream::connect(addr).await.unwrap());
         round_trip(&mut owner, b"before").await;
         // Another descriptor of the same socket lives on, as after a takeover.
         // SAFETY: plain system call; the result is checked.
         let dup = unsafe { libc::dup(owner.as_raw_fd()) };
         assert!(dup >= 0);
+        owner.leave_poller();
         drop(owner);
         // SAFETY: `dup` is a new descriptor that the stream owns from now on.
         let tcp = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(dup) };
-        let mut taker = Socket::shared(tcp);
+        let mut taker = Socket::new(tcp);
         round_trip(&mut taker, b"after").await;
     });
 }

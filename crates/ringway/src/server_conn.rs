@@ -108,7 +108,7 @@ impl ServerConn {
         };
         stream.set_nodelay(true)?;
         let dup = duplicate(stream.as_raw_fd())?;
-        let stream = Socket::shared(stream);
+        let stream = Socket::new(stream);
         let stream = match &ctx.tls_connectors[backend][server] {
             None => Stream::plain(stream),
             Some(tls) => match tls::connect(stream, tls, sni, config.timeouts.connect).await {
@@ -202,7 +202,7 @@ impl ServerConn {
         } = conn;
         let raw = dup.into_raw_fd();
         // SAFETY: `raw` came from an OwnedFd we just gave up; the new stream owns it.
-        let stream = Socket::shared(unsafe { TcpStream::from_raw_fd(raw) });
+        let stream = Socket::new(unsafe { TcpStream::from_raw_fd(raw) });
         let Ok(dup) = duplicate(raw) else {
             // Out of descriptors: close it; the pool already counted it as used.
             idle.shared().drop_used();

@@ -177,11 +177,14 @@ impl ShardCtx {
         ((self.id as u64) << 48) | counter
     }
 
-    /// Drops the streams of idle connections that peers took from this shard.
+    /// Drops the streams of idle connections that peers took from this shard. Their sockets
+    /// live on in the peer, so they leave this shard's epoll set first.
     pub fn drop_orphans(&self, backend: usize, server: usize) {
         let idle = &self.process.idle[backend][server];
         while let Some(id) = idle.next_orphan(self.id) {
-            self.idle_streams.borrow_mut().remove(&id);
+            if let Some(mut socket) = self.idle_streams.borrow_mut().remove(&id) {
+                socket.leave_poller();
+            }
         }
     }
 
