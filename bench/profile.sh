@@ -42,7 +42,7 @@ ulimit -l unlimited 2>/dev/null || true
 
 port=$PORT_BASE origin=$((PORT_BASE + 1))
 start "$WORK/origin.log" taskset -c "$LOAD_CPU" "$BIN/ringway-load" origin \
-    --listen "127.0.0.1:$origin" --spin-rounds 0
+    --listen "127.0.0.1:$origin" --spin-rounds "${LOAD_SPIN:-2}"
 wait_port "$origin"
 case $PROXY in
     ringway)
@@ -64,7 +64,7 @@ read -ra pids <<<"$(process_tree "$main")"
 
 load() { # <duration> <json>
     taskset -c "$LOAD_CPU" "$BIN/ringway-load" run --url "http://127.0.0.1:$port/" --threads 1 \
-        --connections "$CONNECTIONS" --duration "$1" --quiet --spin-rounds 0 --json "$2" \
+        --connections "$CONNECTIONS" --duration "$1" --quiet --spin-rounds "${LOAD_SPIN:-2}" --json "$2" \
         ${RATE:+--rate "$RATE"} ${CLOSE:+--close} >/dev/null
 }
 load 1s "$WORK/warmup.json"
