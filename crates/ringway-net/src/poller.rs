@@ -19,7 +19,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
@@ -27,12 +27,12 @@ use glommio::net::TcpStream;
 /// Events taken from the kernel per `epoll_wait`.
 const EVENTS_PER_WAIT: usize = 256;
 
-/// How often a thread with a poller wakes up at the latest: glommio 0.9 can park its thread
+/// The poller's clock tick: reads past their deadline fail at the next tick (timeouts are
+/// this coarse). The tick is also what bounds a lost wake-up: glommio 0.9 can park its thread
 /// while a self-woken task is queued (when a preemption event is pending as its run loop
-/// starts) and then sleeps until some timer or I/O completes; the driver wakes itself for
-/// every round, so a timer always pending bounds that sleep. 100 wake-ups a second on an idle
-/// thread.
-const WATCHDOG: Duration = Duration::from_millis(10);
+/// starts) and then sleeps until some timer or I/O completes, and the driver wakes itself every
+/// round. 100 wake-ups a second on an idle thread.
+const TICK: Duration = Duration::from_millis(10);
 
 /// Events after which a socket stays readable for good.
 const HUNG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
@@ -47,6 +47,10 @@ struct Slot {
     /// The peer closed or the socket failed: a read never blocks again. Kept apart from
     /// `ready` because a read that takes the last bytes leaves the end of stream behind it.
     hung_up: bool,
+    /// When the waiting read gives up.
+    deadline: Option<Instant>,
+    /// The waiting read's deadline passed.
+    timed_out: bool,
 }
 
 /// A thread's epoll instance and its table of descriptors.
@@ -90,10 +94,11 @@ impl Poller {
             parks: Cell::new(0),
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
-        glommio::spawn_local(drive(poller)).detach();
-        glommio::spawn_local(async {
+        glommio::spawn_local(drive(poller.clone())).detach();
+        glommio::spawn_local(async move {
             loop {
-                glommio::timer::sleep(WATCHDOG).await;
+                glommio::timer::sleep(TICK).await;
+                poller.expire(Instant::now());
             }
         })
         .detach();
@@ -153,17 +158,50 @@ impl Poller {
             .is_some_and(|slot| slot.ready || slot.hung_up)
     }
 
-    /// A read found `fd` empty (or took less than it asked for, which empties a stream socket).
+    /// A read found `fd` empty.
     pub(crate) fn drained(&self, fd: RawFd) {
         self.with_slot(fd, |slot| slot.ready = false);
     }
 
-    /// The task behind `waker` waits for `fd` to become readable.
-    pub(crate) fn wait_readable(&self, fd: RawFd, waker: &Waker) {
-        self.with_slot(fd, |slot| match &slot.waker {
-            Some(current) if current.will_wake(waker) => {}
-            _ => slot.waker = Some(waker.clone()),
+    /// A read of `fd` returned; `drained`: it took less than it asked for, which empties a
+    /// stream socket.
+    pub(crate) fn read_done(&self, fd: RawFd, drained: bool) {
+        self.with_slot(fd, |slot| {
+            slot.timed_out = false;
+            slot.ready &= !drained;
         });
+    }
+
+    /// The task behind `waker` waits for `fd` to become readable, until `deadline` if any
+    /// (checked at every tick).
+    pub(crate) fn wait_readable(&self, fd: RawFd, waker: &Waker, deadline: Option<Instant>) {
+        self.with_slot(fd, |slot| {
+            slot.deadline = deadline;
+            match &slot.waker {
+                Some(current) if current.will_wake(waker) => {}
+                _ => slot.waker = Some(waker.clone()),
+            }
+        });
+    }
+
+    /// The read waiting on `fd` passed its deadline (and the mark is cleared).
+    pub(crate) fn take_timed_out(&self, fd: RawFd) -> bool {
+        let mut timed_out = false;
+        self.with_slot(fd, |slot| timed_out = std::mem::take(&mut slot.timed_out));
+        timed_out
+    }
+
+    /// Wakes the reads whose deadline passed, marked as timed out.
+    fn expire(&self, now: Instant) {
+        for slot in self.slots.borrow_mut().iter_mut() {
+            if slot.waker.is_some() && slot.deadline.is_some_and(|deadline| deadline <= now) {
+                slot.timed_out = true;
+                slot.deadline = None;
+                if let Some(waker) = slot.waker.take() {
+                    waker.wake();
+                }
+            }
+        }
     }
 
     fn with_slot(&self, fd: RawFd, change: impl FnOnce(&mut Slot)) {

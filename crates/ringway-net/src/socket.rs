@@ -2,9 +2,9 @@
 //!
 //! A read tries a non-blocking `recv` unless the poller knows the socket is empty; when nothing
 //! is there it leaves its waker with the poller (adding the socket to the poller's epoll set at
-//! its first wait) and is woken when the socket becomes readable. The stream's read timeout (`set_read_timeout`) bounds each read.
-//! Writes and everything else stay glommio's: a write seldom waits. On a thread without a
-//! poller every read is glommio's own.
+//! its first wait) and is woken when the socket becomes readable. The stream's read timeout
+//! (`set_read_timeout`) bounds each read, to the poller's 10 ms tick. Writes and everything else stay glommio's: a write
+//! seldom waits. On a thread without a poller every read is glommio's own.
 
 use std::io;
 use std::ops::Deref;
@@ -12,11 +12,10 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use futures_lite::Future;
 use glommio::net::TcpStream;
-use glommio::timer::Timer;
 
 use crate::poller::Poller;
 
@@ -27,8 +26,9 @@ pub struct Socket {
     poller: Option<Rc<Poller>>,
     /// In the poller's epoll set.
     registered: bool,
-    /// The running read's deadline; armed at its first wait, None between reads.
-    deadline: Option<Timer>,
+    /// When the running read gives up (set at its first wait, from the read timeout).
+    deadline: Option<Instant>,
+    /// A read is waiting: its deadline is set.
     waiting: bool,
 }
 
@@ -58,21 +58,16 @@ impl Socket {
         self.waiting = false;
     }
 
-    /// Polls the running read's deadline, arming it at the read's first wait.
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(timeout) = self.tcp.read_timeout() else {
-            return Poll::Pending;
-        };
-        let timer = match (&mut self.deadline, self.waiting) {
-            (Some(timer), true) => timer,
-            (Some(timer), false) => {
-                timer.reset(timeout);
-                timer
-            }
-            (None, _) => self.deadline.insert(Timer::new(timeout)),
-        };
-        self.waiting = true;
-        Pin::new(timer).poll(cx).map(drop)
+    /// The running read's deadline, set at its first wait.
+    fn deadline(&mut self) -> Option<Instant> {
+        if !self.waiting {
+            self.waiting = true;
+            self.deadline = self
+                .tcp
+                .read_timeout()
+                .map(|timeout| Instant::now() + timeout);
+        }
+        self.deadline
     }
 }
 
@@ -113,9 +108,8 @@ impl AsyncRead for Socket {
         if !this.registered || poller.is_ready(fd) {
             match try_recv(fd, buf) {
                 Some(result) => {
-                    if matches!(result, Ok(read) if read > 0 && read < buf.len()) {
-                        poller.drained(fd);
-                    }
+                    let short = matches!(result, Ok(read) if read > 0 && read < buf.len());
+                    poller.read_done(fd, short);
                     this.finish_read();
                     return Poll::Ready(result);
                 }
@@ -128,14 +122,15 @@ impl AsyncRead for Socket {
             }
             this.registered = true;
         }
-        if this.poll_deadline(cx).is_ready() {
+        if poller.take_timed_out(fd) {
             this.finish_read();
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "read timed out",
             )));
         }
-        poller.wait_readable(fd, cx.waker());
+        let deadline = this.deadline();
+        poller.wait_readable(fd, cx.waker(), deadline);
         Poll::Pending
     }
 }
