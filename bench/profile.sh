@@ -72,7 +72,7 @@ load 1s "$WORK/warmup.json"
 # Reschedule interrupts taken by the proxy CPU: its column in /proc/interrupts' RES line.
 res_count() { awk -v col=$((PROXY_CPU + 2)) '$1 == "RES:" {print $col}' /proc/interrupts; }
 
-load "$((SECONDS_SAMPLED + 3))s" "$WORK/load.json" &
+load "$((SECONDS_SAMPLED + 5))s" "$WORK/load.json" &
 loader=$!
 sleep 1
 r0=$(res_count)
