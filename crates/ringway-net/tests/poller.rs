@@ -54,6 +54,12 @@ async fn connect(addr: SocketAddr) -> Socket {
     Socket::new(TcpStream::connect(addr).await.unwrap())
 }
 
+/// A socket over `fd`, a connected descriptor that nothing else owns.
+fn adopt(fd: std::os::fd::RawFd) -> Socket {
+    // SAFETY: the caller gives up `fd`; the stream owns and closes it from now on.
+    Socket::new(unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
 /// Writes `message` and reads its echo back.
 async fn round_trip(socket: &mut Socket, message: &[u8]) {
     socket.write_all(message).await.unwrap();
@@ -137,9 +143,7 @@ fn a_new_socket_on_a_reused_descriptor_is_woken() {
         // SAFETY: plain system call on descriptors of this test; `fd` is free since the drop.
         assert_eq!(unsafe { libc::dup2(std_socket.as_raw_fd(), fd) }, fd);
         drop(std_socket);
-        // SAFETY: `fd` is the duplicate made above, owned by nothing else.
-        let tcp = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        let mut second = Socket::new(tcp);
+        let mut second = adopt(fd);
         round_trip(&mut second, b"two").await;
     });
 }
@@ -156,9 +160,7 @@ fn a_socket_taken_over_through_a_duplicate_reads_on() {
         assert!(dup >= 0);
         owner.leave_poller();
         drop(owner);
-        // SAFETY: `dup` is a new descriptor that the stream owns from now on.
-        let tcp = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(dup) };
-        let mut taker = Socket::new(tcp);
+        let mut taker = adopt(dup);
         round_trip(&mut taker, b"after").await;
     });
 }
