@@ -22,10 +22,12 @@ FIELDS = (
     "origin_tls_failed", "handshakes_per_s", "cpu_us_per_handshake", "tls_resumed_share",
     "warmup_origin_accepted", "warmup_origin_tls_handshakes", "warmup_origin_tls_resumed",
 )
-PROXY_ORDER = {"ringway": 0, "haproxy": 1, "nginx": 2}
+PROXY_ORDER = {"ringway": 0, "haproxy": 1, "nginx": 2, "floor": 3}
 MODE_ORDER = {"never": 0, "safe": 1, "aggressive": 2, "always": 3, "-": 4}
-COLORS = {"ringway": "#1f77b4", "haproxy": "#d62728", "nginx": "#2ca02c",
+COLORS = {"ringway": "#1f77b4", "haproxy": "#d62728", "nginx": "#2ca02c", "floor": "#bcbd22",
           "wrk": "#7f7f7f", "ringway-load": "#1f77b4", "ringway-load-spin0": "#9467bd"}
+# The floor (bench/run.sh FLOOR=1): a byte forwarder with no HTTP, what TCP alone costs.
+PROXY_LABELS = {"floor": "floor: `ringway-load forward`"}
 TOOL_LABELS = {"wrk": "wrk -t1", "ringway-load": "ringway-load --threads 1",
                "ringway-load-spin0": "ringway-load --threads 1 --spin-rounds 0"}
 SHORT_LABELS = {"wrk": "wrk -t1", "ringway-load": "ringway-load",
@@ -193,7 +195,8 @@ def markdown(cases, machine, runs):
         parts += [f"## {title}: reuse modes (the seed-002 table)", ""]
         rows = []
         for c in by[scenario]:
-            rows.append([c["proxy"], c["mode"], rate_cell(c, machine), cell(c, "requests"),
+            rows.append([PROXY_LABELS.get(c["proxy"], c["proxy"]), c["mode"], rate_cell(c, machine),
+                         cell(c, "requests"),
                          cell(c, "server_connects"), cell(c, "origin_accepted"),
                          cell(c, "origin_open_max"), cell(c, "cpu_us_per_req", 2),
                          cell(c, "proxy_cpu_util", 0, 100), cell(c, "p99"), cell(c, "errors")])
@@ -361,6 +364,12 @@ def targets(by, machine):
                      num(cpu, 2), yes(cpu is not None and cpu <= 0.75)])
         rows.append([f"keep-alive, {mode}: req/s ringway ÷ HAProxy ≥ 1",
                      num(rps, 2), yes(rps is not None and rps >= 1.0)])
+    floor = find(ka, proxy="floor")
+    haproxy_best = [med(h, "cpu_us_per_req") for h in ka if h["proxy"] == "haproxy"]
+    if floor and haproxy_best:
+        v = ratio(med(floor, "cpu_us_per_req"), min(haproxy_best))
+        rows.append(["for scale: CPU/req of the floor (TCP forwarding, no HTTP) ÷ HAProxy's "
+                     "cheapest mode", num(v, 2), "-"])
     close = find(by.get("close", []), proxy="ringway", mode="always")
     if close:
         peak = close.get("origin_open_max", {}).get("max")

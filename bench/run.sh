@@ -12,7 +12,9 @@
 #
 # Scenarios (SCENARIOS, default all, in this order):
 #   loadgen    wrk -t1 against ringway-load --threads 1, same core, against nginx `return 200`
-#   keepalive  keep-alive clients, every proxy under every reuse mode (nginx: one row)
+#   keepalive  keep-alive clients, every proxy under every reuse mode (nginx: one row), and
+#              with FLOOR=1 (the default) the floor: `ringway-load forward`, a byte-for-byte
+#              TCP forwarder with no HTTP work, what the kernel's TCP path alone costs a proxy
 #   close      Connection: close clients, same rows
 #   latency    open loop at LATENCY_SHARE (0.5) of HAProxy's keep-alive max rate: p50/p99/p99.9
 #   shards     one shard/thread/worker pinned to PROXY_CPUS against one per CPU on all CPUs
@@ -38,6 +40,7 @@ WARMUP=${WARMUP:-1s}
 RUNS=${RUNS:-3}
 CONNECTIONS=${CONNECTIONS:-50}
 PROXIES=${PROXIES:-ringway haproxy nginx}
+FLOOR=${FLOOR:-1}                     # keepalive: also measure the byte forwarder (the floor)
 MODES=${MODES:-never safe aggressive always}
 REUSE=${REUSE:-safe}                  # reuse mode of the latency, shards and bodies scenarios
 BODIES=${BODIES:-0 4096 65536}
@@ -138,6 +141,12 @@ proxy_start() { # <proxy> <mode> <shards: 1 | all>
             cfg=$(nginx_proxy_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$n" "$masks" \
                 "$CLIENT_TLS" "$SERVER_TLS" "$([ "$mode" = never ] && echo off || echo on)")
             start "$WORK/nginx.log" taskset -c "$cpus" nginx -e "$WORK/nginx-proxy-error.log" -c "$cfg"
+            ;;
+        floor)
+            # One thread, one server connection per client connection: shards and modes do
+            # not apply.
+            start "$WORK/floor.log" taskset -c "$cpus" "$BIN/ringway-load" forward \
+                --listen "127.0.0.1:$PROXY_PORT" --server "127.0.0.1:$ORIGIN_PORT"
             ;;
     esac
     PROXY_MAIN=$LAST_PID
@@ -374,6 +383,7 @@ scenario_reuse_table() { # <scenario> <clients: keep-alive | close>
             cell "$1" "$proxy" "$mode" "$2" 0 1
         done
     done
+    if [ "$FLOOR" = 1 ] && [ "$2" = keep-alive ]; then cell "$1" floor - "$2" 0 1; fi
 }
 
 # HAProxy's keep-alive max rate in reuse mode REUSE: from this run's keepalive scenario, or

@@ -1,5 +1,6 @@
 //! Command line of the `ringway-load` binary: `origin` serves, `run` loads,
-//! `certs` writes a test CA and a server certificate for HTTPS demos.
+//! `certs` writes a test CA and a server certificate for HTTPS demos,
+//! `forward` relays TCP with no HTTP work (the benchmarks' cost floor).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::certs::Pki;
 use crate::duration::parse_duration;
+use crate::forward::Forwarder;
 use crate::load::{parse_header, run_load, LoadConfig};
 use crate::origin::{Origin, OriginConfig, OriginTls};
 
@@ -36,6 +38,20 @@ pub enum Command {
     /// Write a test CA (ca.pem) and a server certificate it signs
     /// (server.pem, server.key) for HTTPS tests and demos.
     Certs(CertsArgs),
+    /// Forward TCP byte for byte to one server, one server connection per
+    /// client connection, no HTTP: the cost floor of a proxy, for
+    /// benchmarks. Runs until killed.
+    Forward(ForwardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// Address to listen on (port 0 picks one; the address is printed).
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Server to open a connection to for every client connection.
+    #[arg(long)]
+    pub server: SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -244,6 +260,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(())
+        }
+        Command::Forward(args) => {
+            let forwarder =
+                Forwarder::start(args.listen, args.server).context("starting forwarder")?;
+            let mut out = std::io::stdout();
+            writeln!(out, "listening on {}", forwarder.addr())?;
+            out.flush()?;
+            loop {
+                std::thread::park();
+            }
         }
         Command::Certs(args) => {
             for (what, path) in write_certs(&args)? {

@@ -12,6 +12,8 @@
 //!   resuming sessions unless told not to.
 //! - [`certs`] owns the test PKI: a CA and the leaf certificates it signs,
 //!   as PEM files, for tests, benchmarks and demos.
+//! - [`forward`] owns a byte-for-byte TCP forwarder with no HTTP in it, the
+//!   cost floor the benchmarks set beside the proxies.
 //! - [`chunked`] owns the incremental `Transfer-Encoding: chunked` decoder
 //!   both sides use.
 //! - [`cli`] owns the command line of the `ringway-load` binary.
@@ -30,12 +32,14 @@ pub mod chunked;
 pub mod cli;
 mod decimal;
 pub mod duration;
+pub mod forward;
 pub mod load;
 pub mod origin;
 mod runtime;
 mod spin;
 
 pub use certs::{LeafFiles, Pki, ScratchDir};
+pub use forward::Forwarder;
 pub use load::{run_load, LatencySummary, LoadConfig, LoadReport};
 pub use origin::{origin_body, Origin, OriginConfig, OriginStats, OriginTls};
 pub use spin::{set_spin_rounds, DEFAULT_SPIN_ROUNDS};
