@@ -87,8 +87,8 @@ pub struct OriginArgs {
     #[arg(long, default_value_t = 0)]
     pub max_requests_per_conn: u64,
     /// Rounds each thread's epoll poller looks for readable sockets, finding
-    /// none, before it sleeps in io_uring (0: no poller, every read waits
-    /// through its own io_uring poll).
+    /// none, before it sleeps in io_uring (0: sleep as soon as a round finds
+    /// nothing).
     #[arg(long, default_value_t = crate::DEFAULT_SPIN_ROUNDS)]
     pub spin_rounds: u32,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
@@ -146,8 +146,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Rounds each thread's epoll poller looks for readable sockets, finding
-    /// none, before it sleeps in io_uring (0: no poller, every read waits
-    /// through its own io_uring poll).
+    /// none, before it sleeps in io_uring (0: sleep as soon as a round finds
+    /// nothing).
     #[arg(long, default_value_t = crate::DEFAULT_SPIN_ROUNDS)]
     pub spin_rounds: u32,
     /// https: verify the server certificate against this CA (PEM), and its

@@ -10,19 +10,17 @@ pub use ringway_net::DEFAULT_SPIN_ROUNDS;
 static SPIN_ROUNDS: AtomicU32 = AtomicU32::new(DEFAULT_SPIN_ROUNDS);
 
 /// Sets, for the whole process, how many empty executor rounds origin and load threads poll
-/// their sockets before waiting in io_uring. 0: no poller, every read waits through its own
-/// io_uring poll. Polling buys throughput on an idle core but takes CPU time from neighbours
-/// on a busy one.
+/// their sockets before waiting in io_uring. 0: they wait as soon as a round finds nothing.
+/// Polling buys throughput on an idle core but takes CPU time from neighbours on a busy one.
 pub fn set_spin_rounds(rounds: u32) {
     SPIN_ROUNDS.store(rounds, Ordering::Relaxed);
 }
 
-/// Gives the calling executor thread its poller, unless polling is off.
+/// Gives the calling executor thread its poller.
 pub(crate) fn install_poller() {
     let rounds = SPIN_ROUNDS.load(Ordering::Relaxed);
-    if rounds > 0 {
-        if let Err(error) = ringway_net::Poller::install(rounds) {
-            eprintln!("ringway-load: no epoll poller ({error}); reads wait in io_uring");
-        }
+    if let Err(error) = ringway_net::Poller::install(rounds) {
+        // Every socket retries at its creation.
+        eprintln!("ringway-load: cannot create an epoll poller: {error}");
     }
 }

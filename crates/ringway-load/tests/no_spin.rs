@@ -1,6 +1,6 @@
-//! Without a poller (`set_spin_rounds(0)`) every read waits through its own
-//! io_uring poll: origin and load generator still agree, over HTTP and HTTPS. (Its own test binary:
-//! the setting is process-wide.)
+//! With no empty poller rounds (`set_spin_rounds(0)`) every thread sleeps as
+//! soon as a round finds nothing: origin and load generator still agree, over HTTP and HTTPS.
+//! (Its own test binary: the setting is process-wide.)
 
 mod common;
 

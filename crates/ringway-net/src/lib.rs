@@ -1,10 +1,15 @@
-//! glommio socket helpers shared by the proxy and its load kit: reads that wait through one
-//! epoll instance per thread ([`Poller`], `poller.rs`) rather than one io_uring poll per socket,
-//! and the stream type that uses it ([`Socket`], `socket.rs`).
+//! Sockets for the proxy and its load kit that wait through one epoll instance per thread
+//! ([`Poller`], `poller.rs`) rather than through glommio: TCP streams ([`Socket`],
+//! `socket.rs`) and listeners ([`Listener`], `listener.rs`), both waiting through a
+//! registration with the thread's poller (`registration.rs`). glommio keeps the executor, its
+//! timers and its channels.
 
+mod listener;
 mod poller;
+mod registration;
 mod socket;
 
+pub use listener::Listener;
 pub use poller::Poller;
 pub use socket::Socket;
 

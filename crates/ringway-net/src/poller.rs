@@ -1,18 +1,20 @@
 //! The per-thread readiness poller: one epoll instance per executor thread, edge-triggered,
-//! that tells the thread's sockets when they have bytes to read.
+//! that tells the thread's sockets when they have bytes to read or room to write, and its
+//! listeners when a connection waits.
 //!
 //! Why not glommio's own read: a glommio read that finds no data arms an io_uring poll for that
 //! one socket, and glommio 0.9 sets its rings up without `IORING_SETUP_COOP_TASKRUN`, so each
-//! completion interrupts the busy thread with an IPI (docs/benchmarks.md). Here a read that
-//! finds no data leaves its waker in the poller's table instead, and one driver task per thread
-//! collects the readiness of all the thread's sockets with one non-blocking `epoll_wait`: one
-//! system call for every socket, no interrupt. The table also remembers which sockets have
-//! bytes, so a read does not try a socket that is known to be empty (as HAProxy's fd cache).
+//! completion interrupts the busy thread with an IPI (docs/benchmarks.md). Here an attempt that
+//! would block leaves its waker in the poller's table instead (per descriptor and direction,
+//! through `registration.rs`), and one driver task per thread collects the readiness of all the
+//! thread's sockets with one non-blocking `epoll_wait`: one system call for every socket, no
+//! interrupt. The table also remembers which sockets are known to block, so a read does not try
+//! a socket that is known to be empty (as HAProxy's fd cache).
 //!
 //! The driver harvests, lets the tasks it woke run, and harvests again. After `idle_rounds`
 //! harvests in a row that found nothing, the thread has little to do, and the driver hands the
 //! wait to glommio: one io_uring poll on the epoll descriptor itself, so the executor sleeps
-//! until any of the thread's sockets becomes readable.
+//! until any of the thread's descriptors becomes ready.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -36,21 +38,61 @@ const TICK: Duration = Duration::from_millis(10);
 
 /// Events after which a socket stays readable for good.
 const HUNG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+/// Events that make a socket readable (or a listener ready to accept).
+const READABLE: u32 = libc::EPOLLIN as u32 | HUNG_UP;
+/// Events that make a socket writable (a failed one fails its next write at once).
+const WRITABLE: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+
+/// Which way a task waits on a descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Bytes to read, a connection to accept.
+    Read,
+    /// Room to write, a connection established.
+    Write,
+}
+
+/// One direction of a descriptor.
+struct Waiting {
+    /// The task waiting.
+    waker: Option<Waker>,
+    /// It may not block: an event came since an attempt last found it would.
+    ready: bool,
+    /// When the waiting task gives up.
+    deadline: Option<Instant>,
+    /// The waiting task's deadline passed.
+    timed_out: bool,
+}
+
+impl Default for Waiting {
+    /// Nothing known yet: the next attempt is made.
+    fn default() -> Waiting {
+        Waiting {
+            waker: None,
+            ready: true,
+            deadline: None,
+            timed_out: false,
+        }
+    }
+}
 
 /// What the poller knows of one descriptor.
 #[derive(Default)]
 struct Slot {
-    /// The task waiting to read it.
-    waker: Option<Waker>,
-    /// Bytes may be waiting: an event came since a read found it empty.
-    ready: bool,
+    read: Waiting,
+    write: Waiting,
     /// The peer closed or the socket failed: a read never blocks again. Kept apart from
-    /// `ready` because a read that takes the last bytes leaves the end of stream behind it.
+    /// `read.ready` because a read that takes the last bytes leaves the end of stream behind it.
     hung_up: bool,
-    /// When the waiting read gives up.
-    deadline: Option<Instant>,
-    /// The waiting read's deadline passed.
-    timed_out: bool,
+}
+
+impl Slot {
+    fn side(&mut self, direction: Direction) -> &mut Waiting {
+        match direction {
+            Direction::Read => &mut self.read,
+            Direction::Write => &mut self.write,
+        }
+    }
 }
 
 /// A thread's epoll instance and its table of descriptors.
@@ -74,8 +116,14 @@ impl Poller {
     /// Creates this thread's poller and spawns its driver on the thread's glommio executor.
     /// Must be called inside the executor; a second call keeps the first poller.
     pub fn install(idle_rounds: u32) -> io::Result<()> {
-        if Poller::current().is_some() {
-            return Ok(());
+        Poller::get_or_install(idle_rounds).map(drop)
+    }
+
+    /// This thread's poller, installed now (with `idle_rounds`) if it has none. Must be called
+    /// inside the thread's glommio executor.
+    pub(crate) fn get_or_install(idle_rounds: u32) -> io::Result<Rc<Poller>> {
+        if let Some(poller) = Poller::current() {
+            return Ok(poller);
         }
         // SAFETY: plain system call; the result is checked before use.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -95,14 +143,15 @@ impl Poller {
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
         glommio::spawn_local(drive(poller.clone())).detach();
+        let ticked = poller.clone();
         glommio::spawn_local(async move {
             loop {
                 glommio::timer::sleep(TICK).await;
-                poller.expire(Instant::now());
+                ticked.expire(Instant::now());
             }
         })
         .detach();
-        Ok(())
+        Ok(poller)
     }
 
     /// How many times this thread's poller has waited in io_uring (0 without a poller).
@@ -115,12 +164,13 @@ impl Poller {
         POLLER.with(|slot| slot.borrow().clone())
     }
 
-    /// Adds `fd`, which a read just found empty, to the epoll set (edge-triggered: an event
-    /// for every arrival of bytes, and at once for bytes that came since that read).
+    /// Adds `fd`, on which an attempt just found it would block, to the epoll set
+    /// (edge-triggered: an event for every change, and at once for one that came since that
+    /// attempt). Both directions start unknown, so the next attempt either way is made.
     pub(crate) fn register(&self, fd: RawFd) -> io::Result<()> {
         self.with_slot(fd, |slot| *slot = Slot::default());
         let mut event = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: fd as u64,
         };
         // SAFETY: `event` is valid for the call; the descriptors are open.
@@ -150,55 +200,70 @@ impl Poller {
         }
     }
 
-    /// An event came for `fd` since a read last found it empty.
-    pub(crate) fn is_ready(&self, fd: RawFd) -> bool {
+    /// An attempt on `fd` in `direction` may not block.
+    pub(crate) fn is_ready(&self, fd: RawFd, direction: Direction) -> bool {
         self.slots
             .borrow()
             .get(fd as usize)
-            .is_some_and(|slot| slot.ready || slot.hung_up)
+            .is_none_or(|slot| match direction {
+                Direction::Read => slot.read.ready || slot.hung_up,
+                Direction::Write => slot.write.ready,
+            })
     }
 
-    /// A read found `fd` empty.
-    pub(crate) fn drained(&self, fd: RawFd) {
-        self.with_slot(fd, |slot| slot.ready = false);
+    /// An attempt on `fd` in `direction` found it would block.
+    pub(crate) fn blocked(&self, fd: RawFd, direction: Direction) {
+        self.with_slot(fd, |slot| slot.side(direction).ready = false);
     }
 
-    /// A read of `fd` returned; `drained`: it took less than it asked for, which empties a
-    /// stream socket.
-    pub(crate) fn read_done(&self, fd: RawFd, drained: bool) {
+    /// An attempt on `fd` in `direction` completed; `drained`: it also showed that the next
+    /// one would block (a read that took less than it asked for empties a stream socket).
+    pub(crate) fn done(&self, fd: RawFd, direction: Direction, drained: bool) {
         self.with_slot(fd, |slot| {
-            slot.timed_out = false;
-            slot.ready &= !drained;
+            let side = slot.side(direction);
+            side.timed_out = false;
+            side.ready &= !drained;
         });
     }
 
-    /// The task behind `waker` waits for `fd` to become readable, until `deadline` if any
-    /// (checked at every tick).
-    pub(crate) fn wait_readable(&self, fd: RawFd, waker: &Waker, deadline: Option<Instant>) {
+    /// The task behind `waker` waits on `fd` in `direction`, until `deadline` if any (checked
+    /// at every tick).
+    pub(crate) fn wait(
+        &self,
+        fd: RawFd,
+        direction: Direction,
+        waker: &Waker,
+        deadline: Option<Instant>,
+    ) {
         self.with_slot(fd, |slot| {
-            slot.deadline = deadline;
-            match &slot.waker {
+            let side = slot.side(direction);
+            side.deadline = deadline;
+            match &side.waker {
                 Some(current) if current.will_wake(waker) => {}
-                _ => slot.waker = Some(waker.clone()),
+                _ => side.waker = Some(waker.clone()),
             }
         });
     }
 
-    /// The read waiting on `fd` passed its deadline (and the mark is cleared).
-    pub(crate) fn take_timed_out(&self, fd: RawFd) -> bool {
+    /// The wait on `fd` in `direction` passed its deadline (and the mark is cleared).
+    pub(crate) fn take_timed_out(&self, fd: RawFd, direction: Direction) -> bool {
         let mut timed_out = false;
-        self.with_slot(fd, |slot| timed_out = std::mem::take(&mut slot.timed_out));
+        self.with_slot(fd, |slot| {
+            timed_out = std::mem::take(&mut slot.side(direction).timed_out)
+        });
         timed_out
     }
 
-    /// Wakes the reads whose deadline passed, marked as timed out.
+    /// Wakes the waits whose deadline passed, marked as timed out.
     fn expire(&self, now: Instant) {
         for slot in self.slots.borrow_mut().iter_mut() {
-            if slot.waker.is_some() && slot.deadline.is_some_and(|deadline| deadline <= now) {
-                slot.timed_out = true;
-                slot.deadline = None;
-                if let Some(waker) = slot.waker.take() {
-                    waker.wake();
+            for side in [&mut slot.read, &mut slot.write] {
+                if side.waker.is_some() && side.deadline.is_some_and(|deadline| deadline <= now) {
+                    side.timed_out = true;
+                    side.deadline = None;
+                    if let Some(waker) = side.waker.take() {
+                        waker.wake();
+                    }
                 }
             }
         }
@@ -234,10 +299,21 @@ impl Poller {
             let n = n as usize;
             let mut slots = self.slots.borrow_mut();
             for event in &events[..n] {
-                if let Some(slot) = slots.get_mut(event.u64 as usize) {
-                    slot.ready = true;
-                    slot.hung_up |= event.events & HUNG_UP != 0;
-                    if let Some(waker) = slot.waker.take() {
+                let Some(slot) = slots.get_mut(event.u64 as usize) else {
+                    continue;
+                };
+                slot.hung_up |= event.events & HUNG_UP != 0;
+                // An event reports the whole state of the socket, so EPOLLIN is in every one
+                // that finds bytes waiting.
+                if event.events & READABLE != 0 {
+                    slot.read.ready = true;
+                    if let Some(waker) = slot.read.waker.take() {
+                        waker.wake();
+                    }
+                }
+                if event.events & WRITABLE != 0 {
+                    slot.write.ready = true;
+                    if let Some(waker) = slot.write.waker.take() {
                         waker.wake();
                     }
                 }

@@ -1,81 +1,121 @@
-//! A TCP connection whose reads wait through the thread's [`Poller`] instead of glommio.
+//! A non-blocking TCP connection whose reads, writes and connect wait through the thread's
+//! [`Poller`](crate::Poller).
 //!
-//! A read tries a non-blocking `recv` unless the poller knows the socket is empty; when nothing
-//! is there it leaves its waker with the poller (adding the socket to the poller's epoll set at
-//! its first wait) and is woken when the socket becomes readable. The stream's read timeout
-//! (`set_read_timeout`) bounds each read, to the poller's 10 ms tick. Writes and everything else stay glommio's: a write
-//! seldom waits. On a thread without a poller every read is glommio's own.
+//! The socket is ours, not glommio's: a glommio stream arms an io_uring poll on its socket when
+//! it is made, and that poll's completion interrupts the busy thread (docs/benchmarks.md), once
+//! per connection. Here every operation is a plain system call (`recv`, `send`, `connect`) made
+//! when the poller says it may not block, and a wait is a waker left with the poller. Read and
+//! write timeouts bound each wait, to the poller's 10 ms tick.
 
-use std::io;
-use std::ops::Deref;
+use std::cell::Cell;
+use std::io::{self, IoSlice};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::Duration;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use glommio::net::TcpStream;
 
-use crate::poller::Poller;
+use crate::poller::Direction;
+use crate::registration::Registration;
 
-/// A glommio TCP stream read through the thread's poller.
+/// A TCP stream read and written through the thread's poller.
 pub struct Socket {
+    registration: Registration,
     tcp: TcpStream,
-    /// The poller of the thread that made this socket; None: reads are glommio's.
-    poller: Option<Rc<Poller>>,
-    /// In the poller's epoll set.
-    registered: bool,
-    /// When the running read gives up (set at its first wait, from the read timeout).
-    deadline: Option<Instant>,
-    /// A read is waiting: its deadline is set.
-    waiting: bool,
+    read_timeout: Cell<Option<Duration>>,
+    write_timeout: Cell<Option<Duration>>,
 }
 
 impl Socket {
-    pub fn new(tcp: TcpStream) -> Socket {
-        Socket {
+    /// Adopts a connected stream (made non-blocking here). Must be called inside a glommio
+    /// executor: the socket waits through that thread's poller.
+    pub fn from_std(tcp: TcpStream) -> io::Result<Socket> {
+        tcp.set_nonblocking(true)?;
+        Socket::adopt(tcp)
+    }
+
+    /// Adopts a stream that is already non-blocking.
+    pub(crate) fn adopt(tcp: TcpStream) -> io::Result<Socket> {
+        Ok(Socket {
+            registration: Registration::new(tcp.as_raw_fd())?,
             tcp,
-            poller: Poller::current(),
-            registered: false,
-            deadline: None,
-            waiting: false,
+            read_timeout: Cell::new(None),
+            write_timeout: Cell::new(None),
+        })
+    }
+
+    /// Connects to `address`, failing with `TimedOut` after `timeout`.
+    pub async fn connect(address: SocketAddr, timeout: Duration) -> io::Result<Socket> {
+        let domain = socket2::Domain::for_address(address);
+        let raw =
+            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+        raw.set_nonblocking(true)?;
+        let target = socket2::SockAddr::from(address);
+        match raw.connect(&target) {
+            Ok(()) => return Socket::adopt(raw.into()),
+            Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(error) => return Err(error),
         }
+        let socket = Socket::adopt(TcpStream::from(raw))?;
+        // A second connect tells how the first one went: EISCONN once it is established, the
+        // error if it failed, EALREADY while it is under way. On loopback it is usually done.
+        let fd = socket.as_raw_fd();
+        futures_lite::future::poll_fn(|cx| {
+            socket.registration.poll(
+                cx,
+                Direction::Write,
+                Some(timeout),
+                || connect_again(fd, &target),
+                |_| false,
+            )
+        })
+        .await?;
+        Ok(socket)
+    }
+
+    /// Bounds each read's wait (`None`: no bound). A zero duration is refused, as by std.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout.set(checked(timeout)?);
+        Ok(())
+    }
+
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout.get()
+    }
+
+    /// Bounds each write's wait (`None`: no bound). A zero duration is refused, as by std.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.write_timeout.set(checked(timeout)?);
+        Ok(())
+    }
+
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.write_timeout.get()
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.peer_addr()
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.tcp.set_nodelay(nodelay)
+    }
+
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.tcp.shutdown(how)
     }
 
     /// Takes the socket out of the poller's epoll set before it is dropped, for a socket that
     /// stays open through another descriptor (a server connection another shard took over):
     /// otherwise closing the last descriptor of a socket removes it by itself.
     pub fn leave_poller(&mut self) {
-        if let (Some(poller), true) = (&self.poller, self.registered) {
-            poller.deregister(self.tcp.as_raw_fd());
-            self.registered = false;
-        }
-    }
-
-    /// The read is over: the next one gets a fresh deadline.
-    fn finish_read(&mut self) {
-        self.waiting = false;
-    }
-
-    /// The running read's deadline, set at its first wait.
-    fn deadline(&mut self) -> Option<Instant> {
-        if !self.waiting {
-            self.waiting = true;
-            self.deadline = self
-                .tcp
-                .read_timeout()
-                .map(|timeout| Instant::now() + timeout);
-        }
-        self.deadline
-    }
-}
-
-impl Deref for Socket {
-    type Target = TcpStream;
-
-    fn deref(&self) -> &TcpStream {
-        &self.tcp
+        self.registration.leave();
     }
 }
 
@@ -85,53 +125,22 @@ impl AsRawFd for Socket {
     }
 }
 
-impl Drop for Socket {
-    fn drop(&mut self) {
-        if let Some(poller) = &self.poller {
-            poller.forget(self.tcp.as_raw_fd());
-        }
-    }
-}
-
 impl AsyncRead for Socket {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let Some(poller) = this.poller.clone() else {
-            return Pin::new(&mut this.tcp).poll_read(cx, buf);
-        };
-        let fd = this.tcp.as_raw_fd();
-        // A registered socket is tried only after an event: one known to be empty is not.
-        if !this.registered || poller.is_ready(fd) {
-            match try_recv(fd, buf) {
-                Some(result) => {
-                    let short = matches!(result, Ok(read) if read > 0 && read < buf.len());
-                    poller.read_done(fd, short);
-                    this.finish_read();
-                    return Poll::Ready(result);
-                }
-                None => poller.drained(fd),
-            }
-        }
-        if !this.registered {
-            if let Err(error) = poller.register(fd) {
-                return Poll::Ready(Err(error));
-            }
-            this.registered = true;
-        }
-        if poller.take_timed_out(fd) {
-            this.finish_read();
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "read timed out",
-            )));
-        }
-        let deadline = this.deadline();
-        poller.wait_readable(fd, cx.waker(), deadline);
-        Poll::Pending
+        let fd = self.as_raw_fd();
+        let wanted = buf.len();
+        self.registration.poll(
+            cx,
+            Direction::Read,
+            self.read_timeout.get(),
+            || retry_interrupted(|| recv_into(fd, buf)),
+            // A stream socket that gave less than asked for is empty.
+            |read| *read > 0 && *read < wanted,
+        )
     }
 }
 
@@ -141,40 +150,109 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+        let fd = self.as_raw_fd();
+        self.registration.poll(
+            cx,
+            Direction::Write,
+            self.write_timeout.get(),
+            || retry_interrupted(|| send_from(fd, buf)),
+            // A send that took less than it was given filled the socket's buffer.
+            |sent| *sent < buf.len(),
+        )
     }
 
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
+        bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+        let fd = self.as_raw_fd();
+        let total: usize = bufs.iter().map(|buf| buf.len()).sum();
+        self.registration.poll(
+            cx,
+            Direction::Write,
+            self.write_timeout.get(),
+            || retry_interrupted(|| sendmsg_from(fd, bufs)),
+            |sent| *sent < total,
+        )
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_close(cx)
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.tcp.shutdown(Shutdown::Write))
     }
 }
 
-/// One non-blocking `recv`; `None` when no data is ready.
-fn try_recv(fd: RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
+fn checked(timeout: Option<Duration>) -> io::Result<Option<Duration>> {
+    if timeout == Some(Duration::ZERO) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a zero timeout is not allowed",
+        ));
+    }
+    Ok(timeout)
+}
+
+fn retry_interrupted(mut call: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
     loop {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call,
-        // and `fd` is an open socket owned by the caller.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-        if n >= 0 {
-            return Some(Ok(n as usize));
+        match call() {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result,
         }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::Interrupted => continue,
-            io::ErrorKind::WouldBlock => return None,
-            _ => return Some(Err(err)),
-        }
+    }
+}
+
+fn result_of(n: isize) -> io::Result<usize> {
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn recv_into(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the call; `fd` is the open
+    // socket of the caller.
+    result_of(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) })
+}
+
+fn send_from(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the call. MSG_NOSIGNAL: a
+    // closed peer is an EPIPE error, not a signal.
+    result_of(unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    })
+}
+
+fn sendmsg_from(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: an empty message header but for the iovecs; IoSlice is ABI-compatible with
+    // iovec and the slices are valid for reads for the call.
+    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+    header.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    header.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+    // SAFETY: `header` points at valid iovecs for the call.
+    result_of(unsafe { libc::sendmsg(fd, &header, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) })
+}
+
+/// The state of a connect under way, from a second `connect` on the same socket.
+fn connect_again(fd: RawFd, target: &socket2::SockAddr) -> io::Result<()> {
+    // SAFETY: `target` holds a valid address of `target.len()` bytes; `fd` is the socket.
+    let rc = unsafe { libc::connect(fd, target.as_ptr(), target.len()) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::EISCONN) => Ok(()),
+        Some(libc::EALREADY | libc::EINPROGRESS) => Err(io::ErrorKind::WouldBlock.into()),
+        _ => Err(error),
     }
 }

@@ -58,7 +58,7 @@ pub async fn relay_body(
     source
         .io()
         .set_read_timeout(Some(read_timeout))
-        .map_err(|error| RelayError::Source(error.into()))?;
+        .map_err(RelayError::Source)?;
     loop {
         if !buf.is_empty() {
             let (consumed, out) = match &mut decoded {

@@ -1,21 +1,40 @@
 //! A reusable receive buffer: bytes are read into its spare tail and consumed from its head.
-//! Allocated once per connection and grown only for heads larger than the initial size, so the
-//! request path does not allocate.
+//! Taken once per connection and grown only for heads larger than the initial size, so the
+//! request path does not allocate. A buffer that kept its initial size goes back to a
+//! per-thread free list when its connection ends: a connection per request (`Connection:
+//! close` clients) would otherwise zero two fresh 16 KiB buffers every time.
+
+use std::cell::RefCell;
+
+/// Buffers kept per thread for the next connections.
+const FREE_BUFFERS: usize = 256;
+
+thread_local! {
+    static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
 
 pub struct IoBuf {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    initial: usize,
     limit: usize,
 }
 
 impl IoBuf {
     /// A buffer of `initial` bytes that may grow to `limit` bytes.
     pub fn new(initial: usize, limit: usize) -> IoBuf {
+        // Old bytes in a recycled buffer are never read: only what a read wrote is data.
+        let recycled = FREE.with(|free| {
+            let mut free = free.borrow_mut();
+            let at = free.iter().rposition(|buf| buf.len() == initial)?;
+            Some(free.swap_remove(at))
+        });
         IoBuf {
-            buf: vec![0; initial],
+            buf: recycled.unwrap_or_else(|| vec![0; initial]),
             start: 0,
             end: 0,
+            initial,
             limit: limit.max(initial),
         }
     }
@@ -70,6 +89,22 @@ impl IoBuf {
     }
 }
 
+impl Drop for IoBuf {
+    fn drop(&mut self) {
+        if self.buf.len() != self.initial {
+            return;
+        }
+        let buf = std::mem::take(&mut self.buf);
+        // A thread being torn down has no free list left: the buffer is just freed.
+        let _ = FREE.try_with(|free| {
+            let mut free = free.borrow_mut();
+            if free.len() < FREE_BUFFERS {
+                free.push(buf);
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +126,22 @@ mod tests {
         assert_eq!(buf.data().len(), 8);
         buf.consume(8);
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_buffer_of_its_initial_size_is_reused_and_a_grown_one_is_not() {
+        let mut first = IoBuf::new(64, 128);
+        let address = first.spare().as_ptr();
+        drop(first);
+        let mut second = IoBuf::new(64, 128);
+        assert_eq!(second.spare().as_ptr(), address, "taken from the free list");
+        assert!(second.is_empty(), "no data from its last connection");
+        assert_eq!(second.spare().len(), 64);
+
+        second.filled(64);
+        assert_eq!(second.spare().len(), 64, "grown to 128");
+        drop(second);
+        let kept = FREE.with(|free| free.borrow().iter().filter(|buf| buf.len() == 64).count());
+        assert_eq!(kept, 0, "the grown buffer was freed, not kept");
     }
 }

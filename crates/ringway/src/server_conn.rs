@@ -7,7 +7,6 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use glommio::net::TcpStream;
 use ringway_net::Socket;
 use ringway_pool::{KeepRefusal, KeepRequest, LookupPlan, ServerShared};
 use ringway_stats::{CloseReason, ServerState};
@@ -94,21 +93,16 @@ impl ServerConn {
             pool,
             counted: !private,
         };
-        let stream = match TcpStream::connect_timeout(
-            config.servers[server].address,
-            config.timeouts.connect,
-        )
-        .await
-        {
-            Ok(stream) => stream,
-            Err(error) => {
-                counters.econ.inc();
-                return Err(error.into());
-            }
-        };
+        let stream =
+            match Socket::connect(config.servers[server].address, config.timeouts.connect).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    counters.econ.inc();
+                    return Err(error);
+                }
+            };
         stream.set_nodelay(true)?;
         let dup = duplicate(stream.as_raw_fd())?;
-        let stream = Socket::new(stream);
         let stream = match &ctx.tls_connectors[backend][server] {
             None => Stream::plain(stream),
             Some(tls) => match tls::connect(stream, tls, sni, config.timeouts.connect).await {
@@ -202,7 +196,14 @@ impl ServerConn {
         } = conn;
         let raw = dup.into_raw_fd();
         // SAFETY: `raw` came from an OwnedFd we just gave up; the new stream owns it.
-        let stream = Socket::new(unsafe { TcpStream::from_raw_fd(raw) });
+        let stream = match Socket::from_std(unsafe { std::net::TcpStream::from_raw_fd(raw) }) {
+            Ok(stream) => stream,
+            Err(_) => {
+                idle.shared().drop_used();
+                record_idle_close(ctx, backend, server, CloseReason::FdPressure, requests);
+                return None;
+            }
+        };
         let Ok(dup) = duplicate(raw) else {
             // Out of descriptors: close it; the pool already counted it as used.
             idle.shared().drop_used();

@@ -4,13 +4,13 @@
 
 use std::cell::Cell;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use bytes::BytesMut;
 use futures_lite::AsyncReadExt;
-use glommio::net::TcpStream;
 use ringway_http::{parse_request, write_error_response, HttpError, RequestHead};
 use ringway_net::Socket;
 
@@ -20,7 +20,7 @@ use crate::exchange::Outcome;
 use crate::forward::tunnel;
 use crate::iobuf::IoBuf;
 use crate::server_conn::ServerConn;
-use crate::shard::{raw_fd, ShardCtx};
+use crate::shard::ShardCtx;
 use crate::tls::{self, Stream};
 
 /// Initial size of a session's receive buffers; they grow up to the head limit when needed.
@@ -111,7 +111,7 @@ pub(crate) struct Session {
 }
 
 /// Serves one accepted client connection until it closes.
-pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: TcpStream) {
+pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: Socket) {
     let Ok(peer) = tcp.peer_addr() else { return };
     let _ = tcp.set_nodelay(true);
     let counters = &ctx.counters.frontends[frontend];
@@ -128,7 +128,7 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: TcpStream) {
         phase: Cell::new(SessionPhase::Reading),
         server: Cell::new(None),
         server_fd: Cell::new(-1),
-        fd: raw_fd(&tcp),
+        fd: tcp.as_raw_fd(),
         shut: Cell::new(false),
     });
     ctx.sessions.borrow_mut().insert(info.id, info.clone());
@@ -150,8 +150,7 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: TcpStream) {
 
 /// The client connection ready for requests: after the TLS handshake on a TLS frontend (bounded
 /// by timeout_http_request; a failure is logged and closes the connection).
-async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: TcpStream) -> Option<Stream> {
-    let tcp = Socket::new(tcp);
+async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: Socket) -> Option<Stream> {
     let frontend = &ctx.process.config.frontends[info.frontend];
     let Some(config) = &ctx.process.tls.acceptors[info.frontend] else {
         return Some(Stream::plain(tcp));
@@ -313,7 +312,6 @@ impl Session {
                 .client
                 .io()
                 .shutdown(std::net::Shutdown::Write)
-                .await
                 .is_err()
         {
             return;

@@ -5,16 +5,15 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use glommio::net::TcpListener;
 use glommio::timer::sleep;
 use ringway_config::Sni;
 use ringway_http::Limits;
+use ringway_net::Listener;
 use ringway_net::Socket;
 use ringway_pool::conn_hash;
 use ringway_stats::Layout;
@@ -272,14 +271,14 @@ impl ShardCtx {
 /// addresses actually bound (port 0 resolved).
 pub fn bind_listeners(
     addresses: &[Vec<SocketAddr>],
-) -> std::io::Result<Vec<Vec<(TcpListener, SocketAddr)>>> {
+) -> std::io::Result<Vec<Vec<(Listener, SocketAddr)>>> {
     addresses
         .iter()
         .map(|binds| {
             binds
                 .iter()
                 .map(|address| {
-                    let listener = TcpListener::bind(address).map_err(|error| {
+                    let listener = Listener::bind(*address).map_err(|error| {
                         std::io::Error::other(format!("cannot bind {address}: {error}"))
                     })?;
                     let bound = listener.local_addr()?;
@@ -291,15 +290,14 @@ pub fn bind_listeners(
 }
 
 /// The shard's main task; returns when the shard has stopped.
-pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(TcpListener, SocketAddr)>>) {
+pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(Listener, SocketAddr)>>) {
     let rounds = ctx.process.config.global.spin_rounds;
-    if rounds > 0 {
-        if let Err(error) = ringway_net::Poller::install(rounds) {
-            eprintln!(
-                "shard {}: no epoll poller ({error}); reads wait in io_uring",
-                ctx.id
-            );
-        }
+    if let Err(error) = ringway_net::Poller::install(rounds) {
+        // Every socket retries at its creation; until one succeeds none can be served.
+        eprintln!(
+            "ringway: shard {}: cannot create its epoll poller: {error}",
+            ctx.id
+        );
     }
     let mut tasks = Vec::new();
     for (frontend, binds) in listeners.into_iter().enumerate() {
@@ -325,7 +323,7 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(TcpListener, Socke
     ctx.logs.flush_all();
 }
 
-async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: TcpListener) {
+async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             ctx.stop.wait().await;
@@ -435,11 +433,6 @@ async fn drain_sessions(ctx: &ShardCtx) {
     while !ctx.sessions.borrow().is_empty() {
         sleep(CONTROL_TICK).await;
     }
-}
-
-/// The raw descriptor of a client stream, for shutdown from the shard's control paths.
-pub fn raw_fd(stream: &glommio::net::TcpStream) -> i32 {
-    stream.as_raw_fd()
 }
 
 /// A server's connection hash: its identity and address, and the SNI when there is one.

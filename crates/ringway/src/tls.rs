@@ -129,10 +129,8 @@ pub async fn connect(
 
 async fn handshake(stream: &mut Stream, timeout: Duration) -> io::Result<()> {
     let tcp = stream.io();
-    tcp.set_read_timeout(Some(timeout))
-        .map_err(io::Error::from)?;
-    tcp.set_write_timeout(Some(timeout))
-        .map_err(io::Error::from)?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
     stream.handshake().await.map_err(|error| {
         let kind = error.kind();
         io::Error::new(kind, format!("TLS handshake: {error}"))

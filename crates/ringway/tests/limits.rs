@@ -26,10 +26,10 @@ fn max_conn_closes_connections_past_the_limit_and_recovers() {
     assert_eq!(origin.stats().requests, 2);
 }
 
-/// `spin_rounds = 0`: no epoll poller, every read waits through its own io_uring poll; requests,
+/// `spin_rounds = 0`: the shard sleeps as soon as a poller round finds nothing; requests,
 /// bodies and reuse work the same.
 #[test]
-fn reads_without_a_poller_serve_the_same() {
+fn a_poller_that_never_spins_serves_the_same() {
     let origin = origin();
     let proxy = proxy("spin_rounds = 0", &one_server("always", ""), origin.addr());
     let addr = frontend_addr(&proxy);

@@ -15,7 +15,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
-use glommio::net::TcpStream;
 use glommio::timer::Timer;
 use ringway_net::Socket;
 use ringway_tls::NetStream;
@@ -174,7 +173,7 @@ impl Client {
     }
 
     async fn connect(&mut self) -> Result<(), Failure> {
-        let stream = TcpStream::connect_timeout(self.shared.target.addr, self.shared.timeout)
+        let stream = Socket::connect(self.shared.target.addr, self.shared.timeout)
             .await
             .map_err(|_| Failure::Connect)?;
         let _ = stream.set_nodelay(true);
@@ -190,7 +189,7 @@ impl Client {
             .live
             .borrow_mut()
             .insert(self.index, stream.as_raw_fd());
-        self.stream = Some(NetStream::from_parts(Socket::new(stream), tls_state));
+        self.stream = Some(NetStream::from_parts(stream, tls_state));
         self.start = 0;
         self.end = 0;
         if is_tls {

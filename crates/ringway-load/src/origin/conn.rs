@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
-use glommio::net::TcpStream;
 use ringway_net::Socket;
 use ringway_tls::NetStream;
 
@@ -98,7 +97,7 @@ impl Drop for LiveGuard {
 }
 
 /// Serves one accepted connection until it closes.
-pub(crate) async fn serve(tcp: TcpStream, ctx: Rc<ThreadCtx>) {
+pub(crate) async fn serve(tcp: Socket, ctx: Rc<ThreadCtx>) {
     ctx.stats.on_accept(ctx.shard);
     let _ = tcp.set_nodelay(true);
     if !ctx.keepalive_timeout.is_zero() {
@@ -119,7 +118,7 @@ pub(crate) async fn serve(tcp: TcpStream, ctx: Rc<ThreadCtx>) {
         },
     };
     let mut conn = Conn {
-        stream: NetStream::from_parts(Socket::new(tcp), tls),
+        stream: NetStream::from_parts(tcp, tls),
         sni: None,
         ctx: ctx.clone(),
         id,
@@ -509,7 +508,7 @@ impl Conn {
             return;
         }
         let tcp = self.stream.io_mut();
-        if tcp.shutdown(Shutdown::Write).await.is_err() {
+        if tcp.shutdown(Shutdown::Write).is_err() {
             return;
         }
         let _ = tcp.set_read_timeout(Some(LINGER));

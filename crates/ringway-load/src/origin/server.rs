@@ -15,10 +15,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
-use glommio::net::{TcpListener, UnixStream};
+use glommio::net::UnixStream;
+use ringway_net::Listener;
 
 use super::conn::{serve, ThreadCtx};
-use crate::runtime::io_error;
 
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop
 /// does not spin while the condition lasts.
@@ -36,17 +36,17 @@ pub(crate) async fn run_thread(
     ready: mpsc::Sender<io::Result<SocketAddr>>,
     stop: OwnedFd,
 ) {
-    let listener = match TcpListener::bind(bind) {
+    let listener = match Listener::bind(bind) {
         Ok(l) => l,
         Err(e) => {
-            let _ = ready.send(Err(io_error(e)));
+            let _ = ready.send(Err(e));
             return;
         }
     };
     let addr = match listener.local_addr() {
         Ok(a) => a,
         Err(e) => {
-            let _ = ready.send(Err(io_error(e)));
+            let _ = ready.send(Err(e));
             return;
         }
     };

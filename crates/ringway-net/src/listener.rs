@@ -1,0 +1,90 @@
+//! A listening TCP socket whose accepts wait through the thread's [`Poller`](crate::Poller),
+//! bound with SO_REUSEPORT so that every shard has its own on the same address.
+
+use std::cell::OnceCell;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+
+use crate::poller::Direction;
+use crate::registration::Registration;
+use crate::Socket;
+
+/// Connections waiting to be accepted, as glommio's listeners had.
+const BACKLOG: i32 = 1024;
+
+pub struct Listener {
+    tcp: TcpListener,
+    /// Made at the first accept, inside the executor that accepts.
+    registration: OnceCell<Registration>,
+}
+
+impl Listener {
+    /// Binds `address` (SO_REUSEPORT, SO_REUSEADDR) and listens, non-blocking. Can be called
+    /// outside an executor.
+    pub fn bind(address: SocketAddr) -> io::Result<Listener> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(address),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_port(true)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&address.into())?;
+        socket.listen(BACKLOG)?;
+        socket.set_nonblocking(true)?;
+        Ok(Listener {
+            tcp: socket.into(),
+            registration: OnceCell::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// The next connection, non-blocking. Must be called inside a glommio executor.
+    pub async fn accept(&self) -> io::Result<Socket> {
+        let registration = match self.registration.get() {
+            Some(registration) => registration,
+            None => {
+                let registration = Registration::new(self.as_raw_fd())?;
+                self.registration.get_or_init(|| registration)
+            }
+        };
+        let fd = self.as_raw_fd();
+        let tcp = futures_lite::future::poll_fn(|cx| {
+            registration.poll(cx, Direction::Read, None, || accept_now(fd), |_| false)
+        })
+        .await?;
+        Socket::adopt(tcp)
+    }
+}
+
+impl AsRawFd for Listener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.tcp.as_raw_fd()
+    }
+}
+
+fn accept_now(fd: RawFd) -> io::Result<TcpStream> {
+    loop {
+        // SAFETY: `fd` is the listening socket; no peer address is asked for.
+        let accepted = unsafe {
+            libc::accept4(
+                fd,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        };
+        if accepted >= 0 {
+            // SAFETY: `accepted` is a new descriptor that nothing else owns.
+            return Ok(unsafe { TcpStream::from_raw_fd(accepted) });
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}

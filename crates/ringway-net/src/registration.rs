@@ -1,0 +1,116 @@
+//! A descriptor's place in its thread's [`Poller`]: the one way sockets and listeners wait.
+//!
+//! An attempt (a `recv`, a `send`, an `accept`, a second `connect`) is made unless the poller
+//! knows it would block; when it would, the descriptor joins the epoll set (at its first wait)
+//! and the task leaves its waker for that direction, with a deadline from the caller's timeout
+//! (checked at the poller's tick).
+
+use std::cell::Cell;
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::poller::{Direction, Poller};
+
+pub(crate) struct Registration {
+    fd: RawFd,
+    poller: Rc<Poller>,
+    /// In the poller's epoll set.
+    registered: Cell<bool>,
+    /// The deadline of the wait running in each direction, set at its first pending poll
+    /// (`Some(None)`: waiting without a deadline; `None`: no wait running).
+    read_wait: Cell<Option<Option<Instant>>>,
+    write_wait: Cell<Option<Option<Instant>>>,
+}
+
+impl Registration {
+    /// `fd` on this thread's poller (installed now with the default rounds if the thread has
+    /// none). Must be called inside a glommio executor.
+    pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
+        Ok(Registration {
+            fd,
+            poller: Poller::get_or_install(crate::DEFAULT_SPIN_ROUNDS)?,
+            registered: Cell::new(false),
+            read_wait: Cell::new(None),
+            write_wait: Cell::new(None),
+        })
+    }
+
+    /// Runs `attempt` (which reports "would block" as `ErrorKind::WouldBlock`) or waits for
+    /// `direction`, at most `timeout` from the first wait. `drained` tells from a result that
+    /// the next attempt would block (a short read or write), which saves that attempt.
+    pub(crate) fn poll<T>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        timeout: Option<Duration>,
+        attempt: impl FnOnce() -> io::Result<T>,
+        drained: impl FnOnce(&T) -> bool,
+    ) -> Poll<io::Result<T>> {
+        let registered = self.registered.get();
+        if !registered || self.poller.is_ready(self.fd, direction) {
+            match attempt() {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.poller.blocked(self.fd, direction)
+                }
+                result => {
+                    let drained = result.as_ref().is_ok_and(drained);
+                    self.poller.done(self.fd, direction, drained);
+                    self.wait_cell(direction).set(None);
+                    return Poll::Ready(result);
+                }
+            }
+        }
+        if !registered {
+            if let Err(error) = self.poller.register(self.fd) {
+                return Poll::Ready(Err(error));
+            }
+            self.registered.set(true);
+            self.poller.blocked(self.fd, direction);
+        }
+        if self.poller.take_timed_out(self.fd, direction) {
+            self.wait_cell(direction).set(None);
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                match direction {
+                    Direction::Read => "read timed out",
+                    Direction::Write => "write timed out",
+                },
+            )));
+        }
+        let wait = self.wait_cell(direction);
+        let deadline = match wait.get() {
+            Some(deadline) => deadline,
+            None => {
+                let deadline = timeout.map(|timeout| Instant::now() + timeout);
+                wait.set(Some(deadline));
+                deadline
+            }
+        };
+        self.poller.wait(self.fd, direction, cx.waker(), deadline);
+        Poll::Pending
+    }
+
+    fn wait_cell(&self, direction: Direction) -> &Cell<Option<Option<Instant>>> {
+        match direction {
+            Direction::Read => &self.read_wait,
+            Direction::Write => &self.write_wait,
+        }
+    }
+
+    /// Takes the descriptor out of the epoll set before it is dropped, for one that stays open
+    /// through another descriptor: closing the last descriptor of a socket removes it by itself.
+    pub(crate) fn leave(&self) {
+        if self.registered.replace(false) {
+            self.poller.deregister(self.fd);
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.poller.forget(self.fd);
+    }
+}

@@ -1,0 +1,71 @@
+//! Helpers of the ringway-net tests: an executor per test, echo peers on plain threads.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::thread;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::LocalExecutorBuilder;
+use ringway_net::{Poller, Socket};
+
+/// Longest any single wait in a test may take.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs `test` on a fresh executor thread whose poller makes `rounds` empty rounds before it
+/// parks.
+pub fn on_executor<F, Fut>(rounds: u32, test: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            Poller::install(rounds).unwrap();
+            test().await;
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// A peer that echoes every byte back until the connection closes.
+pub fn echo_server() -> SocketAddr {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+pub async fn connect(addr: SocketAddr) -> Socket {
+    Socket::connect(addr, DEADLINE).await.unwrap()
+}
+
+/// A socket over `fd`, a connected descriptor that nothing else owns.
+pub fn adopt(fd: std::os::fd::RawFd) -> Socket {
+    // SAFETY: the caller gives up `fd`; the stream owns and closes it from now on.
+    Socket::from_std(unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+        .unwrap()
+}
+
+/// Writes `message` and reads its echo back.
+pub async fn round_trip(socket: &mut Socket, message: &[u8]) {
+    socket.write_all(message).await.unwrap();
+    let mut echoed = vec![0u8; message.len()];
+    socket.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(echoed, message);
+}
