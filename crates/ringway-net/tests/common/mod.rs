@@ -33,6 +33,12 @@ where
 
 /// A peer that echoes every byte back until the connection closes.
 pub fn echo_server() -> SocketAddr {
+    echo_server_after(Duration::ZERO)
+}
+
+/// A peer that echoes what it reads `delay` after reading it (a slow peer: long enough, the
+/// reader's thread runs out of work and sleeps).
+pub fn echo_server_after(delay: Duration) -> SocketAddr {
     let listener = StdListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     thread::spawn(move || {
@@ -41,6 +47,7 @@ pub fn echo_server() -> SocketAddr {
             thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    thread::sleep(delay);
                     if stream.write_all(&buf[..n]).is_err() {
                         return;
                     }
