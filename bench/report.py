@@ -535,17 +535,18 @@ TLS_SHORT = {"plain-ka": "plain", "client-ka": "HTTPS client side",
              "server-close": "HTTPS server, always", "server-close-never": "HTTPS server, never"}
 
 
-def charts(cases, out):
+def charts(cases, out, prefix=""):
     by = {}
     for c in cases:
         by.setdefault(c["scenario"], []).append(c)
     written = []
     panels = proxy_panels(by, "rps")
     if panels:
-        bar_chart(out / "rps.svg", "Requests per second", "requests/s", panels)
-        bar_chart(out / "cpu.svg", "Proxy CPU time per request", "µs of CPU (user+system) per "
+        bar_chart(out / f"{prefix}rps.svg", "Requests per second", "requests/s", panels)
+        bar_chart(out / f"{prefix}cpu.svg", "Proxy CPU time per request",
+                  "µs of CPU (user+system) per "
                   "request", proxy_panels(by, "cpu_us_per_req"))
-        written += ["rps.svg", "cpu.svg"]
+        written += [f"{prefix}rps.svg", f"{prefix}cpu.svg"]
     if "latency" in by:
         rows = []
         for c in by["latency"]:
@@ -553,11 +554,11 @@ def charts(cases, out):
                 rows.append((f"{c['proxy']} {label}", COLORS.get(c["proxy"], "#888"),
                              c.get(field)))
         rate = med(by["latency"][0], "target_rate")
-        bar_chart(out / "latency.svg", f"Latency at a fixed {rate:,.0f} req/s (open loop)",
+        bar_chart(out / f"{prefix}latency.svg", f"Latency at a fixed {rate:,.0f} req/s (open loop)",
                   "µs, logarithmic axis", [("percentiles", rows)], log=True)
-        written.append("latency.svg")
+        written.append(f"{prefix}latency.svg")
     if "loadgen" in by:
-        bar_chart(out / "loadgen.svg", "Load generators on one core against nginx",
+        bar_chart(out / f"{prefix}loadgen.svg", "Load generators on one core against nginx",
                   "requests/s and µs of generator CPU per request",
                   [("requests/s", [(SHORT_LABELS.get(c["proxy"], c["proxy"]),
                                     COLORS.get(c["proxy"], "#888"), c.get("rps"))
@@ -565,9 +566,9 @@ def charts(cases, out):
                    ("generator CPU µs per request", [
                        (SHORT_LABELS.get(c["proxy"], c["proxy"]), COLORS.get(c["proxy"], "#888"),
                         c.get("load_cpu_us_per_req")) for c in by["loadgen"]])])
-        written.append("loadgen.svg")
-    if "tls" in by and tls_chart(out / "tls.svg", by["tls"]):
-        written.append("tls.svg")
+        written.append(f"{prefix}loadgen.svg")
+    if "tls" in by and tls_chart(out / f"{prefix}tls.svg", by["tls"]):
+        written.append(f"{prefix}tls.svg")
     return written
 
 
@@ -592,7 +593,8 @@ def main():
         ap.error("give --raw and --machine, or --from")
     cases = summarise(runs)
     md = markdown(cases, machine, runs)
-    written = charts(cases, out)
+    # Charts of a report other than latest carry its name, so they never replace latest's.
+    written = charts(cases, out, "" if args.name == "latest" else f"{args.name}-")
     if written:
         md += "\n## Charts\n\n" + "\n".join(f"![{w}]({w})" for w in written) + "\n"
     (out / f"{args.name}.md").write_text(md)

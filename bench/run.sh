@@ -24,8 +24,9 @@
 #
 # Results: $OUT/$REPORT.json (every run), $REPORT.md (tables), *.svg (charts); REPORT defaults
 # to latest. A run of a subset of the scenarios writes to bench/results/tmp unless OUT is set,
-# so the full results stay; `SCENARIOS=tls OUT=bench/results REPORT=tls bench/run.sh` writes
-# bench/results/tls.{json,md,svg} beside them.
+# so the full results stay; `SCENARIOS=keepalive RUNS=5 OUT=bench/results REPORT=keepalive-5runs
+# bench/run.sh` writes bench/results/keepalive-5runs.{json,md} and its charts
+# (keepalive-5runs-*.svg) beside them.
 set -Eeuo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
