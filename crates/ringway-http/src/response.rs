@@ -2,6 +2,8 @@
 //! framed (RFC 9112 §6.3) and whether each side's connection stays open, and
 //! writing the head to forward to the client.
 
+use std::mem::MaybeUninit;
+
 use bytes::BytesMut;
 
 use crate::body::BodyKind;
@@ -55,8 +57,9 @@ pub fn parse_response(
     client: &ClientSide,
     out: &mut BytesMut,
 ) -> Result<Option<ResponseHead>, HttpError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut fields);
+    // Uninitialised slots, as in parse_request.
+    let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut []);
     let mut config = httparse::ParserConfig::default();
     // RFC 9112 §5.1/§5.2: a proxy removes whitespace before the colon and
     // unfolds obs-folds in responses instead of rejecting them.
@@ -64,7 +67,7 @@ pub fn parse_response(
         .allow_obsolete_multiline_headers_in_responses(true)
         .allow_spaces_after_header_name_in_responses(true);
     let window = buf.get(..limits.max_head).unwrap_or(buf);
-    let head_len = match config.parse_response(&mut res, window) {
+    let head_len = match config.parse_response_with_uninit_headers(&mut res, window, &mut fields) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() >= limits.max_head => {
             return Err(HttpError::HeadTooLarge)

@@ -31,12 +31,16 @@ fn reads_wake_from_a_nap() {
     let addr = echo_server();
     on_executor(1, move || async move {
         let mut socket = connect(addr).await;
-        // The echo comes from another thread: the executor runs out of work while it waits,
-        // and naps in epoll_wait (or parks, on a slow machine) until it comes.
-        for round in 0..20u8 {
+        // The echo comes from another thread: the executor runs out of work while it waits and
+        // naps in epoll_wait, or parks when the echo takes longer than the nap (a loaded
+        // machine). Round trips go on until one echo came during a nap, within the deadline.
+        let deadline = Instant::now() + common::DEADLINE;
+        let mut round = 0u8;
+        while Poller::naps() == 0 {
+            assert!(Instant::now() < deadline, "no echo came during a nap");
             round_trip(&mut socket, &[round; 10]).await;
+            round = round.wrapping_add(1);
         }
-        assert!(Poller::naps() > 0, "no echo came during a nap");
     });
 }
 
@@ -80,30 +84,6 @@ fn a_silent_peer_times_the_read_out() {
             .unwrap();
         drop(holder.join().unwrap().unwrap());
         assert_eq!(socket.read(&mut buf).await.unwrap(), 0, "end of stream");
-    });
-}
-
-#[test]
-fn a_new_socket_on_a_reused_descriptor_is_woken() {
-    let addr = echo_server();
-    on_executor(1, move || async move {
-        let mut first = connect(addr).await;
-        round_trip(&mut first, b"one").await;
-        let fd = first.as_raw_fd();
-        // The next connection, echoed once so that the peer thread has accepted it (and taken
-        // its own descriptor) before the number is freed.
-        let mut std_socket = std::net::TcpStream::connect(addr).unwrap();
-        std_socket.write_all(b"x").unwrap();
-        std_socket.read_exact(&mut [0u8; 1]).unwrap();
-        std_socket.set_nonblocking(true).unwrap();
-        drop(first);
-        // Moved onto the freed number without yielding, so the poller's slot for it is the old
-        // socket's.
-        // SAFETY: plain system call on descriptors of this test; `fd` is free since the drop.
-        assert_eq!(unsafe { libc::dup2(std_socket.as_raw_fd(), fd) }, fd);
-        drop(std_socket);
-        let mut second = adopt(fd);
-        round_trip(&mut second, b"two").await;
     });
 }
 
