@@ -10,7 +10,7 @@ mod registration;
 mod socket;
 
 pub use listener::Listener;
-pub use poller::Poller;
+pub use poller::{Poller, PollerActivity};
 pub use socket::Socket;
 
 /// Empty executor rounds the poller looks for ready sockets before it waits in io_uring,

@@ -113,10 +113,21 @@ pub struct Poller {
     events: RefCell<Vec<libc::epoll_event>>,
     /// Harvests in a row that found nothing, after which the driver waits in io_uring.
     idle_rounds: u32,
-    /// Times the driver handed the wait to io_uring.
-    parks: Cell<u64>,
-    /// Naps in epoll_wait that an event ended.
-    naps: Cell<u64>,
+    /// What the driver did so far.
+    activity: Cell<PollerActivity>,
+}
+
+/// What a thread's poller driver did since it started, for `show activity`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollerActivity {
+    /// `epoll_wait` calls (rounds, naps included): HAProxy's `loops`.
+    pub loops: u64,
+    /// Those that returned events: HAProxy's `poll_io`.
+    pub poll_io: u64,
+    /// Naps that an event ended.
+    pub naps: u64,
+    /// Naps that ran out, after which the thread slept in io_uring: HAProxy's `poll_exp`.
+    pub parks: u64,
 }
 
 thread_local! {
@@ -150,8 +161,7 @@ impl Poller {
                 EVENTS_PER_WAIT
             ]),
             idle_rounds,
-            parks: Cell::new(0),
-            naps: Cell::new(0),
+            activity: Cell::new(PollerActivity::default()),
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
         glommio::spawn_local(drive(poller.clone())).detach();
@@ -168,12 +178,23 @@ impl Poller {
 
     /// How many times this thread's poller has waited in io_uring (0 without a poller).
     pub fn parks() -> u64 {
-        Poller::current().map_or(0, |poller| poller.parks.get())
+        Poller::activity().parks
     }
 
     /// How many of this thread's naps in epoll_wait an event ended (0 without a poller).
     pub fn naps() -> u64 {
-        Poller::current().map_or(0, |poller| poller.naps.get())
+        Poller::activity().naps
+    }
+
+    /// What this thread's poller driver did so far (zeros without a poller).
+    pub fn activity() -> PollerActivity {
+        Poller::current().map_or_else(PollerActivity::default, |poller| poller.activity.get())
+    }
+
+    fn count(&self, change: impl FnOnce(&mut PollerActivity)) {
+        let mut activity = self.activity.get();
+        change(&mut activity);
+        self.activity.set(activity);
     }
 
     /// This thread's poller, if one was installed.
@@ -317,6 +338,10 @@ impl Poller {
                     std::mem::take(&mut timeout_ms),
                 )
             };
+            self.count(|activity| {
+                activity.loops += 1;
+                activity.poll_io += u64::from(n > 0);
+            });
             if n <= 0 {
                 return total;
             }
@@ -360,9 +385,9 @@ async fn drive(poller: Rc<Poller>) {
         if empty > poller.idle_rounds {
             empty = 0;
             if poller.harvest_within(NAP_MS) > 0 {
-                poller.naps.set(poller.naps.get() + 1);
+                poller.count(|activity| activity.naps += 1);
             } else {
-                poller.parks.set(poller.parks.get() + 1);
+                poller.count(|activity| activity.parks += 1);
                 let _ = epoll_readable(poller.epoll.as_raw_fd()).await;
             }
         }

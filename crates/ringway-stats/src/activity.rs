@@ -1,7 +1,7 @@
 //! `show activity`: HAProxy 2.6's per-thread activity lines, one thread per shard. A line
 //! reads `name: total` with one shard and `name: total [ s1 s2 ... ]` with several. Owns which
-//! lines ringway fills (ctxsw, accepted, fd_takeover from [`ActivityCounters`]); the others
-//! keep HAProxy's names and order and read 0.
+//! lines ringway fills (ctxsw, loops, poll_io, poll_exp, accepted, fd_takeover from
+//! [`ActivityCounters`]); the others keep HAProxy's names and order and read 0.
 //!
 //! [`ActivityCounters`]: crate::ActivityCounters
 
@@ -43,6 +43,9 @@ const LINES: [&str; 24] = [
 fn value(activity: &ActivityCounters, line: &str) -> u64 {
     match line {
         "ctxsw" => activity.ctxsw.get(),
+        "loops" => activity.loops.get(),
+        "poll_io" => activity.poll_io.get(),
+        "poll_exp" => activity.poll_exp.get(),
         "accepted" => activity.accepted.get(),
         "fd_takeover" => activity.fd_takeover.get(),
         _ => 0,
@@ -107,12 +110,16 @@ mod tests {
         shards[1].activity.fd_takeover.add(4);
         shards[0].activity.accepted.add(10);
         shards[1].activity.ctxsw.add(9);
+        shards[0].activity.poll_io.add(5);
+        shards[1].activity.poll_exp.add(2);
         let text = render_activity_at(&layout, &shards, (1_795_257_368, 986_353));
         assert!(text.starts_with("thread_id: 1 (1..2)\ndate_now: 1795257368.986353\n"));
         assert!(text.contains("\nfd_takeover: 7 [ 3 4 ]\n"), "{text}");
         assert!(text.contains("\naccepted: 10 [ 10 0 ]\n"));
         assert!(text.contains("\nctxsw: 9 [ 0 9 ]\n"));
         assert!(text.contains("\nloops: 0 [ 0 0 ]\n"));
+        assert!(text.contains("\npoll_io: 5 [ 5 0 ]\n"), "{text}");
+        assert!(text.contains("\npoll_exp: 2 [ 0 2 ]\n"), "{text}");
     }
 
     #[test]

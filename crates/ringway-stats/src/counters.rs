@@ -189,6 +189,12 @@ pub struct ActivityCounters {
     pub fd_takeover: Counter,
     /// Tasks run by this shard's executor, sampled by the shard (ctxsw).
     pub ctxsw: Counter,
+    /// The shard's poller rounds (`epoll_wait` calls), sampled by the shard (loops).
+    pub loops: Counter,
+    /// Rounds that found sockets ready (poll_io).
+    pub poll_io: Counter,
+    /// Naps that ran out, after which the shard slept in io_uring (poll_exp).
+    pub poll_exp: Counter,
 }
 
 /// Everything one shard counts. Indexes follow the configuration order.

@@ -521,7 +521,7 @@ fn server_histograms(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters
 
 fn shard_metrics(out: &mut Out, shards: &[Arc<ShardCounters>], ids: &[String]) {
     type Read = fn(&ShardCounters) -> u64;
-    let families: [(&str, &str, Read); 3] = [
+    let families: [(&str, &str, Read); 6] = [
         (
             "shard_accepted_connections_total",
             "Client connections accepted by the shard.",
@@ -536,6 +536,21 @@ fn shard_metrics(out: &mut Out, shards: &[Arc<ShardCounters>], ids: &[String]) {
             "shard_tasks_total",
             "Tasks run by the shard's executor (ctxsw).",
             |s| s.activity.ctxsw.get(),
+        ),
+        (
+            "shard_poller_rounds_total",
+            "epoll_wait calls of the shard's poller, naps included (loops).",
+            |s| s.activity.loops.get(),
+        ),
+        (
+            "shard_poller_ready_rounds_total",
+            "Poller rounds that found sockets ready (poll_io).",
+            |s| s.activity.poll_io.get(),
+        ),
+        (
+            "shard_poller_sleeps_total",
+            "Naps that ran out, after which the shard slept in io_uring (poll_exp).",
+            |s| s.activity.poll_exp.get(),
         ),
     ];
     for (name, help, read) in families {

@@ -390,6 +390,7 @@ async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
 async fn control_tick(ctx: &ShardCtx) {
     let queue = &ctx.process.commands[ctx.id];
     let mut last_tasks = 0;
+    let mut last_poller = ringway_net::PollerActivity::default();
     loop {
         while let Some(command) = queue.pop() {
             ctx.run_command(command);
@@ -404,6 +405,12 @@ async fn control_tick(ctx: &ShardCtx) {
             .ctxsw
             .add(tasks.saturating_sub(last_tasks));
         last_tasks = tasks;
+        let poller = ringway_net::Poller::activity();
+        let activity = &ctx.counters.activity;
+        activity.loops.add(poller.loops - last_poller.loops);
+        activity.poll_io.add(poller.poll_io - last_poller.poll_io);
+        activity.poll_exp.add(poller.parks - last_poller.parks);
+        last_poller = poller;
         if ctx.process.stopping.load(Relaxed) {
             ctx.begin_stop();
             return;

@@ -201,6 +201,16 @@ fn show_activity_has_one_value_per_shard() {
     assert_eq!(values[1] + values[2], 6);
     assert!(activity.contains("\nfd_takeover: "));
     assert!(activity.contains("\nctxsw: "));
+    // The shards' pollers: rounds, rounds that found sockets ready (sampled every 20 ms).
+    let total = |name: &str| -> u64 {
+        socket_command(socket.path(), "show activity")
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .and_then(|rest| rest.split(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    wait_until("poller rounds in show activity", || total("poll_io") > 0);
+    assert!(total("loops") >= total("poll_io"));
 }
 
 /// The `show sess` line whose `src=` is `peer`.
