@@ -22,12 +22,15 @@ FIELDS = (
     "origin_tls_failed", "handshakes_per_s", "cpu_us_per_handshake", "tls_resumed_share",
     "warmup_origin_accepted", "warmup_origin_tls_handshakes", "warmup_origin_tls_resumed",
 )
-PROXY_ORDER = {"ringway": 0, "haproxy": 1, "nginx": 2, "floor": 3}
+PROXY_ORDER = {"ringway": 0, "haproxy": 1, "nginx": 2, "floor": 3, "floor-uring": 4}
 MODE_ORDER = {"never": 0, "safe": 1, "aggressive": 2, "always": 3, "-": 4}
 COLORS = {"ringway": "#1f77b4", "haproxy": "#d62728", "nginx": "#2ca02c", "floor": "#bcbd22",
+          "floor-uring": "#8c564b",
           "wrk": "#7f7f7f", "ringway-load": "#1f77b4", "ringway-load-spin0": "#9467bd"}
-# The floor (bench/run.sh FLOOR=1): a byte forwarder with no HTTP, what TCP alone costs.
-PROXY_LABELS = {"floor": "floor: `ringway-load forward`"}
+# The floor (bench/run.sh FLOOR=1): a byte forwarder with no HTTP, what TCP alone costs,
+# waiting with epoll and with an io_uring ring.
+PROXY_LABELS = {"floor": "floor: `ringway-load forward`",
+                "floor-uring": "floor: `ringway-load forward --io-uring`"}
 TOOL_LABELS = {"wrk": "wrk -t1", "ringway-load": "ringway-load --threads 1",
                "ringway-load-spin0": "ringway-load --threads 1 --spin-rounds 0"}
 SHORT_LABELS = {"wrk": "wrk -t1", "ringway-load": "ringway-load",
@@ -364,12 +367,26 @@ def targets(by, machine):
                      num(cpu, 2), yes(cpu is not None and cpu <= 0.75)])
         rows.append([f"keep-alive, {mode}: req/s ringway ÷ HAProxy ≥ 1",
                      num(rps, 2), yes(rps is not None and rps >= 1.0)])
-    floor = find(ka, proxy="floor")
     haproxy_best = [med(h, "cpu_us_per_req") for h in ka if h["proxy"] == "haproxy"]
-    if floor and haproxy_best:
-        v = ratio(med(floor, "cpu_us_per_req"), min(haproxy_best))
-        rows.append(["for scale: CPU/req of the floor (TCP forwarding, no HTTP) ÷ HAProxy's "
-                     "cheapest mode", num(v, 2), "-"])
+    floors = {}
+    for proxy, waits in (("floor", "epoll"), ("floor-uring", "io_uring")):
+        floor = find(ka, proxy=proxy)
+        if floor and haproxy_best and med(floor, "cpu_us_per_req") is not None:
+            floors[waits] = med(floor, "cpu_us_per_req")
+            v = ratio(floors[waits], min(haproxy_best))
+            rows.append([f"for scale: CPU/req of the floor (TCP forwarding, no HTTP, {waits}) "
+                         "÷ HAProxy's cheapest mode", num(v, 2), "-"])
+    if floors:
+        # What each proxy adds to the cheapest floor: its own work, the part a proxy can cut.
+        base = min(floors.values())
+        for mode in ("never", "safe", "aggressive", "always"):
+            r, h = find(ka, proxy="ringway", mode=mode), find(ka, proxy="haproxy", mode=mode)
+            rc, hc = (med(r, "cpu_us_per_req"), med(h, "cpu_us_per_req")) if r and h else (None, None)
+            if rc is not None and hc is not None:
+                own_r, own_h = rc - base, hc - base
+                rows.append([f"for scale, {mode}: CPU/req above the floor, ringway ÷ HAProxy",
+                             f"{num(own_r, 1)} ÷ {num(own_h, 1)} µs = "
+                             f"{num(ratio(own_r, own_h), 2)}", "-"])
     close = find(by.get("close", []), proxy="ringway", mode="always")
     if close:
         peak = close.get("origin_open_max", {}).get("max")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ringway against HAProxy and nginx on this machine, same settings, same pinning.
 #
-#   bench/run.sh                        # everything (about 12 minutes with the defaults)
+#   bench/run.sh                        # everything (about 19 minutes with the defaults)
 #   SCENARIOS="keepalive close" bench/run.sh
 #   DURATION=10s RUNS=5 bench/run.sh
 #
@@ -14,7 +14,8 @@
 #   loadgen    wrk -t1 against ringway-load --threads 1, same core, against nginx `return 200`
 #   keepalive  keep-alive clients, every proxy under every reuse mode (nginx: one row), and
 #              with FLOOR=1 (the default) the floor: `ringway-load forward`, a byte-for-byte
-#              TCP forwarder with no HTTP work, what the kernel's TCP path alone costs a proxy
+#              TCP forwarder with no HTTP work, what the kernel's TCP path alone costs a proxy,
+#              waiting with epoll (floor) and with an io_uring ring (floor-uring)
 #   close      Connection: close clients, same rows
 #   latency    open loop at LATENCY_SHARE (0.5) of HAProxy's keep-alive max rate: p50/p99/p99.9
 #   shards     one shard/thread/worker pinned to PROXY_CPUS against one per CPU on all CPUs
@@ -143,11 +144,12 @@ proxy_start() { # <proxy> <mode> <shards: 1 | all>
                 "$CLIENT_TLS" "$SERVER_TLS" "$([ "$mode" = never ] && echo off || echo on)")
             start "$WORK/nginx.log" taskset -c "$cpus" nginx -e "$WORK/nginx-proxy-error.log" -c "$cfg"
             ;;
-        floor)
+        floor | floor-uring)
             # One thread, one server connection per client connection: shards and modes do
             # not apply.
-            start "$WORK/floor.log" taskset -c "$cpus" "$BIN/ringway-load" forward \
-                --listen "127.0.0.1:$PROXY_PORT" --server "127.0.0.1:$ORIGIN_PORT"
+            start "$WORK/$proxy.log" taskset -c "$cpus" "$BIN/ringway-load" forward \
+                --listen "127.0.0.1:$PROXY_PORT" --server "127.0.0.1:$ORIGIN_PORT" \
+                $([ "$proxy" = floor-uring ] && echo --io-uring)
             ;;
     esac
     PROXY_MAIN=$LAST_PID
@@ -384,7 +386,10 @@ scenario_reuse_table() { # <scenario> <clients: keep-alive | close>
             cell "$1" "$proxy" "$mode" "$2" 0 1
         done
     done
-    if [ "$FLOOR" = 1 ] && [ "$2" = keep-alive ]; then cell "$1" floor - "$2" 0 1; fi
+    if [ "$FLOOR" = 1 ] && [ "$2" = keep-alive ]; then
+        cell "$1" floor - "$2" 0 1
+        cell "$1" floor-uring - "$2" 0 1
+    fi
 }
 
 # HAProxy's keep-alive max rate in reuse mode REUSE: from this run's keepalive scenario, or

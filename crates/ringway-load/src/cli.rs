@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::certs::Pki;
 use crate::duration::parse_duration;
-use crate::forward::Forwarder;
+use crate::forward::{Forwarder, Waiter};
 use crate::load::{parse_header, run_load, LoadConfig};
 use crate::origin::{Origin, OriginConfig, OriginTls};
 
@@ -52,6 +52,10 @@ pub struct ForwardArgs {
     /// Server to open a connection to for every client connection.
     #[arg(long)]
     pub server: SocketAddr,
+    /// Wait with an io_uring ring (reads and writes of a round submitted
+    /// together) instead of epoll; needs Linux 6.1 or later.
+    #[arg(long)]
+    pub io_uring: bool,
 }
 
 #[derive(Debug, Args)]
@@ -262,8 +266,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Forward(args) => {
-            let forwarder =
-                Forwarder::start(args.listen, args.server).context("starting forwarder")?;
+            let waiter = if args.io_uring {
+                Waiter::IoUring
+            } else {
+                Waiter::Epoll
+            };
+            let forwarder = Forwarder::start_with(args.listen, args.server, waiter)
+                .context("starting forwarder")?;
             let mut out = std::io::stdout();
             writeln!(out, "listening on {}", forwarder.addr())?;
             out.flush()?;

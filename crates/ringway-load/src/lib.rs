@@ -13,7 +13,8 @@
 //! - [`certs`] owns the test PKI: a CA and the leaf certificates it signs,
 //!   as PEM files, for tests, benchmarks and demos.
 //! - [`forward`] owns a byte-for-byte TCP forwarder with no HTTP in it, the
-//!   cost floor the benchmarks set beside the proxies.
+//!   cost floor the benchmarks set beside the proxies, waiting with epoll or
+//!   with an io_uring ring.
 //! - [`chunked`] owns the incremental `Transfer-Encoding: chunked` decoder
 //!   both sides use.
 //! - [`cli`] owns the command line of the `ringway-load` binary.
@@ -39,7 +40,7 @@ mod runtime;
 mod spin;
 
 pub use certs::{LeafFiles, Pki, ScratchDir};
-pub use forward::Forwarder;
+pub use forward::{Forwarder, Waiter};
 pub use load::{run_load, LatencySummary, LoadConfig, LoadReport};
 pub use origin::{origin_body, Origin, OriginConfig, OriginStats, OriginTls};
 pub use spin::{set_spin_rounds, DEFAULT_SPIN_ROUNDS};

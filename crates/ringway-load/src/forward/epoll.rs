@@ -1,13 +1,5 @@
-//! `ringway-load forward`: the cost floor of a proxy on this machine.
-//!
-//! A byte-for-byte TCP forwarder with no HTTP in it: one thread, one
-//! level-triggered epoll instance, one server connection per client
-//! connection (opened at accept), every readable socket read once and the
-//! bytes written to its partner. Per keep-alive request it makes the system
-//! calls no proxy can avoid (two `recv`, two `send`, a share of an
-//! `epoll_wait`) and nothing else, so its CPU time per request is what the
-//! kernel's TCP path costs here. The benchmark harness runs it beside the
-//! real proxies to show how much of their CPU is theirs.
+//! The epoll forwarder: one level-triggered epoll instance, every readable
+//! socket read once and the bytes written to its partner.
 //!
 //! Sockets stay blocking and are read with `MSG_DONTWAIT`: a write blocks
 //! until the peer takes the bytes, which never deadlocks request/response
@@ -17,64 +9,17 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::thread::JoinHandle;
 
 const LISTENER: u64 = u64::MAX;
 const STOP: u64 = u64::MAX - 1;
 const READ_BUFFER: usize = 64 * 1024;
-
-/// A running forwarder; dropping it stops its thread.
-pub struct Forwarder {
-    addr: SocketAddr,
-    stop: Option<UnixStream>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Forwarder {
-    /// Binds `listen` and forwards every connection to `server` on a new
-    /// thread.
-    pub fn start(listen: SocketAddr, server: SocketAddr) -> io::Result<Forwarder> {
-        let listener = TcpListener::bind(listen)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let (stop, stop_rx) = UnixStream::pair()?;
-        let mut event_loop = EventLoop::new(listener, stop_rx, server)?;
-        let thread = std::thread::Builder::new()
-            .name("forward".into())
-            .spawn(move || {
-                if let Err(e) = event_loop.run() {
-                    eprintln!("forward: {e}");
-                }
-            })?;
-        Ok(Forwarder {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-
-    /// The address clients connect to.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for Forwarder {
-    fn drop(&mut self) {
-        // Closing our end makes the loop's end readable: the loop returns.
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 /// A client connection and the server connection opened for it.
 struct Pair {
     sides: [TcpStream; 2],
 }
 
-struct EventLoop {
+pub(super) struct EventLoop {
     epoll: OwnedFd,
     listener: TcpListener,
     stop_rx: UnixStream,
@@ -85,7 +30,12 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    fn new(listener: TcpListener, stop: UnixStream, server: SocketAddr) -> io::Result<EventLoop> {
+    pub(super) fn new(
+        listener: TcpListener,
+        stop: UnixStream,
+        server: SocketAddr,
+    ) -> io::Result<EventLoop> {
+        listener.set_nonblocking(true)?;
         // SAFETY: epoll_create1 returns a new descriptor or -1.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
@@ -120,7 +70,7 @@ impl EventLoop {
         Ok(())
     }
 
-    fn run(&mut self) -> io::Result<()> {
+    pub(super) fn run(&mut self) -> io::Result<()> {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         let mut buffer = vec![0u8; READ_BUFFER];
         loop {
