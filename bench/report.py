@@ -211,6 +211,10 @@ def markdown(cases, machine, runs):
         rate = med(by["latency"][0], "target_rate")
         parts += [f"## Latency at a fixed rate of {num(rate)} req/s "
                   f"({s['latency_share_of_haproxy_max']} × HAProxy's keep-alive max)", ""]
+        n = (by["latency"][0].get("rps") or {}).get("n")
+        if n:
+            parts += [f"Medians of {n} runs per proxy; the proxies took turns, one run each, so a "
+                      "disturbance of a few seconds lands on one run of one proxy.", ""]
         rows = [[c["proxy"], c["mode"], rate_cell(c, machine), cell(c, "p50"), cell(c, "p90"),
                  cell(c, "p99"), cell(c, "p999"), cell(c, "max"), cell(c, "cpu_us_per_req", 2),
                  cell(c, "proxy_cpu_util", 0, 100)] for c in by["latency"]]

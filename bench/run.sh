@@ -17,7 +17,8 @@
 #              TCP forwarder with no HTTP work, what the kernel's TCP path alone costs a proxy,
 #              waiting with epoll (floor) and with an io_uring ring (floor-uring)
 #   close      Connection: close clients, same rows
-#   latency    open loop at LATENCY_SHARE (0.5) of HAProxy's keep-alive max rate: p50/p99/p99.9
+#   latency    open loop at LATENCY_SHARE (0.5) of HAProxy's keep-alive max rate: p50/p99/p99.9,
+#              LATENCY_RUNS (5) runs per proxy, the proxies taking turns
 #   shards     one shard/thread/worker pinned to PROXY_CPUS against one per CPU on all CPUs
 #   bodies     response bodies of BODIES bytes (0, 4 KiB, 64 KiB), keep-alive
 #   tls        HTTPS on the client side and on the server side (TLS_VARIANTS, below), http-reuse
@@ -47,6 +48,7 @@ MODES=${MODES:-never safe aggressive always}
 REUSE=${REUSE:-safe}                  # reuse mode of the latency, shards and bodies scenarios
 BODIES=${BODIES:-0 4096 65536}
 LATENCY_SHARE=${LATENCY_SHARE:-0.5}
+LATENCY_RUNS=${LATENCY_RUNS:-$((RUNS > 5 ? RUNS : 5))}  # latency: runs per proxy, taken in turns
 # The tls scenario's rows, each for every proxy (see scenario_tls): plain-* are the same rows
 # without TLS, the baseline the TLS cost is read against.
 ALL_TLS_VARIANTS="plain-ka client-ka server-ka plain-close client-close client-close-full server-close server-close-never"
@@ -308,7 +310,8 @@ cell() {
     warm_up "${opts[@]}"
     [ -z "$VARIANT" ] || WARM_STATS=$(origin_stats "$ORIGIN_PORT" "$ORIGIN_SCHEME")
     for ((run = 1; run <= RUNS; run++)); do
-        measure "$scenario" "$proxy" "$mode" "$clients" "$body" "$shards" "$run" "${opts[@]}"
+        measure "$scenario" "$proxy" "$mode" "$clients" "$body" "$shards" \
+            "$((${RUN_OFFSET:-0} + run))" "${opts[@]}"
     done
     proxy_stop
 }
@@ -414,8 +417,15 @@ scenario_latency() {
     max=$(haproxy_max_rate)
     rate=$(jq -n --argjson m "$max" --argjson s "$LATENCY_SHARE" '$m * $s | floor')
     log "latency: fixed rate $rate req/s = $LATENCY_SHARE x HAProxy's $max req/s"
-    for proxy in $PROXIES; do
-        cell latency "$proxy" "$([ "$proxy" = nginx ] && echo - || echo "$REUSE")" keep-alive 0 1 --rate "$rate"
+    # The proxies take turns, one run each, LATENCY_RUNS times: a disturbance of a few seconds
+    # (the tail percentiles are what it moves) then lands on one run of one proxy, not on
+    # every run of whichever proxy was measuring.
+    local round
+    for ((round = 0; round < LATENCY_RUNS; round++)); do
+        for proxy in $PROXIES; do
+            RUNS=1 RUN_OFFSET=$round cell latency "$proxy" \
+                "$([ "$proxy" = nginx ] && echo - || echo "$REUSE")" keep-alive 0 1 --rate "$rate"
+        done
     done
 }
 

@@ -44,11 +44,7 @@ fn keep_alive_requests_pass_through_one_server_connection_per_client() {
 #[test]
 fn a_closed_client_closes_its_server_connection() {
     for waiter in WAITERS {
-        let origin = origin();
-        let forwarder = forwarder(origin.addr(), waiter);
-        let mut client = Client::connect(forwarder.addr());
-        assert_eq!(client.get("/").status, 200, "{waiter:?}");
-        assert_eq!(origin.stats().open, 1, "{waiter:?}");
+        let (origin, _forwarder, client) = one_request_through(waiter);
         drop(client);
         wait_for("the server connection to close", || {
             origin.stats().open == 0
@@ -70,15 +66,23 @@ fn a_client_whose_server_is_down_is_closed() {
 #[test]
 fn stopping_the_forwarder_closes_its_connections() {
     for waiter in WAITERS {
-        let origin = origin();
-        let forwarder = forwarder(origin.addr(), waiter);
-        let mut client = Client::connect(forwarder.addr());
-        assert_eq!(client.get("/").status, 200, "{waiter:?}");
+        let (origin, forwarder, _client) = one_request_through(waiter);
         drop(forwarder);
         wait_for("the server connection to close", || {
             origin.stats().open == 0
         });
     }
+}
+
+/// An origin, a forwarder to it and a client that has had one response
+/// through it, its server connection still open.
+fn one_request_through(waiter: Waiter) -> (ringway_load::Origin, Forwarder, Client) {
+    let origin = origin();
+    let forwarder = forwarder(origin.addr(), waiter);
+    let mut client = Client::connect(forwarder.addr());
+    assert_eq!(client.get("/").status, 200, "{waiter:?}");
+    assert_eq!(origin.stats().open, 1, "{waiter:?}");
+    (origin, forwarder, client)
 }
 
 /// Connects and reads until the forwarder closes the connection; returns

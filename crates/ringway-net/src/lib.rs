@@ -1,17 +1,20 @@
 //! Sockets for the proxy and its load kit that wait through one epoll instance per thread
 //! ([`Poller`], `poller.rs`) rather than through glommio: TCP streams ([`Socket`],
 //! `socket.rs`) and listeners ([`Listener`], `listener.rs`), both waiting through a
-//! registration with the thread's poller (`registration.rs`). glommio keeps the executor, its
-//! timers and its channels.
+//! registration with the thread's poller (`registration.rs`), and timers the poller fires
+//! itself ([`sleep_until`], `timer.rs`). glommio keeps the executor, its other timers and its
+//! channels.
 
 mod listener;
 mod poller;
 mod registration;
 mod socket;
+mod timer;
 
 pub use listener::Listener;
 pub use poller::{Poller, PollerActivity};
 pub use socket::Socket;
+pub use timer::sleep_until;
 
 /// Empty executor rounds the poller looks for ready sockets before it waits in io_uring,
 /// unless configured (`spin_rounds`).

@@ -15,7 +15,9 @@
 //! harvests in a row that found nothing, the thread has little to do: the driver blocks in
 //! `epoll_wait` for up to a millisecond (a nap), and if nothing comes hands the wait to glommio:
 //! one io_uring poll on the epoll descriptor itself, so the executor sleeps until any of the
-//! thread's descriptors becomes ready.
+//! thread's descriptors becomes ready. The driver also fires the thread's
+//! [`sleep_until`](crate::sleep_until) timers (`timer.rs`): every round, at the end of a nap cut
+//! short for them, and by bounding the glommio sleep.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -25,6 +27,8 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
+
+use crate::timer::Timers;
 use glommio::net::TcpStream;
 
 /// Events taken from the kernel per `epoll_wait`.
@@ -43,7 +47,7 @@ const TICK: Duration = Duration::from_millis(10);
 /// HAProxy's sleep does, and covers the short gaps of a partly loaded thread. While it lasts
 /// the thread's glommio timers and completions wait (by 1 ms at most): every socket of the
 /// thread goes through the poller, so none of them is held up.
-const NAP_MS: i32 = 1;
+const NAP: Duration = Duration::from_millis(1);
 
 /// Events after which a socket stays readable for good.
 const HUNG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
@@ -115,6 +119,8 @@ pub struct Poller {
     idle_rounds: u32,
     /// What the driver did so far.
     activity: Cell<PollerActivity>,
+    /// The thread's `sleep_until` waits, fired by the driver.
+    timers: Timers,
 }
 
 /// What a thread's poller driver did since it started, for `show activity`.
@@ -162,6 +168,7 @@ impl Poller {
             ]),
             idle_rounds,
             activity: Cell::new(PollerActivity::default()),
+            timers: Timers::default(),
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
         glommio::spawn_local(drive(poller.clone())).detach();
@@ -189,6 +196,10 @@ impl Poller {
     /// What this thread's poller driver did so far (zeros without a poller).
     pub fn activity() -> PollerActivity {
         Poller::current().map_or_else(PollerActivity::default, |poller| poller.activity.get())
+    }
+
+    pub(crate) fn timers(&self) -> &Timers {
+        &self.timers
     }
 
     fn count(&self, change: impl FnOnce(&mut PollerActivity)) {
@@ -319,25 +330,21 @@ impl Poller {
     /// Marks the sockets that became readable and wakes their tasks; returns how many events
     /// came.
     fn harvest(&self) -> usize {
-        self.harvest_within(0)
+        self.harvest_within(Duration::ZERO)
     }
 
     /// [`harvest`](Self::harvest), the first `epoll_wait` blocking the thread for up to
-    /// `timeout_ms` until an event comes.
-    fn harvest_within(&self, timeout_ms: i32) -> usize {
+    /// `timeout` until an event comes.
+    fn harvest_within(&self, timeout: Duration) -> usize {
         let mut events = self.events.borrow_mut();
         let mut total = 0;
-        let mut timeout_ms = timeout_ms;
+        let mut timeout = timeout;
         loop {
-            // SAFETY: `events` is valid for EVENTS_PER_WAIT entries.
-            let n = unsafe {
-                libc::epoll_wait(
-                    self.epoll.as_raw_fd(),
-                    events.as_mut_ptr(),
-                    EVENTS_PER_WAIT as i32,
-                    std::mem::take(&mut timeout_ms),
-                )
-            };
+            let n = wait_for_events(
+                self.epoll.as_raw_fd(),
+                &mut events,
+                std::mem::take(&mut timeout),
+            );
             self.count(|activity| {
                 activity.loops += 1;
                 activity.poll_io += u64::from(n > 0);
@@ -381,18 +388,69 @@ impl Poller {
 async fn drive(poller: Rc<Poller>) {
     let mut empty = 0;
     loop {
-        empty = if poller.harvest() > 0 { 0 } else { empty + 1 };
+        let mut found = poller.harvest();
+        if poller.timers.next().is_some() {
+            found += poller.timers.fire(Instant::now());
+        }
+        empty = if found > 0 { 0 } else { empty + 1 };
         if empty > poller.idle_rounds {
             empty = 0;
-            if poller.harvest_within(NAP_MS) > 0 {
-                poller.count(|activity| activity.naps += 1);
-            } else {
-                poller.count(|activity| activity.parks += 1);
-                let _ = epoll_readable(poller.epoll.as_raw_fd()).await;
-            }
+            idle(&poller).await;
         }
         futures_lite::future::yield_now().await;
     }
+}
+
+/// The thread found nothing to do for a while: a nap in `epoll_wait` (cut short by the
+/// earliest `sleep_until` timer), and if nothing came, a sleep in glommio until a descriptor
+/// is ready or that timer is due.
+async fn idle(poller: &Poller) {
+    let now = Instant::now();
+    let next_timer = poller.timers.next();
+    let nap = next_timer.map_or(NAP, |due| NAP.min(due.saturating_duration_since(now)));
+    if poller.harvest_within(nap) > 0 {
+        poller.count(|activity| activity.naps += 1);
+        return;
+    }
+    if nap < NAP {
+        // A timer is due: the next round fires it.
+        return;
+    }
+    poller.count(|activity| activity.parks += 1);
+    let readable = async {
+        let _ = epoll_readable(poller.epoll.as_raw_fd()).await;
+    };
+    let timer_due = async {
+        match next_timer {
+            Some(due) => glommio::timer::sleep(due.saturating_duration_since(Instant::now())).await,
+            None => futures_lite::future::pending().await,
+        }
+    };
+    // A task may add an earlier timer while the thread sleeps (woken by glommio for
+    // something else): the sleep then ends, and the next round sees the new timer.
+    let earlier_timer = poller.timers.earlier_added();
+    futures_lite::future::or(readable, futures_lite::future::or(timer_due, earlier_timer)).await;
+}
+
+/// One `epoll_wait` into `events`, blocking up to `timeout`; a timeout finer than a
+/// millisecond goes through `epoll_pwait2` (Linux 5.11), which takes nanoseconds. Returns the
+/// number of events, or -1 on an error (on an older kernel `epoll_pwait2` fails at once, and
+/// the driver polls without napping until the timer is due).
+fn wait_for_events(epoll: RawFd, events: &mut [libc::epoll_event], timeout: Duration) -> i32 {
+    let max = events.len() as i32;
+    let whole_ms = timeout.subsec_nanos().is_multiple_of(1_000_000);
+    if whole_ms {
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: `events` is valid for `max` entries.
+        return unsafe { libc::epoll_wait(epoll, events.as_mut_ptr(), max, ms) };
+    }
+    let timespec = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `events` is valid for `max` entries; `timespec` outlives the call; a null
+    // signal mask leaves the thread's mask alone.
+    unsafe { libc::epoll_pwait2(epoll, events.as_mut_ptr(), max, &timespec, std::ptr::null()) }
 }
 
 /// Waits until the epoll descriptor has events, through one io_uring poll of glommio's.

@@ -15,7 +15,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
-use glommio::timer::Timer;
 use ringway_net::Socket;
 use ringway_tls::NetStream;
 
@@ -120,7 +119,6 @@ impl Client {
 
     /// Sends requests until the budget or the deadline says stop.
     pub(crate) async fn run(mut self, pacing: Pacing) {
-        let mut timer: Option<Timer> = None;
         let mut due_index: u32 = 0;
         loop {
             let began = match pacing {
@@ -140,18 +138,9 @@ impl Client {
                     if self.shared.past_deadline(due) {
                         break;
                     }
-                    let now = Instant::now();
-                    if due > now {
-                        let wait = due - now;
-                        let t = match &mut timer {
-                            Some(t) => {
-                                t.reset(wait);
-                                t
-                            }
-                            None => timer.insert(Timer::new(wait)),
-                        };
-                        t.await;
-                    }
+                    // The poller's timer, not glommio's: glommio's can fire a nap late,
+                    // and the latency counts from `due`.
+                    ringway_net::sleep_until(due).await;
                     due
                 }
             };
