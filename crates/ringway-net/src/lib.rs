@@ -9,6 +9,7 @@ mod listener;
 mod poller;
 mod registration;
 mod socket;
+mod tick;
 mod timer;
 
 pub use listener::Listener;

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
 
+use crate::tick::TickGate;
 use crate::timer::Timers;
 use glommio::net::TcpStream;
 
@@ -38,7 +39,8 @@ const EVENTS_PER_WAIT: usize = 256;
 /// this coarse). The tick is also what bounds a lost wake-up: glommio 0.9 can park its thread
 /// while a self-woken task is queued (when a preemption event is pending as its run loop
 /// starts) and then sleeps until some timer or I/O completes, and the driver wakes itself every
-/// round. 100 wake-ups a second on an idle thread.
+/// round. It pauses while the driver sleeps on the epoll descriptor and no wait has a
+/// deadline (`tick.rs`), so an idle thread with no deadlines is not woken by it.
 const TICK: Duration = Duration::from_millis(10);
 
 /// How long the driver blocks its thread in `epoll_wait` once rounds come back empty, before it
@@ -121,6 +123,8 @@ pub struct Poller {
     activity: Cell<PollerActivity>,
     /// The thread's `sleep_until` waits, fired by the driver.
     timers: Timers,
+    /// Whether the tick has work.
+    tick_gate: TickGate,
 }
 
 /// What a thread's poller driver did since it started, for `show activity`.
@@ -169,14 +173,17 @@ impl Poller {
             idle_rounds,
             activity: Cell::new(PollerActivity::default()),
             timers: Timers::default(),
+            tick_gate: TickGate::default(),
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
         glommio::spawn_local(drive(poller.clone())).detach();
         let ticked = poller.clone();
         glommio::spawn_local(async move {
             loop {
+                ticked.tick_gate.until_needed().await;
                 glommio::timer::sleep(TICK).await;
-                ticked.expire(Instant::now());
+                let pending = ticked.expire(Instant::now());
+                ticked.tick_gate.set_deadlines(pending);
             }
         })
         .detach();
@@ -284,6 +291,9 @@ impl Poller {
         waker: &Waker,
         deadline: Option<Instant>,
     ) {
+        if deadline.is_some() {
+            self.tick_gate.deadline_set();
+        }
         self.with_slot(fd, |slot| {
             let side = slot.side(direction);
             side.deadline = deadline;
@@ -303,19 +313,29 @@ impl Poller {
         timed_out
     }
 
-    /// Wakes the waits whose deadline passed, marked as timed out.
-    fn expire(&self, now: Instant) {
+    /// Wakes the waits whose deadline passed, marked as timed out; returns whether any wait
+    /// still has a deadline.
+    fn expire(&self, now: Instant) -> bool {
+        let mut pending = false;
         for slot in self.slots.borrow_mut().iter_mut() {
             for side in [&mut slot.read, &mut slot.write] {
-                if side.waker.is_some() && side.deadline.is_some_and(|deadline| deadline <= now) {
-                    side.timed_out = true;
-                    side.deadline = None;
-                    if let Some(waker) = side.waker.take() {
-                        waker.wake();
+                if side.waker.is_none() {
+                    continue;
+                }
+                match side.deadline {
+                    Some(deadline) if deadline <= now => {
+                        side.timed_out = true;
+                        side.deadline = None;
+                        if let Some(waker) = side.waker.take() {
+                            waker.wake();
+                        }
                     }
+                    Some(_) => pending = true,
+                    None => {}
                 }
             }
         }
+        pending
     }
 
     fn with_slot(&self, fd: RawFd, change: impl FnOnce(&mut Slot)) {
@@ -417,6 +437,7 @@ async fn idle(poller: &Poller) {
         return;
     }
     poller.count(|activity| activity.parks += 1);
+    poller.tick_gate.set_driver_parked(true);
     let readable = async {
         let _ = epoll_readable(poller.epoll.as_raw_fd()).await;
     };
@@ -430,6 +451,7 @@ async fn idle(poller: &Poller) {
     // something else): the sleep then ends, and the next round sees the new timer.
     let earlier_timer = poller.timers.earlier_added();
     futures_lite::future::or(readable, futures_lite::future::or(timer_due, earlier_timer)).await;
+    poller.tick_gate.set_driver_parked(false);
 }
 
 /// One `epoll_wait` into `events`, blocking up to `timeout`; a timeout finer than a

@@ -201,3 +201,21 @@ fn the_end_of_stream_behind_the_last_bytes_is_seen() {
     });
     peer.join().unwrap();
 }
+
+#[test]
+fn an_idle_thread_with_no_deadlines_is_not_ticked() {
+    on_executor(0, || async {
+        // Let the driver reach its sleep on the epoll descriptor first.
+        let deadline = Instant::now() + common::DEADLINE;
+        while Poller::parks() == 0 {
+            assert!(Instant::now() < deadline, "the driver never slept");
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        let stats = || glommio::executor().executor_stats().tasks_executed();
+        let before = stats();
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+        // This task ran once; a 10 ms tick would have run ~20 times.
+        let ran = stats() - before;
+        assert!(ran < 8, "{ran} tasks ran on an idle thread in 200 ms");
+    });
+}
