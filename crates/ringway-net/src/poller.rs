@@ -27,10 +27,10 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
+use glommio::net::TcpStream;
 
 use crate::tick::TickGate;
 use crate::timer::Timers;
-use glommio::net::TcpStream;
 
 /// Events taken from the kernel per `epoll_wait`.
 const EVENTS_PER_WAIT: usize = 256;
