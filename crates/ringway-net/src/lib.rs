@@ -2,9 +2,11 @@
 //! ([`Poller`], `poller.rs`) rather than through glommio: TCP streams ([`Socket`],
 //! `socket.rs`) and listeners ([`Listener`], `listener.rs`), both waiting through a
 //! registration with the thread's poller (`registration.rs`), and timers the poller fires
-//! itself ([`sleep_until`], `timer.rs`). glommio keeps the executor, its other timers and its
+//! itself ([`sleep_until`], `timer.rs`), and a wake-up other threads send ([`Doorbell`],
+//! `doorbell.rs`). glommio keeps the executor, its other timers and its
 //! channels.
 
+mod doorbell;
 mod listener;
 mod poller;
 mod registration;
@@ -12,6 +14,7 @@ mod socket;
 mod tick;
 mod timer;
 
+pub use doorbell::{Doorbell, DoorbellListener};
 pub use listener::Listener;
 pub use poller::{Poller, PollerActivity};
 pub use socket::Socket;

@@ -35,6 +35,8 @@ pub struct ProcessShared {
     pub open_fds: AtomicU64,
     pub max_fds: u64,
     pub commands: Vec<SegQueue<ShardCommand>>,
+    /// Rung with every command and at stop, so an idle shard need not look on a short tick.
+    pub doorbells: Vec<ringway_net::Doorbell>,
     /// Idle connections per server, reachable by every shard: `idle[backend][server]`.
     pub idle: Vec<Vec<ServerIdle>>,
     /// Requests holding a `maxconn` slot, per server: `served[backend][server]`.
@@ -82,8 +84,17 @@ impl ProcessShared {
 
     /// Queues a command for every shard.
     pub fn broadcast(&self, command: ShardCommand) {
-        for queue in &self.commands {
+        for (queue, doorbell) in self.commands.iter().zip(&self.doorbells) {
             queue.push(command.clone());
+            doorbell.ring();
+        }
+    }
+
+    /// Tells every shard to stop (each sees it at its next control tick, rung now).
+    pub fn request_stop(&self) {
+        self.stopping.store(true, Relaxed);
+        for doorbell in &self.doorbells {
+            doorbell.ring();
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -44,6 +44,8 @@ pub enum StartError {
     AccessLog(String),
     #[error("{0}")]
     Tls(String),
+    #[error("cannot create a shard's eventfd: {0}")]
+    Doorbell(std::io::Error),
 }
 
 /// A running proxy.
@@ -61,7 +63,7 @@ pub struct Stopper(Arc<ProcessShared>);
 
 impl Stopper {
     pub fn stop(&self) {
-        self.0.stopping.store(true, Relaxed);
+        self.0.request_stop();
     }
 }
 
@@ -95,6 +97,10 @@ impl Proxy {
             open_fds: AtomicU64::new(0),
             max_fds,
             commands: (0..shards).map(|_| SegQueue::new()).collect(),
+            doorbells: (0..shards)
+                .map(|_| ringway_net::Doorbell::new())
+                .collect::<Result<_, _>>()
+                .map_err(StartError::Doorbell)?,
             idle: layout
                 .backends
                 .iter()
@@ -254,7 +260,7 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.shared.stopping.store(true, Relaxed);
+        self.shared.request_stop();
         for handle in self.shards.drain(..) {
             let _ = handle.join();
         }
@@ -268,7 +274,7 @@ impl Drop for Proxy {
 }
 
 fn abort(shared: &ProcessShared, handles: Vec<ExecutorJoinHandle<()>>) {
-    shared.stopping.store(true, Relaxed);
+    shared.request_stop();
     for handle in handles {
         let _ = handle.join();
     }

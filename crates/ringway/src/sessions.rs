@@ -12,7 +12,7 @@ use crate::process::{ProcessShared, ShardCommand};
 use crate::session::SessionPhase;
 use crate::shard::ShardCtx;
 
-/// How long `show sess` waits for the shards (each answers at its next 20 ms control tick).
+/// How long `show sess` waits for the shards (each answers at once: the command rings its doorbell).
 pub const SNAPSHOT_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Where a shard sends its rows.

@@ -30,6 +30,8 @@ use crate::signal::{LocalNotify, LocalStop};
 
 /// How often a shard looks at the stop flag and its command queue.
 const CONTROL_TICK: Duration = Duration::from_millis(20);
+/// The control tick of a shard with no sessions, which commands and the stop wake at once.
+const IDLE_CONTROL_TICK: Duration = Duration::from_secs(1);
 
 /// The purge timer of one server on one shard (§3.4): armed when a connection enters an empty
 /// pool, re-armed while the pool holds connections.
@@ -386,9 +388,16 @@ async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
     }
 }
 
-/// Applies commands and watches the stop flag until the process stops.
+/// Applies commands and watches the stop flag until the process stops. Every
+/// `CONTROL_TICK` while the shard has sessions (their access log lines are flushed here);
+/// with none it sleeps until its doorbell rings (a command, the stop) or `IDLE_CONTROL_TICK`
+/// passes, so an idle shard is not woken 50 times a second.
 async fn control_tick(ctx: &ShardCtx) {
     let queue = &ctx.process.commands[ctx.id];
+    let doorbell = ctx.process.doorbells[ctx.id].listen();
+    if let Err(error) = &doorbell {
+        eprintln!("ringway: shard {}: no doorbell, ticking: {error}", ctx.id);
+    }
     let mut last_tasks = 0;
     let mut last_poller = ringway_net::PollerActivity::default();
     loop {
@@ -415,7 +424,12 @@ async fn control_tick(ctx: &ShardCtx) {
             ctx.begin_stop();
             return;
         }
-        sleep(CONTROL_TICK).await;
+        match &doorbell {
+            Ok(doorbell) if ctx.sessions.borrow().is_empty() => {
+                futures_lite::future::or(doorbell.rung(), sleep(IDLE_CONTROL_TICK)).await;
+            }
+            _ => sleep(CONTROL_TICK).await,
+        }
     }
 }
 
