@@ -131,7 +131,16 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: Socket) {
         fd: tcp.as_raw_fd(),
         shut: Cell::new(false),
     });
-    ctx.sessions.borrow_mut().insert(info.id, info.clone());
+    let first = {
+        let mut sessions = ctx.sessions.borrow_mut();
+        sessions.insert(info.id, info.clone());
+        sessions.len() == 1
+    };
+    if first {
+        // The control tick of a shard without sessions sleeps up to a second; this session's
+        // access log lines should not wait that long.
+        ctx.process.doorbells[ctx.id].ring();
+    }
     if let Some(client) = open_client(&ctx, &info, tcp).await {
         let tls_open = &ctx.counters.frontends[frontend].tls_open;
         let is_tls = client.is_tls();

@@ -390,8 +390,8 @@ async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
 
 /// Applies commands and watches the stop flag until the process stops. Every
 /// `CONTROL_TICK` while the shard has sessions (their access log lines are flushed here);
-/// with none it sleeps until its doorbell rings (a command, the stop) or `IDLE_CONTROL_TICK`
-/// passes, so an idle shard is not woken 50 times a second.
+/// with none it sleeps until its doorbell rings (a command, the stop, a first session) or
+/// `IDLE_CONTROL_TICK` passes, so an idle shard is not woken 50 times a second.
 async fn control_tick(ctx: &ShardCtx) {
     let queue = &ctx.process.commands[ctx.id];
     let doorbell = ctx.process.doorbells[ctx.id].listen();
