@@ -35,7 +35,8 @@ pub struct ProcessShared {
     pub open_fds: AtomicU64,
     pub max_fds: u64,
     pub commands: Vec<SegQueue<ShardCommand>>,
-    /// Rung with every command and at stop, so an idle shard need not look on a short tick.
+    /// Rung with every command, at stop and at a shard's first session, so an idle shard need
+    /// not look on a short tick.
     pub doorbells: Vec<ringway_net::Doorbell>,
     /// Idle connections per server, reachable by every shard: `idle[backend][server]`.
     pub idle: Vec<Vec<ServerIdle>>,
