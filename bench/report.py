@@ -215,7 +215,8 @@ def markdown(cases, machine, runs):
         if n:
             parts += [f"Medians of {n} runs per proxy; the proxies took turns, one run each, so a "
                       "disturbance of a few seconds lands on one run of one proxy.", ""]
-        rows = [[c["proxy"], c["mode"], rate_cell(c, machine), cell(c, "p50"), cell(c, "p90"),
+        rows = [[PROXY_LABELS.get(c["proxy"], c["proxy"]), c["mode"], rate_cell(c, machine),
+                 cell(c, "p50"), cell(c, "p90"),
                  cell(c, "p99"), cell(c, "p999"), cell(c, "max"), cell(c, "cpu_us_per_req", 2),
                  cell(c, "proxy_cpu_util", 0, 100)] for c in by["latency"]]
         parts += [table(["proxy", "reuse", "req/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs",
@@ -404,6 +405,16 @@ def targets(by, machine):
         rows.append([f"p99 at the fixed rate ({reuse}): ringway ≤ HAProxy",
                      f"{num(med(r, 'p99'))} µs vs {num(med(h, 'p99'))} µs",
                      yes(med(r, "p99") <= med(h, "p99"))])
+        # The same rate for every row, so CPU per request compares without one proxy being
+        # busier (fewer sleeps per request) than another.
+        hc = med(h, "cpu_us_per_req")
+        rows.append(["for scale, at the fixed rate: CPU/req ringway ÷ HAProxy",
+                     num(ratio(med(r, "cpu_us_per_req"), hc), 2), "-"])
+        for proxy, waits in (("floor", "epoll"), ("floor-uring", "io_uring")):
+            floor = find(lat, proxy=proxy)
+            if floor:
+                rows.append([f"for scale, at the fixed rate: CPU/req of the floor ({waits}) "
+                             "÷ HAProxy", num(ratio(med(floor, "cpu_us_per_req"), hc), 2), "-"])
     lg = by.get("loadgen", [])
     w = find(lg, proxy="wrk")
     for tool in ("ringway-load", "ringway-load-spin0"):

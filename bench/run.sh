@@ -18,7 +18,8 @@
 #              waiting with epoll (floor) and with an io_uring ring (floor-uring)
 #   close      Connection: close clients, same rows
 #   latency    open loop at LATENCY_SHARE (0.5) of HAProxy's keep-alive max rate: p50/p99/p99.9,
-#              LATENCY_RUNS (5) runs per proxy, the proxies taking turns
+#              LATENCY_RUNS (5) runs per proxy, the proxies taking turns; with FLOOR=1 the
+#              floors too, so CPU per request is compared with TCP's cost at the same rate
 #   shards     one shard/thread/worker pinned to PROXY_CPUS against one per CPU on all CPUs
 #   bodies     response bodies of BODIES bytes (0, 4 KiB, 64 KiB), keep-alive
 #   tls        HTTPS on the client side and on the server side (TLS_VARIANTS, below), http-reuse
@@ -43,7 +44,7 @@ WARMUP=${WARMUP:-1s}
 RUNS=${RUNS:-3}
 CONNECTIONS=${CONNECTIONS:-50}
 PROXIES=${PROXIES:-ringway haproxy nginx}
-FLOOR=${FLOOR:-1}                     # keepalive: also measure the byte forwarder (the floor)
+FLOOR=${FLOOR:-1}                     # keepalive, latency: also measure the byte forwarder (the floor)
 MODES=${MODES:-never safe aggressive always}
 REUSE=${REUSE:-safe}                  # reuse mode of the latency, shards and bodies scenarios
 BODIES=${BODIES:-0 4096 65536}
@@ -420,11 +421,13 @@ scenario_latency() {
     # The proxies take turns, one run each, LATENCY_RUNS times: a disturbance of a few seconds
     # (the tail percentiles are what it moves) then lands on one run of one proxy, not on
     # every run of whichever proxy was measuring.
-    local round
+    local round proxies=$PROXIES
+    [ "$FLOOR" = 1 ] && proxies="$proxies floor floor-uring"
     for ((round = 0; round < LATENCY_RUNS; round++)); do
-        for proxy in $PROXIES; do
+        for proxy in $proxies; do
             RUNS=1 RUN_OFFSET=$round cell latency "$proxy" \
-                "$([ "$proxy" = nginx ] && echo - || echo "$REUSE")" keep-alive 0 1 --rate "$rate"
+                "$(case $proxy in ringway | haproxy) echo "$REUSE" ;; *) echo - ;; esac)" \
+                keep-alive 0 1 --rate "$rate"
         done
     done
 }
