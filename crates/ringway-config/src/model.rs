@@ -44,8 +44,9 @@ pub struct Global {
     pub admin_listen: Option<SocketAddr>,
     /// Largest request head accepted, in bytes; larger ones get a 431.
     pub max_request_head: usize,
-    /// Rounds the shard's epoll poller finds no readable socket before the shard sleeps in
-    /// io_uring; 0 = no poller, every read waits through its own io_uring poll.
+    /// Most rounds the shard's epoll poller looks for ready sockets, finding none, before the
+    /// shard naps (fewer while such spins rarely find any, `ringway_net::Spin::Adaptive`);
+    /// 0 = nap as soon as a round finds nothing.
     pub spin_rounds: u32,
 }
 

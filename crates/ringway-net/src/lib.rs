@@ -11,6 +11,7 @@ mod listener;
 mod poller;
 mod registration;
 mod socket;
+mod spin;
 mod tick;
 mod timer;
 
@@ -18,6 +19,7 @@ pub use doorbell::{Doorbell, DoorbellListener};
 pub use listener::Listener;
 pub use poller::{Poller, PollerActivity};
 pub use socket::Socket;
+pub use spin::Spin;
 pub use timer::sleep_until;
 
 /// Empty executor rounds the poller looks for ready sockets before it waits in io_uring,

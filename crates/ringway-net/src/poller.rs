@@ -11,8 +11,8 @@
 //! interrupt. The table also remembers which sockets are known to block, so a read does not try
 //! a socket that is known to be empty (as HAProxy's fd cache).
 //!
-//! The driver harvests, lets the tasks it woke run, and harvests again. After `idle_rounds`
-//! harvests in a row that found nothing, the thread has little to do: the driver blocks in
+//! The driver harvests, lets the tasks it woke run, and harvests again. After a spin of empty
+//! harvests (as many as its [`Spin`] policy says, `spin.rs`), the thread has little to do: the driver blocks in
 //! `epoll_wait` for up to a millisecond (a nap), and if nothing comes hands the wait to glommio:
 //! one io_uring poll on the epoll descriptor itself, so the executor sleeps until any of the
 //! thread's descriptors becomes ready. The driver also fires the thread's
@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 
+use crate::spin::{Spin, SpinState};
 use crate::tick::TickGate;
 use crate::timer::Timers;
 
@@ -117,8 +118,8 @@ pub struct Poller {
     slots: RefCell<Vec<Slot>>,
     /// `epoll_wait`'s output, kept to avoid clearing a fresh array every harvest.
     events: RefCell<Vec<libc::epoll_event>>,
-    /// Harvests in a row that found nothing, after which the driver waits in io_uring.
-    idle_rounds: u32,
+    /// How many harvests in a row that find nothing the driver makes before it naps.
+    spin: Spin,
     /// What the driver did so far.
     activity: Cell<PollerActivity>,
     /// The thread's `sleep_until` waits, fired by the driver.
@@ -147,13 +148,13 @@ thread_local! {
 impl Poller {
     /// Creates this thread's poller and spawns its driver on the thread's glommio executor.
     /// Must be called inside the executor; a second call keeps the first poller.
-    pub fn install(idle_rounds: u32) -> io::Result<()> {
-        Poller::get_or_install(idle_rounds).map(drop)
+    pub fn install(spin: Spin) -> io::Result<()> {
+        Poller::get_or_install(spin).map(drop)
     }
 
-    /// This thread's poller, installed now (with `idle_rounds`) if it has none. Must be called
+    /// This thread's poller, installed now (with `spin`) if it has none. Must be called
     /// inside the thread's glommio executor.
-    pub(crate) fn get_or_install(idle_rounds: u32) -> io::Result<Rc<Poller>> {
+    pub(crate) fn get_or_install(spin: Spin) -> io::Result<Rc<Poller>> {
         if let Some(poller) = Poller::current() {
             return Ok(poller);
         }
@@ -170,7 +171,7 @@ impl Poller {
                 libc::epoll_event { events: 0, u64: 0 };
                 EVENTS_PER_WAIT
             ]),
-            idle_rounds,
+            spin,
             activity: Cell::new(PollerActivity::default()),
             timers: Timers::default(),
             tick_gate: TickGate::default(),
@@ -403,19 +404,35 @@ impl Poller {
 }
 
 /// The driver: harvests, lets the woken tasks run (it wakes itself, so it runs again after
-/// them in the same pass of the executor, without a system call), and after `idle_rounds`
-/// empty harvests in a row waits in io_uring until the epoll descriptor has events.
+/// them in the same pass of the executor, without a system call), and once a spin of empty
+/// harvests runs out, naps and then waits in io_uring until the epoll descriptor has events.
 async fn drive(poller: Rc<Poller>) {
+    let mut spin = SpinState::new(poller.spin);
+    // Empty harvests in a row, and how many the current streak may make before the nap.
     let mut empty = 0;
+    let mut budget = 0;
     loop {
         let mut found = poller.harvest();
         if poller.timers.next().is_some() {
             found += poller.timers.fire(Instant::now());
         }
-        empty = if found > 0 { 0 } else { empty + 1 };
-        if empty > poller.idle_rounds {
+        if found > 0 {
+            if empty > 0 && budget > 0 {
+                spin.record(true);
+            }
             empty = 0;
-            idle(&poller).await;
+        } else {
+            if empty == 0 {
+                budget = spin.budget();
+            }
+            empty += 1;
+            if empty > budget {
+                if budget > 0 {
+                    spin.record(false);
+                }
+                empty = 0;
+                idle(&poller).await;
+            }
         }
         futures_lite::future::yield_now().await;
     }

@@ -9,9 +9,11 @@ use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{adopt, connect, echo_server, echo_server_after, on_executor, round_trip};
+use common::{
+    adopt, connect, echo_server, echo_server_after, on_executor, on_executor_spinning, round_trip,
+};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use ringway_net::Poller;
+use ringway_net::{Poller, Spin};
 
 #[test]
 fn reads_wake_from_a_parked_poller() {
@@ -218,4 +220,36 @@ fn an_idle_thread_with_no_deadlines_is_not_ticked() {
         let ran = stats() - before;
         assert!(ran < 8, "{ran} tasks ran on an idle thread in 200 ms");
     });
+}
+
+/// `epoll_wait` calls the poller makes over `trips` round trips to a peer that answers 5 ms
+/// late (far longer than any spin), after a few round trips to learn from.
+fn loops_waiting_on_a_slow_peer(spin: Spin, trips: u8) -> u64 {
+    let addr = echo_server_after(Duration::from_millis(5));
+    let (sender, loops) = std::sync::mpsc::channel();
+    on_executor_spinning(spin, move || async move {
+        let mut socket = connect(addr).await;
+        for round in 0..10u8 {
+            round_trip(&mut socket, &[round; 3]).await;
+        }
+        let before = Poller::activity().loops;
+        for round in 0..trips {
+            round_trip(&mut socket, &[round; 3]).await;
+        }
+        sender.send(Poller::activity().loops - before).unwrap();
+    });
+    loops.recv().unwrap()
+}
+
+#[test]
+fn an_adaptive_poller_stops_spinning_when_its_spins_find_nothing() {
+    let fixed = loops_waiting_on_a_slow_peer(Spin::Fixed(16), 40);
+    let adaptive = loops_waiting_on_a_slow_peer(Spin::Adaptive(16), 40);
+    // Fixed: 16 empty rounds and a nap per wait. Adaptive: one empty round and a nap, and a
+    // full spin in one wait of 8 (its probe).
+    assert!(fixed >= 40 * 16, "fixed spin: {fixed} epoll_wait calls");
+    assert!(
+        adaptive * 2 < fixed,
+        "adaptive {adaptive} against fixed {fixed}"
+    );
 }

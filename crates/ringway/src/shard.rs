@@ -294,7 +294,7 @@ pub fn bind_listeners(
 /// The shard's main task; returns when the shard has stopped.
 pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(Listener, SocketAddr)>>) {
     let rounds = ctx.process.config.global.spin_rounds;
-    if let Err(error) = ringway_net::Poller::install(rounds) {
+    if let Err(error) = ringway_net::Poller::install(ringway_net::Spin::Adaptive(rounds)) {
         // Every socket retries at its creation; until one succeeds none can be served.
         eprintln!(
             "ringway: shard {}: cannot create its epoll poller: {error}",

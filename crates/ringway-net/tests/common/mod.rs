@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::LocalExecutorBuilder;
-use ringway_net::{Poller, Socket};
+use ringway_net::{Poller, Socket, Spin};
 
 /// Longest any single wait in a test may take.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -21,9 +21,18 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    on_executor_spinning(Spin::Fixed(rounds), test)
+}
+
+/// Runs `test` on a fresh executor thread whose poller spins as `spin` says.
+pub fn on_executor_spinning<F, Fut>(spin: Spin, test: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     LocalExecutorBuilder::default()
         .spawn(move || async move {
-            Poller::install(rounds).unwrap();
+            Poller::install(spin).unwrap();
             test().await;
         })
         .unwrap()
