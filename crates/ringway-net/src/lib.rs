@@ -3,8 +3,8 @@
 //! `socket.rs`) and listeners ([`Listener`], `listener.rs`), both waiting through a
 //! registration with the thread's poller (`registration.rs`), and timers the poller fires
 //! itself ([`sleep_until`], `timer.rs`), and a wake-up other threads send ([`Doorbell`],
-//! `doorbell.rs`). glommio keeps the executor, its other timers and its
-//! channels.
+//! `doorbell.rs`). How long the poller looks for work before its thread naps is its [`Spin`]
+//! policy (`spin.rs`). glommio keeps the executor, its other timers and its channels.
 
 mod doorbell;
 mod listener;
