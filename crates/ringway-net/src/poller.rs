@@ -12,10 +12,10 @@
 //! a socket that is known to be empty (as HAProxy's fd cache).
 //!
 //! The driver harvests, lets the tasks it woke run, and harvests again. After a spin of empty
-//! harvests (as many as its [`Spin`] policy says, `spin.rs`), the thread has little to do: the driver blocks in
-//! `epoll_wait` for up to a millisecond (a nap), and if nothing comes hands the wait to glommio:
-//! one io_uring poll on the epoll descriptor itself, so the executor sleeps until any of the
-//! thread's descriptors becomes ready. The driver also fires the thread's
+//! harvests (as many as its [`Spin`] policy says, `spin.rs`), the thread has little to do: the
+//! driver blocks in `epoll_wait` for up to a millisecond (a nap), and if nothing comes hands
+//! the wait to glommio: one io_uring poll on the epoll descriptor itself, so the executor
+//! sleeps until any of the thread's descriptors becomes ready. The driver also fires the thread's
 //! [`sleep_until`](crate::sleep_until) timers (`timer.rs`): every round, at the end of a nap cut
 //! short for them, and by bounding the glommio sleep.
 
@@ -118,8 +118,6 @@ pub struct Poller {
     slots: RefCell<Vec<Slot>>,
     /// `epoll_wait`'s output, kept to avoid clearing a fresh array every harvest.
     events: RefCell<Vec<libc::epoll_event>>,
-    /// How many harvests in a row that find nothing the driver makes before it naps.
-    spin: Spin,
     /// What the driver did so far.
     activity: Cell<PollerActivity>,
     /// The thread's `sleep_until` waits, fired by the driver.
@@ -171,13 +169,12 @@ impl Poller {
                 libc::epoll_event { events: 0, u64: 0 };
                 EVENTS_PER_WAIT
             ]),
-            spin,
             activity: Cell::new(PollerActivity::default()),
             timers: Timers::default(),
             tick_gate: TickGate::default(),
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
-        glommio::spawn_local(drive(poller.clone())).detach();
+        glommio::spawn_local(drive(poller.clone(), spin)).detach();
         let ticked = poller.clone();
         glommio::spawn_local(async move {
             loop {
@@ -406,8 +403,8 @@ impl Poller {
 /// The driver: harvests, lets the woken tasks run (it wakes itself, so it runs again after
 /// them in the same pass of the executor, without a system call), and once a spin of empty
 /// harvests runs out, naps and then waits in io_uring until the epoll descriptor has events.
-async fn drive(poller: Rc<Poller>) {
-    let mut spin = SpinState::new(poller.spin);
+async fn drive(poller: Rc<Poller>, spin: Spin) {
+    let mut spin = SpinState::new(spin);
     // Empty harvests in a row, and how many the current streak may make before the nap.
     let mut empty = 0;
     let mut budget = 0;
