@@ -173,7 +173,8 @@ impl Session {
         }
         let deadline = Instant::now() + process.config.backends[backend].timeouts.queue;
         while Instant::now() < deadline && !self.info.is_shut() {
-            sleep(QUEUE_POLL).await;
+            // A poller timer: it ends the shard's nap, where a glommio one would wait it out.
+            ringway_net::sleep_until(Instant::now() + QUEUE_POLL).await;
             if process.try_take_slot(backend, server) {
                 return true;
             }
