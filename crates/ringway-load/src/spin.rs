@@ -19,7 +19,9 @@ pub fn set_spin_rounds(rounds: u32) {
 /// Gives the calling executor thread its poller.
 pub(crate) fn install_poller() {
     let rounds = SPIN_ROUNDS.load(Ordering::Relaxed);
-    if let Err(error) = ringway_net::Poller::install(ringway_net::Spin::Fixed(rounds)) {
+    if let Err(error) =
+        ringway_net::Poller::install(ringway_net::Spin::Fixed(rounds), ringway_net::DEFAULT_NAP)
+    {
         // Every socket retries at its creation.
         eprintln!("ringway-load: cannot create an epoll poller: {error}");
     }

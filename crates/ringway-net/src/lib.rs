@@ -22,6 +22,16 @@ pub use socket::Socket;
 pub use spin::Spin;
 pub use timer::sleep_until;
 
+/// How long a poller's driver blocks its thread in `epoll_wait` once rounds come back empty,
+/// before it hands the wait to glommio, unless installed with another nap (the proxy's shards
+/// nap longer). A glommio sleep costs a dozen io_uring operations and system calls (timers
+/// armed and cancelled, a membarrier); a nap costs one `epoll_wait`, as HAProxy's sleep does,
+/// and covers the gaps of a partly loaded thread. While it lasts the thread's glommio timers
+/// and completions, and tasks woken other than through the poller, wait (by one nap at
+/// most): every socket of the thread goes through the poller, and
+/// [`sleep_until`] timers end a nap, so none of them is held up.
+pub const DEFAULT_NAP: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Empty executor rounds the poller looks for ready sockets before it waits in io_uring,
 /// unless configured (`spin_rounds`).
 pub const DEFAULT_SPIN_ROUNDS: u32 = 16;

@@ -13,7 +13,7 @@
 //!
 //! The driver harvests, lets the tasks it woke run, and harvests again. After a spin of empty
 //! harvests (as many as its [`Spin`] policy says, `spin.rs`), the thread has little to do: the
-//! driver blocks in `epoll_wait` for up to 10 ms (a nap), and if nothing comes hands
+//! driver blocks in `epoll_wait` for a while (a nap), and if nothing comes hands
 //! the wait to glommio: one io_uring poll on the epoll descriptor itself, so the executor
 //! sleeps until any of the thread's descriptors becomes ready. The driver also fires the thread's
 //! [`sleep_until`](crate::sleep_until) timers (`timer.rs`): every round, at the end of a nap cut
@@ -43,17 +43,6 @@ const EVENTS_PER_WAIT: usize = 256;
 /// round. It pauses while the driver sleeps on the epoll descriptor and no wait has a
 /// deadline (`tick.rs`), so an idle thread with no deadlines is not woken by it.
 const TICK: Duration = Duration::from_millis(10);
-
-/// How long the driver blocks its thread in `epoll_wait` once rounds come back empty, before it
-/// hands the wait to glommio. A glommio sleep costs a dozen io_uring operations and system
-/// calls (timers armed and cancelled, a membarrier); this nap costs one `epoll_wait`, as
-/// HAProxy's sleep does, and covers the gaps of a partly loaded thread. While it lasts the
-/// thread's glommio timers and completions wait (by one nap at most, as the poller's own tick
-/// does): every socket of the thread goes through the poller, and timers that must be on time
-/// are [`sleep_until`](crate::sleep_until) timers, which end a nap, so none of them is held up.
-/// 10 ms rather than 1: at 15 000 and 27 000 req/s the shard used 10–14 % less CPU per
-/// request (docs/benchmarks.md), fewer of its naps running out into a glommio sleep.
-const NAP: Duration = Duration::from_millis(10);
 
 /// Events after which a socket stays readable for good.
 const HUNG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
@@ -149,13 +138,13 @@ thread_local! {
 impl Poller {
     /// Creates this thread's poller and spawns its driver on the thread's glommio executor.
     /// Must be called inside the executor; a second call keeps the first poller.
-    pub fn install(spin: Spin) -> io::Result<()> {
-        Poller::get_or_install(spin).map(drop)
+    pub fn install(spin: Spin, nap: Duration) -> io::Result<()> {
+        Poller::get_or_install(spin, nap).map(drop)
     }
 
-    /// This thread's poller, installed now (with `spin`) if it has none. Must be called
-    /// inside the thread's glommio executor.
-    pub(crate) fn get_or_install(spin: Spin) -> io::Result<Rc<Poller>> {
+    /// This thread's poller, installed now (with `spin` and `nap`, see [`crate::DEFAULT_NAP`])
+    /// if it has none. Must be called inside the thread's glommio executor.
+    pub(crate) fn get_or_install(spin: Spin, nap: Duration) -> io::Result<Rc<Poller>> {
         if let Some(poller) = Poller::current() {
             return Ok(poller);
         }
@@ -177,7 +166,7 @@ impl Poller {
             tick_gate: TickGate::default(),
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
-        glommio::spawn_local(drive(poller.clone(), spin)).detach();
+        glommio::spawn_local(drive(poller.clone(), spin, nap)).detach();
         let ticked = poller.clone();
         glommio::spawn_local(async move {
             loop {
@@ -406,7 +395,7 @@ impl Poller {
 /// The driver: harvests, lets the woken tasks run (it wakes itself, so it runs again after
 /// them in the same pass of the executor, without a system call), and once a spin of empty
 /// harvests runs out, naps and then waits in io_uring until the epoll descriptor has events.
-async fn drive(poller: Rc<Poller>, spin: Spin) {
+async fn drive(poller: Rc<Poller>, spin: Spin, nap: Duration) {
     let mut spin = SpinState::new(spin);
     // Empty harvests in a row, and how many the current streak may make before the nap.
     let mut empty = 0;
@@ -431,7 +420,7 @@ async fn drive(poller: Rc<Poller>, spin: Spin) {
                     spin.record(false);
                 }
                 empty = 0;
-                idle(&poller).await;
+                idle(&poller, nap).await;
             }
         }
         futures_lite::future::yield_now().await;
@@ -441,15 +430,17 @@ async fn drive(poller: Rc<Poller>, spin: Spin) {
 /// The thread found nothing to do for a while: a nap in `epoll_wait` (cut short by the
 /// earliest `sleep_until` timer), and if nothing came, a sleep in glommio until a descriptor
 /// is ready or that timer is due.
-async fn idle(poller: &Poller) {
+async fn idle(poller: &Poller, longest_nap: Duration) {
     let now = Instant::now();
     let next_timer = poller.timers.next();
-    let nap = next_timer.map_or(NAP, |due| NAP.min(due.saturating_duration_since(now)));
+    let nap = next_timer.map_or(longest_nap, |due| {
+        longest_nap.min(due.saturating_duration_since(now))
+    });
     if poller.harvest_within(nap) > 0 {
         poller.count(|activity| activity.naps += 1);
         return;
     }
-    if nap < NAP {
+    if nap < longest_nap {
         // A timer is due: the next round fires it.
         return;
     }

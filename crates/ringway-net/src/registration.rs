@@ -31,7 +31,10 @@ impl Registration {
     pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
         Ok(Registration {
             fd,
-            poller: Poller::get_or_install(crate::Spin::Fixed(crate::DEFAULT_SPIN_ROUNDS))?,
+            poller: Poller::get_or_install(
+                crate::Spin::Fixed(crate::DEFAULT_SPIN_ROUNDS),
+                crate::DEFAULT_NAP,
+            )?,
             registered: Cell::new(false),
             read_wait: Cell::new(None),
             write_wait: Cell::new(None),

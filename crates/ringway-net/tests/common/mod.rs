@@ -32,7 +32,7 @@ where
 {
     LocalExecutorBuilder::default()
         .spawn(move || async move {
-            Poller::install(spin).unwrap();
+            Poller::install(spin, ringway_net::DEFAULT_NAP).unwrap();
             test().await;
         })
         .unwrap()
