@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::certs::Pki;
 use crate::duration::parse_duration;
 use crate::forward::{Forwarder, Waiter};
+use crate::hostile::{check, CheckConfig, HostileOrigin, Hostility, Mix};
 use crate::load::{parse_header, run_load, LoadConfig};
 use crate::origin::{Origin, OriginConfig, OriginTls};
 
@@ -42,6 +43,44 @@ pub enum Command {
     /// client connection, no HTTP: the cost floor of a proxy, for
     /// benchmarks. Runs until killed.
     Forward(ForwardArgs),
+    /// Serve as a misbehaving origin (late bytes, a body after HEAD, idle
+    /// connections closed at random) until killed; see `hostile-check`.
+    HostileOrigin(HostileOriginArgs),
+    /// Send id-tagged requests through a proxy to `hostile-origin` and count
+    /// responses that reached the wrong client, lost requests and 502s.
+    HostileCheck(HostileCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostileOriginArgs {
+    /// Address to listen on (port 0 picks one; the address is printed).
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Close idle keep-alive connections after a random 1 ms up to this
+    /// duration instead of poisoning them (e.g. `3ms`).
+    #[arg(long, value_parser = parse_duration)]
+    pub idle_close: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct HostileCheckArgs {
+    /// The proxy in front of `hostile-origin`.
+    #[arg(long)]
+    pub target: SocketAddr,
+    #[arg(long, default_value_t = 10_000)]
+    pub requests: usize,
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    /// Misbehaviours to ask for, at random: ok, late, head, long, lazy.
+    #[arg(long, value_delimiter = ',', default_value = "ok,late,head,long")]
+    pub kinds: Vec<String>,
+    /// Methods: get, post or both (in turn).
+    #[arg(long, default_value = "both")]
+    pub mix: String,
+    /// Each connection waits a random time up to this before each request
+    /// (e.g. `3ms`), so that server connections sit idle for a while.
+    #[arg(long, value_parser = parse_duration, default_value = "0ms")]
+    pub pause: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -279,6 +318,47 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             loop {
                 std::thread::park();
             }
+        }
+        Command::HostileOrigin(args) => {
+            let hostility = match args.idle_close {
+                Some(max_idle) => Hostility::IdleClose { max_idle },
+                None => Hostility::Poison,
+            };
+            let origin =
+                HostileOrigin::start(args.listen, hostility).context("starting hostile origin")?;
+            let mut out = std::io::stdout();
+            writeln!(out, "listening on {}", origin.addr())?;
+            out.flush()?;
+            let mut last = (0, 0);
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let now = (origin.requests(), origin.executed_twice().len());
+                if now != last {
+                    writeln!(out, "executed {} executed_twice {}", now.0, now.1)?;
+                    out.flush()?;
+                    last = now;
+                }
+            }
+        }
+        Command::HostileCheck(args) => {
+            let mix = match args.mix.as_str() {
+                "get" => Mix::Get,
+                "post" => Mix::Post,
+                "both" => Mix::GetAndPost,
+                other => anyhow::bail!("--mix: get, post or both, not {other}"),
+            };
+            let run = format!("{}", std::process::id());
+            let report = check(&CheckConfig {
+                target: args.target,
+                connections: args.connections,
+                requests: args.requests,
+                kinds: args.kinds,
+                mix,
+                run,
+                pause: args.pause,
+            });
+            println!("{report}");
+            Ok(())
         }
         Command::Certs(args) => {
             for (what, path) in write_certs(&args)? {

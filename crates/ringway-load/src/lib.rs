@@ -15,6 +15,9 @@
 //! - [`forward`] owns a byte-for-byte TCP forwarder with no HTTP in it, the
 //!   cost floor the benchmarks set beside the proxies, waiting with epoll or
 //!   with an io_uring ring.
+//! - [`hostile`] owns a misbehaving origin (late bytes, a body after HEAD,
+//!   idle connections closed at random) and the client that checks no
+//!   response reaches the wrong client through a proxy.
 //! - [`chunked`] owns the incremental `Transfer-Encoding: chunked` decoder
 //!   both sides use.
 //! - [`cli`] owns the command line of the `ringway-load` binary.
@@ -34,6 +37,7 @@ pub mod cli;
 mod decimal;
 pub mod duration;
 pub mod forward;
+pub mod hostile;
 pub mod load;
 pub mod origin;
 mod runtime;

@@ -3,7 +3,8 @@
 //! `socket.rs`) and listeners ([`Listener`], `listener.rs`), both waiting through a
 //! registration with the thread's poller (`registration.rs`), and timers the poller fires
 //! itself ([`sleep_until`], `timer.rs`), and a wake-up other threads send ([`Doorbell`],
-//! `doorbell.rs`). How long the poller looks for work before its thread naps is its [`Spin`]
+//! `doorbell.rs`), and watches on idle sockets that report their first byte or close
+//! ([`watch_fired`], `watch.rs`). How long the poller looks for work before its thread naps is its [`Spin`]
 //! policy (`spin.rs`). glommio keeps the executor, its other timers and its channels.
 
 mod doorbell;
@@ -14,6 +15,7 @@ mod socket;
 mod spin;
 mod tick;
 mod timer;
+mod watch;
 
 pub use doorbell::{Doorbell, DoorbellListener};
 pub use listener::Listener;
@@ -21,6 +23,7 @@ pub use poller::{Poller, PollerActivity};
 pub use socket::Socket;
 pub use spin::Spin;
 pub use timer::sleep_until;
+pub use watch::{watch_fired, IdleCheck};
 
 /// How long a poller's driver blocks its thread in `epoll_wait` once rounds come back empty,
 /// before it hands the wait to glommio, unless installed with another nap (the proxy's shards

@@ -32,6 +32,7 @@ use glommio::net::TcpStream;
 use crate::spin::{Spin, SpinState};
 use crate::tick::TickGate;
 use crate::timer::Timers;
+use crate::watch::Watches;
 
 /// Events taken from the kernel per `epoll_wait`.
 const EVENTS_PER_WAIT: usize = 256;
@@ -92,6 +93,10 @@ struct Slot {
     /// The peer closed or the socket failed: a read never blocks again. Kept apart from
     /// `read.ready` because a read that takes the last bytes leaves the end of stream behind it.
     hung_up: bool,
+    /// The token of an idle watch (`watch.rs`): the next readable event reports it.
+    watch: Option<u64>,
+    /// The harvest count when the watch began.
+    watched_at: u64,
 }
 
 impl Slot {
@@ -116,6 +121,8 @@ pub struct Poller {
     timers: Timers,
     /// Whether the tick has work.
     tick_gate: TickGate,
+    /// Idle watches that fired.
+    watches: Watches,
 }
 
 /// What a thread's poller driver did since it started, for `show activity`.
@@ -164,6 +171,7 @@ impl Poller {
             activity: Cell::new(PollerActivity::default()),
             timers: Timers::default(),
             tick_gate: TickGate::default(),
+            watches: Watches::default(),
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
         glommio::spawn_local(drive(poller.clone(), spin, nap)).detach();
@@ -197,6 +205,37 @@ impl Poller {
 
     pub(crate) fn timers(&self) -> &Timers {
         &self.timers
+    }
+
+    pub(crate) fn watches(&self) -> &Watches {
+        &self.watches
+    }
+
+    /// Watches `fd` while it is idle: its next readable event fires `token`. Returns whether
+    /// the poller knows that a read would block (nothing arrived since an attempt found it
+    /// empty), which a registered socket's slot tells without a system call.
+    pub(crate) fn watch(&self, fd: RawFd, token: u64) -> bool {
+        let harvests = self.activity.get().loops;
+        let mut quiet = false;
+        self.with_slot(fd, |slot| {
+            slot.watch = Some(token);
+            slot.watched_at = harvests;
+            quiet = !slot.read.ready && !slot.hung_up;
+        });
+        quiet
+    }
+
+    /// Ends the watch of `fd`; returns whether the poller knows that a read would block. It
+    /// knows only once it has harvested since the watch began: bytes that reached the socket
+    /// just before (a server's second write) would not be reported yet.
+    pub(crate) fn unwatch(&self, fd: RawFd) -> bool {
+        let harvests = self.activity.get().loops;
+        let mut quiet = false;
+        self.with_slot(fd, |slot| {
+            slot.watch = None;
+            quiet = !slot.read.ready && !slot.hung_up && slot.watched_at < harvests;
+        });
+        quiet
     }
 
     fn count(&self, change: impl FnOnce(&mut PollerActivity)) {
@@ -375,6 +414,9 @@ impl Poller {
                     slot.read.ready = true;
                     if let Some(waker) = slot.read.waker.take() {
                         waker.wake();
+                    }
+                    if let Some(token) = slot.watch.take() {
+                        self.watches.fire(token);
                     }
                 }
                 if event.events & WRITABLE != 0 {

@@ -103,6 +103,37 @@ impl Registration {
         }
     }
 
+    /// Puts the descriptor in the epoll set if it is not there yet (its slot starts unknown).
+    fn ensure_registered(&self) -> io::Result<()> {
+        if !self.registered.get() {
+            self.poller.register(self.fd)?;
+            self.registered.set(true);
+        }
+        Ok(())
+    }
+
+    /// Starts an idle watch with `token` (`watch.rs`), joining the epoll set if needed. Returns
+    /// whether the poller knows a read would block.
+    pub(crate) fn watch(&self, token: u64) -> io::Result<bool> {
+        self.ensure_registered()?;
+        Ok(self.poller.watch(self.fd, token))
+    }
+
+    /// Ends the idle watch; returns whether the poller knows a read would block.
+    pub(crate) fn unwatch(&self) -> bool {
+        self.registered.get() && self.poller.unwatch(self.fd)
+    }
+
+    /// The poller knows a read would block.
+    pub(crate) fn known_quiet(&self) -> bool {
+        self.registered.get() && !self.poller.is_ready(self.fd, Direction::Read)
+    }
+
+    /// A look at the socket found nothing to read.
+    pub(crate) fn read_would_block(&self) {
+        self.poller.blocked(self.fd, Direction::Read);
+    }
+
     /// Takes the descriptor out of the epoll set before it is dropped, for one that stays open
     /// through another descriptor: closing the last descriptor of a socket removes it by itself.
     pub(crate) fn leave(&self) {

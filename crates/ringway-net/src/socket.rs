@@ -19,6 +19,7 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::poller::Direction;
 use crate::registration::Registration;
+use crate::watch::IdleCheck;
 
 /// A TCP stream read and written through the thread's poller.
 pub struct Socket {
@@ -26,6 +27,8 @@ pub struct Socket {
     tcp: TcpStream,
     read_timeout: Cell<Option<Duration>>,
     write_timeout: Cell<Option<Duration>>,
+    /// Bytes the socket took to send so far.
+    sent: Cell<u64>,
 }
 
 impl Socket {
@@ -43,6 +46,7 @@ impl Socket {
             tcp,
             read_timeout: Cell::new(None),
             write_timeout: Cell::new(None),
+            sent: Cell::new(0),
         })
     }
 
@@ -111,11 +115,87 @@ impl Socket {
         self.tcp.shutdown(how)
     }
 
+    /// Bytes written to the socket so far (taken by the kernel, not necessarily delivered).
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent.get()
+    }
+
+    /// Bytes written that the peer has not acknowledged yet (`SIOCOUTQ`): what a failed
+    /// exchange proves the peer's TCP never received. Still answered after a reset.
+    pub fn unacked(&self) -> io::Result<u64> {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer.
+        let rc = unsafe { libc::ioctl(self.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(queued.max(0) as u64)
+    }
+
+    /// Starts watching the socket while it sits idle (a pooled connection): its next byte, end
+    /// of stream or error fires `token` ([`crate::watch_fired`]). Returns what it holds now:
+    /// anything but `Quiet` means it must not be reused. No system call when the poller already
+    /// knows it is empty, one peek when not (or a registration, the first time).
+    pub fn watch(&self, token: u64) -> io::Result<IdleCheck> {
+        if self.registration.watch(token)? {
+            return Ok(IdleCheck::Quiet);
+        }
+        Ok(self.peek_idle())
+    }
+
+    /// Ends the idle watch, returning what the socket holds (as [`Socket::watch`]).
+    pub fn unwatch(&self) -> IdleCheck {
+        if self.registration.unwatch() {
+            return IdleCheck::Quiet;
+        }
+        self.peek_idle()
+    }
+
+    /// What an idle socket holds (as [`Socket::watch`]).
+    pub fn idle_check(&self) -> IdleCheck {
+        if self.registration.known_quiet() {
+            return IdleCheck::Quiet;
+        }
+        self.peek_idle()
+    }
+
+    fn peek_idle(&self) -> IdleCheck {
+        let mut byte = 0u8;
+        let peeked = retry_interrupted(|| {
+            // SAFETY: one byte of `byte` is valid for writes for the call.
+            result_of(unsafe {
+                libc::recv(
+                    self.as_raw_fd(),
+                    (&mut byte as *mut u8).cast(),
+                    1,
+                    libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                )
+            })
+        });
+        match peeked {
+            Ok(0) => IdleCheck::Closed,
+            Ok(_) => IdleCheck::Data,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                self.registration.read_would_block();
+                IdleCheck::Quiet
+            }
+            Err(_) => IdleCheck::Closed,
+        }
+    }
+
     /// Takes the socket out of the poller's epoll set before it is dropped, for a socket that
     /// stays open through another descriptor (a server connection another shard took over):
     /// otherwise closing the last descriptor of a socket removes it by itself.
     pub fn leave_poller(&mut self) {
         self.registration.leave();
+    }
+}
+
+impl Socket {
+    fn count_sent(&self, result: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(sent)) = result {
+            self.sent.set(self.sent.get() + *sent as u64);
+        }
     }
 }
 
@@ -151,14 +231,16 @@ impl AsyncWrite for Socket {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let fd = self.as_raw_fd();
-        self.registration.poll(
+        let result = self.registration.poll(
             cx,
             Direction::Write,
             self.write_timeout.get(),
             || retry_interrupted(|| send_from(fd, buf)),
             // A send that took less than it was given filled the socket's buffer.
             |sent| *sent < buf.len(),
-        )
+        );
+        self.count_sent(&result);
+        result
     }
 
     fn poll_write_vectored(
@@ -168,13 +250,15 @@ impl AsyncWrite for Socket {
     ) -> Poll<io::Result<usize>> {
         let fd = self.as_raw_fd();
         let total: usize = bufs.iter().map(|buf| buf.len()).sum();
-        self.registration.poll(
+        let result = self.registration.poll(
             cx,
             Direction::Write,
             self.write_timeout.get(),
             || retry_interrupted(|| sendmsg_from(fd, bufs)),
             |sent| *sent < total,
-        )
+        );
+        self.count_sent(&result);
+        result
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

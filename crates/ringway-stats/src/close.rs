@@ -43,10 +43,16 @@ pub enum CloseReason {
     Tunnel,
     /// Its client session was shut down from the runtime API (or at stop).
     Shutdown,
+    /// The server sent bytes it was not asked for: past the end of a response, or while the
+    /// connection sat idle. Such a connection never carries another request.
+    UnexpectedData,
+    /// Not kept after answering a HEAD request: a server may still send the body its answer
+    /// announced (a HEAD handled as a GET), in a write that could reach the next request.
+    AfterHead,
 }
 
 impl CloseReason {
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 19;
 
     /// Every reason, in output order.
     pub const ALL: [CloseReason; CloseReason::COUNT] = [
@@ -67,6 +73,8 @@ impl CloseReason {
         CloseReason::PoolingDisabled,
         CloseReason::Tunnel,
         CloseReason::Shutdown,
+        CloseReason::UnexpectedData,
+        CloseReason::AfterHead,
     ];
 
     /// The reason's name in every output.
@@ -89,6 +97,8 @@ impl CloseReason {
             CloseReason::PoolingDisabled => "pooling_disabled",
             CloseReason::Tunnel => "tunnel",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::UnexpectedData => "unexpected_data",
+            CloseReason::AfterHead => "after_head",
         }
     }
 }

@@ -58,6 +58,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> NetStream<IO> {
         self.tls.as_deref()
     }
 
+    pub fn tls_mut(&mut self) -> Option<&mut Connection> {
+        self.tls.as_deref_mut()
+    }
+
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
     }

@@ -336,7 +336,10 @@ fn termination(error: &ProxyError, phase: u8) -> [u8; 2] {
         ProxyError::RequestTimeout => b'c',
         ProxyError::Client(_) => b'C',
         ProxyError::QueueTimeout | ProxyError::ServerTimeout => b's',
-        ProxyError::Connect(_) | ProxyError::EmptyResponse | ProxyError::Server(_) => b'S',
+        ProxyError::Connect(_)
+        | ProxyError::EmptyResponse
+        | ProxyError::NotResent(_)
+        | ProxyError::Server(_) => b'S',
     };
     [cause, phase]
 }

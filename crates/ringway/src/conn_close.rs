@@ -104,7 +104,7 @@ pub fn refusal_reason(refusal: KeepRefusal, reusable: bool) -> CloseReason {
 /// The reason for a connection dropped because its exchange failed.
 pub fn error_reason(error: &ProxyError) -> CloseReason {
     match error {
-        ProxyError::EmptyResponse => CloseReason::ServerClose,
+        ProxyError::EmptyResponse | ProxyError::NotResent(_) => CloseReason::ServerClose,
         ProxyError::Server(io) => match io.kind() {
             ErrorKind::UnexpectedEof
             | ErrorKind::ConnectionReset

@@ -28,6 +28,10 @@ pub enum ProxyError {
     /// The server closed or reset the connection before any response byte.
     #[error("server closed the connection before responding")]
     EmptyResponse,
+    /// A reused connection failed before any response byte, and sending the request again
+    /// could execute it twice (the reason says why).
+    #[error("server closed the connection before responding; not re-sent: {0}")]
+    NotResent(&'static str),
     /// The server sent an invalid response.
     #[error("invalid response: {0}")]
     BadResponse(HttpError),
@@ -47,7 +51,10 @@ impl ProxyError {
             ProxyError::RequestTimeout => 408,
             ProxyError::Client(_) => 400,
             ProxyError::NoServer | ProxyError::QueueTimeout | ProxyError::Connect(_) => 503,
-            ProxyError::EmptyResponse | ProxyError::BadResponse(_) | ProxyError::Server(_) => 502,
+            ProxyError::EmptyResponse
+            | ProxyError::NotResent(_)
+            | ProxyError::BadResponse(_)
+            | ProxyError::Server(_) => 502,
             ProxyError::ServerTimeout => 504,
         }
     }

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
 use glommio::timer::sleep;
-use ringway_http::{parse_response, BodyFramer, BodyKind, ClientSide, HttpError, RequestHead};
+use ringway_http::{
+    parse_response, BodyFramer, BodyKind, ClientSide, HttpError, Method, RequestHead,
+};
+use ringway_net::IdleCheck;
 use ringway_pool::{lookup_plan, ReuseMode};
 use ringway_stats::CloseReason;
 
@@ -15,7 +18,7 @@ use crate::balance::pick_server;
 use crate::conn_close::error_reason;
 use crate::error::ProxyError;
 use crate::forward::{relay_body, BodyRelay, RelayError};
-use crate::server_conn::ServerConn;
+use crate::server_conn::{idle_close_reason, ServerConn};
 use crate::session::Session;
 use crate::tls;
 
@@ -60,6 +63,10 @@ struct Done {
     upgraded: bool,
     /// The response sits whole in `to_client`, not yet written.
     reply_pending: bool,
+    /// The server sent bytes past the end of the response: the connection is not reusable.
+    extra_bytes: bool,
+    /// The response answered a HEAD request: the connection is not reused.
+    after_head: bool,
 }
 
 /// How long to wait between connection attempts (HAProxy's turn-around: at most 1 s).
@@ -110,6 +117,7 @@ impl Session {
                     ProxyError::Server(_)
                     | ProxyError::ServerTimeout
                     | ProxyError::EmptyResponse
+                    | ProxyError::NotResent(_)
                     | ProxyError::BadResponse(_) => counters.eresp.inc(),
                     // A bad or too slow request body is a request error, as a bad head is.
                     ProxyError::BadRequest(_) | ProxyError::RequestTimeout => {
@@ -182,6 +190,11 @@ impl Session {
         false
     }
 
+    /// Sends the request and relays the response, on a connection `acquire` finds. When a
+    /// reused connection fails before any response byte (the server closed it as the request
+    /// went out), the request goes once more on a new connection if that cannot execute it
+    /// twice: it is idempotent (RFC 9110 §9.2.2, or carries an `Idempotency-Key`), or the
+    /// server's TCP acknowledged none of it, and it is still whole in `to_server`.
     async fn forward(
         &mut self,
         backend: usize,
@@ -189,10 +202,12 @@ impl Session {
         head: &RequestHead,
         client: &ClientSide,
     ) -> Result<Outcome, Failure> {
-        let mut may_reuse = true;
+        let mut request_body = self.take_whole_body(head.body);
+        let replayable = request_body.is_done();
+        let mut resent = false;
         loop {
             let mut conn = self
-                .acquire(backend, server, may_reuse)
+                .acquire(backend, server, !resent)
                 .await
                 .map_err(Failure::before_response)?;
             let reused = conn.record.requests > 0;
@@ -209,9 +224,12 @@ impl Session {
                 )));
             }
             self.info.server_fd.set(conn.stream.io().as_raw_fd());
-            let result = self.round_trip(&mut conn, head, client).await;
+            let sent_before = conn.stream.io().bytes_sent();
+            let result = self
+                .round_trip(&mut conn, head, client, &mut request_body)
+                .await;
             self.info.server_fd.set(-1);
-            match result {
+            let failure = match result {
                 Ok(done) => {
                     let outcome = self.finish(conn, &done);
                     if done.reply_pending {
@@ -221,32 +239,58 @@ impl Session {
                     }
                     return Ok(outcome);
                 }
-                Err(Failure {
-                    error: ProxyError::EmptyResponse,
-                    responded: false,
-                }) if reused
-                    && may_reuse
-                    && !self.info.is_shut()
-                    && head.method.is_idempotent()
-                    && matches!(head.body, BodyKind::None | BodyKind::Length(0)) =>
-                {
-                    // The server closed an idle connection we reused: send again on a new one
-                    // (the request is whole in `to_server`; no body was taken from the client).
-                    conn.record.closing(CloseReason::ServerClose);
-                    if let Some(log) = &mut self.log {
-                        log.retry();
-                    }
-                    may_reuse = false;
-                }
-                Err(failure) => {
-                    conn.record.closing(if self.info.is_shut() {
-                        CloseReason::Shutdown
-                    } else {
-                        error_reason(&failure.error)
-                    });
-                    return Err(failure);
-                }
+                Err(failure) => failure,
+            };
+            let shut = self.info.is_shut();
+            conn.record.closing(if shut {
+                CloseReason::Shutdown
+            } else {
+                error_reason(&failure.error)
+            });
+            let silent_close = matches!(failure.error, ProxyError::EmptyResponse);
+            if !reused || resent || shut || !silent_close || failure.responded {
+                return Err(failure);
             }
+            let idempotent = head.method.is_idempotent();
+            if !replayable || !(idempotent || server_got_none(&conn, sent_before)) {
+                return Err(Failure::before_response(ProxyError::NotResent(
+                    if replayable {
+                        "the server may have received it and the method is not idempotent"
+                    } else {
+                        "its body was streamed to the server"
+                    },
+                )));
+            }
+            drop(conn);
+            if let Some(log) = &mut self.log {
+                log.retry();
+            }
+            self.ctx.counters.servers[backend][server].wretr.inc();
+            resent = true;
+        }
+    }
+
+    /// The request's body, when the client already sent all of it with the head, moves into
+    /// `to_server`: it goes out in the same write, and stays there to be sent again. Returns
+    /// the body's framer, done when the body is whole in `to_server` (or there is none).
+    fn take_whole_body(&mut self, body: BodyKind) -> BodyFramer {
+        let framer = BodyFramer::new(body);
+        if framer.is_done() || self.cbuf.is_empty() {
+            return framer;
+        }
+        let mut probe = framer.clone();
+        match probe.feed(self.cbuf.data()) {
+            Ok(progress) if probe.is_done() => {
+                let taken = &self.cbuf.data()[..progress.consumed];
+                self.to_server.extend_from_slice(taken);
+                self.ctx.counters.frontends[self.frontend]
+                    .bytes_in
+                    .add(taken.len() as u64);
+                self.cbuf.consume(progress.consumed);
+                probe
+            }
+            // Not all here yet, or badly framed: relayed as it comes (which reports the error).
+            _ => framer,
         }
     }
 
@@ -264,10 +308,14 @@ impl Session {
         let hash = self.ctx.conn_hash(backend, server, sni());
         self.ctx.relieve_fd_pressure(backend, server);
         if may_reuse {
-            if let Some(index) = self.private.iter().position(|conn| {
+            while let Some(index) = self.private.iter().position(|conn| {
                 conn.backend == backend && conn.server == server && conn.hash == hash
             }) {
-                return Ok(self.private.swap_remove(index));
+                let mut conn = self.private.swap_remove(index);
+                match conn.idle_state() {
+                    IdleCheck::Quiet => return Ok(conn),
+                    state => conn.record.closing(idle_close_reason(state)),
+                }
             }
             if mode != ReuseMode::Never {
                 let plan = lookup_plan(mode, self.requests > 0);
@@ -301,6 +349,7 @@ impl Session {
         conn: &mut ServerConn,
         head: &RequestHead,
         client: &ClientSide,
+        request_body: &mut BodyFramer,
     ) -> Result<Done, Failure> {
         let timeouts = &self.ctx.process.config.backends[conn.backend].timeouts;
         let (server_timeout, client_timeout) = (
@@ -318,11 +367,10 @@ impl Session {
             .await
             .map_err(|_| Failure::before_response(ProxyError::EmptyResponse))?;
         counters.bytes_in.add(self.to_server.len() as u64);
-        let mut request_body = BodyFramer::new(head.body);
         let mut body_deferred =
             head.expect_continue && !request_body.is_done() && self.cbuf.is_empty();
         if !body_deferred {
-            self.send_request_body(conn, &mut request_body, client_timeout)
+            self.send_request_body(conn, request_body, client_timeout)
                 .await?;
         }
         self.sbuf.clear();
@@ -352,7 +400,7 @@ impl Session {
                 }
                 if body_deferred && response.status == 100 {
                     body_deferred = false;
-                    self.send_request_body(conn, &mut request_body, client_timeout)
+                    self.send_request_body(conn, request_body, client_timeout)
                         .await?;
                 }
                 continue;
@@ -376,6 +424,8 @@ impl Session {
                     private_auth: false,
                     upgraded: true,
                     reply_pending: false,
+                    extra_bytes: false,
+                    after_head: false,
                 });
             }
             let mut framer = BodyFramer::new(response.body);
@@ -398,9 +448,11 @@ impl Session {
                 private_auth: response.private_auth,
                 upgraded: false,
                 reply_pending: false,
+                extra_bytes: false,
+                after_head: head.method == Method::Head,
             };
             if framer.is_done() {
-                done.server_reusable &= self.sbuf.is_empty();
+                done.extra_bytes = !self.sbuf.is_empty();
                 done.reply_pending = true;
                 return Ok(done);
             }
@@ -435,7 +487,8 @@ impl Session {
             self.ctx.counters.frontends[self.frontend]
                 .bytes_out
                 .add(sent);
-            done.server_reusable &= framer.is_done() && self.sbuf.is_empty();
+            done.server_reusable &= framer.is_done();
+            done.extra_bytes = !self.sbuf.is_empty();
             return Ok(done);
         }
     }
@@ -547,18 +600,26 @@ impl Session {
         if done.private_auth && !conn.private {
             conn.make_private();
         }
-        if done.server_reusable {
-            if conn.private {
-                let mode = self.ctx.process.config.backends[conn.backend].http_reuse;
-                conn.record.closing(if mode == ReuseMode::Never {
-                    CloseReason::NeverMode
-                } else {
-                    CloseReason::Private
-                });
-                self.keep_private(conn);
-            } else {
-                let _ = conn.release(&self.ctx, true);
+        if done.extra_bytes {
+            conn.record.closing(CloseReason::UnexpectedData);
+        } else if done.after_head {
+            conn.record.closing(CloseReason::AfterHead);
+        } else if done.server_reusable && conn.private {
+            match conn.idle_state() {
+                IdleCheck::Quiet => {
+                    let mode = self.ctx.process.config.backends[conn.backend].http_reuse;
+                    conn.record.closing(if mode == ReuseMode::Never {
+                        CloseReason::NeverMode
+                    } else {
+                        CloseReason::Private
+                    });
+                    self.keep_private(conn);
+                }
+                state => conn.record.closing(idle_close_reason(state)),
             }
+        } else if done.server_reusable {
+            // The pool watches it from now on, and refuses it if it already holds something.
+            let _ = conn.release(&self.ctx, true);
         } else {
             conn.record.closing(if done.server_close {
                 CloseReason::ServerClose
@@ -572,6 +633,16 @@ impl Session {
             Outcome::Close
         }
     }
+}
+
+/// Whether a failed exchange proves the server never received any of the request: nothing
+/// of it was written, or the server's TCP acknowledged none of it (a server that closed its
+/// end resets what arrives after, unacknowledged). A server that read the request
+/// acknowledges it, at the latest with its FIN.
+fn server_got_none(conn: &ServerConn, sent_before: u64) -> bool {
+    let socket = conn.stream.io();
+    let sent = socket.bytes_sent() - sent_before;
+    sent == 0 || socket.unacked().is_ok_and(|unacked| unacked >= sent)
 }
 
 fn response_relay_failure(error: RelayError, counters: &ringway_stats::ServerCounters) -> Failure {

@@ -7,15 +7,50 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use ringway_net::Socket;
+use ringway_net::{IdleCheck, Socket};
 use ringway_pool::{KeepRefusal, KeepRequest, LookupPlan, ServerShared};
 use ringway_stats::{CloseReason, ServerState};
+use ringway_tls::rustls::Connection;
 
 use crate::conn_close::{record_idle_close, refusal_reason, ConnRecord};
 use crate::idle::IdleConn;
 use crate::process::FdGuard;
-use crate::shard::ShardCtx;
+use crate::shard::{IdleStream, ShardCtx};
 use crate::tls::{self, Stream};
+
+/// The close reason of a connection found holding something while it sat idle.
+pub fn idle_close_reason(state: IdleCheck) -> CloseReason {
+    match state {
+        IdleCheck::Data => CloseReason::UnexpectedData,
+        IdleCheck::Quiet | IdleCheck::Closed => CloseReason::ServerClose,
+    }
+}
+
+/// What a TLS connection already read holds beyond the response: decrypted bytes, or the
+/// server's close_notify.
+fn tls_input(tls: &mut Connection) -> IdleCheck {
+    match tls.process_new_packets() {
+        Ok(state) if state.peer_has_closed() => IdleCheck::Closed,
+        Ok(state) if state.plaintext_bytes_to_read() > 0 => IdleCheck::Data,
+        Ok(_) => IdleCheck::Quiet,
+        Err(_) => IdleCheck::Closed,
+    }
+}
+
+/// Closes an idle connection taken from this shard's pool because it was not clean.
+fn close_taken(
+    ctx: &ShardCtx,
+    (backend, server, _hash): (usize, usize, u64),
+    requests: u64,
+    state: IdleCheck,
+) {
+    ctx.process.idle[backend][server].shared().drop_used();
+    record_idle_close(ctx, backend, server, idle_close_reason(state), requests);
+}
+
+/// Peers' idle connections a request tries before it opens a new one, when the ones it takes
+/// turn out closed.
+const STEAL_ATTEMPTS: usize = 4;
 
 /// Descriptors one server connection holds: the socket and the duplicate kept for takeover.
 const FDS_PER_CONN: u64 = 2;
@@ -163,7 +198,8 @@ impl ServerConn {
 
     /// An idle connection with this hash for the request, as `plan` allows: this shard's own
     /// first, then one taken from a peer shard when the server-wide idle count reaches
-    /// `pool_low_conn`.
+    /// `pool_low_conn`. A connection on which the server sent something while it was idle
+    /// (bytes, a close) is closed instead, and the next one is tried.
     pub fn take_idle(
         ctx: &Rc<ShardCtx>,
         backend: usize,
@@ -174,15 +210,45 @@ impl ServerConn {
         let idle = &ctx.process.idle[backend][server];
         let target = (backend, server, hash);
         ctx.drop_orphans(backend, server);
-        let own = idle.own(ctx.id).take(hash, plan);
-        if let Some((conn, _class)) = own {
+        loop {
+            let Some((conn, _class)) = idle.own(ctx.id).take(hash, plan) else {
+                break;
+            };
             let Some(stream) = ctx.idle_streams.borrow_mut().remove(&conn.id) else {
                 // Cannot happen: the stream is stored before its entry is offered.
                 idle.shared().drop_used();
                 return None;
             };
-            return Some(ServerConn::from_idle(ctx, target, stream, conn));
+            // The poller knows whether anything came while it was idle: no system call.
+            match stream.socket.unwatch() {
+                IdleCheck::Quiet => {
+                    return Some(ServerConn::from_idle(ctx, target, stream.socket, conn))
+                }
+                state => close_taken(ctx, target, conn.requests, state),
+            }
         }
+        // A thief's socket is new to its poller: one peek tells whether it is clean.
+        for _ in 0..STEAL_ATTEMPTS {
+            let conn = Self::steal(ctx, target, plan)?;
+            match conn.stream.io().idle_check() {
+                IdleCheck::Quiet => return Some(conn),
+                state => {
+                    let mut conn = conn;
+                    conn.record.closing(idle_close_reason(state));
+                }
+            }
+        }
+        None
+    }
+
+    /// A peer's idle connection, rebuilt on this shard.
+    fn steal(
+        ctx: &Rc<ShardCtx>,
+        target: (usize, usize, u64),
+        plan: LookupPlan,
+    ) -> Option<ServerConn> {
+        let (backend, server, hash) = target;
+        let idle = &ctx.process.idle[backend][server];
         let fd_pressure = !ctx.process.fd_pressure().below_low();
         let conn = idle.steal(ctx.id, hash, plan, fd_pressure)?;
         ctx.counters.servers[backend][server].takeovers.inc();
@@ -224,6 +290,16 @@ impl ServerConn {
         ))
     }
 
+    /// What the connection holds after a complete exchange: anything but `Quiet` (bytes past
+    /// the response, a close) means it must not carry another request. TLS records already
+    /// read and decrypted count as bytes.
+    pub fn idle_state(&mut self) -> IdleCheck {
+        match self.stream.tls_mut().map_or(IdleCheck::Quiet, tls_input) {
+            IdleCheck::Quiet => self.stream.io().idle_check(),
+            state => state,
+        }
+    }
+
     /// Offers the connection to this shard's idle pool after a complete exchange; a refused
     /// connection is closed. `reusable`: the exchange left it clean and keep-alive.
     pub fn release(self, ctx: &ShardCtx, reusable: bool) -> Result<(), KeepRefusal> {
@@ -250,10 +326,26 @@ impl ServerConn {
             ..
         } = self;
         let requests = record.requests;
-        let (tcp, tls) = stream.into_parts();
+        let (socket, mut tls) = stream.into_parts();
+        // Watched from now on: a byte or a close while it is idle closes it (shard.rs).
+        let state = match tls.as_deref_mut().map_or(IdleCheck::Quiet, tls_input) {
+            IdleCheck::Quiet => socket.watch(id).unwrap_or(IdleCheck::Closed),
+            state => state,
+        };
+        if state != IdleCheck::Quiet {
+            record.closing(idle_close_reason(state));
+            return Err(KeepRefusal::NotReusable);
+        }
         // The stream is stored before the entry becomes visible to thieves, so that an orphan
         // notice can never arrive before it.
-        ctx.idle_streams.borrow_mut().insert(id, tcp);
+        ctx.idle_streams.borrow_mut().insert(
+            id,
+            IdleStream {
+                socket,
+                backend,
+                server,
+            },
+        );
         used.counted = false;
         let offered = idle.own(ctx.id).offer(
             IdleConn {

@@ -1,6 +1,7 @@
 //! One shard: a glommio executor pinned to a core that owns its listeners, its client sessions,
 //! its idle pools (one per server) and its counters. Runs the accept loops, the per-server purge
-//! timers and a control tick that applies stop and control-thread commands.
+//! timers, the watch on its idle connections and a control tick that applies stop and
+//! control-thread commands.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -13,8 +14,7 @@ use std::time::{Duration, Instant};
 use glommio::timer::sleep;
 use ringway_config::Sni;
 use ringway_http::Limits;
-use ringway_net::Listener;
-use ringway_net::Socket;
+use ringway_net::{IdleCheck, Listener, Socket};
 use ringway_pool::conn_hash;
 use ringway_stats::Layout;
 use ringway_stats::{CloseReason, ShardCounters};
@@ -25,6 +25,7 @@ use crate::access_log::ShardLogs;
 use crate::conn_close::record_idle_close;
 use crate::idle::IdleConn;
 use crate::process::{ProcessShared, ShardCommand};
+use crate::server_conn::idle_close_reason;
 use crate::session::{run_session, SessionInfo, SessionPhase};
 use crate::signal::{LocalNotify, LocalStop};
 
@@ -41,13 +42,20 @@ pub struct PurgeTimer {
     armed: LocalNotify,
 }
 
+/// The socket of an idle connection this shard owns, watched while it waits (`watch_idle`).
+pub struct IdleStream {
+    pub socket: Socket,
+    pub backend: usize,
+    pub server: usize,
+}
+
 pub struct ShardCtx {
     pub id: usize,
     pub process: Arc<ProcessShared>,
     pub counters: Arc<ShardCounters>,
-    /// Streams of this shard's idle connections, by connection id; their shareable part is in
+    /// Sockets of this shard's idle connections, by connection id; their shareable part is in
     /// `process.idle`.
-    pub idle_streams: RefCell<HashMap<u64, Socket>>,
+    pub idle_streams: RefCell<HashMap<u64, IdleStream>>,
     next_conn: Cell<u64>,
     /// Connection hash of each server with its fixed SNI, if any (§1.4).
     conn_hashes: Vec<Vec<u64>>,
@@ -183,8 +191,8 @@ impl ShardCtx {
     pub fn drop_orphans(&self, backend: usize, server: usize) {
         let idle = &self.process.idle[backend][server];
         while let Some(id) = idle.next_orphan(self.id) {
-            if let Some(mut socket) = self.idle_streams.borrow_mut().remove(&id) {
-                socket.leave_poller();
+            if let Some(mut stream) = self.idle_streams.borrow_mut().remove(&id) {
+                stream.socket.leave_poller();
             }
         }
     }
@@ -220,6 +228,38 @@ impl ShardCtx {
         if let Some(conn) = oldest {
             self.close_pooled(backend, server, vec![conn], CloseReason::FdPressure);
         }
+    }
+
+    /// Closes the idle connection `id` if the server sent something on it (a byte, a close, an
+    /// error) while it sat in this shard's pool. A stale report (the connection was taken and
+    /// came back clean since) only re-arms its watch.
+    fn close_if_unclean(&self, id: u64) {
+        let mut streams = self.idle_streams.borrow_mut();
+        let Some(stream) = streams.get(&id) else {
+            return;
+        };
+        let (backend, server) = (stream.backend, stream.server);
+        let state = stream.socket.idle_check();
+        if state == IdleCheck::Quiet {
+            let _ = stream.socket.watch(id);
+            return;
+        }
+        let idle = &self.process.idle[backend][server];
+        let mut removed = idle.own(self.id).remove_where(|conn| conn.id == id);
+        let Some(conn) = removed.pop() else {
+            // A peer took it: it is the peer's now, and this shard only drops its copy.
+            drop(streams);
+            self.drop_orphans(backend, server);
+            return;
+        };
+        streams.remove(&id);
+        record_idle_close(
+            self,
+            backend,
+            server,
+            idle_close_reason(state),
+            conn.requests,
+        );
     }
 
     fn close_idle(&self, backend: usize, server: usize, reason: CloseReason) {
@@ -323,6 +363,7 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(Listener, SocketAd
     for (backend, server) in ctx.servers() {
         glommio::spawn_local(purge_loop(ctx.clone(), backend, server)).detach();
     }
+    glommio::spawn_local(watch_idle(ctx.clone())).detach();
     control_tick(&ctx).await;
     for task in tasks {
         task.await;
@@ -394,6 +435,32 @@ async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
         timer
             .deadline
             .set(outcome.rearm.then(|| Instant::now() + delay));
+    }
+}
+
+/// Closes idle connections on which the server sends anything: a server closing an idle
+/// keep-alive connection (its keep-alive timeout) is answered at once, and bytes no request
+/// asked for (a late response, a body after a HEAD answer) never reach the next client.
+async fn watch_idle(ctx: Rc<ShardCtx>) {
+    let mut fired = Vec::new();
+    loop {
+        let stopped = futures_lite::future::or(
+            async {
+                ringway_net::watch_fired(&mut fired).await;
+                false
+            },
+            async {
+                ctx.stop.wait().await;
+                true
+            },
+        )
+        .await;
+        if stopped {
+            return;
+        }
+        for id in fired.drain(..) {
+            ctx.close_if_unclean(id);
+        }
     }
 }
 

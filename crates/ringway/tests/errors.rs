@@ -238,14 +238,50 @@ fn idle_keep_alive_client_is_closed_silently() {
     assert_serves(addr);
 }
 
-/// A proxy in `always` mode whose only idle connection the origin has closed after its response
-/// (the origin closes right after `close-after=1`, so a request sent on that connection is never
-/// answered whatever the timing).
-fn proxy_with_a_dead_idle_connection(origin: &ringway_load::Origin) -> ringway::Proxy {
+/// The value of one `closed=` reason of server `s1` (`show servers conn verbose`).
+fn closed_as(proxy: &ringway::Proxy, reason: &str) -> u64 {
+    let reply = proxy.command("show servers conn verbose app");
+    let line = reply.lines().nth(1).expect("server line").to_owned();
+    line.split(' ')
+        .find_map(|part| part.strip_prefix("closed="))
+        .and_then(|list| {
+            list.split(',')
+                .find_map(|pair| pair.strip_prefix(&format!("{reason}:")))
+        })
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no closed={reason}: in {line}"))
+}
+
+#[test]
+fn a_connection_the_server_closes_while_idle_is_closed_at_once_and_never_used() {
+    let origin = origin();
     let proxy = proxy("", &one_server("always", ""), origin.addr());
-    let first = get(frontend_addr(&proxy), "/?close-after=1");
+    let addr = frontend_addr(&proxy);
+    // The origin closes right after this response: the idle watch sees its FIN.
+    let first = get(addr, "/?close-after=1");
     assert_eq!(first.status, 200);
     assert_eq!(first.header("connection"), None, "it looked reusable");
+    wait_until("the closed idle connection to be dropped", || {
+        closed_as(&proxy, "server_close") == 1
+    });
+    assert_eq!(stat_num(&proxy, "app", "s1", "idle_conn_cur"), 0);
+    let post = raw(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    )
+    .expect("a response");
+    assert_eq!(post.status, 200, "a POST goes on a new connection, once");
+    assert_eq!(post.origin_conn_req(), 1);
+    assert_eq!(stat_num(&proxy, "app", "s1", "reuse"), 0);
+    assert_eq!(stat_num(&proxy, "app", "s1", "wretr"), 0);
+    assert_eq!(origin.stats().requests, 2);
+}
+
+/// A pooled connection whose next request the origin reads and then closes without an answer
+/// (`noresponse`): the server may have acted on it.
+fn proxy_with_a_pooled_connection(origin: &ringway_load::Origin) -> ringway::Proxy {
+    let proxy = proxy("", &one_server("always", ""), origin.addr());
+    assert_eq!(get(frontend_addr(&proxy), "/").status, 200);
     wait_until("the connection is pooled", || {
         stat_num(&proxy, "app", "s1", "idle_conn_cur") == 1
     });
@@ -253,60 +289,56 @@ fn proxy_with_a_dead_idle_connection(origin: &ringway_load::Origin) -> ringway::
 }
 
 #[test]
-fn get_on_a_connection_the_server_closed_is_sent_again() {
+fn an_idempotent_request_is_sent_once_more_when_a_reused_connection_fails() {
     let origin = origin();
-    let proxy = proxy_with_a_dead_idle_connection(&origin);
+    let proxy = proxy_with_a_pooled_connection(&origin);
     let addr = frontend_addr(&proxy);
-    let response = get(addr, "/");
-    assert_eq!(response.status, 200, "sent again on a new connection");
-    assert_eq!(response.origin_conn_req(), 1);
-    assert_eq!(stat_num(&proxy, "app", "s1", "connect"), 2);
-    assert_eq!(
-        stat_num(&proxy, "app", "s1", "reuse"),
-        1,
-        "the failed attempt"
-    );
-    assert_eq!(stat_num(&proxy, "app", "s1", "eresp"), 0);
-    assert_eq!(origin.stats().requests, 2);
-
-    // An empty body by length is replayed as well: nothing was taken from the client.
-    wait_until("the new connection is pooled", || {
-        stat_num(&proxy, "app", "s1", "idle_conn_cur") == 1
-    });
-    assert_eq!(get(addr, "/?close-after=1").origin_conn_req(), 2);
-    wait_until("the connection is pooled again (safe now)", || {
-        stat_num(&proxy, "app", "s1", "safe_conn_cur") == 1
-    });
-    let response = raw(
+    let (response, _) = answer(
         addr,
-        b"DELETE / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-    )
-    .expect("a response");
-    assert_eq!(response.status, 200);
-    assert_eq!(response.origin_conn_req(), 1);
-    assert_eq!(stat_num(&proxy, "app", "s1", "connect"), 3);
+        b"PUT /?noresponse=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+    );
+    assert_eq!(
+        response.status, 502,
+        "the second attempt, on a new connection, failed too"
+    );
+    assert_eq!(stat_num(&proxy, "app", "s1", "wretr"), 1, "re-sent once");
+    assert_eq!(stat_num(&proxy, "app", "s1", "connect"), 2);
+    assert_eq!(stat_num(&proxy, "app", "s1", "reuse"), 1);
+    assert_eq!(
+        origin.stats().requests,
+        3,
+        "the first GET and the PUT twice"
+    );
 }
 
 #[test]
-fn post_on_a_connection_the_server_closed_gets_502() {
+fn a_post_the_server_may_have_received_is_not_sent_again() {
     let origin = origin();
-    let proxy = proxy_with_a_dead_idle_connection(&origin);
+    let proxy = proxy_with_a_pooled_connection(&origin);
     let addr = frontend_addr(&proxy);
     let (response, closed) = answer(
         addr,
-        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /?noresponse=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
     );
-    assert_eq!(response.status, 502, "a POST is not replayed");
+    assert_eq!(
+        response.status, 502,
+        "a POST the server read is not replayed"
+    );
     assert!(closed);
+    assert_eq!(stat_num(&proxy, "app", "s1", "wretr"), 0);
     assert_eq!(stat_num(&proxy, "app", "s1", "connect"), 1);
     assert_eq!(
         origin.stats().requests,
-        1,
-        "only the first request was served"
+        2,
+        "the POST reached the origin once"
     );
     let next = get(addr, "/");
     assert_eq!(next.status, 200);
-    assert_eq!(next.origin_conn_req(), 1, "the dead connection was dropped");
+    assert_eq!(
+        next.origin_conn_req(),
+        1,
+        "the failed connection was dropped"
+    );
 }
 
 /// Request-shaped inputs with random damage, and plain noise.
