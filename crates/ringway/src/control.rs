@@ -7,12 +7,13 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ringway_config::StatsSocket;
 use ringway_stats::{
     end_reply, help_text, render_servers_conn, render_servers_conn_verbose, render_show_activity,
     render_show_info, render_show_sess, render_show_stat, unknown_command_text, ServerState,
@@ -33,7 +34,11 @@ pub struct ControlServer {
 }
 
 impl ControlServer {
-    pub fn start(path: &Path, shared: Arc<ProcessShared>) -> std::io::Result<ControlServer> {
+    pub fn start(
+        socket: &StatsSocket,
+        shared: Arc<ProcessShared>,
+    ) -> std::io::Result<ControlServer> {
+        let path = socket.path.as_path();
         if path.exists() && UnixStream::connect(path).is_err() {
             // A socket left behind by a process that is gone.
             std::fs::remove_file(path)?;

@@ -33,7 +33,7 @@ enum Command {
     },
     /// Send one runtime API command to the stats socket and print the reply.
     Ctl {
-        /// The stats socket; defaults to the configuration's global.stats_socket.
+        /// The stats socket; defaults to the first of the configuration's global.stats_socket.
         #[arg(long)]
         socket: Option<PathBuf>,
         #[arg(short, long, default_value = "config/ringway.toml")]
@@ -141,8 +141,10 @@ fn spawn_signal_thread(stopper: Stopper) {
 fn ctl(socket: Option<PathBuf>, config: &Path, command: &str) -> ExitCode {
     let socket = match socket {
         Some(socket) => socket,
-        None => match ringway_config::load(config).map(|config| config.global.stats_socket) {
-            Ok(Some(socket)) => socket,
+        None => match ringway_config::load(config)
+            .map(|config| config.global.stats_sockets.into_iter().next())
+        {
+            Ok(Some(socket)) => socket.path,
             Ok(None) => {
                 eprintln!(
                     "ringway: {} has no global.stats_socket; pass --socket",

@@ -52,7 +52,8 @@ pub enum StartError {
 pub struct Proxy {
     shared: Arc<ProcessShared>,
     shards: Vec<ExecutorJoinHandle<()>>,
-    control: Option<ControlServer>,
+    /// One per stats socket.
+    control: Vec<ControlServer>,
     admin: Option<AdminServer>,
     bound: Vec<Vec<SocketAddr>>,
 }
@@ -180,26 +181,25 @@ impl Proxy {
             }
             handles.push(handle);
         }
-        let control = match &shared.config.global.stats_socket {
-            Some(path) => match ControlServer::start(path, shared.clone()) {
-                Ok(server) => Some(server),
+        let mut control = Vec::new();
+        for socket in &shared.config.global.stats_sockets {
+            match ControlServer::start(socket, shared.clone()) {
+                Ok(server) => control.push(server),
                 Err(error) => {
+                    control.into_iter().for_each(ControlServer::stop);
                     abort(&shared, handles);
                     return Err(StartError::StatsSocket(format!(
                         "{}: {error}",
-                        path.display()
+                        socket.path.display()
                     )));
                 }
-            },
-            None => None,
-        };
+            }
+        }
         let admin = match shared.config.global.admin_listen {
             Some(addr) => match AdminServer::start(addr, shared.clone()) {
                 Ok(server) => Some(server),
                 Err(error) => {
-                    if let Some(control) = control {
-                        control.stop();
-                    }
+                    control.into_iter().for_each(ControlServer::stop);
                     abort(&shared, handles);
                     return Err(StartError::Admin(format!("{addr}: {error}")));
                 }
@@ -243,9 +243,7 @@ impl Proxy {
         for handle in self.shards.drain(..) {
             let _ = handle.join();
         }
-        if let Some(control) = self.control.take() {
-            control.stop();
-        }
+        self.control.drain(..).for_each(ControlServer::stop);
         if let Some(admin) = self.admin.take() {
             admin.stop();
         }
@@ -264,9 +262,7 @@ impl Drop for Proxy {
         for handle in self.shards.drain(..) {
             let _ = handle.join();
         }
-        if let Some(control) = self.control.take() {
-            control.stop();
-        }
+        self.control.drain(..).for_each(ControlServer::stop);
         if let Some(admin) = self.admin.take() {
             admin.stop();
         }
