@@ -26,7 +26,8 @@ enum Command {
         #[arg(short, long, default_value = "config/ringway.toml")]
         config: PathBuf,
     },
-    /// Validate a configuration without binding anything.
+    /// Validate a configuration (and the TLS files and socket owners it names) without binding
+    /// anything.
     Check {
         #[arg(short, long, default_value = "config/ringway.toml")]
         config: PathBuf,
@@ -50,10 +51,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match ringway_config::load(&config) {
-            Ok(_) => {
-                println!("config OK");
-                ExitCode::SUCCESS
-            }
+            Ok(config) => match ringway::check_files(&config) {
+                Ok(()) => {
+                    println!("config OK");
+                    ExitCode::SUCCESS
+                }
+                Err(problems) => {
+                    for problem in problems {
+                        eprintln!("ringway: {problem}");
+                    }
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            },
             Err(errors) => {
                 eprintln!("{errors}");
                 ExitCode::from(EXIT_CONFIG)

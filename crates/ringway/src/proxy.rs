@@ -15,7 +15,7 @@ use ringway_config::Config;
 use ringway_stats::ShardCounters;
 
 use crate::access_log::LogTarget;
-use crate::admin::AdminServer;
+use crate::admin::{socket_file, AdminServer};
 use crate::control::{run_command, ControlServer};
 use crate::idle::ServerIdle;
 use crate::layout::build_layout;
@@ -46,6 +46,28 @@ pub enum StartError {
     Tls(String),
     #[error("cannot create a shard's eventfd: {0}")]
     Doorbell(std::io::Error),
+}
+
+/// What `ringway check` verifies beyond the configuration file, without binding anything:
+/// every certificate, key and CA file loads (bounded in size) and every stats socket's user and
+/// group exist. `Proxy::start` runs the same checks as it starts. One message per problem.
+pub fn check_files(config: &Config) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    if let Err(error) = TlsSetup::build(config) {
+        problems.push(error);
+    }
+    for socket in &config.global.stats_sockets {
+        if let Err(error) = socket_file::owner(socket) {
+            problems.push(
+                StartError::StatsSocket(format!("{}: {error}", socket.path.display())).to_string(),
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }
 
 /// A running proxy.
