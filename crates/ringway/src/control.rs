@@ -68,20 +68,17 @@ impl ControlServer {
         let thread = std::thread::Builder::new()
             .name("ringway-control".into())
             .spawn(move || {
-                for stream in listener.incoming() {
-                    if thread_done.load(Relaxed) {
-                        return;
-                    }
-                    let Ok(stream) = stream else {
-                        // Out of descriptors, most likely: let some close.
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    };
-                    let client_shared = shared.clone();
-                    thread_clients.spawn("ringway-api-client", stream, BUSY, move |stream| {
-                        serve_client(&stream, &client_shared, level)
-                    });
-                }
+                let handler = Arc::new(move |stream: UnixStream| {
+                    serve_client(&stream, &shared, level);
+                });
+                let incoming = listener.incoming();
+                thread_clients.accept_loop(
+                    incoming,
+                    &thread_done,
+                    "ringway-api-client",
+                    BUSY,
+                    handler,
+                );
             })
             .map_err(|error| error.to_string())?;
         Ok(ControlServer {

@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,31 @@ impl Clients {
         if spawned.is_err() {
             // The closure, and the stream with it, was dropped.
             self.leave(id);
+        }
+    }
+
+    /// Serves each connection `incoming` yields with `serve` ([`Clients::spawn`]) until `done`
+    /// is set (checked after each accept: the stopper wakes the accept by shutting the
+    /// listening socket).
+    pub fn accept_loop<S: AdminStream>(
+        self: &Arc<Self>,
+        incoming: impl Iterator<Item = io::Result<S>>,
+        done: &AtomicBool,
+        name: &str,
+        refusal: &[u8],
+        serve: Arc<dyn Fn(S) + Send + Sync>,
+    ) {
+        for stream in incoming {
+            if done.load(Relaxed) {
+                return;
+            }
+            let Ok(stream) = stream else {
+                // Out of descriptors, most likely: let some close.
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let serve = serve.clone();
+            self.spawn(name, stream, refusal, move |stream| serve(stream));
         }
     }
 

@@ -56,20 +56,15 @@ impl AdminServer {
         let thread = std::thread::Builder::new()
             .name("ringway-admin".into())
             .spawn(move || {
-                for stream in listener.incoming() {
-                    if thread_done.load(Relaxed) {
-                        return;
-                    }
-                    let Ok(stream) = stream else {
-                        // Out of descriptors, most likely: let some close.
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    };
-                    let conn_shared = shared.clone();
-                    thread_clients.spawn("ringway-admin-conn", stream, BUSY, move |stream| {
-                        serve(&stream, &conn_shared)
-                    });
-                }
+                let handler = Arc::new(move |stream: TcpStream| serve(&stream, &shared));
+                let incoming = listener.incoming();
+                thread_clients.accept_loop(
+                    incoming,
+                    &thread_done,
+                    "ringway-admin-conn",
+                    BUSY,
+                    handler,
+                );
             })?;
         Ok(AdminServer {
             addr,
