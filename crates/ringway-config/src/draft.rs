@@ -58,10 +58,21 @@ pub(crate) struct DraftGlobal {
     pub shards: Option<At<i64>>,
     pub pin_shards: Option<At<bool>>,
     pub max_conn: Option<At<i64>>,
-    pub stats_socket: Option<At<String>>,
+    pub stats_sockets: Vec<DraftStatsSocket>,
     pub admin_listen: Option<At<String>>,
     pub max_request_head: Option<At<i64>>,
     pub spin_rounds: Option<At<i64>>,
+}
+
+/// One `stats_socket`: a plain path (only `path` set, keyed `global.stats_socket`) or a table.
+#[derive(Debug, Default)]
+pub(crate) struct DraftStatsSocket {
+    pub origin: Origin,
+    pub path: Option<At<String>>,
+    pub mode: Option<At<String>>,
+    pub user: Option<At<String>>,
+    pub group: Option<At<String>>,
+    pub level: Option<At<String>>,
 }
 
 /// The keys of `[defaults]`, which frontends and backends may override.

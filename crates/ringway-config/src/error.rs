@@ -25,13 +25,22 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn unreadable(file: &str, err: &std::io::Error) -> Self {
+    /// The file could not be read; line and column are 0.
+    pub(crate) fn unreadable(file: &str, err: &crate::ReadError) -> Self {
+        Self::whole_file(file, err.reason())
+    }
+
+    pub(crate) fn not_utf8(file: &str) -> Self {
+        Self::whole_file(file, "cannot read: the file is not valid UTF-8".to_owned())
+    }
+
+    fn whole_file(file: &str, message: String) -> Self {
         ConfigError {
             file: file.to_owned(),
             line: 0,
             column: 0,
             key: String::new(),
-            message: format!("cannot read: {err}"),
+            message,
         }
     }
 }
@@ -231,7 +240,10 @@ mod tests {
             syntax.to_string(),
             "a.toml:3:7: invalid TOML: duplicate key"
         );
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let io = crate::ReadError::Io {
+            path: "a.toml".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        };
         let unreadable = ConfigError::unreadable("a.toml", &io);
         assert_eq!(unreadable.to_string(), "a.toml: cannot read: gone");
         let all = ConfigErrors(vec![error, syntax]);

@@ -14,9 +14,11 @@
 //! - `validate`: semantic rules, defaults and inheritance, draft → model.
 //! - `address`: server address resolution and route host normalisation.
 //! - `draft`: the span-carrying intermediate between `parse` and `validate`.
+//! - [`file`]: reading the files a configuration names, bounded in size.
 
 pub mod duration;
 pub mod error;
+pub mod file;
 pub mod model;
 
 mod address;
@@ -28,20 +30,24 @@ use std::path::Path;
 
 pub use duration::{parse_duration, DurationError};
 pub use error::{ConfigError, ConfigErrors};
+pub use file::{read_bounded, ReadError, MAX_CONFIG_FILE, MAX_PEM_FILE};
 pub use model::{
-    AccessLog, Backend, Balance, CertPair, Config, Frontend, FrontendTls, Global, ReuseMode, Route,
-    Server, ServerTls, Sni, Timeouts, Verify,
+    AccessLevel, AccessLog, Backend, Balance, CertPair, Config, Frontend, FrontendTls, Global,
+    ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, Timeouts, Verify,
 };
 
 /// Reads and checks the configuration file at `path`.
 ///
 /// Relative paths inside the file (TLS certificates, keys and CA files, the
 /// access log file) are resolved against the directory holding the file.
-/// Whether those files exist is left to the runtime.
+/// Whether those files exist is left to the runtime. The file itself may be at most
+/// [`MAX_CONFIG_FILE`] bytes.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| ConfigErrors(vec![ConfigError::unreadable(&file, &err)]))?;
+    let text = read_bounded(path, MAX_CONFIG_FILE, "a configuration file")
+        .map_err(|error| ConfigError::unreadable(&file, &error))
+        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| ConfigError::not_utf8(&file)))
+        .map_err(|error| ConfigErrors(vec![error]))?;
     let base = path.parent().filter(|dir| !dir.as_os_str().is_empty());
     check(&text, &file, base)
 }

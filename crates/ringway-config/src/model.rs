@@ -38,8 +38,8 @@ pub struct Global {
     pub pin_shards: bool,
     /// Client connections allowed for the whole process.
     pub max_conn: usize,
-    /// Unix socket serving statistics, if any.
-    pub stats_socket: Option<PathBuf>,
+    /// The runtime API's unix sockets (`stats_socket`), in file order; empty when none.
+    pub stats_sockets: Vec<StatsSocket>,
     /// Address of the HTTP admin endpoint, if any.
     pub admin_listen: Option<SocketAddr>,
     /// Largest request head accepted, in bytes; larger ones get a 431.
@@ -56,10 +56,47 @@ impl Default for Global {
             shards: 0,
             pin_shards: true,
             max_conn: 100_000,
-            stats_socket: None,
+            stats_sockets: Vec::new(),
             admin_listen: None,
             max_request_head: 65_536,
             spin_rounds: DEFAULT_SPIN_ROUNDS,
+        }
+    }
+}
+
+/// One runtime API socket: `stats_socket = "PATH"` or `{ path, mode, user, group, level }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSocket {
+    pub path: PathBuf,
+    /// Permission bits of the socket file (at most 0o777); 0o600 by default.
+    pub mode: u32,
+    /// Owner of the socket file, by name; resolved when the socket is created.
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// The commands this socket accepts.
+    pub level: AccessLevel,
+}
+
+/// Default of [`StatsSocket::mode`].
+pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
+
+/// HAProxy's runtime API levels, in increasing power: `user` may only look, `operator` may
+/// also change counters and tuning, `admin` may do everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum AccessLevel {
+    User,
+    Operator,
+    #[default]
+    Admin,
+}
+
+impl AccessLevel {
+    /// The spelling used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLevel::User => "user",
+            AccessLevel::Operator => "operator",
+            AccessLevel::Admin => "admin",
         }
     }
 }

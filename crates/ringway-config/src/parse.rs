@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use crate::draft::{
     At, DraftBackend, DraftCertPair, DraftConfig, DraftFrontend, DraftFrontendTls, DraftGlobal,
-    DraftRoute, DraftServer, DraftServerTls, DraftTuning, List, Origin,
+    DraftRoute, DraftServer, DraftServerTls, DraftStatsSocket, DraftTuning, List, Origin,
 };
 use crate::duration::parse_duration;
 use crate::error::Issues;
@@ -28,6 +28,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "max_request_head",
     "spin_rounds",
 ];
+const STATS_SOCKET_KEYS: &[&str] = &["path", "mode", "user", "group", "level"];
 const TUNING_KEYS: &[&str] = &[
     "timeout_connect",
     "timeout_client",
@@ -97,10 +98,69 @@ fn read_global(table: &Reader<'_, '_>, issues: &mut Issues) -> DraftGlobal {
         shards: table.integer("shards", issues),
         pin_shards: table.boolean("pin_shards", issues),
         max_conn: table.integer("max_conn", issues),
-        stats_socket: table.string("stats_socket", issues),
+        stats_sockets: read_stats_sockets(table, issues),
         admin_listen: table.string("admin_listen", issues),
         max_request_head: table.integer("max_request_head", issues),
         spin_rounds: table.integer("spin_rounds", issues),
+    }
+}
+
+/// `stats_socket`: a path, a table, or a list of paths and tables.
+fn read_stats_sockets(table: &Reader<'_, '_>, issues: &mut Issues) -> Vec<DraftStatsSocket> {
+    let Some(value) = table.value("stats_socket") else {
+        return Vec::new();
+    };
+    let key = table.origin.child("stats_socket");
+    match value.get_ref() {
+        DeValue::Array(array) => array
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| read_stats_socket(item, format!("{key}[{i}]"), issues))
+            .collect(),
+        _ => read_stats_socket(value, key, issues).into_iter().collect(),
+    }
+}
+
+fn read_stats_socket(
+    value: &Value<'_>,
+    key: String,
+    issues: &mut Issues,
+) -> Option<DraftStatsSocket> {
+    let origin = Origin {
+        key: key.clone(),
+        span: value.span(),
+    };
+    match value.get_ref() {
+        DeValue::String(_) => Some(DraftStatsSocket {
+            path: at(value, key, issues, as_string),
+            origin,
+            ..DraftStatsSocket::default()
+        }),
+        DeValue::Table(_) => {
+            let table = open_table(value, key, issues)?;
+            table.check_keys(&[STATS_SOCKET_KEYS], issues);
+            Some(DraftStatsSocket {
+                path: table.required_string("path", issues),
+                mode: table.typed("mode", issues, |value| {
+                    value
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| expected("octal text such as \"0600\"", value))
+                }),
+                user: table.string("user", issues),
+                group: table.string("group", issues),
+                level: table.string("level", issues),
+                origin,
+            })
+        }
+        other => {
+            issues.push(
+                value.span(),
+                key,
+                expected("a socket path, a table or a list of them", other),
+            );
+            None
+        }
     }
 }
 

@@ -16,12 +16,13 @@ use std::time::Duration;
 use crate::address::{normalize_host, resolve_address};
 use crate::draft::{
     At, DraftBackend, DraftConfig, DraftFrontend, DraftFrontendTls, DraftGlobal, DraftServer,
-    DraftServerTls, DraftTuning, List,
+    DraftServerTls, DraftStatsSocket, DraftTuning, List,
 };
 use crate::error::Issues;
 use crate::model::{
-    AccessLog, Backend, Balance, CertPair, Config, Frontend, FrontendTls, Global, ReuseMode, Route,
-    Server, ServerTls, Sni, Timeouts, Verify, DEFAULT_RETRIES,
+    AccessLevel, AccessLog, Backend, Balance, CertPair, Config, Frontend, FrontendTls, Global,
+    ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, Timeouts, Verify, DEFAULT_RETRIES,
+    DEFAULT_SOCKET_MODE,
 };
 
 const MAX_SHARDS: i64 = 1024;
@@ -158,16 +159,13 @@ impl Checker<'_> {
         if let Some(max_conn) = self.ranged(&draft.max_conn, 1, i64::MAX) {
             global.max_conn = usize::try_from(max_conn).unwrap_or(usize::MAX);
         }
-        if let Some(socket) = &draft.stats_socket {
-            if socket.value.is_empty() {
-                self.issue(socket, "must not be empty");
-            } else if socket.value.len() > MAX_SOCKET_PATH {
-                self.issue(
-                    socket,
-                    format!("longer than {MAX_SOCKET_PATH} bytes, too long for a Unix socket"),
-                );
-            } else {
-                global.stats_socket = Some(PathBuf::from(&socket.value));
+        let mut paths = Names::new("stats socket");
+        for (index, draft) in draft.stats_sockets.iter().enumerate() {
+            if let Some(path) = &draft.path {
+                paths.add(path, index, &draft.origin.key, self.issues);
+            }
+            if let Some(socket) = self.stats_socket(draft) {
+                global.stats_sockets.push(socket);
             }
         }
         if let Some(admin) = &draft.admin_listen {
@@ -181,6 +179,64 @@ impl Checker<'_> {
             global.spin_rounds = u32::try_from(rounds).unwrap_or(global.spin_rounds);
         }
         global
+    }
+
+    /// `None` when the path is missing or wrong (already reported).
+    fn stats_socket(&mut self, draft: &DraftStatsSocket) -> Option<StatsSocket> {
+        let path = draft.path.as_ref().and_then(|path| {
+            if path.value.len() > MAX_SOCKET_PATH {
+                self.issue(
+                    path,
+                    format!("longer than {MAX_SOCKET_PATH} bytes, too long for a Unix socket"),
+                );
+                return None;
+            }
+            // Emptiness is reported with uniqueness (`Names::add`).
+            (!path.value.is_empty()).then(|| PathBuf::from(&path.value))
+        });
+        let mode = draft.mode.as_ref().map_or(Some(DEFAULT_SOCKET_MODE), |mode| {
+            let parsed = parse_mode(&mode.value);
+            if parsed.is_none() {
+                self.issue(
+                    mode,
+                    format!(
+                        "{:?} is not a file mode: octal text from \"0\" to \"0777\", such as \"0600\"",
+                        mode.value
+                    ),
+                );
+            }
+            parsed
+        });
+        let level = draft
+            .level
+            .as_ref()
+            .map_or(Some(AccessLevel::default()), |level| {
+                match level.value.as_str() {
+                    "user" => Some(AccessLevel::User),
+                    "operator" => Some(AccessLevel::Operator),
+                    "admin" => Some(AccessLevel::Admin),
+                    _ => {
+                        self.issue(level, "must be \"user\", \"operator\" or \"admin\"");
+                        None
+                    }
+                }
+            });
+        let mut owner = |name: &Option<At<String>>| {
+            let name = name.as_ref()?;
+            if name.value.is_empty() {
+                self.issue(name, "must not be empty");
+                return None;
+            }
+            Some(name.value.clone())
+        };
+        let (user, group) = (owner(&draft.user), owner(&draft.group));
+        Some(StatsSocket {
+            path: path?,
+            mode: mode?,
+            user,
+            group,
+            level: level?,
+        })
     }
 
     /// Applies the keys set in `draft` over `inherited`.
@@ -546,6 +602,18 @@ impl Checker<'_> {
     fn issue<T>(&mut self, at: &At<T>, message: impl Into<String>) {
         self.issues.push(at.span.clone(), &at.key, message);
     }
+}
+
+/// A file mode written in octal, as chmod takes it: `"0600"`, `"600"`, `"0o600"`.
+fn parse_mode(text: &str) -> Option<u32> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    {
+        return None;
+    }
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|&mode| mode <= 0o777)
 }
 
 fn name_of(name: &Option<At<String>>) -> String {

@@ -144,7 +144,7 @@ server = { name = "s1", address = "127.0.0.1:1" }
         (
             "global.stats_socket",
             (5, 16),
-            "expected a string, found an integer",
+            "expected a socket path, a table or a list of them, found an integer",
         ),
         (
             "defaults.timeout_client",

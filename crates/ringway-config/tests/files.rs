@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ringway_config::{load, AccessLog, Balance, Config, ReuseMode, Sni, Timeouts, Verify};
+use ringway_config::{
+    load, AccessLevel, AccessLog, Balance, Config, ReuseMode, Sni, Timeouts, Verify,
+};
 
 fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
@@ -57,10 +59,13 @@ fn bundled_default() {
     assert_eq!(config.global.shards, 0);
     assert!(config.global.pin_shards);
     assert_eq!(config.global.max_conn, 100_000);
-    assert_eq!(
-        config.global.stats_socket.as_deref(),
-        Some(Path::new("/tmp/ringway.sock"))
-    );
+    let sockets: Vec<&Path> = config
+        .global
+        .stats_sockets
+        .iter()
+        .map(|socket| socket.path.as_path())
+        .collect();
+    assert_eq!(sockets, [Path::new("/tmp/ringway.sock")]);
     assert_eq!(config.global.admin_listen, None);
     assert_eq!(config.global.max_request_head, 65_536);
 
@@ -98,10 +103,9 @@ fn full_example_sets_every_key() {
     let config = load_ok("full-example.toml");
     let dir = config_dir();
     assert_eq!(config.global.admin_listen, Some(addr("127.0.0.1:9100")));
-    assert_eq!(
-        config.global.stats_socket.as_deref(),
-        Some(Path::new("/run/ringway.sock"))
-    );
+    let socket = &config.global.stats_sockets[0];
+    assert_eq!(socket.path, Path::new("/run/ringway.sock"));
+    assert_eq!((socket.mode, socket.level), (0o600, AccessLevel::Admin));
 
     let web = &config.frontends[0];
     assert_eq!(web.bind, vec![addr("127.0.0.1:8443"), addr("[::1]:8443")]);

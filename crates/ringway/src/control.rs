@@ -1,67 +1,96 @@
-//! The runtime API: a unix stream socket served by a control thread. A client writes one line
-//! (commands may be joined with `;`), gets the replies and the socket closes, as HAProxy's
-//! non-interactive mode does. Owns the command dispatch: reads go to the shards' counters and
-//! the shared pool accounting; actions go to the shards through their command queues; `show
-//! sess` asks every shard for a snapshot and waits for the answers (`sessions.rs`).
+//! The runtime API: unix stream sockets (`global.stats_socket`, one or several), each served by
+//! a thread of its own. A client writes one line (commands may be joined with `;`), gets the
+//! replies and the socket closes, as HAProxy's non-interactive mode does. Clients are served
+//! each on a thread (`admin::clients`): at most `MAX_CLIENTS` per socket, a line of at most
+//! `MAX_LINE` bytes received within `CLIENT_TIMEOUT`, so no client holds up another or a stop.
+//! Owns the command dispatch and the access levels: reads go to the shards' counters and the
+//! shared pool accounting; actions go to the shards through their command queues; `show sess`
+//! asks every shard for a snapshot and waits for the answers (`sessions.rs`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ringway_config::{AccessLevel, StatsSocket};
 use ringway_stats::{
     end_reply, help_text, render_servers_conn, render_servers_conn_verbose, render_show_activity,
     render_show_info, render_show_sess, render_show_stat, unknown_command_text, ServerState,
 };
 
+use crate::admin::clients::{read_until, Clients, Deadline, Received};
+use crate::admin::socket_file;
 use crate::process::{ProcessShared, ShardCommand};
 use crate::sessions::{self, SNAPSHOT_DEADLINE};
 
-/// How long a runtime API client may take to send its command line.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send its whole command line (HAProxy's `timeout client` on
+/// the stats socket is 10 s of inactivity; here it is the whole line, so trickling does not
+/// extend it).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to read the whole reply.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest command line, newline included.
+const MAX_LINE: usize = 64 * 1024;
+/// Clients served at once on one socket (HAProxy's default stats `maxconn` is 10).
+const MAX_CLIENTS: usize = 16;
+/// The reply to a line longer than `MAX_LINE`; the connection closes after it.
+const LINE_TOO_LONG: &str = "Command line too long (limit 65536 bytes).\n\n";
+/// What a client over `MAX_CLIENTS` gets before the socket closes.
+const BUSY: &[u8] = b"Too many runtime API clients, try again.\n\n";
+/// HAProxy's reply to a command above the socket's level.
+const PERMISSION_DENIED: &str = "Permission denied\n";
 
 pub struct ControlServer {
     path: PathBuf,
     /// A handle on the listening socket, to wake the blocked accept at stop.
     waker: UnixListener,
     done: Arc<AtomicBool>,
+    clients: Arc<Clients>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl ControlServer {
-    pub fn start(path: &Path, shared: Arc<ProcessShared>) -> std::io::Result<ControlServer> {
-        if path.exists() && UnixStream::connect(path).is_err() {
-            // A socket left behind by a process that is gone.
-            std::fs::remove_file(path)?;
-        }
-        let listener = UnixListener::bind(path)?;
-        let waker = listener.try_clone()?;
+    /// Creates the socket file (owner and mode as configured) and serves it; the error names
+    /// the step that failed.
+    pub fn start(
+        socket: &StatsSocket,
+        shared: Arc<ProcessShared>,
+    ) -> Result<ControlServer, String> {
+        let listener = socket_file::bind(socket)?;
+        let waker = listener.try_clone().map_err(|error| error.to_string())?;
         let done = Arc::new(AtomicBool::new(false));
-        let thread_done = done.clone();
+        let clients = Clients::new(MAX_CLIENTS);
+        let (thread_done, thread_clients, level) = (done.clone(), clients.clone(), socket.level);
         let thread = std::thread::Builder::new()
             .name("ringway-control".into())
             .spawn(move || {
-                for stream in listener.incoming() {
-                    if thread_done.load(Relaxed) {
-                        return;
-                    }
-                    if let Ok(stream) = stream {
-                        serve_client(stream, &shared);
-                    }
-                }
-            })?;
+                let handler = Arc::new(move |stream: UnixStream| {
+                    serve_client(&stream, &shared, level);
+                });
+                let incoming = listener.incoming();
+                thread_clients.accept_loop(
+                    incoming,
+                    &thread_done,
+                    "ringway-api-client",
+                    BUSY,
+                    handler,
+                );
+            })
+            .map_err(|error| error.to_string())?;
         Ok(ControlServer {
-            path: path.to_path_buf(),
+            path: socket.path.clone(),
             waker,
             done,
+            clients,
             thread: Some(thread),
         })
     }
 
+    /// Stops accepting and shuts every client connection; waits for no client.
     pub fn stop(mut self) {
         self.done.store(true, Relaxed);
         // Wake the blocking accept, even when the socket file is gone: shutting the listening
@@ -74,37 +103,63 @@ impl ControlServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        self.clients.close_all();
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
-fn serve_client(stream: UnixStream, shared: &ProcessShared) {
-    let _ = stream.set_read_timeout(Some(CLIENT_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(CLIENT_TIMEOUT));
-    let mut line = String::new();
-    let mut reader = BufReader::new(&stream);
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let reply = run_command(shared, &line);
-    let mut writer = &stream;
-    let _ = writer.write_all(reply.as_bytes());
+fn serve_client(stream: &UnixStream, shared: &ProcessShared, level: AccessLevel) {
+    let line = match read_until(&mut Deadline::new(stream, CLIENT_TIMEOUT), b"\n", MAX_LINE) {
+        // A line without newline counts once the client ends it by closing its side.
+        Ok(Received::Complete(line) | Received::Closed(line)) => line,
+        Ok(Received::TooLong) => {
+            let _ = Deadline::new(stream, REPLY_TIMEOUT).write_all(LINE_TOO_LONG.as_bytes());
+            return;
+        }
+        // Timed out, or gone: nothing to answer.
+        Err(_) => return,
+    };
+    let reply = run_command_at(shared, level, &String::from_utf8_lossy(&line));
+    let _ = Deadline::new(stream, REPLY_TIMEOUT).write_all(reply.as_bytes());
 }
 
-/// Runs a command line (commands separated by `;`) and returns the concatenated replies.
+/// Runs a command line at the `admin` level, as `Proxy::command` does.
 pub fn run_command(shared: &ProcessShared, line: &str) -> String {
+    run_command_at(shared, AccessLevel::Admin, line)
+}
+
+/// Runs a command line (commands separated by `;`) with the rights of `level` and returns the
+/// concatenated replies.
+pub fn run_command_at(shared: &ProcessShared, level: AccessLevel, line: &str) -> String {
     line.split(';')
         .map(str::trim)
         .filter(|command| !command.is_empty())
-        .map(|command| end_reply(run_one(shared, command)))
+        .map(|command| {
+            let words: Vec<&str> = command.split_whitespace().collect();
+            if level < required_level(&words) {
+                end_reply(PERMISSION_DENIED.to_string())
+            } else {
+                end_reply(run_one(shared, &words))
+            }
+        })
         .collect()
 }
 
-fn run_one(shared: &ProcessShared, command: &str) -> String {
-    let words: Vec<&str> = command.split_whitespace().collect();
+/// The level a command needs, as HAProxy 2.6 asks: looking is for everyone, except at the
+/// sessions (client addresses) which needs `operator`; acting on servers or sessions needs
+/// `admin`. Unknown commands need nothing (they get the help).
+fn required_level(words: &[&str]) -> AccessLevel {
+    match words {
+        ["show", "sess", ..] => AccessLevel::Operator,
+        ["set", "server", ..] | ["shutdown", "session" | "sessions", ..] => AccessLevel::Admin,
+        _ => AccessLevel::User,
+    }
+}
+
+fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
     let layout = &shared.layout;
     let counters = &shared.counters;
-    match words.as_slice() {
+    match words {
         ["help"] => help_text(),
         ["show", "info", ..] => render_show_info(layout, counters, shared.is_stopping()),
         ["show", "stat", ..] => render_show_stat(layout, counters),

@@ -23,4 +23,4 @@ mod tls;
 
 pub use error::ProxyError;
 pub use process::{ProcessShared, ShardCommand};
-pub use proxy::{Proxy, StartError, Stopper};
+pub use proxy::{check_files, Proxy, StartError, Stopper};

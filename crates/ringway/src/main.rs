@@ -26,14 +26,15 @@ enum Command {
         #[arg(short, long, default_value = "config/ringway.toml")]
         config: PathBuf,
     },
-    /// Validate a configuration without binding anything.
+    /// Validate a configuration (and the TLS files and socket owners it names) without binding
+    /// anything.
     Check {
         #[arg(short, long, default_value = "config/ringway.toml")]
         config: PathBuf,
     },
     /// Send one runtime API command to the stats socket and print the reply.
     Ctl {
-        /// The stats socket; defaults to the configuration's global.stats_socket.
+        /// The stats socket; defaults to the first of the configuration's global.stats_socket.
         #[arg(long)]
         socket: Option<PathBuf>,
         #[arg(short, long, default_value = "config/ringway.toml")]
@@ -50,10 +51,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match ringway_config::load(&config) {
-            Ok(_) => {
-                println!("config OK");
-                ExitCode::SUCCESS
-            }
+            Ok(config) => match ringway::check_files(&config) {
+                Ok(()) => {
+                    println!("config OK");
+                    ExitCode::SUCCESS
+                }
+                Err(problems) => {
+                    for problem in problems {
+                        eprintln!("ringway: {problem}");
+                    }
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            },
             Err(errors) => {
                 eprintln!("{errors}");
                 ExitCode::from(EXIT_CONFIG)
@@ -141,8 +150,10 @@ fn spawn_signal_thread(stopper: Stopper) {
 fn ctl(socket: Option<PathBuf>, config: &Path, command: &str) -> ExitCode {
     let socket = match socket {
         Some(socket) => socket,
-        None => match ringway_config::load(config).map(|config| config.global.stats_socket) {
-            Ok(Some(socket)) => socket,
+        None => match ringway_config::load(config)
+            .map(|config| config.global.stats_sockets.into_iter().next())
+        {
+            Ok(Some(socket)) => socket.path,
             Ok(None) => {
                 eprintln!(
                     "ringway: {} has no global.stats_socket; pass --socket",

@@ -15,7 +15,7 @@ use ringway_config::Config;
 use ringway_stats::ShardCounters;
 
 use crate::access_log::LogTarget;
-use crate::admin::AdminServer;
+use crate::admin::{socket_file, AdminServer};
 use crate::control::{run_command, ControlServer};
 use crate::idle::ServerIdle;
 use crate::layout::build_layout;
@@ -48,11 +48,34 @@ pub enum StartError {
     Doorbell(std::io::Error),
 }
 
+/// What `ringway check` verifies beyond the configuration file, without binding anything:
+/// every certificate, key and CA file loads (bounded in size) and every stats socket's user and
+/// group exist. `Proxy::start` runs the same checks as it starts. One message per problem.
+pub fn check_files(config: &Config) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    if let Err(error) = TlsSetup::build(config) {
+        problems.push(error);
+    }
+    for socket in &config.global.stats_sockets {
+        if let Err(error) = socket_file::owner(socket) {
+            problems.push(
+                StartError::StatsSocket(format!("{}: {error}", socket.path.display())).to_string(),
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
 /// A running proxy.
 pub struct Proxy {
     shared: Arc<ProcessShared>,
     shards: Vec<ExecutorJoinHandle<()>>,
-    control: Option<ControlServer>,
+    /// One per stats socket.
+    control: Vec<ControlServer>,
     admin: Option<AdminServer>,
     bound: Vec<Vec<SocketAddr>>,
 }
@@ -180,26 +203,25 @@ impl Proxy {
             }
             handles.push(handle);
         }
-        let control = match &shared.config.global.stats_socket {
-            Some(path) => match ControlServer::start(path, shared.clone()) {
-                Ok(server) => Some(server),
+        let mut control = Vec::new();
+        for socket in &shared.config.global.stats_sockets {
+            match ControlServer::start(socket, shared.clone()) {
+                Ok(server) => control.push(server),
                 Err(error) => {
+                    control.into_iter().for_each(ControlServer::stop);
                     abort(&shared, handles);
                     return Err(StartError::StatsSocket(format!(
                         "{}: {error}",
-                        path.display()
+                        socket.path.display()
                     )));
                 }
-            },
-            None => None,
-        };
+            }
+        }
         let admin = match shared.config.global.admin_listen {
             Some(addr) => match AdminServer::start(addr, shared.clone()) {
                 Ok(server) => Some(server),
                 Err(error) => {
-                    if let Some(control) = control {
-                        control.stop();
-                    }
+                    control.into_iter().for_each(ControlServer::stop);
                     abort(&shared, handles);
                     return Err(StartError::Admin(format!("{addr}: {error}")));
                 }
@@ -243,9 +265,7 @@ impl Proxy {
         for handle in self.shards.drain(..) {
             let _ = handle.join();
         }
-        if let Some(control) = self.control.take() {
-            control.stop();
-        }
+        self.control.drain(..).for_each(ControlServer::stop);
         if let Some(admin) = self.admin.take() {
             admin.stop();
         }
@@ -264,9 +284,7 @@ impl Drop for Proxy {
         for handle in self.shards.drain(..) {
             let _ = handle.join();
         }
-        if let Some(control) = self.control.take() {
-            control.stop();
-        }
+        self.control.drain(..).for_each(ControlServer::stop);
         if let Some(admin) = self.admin.take() {
             admin.stop();
         }

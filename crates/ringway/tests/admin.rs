@@ -311,3 +311,58 @@ fn a_silent_client_does_not_block_a_scrape() {
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     drop(silent);
 }
+
+/// 64 slow-loris clients hold connections with unfinished heads: a scrape still answers at
+/// once, each of them gets a 408 once the 3 s head timeout passes, and an oversized head a 431.
+#[test]
+fn sixty_four_slow_clients_do_not_deny_a_scrape() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let origin = origin();
+    let proxy = admin_proxy(origin.addr(), 1);
+    let admin = proxy.admin_addr().unwrap();
+    let started = Instant::now();
+    let mut slow: Vec<std::net::TcpStream> = (0..64)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(admin).unwrap();
+            stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    let mut worst = Duration::ZERO;
+    for _ in 0..5 {
+        let scrape = Instant::now();
+        let metrics = http_get(admin, "/metrics");
+        worst = worst.max(scrape.elapsed());
+        assert_eq!(metrics.status, 200);
+    }
+    eprintln!("slowest of 5 scrapes beside 64 slow-loris clients: {worst:?}");
+    assert!(worst < Duration::from_secs(1), "a scrape took {worst:?}");
+
+    let mut reply = String::new();
+    slow[0]
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    slow[0].read_to_string(&mut reply).unwrap();
+    let held = started.elapsed();
+    assert!(
+        reply.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{reply}"
+    );
+    assert!(held < Duration::from_secs(6), "cut off after {held:?}");
+    slow.clear();
+
+    let mut big = std::net::TcpStream::connect(admin).unwrap();
+    let mut head = b"GET /metrics HTTP/1.1\r\n".to_vec();
+    head.extend(std::iter::repeat_n(b"X-Pad: aaaaaaaaaaaaaaaa\r\n", 400).flatten());
+    let _ = big.write_all(&head);
+    let mut reply = String::new();
+    big.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = big.read_to_string(&mut reply);
+    assert!(
+        reply.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{reply}"
+    );
+}

@@ -215,3 +215,161 @@ fn listening_then_lines(child: &mut Child) -> (String, std::sync::mpsc::Receiver
     }
     panic!("ringway never said it was listening");
 }
+
+/// `config_text` with extra `[global]` keys.
+fn config_with_global(name: &str, global: &str) -> PathBuf {
+    let text = config_text("127.0.0.1:0").replace("[global]\n", &format!("[global]\n{global}\n"));
+    temp_config(name, &text)
+}
+
+fn socket_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("ringway-cli-{}-{name}.sock", std::process::id()))
+}
+
+/// Stops a child with SIGTERM and returns its exit status and how long it took.
+fn terminate(child: &mut Child) -> (Option<i32>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    // SAFETY: sends SIGTERM to our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    (status.code(), started.elapsed())
+}
+
+/// Under umask 000 a stats socket is still 0600 (or the configured mode), never world-writable.
+#[test]
+fn stats_sockets_keep_their_mode_under_umask_000() {
+    use std::os::unix::fs::PermissionsExt;
+    let (plain, wide) = (socket_path("umask-plain"), socket_path("umask-wide"));
+    let path = config_with_global(
+        "umask",
+        &format!(
+            "stats_socket = [{:?}, {{ path = {:?}, mode = \"0660\", level = \"user\" }}]",
+            plain.display().to_string(),
+            wide.display().to_string()
+        ),
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 000; exec {RINGWAY} run -c {}",
+            path.display()
+        ))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_listening(&mut child);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&plain), 0o600);
+    assert_eq!(mode(&wide), 0o660);
+    let reply = std::process::Command::new(RINGWAY)
+        .args(["ctl", "-c", path.to_str().unwrap(), "show", "info"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&reply.stdout).starts_with("Name: ringway\n"),
+        "ctl uses the first socket: {reply:?}"
+    );
+    assert_eq!(terminate(&mut child).0, Some(0));
+    assert!(!plain.exists() && !wide.exists(), "removed at stop");
+}
+
+/// SIGTERM while a runtime API client sits connected without finishing its line: the proxy
+/// still exits at once.
+#[test]
+fn sigterm_does_not_wait_for_a_silent_api_client() {
+    let socket = socket_path("silent");
+    let path = config_with_global(
+        "silent",
+        &format!("stats_socket = {:?}", socket.display().to_string()),
+    );
+    let mut child = Command::new(RINGWAY)
+        .args(["run", "-c", path.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_listening(&mut child);
+    let mut silent = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    silent.write_all(b"show").unwrap();
+    // Accepted in order: once a later client is answered, the silent one is being served.
+    let mut later = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    later.write_all(b"show info\n").unwrap();
+    let mut reply = String::new();
+    later.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("Name: ringway\n"), "{reply}");
+    let (code, took) = terminate(&mut child);
+    eprintln!("SIGTERM with a silent API client connected: exit after {took:?}");
+    assert_eq!(code, Some(0));
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+}
+
+/// A certificate path at /dev/zero: `check` and `run` both stop at the 1 MiB limit, at once.
+#[test]
+fn a_certificate_at_dev_zero_is_refused_quickly() {
+    let text = config_text("127.0.0.1:0").replace(
+        "default_backend = \"app\"\n",
+        "default_backend = \"app\"\ntls = { certs = [{ cert = \"/dev/zero\", key = \"/dev/zero\" }] }\n",
+    );
+    let path = temp_config("dev-zero", &text);
+    for command in ["check", "run"] {
+        let started = std::time::Instant::now();
+        let output = ringway(&[command, "-c", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{command}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.trim(),
+            "ringway: frontend web tls: /dev/zero: larger than 1 MiB, the limit for a PEM file",
+            "{command}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+    let output = ringway(&["check", "-c", "/dev/zero"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "/dev/zero: larger than 16 MiB, the limit for a configuration file"
+    );
+}
+
+/// An unknown socket owner is named by `check` and by `run`; a bad mode or level is a
+/// configuration error with its position.
+#[test]
+fn check_validates_the_stats_socket_table() {
+    let socket = socket_path("owner");
+    let path = config_with_global(
+        "owner",
+        &format!(
+            "stats_socket = {{ path = {:?}, user = \"ringway-no-such-user\" }}",
+            socket.display().to_string()
+        ),
+    );
+    for command in ["check", "run"] {
+        let output = ringway(&[command, "-c", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{command}: {output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr).trim(),
+            format!(
+                "ringway: stats socket {}: unknown user \"ringway-no-such-user\"",
+                socket.display()
+            ),
+            "{command}"
+        );
+    }
+    assert!(!socket.exists());
+    let path = config_with_global(
+        "bad-level",
+        "stats_socket = { path = \"/tmp/x.sock\", mode = \"0999\", level = \"root\", x = 1 }",
+    );
+    let output = ringway(&["check", "-c", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = path.display();
+    for expected in [
+        format!("{file}:2:47: global.stats_socket.mode: \"0999\" is not a file mode"),
+        format!("{file}:2:63: global.stats_socket.level: must be"),
+        format!("{file}:2:71: global.stats_socket.x: unknown key"),
+    ] {
+        assert!(stderr.contains(&expected), "{expected} in\n{stderr}");
+    }
+}

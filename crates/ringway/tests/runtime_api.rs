@@ -315,3 +315,181 @@ fn ringway_ctl_sends_one_command() {
         socket_command(socket.path(), "show servers conn app")
     );
 }
+
+/// A client that trickles a byte now and then: it must not hold up another client, it is cut
+/// off once its line has taken longer than the 5 s client timeout (the trickle does not extend
+/// it), and a stop does not wait for it.
+#[test]
+fn a_trickling_client_blocks_neither_another_client_nor_a_stop() {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+
+    let origin = origin();
+    let (proxy, socket) = with_socket(&one_server("safe", ""), origin.addr());
+    let slow = UnixStream::connect(socket.path()).unwrap();
+    let mut writer = slow.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        // The slow client's pace, not a synchronisation: it writes until the server closes.
+        while writer.write_all(b"s").is_ok() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+
+    let started = Instant::now();
+    let info = socket_command(socket.path(), "show info");
+    let latency = started.elapsed();
+    assert!(info.starts_with("Name: ringway\n"), "{info}");
+    assert!(
+        latency < Duration::from_secs(1),
+        "show info took {latency:?}"
+    );
+
+    let mut cut = slow;
+    cut.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut reply = Vec::new();
+    cut.read_to_end(&mut reply).expect("the server closes");
+    let held = started.elapsed();
+    assert!(reply.is_empty(), "no reply to an unfinished line");
+    assert!(
+        held >= Duration::from_secs(4) && held < Duration::from_secs(8),
+        "cut off after the 5 s client timeout, not per byte: {held:?}"
+    );
+    trickle.join().unwrap();
+
+    // A stop with a silent client connected finishes at once.
+    let mut silent = UnixStream::connect(socket.path()).unwrap();
+    silent.write_all(b"show").unwrap();
+    // Connections are accepted in order: once a later one is answered, the silent one is in.
+    wait_until("a later client to be answered", || {
+        socket_command(socket.path(), "show info").contains("Name: ringway")
+    });
+    let stopping = Instant::now();
+    proxy.stop();
+    let stop = stopping.elapsed();
+    eprintln!(
+        "show info beside a trickling client: {latency:?}; stop with a silent client: {stop:?}"
+    );
+    assert!(stop < Duration::from_secs(2), "the stop took {stop:?}");
+    let mut rest = Vec::new();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = silent.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "the silent client was closed, unanswered");
+}
+
+/// A line longer than 64 KiB gets an error reply and the connection closes: the server stops
+/// reading at the limit, so the writer is refused long before it has sent 64 MB.
+#[test]
+fn an_over_long_line_gets_an_error_and_the_connection_closes() {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    let origin = origin();
+    let (_proxy, socket) = with_socket(&one_server("safe", ""), origin.addr());
+    let mut stream = UnixStream::connect(socket.path()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let flood = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < 64 * 1024 * 1024 && writer.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+        sent
+    });
+    // Closed with our bytes unread, the socket ends with a reset after the reply.
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(read) => reply.extend_from_slice(&chunk[..read]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!("reading the reply: {error}"),
+        }
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        "Command line too long (limit 65536 bytes).\n\n"
+    );
+    let sent = flood.join().unwrap();
+    assert!(
+        sent < 8 * 1024 * 1024,
+        "the writer was cut off near the limit, after {sent} bytes"
+    );
+    // A line of exactly 64 KiB, newline included, is still a command line.
+    let padded = format!("show info{}", " ".repeat(64 * 1024 - "show info\n".len()));
+    assert!(socket_command(socket.path(), &padded).starts_with("Name: ringway\n"));
+}
+
+/// The mode of a file, permission bits only.
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Three sockets, one per level: `user` may look but not act (HAProxy's `Permission denied`),
+/// `operator` may also see the sessions, `admin` may do everything.
+#[test]
+fn each_socket_has_its_level_and_its_mode() {
+    let origin = origin();
+    let (admin, operator, user) = (
+        TempPath::new("admin.sock"),
+        TempPath::new("operator.sock"),
+        TempPath::new("user.sock"),
+    );
+    let proxy = proxy(
+        &format!(
+            "stats_socket = [{}, {{ path = {}, level = \"operator\", mode = \"0660\" }}, \
+             {{ path = {}, level = \"user\" }}]",
+            admin.toml(),
+            operator.toml(),
+            user.toml()
+        ),
+        &one_server("safe", ""),
+        origin.addr(),
+    );
+    assert_eq!(mode_of(admin.path()), 0o600);
+    assert_eq!(mode_of(operator.path()), 0o660);
+    assert_eq!(mode_of(user.path()), 0o600);
+
+    let denied = "Permission denied\n\n";
+    let maint = "set server app/s1 state maint";
+    assert_eq!(socket_command(user.path(), maint), denied);
+    assert_eq!(socket_command(user.path(), "show sess"), denied);
+    assert_eq!(socket_command(user.path(), "shutdown session 0x1"), denied);
+    let csv = socket_command(user.path(), "show stat");
+    assert_eq!(csv_value(&csv, "app", "s1", "status"), "no check");
+    assert!(socket_command(user.path(), "show info").starts_with("Name: ringway\n"));
+    assert!(socket_command(user.path(), "help").starts_with("The following commands"));
+    // Each command of a line is checked on its own.
+    let both = socket_command(user.path(), &format!("{maint}; show servers conn app"));
+    assert!(
+        both.starts_with(&format!("{denied}# bkname/svname")),
+        "{both}"
+    );
+
+    assert_eq!(socket_command(operator.path(), maint), denied);
+    assert_eq!(
+        socket_command(operator.path(), "shutdown sessions server app/s1"),
+        denied
+    );
+    // No session yet: an empty reply, not a refusal.
+    assert_eq!(socket_command(operator.path(), "show sess"), "\n");
+    let csv = socket_command(operator.path(), "show stat");
+    assert_eq!(csv_value(&csv, "app", "s1", "status"), "no check");
+
+    assert_eq!(socket_command(admin.path(), maint), "\n");
+    let csv = socket_command(user.path(), "show stat");
+    assert_eq!(csv_value(&csv, "app", "s1", "status"), "MAINT");
+    drop(proxy);
+    assert!(
+        !user.path().exists(),
+        "the socket files are removed at stop"
+    );
+}

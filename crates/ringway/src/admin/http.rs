@@ -1,11 +1,13 @@
-//! Just enough HTTP/1.1 for the admin listener: read one request head (bounded in size and
-//! time), write one response with `Connection: close`. Bytes from the network are never
-//! trusted: anything that is not a plain request line gets a 400.
+//! Just enough HTTP/1.1 for the admin listener: read one request head (bounded in size by
+//! `MAX_HEAD`; the caller bounds the time), write one response with `Connection: close`. Bytes
+//! from the network are never trusted: anything that is not a plain request line gets a 400.
 
 use std::io::{self, Read, Write};
 
+use super::clients::{read_until, Received};
+
 /// Largest request head the admin listener reads.
-const MAX_HEAD: usize = 8 * 1024;
+pub const MAX_HEAD: usize = 8 * 1024;
 
 /// The parts of a request the admin listener routes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,22 +35,24 @@ pub fn parse_request_line(head: &[u8]) -> Option<Request> {
     })
 }
 
-/// Reads until the end of the request head. Ok(None): the head is invalid or too large.
-pub fn read_request(stream: &mut impl Read) -> io::Result<Option<Request>> {
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            return Ok(parse_request_line(&head[..at + 2]));
-        }
-        if head.len() >= MAX_HEAD {
-            return Ok(None);
-        }
-        let read = stream.read(&mut chunk)?;
-        if read == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        head.extend_from_slice(&chunk[..read]);
+/// Why no request was read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeadError {
+    /// Not a plain HTTP/1.x request line.
+    Invalid,
+    /// No end of head within `MAX_HEAD` bytes.
+    TooLarge,
+    /// The client closed first, or the socket failed or timed out (`io::ErrorKind::TimedOut`).
+    Io(io::ErrorKind),
+}
+
+/// Reads the request head and parses its request line.
+pub fn read_request(stream: &mut impl Read) -> Result<Request, HeadError> {
+    match read_until(stream, b"\r\n\r\n", MAX_HEAD) {
+        Ok(Received::Complete(head)) => parse_request_line(&head).ok_or(HeadError::Invalid),
+        Ok(Received::TooLong) => Err(HeadError::TooLarge),
+        Ok(Received::Closed(_)) => Err(HeadError::Io(io::ErrorKind::UnexpectedEof)),
+        Err(error) => Err(HeadError::Io(error.kind())),
     }
 }
 
@@ -78,6 +82,9 @@ impl Response {
             400 => "Bad Request",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            408 => "Request Timeout",
+            431 => "Request Header Fields Too Large",
+            503 => "Service Unavailable",
             _ => "Unknown",
         }
     }
@@ -122,11 +129,18 @@ mod tests {
     #[test]
     fn reads_a_head_split_anywhere() {
         let bytes = b"HEAD /stats HTTP/1.0\r\nA: b\r\n\r\nrest";
-        let request = read_request(&mut &bytes[..]).unwrap().unwrap();
+        let request = read_request(&mut &bytes[..]).unwrap();
         assert_eq!(request.method, "HEAD");
-        assert!(read_request(&mut &b"GET / HTTP/1.1\r\n"[..]).is_err());
+        assert_eq!(
+            read_request(&mut &b"GET / HTTP/1.1\r\n"[..]),
+            Err(HeadError::Io(io::ErrorKind::UnexpectedEof))
+        );
+        assert_eq!(
+            read_request(&mut &b"GET / SPDY\r\n\r\n"[..]),
+            Err(HeadError::Invalid)
+        );
         let huge = vec![b'a'; MAX_HEAD + 10];
-        assert_eq!(read_request(&mut &huge[..]).unwrap(), None);
+        assert_eq!(read_request(&mut &huge[..]), Err(HeadError::TooLarge));
     }
 
     #[test]

@@ -2,15 +2,19 @@
 //! `/stats` (an HTML page that refreshes itself) and `/stats.json`. Owns the listener thread
 //! and the routing; the documents come from `ringway_stats`' renderers over the shards'
 //! counters. It runs on its own std threads with blocking sockets, off the request path: the
-//! shards never wait for it. Each admin connection (one request) gets a short-lived thread, at
-//! most `MAX_CLIENTS` at once, so a slow or silent client does not hold up a scrape.
+//! shards never wait for it. Each admin connection (one request) gets a short-lived thread
+//! (`clients`), at most `MAX_CLIENTS` at once; a client must send its whole head within
+//! `HEAD_TIMEOUT`, so slow or silent clients hold a place only briefly and many of them together
+//! do not hold up a scrape. The runtime API (`control.rs`) serves its clients the same way.
 
+pub(crate) mod clients;
 mod http;
+pub(crate) mod socket_file;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -18,18 +22,25 @@ use std::time::Duration;
 use ringway_stats::{render_metrics, render_stats_html, render_stats_json, METRICS_CONTENT_TYPE};
 
 use crate::process::ProcessShared;
-use http::{read_request, Request, Response};
+use clients::{Clients, Deadline};
+use http::{read_request, HeadError, Request, Response};
 
-/// How long an admin client may take to send its request or read the answer.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Admin connections served at once; more are closed at once.
-const MAX_CLIENTS: usize = 8;
+/// How long an admin client may take to send its whole request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an admin client may take to read the whole response.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Admin connections served at once; more get a 503 and are closed at once.
+const MAX_CLIENTS: usize = 256;
+/// What a client over `MAX_CLIENTS` gets.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+    Content-Length: 23\r\nConnection: close\r\n\r\ntoo many admin clients\n";
 
 pub struct AdminServer {
     addr: SocketAddr,
     /// A handle on the listening socket, to wake the blocked accept at stop.
     waker: TcpListener,
     done: Arc<AtomicBool>,
+    clients: Arc<Clients>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -40,35 +51,26 @@ impl AdminServer {
         let waker = listener.try_clone()?;
         let done = Arc::new(AtomicBool::new(false));
         let thread_done = done.clone();
+        let clients = Clients::new(MAX_CLIENTS);
+        let thread_clients = clients.clone();
         let thread = std::thread::Builder::new()
             .name("ringway-admin".into())
             .spawn(move || {
-                let active = Arc::new(AtomicUsize::new(0));
-                for stream in listener.incoming() {
-                    if thread_done.load(Relaxed) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    if active.fetch_add(1, Relaxed) >= MAX_CLIENTS {
-                        active.fetch_sub(1, Relaxed);
-                        continue;
-                    }
-                    let (conn_shared, conn_active) = (shared.clone(), active.clone());
-                    let spawned = std::thread::Builder::new()
-                        .name("ringway-admin-conn".into())
-                        .spawn(move || {
-                            serve(stream, &conn_shared);
-                            conn_active.fetch_sub(1, Relaxed);
-                        });
-                    if spawned.is_err() {
-                        active.fetch_sub(1, Relaxed);
-                    }
-                }
+                let handler = Arc::new(move |stream: TcpStream| serve(&stream, &shared));
+                let incoming = listener.incoming();
+                thread_clients.accept_loop(
+                    incoming,
+                    &thread_done,
+                    "ringway-admin-conn",
+                    BUSY,
+                    handler,
+                );
             })?;
         Ok(AdminServer {
             addr,
             waker,
             done,
+            clients,
             thread: Some(thread),
         })
     }
@@ -88,18 +90,25 @@ impl AdminServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        self.clients.close_all();
     }
 }
 
-fn serve(mut stream: TcpStream, shared: &ProcessShared) {
-    let _ = stream.set_read_timeout(Some(CLIENT_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(CLIENT_TIMEOUT));
-    let (response, head_only) = match read_request(&mut stream) {
-        Ok(Some(request)) => (route(&request, shared), request.method == "HEAD"),
-        Ok(None) => (Response::new(400, "text/plain", "bad request\n"), false),
-        Err(_) => return,
+fn serve(stream: &TcpStream, shared: &ProcessShared) {
+    let (response, head_only) = match read_request(&mut Deadline::new(stream, HEAD_TIMEOUT)) {
+        Ok(request) => (route(&request, shared), request.method == "HEAD"),
+        Err(HeadError::Invalid) => (Response::new(400, "text/plain", "bad request\n"), false),
+        Err(HeadError::TooLarge) => (
+            Response::new(431, "text/plain", "request head too large\n"),
+            false,
+        ),
+        Err(HeadError::Io(std::io::ErrorKind::TimedOut)) => (
+            Response::new(408, "text/plain", "request head not received in time\n"),
+            false,
+        ),
+        Err(HeadError::Io(_)) => return,
     };
-    let _ = response.write_to(&mut stream, head_only);
+    let _ = response.write_to(&mut Deadline::new(stream, REPLY_TIMEOUT), head_only);
     let _ = stream.shutdown(std::net::Shutdown::Write);
 }
 
