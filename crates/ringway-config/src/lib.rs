@@ -29,8 +29,8 @@ use std::path::Path;
 pub use duration::{parse_duration, DurationError};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    AccessLog, Backend, Balance, CertPair, Config, Frontend, FrontendTls, Global, ReuseMode, Route,
-    Server, ServerTls, Sni, Timeouts, Verify,
+    AccessLog, Backend, Balance, CertPair, Config, ForwardHeaders, Frontend, FrontendTls, Global,
+    ReuseMode, Route, Server, ServerTls, Sni, Timeouts, Verify,
 };
 
 /// Reads and checks the configuration file at `path`.
