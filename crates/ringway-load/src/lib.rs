@@ -15,8 +15,8 @@
 //! - [`forward`] owns a byte-for-byte TCP forwarder with no HTTP in it, the
 //!   cost floor the benchmarks set beside the proxies, waiting with epoll or
 //!   with an io_uring ring.
-//! - [`chunked`] owns the incremental `Transfer-Encoding: chunked` decoder
-//!   both sides use.
+//! - Chunked bodies are framed by `ringway_http::BodyFramer`, the proxy's
+//!   own decoder, on both sides.
 //! - [`cli`] owns the command line of the `ringway-load` binary.
 //! - `spin.rs` owns the process-wide number of poll rounds
 //!   ([`set_spin_rounds`]) each thread's `ringway_net::Poller` makes before
@@ -29,7 +29,6 @@
 //! machine; the parsers still never panic on network input.
 
 pub mod certs;
-pub mod chunked;
 pub mod cli;
 mod decimal;
 pub mod duration;
