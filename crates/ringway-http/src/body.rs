@@ -168,11 +168,15 @@ impl BodyFramer {
             }
             // The chunked decoder hands its data out itself.
             State::Chunked(c) => match c.feed(input, data.take()) {
-                Ok(progress) => {
-                    if progress.done {
+                Ok((consumed, content, done)) => {
+                    if done {
                         self.state = State::Done;
                     }
-                    progress
+                    Progress {
+                        consumed,
+                        data: content,
+                        done,
+                    }
                 }
                 Err(e) => {
                     self.state = State::Failed(e.clone());
@@ -200,7 +204,7 @@ impl Chunked {
         &mut self,
         input: &[u8],
         mut data: Option<&mut BytesMut>,
-    ) -> Result<Progress, HttpError> {
+    ) -> Result<(usize, usize, bool), HttpError> {
         let mut i = 0;
         let mut content = 0;
         while let Some(rest) = input.get(i..) {
@@ -225,18 +229,10 @@ impl Chunked {
             let Some(&b) = rest.first() else { break };
             i += 1;
             if self.step(b)? {
-                return Ok(Progress {
-                    consumed: i,
-                    data: content,
-                    done: true,
-                });
+                return Ok((i, content, true));
             }
         }
-        Ok(Progress {
-            consumed: i,
-            data: content,
-            done: false,
-        })
+        Ok((i, content, false))
     }
 
     /// Advances over one framing byte; true when the body has ended.
