@@ -20,4 +20,6 @@ ensure_pkg socat socat || echo "== socat unavailable: the runtime API test uses 
 
 echo "== cargo test"
 cargo test --workspace
+echo "== codec fuzz (20 s)"
+cargo run --release -q -p ringway-http --example fuzz -- 20
 echo "== all checks passed"

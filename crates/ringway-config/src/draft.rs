@@ -97,6 +97,7 @@ pub(crate) struct DraftFrontend {
     pub routes: List<DraftRoute>,
     pub tls: Option<DraftFrontendTls>,
     pub access_log: Option<At<String>>,
+    pub forward_headers: Option<At<Vec<At<String>>>>,
     pub tuning: DraftTuning,
 }
 

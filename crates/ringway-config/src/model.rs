@@ -147,6 +147,9 @@ pub struct Frontend {
     pub routes: Vec<Route>,
     pub tls: Option<FrontendTls>,
     pub access_log: Option<AccessLog>,
+    /// The fields added to forwarded requests (`forward_headers`); by
+    /// default X-Forwarded-For alone.
+    pub forward_headers: ForwardHeaders,
     pub timeouts: Timeouts,
     pub retries: u32,
 }
@@ -214,6 +217,7 @@ impl Balance {
 }
 
 /// `http_reuse`: the pool crate owns the reuse modes and their table.
+pub use ringway_http::ForwardHeaders;
 pub use ringway_pool::ReuseMode;
 
 /// A `[[backend.server]]`.

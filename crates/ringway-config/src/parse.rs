@@ -46,6 +46,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "routes",
     "tls",
     "access_log",
+    "forward_headers",
 ];
 const ROUTE_KEYS: &[&str] = &["host", "backend"];
 const FRONTEND_TLS_KEYS: &[&str] = &["certs", "alpn"];
@@ -199,6 +200,7 @@ fn read_frontend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftFrontend {
             .table("tls", issues)
             .map(|tls| read_frontend_tls(tls, issues)),
         access_log: table.string("access_log", issues),
+        forward_headers: table.strings("forward_headers", issues),
         tuning: read_tuning(&table, issues),
         origin: table.origin,
     }

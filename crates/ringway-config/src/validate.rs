@@ -20,9 +20,9 @@ use crate::draft::{
 };
 use crate::error::Issues;
 use crate::model::{
-    AccessLevel, AccessLog, Backend, Balance, CertPair, Config, Frontend, FrontendTls, Global,
-    ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, Timeouts, Verify, DEFAULT_RETRIES,
-    DEFAULT_SOCKET_MODE,
+    AccessLevel, AccessLog, Backend, Balance, CertPair, Config, ForwardHeaders, Frontend,
+    FrontendTls, Global, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, Timeouts, Verify,
+    DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
 };
 
 const MAX_SHARDS: i64 = 1024;
@@ -474,6 +474,10 @@ impl Checker<'_> {
                 "stderr" => Some(AccessLog::Stderr),
                 path => Some(AccessLog::File(self.resolve(path))),
             });
+        let forward_headers = draft
+            .forward_headers
+            .as_ref()
+            .map_or(ForwardHeaders::DEFAULT, |list| self.forward_headers(list));
         let tuning = self.tuning(&draft.tuning, defaults);
         Frontend {
             name: name_of(&draft.name),
@@ -482,9 +486,35 @@ impl Checker<'_> {
             routes,
             tls,
             access_log,
+            forward_headers,
             timeouts: tuning.timeouts,
             retries: tuning.retries,
         }
+    }
+
+    /// The set named by `forward_headers`; an empty list adds no field.
+    fn forward_headers(&mut self, list: &At<Vec<At<String>>>) -> ForwardHeaders {
+        let mut set = ForwardHeaders::NONE;
+        for item in &list.value {
+            match ForwardHeaders::from_name(&item.value) {
+                Some(one) => set = set.with(one),
+                None => {
+                    let known: Vec<&str> = ForwardHeaders::NAMES
+                        .iter()
+                        .map(|&(name, _)| name)
+                        .collect();
+                    self.issue(
+                        item,
+                        format!(
+                            "unknown forwarding header {:?}; expected one of: {}",
+                            item.value,
+                            known.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        set
     }
 
     fn frontend_tls(&mut self, draft: &DraftFrontendTls) -> FrontendTls {

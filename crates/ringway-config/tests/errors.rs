@@ -656,6 +656,34 @@ fn access_log() {
 }
 
 #[test]
+fn forward_headers() {
+    let with = |list: &str| {
+        BASE.replace(
+            "default_backend = \"app\"",
+            &format!("default_backend = \"app\"\nforward_headers = {list}"),
+        )
+    };
+    use ringway_config::ForwardHeaders as F;
+    assert_eq!(ok(BASE).frontends[0].forward_headers, F::X_FORWARDED_FOR);
+    assert_eq!(ok(&with("[]")).frontends[0].forward_headers, F::NONE);
+    let all = ok(&with(
+        r#"["x-forwarded-for", "X-Forwarded-Proto", "x-forwarded-host", "x-forwarded-port", "forwarded", "via"]"#,
+    ));
+    let set = all.frontends[0].forward_headers;
+    for (_, one) in F::NAMES {
+        assert!(set.contains(one));
+    }
+    let error = single(
+        &with(r#"["via", "x-real-ip"]"#),
+        "frontend[0].forward_headers[1]",
+    );
+    assert_eq!(at(&error), (6, 27));
+    assert!(error.message.contains("x-forwarded-proto"), "{error}");
+    let error = single(&with("\"via\""), "frontend[0].forward_headers");
+    assert_eq!(at(&error), (6, 19));
+}
+
+#[test]
 fn syntax_errors_carry_their_position() {
     let all = errors("[global]\nshards = 1\nshards = 2\n");
     assert_eq!(all.len(), 1, "{}", render(&all));

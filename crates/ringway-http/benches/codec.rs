@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use ringway_http::{parse_request, BodyFramer, BodyKind, Limits};
+use ringway_http::{parse_request, BodyFramer, BodyKind, Forwarding, Limits};
 
 const REQUEST: &[u8] = b"GET /api/v1/items?page=2&sort=desc HTTP/1.1\r\n\
 Host: shop.example.com\r\n\
@@ -29,11 +29,12 @@ fn time(name: &str, iters: u32, mut f: impl FnMut()) {
 
 fn main() {
     let limits = Limits::default();
+    let forwarding = Forwarding::new("203.0.113.9");
     let mut out = BytesMut::with_capacity(4096);
     println!("request head: {} bytes", REQUEST.len());
     time("parse_request (typical GET)", 200_000, || {
         out.clear();
-        let head = parse_request(black_box(REQUEST), &limits, "203.0.113.9", &mut out);
+        let head = parse_request(black_box(REQUEST), &limits, &forwarding, &mut out);
         black_box(head.ok());
     });
 

@@ -7,7 +7,7 @@
 
 use bytes::BytesMut;
 
-use crate::HttpError;
+use crate::{HttpError, MAX_CHUNK_SIZE};
 
 /// How a message body is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,9 @@ pub struct Progress {
     /// Bytes of `input` that belong to this body; the rest, if any, is the
     /// next message.
     pub consumed: usize,
+    /// Of the consumed bytes, how many are content (chunk framing and
+    /// trailers not counted).
+    pub data: usize,
     /// The body has ended.
     pub done: bool,
 }
@@ -33,7 +36,8 @@ pub struct Progress {
 const MAX_CHUNK_LINE: usize = 4096;
 /// Largest trailer section (fields and final CRLF) accepted.
 const MAX_TRAILERS: usize = 64 * 1024;
-/// 16 hex digits fill a u64; more is either overflow or padding abuse.
+/// 16 hex digits fill a u64; more is padding abuse even when the value is
+/// small (`00000000000000001`).
 const MAX_SIZE_DIGITS: u8 = 16;
 
 /// Tracks where a body ends as its bytes pass through. Feed it any split of
@@ -140,10 +144,12 @@ impl BodyFramer {
         let progress = match &mut self.state {
             State::Done => Progress {
                 consumed: 0,
+                data: 0,
                 done: true,
             },
             State::UntilClose => Progress {
                 consumed: input.len(),
+                data: input.len(),
                 done: false,
             },
             State::Failed(e) => return Err(e.clone()),
@@ -156,22 +162,22 @@ impl BodyFramer {
                 }
                 Progress {
                     consumed: take,
+                    data: take,
                     done,
                 }
             }
             // The chunked decoder hands its data out itself.
             State::Chunked(c) => match c.feed(input, data.take()) {
-                Ok((consumed, true)) => {
-                    self.state = State::Done;
+                Ok((consumed, content, done)) => {
+                    if done {
+                        self.state = State::Done;
+                    }
                     Progress {
                         consumed,
-                        done: true,
+                        data: content,
+                        done,
                     }
                 }
-                Ok((consumed, false)) => Progress {
-                    consumed,
-                    done: false,
-                },
                 Err(e) => {
                     self.state = State::Failed(e.clone());
                     return Err(e);
@@ -191,14 +197,16 @@ fn clamp(left: u64, avail: usize) -> usize {
 }
 
 impl Chunked {
-    /// Returns bytes consumed and whether the last CRLF was seen; appends
-    /// the chunk data consumed to `data` when given.
+    /// Returns bytes consumed, how many were chunk data, and whether the
+    /// last CRLF was seen; appends the chunk data consumed to `data` when
+    /// given.
     fn feed(
         &mut self,
         input: &[u8],
         mut data: Option<&mut BytesMut>,
-    ) -> Result<(usize, bool), HttpError> {
+    ) -> Result<(usize, usize, bool), HttpError> {
         let mut i = 0;
+        let mut content = 0;
         while let Some(rest) = input.get(i..) {
             if let Phase::Data(left) = self.phase {
                 let take = clamp(left, rest.len());
@@ -209,6 +217,7 @@ impl Chunked {
                     data.extend_from_slice(rest.get(..take).unwrap_or_default());
                 }
                 i += take;
+                content += take;
                 let left = left - take as u64;
                 self.phase = if left == 0 {
                     Phase::DataCr
@@ -220,10 +229,10 @@ impl Chunked {
             let Some(&b) = rest.first() else { break };
             i += 1;
             if self.step(b)? {
-                return Ok((i, true));
+                return Ok((i, content, true));
             }
         }
-        Ok((i, false))
+        Ok((i, content, false))
     }
 
     /// Advances over one framing byte; true when the body has ended.
@@ -258,6 +267,9 @@ impl Chunked {
                     _ => (b | 0x20) - b'a' + 10,
                 };
                 self.size = (self.size << 4) | u64::from(v);
+                if self.size > MAX_CHUNK_SIZE {
+                    return Err(HttpError::ChunkTooLarge);
+                }
                 Phase::Size
             }
             (Phase::Size, _) if self.digits == 0 => {

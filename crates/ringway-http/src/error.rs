@@ -21,6 +21,15 @@ pub enum HttpError {
     BadTransferEncoding,
     #[error("invalid chunked body: {0}")]
     BadChunk(&'static str),
+    /// A chunk size above [`crate::MAX_CHUNK_SIZE`].
+    #[error("chunk size above 2^52-1")]
+    ChunkTooLarge,
+    #[error("invalid request target: {0}")]
+    BadTarget(&'static str),
+    /// A 101 answering a request that asked for no upgrade: relaying it
+    /// would turn the connection into a raw tunnel.
+    #[error("101 Switching Protocols to a request without Upgrade")]
+    UnsolicitedUpgrade,
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
 }
@@ -62,6 +71,8 @@ mod tests {
         assert_eq!(HttpError::LengthWithTransferEncoding.status(), 400);
         assert_eq!(HttpError::BadTransferEncoding.status(), 400);
         assert_eq!(HttpError::BadChunk("x").status(), 400);
+        assert_eq!(HttpError::ChunkTooLarge.status(), 400);
+        assert_eq!(HttpError::BadTarget("x").status(), 400);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use bytes::BytesMut;
 
-use crate::HttpError;
+use crate::{ForwardHeaders, HttpError};
 
 /// The fields the codec treats specially; everything else is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +22,10 @@ pub(crate) enum Kind {
     ProxyConnection,
     WwwAuthenticate,
     ProxyAuthenticate,
+    XForwardedProto,
+    XForwardedHost,
+    XForwardedPort,
+    IdempotencyKey,
 }
 
 pub(crate) fn classify(name: &str) -> Kind {
@@ -36,9 +40,13 @@ pub(crate) fn classify(name: &str) -> Kind {
         10 if is(b"connection") => Kind::Connection,
         10 if is(b"keep-alive") => Kind::KeepAlive,
         14 if is(b"content-length") => Kind::ContentLength,
+        15 if is(b"idempotency-key") => Kind::IdempotencyKey,
         16 if is(b"proxy-connection") => Kind::ProxyConnection,
         16 if is(b"www-authenticate") => Kind::WwwAuthenticate,
+        16 if is(b"x-forwarded-host") => Kind::XForwardedHost,
+        16 if is(b"x-forwarded-port") => Kind::XForwardedPort,
         17 if is(b"transfer-encoding") => Kind::TransferEncoding,
+        17 if is(b"x-forwarded-proto") => Kind::XForwardedProto,
         18 if is(b"proxy-authenticate") => Kind::ProxyAuthenticate,
         _ => Kind::Other,
     }
@@ -134,6 +142,8 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 pub(crate) struct TeSummary {
     pub present: bool,
     pub chunked_count: u32,
+    /// Codings listed, `chunked` included.
+    pub codings: u32,
     pub last_is_chunked: bool,
     /// An empty element, a non-token coding, or `chunked` with parameters.
     pub invalid: bool,
@@ -143,6 +153,7 @@ impl TeSummary {
     pub(crate) fn fold(&mut self, value: &[u8]) {
         self.present = true;
         for item in list_items(value) {
+            self.codings += 1;
             let (name, has_params) = match item.iter().position(|&b| b == b';') {
                 Some(i) => (item.get(..i).unwrap_or_default().trim_ascii(), true),
                 None => (item, false),
@@ -160,10 +171,17 @@ impl TeSummary {
         }
     }
 
-    /// Exactly one `chunked`, as the final coding, and nothing invalid.
-    pub(crate) fn is_valid_chunked(&self) -> bool {
-        !self.invalid && self.chunked_count == 1 && self.last_is_chunked
+    /// The one coding a request may carry: `chunked` alone, once. Other
+    /// codings in a request would make the proxy and the server disagree on
+    /// what the body is, so they are refused rather than passed on.
+    pub(crate) fn is_chunked_only(&self) -> bool {
+        !self.invalid && self.codings == 1 && self.chunked_count == 1
     }
+}
+
+/// Whether a TE field value lists `trailers` (RFC 9110 §10.1.4).
+pub(crate) fn te_has_trailers(value: &[u8]) -> bool {
+    list_items(value).any(|item| item.eq_ignore_ascii_case(b"trailers"))
 }
 
 /// Start of `part` within `buf`, for a `part` that httparse sliced from it.
@@ -192,6 +210,17 @@ pub(crate) fn write_u64(out: &mut BytesMut, mut n: u64) {
     out.extend_from_slice(digits.get(i..).unwrap_or_default());
 }
 
+/// What becomes of Transfer-Encoding fields on the way to the next hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TeOut {
+    /// One field with every coding of every field, in order.
+    Combine,
+    /// One `Transfer-Encoding: chunked` (a request, checked to say just that).
+    Chunked,
+    /// None: the body goes out decoded (an HTTP/1.0 client).
+    Drop,
+}
+
 /// How to copy a parsed head's fields to the next hop.
 pub(crate) struct Rewrite<'h, 'b> {
     pub fields: &'h [httparse::Header<'b>],
@@ -204,16 +233,31 @@ pub(crate) struct Rewrite<'h, 'b> {
     pub content_length: Option<u64>,
     /// Replace the CR/LF of obs-folds with spaces (responses only).
     pub unfold: bool,
-    /// Drop Transfer-Encoding: the body goes out decoded (an HTTP/1.0 client).
-    pub drop_transfer_encoding: bool,
+    pub transfer_encoding: TeOut,
+    /// The value Host fields carry instead of theirs (an absolute-form
+    /// target's authority).
+    pub host: Option<&'h [u8]>,
+    /// The client's TE fields become one `TE: trailers`.
+    pub te_trailers: bool,
+    /// Client fields the proxy writes itself and so drops.
+    pub replaced: ForwardHeaders,
 }
 
 impl Rewrite<'_, '_> {
     pub(crate) fn write(&self, out: &mut BytesMut) {
         let mut length_written = false;
-        for (field, &kind) in self.fields.iter().zip(self.kinds) {
+        let mut te_written = false;
+        let mut trailers_written = false;
+        for (i, (field, &kind)) in self.fields.iter().zip(self.kinds).enumerate() {
             let keep = match kind {
-                Kind::Connection | Kind::KeepAlive | Kind::Te | Kind::ProxyConnection => false,
+                Kind::Connection | Kind::KeepAlive | Kind::ProxyConnection => false,
+                Kind::Te => {
+                    if self.te_trailers && !trailers_written {
+                        out.extend_from_slice(b"TE: trailers\r\n");
+                        trailers_written = true;
+                    }
+                    false
+                }
                 Kind::Upgrade => self.keep_upgrade,
                 Kind::ContentLength => {
                     if let (Some(n), false) = (self.content_length, length_written) {
@@ -228,12 +272,58 @@ impl Rewrite<'_, '_> {
                 // Framing and routing fields are never dropped because a
                 // Connection list names them: removing them would make the
                 // next hop frame the message differently than we did.
-                Kind::Host => true,
-                Kind::TransferEncoding => !self.drop_transfer_encoding,
+                Kind::Host => match self.host {
+                    Some(authority) => {
+                        out.extend_from_slice(field.name.as_bytes());
+                        out.extend_from_slice(b": ");
+                        out.extend_from_slice(authority);
+                        out.extend_from_slice(b"\r\n");
+                        false
+                    }
+                    None => true,
+                },
+                Kind::TransferEncoding => {
+                    if !te_written {
+                        self.write_transfer_encoding(i, out);
+                        te_written = true;
+                    }
+                    false
+                }
+                Kind::XForwardedProto => !self.replaced.contains(ForwardHeaders::X_FORWARDED_PROTO),
+                Kind::XForwardedHost => !self.replaced.contains(ForwardHeaders::X_FORWARDED_HOST),
+                Kind::XForwardedPort => !self.replaced.contains(ForwardHeaders::X_FORWARDED_PORT),
                 _ => !(self.conn.names_other && self.nominated(field.name)),
             };
             if keep {
                 self.write_field(field, out);
+            }
+        }
+    }
+
+    /// Writes the one Transfer-Encoding field standing for all of them; the
+    /// first of them is at `first`.
+    fn write_transfer_encoding(&self, first: usize, out: &mut BytesMut) {
+        match self.transfer_encoding {
+            TeOut::Drop => {}
+            TeOut::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+            TeOut::Combine => {
+                let mut values = self
+                    .fields
+                    .iter()
+                    .zip(self.kinds)
+                    .skip(first)
+                    .filter(|(_, &kind)| kind == Kind::TransferEncoding);
+                let Some((head, _)) = values.next() else {
+                    return;
+                };
+                out.extend_from_slice(head.name.as_bytes());
+                out.extend_from_slice(b": ");
+                self.write_value(head.value, out);
+                for (field, _) in values {
+                    out.extend_from_slice(b", ");
+                    self.write_value(field.value, out);
+                }
+                out.extend_from_slice(b"\r\n");
             }
         }
     }
@@ -249,17 +339,20 @@ impl Rewrite<'_, '_> {
     fn write_field(&self, field: &httparse::Header<'_>, out: &mut BytesMut) {
         out.extend_from_slice(field.name.as_bytes());
         out.extend_from_slice(b": ");
-        if self.unfold && field.value.iter().any(|&b| b == b'\r' || b == b'\n') {
+        self.write_value(field.value, out);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    fn write_value(&self, value: &[u8], out: &mut BytesMut) {
+        if self.unfold && value.iter().any(|&b| b == b'\r' || b == b'\n') {
             out.extend(
-                field
-                    .value
+                value
                     .iter()
                     .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
             );
         } else {
-            out.extend_from_slice(field.value);
+            out.extend_from_slice(value);
         }
-        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -279,6 +372,10 @@ mod tests {
         assert_eq!(classify("Proxy-Authenticate"), Kind::ProxyAuthenticate);
         assert_eq!(classify("X-Te"), Kind::Other);
         assert_eq!(classify("Hosts"), Kind::Other);
+        assert_eq!(classify("X-Forwarded-Proto"), Kind::XForwardedProto);
+        assert_eq!(classify("x-forwarded-host"), Kind::XForwardedHost);
+        assert_eq!(classify("X-Forwarded-Port"), Kind::XForwardedPort);
+        assert_eq!(classify("X-Forwarded-For"), Kind::Other);
     }
 
     #[test]
@@ -330,15 +427,19 @@ mod tests {
             }
             s
         };
-        assert!(te(&[b"chunked"]).is_valid_chunked());
-        assert!(te(&[b"gzip, Chunked"]).is_valid_chunked());
-        assert!(te(&[b"gzip", b"chunked"]).is_valid_chunked());
-        assert!(!te(&[b"chunked, gzip"]).is_valid_chunked());
-        assert!(!te(&[b"chunked", b"chunked"]).is_valid_chunked());
-        assert!(!te(&[b"chunked,"]).is_valid_chunked());
-        assert!(!te(&[b"chunked;x=1"]).is_valid_chunked());
-        assert!(!te(&[b""]).is_valid_chunked());
-        assert!(!te(&[b"\"chunked\""]).is_valid_chunked());
+        assert!(te(&[b"chunked"]).is_chunked_only());
+        assert!(te(&[b" Chunked "]).is_chunked_only());
+        assert!(!te(&[b"gzip, Chunked"]).is_chunked_only());
+        assert!(!te(&[b"gzip", b"chunked"]).is_chunked_only());
+        assert!(te(&[b"gzip", b"chunked"]).last_is_chunked);
+        assert!(!te(&[b"chunked, gzip"]).is_chunked_only());
+        assert!(!te(&[b"chunked, gzip"]).last_is_chunked);
+        assert!(!te(&[b"chunked", b"chunked"]).is_chunked_only());
+        assert!(!te(&[b"chunked,"]).is_chunked_only());
+        assert!(!te(&[b"chunked;x=1"]).is_chunked_only());
+        assert!(!te(&[b""]).is_chunked_only());
+        assert!(!te(&[b"\"chunked\""]).is_chunked_only());
+        assert!(!te(&[b"identity"]).is_chunked_only());
         assert!(te(&[b"gzip;q=1"]).present);
         assert!(!te(&[b"gzip;q=1"]).invalid);
     }

@@ -14,20 +14,27 @@
 mod body;
 mod error;
 mod errors_page;
+mod forward;
 mod headers;
 mod method;
 mod request;
 mod response;
+mod target;
 
 pub use body::{BodyFramer, BodyKind, Progress};
 pub use error::HttpError;
 pub use errors_page::write_error_response;
+pub use forward::{ForwardHeaders, Forwarding};
 pub use method::Method;
-pub use request::{parse_request, RequestHead};
+pub use request::{add_host, parse_request, RequestHead};
 pub use response::{parse_response, ClientSide, ResponseHead};
 
 /// Most header fields accepted in one head; one more is `TooManyHeaders`.
 pub const MAX_HEADERS: usize = 100;
+
+/// Largest chunk size accepted, 2^52-1 as HAProxy: a larger one is an
+/// attack on whoever parses it next, not a body anyone sends.
+pub const MAX_CHUNK_SIZE: u64 = (1 << 52) - 1;
 
 /// Size limits applied while parsing heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

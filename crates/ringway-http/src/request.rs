@@ -1,6 +1,8 @@
 //! Owns request heads: parsing what a client sent, enforcing the RFC 9112
-//! framing rules that defend against request smuggling, and writing the
-//! head to forward to the server.
+//! framing rules that defend against request smuggling (one chunked coding
+//! at most, one Host, one Content-Length value), and writing the head to
+//! forward to the server: origin-form, Host from an absolute-form target,
+//! hop-by-hop fields removed, forwarding fields added.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -8,8 +10,9 @@ use std::ops::Range;
 use bytes::BytesMut;
 
 use crate::body::BodyKind;
-use crate::headers::{self, ConnFlags, Kind, Rewrite, TeSummary};
-use crate::{HttpError, Limits, Method, MAX_HEADERS};
+use crate::headers::{self, ConnFlags, Kind, Rewrite, TeOut, TeSummary};
+use crate::target::{parse_target, Target};
+use crate::{Forwarding, HttpError, Limits, Method, MAX_HEADERS};
 
 /// What the proxy needs to know about a parsed request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,10 +30,29 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// HTTP/1.1 with an Upgrade field and `upgrade` in Connection.
     pub upgrade: bool,
-    /// Host value range in the input buffer (trimmed).
+    /// Range in the input buffer of the request's effective host: the
+    /// authority of an absolute-form target, else the Host value (trimmed).
+    /// Both routing and the forwarded Host use it.
     pub host: Option<Range<usize>>,
-    /// Request-target range in the input buffer.
+    /// Range in the input buffer of the target as forwarded: the whole
+    /// origin-form target, or the path and query of an absolute-form one
+    /// (empty when it has none; `/` goes out then).
     pub path: Range<usize>,
+    /// An HTTP/1.0 request with no host at all: the forwarded head has no
+    /// Host field yet, and the caller adds one with [`add_host`] once it
+    /// knows the server.
+    pub needs_host: bool,
+    /// An `Idempotency-Key` field: the client marks the request as safe to send again
+    /// (draft-ietf-httpapi-idempotency-key-header).
+    pub idempotency_key: bool,
+}
+
+impl RequestHead {
+    /// The request may be sent twice with the effect of once: an idempotent method
+    /// (RFC 9110 §9.2.2) or an `Idempotency-Key`.
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotency_key || self.method.is_idempotent()
+    }
 }
 
 impl RequestHead {
@@ -43,17 +65,29 @@ impl RequestHead {
     }
 }
 
+/// Adds `Host: <host>` to a head written by [`parse_request`] (whose
+/// [`RequestHead::needs_host`] was set), before its final blank line.
+pub fn add_host(out: &mut BytesMut, host: impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    if out.ends_with(b"\r\n\r\n") {
+        out.truncate(out.len() - 2);
+        let _ = write!(out, "Host: {host}\r\n\r\n");
+    }
+}
+
 /// Parses a request head at the start of `buf`.
 ///
 /// `Ok(None)` means the head is incomplete and shorter than
 /// `limits.max_head`; an incomplete head at or beyond it is `HeadTooLarge`.
-/// On success appends to `out` the head to forward: the request line with
-/// version `HTTP/1.1`, the end-to-end fields in order, `Connection: upgrade`
-/// when upgrading, then `X-Forwarded-For: <client_ip>`.
+/// On success appends to `out` the head to forward: the request line in
+/// origin-form with version `HTTP/1.1`, the end-to-end fields in order
+/// (Host set to an absolute-form target's authority, Transfer-Encoding as
+/// one `chunked`, TE as `trailers` alone), `Connection: upgrade` and/or
+/// `te` when needed, then the forwarding fields `forwarding` asks for.
 pub fn parse_request(
     buf: &[u8],
     limits: &Limits,
-    client_ip: &str,
+    forwarding: &Forwarding<'_>,
     out: &mut BytesMut,
 ) -> Result<Option<RequestHead>, HttpError> {
     // Uninitialised slots: httparse writes the ones it fills, and 100 initialised headers
@@ -83,6 +117,11 @@ pub fn parse_request(
     if method == Method::Connect {
         return Err(HttpError::NotImplemented("CONNECT"));
     }
+    let target = target.as_bytes();
+    let (authority, path) = match parse_target(target)? {
+        Target::Verbatim => (None, target),
+        Target::Absolute { authority, path } => (Some(authority), path),
+    };
 
     let fields: &[httparse::Header<'_>] = req.headers;
     let mut kinds = [Kind::Other; MAX_HEADERS];
@@ -92,6 +131,8 @@ pub fn parse_request(
     let mut host = None;
     let mut expect = false;
     let mut upgrade_field = false;
+    let mut te_trailers = false;
+    let mut idempotency_key = false;
     for (field, kind) in fields.iter().zip(kinds.iter_mut()) {
         *kind = headers::classify(field.name);
         match *kind {
@@ -106,6 +147,8 @@ pub fn parse_request(
             }
             Kind::Expect => expect |= field.value.eq_ignore_ascii_case(b"100-continue"),
             Kind::Upgrade => upgrade_field = true,
+            Kind::Te => te_trailers |= headers::te_has_trailers(field.value),
+            Kind::IdempotencyKey => idempotency_key = true,
             _ => {}
         }
     }
@@ -120,7 +163,7 @@ pub fn parse_request(
         }
         // HTTP/1.0 has no chunked coding; RFC 9112 §6.1 calls this faulty
         // framing.
-        if !http11 || !te.is_valid_chunked() {
+        if !http11 || !te.is_chunked_only() {
             return Err(HttpError::BadTransferEncoding);
         }
         BodyKind::Chunked
@@ -135,12 +178,25 @@ pub fn parse_request(
     // 100-continue in them (RFC 9110 §10.1.1).
     let upgrade = http11 && upgrade_field && conn.upgrade;
     let expect_continue = http11 && expect;
+    let host_field = host.is_some();
+    if let Some(authority) = authority {
+        host = Some(headers::range_in(buf, authority));
+    }
+    let effective_host = host.clone().and_then(|r| buf.get(r));
 
-    out.reserve(head_len + client_ip.len() + 64);
+    out.reserve(head_len + forwarding.client_ip.len() + 64);
     out.extend_from_slice(method_token.as_bytes());
     out.extend_from_slice(b" ");
-    out.extend_from_slice(target.as_bytes());
+    if authority.is_some() && path.first() != Some(&b'/') {
+        // RFC 9112 §3.2.4: an empty path is `/`, or `*` for OPTIONS.
+        out.extend_from_slice(match (method, path.is_empty()) {
+            (Method::Options, true) => b"*",
+            _ => b"/",
+        });
+    }
+    out.extend_from_slice(path);
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    let replaced = forwarding.headers;
     Rewrite {
         fields,
         kinds: &kinds,
@@ -148,15 +204,25 @@ pub fn parse_request(
         keep_upgrade: upgrade,
         content_length,
         unfold: false,
-        drop_transfer_encoding: false,
+        transfer_encoding: TeOut::Chunked,
+        host: authority,
+        te_trailers,
+        replaced,
     }
     .write(out);
-    if upgrade {
-        out.extend_from_slice(b"Connection: upgrade\r\n");
+    if let (Some(authority), false) = (authority, host_field) {
+        out.extend_from_slice(b"Host: ");
+        out.extend_from_slice(authority);
+        out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"X-Forwarded-For: ");
-    out.extend_from_slice(client_ip.as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
+    match (upgrade, te_trailers) {
+        (false, false) => {}
+        (true, false) => out.extend_from_slice(b"Connection: upgrade\r\n"),
+        (false, true) => out.extend_from_slice(b"Connection: te\r\n"),
+        (true, true) => out.extend_from_slice(b"Connection: upgrade, te\r\n"),
+    }
+    forwarding.write(effective_host, minor_version, out);
+    out.extend_from_slice(b"\r\n");
 
     Ok(Some(RequestHead {
         method,
@@ -166,7 +232,9 @@ pub fn parse_request(
         keep_alive,
         expect_continue,
         upgrade,
+        needs_host: host.is_none(),
+        idempotency_key,
         host,
-        path: headers::range_in(buf, target.as_bytes()),
+        path: headers::range_in(buf, path),
     }))
 }

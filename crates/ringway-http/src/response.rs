@@ -7,8 +7,8 @@ use std::mem::MaybeUninit;
 use bytes::BytesMut;
 
 use crate::body::BodyKind;
-use crate::headers::{self, ConnFlags, Kind, Rewrite, TeSummary};
-use crate::{HttpError, Limits, Method, MAX_HEADERS};
+use crate::headers::{self, ConnFlags, Kind, Rewrite, TeOut, TeSummary};
+use crate::{ForwardHeaders, HttpError, Limits, Method, MAX_HEADERS};
 
 /// What the proxy knows of the client's request, and whether it wants to
 /// keep the client connection.
@@ -17,6 +17,9 @@ pub struct ClientSide {
     pub method: Method,
     pub minor_version: u8,
     pub keep_alive: bool,
+    /// The request asked to upgrade ([`crate::RequestHead::upgrade`]); a
+    /// 101 to any other request is refused.
+    pub upgrade: bool,
 }
 
 /// What the proxy needs to know about a parsed response head.
@@ -47,6 +50,10 @@ pub struct ResponseHead {
 ///
 /// `Ok(None)` means incomplete and shorter than `limits.max_head`. Any error
 /// is the server's fault; the caller answers 502.
+///
+/// Several Transfer-Encoding fields go out as one. A 101 is accepted only
+/// when the request asked to upgrade (`client.upgrade`), else it is
+/// `UnsolicitedUpgrade`.
 ///
 /// For a 1xx other than 101 the returned `body` is `None` and the head is
 /// written to `out` only for HTTP/1.1 clients; the caller then parses the
@@ -121,7 +128,10 @@ pub fn parse_response(
                 keep_upgrade: false,
                 content_length: forwarded_length,
                 unfold: true,
-                drop_transfer_encoding: false,
+                transfer_encoding: TeOut::Combine,
+                host: None,
+                te_trailers: false,
+                replaced: ForwardHeaders::NONE,
             }
             .write(out);
             out.extend_from_slice(b"\r\n");
@@ -140,6 +150,9 @@ pub fn parse_response(
     let upgrade = status == 101;
     if upgrade && !client_http11 {
         return Err(HttpError::Malformed("101 for an HTTP/1.0 client"));
+    }
+    if upgrade && !client.upgrade {
+        return Err(HttpError::UnsolicitedUpgrade);
     }
 
     let body = if upgrade || status == 204 || status == 304 || client.method == Method::Head {
@@ -179,7 +192,10 @@ pub fn parse_response(
         keep_upgrade: upgrade,
         content_length: forwarded_length,
         unfold: true,
-        drop_transfer_encoding: dechunk,
+        transfer_encoding: if dechunk { TeOut::Drop } else { TeOut::Combine },
+        host: None,
+        te_trailers: false,
+        replaced: ForwardHeaders::NONE,
     }
     .write(out);
     if upgrade {

@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use bytes::BytesMut;
 use ringway_http::{
-    parse_request, parse_response, BodyFramer, BodyKind, ClientSide, Limits, Method,
+    parse_request, parse_response, BodyFramer, BodyKind, ClientSide, Forwarding, Limits, Method,
 };
 
 struct Counting;
@@ -50,6 +50,7 @@ fn allocations(f: impl FnOnce()) -> usize {
 #[test]
 fn steady_state_does_not_allocate() {
     let limits = Limits::default();
+    let forwarding = Forwarding::new("198.51.100.1");
     let mut out = BytesMut::with_capacity(8192);
     let request = b"POST /x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\
         Content-Length: 3, 3\r\nUser-Agent: t\r\n\r\nabc";
@@ -59,12 +60,13 @@ fn steady_state_does_not_allocate() {
         method: Method::Post,
         minor_version: 0,
         keep_alive: true,
+        upgrade: false,
     };
 
     let n = allocations(|| {
         for _ in 0..10 {
             out.clear();
-            let req = parse_request(request, &limits, "198.51.100.1", &mut out)
+            let req = parse_request(request, &limits, &forwarding, &mut out)
                 .ok()
                 .flatten();
             assert!(req.is_some());
@@ -85,7 +87,7 @@ fn steady_state_does_not_allocate() {
     // The counter does count: growing `out` past its capacity allocates.
     let mut small = BytesMut::new();
     let n = allocations(|| {
-        let _ = parse_request(request, &limits, "198.51.100.1", &mut small);
+        let _ = parse_request(request, &limits, &forwarding, &mut small);
     });
     assert!(n > 0);
 }

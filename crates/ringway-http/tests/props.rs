@@ -9,7 +9,7 @@ use common::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use ringway_http::{
-    parse_request, parse_response, BodyFramer, BodyKind, ClientSide, Limits, Method,
+    parse_request, parse_response, BodyFramer, BodyKind, ClientSide, Forwarding, Limits, Method,
 };
 
 const REQUEST_SEEDS: &[&[u8]] = &[
@@ -34,11 +34,13 @@ const CLIENTS: [ClientSide; 3] = [
         method: Method::Head,
         minor_version: 1,
         keep_alive: false,
+        upgrade: true,
     },
     ClientSide {
         method: Method::Post,
         minor_version: 0,
         keep_alive: true,
+        upgrade: false,
     },
 ];
 
@@ -98,7 +100,7 @@ fn mutate(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
 /// Invariants of one request parse, plus prefix agreement when complete.
 fn check_request(buf: &[u8], limits: &Limits) {
     let mut out = BytesMut::new();
-    let whole = parse_request(buf, limits, IP, &mut out);
+    let whole = parse_request(buf, limits, &Forwarding::new(IP), &mut out);
     match &whole {
         Ok(Some(head)) => {
             assert!(head.head_len <= buf.len() && head.head_len <= limits.max_head);
@@ -111,11 +113,14 @@ fn check_request(buf: &[u8], limits: &Limits) {
             for k in [0, head.head_len / 2, head.head_len.saturating_sub(1)] {
                 let mut o = BytesMut::new();
                 if k < head.head_len {
-                    assert_eq!(parse_request(&buf[..k], limits, IP, &mut o), Ok(None));
+                    assert_eq!(
+                        parse_request(&buf[..k], limits, &Forwarding::new(IP), &mut o),
+                        Ok(None)
+                    );
                 }
             }
             let mut o = BytesMut::new();
-            let again = parse_request(&buf[..head.head_len], limits, IP, &mut o);
+            let again = parse_request(&buf[..head.head_len], limits, &Forwarding::new(IP), &mut o);
             assert_eq!(again, whole);
             assert_eq!(o, out);
         }

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use ringway_http::{BodyKind, HttpError, Limits, Method, MAX_HEADERS};
+use ringway_http::{
+    parse_request, BodyKind, ForwardHeaders, Forwarding, HttpError, Limits, Method, MAX_HEADERS,
+};
 
 #[test]
 fn get_fixture() {
@@ -174,7 +176,27 @@ fn hop_by_hop_fields_are_removed() {
     assert!(head.keep_alive);
     assert_eq!(
         out,
-        "GET / HTTP/1.1\r\nHost: a\r\nX-Public: 3\r\nX-Forwarded-For: 192.0.2.7\r\n\r\n"
+        "GET / HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nX-Public: 3\r\nConnection: te\r\n\
+         X-Forwarded-For: 192.0.2.7\r\n\r\n"
+    );
+}
+
+#[test]
+fn te_keeps_only_trailers() {
+    let (_, out) = req_ok(b"GET / HTTP/1.1\r\nHost: a\r\nTE: gzip;q=1, Trailers\r\nTE: x\r\n\r\n");
+    assert_eq!(
+        out,
+        "GET / HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nConnection: te\r\n\
+         X-Forwarded-For: 192.0.2.7\r\n\r\n"
+    );
+    let (_, out) = req_ok(b"GET / HTTP/1.1\r\nHost: a\r\nTE: gzip, deflate\r\n\r\n");
+    assert!(!out.contains("TE"), "{out}");
+    let (_, out) = req_ok(
+        b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\nTE: trailers\r\n\r\n",
+    );
+    assert!(
+        out.contains("\r\nTE: trailers\r\nConnection: upgrade, te\r\n"),
+        "{out}"
     );
 }
 
@@ -208,7 +230,7 @@ fn appends_to_existing_out() {
     let head = ringway_http::parse_request(
         b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
         &Limits::default(),
-        "::1",
+        &ringway_http::Forwarding::new("::1"),
         &mut out,
     )
     .unwrap()
@@ -289,6 +311,12 @@ fn bad_transfer_encodings() {
         b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n",
         b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        // Any coding besides chunked, in one field or several, would leave
+        // the proxy and the server to disagree on the body.
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity, chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n",
     ] {
         let e = req_err(buf);
         assert_eq!(e, HttpError::BadTransferEncoding, "{}", String::from_utf8_lossy(buf));
@@ -300,10 +328,16 @@ fn bad_transfer_encodings() {
 fn good_transfer_encodings() {
     for buf in [
         &b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n"[..],
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding:  chunked \r\n\r\n",
     ] {
-        assert_eq!(req_ok(buf).0.body, BodyKind::Chunked);
+        let (head, out) = request_prefixes(buf);
+        assert_eq!(head.body, BodyKind::Chunked);
+        // One field, one spelling, whatever the client wrote.
+        assert_eq!(
+            out,
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\
+             X-Forwarded-For: 192.0.2.7\r\n\r\n"
+        );
     }
 }
 
@@ -427,4 +461,160 @@ fn pipelined_request_is_left_alone() {
     assert!(!out.contains("/2"));
     let (second, _) = req_ok(&buf[first.head_len..]);
     assert_eq!(second.path(&buf[first.head_len..]), b"/2");
+}
+
+// --- absolute-form targets ---
+
+#[test]
+fn absolute_form_is_forwarded_in_origin_form_with_its_authority() {
+    let buf = b"GET http://internal.example/x?y=1 HTTP/1.1\r\nHost: public.example\r\nA: b\r\n\r\n";
+    let (head, out) = request_prefixes(buf);
+    assert_eq!(head.host(buf), Some(&b"internal.example"[..]));
+    assert_eq!(head.path(buf), b"/x?y=1");
+    assert!(!head.needs_host);
+    assert_eq!(
+        out,
+        "GET /x?y=1 HTTP/1.1\r\nHost: internal.example\r\nA: b\r\n\
+         X-Forwarded-For: 192.0.2.7\r\n\r\n"
+    );
+}
+
+#[test]
+fn absolute_form_empty_paths() {
+    let (_, out) = req_ok(b"GET HTTPS://a.example:8443 HTTP/1.1\r\nHost: b\r\n\r\n");
+    assert!(
+        out.starts_with("GET / HTTP/1.1\r\nHost: a.example:8443\r\n"),
+        "{out}"
+    );
+    let (_, out) = req_ok(b"GET http://a?q HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(out.starts_with("GET /?q HTTP/1.1\r\n"), "{out}");
+    // RFC 9112 §3.2.4: OPTIONS to an authority with no path is OPTIONS *.
+    let (_, out) = req_ok(b"OPTIONS http://a:80 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(
+        out.starts_with("OPTIONS * HTTP/1.1\r\nHost: a:80\r\n"),
+        "{out}"
+    );
+    let (_, out) = req_ok(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(
+        out.starts_with("OPTIONS * HTTP/1.1\r\nHost: a\r\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn absolute_form_gives_an_http10_request_its_host() {
+    let buf = b"GET http://[::1]:8080/p HTTP/1.0\r\nX: y\r\n\r\n";
+    let (head, out) = request_prefixes(buf);
+    assert_eq!(head.host(buf), Some(&b"[::1]:8080"[..]));
+    assert!(!head.needs_host);
+    assert_eq!(
+        out,
+        "GET /p HTTP/1.1\r\nX: y\r\nHost: [::1]:8080\r\nX-Forwarded-For: 192.0.2.7\r\n\r\n"
+    );
+}
+
+#[test]
+fn bad_targets_are_refused() {
+    for buf in [
+        &b"GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET http://a:99999/ HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET index.html HTTP/1.1\r\nHost: a\r\n\r\n",
+    ] {
+        let e = req_err(buf);
+        assert!(matches!(e, HttpError::BadTarget(_)), "{e:?}");
+        assert_eq!(e.status(), 400);
+    }
+}
+
+// --- HTTP/1.0 without Host ---
+
+#[test]
+fn http10_without_host_gets_one_from_the_caller() {
+    let buf = b"GET /a HTTP/1.0\r\nX: y\r\n\r\n";
+    let (head, out) = request_prefixes(buf);
+    assert!(head.needs_host);
+    let mut out = bytes::BytesMut::from(out.as_bytes());
+    ringway_http::add_host(&mut out, "127.0.0.1:8081");
+    assert_eq!(
+        &out[..],
+        b"GET /a HTTP/1.1\r\nX: y\r\nX-Forwarded-For: 192.0.2.7\r\nHost: 127.0.0.1:8081\r\n\r\n"
+    );
+    let (head, _) = req_ok(b"GET /a HTTP/1.0\r\nHost: h\r\n\r\n");
+    assert!(!head.needs_host);
+}
+
+// --- forwarding fields ---
+
+fn forwarded_with(headers: ForwardHeaders, buf: &[u8]) -> String {
+    let fwd = Forwarding {
+        headers,
+        client_ip: "192.0.2.7",
+        client_port: 5555,
+        tls: false,
+        local_port: 8080,
+    };
+    let mut out = bytes::BytesMut::new();
+    parse_request(buf, &Limits::default(), &fwd, &mut out)
+        .unwrap()
+        .unwrap();
+    String::from_utf8(out.to_vec()).unwrap()
+}
+
+#[test]
+fn forwarding_fields_are_chosen() {
+    let buf = b"GET / HTTP/1.1\r\nHost: a.example\r\nVia: 1.1 edge\r\nX-Forwarded-Proto: https\r\n\
+        X-Forwarded-Host: evil\r\nX-Forwarded-Port: 1\r\n\r\n";
+    let all = ForwardHeaders::NAMES
+        .iter()
+        .fold(ForwardHeaders::NONE, |set, &(_, one)| set.with(one));
+    assert_eq!(
+        forwarded_with(all, buf),
+        "GET / HTTP/1.1\r\nHost: a.example\r\nVia: 1.1 edge\r\nX-Forwarded-For: 192.0.2.7\r\n\
+         X-Forwarded-Proto: http\r\nX-Forwarded-Host: a.example\r\nX-Forwarded-Port: 8080\r\n\
+         Forwarded: for=\"192.0.2.7:5555\";proto=http;host=a.example\r\nVia: 1.1 ringway\r\n\r\n"
+    );
+    // Fields the proxy does not write are the client's business.
+    assert_eq!(
+        forwarded_with(ForwardHeaders::NONE, buf),
+        "GET / HTTP/1.1\r\nHost: a.example\r\nVia: 1.1 edge\r\nX-Forwarded-Proto: https\r\n\
+         X-Forwarded-Host: evil\r\nX-Forwarded-Port: 1\r\n\r\n"
+    );
+    // X-Forwarded-Host names the authority of an absolute-form target.
+    let out = forwarded_with(
+        ForwardHeaders::X_FORWARDED_HOST,
+        b"GET http://b.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
+    );
+    assert!(
+        out.ends_with("\r\nX-Forwarded-Host: b.example\r\n\r\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn idempotency_follows_the_method_or_an_idempotency_key() {
+    let cases: [(&[u8], bool); 4] = [
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", false),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nidempotency-key: \"8e03978e\"\r\nContent-Length: 0\r\n\r\n",
+            true,
+        ),
+        (b"PATCH / HTTP/1.1\r\nHost: a\r\nIdempotency-Key: k\r\n\r\n", true),
+    ];
+    for (buf, idempotent) in cases {
+        let (head, out) = request_prefixes(buf);
+        assert_eq!(
+            head.is_idempotent(),
+            idempotent,
+            "{}",
+            String::from_utf8_lossy(buf)
+        );
+        let key_forwarded = out.to_ascii_lowercase().contains("idempotency-key");
+        assert_eq!(
+            key_forwarded, head.idempotency_key,
+            "the field is forwarded"
+        );
+    }
 }

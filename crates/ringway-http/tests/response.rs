@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ringway_http::{BodyKind, HttpError, Limits, Method};
+use ringway_http::{BodyKind, ClientSide, HttpError, Limits, Method};
 
 #[test]
 fn ok_with_length_fixture() {
@@ -126,7 +126,11 @@ fn other_interim_responses() {
 #[test]
 fn switching_protocols_fixture() {
     let buf = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x05hello";
-    let (head, out) = response_prefixes(buf, &GET11);
+    let upgrading = ClientSide {
+        upgrade: true,
+        ..GET11
+    };
+    let (head, out) = response_prefixes(buf, &upgrading);
     assert_eq!(head.status, 101);
     assert_eq!(head.body, BodyKind::None);
     assert!(!head.server_keep_alive);
@@ -139,6 +143,39 @@ fn switching_protocols_fixture() {
     assert!(!out.contains("close"));
     let e = res_err(buf, &client(Method::Get, 0, true));
     assert!(matches!(e, HttpError::Malformed(_)));
+}
+
+#[test]
+fn unsolicited_switching_protocols_is_refused() {
+    // A 101 to a request that asked for no upgrade would make the
+    // connection a raw tunnel: the caller answers 502 and closes.
+    let buf =
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    assert_eq!(res_err(buf, &GET11), HttpError::UnsolicitedUpgrade);
+    let mut out = bytes::BytesMut::new();
+    let r = ringway_http::parse_response(buf, &ringway_http::Limits::default(), &GET11, &mut out);
+    assert!(r.is_err() && out.is_empty());
+}
+
+#[test]
+fn several_transfer_encoding_fields_go_out_as_one() {
+    let buf =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nX: y\r\ntransfer-encoding: chunked\r\n\r\n";
+    let (head, out) = response_prefixes(buf, &GET11);
+    assert_eq!(head.body, BodyKind::Chunked);
+    assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nX: y\r\n\r\n"
+    );
+    // chunked not last: the body ends with the close (RFC 9112 §6.3).
+    let buf = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n";
+    let (head, out) = response_prefixes(buf, &GET11);
+    assert_eq!(head.body, BodyKind::UntilClose);
+    assert_eq!(out.matches("Transfer-Encoding").count(), 1, "{out}");
+    assert!(
+        out.contains("Transfer-Encoding: chunked, gzip\r\n"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -18,8 +18,8 @@
 //! - [`hostile`] owns a misbehaving origin (late bytes, a body after HEAD,
 //!   idle connections closed at random) and the client that checks no
 //!   response reaches the wrong client through a proxy.
-//! - [`chunked`] owns the incremental `Transfer-Encoding: chunked` decoder
-//!   both sides use.
+//! - Chunked bodies are framed by `ringway_http::BodyFramer`, the proxy's
+//!   own decoder, on both sides.
 //! - [`cli`] owns the command line of the `ringway-load` binary.
 //! - `spin.rs` owns the process-wide number of poll rounds
 //!   ([`set_spin_rounds`]) each thread's `ringway_net::Poller` makes before
@@ -32,7 +32,6 @@
 //! machine; the parsers still never panic on network input.
 
 pub mod certs;
-pub mod chunked;
 pub mod cli;
 mod decimal;
 pub mod duration;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_lite::AsyncReadExt;
 use glommio::timer::sleep;
 use ringway_http::{
-    parse_response, BodyFramer, BodyKind, ClientSide, HttpError, Method, RequestHead,
+    add_host, parse_response, BodyFramer, BodyKind, ClientSide, HttpError, Method, RequestHead,
 };
 use ringway_net::IdleCheck;
 use ringway_pool::{lookup_plan, ReuseMode};
@@ -100,10 +100,19 @@ impl Session {
         counters.sessions.inc();
         counters.stot.inc();
         self.info.server.set(Some((backend, server)));
+        if head.needs_host {
+            // An HTTP/1.0 request without a host: the server learns which of its names
+            // was asked for from its own address, as nginx does.
+            add_host(
+                &mut self.to_server,
+                ctx.process.config.backends[backend].servers[server].address,
+            );
+        }
         let client = ClientSide {
             method: head.method,
             minor_version: head.minor_version,
             keep_alive: head.keep_alive,
+            upgrade: head.upgrade,
         };
         let result = self.forward(backend, server, &head, &client).await;
         counters.record_latency(started.elapsed());
@@ -251,7 +260,7 @@ impl Session {
             if !reused || resent || shut || !silent_close || failure.responded {
                 return Err(failure);
             }
-            let idempotent = head.method.is_idempotent();
+            let idempotent = head.is_idempotent();
             if !replayable || !(idempotent || server_got_none(&conn, sent_before)) {
                 return Err(Failure::before_response(ProxyError::NotResent(
                     if replayable {

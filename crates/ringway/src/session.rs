@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use futures_lite::AsyncReadExt;
-use ringway_http::{parse_request, write_error_response, HttpError, RequestHead};
+use ringway_http::{
+    parse_request, write_error_response, ForwardHeaders, Forwarding, HttpError, RequestHead,
+};
 use ringway_net::Socket;
 
 use crate::access_log::RequestLog;
@@ -92,6 +94,8 @@ pub(crate) struct Session {
     pub frontend: usize,
     pub client: Stream,
     pub client_ip: String,
+    /// The port the client connected to, when a forwarding field needs it (else 0).
+    pub local_port: u16,
     /// The request's host, port stripped, kept when a server takes its SNI from it.
     pub request_host: String,
     /// Bytes from the client not yet forwarded.
@@ -141,13 +145,20 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: Socket) {
         // access log lines should not wait that long.
         ctx.process.doorbells[ctx.id].ring();
     }
+    // getsockname only for the frontends that tell the server the port.
+    let forward_headers = ctx.process.config.frontends[frontend].forward_headers;
+    let local_port = if forward_headers.contains(ForwardHeaders::X_FORWARDED_PORT) {
+        tcp.local_addr().map_or(0, |addr| addr.port())
+    } else {
+        0
+    };
     if let Some(client) = open_client(&ctx, &info, tcp).await {
         let tls_open = &ctx.counters.frontends[frontend].tls_open;
         let is_tls = client.is_tls();
         if is_tls {
             tls_open.inc();
         }
-        serve_client(&ctx, &info, client).await;
+        serve_client(&ctx, &info, client, local_port).await;
         if is_tls {
             tls_open.dec();
         }
@@ -181,7 +192,7 @@ async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: Socket) -> Option<
     }
 }
 
-async fn serve_client(ctx: &Rc<ShardCtx>, info: &Rc<SessionInfo>, client: Stream) {
+async fn serve_client(ctx: &Rc<ShardCtx>, info: &Rc<SessionInfo>, client: Stream, local_port: u16) {
     let head_limit = ctx.limits.max_head;
     let (frontend, accepted) = (info.frontend, info.accepted);
     let mut session = Session {
@@ -190,6 +201,7 @@ async fn serve_client(ctx: &Rc<ShardCtx>, info: &Rc<SessionInfo>, client: Stream
         frontend,
         client,
         client_ip: info.peer.ip().to_string(),
+        local_port,
         request_host: String::new(),
         cbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
         sbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
@@ -251,10 +263,17 @@ impl Session {
                 self.log_begin();
                 deadline.get_or_insert_with(|| Instant::now() + request_timeout);
                 self.to_server.clear();
+                let forwarding = Forwarding {
+                    headers: self.ctx.process.config.frontends[self.frontend].forward_headers,
+                    client_ip: &self.client_ip,
+                    client_port: self.info.peer.port(),
+                    tls: self.client.is_tls(),
+                    local_port: self.local_port,
+                };
                 let parsed = parse_request(
                     self.cbuf.data(),
                     &self.ctx.limits,
-                    &self.client_ip,
+                    &forwarding,
                     &mut self.to_server,
                 );
                 match parsed {

@@ -341,6 +341,24 @@ fn a_post_the_server_may_have_received_is_not_sent_again() {
     );
 }
 
+#[test]
+fn a_post_with_an_idempotency_key_is_sent_once_more() {
+    let origin = origin();
+    let proxy = proxy_with_a_pooled_connection(&origin);
+    let addr = frontend_addr(&proxy);
+    let (response, _) = answer(
+        addr,
+        b"POST /?noresponse=1 HTTP/1.1\r\nHost: x\r\nIdempotency-Key: a1\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(response.status, 502, "the second attempt failed too");
+    assert_eq!(stat_num(&proxy, "app", "s1", "wretr"), 1, "re-sent once");
+    assert_eq!(
+        origin.stats().requests,
+        3,
+        "the first GET and the POST twice"
+    );
+}
+
 /// Request-shaped inputs with random damage, and plain noise.
 fn random_input(rng: &mut fastrand::Rng) -> Vec<u8> {
     const TEMPLATES: [&[u8]; 8] = [

@@ -4,8 +4,8 @@
 
 use bytes::BytesMut;
 use ringway_http::{
-    parse_request, parse_response, BodyFramer, BodyKind, ClientSide, HttpError, Limits, Method,
-    Progress, RequestHead, ResponseHead,
+    parse_request, parse_response, BodyFramer, BodyKind, ClientSide, Forwarding, HttpError, Limits,
+    Method, Progress, RequestHead, ResponseHead,
 };
 
 pub const IP: &str = "192.0.2.7";
@@ -16,7 +16,7 @@ pub fn req(buf: &[u8]) -> Result<Option<(RequestHead, String)>, HttpError> {
 
 pub fn req_with(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, String)>, HttpError> {
     let mut out = BytesMut::new();
-    let r = parse_request(buf, limits, IP, &mut out);
+    let r = parse_request(buf, limits, &Forwarding::new(IP), &mut out);
     if !matches!(r, Ok(Some(_))) {
         assert!(out.is_empty(), "nothing may be written on {r:?}");
     }
@@ -43,6 +43,7 @@ pub fn client(method: Method, minor_version: u8, keep_alive: bool) -> ClientSide
         method,
         minor_version,
         keep_alive,
+        upgrade: false,
     }
 }
 
@@ -50,6 +51,7 @@ pub const GET11: ClientSide = ClientSide {
     method: Method::Get,
     minor_version: 1,
     keep_alive: true,
+    upgrade: false,
 };
 
 pub fn res(buf: &[u8], c: &ClientSide) -> Result<Option<(ResponseHead, String)>, HttpError> {
@@ -116,6 +118,7 @@ pub fn response_prefixes(buf: &[u8], c: &ClientSide) -> (ResponseHead, String) {
 pub fn frame_in_steps(kind: BodyKind, input: &[u8], step: usize) -> Result<Progress, HttpError> {
     let mut framer = BodyFramer::new(kind);
     let mut consumed = 0;
+    let mut data = 0;
     let mut done = framer.is_done();
     while !done && consumed < input.len() {
         let end = (consumed + step).min(input.len());
@@ -124,11 +127,22 @@ pub fn frame_in_steps(kind: BodyKind, input: &[u8], step: usize) -> Result<Progr
         if !p.done {
             assert_eq!(p.consumed, end - consumed, "a body not done takes all");
         }
+        assert!(p.data <= p.consumed);
         consumed += p.consumed;
+        data += p.data;
         done = p.done;
         assert_eq!(framer.is_done(), done);
     }
-    Ok(Progress { consumed, done })
+    Ok(Progress {
+        consumed,
+        data,
+        done,
+    })
+}
+
+/// A progress without its content count, for tables of expected results.
+pub fn cd(progress: Result<Progress, HttpError>) -> Result<(usize, bool), HttpError> {
+    progress.map(|p| (p.consumed, p.done))
 }
 
 /// The body fed whole, byte by byte, and split in two at every offset all
@@ -146,6 +160,7 @@ pub fn body_splits(kind: BodyKind, input: &[u8]) -> Result<Progress, HttpError> 
             let b = framer.feed(&input[cut..])?;
             Ok(Progress {
                 consumed: a.consumed + b.consumed,
+                data: a.data + b.data,
                 done: b.done,
             })
         });

@@ -15,6 +15,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
+use ringway_http::BodyFramer;
 use ringway_net::Socket;
 use ringway_tls::NetStream;
 
@@ -22,7 +23,6 @@ use super::counters::{Failure, Recorder};
 use super::response::{parse_response, BodyKind};
 use super::target::Target;
 use super::tls::{self, ClientTls};
-use crate::chunked::ChunkedDecoder;
 
 /// Read buffer per connection; also the largest response head accepted.
 const READ_BUF: usize = 32 << 10;
@@ -255,10 +255,10 @@ impl Client {
                 }
             }
             BodyKind::Chunked => {
-                let mut decoder = ChunkedDecoder::new();
+                let mut framer = BodyFramer::new(ringway_http::BodyKind::Chunked);
                 loop {
-                    let progress = decoder
-                        .decode(&self.buf[self.start..self.end])
+                    let progress = framer
+                        .feed(&self.buf[self.start..self.end])
                         .map_err(|_| Failure::Parse)?;
                     self.start += progress.consumed;
                     if progress.done {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
+use ringway_http::{BodyFramer, BodyKind};
 use ringway_net::Socket;
 use ringway_tls::NetStream;
 
@@ -33,7 +34,6 @@ use super::response::{
 };
 use super::stats::{next_conn_id, SharedStats};
 use super::tls::Acceptor;
-use crate::chunked::ChunkedDecoder;
 
 /// Initial receive buffer size.
 const IN_BUF_START: usize = 16 << 10;
@@ -282,9 +282,9 @@ impl Conn {
                 }
             }
             Framing::Chunked => {
-                let mut decoder = ChunkedDecoder::new();
+                let mut framer = BodyFramer::new(BodyKind::Chunked);
                 loop {
-                    let progress = match decoder.decode(&self.inbuf[self.start..self.end]) {
+                    let progress = match framer.feed(&self.inbuf[self.start..self.end]) {
                         Ok(p) => p,
                         Err(_) => return Ok(None),
                     };
