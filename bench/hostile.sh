@@ -3,8 +3,8 @@
 # through each proxy (`http-reuse always`, 2 shards / 2 threads) to `ringway-load hostile-origin`.
 #   poison:     late bytes after a response, a body after HEAD, an overlong body: responses that
 #               reached the wrong client, 502s;
-#   idle-close: the origin closes idle keep-alive connections after 1-3 ms: lost GETs, POST 502s,
-#               requests the origin executed twice.
+#   idle-close: the origin closes idle keep-alive connections after 1-3 ms while the clients pause
+#               up to 10 ms between requests: lost GETs, POST 502s, requests executed twice.
 # Usage: bench/hostile.sh [REQUESTS] (default 10000). Writes bench/results/hostile.txt.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -46,6 +46,7 @@ executed_twice() {
 {
     echo "# bench/hostile.sh $(date -u +%Y-%m-%dT%H:%MZ), ringway $(git rev-parse --short HEAD), $(haproxy -v | head -1)"
     echo "# $REQUESTS requests per run, 8 client connections, http-reuse always, 2 shards / 2 threads"
+    echo "# wrong: responses carrying another request's id; no_response: the client got nothing"
     origin
     proxies $ORIGIN
     for proxy in ringway:$RINGWAY haproxy:$HAPROXY ringway:$RINGWAY haproxy:$HAPROXY; do
@@ -63,7 +64,7 @@ executed_twice() {
             port=$RINGWAY
             [ $proxy = haproxy ] && port=$HAPROXY
             result=$($BIN/ringway-load hostile-check --target 127.0.0.1:$port \
-                --requests "$REQUESTS" --kinds ok --mix $mix)
+                --requests "$REQUESTS" --kinds ok --mix $mix --pause 10ms)
             echo "idle-close $proxy $mix: $result executed_twice $(executed_twice)"
             stop_pid "$RINGWAY_PID"; stop_pid "$HAPROXY_PID"; stop_pid "$ORIGIN_PID"
         done

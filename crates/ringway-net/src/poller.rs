@@ -95,8 +95,6 @@ struct Slot {
     hung_up: bool,
     /// The token of an idle watch (`watch.rs`): the next readable event reports it.
     watch: Option<u64>,
-    /// The harvest count when the watch began.
-    watched_at: u64,
 }
 
 impl Slot {
@@ -215,25 +213,22 @@ impl Poller {
     /// the poller knows that a read would block (nothing arrived since an attempt found it
     /// empty), which a registered socket's slot tells without a system call.
     pub(crate) fn watch(&self, fd: RawFd, token: u64) -> bool {
-        let harvests = self.activity.get().loops;
         let mut quiet = false;
         self.with_slot(fd, |slot| {
             slot.watch = Some(token);
-            slot.watched_at = harvests;
             quiet = !slot.read.ready && !slot.hung_up;
         });
         quiet
     }
 
-    /// Ends the watch of `fd`; returns whether the poller knows that a read would block. It
-    /// knows only once it has harvested since the watch began: bytes that reached the socket
-    /// just before (a server's second write) would not be reported yet.
+    /// Ends the watch of `fd`; returns whether the poller knows that a read would block (as of
+    /// its last harvest: bytes that reach the socket between a harvest and the reuse are read
+    /// as the response, a race no HTTP/1.1 proxy closes; docs/architecture.md).
     pub(crate) fn unwatch(&self, fd: RawFd) -> bool {
-        let harvests = self.activity.get().loops;
         let mut quiet = false;
         self.with_slot(fd, |slot| {
             slot.watch = None;
-            quiet = !slot.read.ready && !slot.hung_up && slot.watched_at < harvests;
+            quiet = !slot.read.ready && !slot.hung_up;
         });
         quiet
     }
