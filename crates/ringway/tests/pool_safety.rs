@@ -189,3 +189,58 @@ fn a_server_closing_idle_connections_loses_no_request_and_runs_none_twice() {
         origin.connections()
     );
 }
+
+/// Python's `http.server` with `do_HEAD = do_GET` (a HEAD answered with its body, in a second
+/// write): the origin of the report, as a real peer.
+const PYTHON_ORIGIN: &str = r#"
+import http.server
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        ident = self.path.rsplit("/", 1)[-1].encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(ident)))
+        self.send_header("X-Id", ident.decode())
+        self.end_headers()
+        self.wfile.write(ident)
+    do_HEAD = do_GET
+    do_POST = do_GET
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[test]
+fn python_answering_head_with_a_body_never_answers_another_client() {
+    use std::io::BufRead;
+    let Ok(mut child) = std::process::Command::new("python3")
+        .args(["-c", PYTHON_ORIGIN])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("python3 missing: skipped");
+        return;
+    };
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("the origin's port");
+    let port: u16 = line.trim().parse().expect("a port");
+    let text = format!(
+        "[global]\nshards = 2\npin_shards = false\n\
+         [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         [[backend]]\nname = \"app\"\n{}",
+        one_server("always", "").replace("{origin}", &format!("127.0.0.1:{port}"))
+    );
+    let proxy = proxy_from(&text);
+    let report = check(&config(&proxy, &["ok", "head"], Mix::GetAndPost, 400));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(report.wrong, 0, "{report}");
+    assert_eq!(report.ok, 400, "{report}");
+}
