@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::poller::Direction;
 use crate::registration::Registration;
@@ -37,6 +37,31 @@ impl Listener {
             tcp: socket.into(),
             registration: OnceCell::new(),
         })
+    }
+
+    /// Adopts a listening socket (a descriptor handed over by an earlier generation of the
+    /// process, or a duplicate of one), made non-blocking here.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Listener> {
+        let tcp = TcpListener::from(fd);
+        tcp.set_nonblocking(true)?;
+        Ok(Listener {
+            tcp,
+            registration: OnceCell::new(),
+        })
+    }
+
+    /// Takes the listener out of its thread's epoll set before it is dropped, for a socket that
+    /// stays open through another descriptor (a successor generation accepts on it now).
+    pub fn leave_poller(&self) {
+        if let Some(registration) = self.registration.get() {
+            registration.leave();
+        }
+    }
+
+    /// The socket itself, for a listener that never accepted (a supervisor keeps its listening
+    /// sockets and hands duplicates to its shards).
+    pub fn into_std(self) -> TcpListener {
+        self.tcp
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

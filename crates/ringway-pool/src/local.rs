@@ -161,6 +161,41 @@ impl<C> LocalPool<C> {
             .collect()
     }
 
+    /// Takes in a connection that sat idle in the pool of an earlier generation of the process
+    /// (a reload): as [`offer`](Self::offer), but without the keep-on-release estimate, which
+    /// knows nothing of this generation's traffic yet; `pool_max_conn` still holds, and the
+    /// purge trims what turns out not to be needed. A refused connection comes back.
+    pub fn adopt(&mut self, conn: C, hash: u64, safe: bool) -> Result<(), C> {
+        self.shared.use_conn();
+        if self.shared.limits().pool_max_conn == 0 || !self.shared.reserve_idle() {
+            self.shared.drop_used();
+            return Err(conn);
+        }
+        self.shared.idle_added(self.shard, safe);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let class = if safe {
+            IdleClass::Safe
+        } else {
+            IdleClass::Idle
+        };
+        self.queue_mut(class).push_back(Entry { seq, hash, conn });
+        Ok(())
+    }
+
+    /// Empties the pool, each connection with its hash (a reload hands them over).
+    pub fn drain_with_hashes(&mut self) -> Vec<(C, u64)> {
+        let mut drained = Vec::with_capacity(self.len());
+        for class in [IdleClass::Idle, IdleClass::Safe] {
+            let safe = class == IdleClass::Safe;
+            while let Some(entry) = self.queue_mut(class).pop_front() {
+                self.shared.idle_removed(self.shard, safe);
+                drained.push((entry.conn, entry.hash));
+            }
+        }
+        drained
+    }
+
     /// Empties the pool (stop, maintenance).
     pub fn drain_all(&mut self) -> Vec<C> {
         self.remove_where(|_| true)

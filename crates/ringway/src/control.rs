@@ -24,7 +24,7 @@ use ringway_stats::{
 
 use crate::admin::clients::{read_until, Clients, Deadline, Received};
 use crate::admin::socket_file;
-use crate::process::{ProcessShared, ShardCommand};
+use crate::process::{Current, ProcessShared, ShardCommand};
 use crate::sessions::{self, SNAPSHOT_DEADLINE};
 
 /// How long a client may take to send its whole command line (HAProxy's `timeout client` on
@@ -56,10 +56,7 @@ pub struct ControlServer {
 impl ControlServer {
     /// Creates the socket file (owner and mode as configured) and serves it; the error names
     /// the step that failed.
-    pub fn start(
-        socket: &StatsSocket,
-        shared: Arc<ProcessShared>,
-    ) -> Result<ControlServer, String> {
+    pub fn start(socket: &StatsSocket, current: Arc<Current>) -> Result<ControlServer, String> {
         let listener = socket_file::bind(socket)?;
         let waker = listener.try_clone().map_err(|error| error.to_string())?;
         let done = Arc::new(AtomicBool::new(false));
@@ -69,7 +66,7 @@ impl ControlServer {
             .name("ringway-control".into())
             .spawn(move || {
                 let handler = Arc::new(move |stream: UnixStream| {
-                    serve_client(&stream, &shared, level);
+                    serve_client(&stream, &current, level);
                 });
                 let incoming = listener.incoming();
                 thread_clients.accept_loop(
@@ -108,7 +105,7 @@ impl ControlServer {
     }
 }
 
-fn serve_client(stream: &UnixStream, shared: &ProcessShared, level: AccessLevel) {
+fn serve_client(stream: &UnixStream, current: &Current, level: AccessLevel) {
     let line = match read_until(&mut Deadline::new(stream, CLIENT_TIMEOUT), b"\n", MAX_LINE) {
         // A line without newline counts once the client ends it by closing its side.
         Ok(Received::Complete(line) | Received::Closed(line)) => line,
@@ -119,18 +116,18 @@ fn serve_client(stream: &UnixStream, shared: &ProcessShared, level: AccessLevel)
         // Timed out, or gone: nothing to answer.
         Err(_) => return,
     };
-    let reply = run_command_at(shared, level, &String::from_utf8_lossy(&line));
+    let reply = run_command_at(current, level, &String::from_utf8_lossy(&line));
     let _ = Deadline::new(stream, REPLY_TIMEOUT).write_all(reply.as_bytes());
 }
 
 /// Runs a command line at the `admin` level, as `Proxy::command` does.
-pub fn run_command(shared: &ProcessShared, line: &str) -> String {
-    run_command_at(shared, AccessLevel::Admin, line)
+pub fn run_command(current: &Current, line: &str) -> String {
+    run_command_at(current, AccessLevel::Admin, line)
 }
 
 /// Runs a command line (commands separated by `;`) with the rights of `level` and returns the
 /// concatenated replies.
-pub fn run_command_at(shared: &ProcessShared, level: AccessLevel, line: &str) -> String {
+pub fn run_command_at(current: &Current, level: AccessLevel, line: &str) -> String {
     line.split(';')
         .map(str::trim)
         .filter(|command| !command.is_empty())
@@ -138,8 +135,10 @@ pub fn run_command_at(shared: &ProcessShared, level: AccessLevel, line: &str) ->
             let words: Vec<&str> = command.split_whitespace().collect();
             if level < required_level(&words) {
                 end_reply(PERMISSION_DENIED.to_string())
+            } else if words == ["reload"] {
+                end_reply(reload(current))
             } else {
-                end_reply(run_one(shared, &words))
+                end_reply(run_one(&current.get(), &words))
             }
         })
         .collect()
@@ -151,8 +150,18 @@ pub fn run_command_at(shared: &ProcessShared, level: AccessLevel, line: &str) ->
 fn required_level(words: &[&str]) -> AccessLevel {
     match words {
         ["show", "sess", ..] => AccessLevel::Operator,
-        ["set", "server", ..] | ["shutdown", "session" | "sessions", ..] => AccessLevel::Admin,
+        ["set", "server", ..] | ["shutdown", "session" | "sessions", ..] | ["reload"] => {
+            AccessLevel::Admin
+        }
         _ => AccessLevel::User,
+    }
+}
+
+/// `reload`: `OK` and what changed, or the configuration's errors (the running one serves on).
+fn reload(current: &Current) -> String {
+    match current.reload() {
+        Ok(summary) => format!("OK\n{summary}"),
+        Err(errors) => format!("Reload failed, the running configuration is kept:\n{errors}\n"),
     }
 }
 

@@ -12,8 +12,10 @@ mod forward;
 mod idle;
 mod iobuf;
 mod layout;
+mod listeners;
 mod process;
 mod proxy;
+mod reload;
 mod server_conn;
 mod session;
 mod sessions;
@@ -23,4 +25,4 @@ mod tls;
 
 pub use error::ProxyError;
 pub use process::{ProcessShared, ShardCommand};
-pub use proxy::{check_files, Proxy, StartError, Stopper};
+pub use proxy::{check_files, Proxy, Reloader, StartError, Stopper};

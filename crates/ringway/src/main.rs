@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ringway::{Proxy, Stopper};
+use ringway::{Proxy, Reloader, Stopper};
 
 #[derive(Parser)]
 #[command(
@@ -107,43 +107,57 @@ fn run(path: &Path) -> ExitCode {
             list.join(", ")
         );
     }
-    spawn_signal_thread(proxy.stopper());
+    proxy.set_config_path(path.to_path_buf());
+    spawn_signal_thread(proxy.stopper(), proxy.reloader());
     proxy.wait();
     eprintln!("ringway: stopped");
     ExitCode::SUCCESS
 }
 
-fn stop_signals() -> libc::sigset_t {
+/// The signals the signal thread handles: TERM and INT stop gracefully, HUP reloads.
+fn handled_signals() -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise the set we own.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         set
     }
 }
 
-/// Blocks SIGTERM and SIGINT in this thread and, by inheritance, in every shard thread, so that
-/// only the signal thread receives them.
+/// Blocks the handled signals in this thread and, by inheritance, in every shard thread, so
+/// that only the signal thread receives them.
 fn block_stop_signals() {
-    let set = stop_signals();
+    let set = handled_signals();
     // SAFETY: changes this thread's signal mask with a valid set.
     unsafe {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 
-fn spawn_signal_thread(stopper: Stopper) {
-    std::thread::spawn(move || {
-        let set = stop_signals();
+fn spawn_signal_thread(stopper: Stopper, reloader: Reloader) {
+    std::thread::spawn(move || loop {
+        let set = handled_signals();
         let mut signal = 0;
         // SAFETY: waits for one of the blocked signals in `set`.
         unsafe {
             libc::sigwait(&set, &mut signal);
         }
-        eprintln!("ringway: signal {signal}: stopping (in-flight requests finish, idle connections close)");
-        stopper.stop();
+        match signal {
+            libc::SIGHUP => match reloader.reload() {
+                Ok(summary) => eprint!("ringway: SIGHUP: reloaded: {summary}"),
+                Err(errors) => {
+                    eprintln!("ringway: SIGHUP: reload failed, the running configuration is kept:\n{errors}")
+                }
+            },
+            _ => {
+                eprintln!("ringway: signal {signal}: stopping (in-flight requests finish, idle connections close)");
+                stopper.stop();
+                return;
+            }
+        }
     });
 }
 

@@ -4,7 +4,7 @@
 //! besides the pool accounting itself.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use crossbeam::queue::SegQueue;
 use ringway_config::Config;
@@ -46,6 +46,56 @@ pub struct ProcessShared {
     pub access_logs: Vec<Option<Arc<crate::access_log::LogTarget>>>,
     /// TLS configurations of frontends and servers.
     pub tls: crate::tls::TlsSetup,
+    /// This generation's stop hands over to a successor (a reload): idle keep-alive clients are
+    /// not cut, each ends after its next response or at its keep-alive timeout.
+    pub retiring: AtomicBool,
+    /// The generation a reload started to replace this one, and where each server went.
+    pub successor: OnceLock<crate::reload::Successor>,
+    /// Idle server connections a predecessor handed over, per shard: `incoming[shard]`.
+    pub incoming: Vec<SegQueue<crate::reload::Migrated>>,
+}
+
+/// The generation serving now, for the threads that outlive generations (the stats sockets,
+/// the admin listener, the signal thread), and how to reload it.
+pub struct Current {
+    process: RwLock<Arc<ProcessShared>>,
+    reloader: OnceLock<Box<dyn Fn() -> Result<String, String> + Send + Sync>>,
+}
+
+impl Current {
+    pub fn new(process: Arc<ProcessShared>) -> Current {
+        Current {
+            process: RwLock::new(process),
+            reloader: OnceLock::new(),
+        }
+    }
+
+    pub fn get(&self) -> Arc<ProcessShared> {
+        self.process
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn set(&self, process: Arc<ProcessShared>) {
+        *self
+            .process
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = process;
+    }
+
+    /// How `reload` reads and applies the configuration again (set once, by the process).
+    pub fn set_reloader(&self, reload: Box<dyn Fn() -> Result<String, String> + Send + Sync>) {
+        let _ = self.reloader.set(reload);
+    }
+
+    /// Reloads: `Ok` with a summary, or the errors, the running generation still serving.
+    pub fn reload(&self) -> Result<String, String> {
+        match self.reloader.get() {
+            Some(reload) => reload(),
+            None => Err("no configuration file to reload from".into()),
+        }
+    }
 }
 
 /// Counts open descriptors for as long as it lives; moves with a connection between its idle

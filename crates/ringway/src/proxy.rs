@@ -4,14 +4,16 @@
 //! listener when `admin_listen` is.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 use crossbeam::queue::SegQueue;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use ringway_config::Config;
+use ringway_net::Listener;
 use ringway_stats::ShardCounters;
 
 use crate::access_log::LogTarget;
@@ -19,8 +21,10 @@ use crate::admin::{socket_file, AdminServer};
 use crate::control::{run_command, ControlServer};
 use crate::idle::ServerIdle;
 use crate::layout::build_layout;
-use crate::process::ProcessShared;
-use crate::shard::{bind_listeners, run_shard, ShardCtx};
+use crate::listeners::ListenerSet;
+use crate::process::{Current, ProcessShared};
+use crate::reload::{successor_servers, Successor};
+use crate::shard::{run_shard, ShardCtx};
 use crate::tls::TlsSetup;
 
 /// Locked memory glommio reserves per executor for registered buffers. We do no file I/O, so
@@ -70,146 +74,88 @@ pub fn check_files(config: &Config) -> Result<(), Vec<String>> {
     }
 }
 
-/// A running proxy.
+/// A running proxy: the generation serving now, the ones still draining after a reload, and
+/// the control-plane servers that outlive generations.
 pub struct Proxy {
-    shared: Arc<ProcessShared>,
-    shards: Vec<ExecutorJoinHandle<()>>,
+    supervisor: Arc<Supervisor>,
     /// One per stats socket.
     control: Vec<ControlServer>,
     admin: Option<AdminServer>,
-    bound: Vec<Vec<SocketAddr>>,
 }
 
 /// Stops a proxy from another thread (a signal handler thread).
 #[derive(Clone)]
-pub struct Stopper(Arc<ProcessShared>);
+pub struct Stopper(Arc<Supervisor>);
 
 impl Stopper {
     pub fn stop(&self) {
-        self.0.request_stop();
+        self.0.stop();
     }
+}
+
+/// Reloads a proxy from another thread (the SIGHUP handler).
+#[derive(Clone)]
+pub struct Reloader(Arc<Supervisor>);
+
+impl Reloader {
+    /// Reads the configuration file again and applies it: a summary of what moved, or every
+    /// error, the running generation serving on.
+    pub fn reload(&self) -> Result<String, String> {
+        self.0.reload_from_file()
+    }
+}
+
+/// One generation: a configuration and the shards serving it.
+struct Generation {
+    number: u64,
+    shared: Arc<ProcessShared>,
+    shards: Vec<ExecutorJoinHandle<()>>,
+    listeners: ListenerSet,
+    bound: Vec<Vec<SocketAddr>>,
+}
+
+/// Owns the generations: starts the first, replaces it at a reload, stops the last.
+struct Supervisor {
+    current: Arc<Current>,
+    state: Mutex<State>,
+    stopped: Condvar,
+    /// The configuration file a reload reads, when the process was started from one.
+    config_path: Mutex<Option<PathBuf>>,
+}
+
+struct State {
+    active: Option<Generation>,
+    /// Generations a reload replaced, draining: their shards and the thread joining them.
+    retiring: Vec<JoinHandle<()>>,
+    stopped: bool,
 }
 
 impl Proxy {
     pub fn start(config: Config) -> Result<Proxy, StartError> {
         raise_memlock_limit();
-        let cores = core_affinity::get_core_ids().unwrap_or_default();
-        let shards = match config.global.shards {
-            0 => cores.len().max(1),
-            count => count,
-        };
-        let access_logs = open_access_logs(&config)?;
-        let tls = TlsSetup::build(&config).map_err(StartError::Tls)?;
-        let max_fds = open_file_limit();
-        let layout = build_layout(&config, shards, max_fds);
-        let servers_per_backend: Vec<usize> = config
-            .backends
-            .iter()
-            .map(|backend| backend.servers.len())
-            .collect();
-        let shared = Arc::new(ProcessShared {
-            counters: (0..shards)
-                .map(|_| {
-                    Arc::new(ShardCounters::new(
-                        config.frontends.len(),
-                        &servers_per_backend,
-                    ))
-                })
-                .collect(),
-            stopping: AtomicBool::new(false),
-            open_fds: AtomicU64::new(0),
-            max_fds,
-            commands: (0..shards).map(|_| SegQueue::new()).collect(),
-            doorbells: (0..shards)
-                .map(|_| ringway_net::Doorbell::new())
-                .collect::<Result<_, _>>()
-                .map_err(StartError::Doorbell)?,
-            idle: layout
-                .backends
-                .iter()
-                .map(|backend| {
-                    backend
-                        .servers
-                        .iter()
-                        .map(|server| ServerIdle::new(server.pool.clone(), shards))
-                        .collect()
-                })
-                .collect(),
-            served: servers_per_backend
-                .iter()
-                .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
-                .collect(),
-            access_logs,
-            tls,
-            layout,
-            config,
+        let generation = start_generation(config, 1, None).map_err(|(error, _)| error)?;
+        let current = Arc::new(Current::new(generation.shared.clone()));
+        let supervisor = Arc::new(Supervisor {
+            current: current.clone(),
+            state: Mutex::new(State {
+                active: Some(generation),
+                retiring: Vec::new(),
+                stopped: false,
+            }),
+            stopped: Condvar::new(),
+            config_path: Mutex::new(None),
         });
-        let mut addresses: Vec<Vec<SocketAddr>> = shared
-            .config
-            .frontends
-            .iter()
-            .map(|frontend| frontend.bind.clone())
-            .collect();
-        let mut handles = Vec::with_capacity(shards);
-        for shard in 0..shards {
-            let placement = match (shared.config.global.pin_shards, cores.is_empty()) {
-                (true, false) => Placement::Fixed(cores[shard % cores.len()].id),
-                _ => Placement::Unbound,
-            };
-            let (bound_tx, bound_rx) = mpsc::channel();
-            let shard_shared = shared.clone();
-            let shard_addresses = addresses.clone();
-            let spawned = LocalExecutorBuilder::new(placement)
-                .name(&format!("ringway-{shard}"))
-                .io_memory(IO_MEMORY)
-                .spawn(move || async move {
-                    let listeners = match bind_listeners(&shard_addresses) {
-                        Ok(listeners) => listeners,
-                        Err(error) => {
-                            let _ = bound_tx.send(Err(error.to_string()));
-                            return;
-                        }
-                    };
-                    let bound = listeners
-                        .iter()
-                        .map(|binds| binds.iter().map(|(_, address)| *address).collect())
-                        .collect();
-                    let _ = bound_tx.send(Ok(bound));
-                    let ctx = Rc::new(ShardCtx::new(shard, shard_shared));
-                    run_shard(ctx, listeners).await;
-                });
-            let handle = match spawned {
-                Ok(handle) => handle,
-                Err(error) => {
-                    abort(&shared, handles);
-                    return Err(StartError::IoUring(error.to_string()));
-                }
-            };
-            match bound_rx.recv() {
-                Ok(Ok(bound)) => addresses = bound,
-                Ok(Err(message)) => {
-                    let _ = handle.join();
-                    abort(&shared, handles);
-                    return Err(StartError::Bind(message));
-                }
-                Err(_) => {
-                    let reason = match handle.join() {
-                        Err(error) => error.to_string(),
-                        Ok(()) => "the shard exited during start".to_string(),
-                    };
-                    abort(&shared, handles);
-                    return Err(StartError::IoUring(reason));
-                }
-            }
-            handles.push(handle);
-        }
+        let reloader = Reloader(supervisor.clone());
+        current.set_reloader(Box::new(move || reloader.reload()));
+        let config = &current.get().config;
         let mut control = Vec::new();
-        for socket in &shared.config.global.stats_sockets {
-            match ControlServer::start(socket, shared.clone()) {
+        for socket in &config.global.stats_sockets {
+            match ControlServer::start(socket, current.clone()) {
                 Ok(server) => control.push(server),
                 Err(error) => {
                     control.into_iter().for_each(ControlServer::stop);
-                    abort(&shared, handles);
+                    supervisor.stop();
+                    supervisor.join_all();
                     return Err(StartError::StatsSocket(format!(
                         "{}: {error}",
                         socket.path.display()
@@ -217,29 +163,50 @@ impl Proxy {
                 }
             }
         }
-        let admin = match shared.config.global.admin_listen {
-            Some(addr) => match AdminServer::start(addr, shared.clone()) {
+        let admin = match config.global.admin_listen {
+            Some(addr) => match AdminServer::start(addr, current.clone()) {
                 Ok(server) => Some(server),
                 Err(error) => {
                     control.into_iter().for_each(ControlServer::stop);
-                    abort(&shared, handles);
+                    supervisor.stop();
+                    supervisor.join_all();
                     return Err(StartError::Admin(format!("{addr}: {error}")));
                 }
             },
             None => None,
         };
         Ok(Proxy {
-            shared,
-            shards: handles,
+            supervisor,
             control,
             admin,
-            bound: addresses,
         })
     }
 
+    /// Makes `reload` (SIGHUP, `ringway ctl reload`) read this file.
+    pub fn set_config_path(&self, path: PathBuf) {
+        *lock(&self.supervisor.config_path) = Some(path);
+    }
+
+    /// Replaces the running configuration with `config` without closing a listening socket:
+    /// new connections go to the new generation, requests in flight finish on the old one,
+    /// idle connections to unchanged servers move over. On an error the running generation
+    /// keeps serving.
+    pub fn reload(&self, config: Config) -> Result<String, String> {
+        self.supervisor.reload(config)
+    }
+
+    pub fn reloader(&self) -> Reloader {
+        Reloader(self.supervisor.clone())
+    }
+
     /// The addresses each frontend listens on, port 0 resolved: `[frontend][bind]`.
-    pub fn frontend_addrs(&self) -> &[Vec<SocketAddr>] {
-        &self.bound
+    pub fn frontend_addrs(&self) -> Vec<Vec<SocketAddr>> {
+        let state = lock(&self.supervisor.state);
+        state
+            .active
+            .as_ref()
+            .map(|generation| generation.bound.clone())
+            .unwrap_or_default()
     }
 
     /// The admin HTTP listener's address (port 0 resolved), when `admin_listen` is set.
@@ -247,28 +214,24 @@ impl Proxy {
         self.admin.as_ref().map(AdminServer::local_addr)
     }
 
-    pub fn shared(&self) -> &Arc<ProcessShared> {
-        &self.shared
+    /// The generation serving now.
+    pub fn shared(&self) -> Arc<ProcessShared> {
+        self.supervisor.current.get()
     }
 
     /// Runs one runtime API command line, as the stats socket would.
     pub fn command(&self, line: &str) -> String {
-        run_command(&self.shared, line)
+        run_command(&self.supervisor.current, line)
     }
 
     pub fn stopper(&self) -> Stopper {
-        Stopper(self.shared.clone())
+        Stopper(self.supervisor.clone())
     }
 
-    /// Waits until every shard has stopped.
+    /// Waits until the proxy is stopped and every shard of every generation has ended.
     pub fn wait(mut self) {
-        for handle in self.shards.drain(..) {
-            let _ = handle.join();
-        }
-        self.control.drain(..).for_each(ControlServer::stop);
-        if let Some(admin) = self.admin.take() {
-            admin.stop();
-        }
+        self.supervisor.wait_stopped();
+        self.shut_down();
     }
 
     /// Graceful stop: no new connections, in-flight requests finish, then everything closes.
@@ -276,19 +239,262 @@ impl Proxy {
         self.stopper().stop();
         self.wait();
     }
-}
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.shared.request_stop();
-        for handle in self.shards.drain(..) {
-            let _ = handle.join();
-        }
+    fn shut_down(&mut self) {
+        self.supervisor.join_all();
         self.control.drain(..).for_each(ControlServer::stop);
         if let Some(admin) = self.admin.take() {
             admin.stop();
         }
     }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.supervisor.stop();
+        self.shut_down();
+    }
+}
+
+impl Supervisor {
+    fn stop(&self) {
+        let mut state = lock(&self.state);
+        state.stopped = true;
+        if let Some(generation) = &state.active {
+            generation.shared.request_stop();
+        }
+        self.stopped.notify_all();
+    }
+
+    fn wait_stopped(&self) {
+        let mut state = lock(&self.state);
+        while !state.stopped {
+            state = self
+                .stopped
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// Joins the shards of every generation (after a stop).
+    fn join_all(&self) {
+        let (active, retiring) = {
+            let mut state = lock(&self.state);
+            (state.active.take(), std::mem::take(&mut state.retiring))
+        };
+        if let Some(generation) = active {
+            for handle in generation.shards {
+                let _ = handle.join();
+            }
+        }
+        for thread in retiring {
+            let _ = thread.join();
+        }
+    }
+
+    fn reload_from_file(&self) -> Result<String, String> {
+        let Some(path) = lock(&self.config_path).clone() else {
+            return Err("no configuration file to reload from".into());
+        };
+        let config = ringway_config::load(&path).map_err(|errors| errors.to_string())?;
+        check_files(&config).map_err(|problems| problems.join("\n"))?;
+        self.reload(config)
+    }
+
+    /// Starts a generation for `config` on the listening sockets of the running one, then
+    /// retires the running one (it stops accepting, hands its idle server connections over and
+    /// drains in the background).
+    fn reload(&self, config: Config) -> Result<String, String> {
+        check_files(&config).map_err(|problems| problems.join("\n"))?;
+        let mut state = lock(&self.state);
+        if state.stopped {
+            return Err("the proxy is stopping".into());
+        }
+        let Some(mut old) = state.active.take() else {
+            return Err("the proxy is stopping".into());
+        };
+        let listeners = std::mem::replace(&mut old.listeners, ListenerSet::empty());
+        let started = start_generation(config, old.number + 1, Some(listeners));
+        let new = match started {
+            Ok(generation) => generation,
+            Err((error, listeners)) => {
+                if let Some(listeners) = listeners {
+                    old.listeners = listeners;
+                }
+                state.active = Some(old);
+                return Err(error.to_string());
+            }
+        };
+        let servers = successor_servers(&old.shared.config, &new.shared.config);
+        let kept = servers.iter().flatten().filter(|to| to.is_some()).count();
+        let _ = old.shared.successor.set(Successor {
+            process: new.shared.clone(),
+            servers,
+        });
+        old.shared.retiring.store(true, Relaxed);
+        old.shared.request_stop();
+        self.current.set(new.shared.clone());
+        let summary = format!(
+            "generation {} serving ({} shards); generation {} draining; servers whose idle connections move over: {kept}\n",
+            new.number,
+            new.shards.len(),
+            old.number
+        );
+        state.active = Some(new);
+        let number = old.number;
+        let reaper = std::thread::Builder::new()
+            .name(format!("ringway-gen{number}"))
+            .spawn(move || {
+                for handle in old.shards {
+                    let _ = handle.join();
+                }
+                eprintln!("ringway: generation {number} finished");
+            });
+        if let Ok(reaper) = reaper {
+            state.retiring.push(reaper);
+        }
+        state.retiring.retain(|thread| !thread.is_finished());
+        Ok(summary)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The start failed: why, and the listening sockets handed in, to give back to the running
+/// generation when a reload fails.
+type StartFailure = (StartError, Option<ListenerSet>);
+
+/// Builds the shared state of a generation and starts its shards, on `inherited` listening
+/// sockets where the configuration keeps an address.
+fn start_generation(
+    config: Config,
+    number: u64,
+    inherited: Option<ListenerSet>,
+) -> Result<Generation, StartFailure> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let shards = match config.global.shards {
+        0 => cores.len().max(1),
+        count => count,
+    };
+    let shared = match build_shared(config, shards) {
+        Ok(shared) => Arc::new(shared),
+        Err(error) => return Err((error, inherited)),
+    };
+    let listeners = ListenerSet::open(&shared.config, shards, inherited)
+        .map_err(|error| (StartError::Bind(error), None))?;
+    let mut handles = Vec::with_capacity(shards);
+    for shard in 0..shards {
+        let placement = match (shared.config.global.pin_shards, cores.is_empty()) {
+            (true, false) => Placement::Fixed(cores[shard % cores.len()].id),
+            _ => Placement::Unbound,
+        };
+        let fail = |error: StartError, handles| {
+            abort(&shared, handles);
+            Err((error, None))
+        };
+        let sockets = match listeners.for_shard(shard, shards) {
+            Ok(sockets) => sockets,
+            Err(error) => return fail(StartError::Bind(error.to_string()), handles),
+        };
+        let shard_shared = shared.clone();
+        let (started_tx, started_rx) = mpsc::channel();
+        let spawned = LocalExecutorBuilder::new(placement)
+            .name(&format!("ringway-{shard}"))
+            .io_memory(IO_MEMORY)
+            .spawn(move || async move {
+                let listeners = sockets
+                    .into_iter()
+                    .map(|binds| {
+                        binds
+                            .into_iter()
+                            .filter_map(|fd| Listener::from_fd(fd).ok())
+                            .collect()
+                    })
+                    .collect();
+                let ctx = Rc::new(ShardCtx::new(shard, shard_shared));
+                let _ = started_tx.send(());
+                ctx.adopt_incoming();
+                run_shard(ctx, listeners).await;
+            });
+        let handle = match spawned {
+            Ok(handle) => handle,
+            Err(error) => return fail(StartError::IoUring(error.to_string()), handles),
+        };
+        // An executor that cannot set its rings up ends without running the shard.
+        if started_rx.recv().is_err() {
+            let reason = match handle.join() {
+                Err(error) => error.to_string(),
+                Ok(()) => "the shard exited during start".to_string(),
+            };
+            return fail(StartError::IoUring(reason), handles);
+        }
+        handles.push(handle);
+    }
+    let bound = listeners.bound();
+    Ok(Generation {
+        number,
+        shared,
+        shards: handles,
+        listeners,
+        bound,
+    })
+}
+
+/// The state the shards of a generation share.
+fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartError> {
+    let access_logs = open_access_logs(&config)?;
+    let tls = TlsSetup::build(&config).map_err(StartError::Tls)?;
+    let max_fds = open_file_limit();
+    let layout = build_layout(&config, shards, max_fds);
+    let servers_per_backend: Vec<usize> = config
+        .backends
+        .iter()
+        .map(|backend| backend.servers.len())
+        .collect();
+    Ok(ProcessShared {
+        counters: (0..shards)
+            .map(|_| {
+                Arc::new(ShardCounters::new(
+                    config.frontends.len(),
+                    &servers_per_backend,
+                ))
+            })
+            .collect(),
+        stopping: AtomicBool::new(false),
+        open_fds: AtomicU64::new(0),
+        max_fds,
+        commands: (0..shards).map(|_| SegQueue::new()).collect(),
+        doorbells: (0..shards)
+            .map(|_| ringway_net::Doorbell::new())
+            .collect::<Result<_, _>>()
+            .map_err(StartError::Doorbell)?,
+        idle: layout
+            .backends
+            .iter()
+            .map(|backend| {
+                backend
+                    .servers
+                    .iter()
+                    .map(|server| ServerIdle::new(server.pool.clone(), shards))
+                    .collect()
+            })
+            .collect(),
+        served: servers_per_backend
+            .iter()
+            .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
+            .collect(),
+        access_logs,
+        tls,
+        retiring: AtomicBool::new(false),
+        successor: OnceLock::new(),
+        incoming: (0..shards).map(|_| SegQueue::new()).collect(),
+        layout,
+        config,
+    })
 }
 
 fn abort(shared: &ProcessShared, handles: Vec<ExecutorJoinHandle<()>>) {

@@ -5,7 +5,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -299,36 +298,23 @@ impl ShardCtx {
     }
 
     /// Stop: no more accepts, idle keep-alive clients are closed, busy ones finish their request.
+    /// A generation retiring for a successor (a reload) cuts no idle client instead: each ends
+    /// after its next response (which says `Connection: close`) or at its keep-alive timeout,
+    /// so that no request in flight towards it is lost.
     fn begin_stop(&self) {
+        if !self.stop.is_stopped() && self.hand_over_idle() > 0 {
+            self.logs.flush_all();
+        }
         self.stop.trigger();
+        if self.process.retiring.load(Relaxed) {
+            return;
+        }
         for session in self.sessions.borrow().values() {
             if session.phase.get() == SessionPhase::Idle {
                 session.shutdown();
             }
         }
     }
-}
-
-/// Binds this shard's listeners (one per address, SO_REUSEPORT), returning them with the
-/// addresses actually bound (port 0 resolved).
-pub fn bind_listeners(
-    addresses: &[Vec<SocketAddr>],
-) -> std::io::Result<Vec<Vec<(Listener, SocketAddr)>>> {
-    addresses
-        .iter()
-        .map(|binds| {
-            binds
-                .iter()
-                .map(|address| {
-                    let listener = Listener::bind(*address).map_err(|error| {
-                        std::io::Error::other(format!("cannot bind {address}: {error}"))
-                    })?;
-                    let bound = listener.local_addr()?;
-                    Ok((listener, bound))
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// How long a shard's poller naps in `epoll_wait` before it sleeps in glommio: 10 ms where the
@@ -340,7 +326,7 @@ pub fn bind_listeners(
 const SHARD_NAP: Duration = Duration::from_millis(10);
 
 /// The shard's main task; returns when the shard has stopped.
-pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(Listener, SocketAddr)>>) {
+pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<Listener>>) {
     let rounds = ctx.process.config.global.spin_rounds;
     let spin = ringway_net::Spin::Adaptive(rounds);
     if let Err(error) = ringway_net::Poller::install(spin, SHARD_NAP) {
@@ -352,7 +338,7 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(Listener, SocketAd
     }
     let mut tasks = Vec::new();
     for (frontend, binds) in listeners.into_iter().enumerate() {
-        for (listener, _) in binds {
+        for listener in binds {
             tasks.push(glommio::spawn_local(accept_loop(
                 ctx.clone(),
                 frontend,
@@ -369,6 +355,7 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<(Listener, SocketAd
         task.await;
     }
     drain_sessions(&ctx).await;
+    ctx.hand_over_idle();
     for (backend, server) in ctx.servers() {
         ctx.close_idle(backend, server, CloseReason::Stop);
     }
@@ -383,7 +370,11 @@ async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
         })
         .await;
         let stream = match accepted {
-            None => return,
+            None => {
+                // A successor may accept on this socket through its own duplicate.
+                listener.leave_poller();
+                return;
+            }
             Some(Ok(stream)) => stream,
             Some(Err(error)) => {
                 eprintln!("ringway: shard {}: accept failed: {error}", ctx.id);
@@ -480,6 +471,7 @@ async fn control_tick(ctx: &ShardCtx) {
         while let Some(command) = queue.pop() {
             ctx.run_command(command);
         }
+        ctx.adopt_incoming();
         for (backend, server) in ctx.servers() {
             ctx.drop_orphans(backend, server);
         }
@@ -522,6 +514,7 @@ async fn drain_sessions(ctx: &ShardCtx) {
     let deadline = Instant::now() + grace;
     while !ctx.sessions.borrow().is_empty() && Instant::now() < deadline {
         ctx.begin_stop();
+        ctx.logs.flush_all();
         sleep(CONTROL_TICK).await;
     }
     for session in ctx.sessions.borrow().values() {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use ringway_stats::{render_metrics, render_stats_html, render_stats_json, METRICS_CONTENT_TYPE};
 
-use crate::process::ProcessShared;
+use crate::process::{Current, ProcessShared};
 use clients::{Clients, Deadline};
 use http::{read_request, HeadError, Request, Response};
 
@@ -45,7 +45,7 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    pub fn start(addr: SocketAddr, shared: Arc<ProcessShared>) -> io::Result<AdminServer> {
+    pub fn start(addr: SocketAddr, current: Arc<Current>) -> io::Result<AdminServer> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let waker = listener.try_clone()?;
@@ -56,7 +56,7 @@ impl AdminServer {
         let thread = std::thread::Builder::new()
             .name("ringway-admin".into())
             .spawn(move || {
-                let handler = Arc::new(move |stream: TcpStream| serve(&stream, &shared));
+                let handler = Arc::new(move |stream: TcpStream| serve(&stream, &current.get()));
                 let incoming = listener.incoming();
                 thread_clients.accept_loop(
                     incoming,

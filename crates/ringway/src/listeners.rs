@@ -1,0 +1,178 @@
+//! The listening sockets of a generation: bound when the process starts, or inherited from the
+//! generation a reload replaces, so that a reload never closes a listening socket (a closed
+//! SO_REUSEPORT socket drops the connections waiting in its accept queue). The supervisor keeps
+//! one descriptor per socket for as long as a generation uses it; each shard accepts on
+//! duplicates of its share.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+
+use ringway_config::Config;
+use ringway_net::Listener;
+
+/// One configured bind address: the sockets listening on it, at least one per shard.
+struct Bind {
+    /// As written in the configuration (port 0 stays 0): what a reload matches on.
+    configured: SocketAddr,
+    /// Port 0 resolved.
+    bound: SocketAddr,
+    sockets: Vec<OwnedFd>,
+}
+
+/// Every listening socket of a generation, `[frontend][bind]`.
+pub struct ListenerSet {
+    binds: Vec<Vec<Bind>>,
+}
+
+impl ListenerSet {
+    /// The sockets for `config` with `shards` shards: those of `previous` (the generation being
+    /// replaced) wherever the configuration binds the same address, new ones elsewhere and for
+    /// shards the previous generation did not have. Sockets of addresses no longer configured
+    /// close when `previous` and its generation are gone.
+    pub fn open(
+        config: &Config,
+        shards: usize,
+        previous: Option<ListenerSet>,
+    ) -> Result<ListenerSet, String> {
+        let mut inherited: HashMap<SocketAddr, Bind> = previous
+            .into_iter()
+            .flat_map(|set| set.binds.into_iter().flatten())
+            .map(|bind| (bind.configured, bind))
+            .collect();
+        let binds = config
+            .frontends
+            .iter()
+            .map(|frontend| {
+                frontend
+                    .bind
+                    .iter()
+                    .map(|&address| match inherited.remove(&address) {
+                        Some(bind) => grow(bind, shards),
+                        None => bind_new(address, shards),
+                    })
+                    .collect::<io::Result<Vec<Bind>>>()
+                    .map_err(|error| error.to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ListenerSet { binds })
+    }
+
+    /// No sockets: what a generation holds once its successor took them.
+    pub fn empty() -> ListenerSet {
+        ListenerSet { binds: Vec::new() }
+    }
+
+    /// The addresses each frontend listens on, port 0 resolved: `[frontend][bind]`.
+    pub fn bound(&self) -> Vec<Vec<SocketAddr>> {
+        self.binds
+            .iter()
+            .map(|binds| binds.iter().map(|bind| bind.bound).collect())
+            .collect()
+    }
+
+    /// Duplicates of the sockets shard `shard` of `shards` accepts on, `[frontend][socket]`:
+    /// socket `j` of every bind goes to shard `j % shards`, so that a generation with fewer
+    /// shards than its predecessor still accepts on every inherited socket.
+    pub fn for_shard(&self, shard: usize, shards: usize) -> io::Result<Vec<Vec<OwnedFd>>> {
+        self.binds
+            .iter()
+            .map(|binds| {
+                binds
+                    .iter()
+                    .flat_map(|bind| bind.sockets.iter().enumerate())
+                    .filter(|(index, _)| index % shards.max(1) == shard)
+                    .map(|(_, socket)| socket.try_clone())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// An inherited bind with at least `shards` sockets.
+fn grow(mut bind: Bind, shards: usize) -> io::Result<Bind> {
+    while bind.sockets.len() < shards {
+        bind.sockets.push(bind_one(bind.bound)?);
+    }
+    Ok(bind)
+}
+
+/// `shards` new sockets on `address`: the first resolves port 0, the others join its port.
+fn bind_new(address: SocketAddr, shards: usize) -> io::Result<Bind> {
+    let first = Listener::bind(address)
+        .map_err(|error| io::Error::new(error.kind(), format!("cannot bind {address}: {error}")))?;
+    let bound = first.local_addr()?;
+    let mut bind = Bind {
+        configured: address,
+        bound,
+        sockets: vec![OwnedFd::from(first.into_std())],
+    };
+    bind = grow(bind, shards)?;
+    Ok(bind)
+}
+
+fn bind_one(address: SocketAddr) -> io::Result<OwnedFd> {
+    Listener::bind(address)
+        .map(|listener| OwnedFd::from(listener.into_std()))
+        .map_err(|error| io::Error::new(error.kind(), format!("cannot bind {address}: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(binds: &[&str], shards: usize) -> Config {
+        let list: Vec<String> = binds.iter().map(|bind| format!("\"{bind}\"")).collect();
+        let text = format!(
+            "[global]\nshards = {shards}\n[[frontend]]\nname = \"web\"\nbind = [{}]\n\
+             default_backend = \"app\"\n[[backend]]\nname = \"app\"\n\
+             [[backend.server]]\nname = \"s1\"\naddress = \"127.0.0.1:9\"\n",
+            list.join(", ")
+        );
+        ringway_config::parse(&text, "test.toml").expect("config")
+    }
+
+    fn inode(fd: &OwnedFd) -> u64 {
+        use std::os::fd::AsRawFd;
+        std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .map(|meta| std::os::unix::fs::MetadataExt::ino(&meta))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_reload_keeps_the_sockets_of_addresses_still_configured() {
+        let first = ListenerSet::open(&config(&["127.0.0.1:0"], 2), 2, None).unwrap();
+        let port = first.bound()[0][0];
+        let before: Vec<u64> = first.binds[0][0].sockets.iter().map(inode).collect();
+        let second = ListenerSet::open(&config(&["127.0.0.1:0"], 2), 2, Some(first)).unwrap();
+        assert_eq!(second.bound()[0][0], port, "same port");
+        let after: Vec<u64> = second.binds[0][0].sockets.iter().map(inode).collect();
+        assert_eq!(before, after, "the very same sockets");
+    }
+
+    #[test]
+    fn fewer_shards_still_accept_on_every_inherited_socket() {
+        let first = ListenerSet::open(&config(&["127.0.0.1:0"], 3), 3, None).unwrap();
+        let second = ListenerSet::open(&config(&["127.0.0.1:0"], 2), 2, Some(first)).unwrap();
+        let shares: Vec<usize> = (0..2)
+            .map(|shard| second.for_shard(shard, 2).unwrap()[0].len())
+            .collect();
+        assert_eq!(shares, vec![2, 1]);
+        let third = ListenerSet::open(&config(&["127.0.0.1:0"], 4), 4, Some(second)).unwrap();
+        assert_eq!(
+            third.binds[0][0].sockets.len(),
+            4,
+            "a socket added for the new shard"
+        );
+    }
+
+    #[test]
+    fn an_address_no_longer_configured_is_not_kept() {
+        let first = ListenerSet::open(&config(&["127.0.0.1:0"], 1), 1, None).unwrap();
+        let other = "127.0.0.2:0";
+        let second = ListenerSet::open(&config(&[other], 1), 1, Some(first)).unwrap();
+        assert_eq!(second.binds[0].len(), 1);
+        assert_eq!(second.binds[0][0].configured, other.parse().unwrap());
+    }
+}
