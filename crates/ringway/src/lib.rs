@@ -14,6 +14,7 @@ mod iobuf;
 mod layout;
 mod process;
 mod proxy;
+mod proxy_protocol;
 mod server_conn;
 mod session;
 mod sessions;
