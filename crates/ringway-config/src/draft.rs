@@ -98,6 +98,7 @@ pub(crate) struct DraftFrontend {
     pub tls: Option<DraftFrontendTls>,
     pub access_log: Option<At<String>>,
     pub forward_headers: Option<At<Vec<At<String>>>>,
+    pub accept_proxy: Option<At<bool>>,
     pub tuning: DraftTuning,
 }
 
@@ -141,6 +142,7 @@ pub(crate) struct DraftServer {
     pub pool_purge_delay: Option<At<Duration>>,
     pub max_reuse: Option<At<i64>>,
     pub tls: Option<DraftServerTls>,
+    pub send_proxy: Option<At<String>>,
 }
 
 #[derive(Debug, Default)]

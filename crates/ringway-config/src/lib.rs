@@ -33,7 +33,8 @@ pub use error::{ConfigError, ConfigErrors};
 pub use file::{read_bounded, ReadError, MAX_CONFIG_FILE, MAX_PEM_FILE};
 pub use model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, Config, ForwardHeaders, Frontend,
-    FrontendTls, Global, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, Timeouts, Verify,
+    FrontendTls, Global, ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket,
+    Timeouts, Verify,
 };
 
 /// Reads and checks the configuration file at `path`.

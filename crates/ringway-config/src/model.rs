@@ -150,6 +150,9 @@ pub struct Frontend {
     /// The fields added to forwarded requests (`forward_headers`); by
     /// default X-Forwarded-For alone.
     pub forward_headers: ForwardHeaders,
+    /// Every connection starts with a PROXY protocol header (v1 or v2, `accept_proxy`), whose
+    /// addresses replace the connection's own.
+    pub accept_proxy: bool,
     pub timeouts: Timeouts,
     pub retries: u32,
 }
@@ -217,7 +220,7 @@ impl Balance {
 }
 
 /// `http_reuse`: the pool crate owns the reuse modes and their table.
-pub use ringway_http::ForwardHeaders;
+pub use ringway_http::{ForwardHeaders, ProxyVersion};
 pub use ringway_pool::ReuseMode;
 
 /// A `[[backend.server]]`.
@@ -235,6 +238,9 @@ pub struct Server {
     /// Requests per server connection; -1 = unlimited.
     pub max_reuse: i64,
     pub tls: Option<ServerTls>,
+    /// Each new connection starts with a PROXY protocol header of this version (`send_proxy`),
+    /// announcing the client; such connections are reused only for that client.
+    pub send_proxy: Option<ProxyVersion>,
 }
 
 /// TLS towards a server.

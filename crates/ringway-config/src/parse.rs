@@ -47,6 +47,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "tls",
     "access_log",
     "forward_headers",
+    "accept_proxy",
 ];
 const ROUTE_KEYS: &[&str] = &["host", "backend"];
 const FRONTEND_TLS_KEYS: &[&str] = &["certs", "alpn"];
@@ -61,6 +62,7 @@ const SERVER_KEYS: &[&str] = &[
     "pool_purge_delay",
     "max_reuse",
     "tls",
+    "send_proxy",
 ];
 const SERVER_TLS_KEYS: &[&str] = &["verify", "ca_file", "sni", "cert", "key"];
 
@@ -201,6 +203,7 @@ fn read_frontend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftFrontend {
             .map(|tls| read_frontend_tls(tls, issues)),
         access_log: table.string("access_log", issues),
         forward_headers: table.strings("forward_headers", issues),
+        accept_proxy: table.boolean("accept_proxy", issues),
         tuning: read_tuning(&table, issues),
         origin: table.origin,
     }
@@ -269,6 +272,7 @@ fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
         tls: table
             .table("tls", issues)
             .map(|tls| read_server_tls(tls, issues)),
+        send_proxy: table.string("send_proxy", issues),
         origin: table.origin,
     }
 }

@@ -21,8 +21,8 @@ use crate::draft::{
 use crate::error::Issues;
 use crate::model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, Config, ForwardHeaders, Frontend,
-    FrontendTls, Global, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, Timeouts, Verify,
-    DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
+    FrontendTls, Global, ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket,
+    Timeouts, Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
 };
 
 const MAX_SHARDS: i64 = 1024;
@@ -343,6 +343,17 @@ impl Checker<'_> {
         let pool_low_conn = self.ranged(&draft.pool_low_conn, 0, i64::from(u32::MAX));
         let max_reuse = self.ranged(&draft.max_reuse, -1, i64::MAX);
         let tls = draft.tls.as_ref().map(|tls| self.server_tls(tls));
+        let send_proxy = draft
+            .send_proxy
+            .as_ref()
+            .and_then(|given| match given.value.as_str() {
+                "v1" => Some(ProxyVersion::V1),
+                "v2" => Some(ProxyVersion::V2),
+                _ => {
+                    self.issue(given, "must be \"v1\" or \"v2\"");
+                    None
+                }
+            });
         Some(Server {
             name: name_of(&draft.name),
             address: address?,
@@ -357,6 +368,7 @@ impl Checker<'_> {
                 .map_or(Duration::from_secs(5), |delay| delay.value),
             max_reuse: max_reuse.unwrap_or(-1),
             tls,
+            send_proxy,
         })
     }
 
@@ -487,6 +499,10 @@ impl Checker<'_> {
             tls,
             access_log,
             forward_headers,
+            accept_proxy: draft
+                .accept_proxy
+                .as_ref()
+                .is_some_and(|accept| accept.value),
             timeouts: tuning.timeouts,
             retries: tuning.retries,
         }

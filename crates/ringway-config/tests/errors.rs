@@ -762,3 +762,42 @@ fn unreadable_file() {
         "{shown}"
     );
 }
+
+#[test]
+fn proxy_protocol_keys() {
+    let accept = |value: &str| {
+        BASE.replace(
+            "default_backend = \"app\"",
+            &format!("default_backend = \"app\"\naccept_proxy = {value}"),
+        )
+    };
+    assert!(!ok(BASE).frontends[0].accept_proxy);
+    assert!(ok(&accept("true")).frontends[0].accept_proxy);
+    assert!(!ok(&accept("false")).frontends[0].accept_proxy);
+    let error = single(&accept("\"yes\""), "frontend[0].accept_proxy");
+    assert_eq!(at(&error), (6, 16));
+    assert_eq!(error.message, "expected a boolean, found a string");
+
+    use ringway_config::ProxyVersion;
+    assert_eq!(ok(BASE).backends[0].servers[0].send_proxy, None);
+    for (given, version) in [("v1", ProxyVersion::V1), ("v2", ProxyVersion::V2)] {
+        let config = ok(&format!("{BASE}send_proxy = \"{given}\"\n"));
+        assert_eq!(config.backends[0].servers[0].send_proxy, Some(version));
+    }
+    let error = single(
+        &format!("{BASE}send_proxy = \"v3\"\n"),
+        "backend[0].server[0].send_proxy",
+    );
+    assert_eq!(at(&error), (13, 14));
+    assert_eq!(error.message, "must be \"v1\" or \"v2\"");
+    let error = single(
+        &format!("{BASE}send_proxy = true\n"),
+        "backend[0].server[0].send_proxy",
+    );
+    assert_eq!(error.message, "expected a string, found a boolean");
+    let error = single(
+        &format!("{BASE}send_proxy_v2 = true\n"),
+        "backend[0].server[0].send_proxy_v2",
+    );
+    assert!(error.message.contains("send_proxy"), "{error}");
+}

@@ -8,7 +8,10 @@
 //! - a prefix of the input gives "need more bytes" or the very result the
 //!   whole input gives (more bytes never change a result);
 //! - a body fed in pieces gives what it gives fed whole;
-//! - a forwarded request head parses again, to the same framing and host.
+//! - a forwarded request head parses again, to the same framing and host;
+//! - a PROXY protocol header read back from what the codec writes for its
+//!   addresses announces the same addresses, and reading only what
+//!   `proxy_header_needs` asks for never goes past a header.
 //!
 //! ```text
 //! cargo run --release -p ringway-http --example fuzz -- [SECONDS] [SEED]
@@ -23,8 +26,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use ringway_http::{
-    add_host, parse_request, parse_response, BodyFramer, BodyKind, ClientSide, ForwardHeaders,
-    Forwarding, Limits, Method,
+    add_host, parse_proxy_header, parse_request, parse_response, proxy_header_needs,
+    write_proxy_header, BodyFramer, BodyKind, ClientSide, ForwardHeaders, Forwarding, Limits,
+    Method, ProxyVersion,
 };
 
 /// Fragments that often matter to HTTP parsers, spliced into inputs.
@@ -56,6 +60,9 @@ const TOKENS: &[&[u8]] = &[
     b"HTTP/1.1 101 Switching Protocols\r\n",
     b"\x00",
     b"\xff",
+    b"PROXY TCP4 ",
+    b"PROXY TCP6 ",
+    b"\r\n\r\n\x00\r\nQUIT\n",
 ];
 
 const CLIENTS: [ClientSide; 4] = [
@@ -215,7 +222,49 @@ fn check(input: &[u8], cuts: (usize, usize)) -> bool {
     for kind in [BodyKind::Chunked, BodyKind::Length(7), BodyKind::UntilClose] {
         check_body(input, kind, cuts);
     }
+    complete |= check_proxy(input, cuts.0);
     complete
+}
+
+/// The PROXY protocol header: a prefix agrees with the whole, what the
+/// reader is told it needs stays inside the header, and the header's
+/// addresses survive being written again in either version.
+fn check_proxy(input: &[u8], cut: usize) -> bool {
+    let whole = parse_proxy_header(input);
+    let part = parse_proxy_header(&input[..cut]);
+    if part != Ok(None) {
+        assert_eq!(part, whole, "proxy: prefix of {cut} bytes");
+    }
+    let needs = proxy_header_needs(&input[..cut]);
+    assert_eq!(
+        needs == 0,
+        part != Ok(None),
+        "proxy: needs {needs} at {cut}"
+    );
+    let Ok(Some(header)) = whole else {
+        return false;
+    };
+    assert!(header.len <= input.len(), "proxy: length past the input");
+    if cut < header.len {
+        assert!(
+            cut + needs <= header.len,
+            "proxy: needs {needs} at {cut}, past the header"
+        );
+    }
+    for version in [ProxyVersion::V1, ProxyVersion::V2] {
+        let mut out = BytesMut::new();
+        write_proxy_header(version, header.addresses, &mut out);
+        let again = parse_proxy_header(&out);
+        let Ok(Some(again)) = again else {
+            panic!("proxy: a written header does not parse: {again:?}\n{out:?}");
+        };
+        assert_eq!(again.len, out.len(), "proxy: written length");
+        assert_eq!(
+            again.addresses, header.addresses,
+            "proxy: addresses written again"
+        );
+    }
+    true
 }
 
 fn forwarding() -> Forwarding<'static> {

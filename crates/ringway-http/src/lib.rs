@@ -1,5 +1,6 @@
 //! Owns the crate's public surface: a sans-IO HTTP/1.1 codec for a reverse
-//! proxy.
+//! proxy, and the PROXY protocol header that may come before a connection's
+//! first request (`proxy_protocol.rs`).
 //!
 //! Nothing here performs I/O. The runtime hands in the bytes it has read and
 //! a `BytesMut` to append to; the codec parses request and response heads
@@ -17,6 +18,7 @@ mod errors_page;
 mod forward;
 mod headers;
 mod method;
+mod proxy_protocol;
 mod request;
 mod response;
 mod target;
@@ -26,6 +28,10 @@ pub use error::HttpError;
 pub use errors_page::write_error_response;
 pub use forward::{ForwardHeaders, Forwarding};
 pub use method::Method;
+pub use proxy_protocol::{
+    parse_proxy_header, proxy_header_needs, write_proxy_header, ProxyAddresses, ProxyHeader,
+    ProxyHeaderError, ProxyVersion, PROXY_V1_MAX, PROXY_V2_SIGNATURE,
+};
 pub use request::{add_host, parse_request, RequestHead};
 pub use response::{parse_response, ClientSide, ResponseHead};
 

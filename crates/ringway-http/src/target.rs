@@ -85,10 +85,9 @@ pub(crate) fn check_authority(authority: &[u8]) -> Result<(), HttpError> {
     }
     if let Some(port) = port {
         let digits_ok = !port.is_empty() && port.len() <= 5 && port.iter().all(u8::is_ascii_digit);
-        let value = port
-            .iter()
-            .fold(0u32, |n, &d| n * 10 + u32::from(d.wrapping_sub(b'0')));
-        if !digits_ok || value > 65535 {
+        // Summed only once known to be at most 5 digits: a longer run overflows.
+        let value = || port.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+        if !digits_ok || value() > 65535 {
             return bad("invalid port");
         }
     }
@@ -158,6 +157,8 @@ mod tests {
             b"http://a:65536/",
             b"http://a:1x/",
             b"http://a:123456/",
+            // Not digits, and long enough to overflow a sum of them.
+            b"http://it:nternal.example/",
             b"http://[::1/",
             b"http://[]/",
             b"http://[::1]x/",

@@ -183,6 +183,26 @@ impl Socket {
         }
     }
 
+    /// Copies what the socket holds into `buf` without taking it (`MSG_PEEK`), waiting up to the
+    /// read timeout until it holds something; `Ok(0)`: the peer closed. For a reader that must
+    /// not take bytes past a header of its own (the PROXY protocol before a TLS handshake). The
+    /// poller is not told the socket is empty after a short peek: the bytes are still there, and
+    /// the next read takes them without a wait.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.as_raw_fd();
+        futures_lite::future::poll_fn(|cx| {
+            let buf = &mut *buf;
+            self.registration.poll(
+                cx,
+                Direction::Read,
+                self.read_timeout.get(),
+                || retry_interrupted(|| peek_into(fd, buf)),
+                |_| false,
+            )
+        })
+        .await
+    }
+
     /// Takes the socket out of the poller's epoll set before it is dropped, for a socket that
     /// stays open through another descriptor (a server connection another shard took over):
     /// otherwise closing the last descriptor of a socket removes it by itself.
@@ -301,6 +321,18 @@ fn recv_into(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the call; `fd` is the open
     // socket of the caller.
     result_of(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) })
+}
+
+fn peek_into(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: as `recv_into`; MSG_PEEK leaves the bytes in the socket.
+    result_of(unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    })
 }
 
 fn send_from(fd: RawFd, buf: &[u8]) -> io::Result<usize> {

@@ -97,13 +97,14 @@ fn main() {
 
     let addr: SocketAddr = "10.0.0.7:8080".parse().expect("an address");
     time("conn_hash (server, address, no SNI)", 2_000_000, || {
-        black_box(conn_hash(black_box(3), black_box(addr), None));
+        black_box(conn_hash(black_box(3), black_box(addr), None, None));
     });
     time("conn_hash (server, address, SNI)", 2_000_000, || {
         black_box(conn_hash(
             black_box(3),
             black_box(addr),
             Some("api.example.com"),
+            None,
         ));
     });
 }

@@ -314,7 +314,7 @@ impl Session {
         let config = &self.ctx.process.config.backends[backend];
         let mode = config.http_reuse;
         let sni = || tls::request_sni(&config.servers[server], &self.request_host);
-        let hash = self.ctx.conn_hash(backend, server, sni());
+        let hash = self.ctx.conn_hash(backend, server, sni(), self.info.peer);
         self.ctx.relieve_fd_pressure(backend, server);
         if may_reuse {
             while let Some(index) = self.private.iter().position(|conn| {
@@ -334,10 +334,21 @@ impl Session {
             }
         }
         let mut attempt = 0;
+        let proxy_header = config.servers[server]
+            .send_proxy
+            .map(|version| self.proxy_header(version));
         loop {
             let private = mode == ReuseMode::Never;
-            let connected =
-                ServerConn::connect(&self.ctx, backend, server, private, sni(), hash).await;
+            let connected = ServerConn::connect(
+                &self.ctx,
+                backend,
+                server,
+                private,
+                sni(),
+                hash,
+                proxy_header.as_deref(),
+            )
+            .await;
             match connected {
                 Ok(conn) => return Ok(conn),
                 Err(_) if attempt < config.retries => {

@@ -15,6 +15,7 @@ mod layout;
 mod listeners;
 mod process;
 mod proxy;
+mod proxy_protocol;
 mod reload;
 mod server_conn;
 mod session;

@@ -4,7 +4,8 @@
 //! connections to the successor's shard of the same index, which adopts them into its own pool
 //! (a descriptor and the TLS state move, as in a takeover). A server "did not change" when a
 //! backend and server of the same names keep the address and TLS settings; connections whose
-//! pool key carries a per-request part (the request's Host as SNI) are not handed over.
+//! pool key carries a per-request part (the request's Host as SNI, the client a PROXY header
+//! announced) are not handed over.
 
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub fn successor_servers(old: &Config, new: &Config) -> Vec<Vec<Option<(usize, u
                         .is_some_and(|tls| tls.sni == Some(Sni::Host));
                     let same = new_server.address == old_server.address
                         && new_server.tls == old_server.tls
+                        && new_server.send_proxy == old_server.send_proxy
                         && !host_sni;
                     same.then_some((backend, index))
                 })
@@ -84,7 +86,7 @@ impl ShardCtx {
         for (backend, servers) in self.process.idle.iter().enumerate() {
             for (server, idle) in servers.iter().enumerate() {
                 self.drop_orphans(backend, server);
-                let base_hash = self.conn_hash(backend, server, None);
+                let base_hash = self.base_hash(backend, server);
                 let target = successor.servers[backend][server];
                 for (conn, hash) in idle.own(self.id).drain_with_hashes() {
                     let stream = self.idle_streams.borrow_mut().remove(&conn.id);
@@ -157,7 +159,7 @@ impl ShardCtx {
                     server,
                 },
             );
-            let hash = self.conn_hash(backend, server, None);
+            let hash = self.base_hash(backend, server);
             let adopted =
                 self.process.idle[backend][server]
                     .own(self.id)

@@ -15,6 +15,7 @@ use ringway_tls::rustls::Connection;
 use crate::conn_close::{record_idle_close, refusal_reason, ConnRecord};
 use crate::idle::IdleConn;
 use crate::process::FdGuard;
+use crate::proxy_protocol::send_server_header;
 use crate::shard::{IdleStream, ShardCtx};
 use crate::tls::{self, Stream};
 
@@ -103,8 +104,9 @@ pub(crate) fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
 }
 
 impl ServerConn {
-    /// Opens a new connection to a server (with its TLS handshake, sending `sni`), counting the
-    /// attempt (`connect`) and a failure (`econ`). `hash` identifies the connection for reuse.
+    /// Opens a new connection to a server (with its PROXY protocol header when given, then its
+    /// TLS handshake, sending `sni`), counting the attempt (`connect`) and a failure (`econ`).
+    /// `hash` identifies the connection for reuse.
     pub async fn connect(
         ctx: &Rc<ShardCtx>,
         backend: usize,
@@ -112,6 +114,7 @@ impl ServerConn {
         private: bool,
         sni: Option<&str>,
         hash: u64,
+        proxy_header: Option<&[u8]>,
     ) -> io::Result<ServerConn> {
         let process = &ctx.process;
         let config = &process.config.backends[backend];
@@ -128,7 +131,7 @@ impl ServerConn {
             pool,
             counted: !private,
         };
-        let stream =
+        let mut stream =
             match Socket::connect(config.servers[server].address, config.timeouts.connect).await {
                 Ok(stream) => stream,
                 Err(error) => {
@@ -137,6 +140,13 @@ impl ServerConn {
                 }
             };
         stream.set_nodelay(true)?;
+        if let Some(header) = proxy_header {
+            let sent = send_server_header(&mut stream, header, config.timeouts.connect).await;
+            if let Err(error) = sent {
+                counters.econ.inc();
+                return Err(error);
+            }
+        }
         let dup = duplicate(stream.as_raw_fd())?;
         let stream = match &ctx.tls_connectors[backend][server] {
             None => Stream::plain(stream),

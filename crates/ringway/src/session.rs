@@ -21,6 +21,7 @@ use crate::error::{is_timeout, ProxyError};
 use crate::exchange::Outcome;
 use crate::forward::tunnel;
 use crate::iobuf::IoBuf;
+use crate::proxy_protocol::{read_client_header, ClientAddrs};
 use crate::server_conn::ServerConn;
 use crate::shard::ShardCtx;
 use crate::tls::{self, Stream};
@@ -96,6 +97,8 @@ pub(crate) struct Session {
     pub client_ip: String,
     /// The port the client connected to, when a forwarding field needs it (else 0).
     pub local_port: u16,
+    /// Where the client connected to, as its PROXY protocol header announced.
+    pub proxied_local: Option<SocketAddr>,
     /// The request's host, port stripped, kept when a server takes its SNI from it.
     pub request_host: String,
     /// Bytes from the client not yet forwarded.
@@ -115,7 +118,7 @@ pub(crate) struct Session {
 }
 
 /// Serves one accepted client connection until it closes.
-pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: Socket) {
+pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, mut tcp: Socket) {
     let Ok(peer) = tcp.peer_addr() else { return };
     let _ = tcp.set_nodelay(true);
     let counters = &ctx.counters.frontends[frontend];
@@ -123,9 +126,29 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: Socket) {
     counters.conn_tot.inc();
     ctx.process.open_fds.fetch_add(1, Relaxed);
     let accepted = Instant::now();
+    let addrs = if ctx.process.config.frontends[frontend].accept_proxy {
+        read_client_header(&ctx, frontend, &mut tcp, peer).await
+    } else {
+        Some(ClientAddrs { peer, local: None })
+    };
+    if let Some(addrs) = addrs {
+        serve_connection(&ctx, frontend, tcp, addrs, accepted).await;
+    }
+    ctx.counters.frontends[frontend].sessions.dec();
+    ctx.process.open_fds.fetch_sub(1, Relaxed);
+}
+
+/// A client connection whose addresses are known: registered with the shard while it is served.
+async fn serve_connection(
+    ctx: &Rc<ShardCtx>,
+    frontend: usize,
+    tcp: Socket,
+    addrs: ClientAddrs,
+    accepted: Instant,
+) {
     let info = Rc::new(SessionInfo {
         id: ctx.new_session_id(),
-        peer,
+        peer: addrs.peer,
         frontend,
         accepted,
         requests: Cell::new(0),
@@ -148,24 +171,25 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: Socket) {
     // getsockname only for the frontends that tell the server the port.
     let forward_headers = ctx.process.config.frontends[frontend].forward_headers;
     let local_port = if forward_headers.contains(ForwardHeaders::X_FORWARDED_PORT) {
-        tcp.local_addr().map_or(0, |addr| addr.port())
+        addrs
+            .local
+            .or_else(|| tcp.local_addr().ok())
+            .map_or(0, |addr| addr.port())
     } else {
         0
     };
-    if let Some(client) = open_client(&ctx, &info, tcp).await {
+    if let Some(client) = open_client(ctx, &info, tcp).await {
         let tls_open = &ctx.counters.frontends[frontend].tls_open;
         let is_tls = client.is_tls();
         if is_tls {
             tls_open.inc();
         }
-        serve_client(&ctx, &info, client, local_port).await;
+        serve_client(ctx, &info, client, local_port, addrs.local).await;
         if is_tls {
             tls_open.dec();
         }
     }
     ctx.sessions.borrow_mut().remove(&info.id);
-    ctx.counters.frontends[frontend].sessions.dec();
-    ctx.process.open_fds.fetch_sub(1, Relaxed);
 }
 
 /// The client connection ready for requests: after the TLS handshake on a TLS frontend (bounded
@@ -192,7 +216,13 @@ async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: Socket) -> Option<
     }
 }
 
-async fn serve_client(ctx: &Rc<ShardCtx>, info: &Rc<SessionInfo>, client: Stream, local_port: u16) {
+async fn serve_client(
+    ctx: &Rc<ShardCtx>,
+    info: &Rc<SessionInfo>,
+    client: Stream,
+    local_port: u16,
+    proxied_local: Option<SocketAddr>,
+) {
     let head_limit = ctx.limits.max_head;
     let (frontend, accepted) = (info.frontend, info.accepted);
     let mut session = Session {
@@ -202,6 +232,7 @@ async fn serve_client(ctx: &Rc<ShardCtx>, info: &Rc<SessionInfo>, client: Stream
         client,
         client_ip: info.peer.ip().to_string(),
         local_port,
+        proxied_local,
         request_host: String::new(),
         cbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
         sbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),

@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -85,7 +86,7 @@ impl ShardCtx {
                             Some(Sni::Fixed(name)) => Some(name.as_str()),
                             _ => None,
                         });
-                        server_hash(layout, backend, server, sni)
+                        server_hash(layout, backend, server, sni, None)
                     })
                     .collect()
             })
@@ -141,19 +142,33 @@ impl ShardCtx {
         }
     }
 
-    /// The hash a connection to the server carries for a request sending `sni` (§1.4):
-    /// connections with equal hashes are interchangeable.
-    pub fn conn_hash(&self, backend: usize, server: usize, sni: Option<&str>) -> u64 {
-        let host_sni = self.process.config.backends[backend].servers[server]
+    /// The hash a connection to the server carries for a request sending `sni` from `client`
+    /// (§1.4): connections with equal hashes are interchangeable. A `send_proxy` server's
+    /// connections announced their client, so the client is part of their hash.
+    pub fn conn_hash(
+        &self,
+        backend: usize,
+        server: usize,
+        sni: Option<&str>,
+        client: SocketAddr,
+    ) -> u64 {
+        let config = &self.process.config.backends[backend].servers[server];
+        let host_sni = config
             .tls
             .as_ref()
             .is_some_and(|tls| tls.sni == Some(Sni::Host));
-        match sni {
-            Some(name) if host_sni => {
-                server_hash(&self.process.layout, backend, server, Some(name))
-            }
-            _ => self.conn_hashes[backend][server],
+        let client = config.send_proxy.map(|_| client);
+        if host_sni || client.is_some() {
+            server_hash(&self.process.layout, backend, server, sni, client)
+        } else {
+            self.conn_hashes[backend][server]
         }
+    }
+
+    /// The hash of the server's connections that carry nothing per request (no SNI from the
+    /// Host, no announced client): the ones a reload hands over.
+    pub fn base_hash(&self, backend: usize, server: usize) -> u64 {
+        self.conn_hashes[backend][server]
     }
 
     /// Arms the server's purge timer on this shard if it is not armed.
@@ -525,9 +540,16 @@ async fn drain_sessions(ctx: &ShardCtx) {
     }
 }
 
-/// A server's connection hash: its identity and address, and the SNI when there is one.
-fn server_hash(layout: &Layout, backend: usize, server: usize, sni: Option<&str>) -> u64 {
+/// A server's connection hash: its identity and address, the SNI when there is one, and the
+/// client a PROXY protocol header announced.
+fn server_hash(
+    layout: &Layout,
+    backend: usize,
+    server: usize,
+    sni: Option<&str>,
+    client: Option<SocketAddr>,
+) -> u64 {
     let backend = &layout.backends[backend];
     let server = &backend.servers[server];
-    conn_hash(server.sid, server.address, sni) ^ backend.iid as u64
+    conn_hash(server.sid, server.address, sni, client) ^ backend.iid as u64
 }
