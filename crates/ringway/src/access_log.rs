@@ -48,13 +48,14 @@ pub enum LogTarget {
 
 impl LogTarget {
     pub fn open(log: &AccessLog) -> io::Result<LogTarget> {
-        match log {
-            AccessLog::Stderr => Ok(LogTarget::Stderr),
-            AccessLog::File(path) => OpenOptions::new()
+        match &log.target {
+            ringway_config::LogTarget::Stderr => Ok(LogTarget::Stderr),
+            ringway_config::LogTarget::File(path) => OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .map(LogTarget::File),
+            _ => Err(io::Error::other("syslog targets are not supported yet")),
         }
     }
 

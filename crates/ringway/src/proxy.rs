@@ -309,13 +309,9 @@ fn open_access_logs(config: &Config) -> Result<Vec<Option<Arc<LogTarget>>>, Star
                 .as_ref()
                 .map(|log| {
                     LogTarget::open(log).map(Arc::new).map_err(|error| {
-                        let target = match log {
-                            ringway_config::AccessLog::Stderr => "stderr".to_string(),
-                            ringway_config::AccessLog::File(path) => path.display().to_string(),
-                        };
                         StartError::AccessLog(format!(
-                            "of frontend {}: {target}: {error}",
-                            frontend.name
+                            "of frontend {}: {}: {error}",
+                            frontend.name, log.target
                         ))
                     })
                 })
