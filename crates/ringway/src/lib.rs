@@ -12,6 +12,7 @@ mod forward;
 mod idle;
 mod iobuf;
 mod layout;
+mod logging;
 mod process;
 mod proxy;
 mod server_conn;
@@ -22,5 +23,7 @@ mod signal;
 mod tls;
 
 pub use error::ProxyError;
+pub use logging::{LogReopener, ProcessLog};
 pub use process::{ProcessShared, ShardCommand};
 pub use proxy::{check_files, Proxy, StartError, Stopper};
+pub use signal::{block_usr1, spawn_reopen_on_usr1};

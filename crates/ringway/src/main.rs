@@ -86,6 +86,7 @@ fn run(path: &Path) -> ExitCode {
         }
     };
     block_stop_signals();
+    ringway::block_usr1();
     let proxy = match Proxy::start(config) {
         Ok(proxy) => proxy,
         Err(error) => {
@@ -101,15 +102,19 @@ fn run(path: &Path) -> ExitCode {
         .zip(proxy.frontend_addrs())
     {
         let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();
-        eprintln!(
-            "ringway: frontend {} listening on {}",
+        proxy.shared().log.notice(format_args!(
+            "frontend {} listening on {}",
             frontend.name,
             list.join(", ")
-        );
+        ));
     }
     spawn_signal_thread(proxy.stopper());
+    if let Err(error) = ringway::spawn_reopen_on_usr1(proxy.log_reopener()) {
+        (proxy.shared().log).err(format_args!("no SIGUSR1 thread: {error}"));
+    }
+    let shared = proxy.shared().clone();
     proxy.wait();
-    eprintln!("ringway: stopped");
+    shared.log.notice(format_args!("stopped"));
     ExitCode::SUCCESS
 }
 
@@ -142,7 +147,9 @@ fn spawn_signal_thread(stopper: Stopper) {
         unsafe {
             libc::sigwait(&set, &mut signal);
         }
-        eprintln!("ringway: signal {signal}: stopping (in-flight requests finish, idle connections close)");
+        stopper.log().notice(format_args!(
+            "signal {signal}: stopping (in-flight requests finish, idle connections close)"
+        ));
         stopper.stop();
     });
 }

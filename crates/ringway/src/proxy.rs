@@ -14,11 +14,11 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use ringway_config::Config;
 use ringway_stats::ShardCounters;
 
-use crate::access_log::LogTarget;
 use crate::admin::{socket_file, AdminServer};
 use crate::control::{run_command, ControlServer};
 use crate::idle::ServerIdle;
 use crate::layout::build_layout;
+use crate::logging::{LogReopener, LogSink, ProcessLog};
 use crate::process::ProcessShared;
 use crate::shard::{bind_listeners, run_shard, ShardCtx};
 use crate::tls::TlsSetup;
@@ -88,6 +88,11 @@ impl Stopper {
     pub fn stop(&self) {
         self.0.request_stop();
     }
+
+    /// The process's messages, for the thread that stops it.
+    pub fn log(&self) -> &ProcessLog {
+        &self.0.log
+    }
 }
 
 impl Proxy {
@@ -99,6 +104,7 @@ impl Proxy {
             count => count,
         };
         let access_logs = open_access_logs(&config)?;
+        let log = ProcessLog::new(&access_logs);
         let tls = TlsSetup::build(&config).map_err(StartError::Tls)?;
         let max_fds = open_file_limit();
         let layout = build_layout(&config, shards, max_fds);
@@ -140,6 +146,7 @@ impl Proxy {
                 .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
                 .collect(),
             access_logs,
+            log,
             tls,
             layout,
             config,
@@ -260,6 +267,11 @@ impl Proxy {
         Stopper(self.shared.clone())
     }
 
+    /// Reopens the log files from another thread (SIGUSR1).
+    pub fn log_reopener(&self) -> LogReopener {
+        LogReopener(self.shared.clone())
+    }
+
     /// Waits until every shard has stopped.
     pub fn wait(mut self) {
         for handle in self.shards.drain(..) {
@@ -299,7 +311,7 @@ fn abort(shared: &ProcessShared, handles: Vec<ExecutorJoinHandle<()>>) {
 }
 
 /// Opens every frontend's access log once; the shards share the handles.
-fn open_access_logs(config: &Config) -> Result<Vec<Option<Arc<LogTarget>>>, StartError> {
+fn open_access_logs(config: &Config) -> Result<Vec<Option<Arc<LogSink>>>, StartError> {
     config
         .frontends
         .iter()
@@ -308,7 +320,7 @@ fn open_access_logs(config: &Config) -> Result<Vec<Option<Arc<LogTarget>>>, Star
                 .access_log
                 .as_ref()
                 .map(|log| {
-                    LogTarget::open(log).map(Arc::new).map_err(|error| {
+                    LogSink::open(log).map(Arc::new).map_err(|error| {
                         StartError::AccessLog(format!(
                             "of frontend {}: {}: {error}",
                             frontend.name, log.target
