@@ -23,11 +23,14 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ringway_config::LogFormat;
 use ringway_http::RequestHead;
-use ringway_stats::{write_haproxy_date, write_iso_date, write_json_str, Severity};
+use ringway_stats::{
+    write_haproxy_date, write_iso_date, write_json_str, Counter, Severity, ShardCounters,
+};
 
 use crate::error::ProxyError;
 use crate::logging::SinkWriter;
@@ -47,9 +50,13 @@ struct LogBuffer {
 }
 
 impl LogBuffer {
-    fn flush(&mut self) {
+    /// Writes the lines out; counts those a syslog receiver did not take in `dropped`.
+    fn flush(&mut self, dropped: &Counter) {
         if !self.bytes.is_empty() {
-            self.writer.write_lines(&self.bytes, Severity::Info);
+            let lost = self.writer.write_lines(&self.bytes, Severity::Info);
+            if lost > 0 {
+                dropped.add(lost);
+            }
             self.bytes.clear();
         }
     }
@@ -58,10 +65,11 @@ impl LogBuffer {
 /// One shard's pending lines, one buffer per logging frontend.
 pub struct ShardLogs {
     buffers: RefCell<Vec<Option<LogBuffer>>>,
+    counters: Arc<ShardCounters>,
 }
 
 impl ShardLogs {
-    pub fn new(process: &ProcessShared) -> ShardLogs {
+    pub fn new(process: &ProcessShared, counters: Arc<ShardCounters>) -> ShardLogs {
         let buffers = process
             .access_logs
             .iter()
@@ -80,6 +88,7 @@ impl ShardLogs {
             .collect();
         ShardLogs {
             buffers: RefCell::new(buffers),
+            counters,
         }
     }
 
@@ -92,14 +101,19 @@ impl ShardLogs {
         };
         line(&mut buffer.bytes, buffer.format);
         if buffer.bytes.len() >= FLUSH_AT {
-            buffer.flush();
+            if let Some(counters) = self.counters.frontends.get(frontend) {
+                buffer.flush(&counters.log_dropped);
+            }
         }
     }
 
     /// Writes every pending line (control tick, stop).
     pub fn flush_all(&self) {
-        for buffer in self.buffers.borrow_mut().iter_mut().flatten() {
-            buffer.flush();
+        let mut buffers = self.buffers.borrow_mut();
+        for (buffer, counters) in buffers.iter_mut().zip(&self.counters.frontends) {
+            if let Some(buffer) = buffer {
+                buffer.flush(&counters.log_dropped);
+            }
         }
     }
 }

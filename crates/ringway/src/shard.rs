@@ -137,7 +137,7 @@ impl ShardCtx {
                 max_head: process.config.global.max_request_head,
             },
             stop: LocalStop::default(),
-            logs: ShardLogs::new(&process),
+            logs: ShardLogs::new(&process, process.counters[id].clone()),
             process,
         }
     }

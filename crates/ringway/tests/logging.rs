@@ -565,3 +565,38 @@ fn rsyslogd_reads_the_access_lines_and_the_unix_socket_comes_back_after_a_restar
         }
     }
 }
+
+#[test]
+fn a_slow_or_missing_receiver_costs_dropped_lines_never_a_blocked_shard() {
+    use std::os::unix::net::UnixDatagram;
+    let origin = origin();
+    let dir = TempDir::new("slow-syslog");
+    let path = dir.0.join("never-read.sock");
+    // Bound, never read: its queue fills and sends would block.
+    let _receiver = UnixDatagram::bind(&path).unwrap();
+    let proxy = proxy_logging(
+        &format!("{{ target = \"unix://{}\" }}", path.display()),
+        origin.addr(),
+    );
+    let dropped = || proxy.shared().counters[0].frontends[0].log_dropped.get();
+    let mut client = Client::connect(frontend_addr(&proxy));
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut requests = 0;
+    while dropped() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing dropped after {requests} requests"
+        );
+        assert_eq!(client.get("/fill").status, 200);
+        requests += 1;
+    }
+
+    // A receiver that is gone: every line is dropped and counted; requests go on.
+    drop(_receiver);
+    std::fs::remove_file(&path).unwrap();
+    let before = dropped();
+    assert_eq!(client.get("/after").status, 200);
+    wait_until("the line to the missing socket counted", || {
+        dropped() > before
+    });
+}

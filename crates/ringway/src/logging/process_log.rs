@@ -67,7 +67,8 @@ impl ProcessLog {
         }
         let line = format!("{message}\n");
         for writer in &self.syslog {
-            writer
+            // A message the receiver does not take is lost: there is nowhere else to say so.
+            let _ = writer
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .write_lines(line.as_bytes(), severity);

@@ -6,7 +6,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ringway_config::{AccessLog, LogTarget, SyslogOptions, SyslogRfc};
@@ -34,8 +33,6 @@ pub struct SyslogSink {
     options: SyslogOptions,
     hostname: Option<String>,
     pid: u32,
-    /// Messages dropped: the receiver was slow (a full socket buffer) or unreachable.
-    pub dropped: AtomicU64,
 }
 
 impl LogSink {
@@ -50,7 +47,6 @@ impl LogSink {
                 options,
                 hostname: remote.then(host::hostname).flatten(),
                 pid: std::process::id(),
-                dropped: AtomicU64::new(0),
             })
         };
         Ok(match &log.target {
@@ -139,8 +135,9 @@ pub struct SinkWriter {
 impl SinkWriter {
     /// Writes whole lines, each ending in a newline; errors are dropped (a full disk or a
     /// slow receiver must not stop the proxy). For syslog, each line is one datagram of
-    /// `severity`, sent without blocking.
-    pub fn write_lines(&mut self, bytes: &[u8], severity: Severity) {
+    /// `severity`, sent without blocking. Returns how many lines a syslog receiver did not
+    /// take.
+    pub fn write_lines(&mut self, bytes: &[u8], severity: Severity) -> u64 {
         match &*self.sink {
             // O_APPEND: one write per flush keeps every line whole.
             LogSink::File(sink) => {
@@ -150,11 +147,18 @@ impl SinkWriter {
                     .unwrap_or_else(PoisonError::into_inner)
                     .clone();
                 let _ = (&*file).write_all(bytes);
+                0
             }
-            LogSink::Stderr => write_stderr(bytes),
-            LogSink::Syslog(sink) => {
+            LogSink::Stderr => {
+                write_stderr(bytes);
+                0
+            }
+            LogSink::Syslog(_) => {
                 let Some(socket) = &mut self.socket else {
-                    return;
+                    return 0;
+                };
+                let LogSink::Syslog(sink) = &*self.sink else {
+                    return 0;
                 };
                 let datagram = &mut self.datagram;
                 datagram.clear();
@@ -171,9 +175,7 @@ impl SinkWriter {
                         dropped += 1;
                     }
                 }
-                if dropped > 0 {
-                    sink.dropped.fetch_add(dropped, Relaxed);
-                }
+                dropped
             }
         }
     }
