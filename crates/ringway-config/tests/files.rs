@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ringway_config::{
-    load, AccessLevel, AccessLog, Balance, Config, LogTarget, ReuseMode, Sni, Timeouts, Verify,
+    load, AccessLevel, AccessLog, Balance, Config, LogFormat, LogTarget, ReuseMode, Sni, Timeouts,
+    Verify,
 };
 
 fn config_dir() -> PathBuf {
@@ -130,9 +131,10 @@ fn full_example_sets_every_key() {
     let plain = &config.frontends[1];
     assert_eq!(
         plain.access_log,
-        Some(AccessLog::new(LogTarget::File(
-            dir.join("logs/plain-access.log")
-        )))
+        Some(AccessLog {
+            format: LogFormat::Json,
+            ..AccessLog::new(LogTarget::File(dir.join("logs/plain-access.log")))
+        })
     );
     assert_eq!(plain.timeouts.client, Duration::from_secs(30));
 
