@@ -110,7 +110,10 @@ fn run(path: &Path) -> ExitCode {
     }
     spawn_signal_thread(proxy.stopper());
     if let Err(error) = ringway::spawn_reopen_on_usr1(proxy.log_reopener()) {
-        (proxy.shared().log).err(format_args!("no SIGUSR1 thread: {error}"));
+        proxy
+            .shared()
+            .log
+            .err(format_args!("no SIGUSR1 thread: {error}"));
     }
     let shared = proxy.shared().clone();
     proxy.wait();

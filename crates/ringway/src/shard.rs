@@ -386,7 +386,9 @@ async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
             None => return,
             Some(Ok(stream)) => stream,
             Some(Err(error)) => {
-                (ctx.process.log).err(format_args!("shard {}: accept failed: {error}", ctx.id));
+                ctx.process
+                    .log
+                    .err(format_args!("shard {}: accept failed: {error}", ctx.id));
                 sleep(Duration::from_millis(10)).await;
                 continue;
             }
@@ -472,7 +474,7 @@ async fn control_tick(ctx: &ShardCtx) {
     let queue = &ctx.process.commands[ctx.id];
     let doorbell = ctx.process.doorbells[ctx.id].listen();
     if let Err(error) = &doorbell {
-        (ctx.process.log).warning(format_args!(
+        ctx.process.log.warning(format_args!(
             "shard {}: no doorbell, ticking: {error}",
             ctx.id
         ));
