@@ -11,7 +11,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 # Tools the observability tests use: promtool checks /metrics, the HAProxy exporter scrapes the
-# stats socket, socat sends runtime API commands. A test skips (saying so) only when its tool is
+# stats socket, socat sends runtime API commands, rsyslogd receives the syslog access lines. A test skips (saying so) only when its tool is
 # missing and cannot be installed.
 ensure_pkg promtool prometheus || echo "== promtool unavailable: its test will be skipped"
 ensure_pkg prometheus-haproxy-exporter prometheus-haproxy-exporter ||
@@ -20,6 +20,7 @@ ensure_pkg socat socat || echo "== socat unavailable: the runtime API test uses 
 # The PROXY protocol tests run curl --haproxy-protocol and an nginx with listen ... proxy_protocol.
 ensure_pkg curl curl || echo "== curl unavailable: its PROXY protocol tests will be skipped"
 ensure_pkg nginx nginx-light || echo "== nginx unavailable: its PROXY protocol test will be skipped"
+ensure_pkg rsyslogd rsyslog || echo "== rsyslogd unavailable: its logging test will be skipped"
 
 echo "== cargo test"
 cargo test --workspace

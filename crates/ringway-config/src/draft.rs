@@ -96,10 +96,20 @@ pub(crate) struct DraftFrontend {
     pub default_backend: Option<At<String>>,
     pub routes: List<DraftRoute>,
     pub tls: Option<DraftFrontendTls>,
-    pub access_log: Option<At<String>>,
+    pub access_log: Option<DraftAccessLog>,
     pub forward_headers: Option<At<Vec<At<String>>>>,
     pub accept_proxy: Option<At<bool>>,
     pub tuning: DraftTuning,
+}
+
+/// `access_log`: a plain target (only `target` set, keyed `frontend[i].access_log`) or a table.
+#[derive(Debug, Default)]
+pub(crate) struct DraftAccessLog {
+    pub target: Option<At<String>>,
+    pub facility: Option<At<String>>,
+    pub tag: Option<At<String>>,
+    pub format: Option<At<String>>,
+    pub rfc: Option<At<String>>,
 }
 
 #[derive(Debug, Default)]

@@ -13,6 +13,7 @@
 //! - `parse`: the walk of the TOML document (with spans) into a draft.
 //! - `validate`: semantic rules, defaults and inheritance, draft → model.
 //! - `address`: server address resolution and route host normalisation.
+//! - `log_target`: the `access_log` value rules (targets, facilities, tags).
 //! - `draft`: the span-carrying intermediate between `parse` and `validate`.
 //! - [`file`]: reading the files a configuration names, bounded in size.
 
@@ -23,6 +24,7 @@ pub mod model;
 
 mod address;
 mod draft;
+mod log_target;
 mod parse;
 mod validate;
 
@@ -33,8 +35,8 @@ pub use error::{ConfigError, ConfigErrors};
 pub use file::{read_bounded, ReadError, MAX_CONFIG_FILE, MAX_PEM_FILE};
 pub use model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, Config, ForwardHeaders, Frontend,
-    FrontendTls, Global, ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket,
-    Timeouts, Verify,
+    FrontendTls, Global, LogFormat, LogTarget, ProxyVersion, ReuseMode, Route, Server, ServerTls,
+    Sni, StatsSocket, SyslogOptions, SyslogRfc, Timeouts, Verify, FACILITIES,
 };
 
 /// Reads and checks the configuration file at `path`.

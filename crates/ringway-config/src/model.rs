@@ -182,12 +182,104 @@ pub struct CertPair {
     pub key: PathBuf,
 }
 
-/// Where a frontend writes its access log.
+/// A frontend's access log (`access_log`): where its lines go and in which format. The plain
+/// string form is a target with the httplog format.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessLog {
-    Stderr,
-    File(PathBuf),
+pub struct AccessLog {
+    pub target: LogTarget,
+    pub format: LogFormat,
+    /// How lines are framed for a syslog target; `None` for stderr and files.
+    pub syslog: Option<SyslogOptions>,
 }
+
+impl AccessLog {
+    /// A target with the httplog format and, for a syslog target, the default framing.
+    pub fn new(target: LogTarget) -> AccessLog {
+        let syslog = target.is_syslog().then(SyslogOptions::default);
+        AccessLog {
+            target,
+            format: LogFormat::Httplog,
+            syslog,
+        }
+    }
+}
+
+/// Where log lines go.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LogTarget {
+    Stderr,
+    /// A file, opened for appending (reopened on SIGUSR1).
+    File(PathBuf),
+    /// A syslog receiver over UDP (`udp://HOST:PORT`, port 514 by default).
+    Udp(SocketAddr),
+    /// A local syslog datagram socket (`unix:///dev/log`).
+    Unix(PathBuf),
+}
+
+impl LogTarget {
+    /// Lines to this target are syslog messages.
+    pub fn is_syslog(&self) -> bool {
+        matches!(self, LogTarget::Udp(_) | LogTarget::Unix(_))
+    }
+}
+
+impl std::fmt::Display for LogTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogTarget::Stderr => f.write_str("stderr"),
+            LogTarget::File(path) => write!(f, "{}", path.display()),
+            LogTarget::Udp(addr) => write!(f, "udp://{addr}"),
+            LogTarget::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// The layout of an access log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// ringway's httplog line (see the runtime's `access_log` module).
+    #[default]
+    Httplog,
+    /// One JSON object per line with the httplog fields.
+    Json,
+}
+
+/// Syslog framing of a syslog target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SyslogOptions {
+    /// The facility code, 0 (`kern`) to 23 (`local7`); `local0` (16) by default.
+    pub facility: u8,
+    /// The TAG (RFC 3164) or APP-NAME (RFC 5424); `ringway` by default.
+    pub tag: String,
+    pub rfc: SyslogRfc,
+}
+
+impl Default for SyslogOptions {
+    fn default() -> SyslogOptions {
+        SyslogOptions {
+            facility: 16,
+            tag: "ringway".to_owned(),
+            rfc: SyslogRfc::Rfc3164,
+        }
+    }
+}
+
+/// Which syslog message format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SyslogRfc {
+    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG` (BSD syslog).
+    #[default]
+    Rfc3164,
+    /// `<PRI>1 TIMESTAMP HOST APP PROCID MSGID - MSG`.
+    Rfc5424,
+}
+
+/// Syslog facility names, by code (`facility = "local0"`).
+pub const FACILITIES: [&str; 24] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+];
 
 /// A `[[backend]]`: a group of servers.
 #[derive(Debug, Clone, PartialEq, Eq)]

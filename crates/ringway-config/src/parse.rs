@@ -10,8 +10,9 @@ use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
 use crate::draft::{
-    At, DraftBackend, DraftCertPair, DraftConfig, DraftFrontend, DraftFrontendTls, DraftGlobal,
-    DraftRoute, DraftServer, DraftServerTls, DraftStatsSocket, DraftTuning, List, Origin,
+    At, DraftAccessLog, DraftBackend, DraftCertPair, DraftConfig, DraftFrontend, DraftFrontendTls,
+    DraftGlobal, DraftRoute, DraftServer, DraftServerTls, DraftStatsSocket, DraftTuning, List,
+    Origin,
 };
 use crate::duration::parse_duration;
 use crate::error::Issues;
@@ -49,6 +50,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "forward_headers",
     "accept_proxy",
 ];
+const ACCESS_LOG_KEYS: &[&str] = &["target", "facility", "tag", "format", "rfc"];
 const ROUTE_KEYS: &[&str] = &["host", "backend"];
 const FRONTEND_TLS_KEYS: &[&str] = &["certs", "alpn"];
 const CERT_KEYS: &[&str] = &["cert", "key"];
@@ -201,11 +203,48 @@ fn read_frontend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftFrontend {
         tls: table
             .table("tls", issues)
             .map(|tls| read_frontend_tls(tls, issues)),
-        access_log: table.string("access_log", issues),
+        access_log: read_access_log(&table, issues),
         forward_headers: table.strings("forward_headers", issues),
         accept_proxy: table.boolean("accept_proxy", issues),
         tuning: read_tuning(&table, issues),
         origin: table.origin,
+    }
+}
+
+/// `access_log`: a target string or a table with `target` and the format keys.
+fn read_access_log(table: &Reader<'_, '_>, issues: &mut Issues) -> Option<DraftAccessLog> {
+    let value = table.value("access_log")?;
+    let key = table.origin.child("access_log");
+    match value.get_ref() {
+        DeValue::String(_) => Some(DraftAccessLog {
+            target: at(value, key, issues, as_string),
+            ..DraftAccessLog::default()
+        }),
+        DeValue::Table(_) => {
+            let log = open_table(value, key, issues)?;
+            log.check_keys(&[ACCESS_LOG_KEYS], issues);
+            Some(DraftAccessLog {
+                target: log.required_string("target", issues),
+                facility: log.string("facility", issues),
+                tag: log.string("tag", issues),
+                format: log.string("format", issues),
+                rfc: log.typed("rfc", issues, |value| match value {
+                    DeValue::Integer(_) => as_integer(value).map(|rfc| rfc.to_string()),
+                    _ => value
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| expected("\"3164\" or \"5424\"", value)),
+                }),
+            })
+        }
+        other => {
+            issues.push(
+                value.span(),
+                key,
+                expected("a log target or a table with target", other),
+            );
+            None
+        }
     }
 }
 

@@ -15,14 +15,15 @@ use std::time::Duration;
 
 use crate::address::{normalize_host, resolve_address};
 use crate::draft::{
-    At, DraftBackend, DraftConfig, DraftFrontend, DraftFrontendTls, DraftGlobal, DraftServer,
-    DraftServerTls, DraftStatsSocket, DraftTuning, List,
+    At, DraftAccessLog, DraftBackend, DraftConfig, DraftFrontend, DraftFrontendTls, DraftGlobal,
+    DraftServer, DraftServerTls, DraftStatsSocket, DraftTuning, List,
 };
 use crate::error::Issues;
+use crate::log_target::{parse_facility, parse_format, parse_rfc, parse_tag, parse_target};
 use crate::model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, Config, ForwardHeaders, Frontend,
-    FrontendTls, Global, ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket,
-    Timeouts, Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
+    FrontendTls, Global, LogFormat, ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni,
+    StatsSocket, SyslogOptions, Timeouts, Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
 };
 
 const MAX_SHARDS: i64 = 1024;
@@ -478,14 +479,7 @@ impl Checker<'_> {
         let access_log = draft
             .access_log
             .as_ref()
-            .and_then(|log| match log.value.as_str() {
-                "" => {
-                    self.issue(log, "must be \"stderr\" or a file path");
-                    None
-                }
-                "stderr" => Some(AccessLog::Stderr),
-                path => Some(AccessLog::File(self.resolve(path))),
-            });
+            .and_then(|log| self.access_log(log));
         let forward_headers = draft
             .forward_headers
             .as_ref()
@@ -506,6 +500,58 @@ impl Checker<'_> {
             timeouts: tuning.timeouts,
             retries: tuning.retries,
         }
+    }
+
+    /// `access_log`; `None` when the target is missing or wrong (already reported).
+    fn access_log(&mut self, draft: &DraftAccessLog) -> Option<AccessLog> {
+        let target = draft.target.as_ref().and_then(|target| {
+            let parsed = parse_target(&target.value, |path| self.resolve(path));
+            self.check(target, parsed)
+        });
+        let format = draft
+            .format
+            .as_ref()
+            .map_or(Some(LogFormat::Httplog), |format| {
+                self.check(format, parse_format(&format.value))
+            });
+        let syslog_only = [&draft.facility, &draft.tag, &draft.rfc];
+        if target.as_ref().is_some_and(|target| !target.is_syslog()) {
+            for given in syslog_only.into_iter().flatten() {
+                self.issue(
+                    given,
+                    "applies to syslog targets only (udp://HOST:PORT or unix:///path)",
+                );
+            }
+        }
+        let mut options = SyslogOptions::default();
+        let mut valid = true;
+        if let Some(facility) = &draft.facility {
+            let parsed = self.check(facility, parse_facility(&facility.value));
+            valid &= parsed.is_some();
+            options.facility = parsed.unwrap_or(options.facility);
+        }
+        if let Some(tag) = &draft.tag {
+            let parsed = self.check(tag, parse_tag(&tag.value));
+            valid &= parsed.is_some();
+            options.tag = parsed.unwrap_or(options.tag);
+        }
+        if let Some(rfc) = &draft.rfc {
+            let parsed = self.check(rfc, parse_rfc(&rfc.value));
+            valid &= parsed.is_some();
+            options.rfc = parsed.unwrap_or(options.rfc);
+        }
+        let target = target?;
+        let syslog = target.is_syslog().then_some(options);
+        (valid).then_some(AccessLog {
+            target,
+            format: format?,
+            syslog,
+        })
+    }
+
+    /// The value of a check, or `None` with its message recorded at `at`.
+    fn check<T, U>(&mut self, at: &At<U>, result: Result<T, String>) -> Option<T> {
+        result.map_err(|message| self.issue(at, message)).ok()
     }
 
     /// The set named by `forward_headers`; an empty list adds no field.

@@ -637,21 +637,122 @@ fn server_tls_cert_and_key_go_together() {
 
 #[test]
 fn access_log() {
+    use ringway_config::{AccessLog, LogFormat, LogTarget, SyslogOptions, SyslogRfc};
     let with = |log: &str| {
         BASE.replace(
             "default_backend = \"app\"",
             &format!("default_backend = \"app\"\naccess_log = {log}"),
         )
     };
+    let log_of = |log: &str| ok(&with(log)).frontends[0].access_log.clone();
     let error = single(&with("\"\""), "frontend[0].access_log");
     assert_eq!(at(&error), (6, 14));
     assert_eq!(
-        ok(&with("\"stderr\"")).frontends[0].access_log,
-        Some(ringway_config::AccessLog::Stderr)
+        log_of("\"stderr\""),
+        Some(AccessLog::new(LogTarget::Stderr))
     );
     assert_eq!(
-        ok(&with("\"logs/a.log\"")).frontends[0].access_log,
-        Some(ringway_config::AccessLog::File("logs/a.log".into()))
+        log_of("\"logs/a.log\""),
+        Some(AccessLog::new(LogTarget::File("logs/a.log".into())))
+    );
+    // The table form; a syslog target gets the default framing.
+    assert_eq!(
+        log_of("{ target = \"udp://127.0.0.1:5140\" }"),
+        Some(AccessLog {
+            target: LogTarget::Udp("127.0.0.1:5140".parse().unwrap()),
+            format: LogFormat::Httplog,
+            syslog: Some(SyslogOptions {
+                facility: 16,
+                tag: "ringway".into(),
+                rfc: SyslogRfc::Rfc3164
+            }),
+        })
+    );
+    assert_eq!(
+        log_of(
+            "{ target = \"unix:///dev/log\", facility = \"daemon\", tag = \"edge\", \
+             format = \"json\", rfc = \"5424\" }"
+        ),
+        Some(AccessLog {
+            target: LogTarget::Unix("/dev/log".into()),
+            format: LogFormat::Json,
+            syslog: Some(SyslogOptions {
+                facility: 3,
+                tag: "edge".into(),
+                rfc: SyslogRfc::Rfc5424
+            }),
+        })
+    );
+    assert_eq!(
+        log_of("{ target = \"stderr\", format = \"json\" }").map(|log| log.format),
+        Some(LogFormat::Json)
+    );
+    assert_eq!(
+        log_of("{ target = \"udp://127.0.0.1\", rfc = 5424 }").and_then(|log| log.syslog),
+        Some(SyslogOptions {
+            rfc: SyslogRfc::Rfc5424,
+            ..SyslogOptions::default()
+        })
+    );
+
+    // Every wrong value is reported at its own position.
+    let error = single(
+        &with("{ format = \"json\" }"),
+        "frontend[0].access_log.target",
+    );
+    assert_eq!(error.message, "missing required key");
+    let error = single(
+        &with("{ target = \"tcp://h:1\" }"),
+        "frontend[0].access_log.target",
+    );
+    assert_eq!(at(&error), (6, 25));
+    assert!(error.message.contains("unknown scheme \"tcp\""), "{error}");
+    let error = single(
+        &with("{ target = \"udp://127.0.0.1:x\" }"),
+        "frontend[0].access_log.target",
+    );
+    assert!(error.message.contains("invalid port"), "{error}");
+    let error = single(
+        &with("{ target = \"udp://127.0.0.1\", facility = \"local9\" }"),
+        "frontend[0].access_log.facility",
+    );
+    assert_eq!(at(&error), (6, 55));
+    assert!(error.message.contains("local7"), "{error}");
+    let error = single(
+        &with("{ target = \"udp://127.0.0.1\", tag = \"ring way\" }"),
+        "frontend[0].access_log.tag",
+    );
+    assert_eq!(at(&error), (6, 50));
+    single(
+        &with("{ target = \"udp://127.0.0.1\", rfc = \"3195\" }"),
+        "frontend[0].access_log.rfc",
+    );
+    single(
+        &with("{ target = \"udp://127.0.0.1\", rfc = true }"),
+        "frontend[0].access_log.rfc",
+    );
+    single(
+        &with("{ target = \"stderr\", format = \"clf\" }"),
+        "frontend[0].access_log.format",
+    );
+    let error = single(
+        &with("{ target = \"a.log\", fomat = \"json\" }"),
+        "frontend[0].access_log.fomat",
+    );
+    assert!(error.message.contains("\"format\""), "{error}");
+    let error = single(
+        &with("{ target = \"a.log\", rfc = \"5424\" }"),
+        "frontend[0].access_log.rfc",
+    );
+    assert!(error.message.contains("syslog targets only"), "{error}");
+    let all = errors(&with(
+        "{ target = \"stderr\", facility = \"local0\", tag = \"x\" }",
+    ));
+    assert_eq!(all.len(), 2, "{}", render(&all));
+    let error = single(&with("42"), "frontend[0].access_log");
+    assert_eq!(
+        error.message,
+        "expected a log target or a table with target, found an integer"
     );
 }
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ringway_config::{
-    load, AccessLevel, AccessLog, Balance, Config, ReuseMode, Sni, Timeouts, Verify,
+    load, AccessLevel, AccessLog, Balance, Config, LogFormat, LogTarget, ReuseMode, Sni, Timeouts,
+    Verify,
 };
 
 fn config_dir() -> PathBuf {
@@ -123,14 +124,17 @@ fn full_example_sets_every_key() {
     assert_eq!(tls.certs[0].cert, dir.join("certs/site.pem"));
     assert_eq!(tls.certs[0].key, dir.join("certs/site.key"));
     assert_eq!(tls.alpn, vec!["http/1.1".to_owned()]);
-    assert_eq!(web.access_log, Some(AccessLog::Stderr));
+    assert_eq!(web.access_log, Some(AccessLog::new(LogTarget::Stderr)));
     assert_eq!(web.timeouts.client, Duration::from_secs(60));
     assert_eq!(web.timeouts.server, Duration::from_secs(30));
 
     let plain = &config.frontends[1];
     assert_eq!(
         plain.access_log,
-        Some(AccessLog::File(dir.join("logs/plain-access.log")))
+        Some(AccessLog {
+            format: LogFormat::Json,
+            ..AccessLog::new(LogTarget::File(dir.join("logs/plain-access.log")))
+        })
     );
     assert_eq!(plain.timeouts.client, Duration::from_secs(30));
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ringway_config::{load, parse, AccessLog, Balance, Global, ReuseMode, Timeouts};
+use ringway_config::{load, parse, AccessLog, Balance, Global, LogTarget, ReuseMode, Timeouts};
 
 mod common;
 
@@ -118,7 +118,9 @@ fn parse_keeps_relative_paths() {
     let frontend = &config.frontends[0];
     assert_eq!(
         frontend.access_log,
-        Some(AccessLog::File(PathBuf::from("logs/access.log")))
+        Some(AccessLog::new(LogTarget::File(PathBuf::from(
+            "logs/access.log"
+        ))))
     );
     let tls = frontend.tls.as_ref().unwrap();
     assert_eq!(tls.certs[0].cert, Path::new("site.pem"));
@@ -139,7 +141,7 @@ fn load_resolves_relative_paths_against_the_file() {
     let frontend = &config.frontends[0];
     assert_eq!(
         frontend.access_log,
-        Some(AccessLog::File(dir.join("logs/access.log")))
+        Some(AccessLog::new(LogTarget::File(dir.join("logs/access.log"))))
     );
     let tls = frontend.tls.as_ref().unwrap();
     assert_eq!(tls.certs[0].cert, dir.join("site.pem"));

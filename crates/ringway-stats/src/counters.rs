@@ -123,6 +123,9 @@ pub struct FrontendCounters {
     /// TLS client connections open now.
     pub tls_open: Gauge,
     pub tls: TlsCounters,
+    /// Access log lines a syslog receiver did not take (its socket buffer was full, or it
+    /// could not be reached): dropped, never waited for.
+    pub log_dropped: Counter,
 }
 
 /// One server on one shard.

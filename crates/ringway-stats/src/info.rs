@@ -1,6 +1,7 @@
 //! `show info`: HAProxy 2.6's `Name: value` lines, in the reference sample's order and
 //! spelling (including HAProxy's `TotalSplicdedBytesOut`). Owns the choice of value for each
 //! line; what ringway does not measure (memory pools, pipes, rates, SSL, peers) reads 0.
+//! `DroppedLogs` counts access log lines a syslog receiver did not take.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -113,7 +114,15 @@ pub fn render_info_from(
         ("Listeners", listeners.to_string()),
         ("ActivePeers", "0".to_string()),
         ("ConnectedPeers", "0".to_string()),
-        ("DroppedLogs", "0".to_string()),
+        (
+            "DroppedLogs",
+            totals
+                .frontends
+                .iter()
+                .map(|f| f.log_dropped)
+                .sum::<u64>()
+                .to_string(),
+        ),
         ("BusyPolling", "0".to_string()),
         ("FailedResolutions", "0".to_string()),
         ("TotalBytesOut", totals.bytes_out().to_string()),

@@ -1,6 +1,7 @@
 //! Statistics: per-shard counters and histograms written by the shards, and the renderers the
 //! control plane serves from them: HAProxy 2.6 runtime API formats, and the admin listener's
-//! Prometheus text, JSON and HTML page.
+//! Prometheus text, JSON and HTML page. Also the pure parts of logging: dates and JSON strings
+//! of log lines (`logline`) and the syslog framing (`syslog`); the runtime owns the sockets.
 //!
 //! Every renderer returns the body of its reply. HAProxy's CLI ends every reply, errors and
 //! empty ones included, with one empty line (a lone `\n` after the body); the socket handler
@@ -15,10 +16,12 @@ mod html;
 mod info;
 mod json;
 mod layout;
+mod logline;
 mod prometheus;
 mod servers_conn;
 mod sess;
 mod stat_csv;
+mod syslog;
 mod totals;
 
 #[cfg(test)]
@@ -41,10 +44,14 @@ pub use info::{
 };
 pub use json::{render_stats_json, stats_json};
 pub use layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, ServerState, SharedState};
+pub use logline::{
+    civil_from_days, write_bsd_date, write_haproxy_date, write_iso_date, write_json_str, Civil,
+};
 pub use prometheus::{render_metrics, METRICS_CONTENT_TYPE};
 pub use servers_conn::{render_servers_conn, render_servers_conn_verbose, NO_SUCH_BACKEND};
 pub use sess::{render_show_sess, SessionRow};
 pub use stat_csv::{render_show_stat, render_stat_from, stat_header, FIELDS as STAT_FIELDS};
+pub use syslog::{pri, Severity, SyslogFrame, SyslogRfc, SyslogTime, MAX_FACILITY};
 pub use totals::{
     server_sums_on, shard_server_sums, totals, BackendTotals, FrontendTotals, ServerSums,
     ServerTotals, StatusTotals, TlsTotals, Totals,

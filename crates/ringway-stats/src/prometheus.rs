@@ -219,7 +219,7 @@ fn process_metrics(out: &mut Out, layout: &Layout, stopping: bool) {
 
 fn frontend_metrics(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>], ids: &[String]) {
     type Read = fn(&crate::counters::FrontendCounters) -> u64;
-    let families: [(&str, &str, &str, Read); 9] = [
+    let families: [(&str, &str, &str, Read); 10] = [
         (
             "frontend_current_connections",
             "gauge",
@@ -273,6 +273,12 @@ fn frontend_metrics(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>
             "counter",
             "TLS handshakes with clients that failed (ssl_failed_handshake).",
             |f| f.tls.failed.get(),
+        ),
+        (
+            "frontend_log_dropped_total",
+            "counter",
+            "Access log lines dropped because the syslog receiver was slow or unreachable.",
+            |f| f.log_dropped.get(),
         ),
     ];
     for (name, kind, help, read) in families {

@@ -62,6 +62,8 @@ pub struct FrontendTotals {
     /// TLS client connections open now.
     pub tls_open: u64,
     pub tls: TlsTotals,
+    /// Access log lines a syslog receiver did not take.
+    pub log_dropped: u64,
 }
 
 /// TLS handshake counts summed over shards (and servers).
@@ -279,6 +281,7 @@ fn frontend_totals(index: usize, shards: &[Arc<ShardCounters>]) -> FrontendTotal
         t.status.add_counters(&f.status);
         t.tls_open += gauge_value(f.tls_open.get());
         t.tls.add_counters(&f.tls);
+        t.log_dropped += f.log_dropped.get();
     }
     t
 }

@@ -1,8 +1,10 @@
 //! Access log: one line per request, in the spirit of HAProxy's `option httplog`. Owns the
 //! per-request record a session keeps (only when its frontend logs: otherwise every hook is a
-//! single `None` check), the line format, and the per-shard buffers: lines are appended to a
-//! shard-local `Vec<u8>` per frontend and written when it passes [`FLUSH_AT`], on the shard's
-//! control tick and when the shard stops, so logging costs no system call per request.
+//! single `None` check), the line formats (httplog below, or `format = "json"`: one JSON object
+//! with the same fields), and the per-shard buffers: lines are appended to a shard-local
+//! `Vec<u8>` per frontend and written when it passes [`FLUSH_AT`], on the shard's control tick
+//! and when the shard stops, so logging costs no system call per request. Where the lines go
+//! (stderr, a file, syslog: one datagram per line) is `logging`'s job.
 //!
 //! A line:
 //! ```text
@@ -19,16 +21,19 @@
 //! whether the server connection was reused, and the shard.
 
 use std::cell::RefCell;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ringway_config::AccessLog;
+use ringway_config::LogFormat;
 use ringway_http::RequestHead;
+use ringway_stats::{
+    write_haproxy_date, write_iso_date, write_json_str, Counter, Severity, ShardCounters,
+};
 
 use crate::error::ProxyError;
+use crate::logging::SinkWriter;
 use crate::process::ProcessShared;
 use crate::session::Session;
 use crate::shard::ShardCtx;
@@ -37,65 +42,21 @@ use crate::shard::ShardCtx;
 pub const FLUSH_AT: usize = 16 * 1024;
 /// Longest request line logged; longer ones are cut.
 const MAX_REQUEST_LINE: usize = 1024;
-/// Writes to a pipe up to this size are atomic, so lines of two shards never mix on stderr.
-const PIPE_BUF: usize = 4096;
-
-/// Where a frontend's access log goes; shared by the shards, opened once at start.
-pub enum LogTarget {
-    Stderr,
-    File(File),
-}
-
-impl LogTarget {
-    pub fn open(log: &AccessLog) -> io::Result<LogTarget> {
-        match log {
-            AccessLog::Stderr => Ok(LogTarget::Stderr),
-            AccessLog::File(path) => OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map(LogTarget::File),
-        }
-    }
-
-    /// Writes whole lines; errors are dropped (a full disk must not stop the proxy).
-    fn write_lines(&self, bytes: &[u8]) {
-        match self {
-            // O_APPEND: one write per flush keeps every line whole.
-            LogTarget::File(file) => {
-                let _ = (&*file).write_all(bytes);
-            }
-            LogTarget::Stderr => {
-                let mut stderr = io::stderr().lock();
-                let mut rest = bytes;
-                while !rest.is_empty() {
-                    let cut = if rest.len() <= PIPE_BUF {
-                        rest.len()
-                    } else {
-                        rest[..PIPE_BUF]
-                            .iter()
-                            .rposition(|&byte| byte == b'\n')
-                            .map_or(PIPE_BUF, |at| at + 1)
-                    };
-                    if stderr.write_all(&rest[..cut]).is_err() {
-                        return;
-                    }
-                    rest = &rest[cut..];
-                }
-            }
-        }
-    }
-}
 
 struct LogBuffer {
-    target: Arc<LogTarget>,
+    writer: SinkWriter,
+    format: LogFormat,
     bytes: Vec<u8>,
 }
 
 impl LogBuffer {
-    fn flush(&mut self) {
+    /// Writes the lines out; counts those a syslog receiver did not take in `dropped`.
+    fn flush(&mut self, dropped: &Counter) {
         if !self.bytes.is_empty() {
-            self.target.write_lines(&self.bytes);
+            let lost = self.writer.write_lines(&self.bytes, Severity::Info);
+            if lost > 0 {
+                dropped.add(lost);
+            }
             self.bytes.clear();
         }
     }
@@ -104,41 +65,55 @@ impl LogBuffer {
 /// One shard's pending lines, one buffer per logging frontend.
 pub struct ShardLogs {
     buffers: RefCell<Vec<Option<LogBuffer>>>,
+    counters: Arc<ShardCounters>,
 }
 
 impl ShardLogs {
-    pub fn new(process: &ProcessShared) -> ShardLogs {
+    pub fn new(process: &ProcessShared, counters: Arc<ShardCounters>) -> ShardLogs {
         let buffers = process
             .access_logs
             .iter()
-            .map(|target| {
-                target.as_ref().map(|target| LogBuffer {
-                    target: target.clone(),
+            .zip(&process.config.frontends)
+            .map(|(sink, frontend)| {
+                let format = frontend
+                    .access_log
+                    .as_ref()
+                    .map_or(LogFormat::Httplog, |log| log.format);
+                sink.as_ref().map(|sink| LogBuffer {
+                    writer: sink.writer(),
+                    format,
                     bytes: Vec::with_capacity(FLUSH_AT + 2 * MAX_REQUEST_LINE),
                 })
             })
             .collect();
         ShardLogs {
             buffers: RefCell::new(buffers),
+            counters,
         }
     }
 
-    /// Appends a line for `frontend` and writes the buffer out once it is large enough.
-    fn append(&self, frontend: usize, line: impl FnOnce(&mut Vec<u8>)) {
+    /// Appends a line for `frontend` in its format and writes the buffer out once it is
+    /// large enough.
+    fn append(&self, frontend: usize, line: impl FnOnce(&mut Vec<u8>, LogFormat)) {
         let mut buffers = self.buffers.borrow_mut();
         let Some(Some(buffer)) = buffers.get_mut(frontend) else {
             return;
         };
-        line(&mut buffer.bytes);
+        line(&mut buffer.bytes, buffer.format);
         if buffer.bytes.len() >= FLUSH_AT {
-            buffer.flush();
+            if let Some(counters) = self.counters.frontends.get(frontend) {
+                buffer.flush(&counters.log_dropped);
+            }
         }
     }
 
     /// Writes every pending line (control tick, stop).
     pub fn flush_all(&self) {
-        for buffer in self.buffers.borrow_mut().iter_mut().flatten() {
-            buffer.flush();
+        let mut buffers = self.buffers.borrow_mut();
+        for (buffer, counters) in buffers.iter_mut().zip(&self.counters.frontends) {
+            if let Some(buffer) = buffer {
+                buffer.flush(&counters.log_dropped);
+            }
         }
     }
 }
@@ -233,27 +208,74 @@ impl RequestLog {
         self.request.clear();
     }
 
-    fn write_line(&self, out: &mut Vec<u8>, names: &LineNames, end: Instant) {
+    fn since_epoch(&self) -> std::time::Duration {
+        self.date.duration_since(UNIX_EPOCH).unwrap_or_default()
+    }
+
+    /// TR, Tw, Tc, Tr, Ta in milliseconds, -1 for a phase never reached.
+    fn timers(&self, end: Instant) -> [i64; 5] {
+        let at = |mark: Option<Instant>| mark.unwrap_or(end);
+        [
+            millis(self.start, self.head),
+            millis(at(self.head), self.queued),
+            millis(at(self.queued), self.connected),
+            millis(at(self.connected), self.response_at),
+            millis(self.start, Some(end)),
+        ]
+    }
+
+    fn write_line(&self, out: &mut Vec<u8>, format: LogFormat, names: &LineNames, end: Instant) {
+        match format {
+            LogFormat::Httplog => self.write_httplog(out, names, end),
+            LogFormat::Json => self.write_json(out, names, end),
+        }
+    }
+
+    /// The same fields as the httplog line, as one JSON object; the date in ISO 8601 (UTC).
+    fn write_json(&self, out: &mut Vec<u8>, names: &LineNames, end: Instant) {
+        let _ = write!(out, "{{\"client\":\"{}\",\"date\":\"", names.peer);
+        write_iso_date(out, self.since_epoch(), 3);
+        out.extend_from_slice(b"\",\"frontend\":");
+        write_json_str(out, names.frontend.as_bytes());
+        out.extend_from_slice(b",\"backend\":");
+        write_json_str(out, names.backend.as_bytes());
+        out.extend_from_slice(b",\"server\":");
+        write_json_str(out, names.server.as_bytes());
+        let [tr, tw, tc, tr_server, ta] = self.timers(end);
+        let _ = write!(
+            out,
+            ",\"TR\":{tr},\"Tw\":{tw},\"Tc\":{tc},\"Tr\":{tr_server},\"Ta\":{ta},\"status\":{},\"bytes\":{},\"termination\":",
+            self.status.map_or(-1, i32::from),
+            self.bytes,
+        );
+        write_json_str(out, &self.term);
+        let _ = write!(out, ",\"retries\":{},\"request\":", self.retries);
+        write_json_str(out, self.request_line());
+        let _ = writeln!(
+            out,
+            ",\"reused\":{},\"shard\":{}}}",
+            self.reused, names.shard
+        );
+    }
+
+    fn request_line(&self) -> &[u8] {
+        if self.request.is_empty() {
+            b"<BADREQ>"
+        } else {
+            &self.request
+        }
+    }
+
+    fn write_httplog(&self, out: &mut Vec<u8>, names: &LineNames, end: Instant) {
         let _ = write!(out, "{} [", names.peer);
-        write_date(out, self.date);
+        write_haproxy_date(out, self.since_epoch());
         let _ = write!(
             out,
             "] {} {}/{} ",
             names.frontend, names.backend, names.server
         );
-        let at = |mark: Option<Instant>| mark.unwrap_or(end);
-        let head = at(self.head);
-        let queued = at(self.queued);
-        let connected = at(self.connected);
-        let _ = write!(
-            out,
-            "{}/{}/{}/{}/{} ",
-            millis(self.start, self.head),
-            millis(head, self.queued),
-            millis(queued, self.connected),
-            millis(connected, self.response_at),
-            millis(self.start, Some(end)),
-        );
+        let [tr, tw, tc, tr_server, ta] = self.timers(end);
+        let _ = write!(out, "{tr}/{tw}/{tc}/{tr_server}/{ta} ");
         match self.status {
             Some(status) => {
                 let _ = write!(out, "{status} ");
@@ -263,11 +285,7 @@ impl RequestLog {
         let _ = write!(out, "{} ", self.bytes);
         out.extend_from_slice(&self.term);
         let _ = write!(out, " {} \"", self.retries);
-        if self.request.is_empty() {
-            out.extend_from_slice(b"<BADREQ>");
-        } else {
-            out.extend_from_slice(&self.request);
-        }
+        out.extend_from_slice(self.request_line());
         let _ = writeln!(
             out,
             "\" reused={} shard={}",
@@ -291,41 +309,6 @@ fn millis(from: Instant, to: Option<Instant>) -> i64 {
     to.map_or(-1, |to| {
         i64::try_from(to.saturating_duration_since(from).as_millis()).unwrap_or(i64::MAX)
     })
-}
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, usize, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// HAProxy's date form, `21/Nov/2026:10:00:00.123`, in UTC.
-fn write_date(out: &mut Vec<u8>, time: SystemTime) {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    let _ = write!(
-        out,
-        "{day:02}/{}/{year:04}:{:02}:{:02}:{:02}.{:03}",
-        MONTHS.get(month.wrapping_sub(1)).unwrap_or(&"Jan"),
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    );
 }
 
 /// The termination state of a failed request: what ended it, then how far it got.
@@ -445,9 +428,9 @@ impl Session {
                 shard: self.ctx.id,
             };
             let end = Instant::now();
-            self.ctx
-                .logs
-                .append(self.frontend, |out| log.write_line(out, &names, end));
+            self.ctx.logs.append(self.frontend, |out, format| {
+                log.write_line(out, format, &names, end)
+            });
         }
         log.reset();
     }
@@ -457,30 +440,13 @@ impl Session {
 mod tests {
     use super::*;
 
-    fn date(secs: u64, millis: u64) -> String {
-        let mut out = Vec::new();
-        write_date(
-            &mut out,
-            UNIX_EPOCH + std::time::Duration::from_millis(secs * 1000 + millis),
-        );
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn dates_in_haproxy_form() {
-        assert_eq!(date(0, 0), "01/Jan/1970:00:00:00.000");
-        assert_eq!(date(951_782_400, 7), "29/Feb/2000:00:00:00.007");
-        assert_eq!(date(1_795_257_368, 986), "21/Nov/2026:10:36:08.986");
-        assert_eq!(date(4_102_444_799, 999), "31/Dec/2099:23:59:59.999");
-    }
-
     #[test]
     fn termination_states() {
         assert_eq!(&termination(&ProxyError::NoServer, b'Q'), b"SC");
         assert_eq!(&termination(&ProxyError::QueueTimeout, b'Q'), b"sQ");
         assert_eq!(&termination(&ProxyError::ServerTimeout, b'H'), b"sH");
         assert_eq!(&termination(&ProxyError::EmptyResponse, b'H'), b"SH");
-        let client = ProxyError::Client(io::ErrorKind::BrokenPipe.into());
+        let client = ProxyError::Client(std::io::ErrorKind::BrokenPipe.into());
         assert_eq!(&termination(&client, b'D'), b"CD");
         assert_eq!(&termination(&ProxyError::RequestTimeout, b'R'), b"cR");
     }

@@ -13,6 +13,7 @@ mod idle;
 mod iobuf;
 mod layout;
 mod listeners;
+mod logging;
 mod process;
 mod proxy;
 mod proxy_protocol;
@@ -25,5 +26,7 @@ mod signal;
 mod tls;
 
 pub use error::ProxyError;
+pub use logging::{LogReopener, ProcessLog};
 pub use process::{ProcessShared, ShardCommand};
 pub use proxy::{check_files, Proxy, Reloader, StartError, Stopper};
+pub use signal::{block_usr1, spawn_reopen_on_usr1};

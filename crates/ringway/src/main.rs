@@ -86,6 +86,7 @@ fn run(path: &Path) -> ExitCode {
         }
     };
     block_stop_signals();
+    ringway::block_usr1();
     let proxy = match Proxy::start(config) {
         Ok(proxy) => proxy,
         Err(error) => {
@@ -101,16 +102,23 @@ fn run(path: &Path) -> ExitCode {
         .zip(proxy.frontend_addrs())
     {
         let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();
-        eprintln!(
-            "ringway: frontend {} listening on {}",
+        proxy.shared().log.notice(format_args!(
+            "frontend {} listening on {}",
             frontend.name,
             list.join(", ")
-        );
+        ));
     }
     proxy.set_config_path(path.to_path_buf());
     spawn_signal_thread(proxy.stopper(), proxy.reloader());
+    if let Err(error) = ringway::spawn_reopen_on_usr1(proxy.log_reopener()) {
+        proxy
+            .shared()
+            .log
+            .err(format_args!("no SIGUSR1 thread: {error}"));
+    }
+    let stopper = proxy.stopper();
     proxy.wait();
-    eprintln!("ringway: stopped");
+    stopper.log().notice(format_args!("stopped"));
     ExitCode::SUCCESS
 }
 
@@ -147,13 +155,17 @@ fn spawn_signal_thread(stopper: Stopper, reloader: Reloader) {
         }
         match signal {
             libc::SIGHUP => match reloader.reload() {
-                Ok(summary) => eprint!("ringway: SIGHUP: reloaded: {summary}"),
-                Err(errors) => {
-                    eprintln!("ringway: SIGHUP: reload failed, the running configuration is kept:\n{errors}")
-                }
+                Ok(summary) => stopper
+                    .log()
+                    .notice(format_args!("SIGHUP: reloaded: {}", summary.trim_end())),
+                Err(errors) => stopper.log().err(format_args!(
+                    "SIGHUP: reload failed, the running configuration is kept: {errors}"
+                )),
             },
             _ => {
-                eprintln!("ringway: signal {signal}: stopping (in-flight requests finish, idle connections close)");
+                stopper.log().notice(format_args!(
+                    "signal {signal}: stopping (in-flight requests finish, idle connections close)"
+                ));
                 stopper.stop();
                 return;
             }

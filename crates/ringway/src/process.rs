@@ -43,7 +43,9 @@ pub struct ProcessShared {
     /// Requests holding a `maxconn` slot, per server: `served[backend][server]`.
     pub served: Vec<Vec<AtomicU32>>,
     /// Where each frontend's access log goes, opened once at start: `access_logs[frontend]`.
-    pub access_logs: Vec<Option<Arc<crate::access_log::LogTarget>>>,
+    pub access_logs: Vec<Option<Arc<crate::logging::LogSink>>>,
+    /// The process's own messages: to the access logs' syslog receivers, or stderr.
+    pub log: Arc<crate::logging::ProcessLog>,
     /// TLS configurations of frontends and servers.
     pub tls: crate::tls::TlsSetup,
     /// This generation's stop hands over to a successor (a reload): idle keep-alive clients are

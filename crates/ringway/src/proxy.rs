@@ -16,12 +16,12 @@ use ringway_config::Config;
 use ringway_net::Listener;
 use ringway_stats::ShardCounters;
 
-use crate::access_log::LogTarget;
 use crate::admin::{socket_file, AdminServer};
 use crate::control::{run_command, ControlServer};
 use crate::idle::ServerIdle;
 use crate::layout::build_layout;
 use crate::listeners::ListenerSet;
+use crate::logging::{LogReopener, LogSink, ProcessLog};
 use crate::process::{Current, ProcessShared};
 use crate::reload::{successor_servers, Successor};
 use crate::shard::{run_shard, ShardCtx};
@@ -90,6 +90,11 @@ pub struct Stopper(Arc<Supervisor>);
 impl Stopper {
     pub fn stop(&self) {
         self.0.stop();
+    }
+
+    /// The process's messages (those of the generation serving now), for the signal thread.
+    pub fn log(&self) -> Arc<ProcessLog> {
+        self.0.current.get().log.clone()
     }
 }
 
@@ -228,6 +233,11 @@ impl Proxy {
         Stopper(self.supervisor.clone())
     }
 
+    /// Reopens the log files of the generation serving now from another thread (SIGUSR1).
+    pub fn log_reopener(&self) -> LogReopener {
+        LogReopener(self.supervisor.current.clone())
+    }
+
     /// Waits until the proxy is stopped and every shard of every generation has ended.
     pub fn wait(mut self) {
         self.supervisor.wait_stopped();
@@ -342,13 +352,15 @@ impl Supervisor {
         );
         state.active = Some(new);
         let number = old.number;
+        let log = old.shared.log.clone();
+        log.notice(format_args!("reload: {}", summary.trim_end()));
         let reaper = std::thread::Builder::new()
             .name(format!("ringway-gen{number}"))
             .spawn(move || {
                 for handle in old.shards {
                     let _ = handle.join();
                 }
-                eprintln!("ringway: generation {number} finished");
+                log.notice(format_args!("generation {number} finished draining"));
             });
         if let Ok(reaper) = reaper {
             state.retiring.push(reaper);
@@ -447,6 +459,7 @@ fn start_generation(
 /// The state the shards of a generation share.
 fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartError> {
     let access_logs = open_access_logs(&config)?;
+    let log = Arc::new(ProcessLog::new(&access_logs));
     let tls = TlsSetup::build(&config).map_err(StartError::Tls)?;
     let max_fds = open_file_limit();
     let layout = build_layout(&config, shards, max_fds);
@@ -488,6 +501,7 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
             .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
             .collect(),
         access_logs,
+        log,
         tls,
         retiring: AtomicBool::new(false),
         successor: OnceLock::new(),
@@ -505,7 +519,7 @@ fn abort(shared: &ProcessShared, handles: Vec<ExecutorJoinHandle<()>>) {
 }
 
 /// Opens every frontend's access log once; the shards share the handles.
-fn open_access_logs(config: &Config) -> Result<Vec<Option<Arc<LogTarget>>>, StartError> {
+fn open_access_logs(config: &Config) -> Result<Vec<Option<Arc<LogSink>>>, StartError> {
     config
         .frontends
         .iter()
@@ -514,14 +528,10 @@ fn open_access_logs(config: &Config) -> Result<Vec<Option<Arc<LogTarget>>>, Star
                 .access_log
                 .as_ref()
                 .map(|log| {
-                    LogTarget::open(log).map(Arc::new).map_err(|error| {
-                        let target = match log {
-                            ringway_config::AccessLog::Stderr => "stderr".to_string(),
-                            ringway_config::AccessLog::File(path) => path.display().to_string(),
-                        };
+                    LogSink::open(log).map(Arc::new).map_err(|error| {
                         StartError::AccessLog(format!(
-                            "of frontend {}: {target}: {error}",
-                            frontend.name
+                            "of frontend {}: {}: {error}",
+                            frontend.name, log.target
                         ))
                     })
                 })

@@ -207,10 +207,10 @@ async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: Socket) -> Option<
         }
         Err(error) => {
             counters.tls.failed.inc();
-            eprintln!(
-                "ringway: {} {} session {:#x}: {error}",
+            ctx.process.log.warning(format_args!(
+                "{} {} session {:#x}: {error}",
                 frontend.name, info.peer, info.id
-            );
+            ));
             None
         }
     }
@@ -388,12 +388,12 @@ impl Session {
 
     pub fn log(&self, error: &ProxyError) {
         let frontend = &self.ctx.process.config.frontends[self.frontend].name;
-        eprintln!(
-            "ringway: {frontend} {} session {:#x}: {} ({error})",
+        self.ctx.process.log.err(format_args!(
+            "{frontend} {} session {:#x}: {} ({error})",
             self.info.peer,
             self.info.id,
             error.status()
-        );
+        ));
     }
 
     /// Keeps a private server connection for this session's later requests.

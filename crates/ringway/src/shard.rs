@@ -137,7 +137,7 @@ impl ShardCtx {
                 max_head: process.config.global.max_request_head,
             },
             stop: LocalStop::default(),
-            logs: ShardLogs::new(&process),
+            logs: ShardLogs::new(&process, process.counters[id].clone()),
             process,
         }
     }
@@ -346,10 +346,10 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<Listener>>) {
     let spin = ringway_net::Spin::Adaptive(rounds);
     if let Err(error) = ringway_net::Poller::install(spin, SHARD_NAP) {
         // Every socket retries at its creation; until one succeeds none can be served.
-        eprintln!(
-            "ringway: shard {}: cannot create its epoll poller: {error}",
+        ctx.process.log.err(format_args!(
+            "shard {}: cannot create its epoll poller: {error}",
             ctx.id
-        );
+        ));
     }
     let mut tasks = Vec::new();
     for (frontend, binds) in listeners.into_iter().enumerate() {
@@ -392,7 +392,9 @@ async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
             }
             Some(Ok(stream)) => stream,
             Some(Err(error)) => {
-                eprintln!("ringway: shard {}: accept failed: {error}", ctx.id);
+                ctx.process
+                    .log
+                    .err(format_args!("shard {}: accept failed: {error}", ctx.id));
                 sleep(Duration::from_millis(10)).await;
                 continue;
             }
@@ -478,7 +480,10 @@ async fn control_tick(ctx: &ShardCtx) {
     let queue = &ctx.process.commands[ctx.id];
     let doorbell = ctx.process.doorbells[ctx.id].listen();
     if let Err(error) = &doorbell {
-        eprintln!("ringway: shard {}: no doorbell, ticking: {error}", ctx.id);
+        ctx.process.log.warning(format_args!(
+            "shard {}: no doorbell, ticking: {error}",
+            ctx.id
+        ));
     }
     let mut last_tasks = 0;
     let mut last_poller = ringway_net::PollerActivity::default();
