@@ -27,6 +27,9 @@ const GLOBAL_KEYS: &[&str] = &[
     "admin_listen",
     "max_request_head",
     "spin_rounds",
+    "grace",
+    "user",
+    "group",
 ];
 const STATS_SOCKET_KEYS: &[&str] = &["path", "mode", "user", "group", "level"];
 const TUNING_KEYS: &[&str] = &[
@@ -47,6 +50,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "tls",
     "access_log",
     "forward_headers",
+    "monitor_uri",
 ];
 const ROUTE_KEYS: &[&str] = &["host", "backend"];
 const FRONTEND_TLS_KEYS: &[&str] = &["certs", "alpn"];
@@ -103,6 +107,9 @@ fn read_global(table: &Reader<'_, '_>, issues: &mut Issues) -> DraftGlobal {
         admin_listen: table.string("admin_listen", issues),
         max_request_head: table.integer("max_request_head", issues),
         spin_rounds: table.integer("spin_rounds", issues),
+        grace: table.duration("grace", issues),
+        user: table.string("user", issues),
+        group: table.string("group", issues),
     }
 }
 
@@ -201,6 +208,7 @@ fn read_frontend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftFrontend {
             .map(|tls| read_frontend_tls(tls, issues)),
         access_log: table.string("access_log", issues),
         forward_headers: table.strings("forward_headers", issues),
+        monitor_uri: table.string("monitor_uri", issues),
         tuning: read_tuning(&table, issues),
         origin: table.origin,
     }
