@@ -107,6 +107,11 @@ fn run(path: &Path) -> ExitCode {
             list.join(", ")
         );
     }
+    let shards = proxy.shared().counters.len();
+    ringway::sd_notify::ready(&format!(
+        "serving: {} frontend(s) on {shards} shard(s)",
+        proxy.frontend_addrs().len()
+    ));
     spawn_signal_thread(proxy.stopper());
     proxy.wait();
     eprintln!("ringway: stopped");
@@ -120,11 +125,12 @@ fn stop_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGQUIT);
         set
     }
 }
 
-/// Blocks SIGTERM and SIGINT in this thread and, by inheritance, in every shard thread, so that
+/// Blocks SIGTERM, SIGINT and SIGQUIT in this thread and, by inheritance, in every shard thread, so that
 /// only the signal thread receives them.
 fn block_stop_signals() {
     let set = stop_signals();
@@ -134,17 +140,33 @@ fn block_stop_signals() {
     }
 }
 
+/// Each stop signal starts the graceful stop; a second one during `global.grace` ends the
+/// grace at once.
 fn spawn_signal_thread(stopper: Stopper) {
     std::thread::spawn(move || {
         let set = stop_signals();
-        let mut signal = 0;
-        // SAFETY: waits for one of the blocked signals in `set`.
-        unsafe {
-            libc::sigwait(&set, &mut signal);
+        loop {
+            let mut signal = 0;
+            // SAFETY: waits for one of the blocked signals in `set`.
+            if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+                continue;
+            }
+            eprintln!(
+                "ringway: {}: stopping (in-flight requests finish, idle connections close)",
+                signal_name(signal)
+            );
+            stopper.stop();
         }
-        eprintln!("ringway: signal {signal}: stopping (in-flight requests finish, idle connections close)");
-        stopper.stop();
     });
+}
+
+fn signal_name(signal: i32) -> String {
+    match signal {
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
+        other => format!("signal {other}"),
+    }
 }
 
 fn ctl(socket: Option<PathBuf>, config: &Path, command: &str) -> ExitCode {

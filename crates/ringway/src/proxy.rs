@@ -1,7 +1,8 @@
 //! Starting and stopping the whole proxy: one glommio executor per shard (pinned when asked),
 //! listeners bound by shard 0 first so that port 0 resolves once and the other shards join the
 //! same ports, the control thread when a stats socket is configured, and the admin HTTP
-//! listener when `admin_listen` is.
+//! listener when `admin_listen` is. The shards wait at a gate until everything is bound and the
+//! privilege drop (`global.user`/`group`) is done, so no connection is handled before it.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -22,6 +23,7 @@ use crate::layout::build_layout;
 use crate::process::ProcessShared;
 use crate::shard::{bind_listeners, run_shard, ShardCtx};
 use crate::tls::TlsSetup;
+use crate::{privileges, readiness};
 
 /// Locked memory glommio reserves per executor for registered buffers. We do no file I/O, so
 /// a small area keeps the RLIMIT_MEMLOCK need low.
@@ -46,6 +48,8 @@ pub enum StartError {
     Tls(String),
     #[error("cannot create a shard's eventfd: {0}")]
     Doorbell(std::io::Error),
+    #[error("{0}")]
+    Privileges(String),
 }
 
 /// What `ringway check` verifies beyond the configuration file, without binding anything:
@@ -62,6 +66,9 @@ pub fn check_files(config: &Config) -> Result<(), Vec<String>> {
                 StartError::StatsSocket(format!("{}: {error}", socket.path.display())).to_string(),
             );
         }
+    }
+    if let Err(error) = privileges::resolve(&config.global) {
+        problems.push(format!("global.user/global.group: {error}"));
     }
     if problems.is_empty() {
         Ok(())
@@ -85,8 +92,10 @@ pub struct Proxy {
 pub struct Stopper(Arc<ProcessShared>);
 
 impl Stopper {
+    /// Graceful stop: not ready at once, then after `global.grace` no new connections and
+    /// in-flight requests finish. Called again during the grace, it ends the grace.
     pub fn stop(&self) {
-        self.0.request_stop();
+        readiness::graceful_stop(&self.0);
     }
 }
 
@@ -98,6 +107,9 @@ impl Proxy {
             0 => cores.len().max(1),
             count => count,
         };
+        let account = privileges::resolve(&config.global).map_err(|error| {
+            StartError::Privileges(format!("global.user/global.group: {error}"))
+        })?;
         let access_logs = open_access_logs(&config)?;
         let tls = TlsSetup::build(&config).map_err(StartError::Tls)?;
         let max_fds = open_file_limit();
@@ -117,6 +129,7 @@ impl Proxy {
                 })
                 .collect(),
             stopping: AtomicBool::new(false),
+            readiness: Default::default(),
             open_fds: AtomicU64::new(0),
             max_fds,
             commands: (0..shards).map(|_| SegQueue::new()).collect(),
@@ -151,12 +164,15 @@ impl Proxy {
             .map(|frontend| frontend.bind.clone())
             .collect();
         let mut handles = Vec::with_capacity(shards);
+        // One sender per started shard: a message lets it serve, a dropped sender ends it.
+        let mut gates = Vec::with_capacity(shards);
         for shard in 0..shards {
             let placement = match (shared.config.global.pin_shards, cores.is_empty()) {
                 (true, false) => Placement::Fixed(cores[shard % cores.len()].id),
                 _ => Placement::Unbound,
             };
             let (bound_tx, bound_rx) = mpsc::channel();
+            let (gate_tx, gate_rx) = mpsc::channel::<()>();
             let shard_shared = shared.clone();
             let shard_addresses = addresses.clone();
             let spawned = LocalExecutorBuilder::new(placement)
@@ -175,13 +191,18 @@ impl Proxy {
                         .map(|binds| binds.iter().map(|(_, address)| *address).collect())
                         .collect();
                     let _ = bound_tx.send(Ok(bound));
+                    // Nothing else runs on this executor yet: blocking here holds the shard
+                    // back until the privilege drop is done, or ends it when the start fails.
+                    if gate_rx.recv().is_err() {
+                        return;
+                    }
                     let ctx = Rc::new(ShardCtx::new(shard, shard_shared));
                     run_shard(ctx, listeners).await;
                 });
             let handle = match spawned {
                 Ok(handle) => handle,
                 Err(error) => {
-                    abort(&shared, handles);
+                    abort(&shared, handles, gates);
                     return Err(StartError::IoUring(error.to_string()));
                 }
             };
@@ -189,7 +210,7 @@ impl Proxy {
                 Ok(Ok(bound)) => addresses = bound,
                 Ok(Err(message)) => {
                     let _ = handle.join();
-                    abort(&shared, handles);
+                    abort(&shared, handles, gates);
                     return Err(StartError::Bind(message));
                 }
                 Err(_) => {
@@ -197,11 +218,12 @@ impl Proxy {
                         Err(error) => error.to_string(),
                         Ok(()) => "the shard exited during start".to_string(),
                     };
-                    abort(&shared, handles);
+                    abort(&shared, handles, gates);
                     return Err(StartError::IoUring(reason));
                 }
             }
             handles.push(handle);
+            gates.push(gate_tx);
         }
         let mut control = Vec::new();
         for socket in &shared.config.global.stats_sockets {
@@ -209,7 +231,7 @@ impl Proxy {
                 Ok(server) => control.push(server),
                 Err(error) => {
                     control.into_iter().for_each(ControlServer::stop);
-                    abort(&shared, handles);
+                    abort(&shared, handles, gates);
                     return Err(StartError::StatsSocket(format!(
                         "{}: {error}",
                         socket.path.display()
@@ -222,12 +244,26 @@ impl Proxy {
                 Ok(server) => Some(server),
                 Err(error) => {
                     control.into_iter().for_each(ControlServer::stop);
-                    abort(&shared, handles);
+                    abort(&shared, handles, gates);
                     return Err(StartError::Admin(format!("{addr}: {error}")));
                 }
             },
             None => None,
         };
+        if let Some(account) = account {
+            if let Err(error) = privileges::drop_to(account) {
+                control.into_iter().for_each(ControlServer::stop);
+                if let Some(admin) = admin {
+                    admin.stop();
+                }
+                abort(&shared, handles, gates);
+                return Err(StartError::Privileges(error));
+            }
+        }
+        shared.readiness.mark_serving();
+        for gate in gates {
+            let _ = gate.send(());
+        }
         Ok(Proxy {
             shared,
             shards: handles,
@@ -291,7 +327,13 @@ impl Drop for Proxy {
     }
 }
 
-fn abort(shared: &ProcessShared, handles: Vec<ExecutorJoinHandle<()>>) {
+/// Ends a failed start: the shards waiting at their gate end when it is dropped.
+fn abort(
+    shared: &ProcessShared,
+    handles: Vec<ExecutorJoinHandle<()>>,
+    gates: Vec<mpsc::Sender<()>>,
+) {
+    drop(gates);
     shared.request_stop();
     for handle in handles {
         let _ = handle.join();
