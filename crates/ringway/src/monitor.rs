@@ -3,7 +3,7 @@
 //! 503 from the start of a graceful stop (the grace period included), so that a load balancer
 //! checking it takes the node out of rotation before it stops accepting. Such a request is
 //! never forwarded and never counted on a backend or server; like HAProxy it counts as a
-//! frontend request (`req_tot`, `hrsp_2xx`/`hrsp_5xx`) and, as HAProxy does for monitor
+//! frontend request (`req_tot`, `intercepted`, `hrsp_2xx`/`hrsp_5xx`) and, as HAProxy does for monitor
 //! requests, it writes no access log line (health checks would flood the log).
 
 use ringway_http::{BodyKind, Method, RequestHead};
@@ -30,6 +30,7 @@ impl Session {
     /// keeps it and sent no body), else 503 and a close.
     pub(crate) async fn answer_monitor(&mut self, head: &RequestHead) -> Outcome {
         self.cbuf.consume(head.head_len);
+        self.ctx.counters.frontends[self.frontend].intercepted.inc();
         if !self.ctx.process.readiness.is_ready() {
             self.send_error(503).await;
             return Outcome::Close;

@@ -8,8 +8,8 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::net::UnixDatagram;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -137,6 +137,8 @@ fn monitor_uri_is_answered_by_the_proxy_and_never_forwarded() {
         stat_num(&proxy, "web", "FRONTEND", "req_tot") == 5
             && stat_num(&proxy, "web", "FRONTEND", "hrsp_2xx") == 5
     });
+    assert_eq!(stat_num(&proxy, "web", "FRONTEND", "intercepted"), 2);
+    assert_eq!(stat_num(&proxy, "plain", "FRONTEND", "intercepted"), 0);
     assert_eq!(stat_num(&proxy, "app", "s1", "stot"), 4);
 
     // A monitor request with a body is answered, then the connection closes.
