@@ -62,6 +62,9 @@ pub(crate) struct DraftGlobal {
     pub admin_listen: Option<At<String>>,
     pub max_request_head: Option<At<i64>>,
     pub spin_rounds: Option<At<i64>>,
+    pub grace: Option<At<Duration>>,
+    pub user: Option<At<String>>,
+    pub group: Option<At<String>>,
 }
 
 /// One `stats_socket`: a plain path (only `path` set, keyed `global.stats_socket`) or a table.
@@ -99,6 +102,7 @@ pub(crate) struct DraftFrontend {
     pub access_log: Option<DraftAccessLog>,
     pub forward_headers: Option<At<Vec<At<String>>>>,
     pub accept_proxy: Option<At<bool>>,
+    pub monitor_uri: Option<At<String>>,
     pub tuning: DraftTuning,
 }
 

@@ -48,6 +48,14 @@ pub struct Global {
     /// shard naps (fewer while such spins rarely find any, `ringway_net::Spin::Adaptive`);
     /// 0 = nap as soon as a round finds nothing.
     pub spin_rounds: u32,
+    /// `grace`: how long the proxy keeps accepting and serving after a graceful stop starts,
+    /// already answering not-ready (`/ready`, `monitor_uri`), before it stops accepting and
+    /// drains (HAProxy's `grace`); 0 by default.
+    pub grace: Duration,
+    /// `user` and `group`: the account the process switches to once every listener and
+    /// socket is bound (names, resolved at start and by `ringway check`).
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 impl Default for Global {
@@ -60,6 +68,9 @@ impl Default for Global {
             admin_listen: None,
             max_request_head: 65_536,
             spin_rounds: DEFAULT_SPIN_ROUNDS,
+            grace: Duration::ZERO,
+            user: None,
+            group: None,
         }
     }
 }
@@ -153,6 +164,9 @@ pub struct Frontend {
     /// Every connection starts with a PROXY protocol header (v1 or v2, `accept_proxy`), whose
     /// addresses replace the connection's own.
     pub accept_proxy: bool,
+    /// `monitor_uri`: a request whose target is exactly this (HAProxy's `monitor-uri`) is
+    /// answered by the proxy itself: 200 while serving, 503 once a graceful stop starts.
+    pub monitor_uri: Option<String>,
     pub timeouts: Timeouts,
     pub retries: u32,
 }

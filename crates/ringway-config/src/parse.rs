@@ -28,6 +28,9 @@ const GLOBAL_KEYS: &[&str] = &[
     "admin_listen",
     "max_request_head",
     "spin_rounds",
+    "grace",
+    "user",
+    "group",
 ];
 const STATS_SOCKET_KEYS: &[&str] = &["path", "mode", "user", "group", "level"];
 const TUNING_KEYS: &[&str] = &[
@@ -49,6 +52,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "access_log",
     "forward_headers",
     "accept_proxy",
+    "monitor_uri",
 ];
 const ACCESS_LOG_KEYS: &[&str] = &["target", "facility", "tag", "format", "rfc"];
 const ROUTE_KEYS: &[&str] = &["host", "backend"];
@@ -107,6 +111,9 @@ fn read_global(table: &Reader<'_, '_>, issues: &mut Issues) -> DraftGlobal {
         admin_listen: table.string("admin_listen", issues),
         max_request_head: table.integer("max_request_head", issues),
         spin_rounds: table.integer("spin_rounds", issues),
+        grace: table.duration("grace", issues),
+        user: table.string("user", issues),
+        group: table.string("group", issues),
     }
 }
 
@@ -206,6 +213,7 @@ fn read_frontend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftFrontend {
         access_log: read_access_log(&table, issues),
         forward_headers: table.strings("forward_headers", issues),
         accept_proxy: table.boolean("accept_proxy", issues),
+        monitor_uri: table.string("monitor_uri", issues),
         tuning: read_tuning(&table, issues),
         origin: table.origin,
     }

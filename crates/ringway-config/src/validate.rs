@@ -36,6 +36,12 @@ const MAX_SOCKET_PATH: usize = 107;
 const MAX_ALPN_LEN: usize = 255;
 /// The ALPN names of the protocols ringway speaks.
 const HTTP1_ALPN: [&str; 2] = ["http/1.1", "http/1.0"];
+/// Longest `grace`: a stop that waits longer is surely a typo.
+const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// Longest `monitor_uri`.
+const MAX_MONITOR_URI: usize = 1024;
+/// Longest user or group name (as `useradd`'s limit).
+const MAX_ACCOUNT_NAME: usize = 32;
 
 /// Checks `draft` and builds the configuration; relative paths are joined to
 /// `base` when given.
@@ -179,7 +185,40 @@ impl Checker<'_> {
         if let Some(rounds) = self.ranged(&draft.spin_rounds, 0, MAX_SPIN_ROUNDS) {
             global.spin_rounds = u32::try_from(rounds).unwrap_or(global.spin_rounds);
         }
+        if let Some(grace) = &draft.grace {
+            if grace.value > MAX_GRACE {
+                self.issue(grace, "must be at most 24h");
+            } else {
+                global.grace = grace.value;
+            }
+        }
+        global.user = self.account(&draft.user);
+        global.group = self.account(&draft.group);
         global
+    }
+
+    /// A user or group name for the privilege drop; whether it exists is the runtime's
+    /// question (`ringway check` asks it).
+    fn account(&mut self, given: &Option<At<String>>) -> Option<String> {
+        let given = given.as_ref()?;
+        let name = &given.value;
+        let valid = !name.is_empty()
+            && name.len() <= MAX_ACCOUNT_NAME
+            && !name.starts_with('-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-$".contains(&b));
+        if !valid {
+            self.issue(
+                given,
+                format!(
+                    "{name:?} is not an account name: 1 to {MAX_ACCOUNT_NAME} letters, digits, \
+                     '_', '.', '-' (not first) or a final '$'"
+                ),
+            );
+            return None;
+        }
+        Some(name.clone())
     }
 
     /// `None` when the path is missing or wrong (already reported).
@@ -484,6 +523,10 @@ impl Checker<'_> {
             .forward_headers
             .as_ref()
             .map_or(ForwardHeaders::DEFAULT, |list| self.forward_headers(list));
+        let monitor_uri = draft
+            .monitor_uri
+            .as_ref()
+            .and_then(|uri| self.monitor_uri(uri));
         let tuning = self.tuning(&draft.tuning, defaults);
         Frontend {
             name: name_of(&draft.name),
@@ -497,6 +540,7 @@ impl Checker<'_> {
                 .accept_proxy
                 .as_ref()
                 .is_some_and(|accept| accept.value),
+            monitor_uri,
             timeouts: tuning.timeouts,
             retries: tuning.retries,
         }
@@ -552,6 +596,26 @@ impl Checker<'_> {
     /// The value of a check, or `None` with its message recorded at `at`.
     fn check<T, U>(&mut self, at: &At<U>, result: Result<T, String>) -> Option<T> {
         result.map_err(|message| self.issue(at, message)).ok()
+    }
+
+    /// A request target in origin form: '/' then visible ASCII, as it appears on a request line.
+    fn monitor_uri(&mut self, uri: &At<String>) -> Option<String> {
+        let text = &uri.value;
+        if !text.starts_with('/')
+            || text.len() > MAX_MONITOR_URI
+            || !text.bytes().all(|b| b.is_ascii_graphic())
+        {
+            self.issue(
+                uri,
+                format!(
+                    "{text:?} is not a request path: '/' then up to {} visible ASCII characters, \
+                     such as \"/haproxy_status\"",
+                    MAX_MONITOR_URI - 1
+                ),
+            );
+            return None;
+        }
+        Some(text.clone())
     }
 
     /// The set named by `forward_headers`; an empty list adds no field.

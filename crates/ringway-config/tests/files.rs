@@ -107,8 +107,10 @@ fn full_example_sets_every_key() {
     let socket = &config.global.stats_sockets[0];
     assert_eq!(socket.path, Path::new("/run/ringway.sock"));
     assert_eq!((socket.mode, socket.level), (0o600, AccessLevel::Admin));
+    assert_eq!(config.global.grace, Duration::from_secs(2));
 
     let web = &config.frontends[0];
+    assert_eq!(web.monitor_uri.as_deref(), Some("/haproxy_status"));
     assert_eq!(web.bind, vec![addr("127.0.0.1:8443"), addr("[::1]:8443")]);
     let hosts: Vec<(&str, usize)> = web
         .routes

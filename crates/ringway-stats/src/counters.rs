@@ -114,6 +114,8 @@ pub struct FrontendCounters {
     pub conn_tot: Counter,
     /// HTTP requests received (req_tot).
     pub req_tot: Counter,
+    /// Requests the proxy answered itself: the frontend's `monitor_uri` (intercepted).
+    pub intercepted: Counter,
     /// Request errors: malformed, too large, timeouts (ereq).
     pub ereq: Counter,
     pub bytes_in: Counter,

@@ -291,10 +291,8 @@ fn frontend_row(info: &FrontendInfo, t: &FrontendTotals) -> Row {
     row.set_status(&t.status);
     row.set("req_tot", t.req_tot);
     row.set("conn_tot", t.conn_tot);
-    row.set_all(
-        ["intercepted", "dcon", "dses", "cache_lookups", "cache_hits"],
-        0,
-    );
+    row.set("intercepted", t.intercepted);
+    row.set_all(["dcon", "dses", "cache_lookups", "cache_hits"], 0);
     row.set_all(ZERO_ON_PROXIES, 0);
     row.set_all(h2_fields(), 0);
     row.set("h1_open_connections", t.scur);

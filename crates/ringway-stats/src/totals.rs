@@ -55,6 +55,8 @@ pub struct FrontendTotals {
     pub smax: u64,
     pub conn_tot: u64,
     pub req_tot: u64,
+    /// Requests answered by the proxy itself (`monitor_uri`).
+    pub intercepted: u64,
     pub ereq: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -275,6 +277,7 @@ fn frontend_totals(index: usize, shards: &[Arc<ShardCounters>]) -> FrontendTotal
         t.smax += gauge_value(f.sessions.max());
         t.conn_tot += f.conn_tot.get();
         t.req_tot += f.req_tot.get();
+        t.intercepted += f.intercepted.get();
         t.ereq += f.ereq.get();
         t.bytes_in += f.bytes_in.get();
         t.bytes_out += f.bytes_out.get();

@@ -109,6 +109,11 @@ fn run(path: &Path) -> ExitCode {
         ));
     }
     proxy.set_config_path(path.to_path_buf());
+    let shards = proxy.shared().counters.len();
+    ringway::sd_notify::ready(&format!(
+        "serving: {} frontend(s) on {shards} shard(s)",
+        proxy.frontend_addrs().len()
+    ));
     spawn_signal_thread(proxy.stopper(), proxy.reloader());
     if let Err(error) = ringway::spawn_reopen_on_usr1(proxy.log_reopener()) {
         proxy
@@ -130,6 +135,7 @@ fn handled_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGQUIT);
         libc::sigaddset(&mut set, libc::SIGHUP);
         set
     }
@@ -145,32 +151,44 @@ fn block_stop_signals() {
     }
 }
 
+/// HUP reloads; each stop signal (TERM, INT, QUIT) starts the graceful stop, and a second one
+/// during `global.grace` ends the grace at once.
 fn spawn_signal_thread(stopper: Stopper, reloader: Reloader) {
-    std::thread::spawn(move || loop {
+    std::thread::spawn(move || {
         let set = handled_signals();
-        let mut signal = 0;
-        // SAFETY: waits for one of the blocked signals in `set`.
-        unsafe {
-            libc::sigwait(&set, &mut signal);
-        }
-        match signal {
-            libc::SIGHUP => match reloader.reload() {
-                Ok(summary) => stopper
-                    .log()
-                    .notice(format_args!("SIGHUP: reloaded: {}", summary.trim_end())),
-                Err(errors) => stopper.log().err(format_args!(
-                    "SIGHUP: reload failed, the running configuration is kept: {errors}"
-                )),
-            },
-            _ => {
-                stopper.log().notice(format_args!(
-                    "signal {signal}: stopping (in-flight requests finish, idle connections close)"
-                ));
-                stopper.stop();
-                return;
+        loop {
+            let mut signal = 0;
+            // SAFETY: waits for one of the blocked signals in `set`.
+            if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+                continue;
             }
+            if signal == libc::SIGHUP {
+                match reloader.reload() {
+                    Ok(summary) => stopper
+                        .log()
+                        .notice(format_args!("SIGHUP: reloaded: {}", summary.trim_end())),
+                    Err(errors) => stopper.log().err(format_args!(
+                        "SIGHUP: reload failed, the running configuration is kept: {errors}"
+                    )),
+                }
+                continue;
+            }
+            stopper.log().notice(format_args!(
+                "{}: stopping (in-flight requests finish, idle connections close)",
+                signal_name(signal)
+            ));
+            stopper.stop();
         }
     });
+}
+
+fn signal_name(signal: i32) -> String {
+    match signal {
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
+        other => format!("signal {other}"),
+    }
 }
 
 fn ctl(socket: Option<PathBuf>, config: &Path, command: &str) -> ExitCode {

@@ -31,6 +31,9 @@ pub struct ProcessShared {
     pub layout: Layout,
     pub counters: Vec<Arc<ShardCounters>>,
     pub stopping: AtomicBool,
+    /// Ready for traffic (`/ready`, `monitor_uri`); false from the start of a graceful stop,
+    /// before `stopping` (the grace period sits between the two).
+    pub readiness: crate::readiness::Readiness,
     /// Sockets open to clients and servers, for the pool's descriptor-pressure rules.
     pub open_fds: AtomicU64,
     pub max_fds: u64,

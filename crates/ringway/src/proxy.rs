@@ -1,7 +1,8 @@
 //! Starting and stopping the whole proxy: one glommio executor per shard (pinned when asked),
 //! listeners bound by shard 0 first so that port 0 resolves once and the other shards join the
 //! same ports, the control thread when a stats socket is configured, and the admin HTTP
-//! listener when `admin_listen` is.
+//! listener when `admin_listen` is. The shards wait at a gate until everything is bound and the
+//! privilege drop (`global.user`/`group`) is done, so no connection is handled before it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ use crate::process::{Current, ProcessShared};
 use crate::reload::{successor_servers, Successor};
 use crate::shard::{run_shard, ShardCtx};
 use crate::tls::TlsSetup;
+use crate::{privileges, readiness, sd_notify};
 
 /// Locked memory glommio reserves per executor for registered buffers. We do no file I/O, so
 /// a small area keeps the RLIMIT_MEMLOCK need low.
@@ -50,6 +52,8 @@ pub enum StartError {
     Tls(String),
     #[error("cannot create a shard's eventfd: {0}")]
     Doorbell(std::io::Error),
+    #[error("{0}")]
+    Privileges(String),
 }
 
 /// What `ringway check` verifies beyond the configuration file, without binding anything:
@@ -66,6 +70,9 @@ pub fn check_files(config: &Config) -> Result<(), Vec<String>> {
                 StartError::StatsSocket(format!("{}: {error}", socket.path.display())).to_string(),
             );
         }
+    }
+    if let Err(error) = privileges::resolve(&config.global) {
+        problems.push(format!("global.user/global.group: {error}"));
     }
     if problems.is_empty() {
         Ok(())
@@ -88,6 +95,8 @@ pub struct Proxy {
 pub struct Stopper(Arc<Supervisor>);
 
 impl Stopper {
+    /// Graceful stop: not ready at once, then after `global.grace` no new connections and
+    /// in-flight requests finish. Called again during the grace, it ends the grace.
     pub fn stop(&self) {
         self.0.stop();
     }
@@ -115,6 +124,8 @@ struct Generation {
     number: u64,
     shared: Arc<ProcessShared>,
     shards: Vec<ExecutorJoinHandle<()>>,
+    /// One per shard until it may serve: a message lets it, a dropped sender ends it.
+    gates: Vec<mpsc::Sender<()>>,
     listeners: ListenerSet,
     bound: Vec<Vec<SocketAddr>>,
 }
@@ -138,6 +149,9 @@ struct State {
 impl Proxy {
     pub fn start(config: Config) -> Result<Proxy, StartError> {
         raise_memlock_limit();
+        let account = privileges::resolve(&config.global).map_err(|error| {
+            StartError::Privileges(format!("global.user/global.group: {error}"))
+        })?;
         let generation = start_generation(config, 1, None).map_err(|(error, _)| error)?;
         let current = Arc::new(Current::new(generation.shared.clone()));
         let supervisor = Arc::new(Supervisor {
@@ -152,34 +166,48 @@ impl Proxy {
         });
         let reloader = Reloader(supervisor.clone());
         current.set_reloader(Box::new(move || reloader.reload()));
-        let config = &current.get().config;
+        let shared = current.get();
+        let fail = |control: Vec<ControlServer>, admin: Option<AdminServer>, error| {
+            control.into_iter().for_each(ControlServer::stop);
+            if let Some(admin) = admin {
+                admin.stop();
+            }
+            supervisor.abort();
+            Err(error)
+        };
         let mut control = Vec::new();
-        for socket in &config.global.stats_sockets {
+        for socket in &shared.config.global.stats_sockets {
             match ControlServer::start(socket, current.clone()) {
                 Ok(server) => control.push(server),
                 Err(error) => {
-                    control.into_iter().for_each(ControlServer::stop);
-                    supervisor.stop();
-                    supervisor.join_all();
-                    return Err(StartError::StatsSocket(format!(
-                        "{}: {error}",
-                        socket.path.display()
-                    )));
+                    let path = socket.path.display();
+                    return fail(
+                        control,
+                        None,
+                        StartError::StatsSocket(format!("{path}: {error}")),
+                    );
                 }
             }
         }
-        let admin = match config.global.admin_listen {
+        let admin = match shared.config.global.admin_listen {
             Some(addr) => match AdminServer::start(addr, current.clone()) {
                 Ok(server) => Some(server),
                 Err(error) => {
-                    control.into_iter().for_each(ControlServer::stop);
-                    supervisor.stop();
-                    supervisor.join_all();
-                    return Err(StartError::Admin(format!("{addr}: {error}")));
+                    return fail(control, None, StartError::Admin(format!("{addr}: {error}")));
                 }
             },
             None => None,
         };
+        // Everything is bound: the shards, waiting at their gate, serve once the privileges are
+        // dropped, so that no connection is ever handled with the starting account's.
+        if let Some(account) = account {
+            if let Err(error) = privileges::drop_to(account) {
+                return fail(control, admin, StartError::Privileges(error));
+            }
+        }
+        if let Some(generation) = &mut lock(&supervisor.state).active {
+            generation.open_gates();
+        }
         Ok(Proxy {
             supervisor,
             control,
@@ -261,19 +289,45 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.supervisor.stop();
+        self.supervisor.abort();
         self.shut_down();
     }
 }
 
+impl Generation {
+    /// Lets the shards serve; the generation is ready (`/ready`, `monitor_uri`).
+    fn open_gates(&mut self) {
+        for gate in self.gates.drain(..) {
+            let _ = gate.send(());
+        }
+        self.shared.readiness.mark_serving();
+    }
+}
+
 impl Supervisor {
+    /// Graceful stop: not ready at once, the drain after `global.grace` (a second call ends
+    /// the grace).
     fn stop(&self) {
         let mut state = lock(&self.state);
         state.stopped = true;
         if let Some(generation) = &state.active {
-            generation.shared.request_stop();
+            readiness::graceful_stop(&generation.shared);
         }
         self.stopped.notify_all();
+    }
+
+    /// Stops at once, with no grace, and joins every shard (a failed start, a dropped proxy).
+    fn abort(&self) {
+        {
+            let mut state = lock(&self.state);
+            state.stopped = true;
+            if let Some(generation) = &mut state.active {
+                generation.gates.clear();
+                generation.shared.request_stop();
+            }
+            self.stopped.notify_all();
+        }
+        self.join_all();
     }
 
     fn wait_stopped(&self) {
@@ -315,6 +369,16 @@ impl Supervisor {
     /// retires the running one (it stops accepting, hands its idle server connections over and
     /// drains in the background).
     fn reload(&self, config: Config) -> Result<String, String> {
+        sd_notify::reloading("reloading the configuration");
+        let result = self.replace_generation(config);
+        match &result {
+            Ok(summary) => sd_notify::reloaded(summary.trim_end()),
+            Err(_) => sd_notify::reloaded("reload failed: serving the previous configuration"),
+        }
+        result
+    }
+
+    fn replace_generation(&self, config: Config) -> Result<String, String> {
         check_files(&config).map_err(|problems| problems.join("\n"))?;
         let mut state = lock(&self.state);
         if state.stopped {
@@ -325,7 +389,7 @@ impl Supervisor {
         };
         let listeners = std::mem::replace(&mut old.listeners, ListenerSet::empty());
         let started = start_generation(config, old.number + 1, Some(listeners));
-        let new = match started {
+        let mut new = match started {
             Ok(generation) => generation,
             Err((error, listeners)) => {
                 if let Some(listeners) = listeners {
@@ -335,6 +399,7 @@ impl Supervisor {
                 return Err(error.to_string());
             }
         };
+        new.open_gates();
         let servers = successor_servers(&old.shared.config, &new.shared.config);
         let kept = servers.iter().flatten().filter(|to| to.is_some()).count();
         let _ = old.shared.successor.set(Successor {
@@ -399,21 +464,23 @@ fn start_generation(
     let listeners = ListenerSet::open(&shared.config, shards, inherited)
         .map_err(|error| (StartError::Bind(error), None))?;
     let mut handles = Vec::with_capacity(shards);
+    let mut gates = Vec::with_capacity(shards);
     for shard in 0..shards {
         let placement = match (shared.config.global.pin_shards, cores.is_empty()) {
             (true, false) => Placement::Fixed(cores[shard % cores.len()].id),
             _ => Placement::Unbound,
         };
-        let fail = |error: StartError, handles| {
-            abort(&shared, handles);
+        let fail = |error: StartError, handles, gates| {
+            abort(&shared, handles, gates);
             Err((error, None))
         };
         let sockets = match listeners.for_shard(shard, shards) {
             Ok(sockets) => sockets,
-            Err(error) => return fail(StartError::Bind(error.to_string()), handles),
+            Err(error) => return fail(StartError::Bind(error.to_string()), handles, gates),
         };
         let shard_shared = shared.clone();
         let (started_tx, started_rx) = mpsc::channel();
+        let (gate_tx, gate_rx) = mpsc::channel::<()>();
         let spawned = LocalExecutorBuilder::new(placement)
             .name(&format!("ringway-{shard}"))
             .io_memory(IO_MEMORY)
@@ -429,12 +496,17 @@ fn start_generation(
                     .collect();
                 let ctx = Rc::new(ShardCtx::new(shard, shard_shared));
                 let _ = started_tx.send(());
+                // Nothing else runs on this executor yet: blocking here holds the shard back
+                // until the process lets it serve, or ends it when the start fails.
+                if gate_rx.recv().is_err() {
+                    return;
+                }
                 ctx.adopt_incoming();
                 run_shard(ctx, listeners).await;
             });
         let handle = match spawned {
             Ok(handle) => handle,
-            Err(error) => return fail(StartError::IoUring(error.to_string()), handles),
+            Err(error) => return fail(StartError::IoUring(error.to_string()), handles, gates),
         };
         // An executor that cannot set its rings up ends without running the shard.
         if started_rx.recv().is_err() {
@@ -442,15 +514,17 @@ fn start_generation(
                 Err(error) => error.to_string(),
                 Ok(()) => "the shard exited during start".to_string(),
             };
-            return fail(StartError::IoUring(reason), handles);
+            return fail(StartError::IoUring(reason), handles, gates);
         }
         handles.push(handle);
+        gates.push(gate_tx);
     }
     let bound = listeners.bound();
     Ok(Generation {
         number,
         shared,
         shards: handles,
+        gates,
         listeners,
         bound,
     })
@@ -478,6 +552,7 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
             })
             .collect(),
         stopping: AtomicBool::new(false),
+        readiness: Default::default(),
         open_fds: AtomicU64::new(0),
         max_fds,
         commands: (0..shards).map(|_| SegQueue::new()).collect(),
@@ -511,7 +586,13 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
     })
 }
 
-fn abort(shared: &ProcessShared, handles: Vec<ExecutorJoinHandle<()>>) {
+/// Ends a failed start: the shards waiting at their gate end when it is dropped.
+fn abort(
+    shared: &ProcessShared,
+    handles: Vec<ExecutorJoinHandle<()>>,
+    gates: Vec<mpsc::Sender<()>>,
+) {
+    drop(gates);
     shared.request_stop();
     for handle in handles {
         let _ = handle.join();

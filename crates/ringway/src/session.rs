@@ -270,7 +270,11 @@ impl Session {
             };
             self.info.phase.set(SessionPhase::Busy);
             self.ctx.counters.frontends[self.frontend].req_tot.inc();
-            let outcome = self.exchange(head).await;
+            let outcome = if self.is_monitor_request(&head) {
+                self.answer_monitor(&head).await
+            } else {
+                self.exchange(head).await
+            };
             self.log_end();
             self.requests += 1;
             self.info.requests.set(self.requests);
@@ -365,7 +369,7 @@ impl Session {
     /// Closes our side and reads what the client still sends for a moment before the socket is
     /// dropped: closing with unread input makes the kernel send a reset, which can destroy the
     /// error response before the client reads it (HAProxy's lingering close).
-    async fn linger(&mut self) {
+    pub(crate) async fn linger(&mut self) {
         if self.client.close_notify().await.is_err()
             || self
                 .client

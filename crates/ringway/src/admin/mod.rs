@@ -1,5 +1,6 @@
 //! The admin HTTP listener (`global.admin_listen`): `/metrics` (Prometheus text format),
-//! `/stats` (an HTML page that refreshes itself) and `/stats.json`. Owns the listener thread
+//! `/stats` (an HTML page that refreshes itself), `/stats.json` and `/ready` (200 while
+//! serving, 503 from the start of a graceful stop, for load balancers). Owns the listener thread
 //! and the routing; the documents come from `ringway_stats`' renderers over the shards'
 //! counters. It runs on its own std threads with blocking sockets, off the request path: the
 //! shards never wait for it. Each admin connection (one request) gets a short-lived thread
@@ -136,6 +137,8 @@ fn route(request: &Request, shared: &ProcessShared) -> Response {
             "application/json",
             render_stats_json(layout, counters, stopping),
         ),
+        "/ready" if shared.readiness.is_ready() => Response::new(200, "text/plain", "ready\n"),
+        "/ready" => Response::new(503, "text/plain", "not ready\n"),
         "/" => {
             let mut response = Response::new(302, "text/plain", "see /stats\n");
             response.extra = "Location: /stats\r\n".to_string();
@@ -144,7 +147,7 @@ fn route(request: &Request, shared: &ProcessShared) -> Response {
         _ => Response::new(
             404,
             "text/plain",
-            "not found: try /metrics, /stats or /stats.json\n",
+            "not found: try /metrics, /stats, /stats.json or /ready\n",
         ),
     }
 }
