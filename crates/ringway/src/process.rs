@@ -56,6 +56,9 @@ pub struct ProcessShared {
     pub retiring: AtomicBool,
     /// The generation a reload started to replace this one, and where each server went.
     pub successor: OnceLock<crate::reload::Successor>,
+    /// Accept loops running, across shards: a reload returns once the retiring generation's
+    /// reach 0, so that every connection accepted after it meets the new configuration.
+    pub accepting: AtomicU64,
     /// Idle server connections a predecessor handed over, per shard: `incoming[shard]`.
     pub incoming: Vec<SegQueue<crate::reload::Migrated>>,
 }

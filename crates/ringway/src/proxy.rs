@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam::queue::SegQueue;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
@@ -28,6 +29,9 @@ use crate::reload::{successor_servers, Successor};
 use crate::shard::{run_shard, ShardCtx};
 use crate::tls::TlsSetup;
 use crate::{privileges, readiness, sd_notify};
+
+/// How long a reload waits for the retiring generation to stop accepting.
+const RETIRE_ACCEPT_WAIT: Duration = Duration::from_secs(2);
 
 /// Locked memory glommio reserves per executor for registered buffers. We do no file I/O, so
 /// a small area keeps the RLIMIT_MEMLOCK need low.
@@ -409,6 +413,12 @@ impl Supervisor {
         old.shared.retiring.store(true, Relaxed);
         old.shared.request_stop();
         self.current.set(new.shared.clone());
+        // Each retiring shard stops accepting at its next control tick, rung now; until then a
+        // connection may still land on it (and be served by the old configuration).
+        let deadline = Instant::now() + RETIRE_ACCEPT_WAIT;
+        while old.shared.accepting.load(Relaxed) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let summary = format!(
             "generation {} serving ({} shards); generation {} draining; servers whose idle connections move over: {kept}\n",
             new.number,
@@ -580,6 +590,7 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
         tls,
         retiring: AtomicBool::new(false),
         successor: OnceLock::new(),
+        accepting: AtomicU64::new(0),
         incoming: (0..shards).map(|_| SegQueue::new()).collect(),
         layout,
         config,

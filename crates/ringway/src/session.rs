@@ -279,8 +279,11 @@ impl Session {
             self.requests += 1;
             self.info.requests.set(self.requests);
             match outcome {
-                Outcome::KeepAlive if !self.ctx.stopping() => continue,
-                Outcome::KeepAlive | Outcome::Close => return,
+                // The answer promised the client its connection: a stop that began since
+                // closes it once idle (or, for a generation retiring at a reload, after its next
+                // answer, which says close), never under a request the client is sending.
+                Outcome::KeepAlive => continue,
+                Outcome::Close => return,
                 Outcome::Tunnel(conn) => return self.relay_tunnel(conn).await,
             }
         }

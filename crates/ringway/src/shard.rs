@@ -378,6 +378,7 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<Listener>>) {
 }
 
 async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
+    ctx.process.accepting.fetch_add(1, Relaxed);
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             ctx.stop.wait().await;
@@ -388,6 +389,7 @@ async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
             None => {
                 // A successor may accept on this socket through its own duplicate.
                 listener.leave_poller();
+                ctx.process.accepting.fetch_sub(1, Relaxed);
                 return;
             }
             Some(Ok(stream)) => stream,
