@@ -172,6 +172,12 @@ impl<C> LocalPool<C> {
             return Err(conn);
         }
         self.shared.idle_added(self.shard, safe);
+        // The predecessor needed these: count them in the estimate of need, or the next
+        // releases would be refused as not needed and the connections opened again.
+        let need = self.shared.used_count() + self.shared.idle_count();
+        self.shared
+            .est_need
+            .fetch_max(need, std::sync::atomic::Ordering::Relaxed);
         let seq = self.next_seq;
         self.next_seq += 1;
         let class = if safe {
@@ -183,15 +189,22 @@ impl<C> LocalPool<C> {
         Ok(())
     }
 
-    /// Empties the pool, each connection with its hash (a reload hands them over).
-    pub fn drain_with_hashes(&mut self) -> Vec<(C, u64)> {
-        let mut drained = Vec::with_capacity(self.len());
-        for class in [IdleClass::Idle, IdleClass::Safe] {
-            let safe = class == IdleClass::Safe;
-            while let Some(entry) = self.queue_mut(class).pop_front() {
-                self.shared.idle_removed(self.shard, safe);
-                drained.push((entry.conn, entry.hash));
-            }
+    /// Takes all but the `keep` most recently returned connections out of the pool, oldest
+    /// first, each with its hash (a reload hands them over).
+    pub fn drain_with_hashes(&mut self, keep: usize) -> Vec<(C, u64)> {
+        let mut drained = Vec::new();
+        while self.len() > keep {
+            let class = match (self.idle.front(), self.safe.front()) {
+                (Some(idle), Some(safe)) if safe.seq < idle.seq => IdleClass::Safe,
+                (Some(_), _) => IdleClass::Idle,
+                (None, _) => IdleClass::Safe,
+            };
+            let Some(entry) = self.queue_mut(class).pop_front() else {
+                break;
+            };
+            self.shared
+                .idle_removed(self.shard, class == IdleClass::Safe);
+            drained.push((entry.conn, entry.hash));
         }
         drained
     }

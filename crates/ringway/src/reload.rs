@@ -19,7 +19,7 @@ use crate::conn_close::record_idle_close;
 use crate::idle::IdleConn;
 use crate::process::{FdGuard, ProcessShared};
 use crate::server_conn::duplicate;
-use crate::shard::{IdleStream, ShardCtx};
+use crate::shard::{server_hash, IdleStream, ShardCtx};
 
 /// The generation that replaces this one.
 pub struct Successor {
@@ -37,6 +37,12 @@ pub struct Migrated {
     pub socket: OwnedFd,
     pub tls: Option<Box<Connection>>,
     pub requests: u64,
+}
+
+/// The successor's hash for a connection to its server `(backend, server)` keyed by the server
+/// alone.
+pub fn successor_base_hash(successor: &Successor, backend: usize, server: usize) -> u64 {
+    server_hash(&successor.process.layout, backend, server, None, None)
 }
 
 /// For each server of `old`, the same server in `new` if its connections can serve there
@@ -76,7 +82,8 @@ pub fn successor_servers(old: &Config, new: &Config) -> Vec<Vec<Option<(usize, u
 
 impl ShardCtx {
     /// A retiring shard's idle connections go to its successor (those to servers that did not
-    /// change and keyed by the server alone) or close. Returns how many went.
+    /// change and keyed by the server alone) or close. The retiring shard's last requests
+    /// borrow them back (`ServerConn::take_idle`). Returns how many went.
     pub fn hand_over_idle(&self) -> usize {
         let Some(successor) = self.process.successor.get() else {
             return 0;
@@ -88,7 +95,7 @@ impl ShardCtx {
                 self.drop_orphans(backend, server);
                 let base_hash = self.base_hash(backend, server);
                 let target = successor.servers[backend][server];
-                for (conn, hash) in idle.own(self.id).drain_with_hashes() {
+                for (conn, hash) in idle.own(self.id).drain_with_hashes(0) {
                     let stream = self.idle_streams.borrow_mut().remove(&conn.id);
                     let IdleConn {
                         dup, tls, requests, ..

@@ -16,6 +16,7 @@ use crate::conn_close::{record_idle_close, refusal_reason, ConnRecord};
 use crate::idle::IdleConn;
 use crate::process::FdGuard;
 use crate::proxy_protocol::send_server_header;
+use crate::reload::successor_base_hash;
 use crate::shard::{IdleStream, ShardCtx};
 use crate::tls::{self, Stream};
 
@@ -220,6 +221,9 @@ impl ServerConn {
         let idle = &ctx.process.idle[backend][server];
         let target = (backend, server, hash);
         ctx.drop_orphans(backend, server);
+        // Right after a reload, the predecessor's idle connections wait in a queue until the
+        // control tick; a request that needs one takes them in now.
+        ctx.adopt_incoming();
         loop {
             let Some((conn, _class)) = idle.own(ctx.id).take(hash, plan) else {
                 break;
@@ -239,7 +243,8 @@ impl ServerConn {
         }
         // A thief's socket is new to its poller: one peek tells whether it is clean.
         for _ in 0..STEAL_ATTEMPTS {
-            let conn = Self::steal(ctx, target, plan)?;
+            let conn = Self::steal(ctx, target, plan)
+                .or_else(|| Self::borrow_from_successor(ctx, target, plan))?;
             match conn.stream.io().idle_check() {
                 IdleCheck::Quiet => return Some(conn),
                 state => {
@@ -263,6 +268,43 @@ impl ServerConn {
         let conn = idle.steal(ctx.id, hash, plan, fd_pressure)?;
         ctx.counters.servers[backend][server].takeovers.inc();
         ctx.counters.activity.fd_takeover.inc();
+        Self::rebuild(ctx, target, conn)
+    }
+
+    /// For a generation retiring at a reload: an idle connection its successor holds for the
+    /// same server (this generation handed its own over), borrowed for one of the last
+    /// requests; it goes back when that request is done. Without this, those requests would
+    /// open new connections the successor then inherits, on top of its own.
+    fn borrow_from_successor(
+        ctx: &Rc<ShardCtx>,
+        target: (usize, usize, u64),
+        plan: LookupPlan,
+    ) -> Option<ServerConn> {
+        let (backend, server, hash) = target;
+        let successor = ctx.process.successor.get()?;
+        let (to_backend, to_server) = successor.servers[backend][server]?;
+        if hash != ctx.base_hash(backend, server) {
+            return None;
+        }
+        let their_hash = successor_base_hash(successor, to_backend, to_server);
+        let pool = &successor.process.idle[to_backend][to_server];
+        // No shard of the successor is this one: every one may be scanned.
+        let conn = pool.steal(usize::MAX, their_hash, plan, false)?;
+        // Used by this generation now, not by the successor.
+        pool.shared().drop_used();
+        ctx.process.idle[backend][server].shared().use_conn();
+        ctx.counters.servers[backend][server].takeovers.inc();
+        Self::rebuild(ctx, target, conn)
+    }
+
+    /// An idle connection taken from another shard's pool, as a stream of this shard's.
+    fn rebuild(
+        ctx: &Rc<ShardCtx>,
+        target: (usize, usize, u64),
+        conn: IdleConn,
+    ) -> Option<ServerConn> {
+        let (backend, server, _) = target;
+        let idle = &ctx.process.idle[backend][server];
         let IdleConn {
             id,
             dup,
@@ -372,6 +414,11 @@ impl ServerConn {
             Ok(()) => {
                 record.disarm();
                 ctx.arm_purge(backend, server);
+                // A generation retiring at a reload passes each connection its last requests
+                // leave idle on to its successor at once.
+                if process.successor.get().is_some() {
+                    ctx.hand_over_idle();
+                }
                 Ok(())
             }
             Err((_refused, refusal)) => {

@@ -549,7 +549,7 @@ async fn drain_sessions(ctx: &ShardCtx) {
 
 /// A server's connection hash: its identity and address, the SNI when there is one, and the
 /// client a PROXY protocol header announced.
-fn server_hash(
+pub(crate) fn server_hash(
     layout: &Layout,
     backend: usize,
     server: usize,
