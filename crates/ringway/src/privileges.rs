@@ -109,7 +109,7 @@ fn failure(call: &str, account: Account) -> String {
 }
 
 /// (uid, primary gid) of the user called `name`.
-fn user_ids(name: &str) -> Result<(libc::uid_t, libc::gid_t), String> {
+pub(crate) fn user_ids(name: &str) -> Result<(libc::uid_t, libc::gid_t), String> {
     let c_name = CString::new(name).map_err(|_| format!("user {name:?}: not a valid name"))?;
     let mut size = 1024;
     loop {
@@ -128,7 +128,7 @@ fn user_ids(name: &str) -> Result<(libc::uid_t, libc::gid_t), String> {
             )
         };
         match code {
-            0 if found.is_null() => return Err(format!("user {name:?} does not exist")),
+            0 if found.is_null() => return Err(format!("unknown user {name:?}")),
             0 => return Ok((entry.pw_uid, entry.pw_gid)),
             libc::ERANGE if size < 1 << 20 => size *= 4,
             code => {
@@ -142,7 +142,7 @@ fn user_ids(name: &str) -> Result<(libc::uid_t, libc::gid_t), String> {
 }
 
 /// The gid of the group called `name`.
-fn group_id(name: &str) -> Result<libc::gid_t, String> {
+pub(crate) fn group_id(name: &str) -> Result<libc::gid_t, String> {
     let c_name = CString::new(name).map_err(|_| format!("group {name:?}: not a valid name"))?;
     let mut size = 1024;
     loop {
@@ -161,7 +161,7 @@ fn group_id(name: &str) -> Result<libc::gid_t, String> {
             )
         };
         match code {
-            0 if found.is_null() => return Err(format!("group {name:?} does not exist")),
+            0 if found.is_null() => return Err(format!("unknown group {name:?}")),
             0 => return Ok(entry.gr_gid),
             libc::ERANGE if size < 1 << 20 => size *= 4,
             code => {
@@ -202,11 +202,11 @@ mod tests {
         );
         assert_eq!(
             resolve(&global(Some("no-such-user-ringway"), None)),
-            Err("user \"no-such-user-ringway\" does not exist".to_string())
+            Err("unknown user \"no-such-user-ringway\"".to_string())
         );
         assert_eq!(
             resolve(&global(Some("root"), Some("no-such-group-ringway"))),
-            Err("group \"no-such-group-ringway\" does not exist".to_string())
+            Err("unknown group \"no-such-group-ringway\"".to_string())
         );
         assert!(resolve(&global(Some("a\0b"), None)).is_err());
     }

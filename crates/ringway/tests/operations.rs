@@ -408,7 +408,7 @@ fn unknown_accounts_fail_check_and_run_with_one_line() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             stderr.trim(),
-            "ringway: global.user/global.group: user \"no-such-user-rw\" does not exist",
+            "ringway: global.user/global.group: unknown user \"no-such-user-rw\"",
             "{command}"
         );
     }
