@@ -127,7 +127,22 @@ fn run(path: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The signals the signal thread handles: TERM and INT stop gracefully, HUP reloads.
+/// Signals that would end the process by default and that ringway has no use for: they are
+/// taken by the signal thread and logged, so that no signal but KILL ends the process without
+/// a drain (real-time ones too; glibc keeps its own two out of any mask).
+const IGNORED_SIGNALS: [libc::c_int; 8] = [
+    libc::SIGALRM,
+    libc::SIGIO,
+    libc::SIGPROF,
+    libc::SIGVTALRM,
+    libc::SIGPWR,
+    libc::SIGSTKFLT,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+];
+
+/// The signals the signal thread handles: TERM, INT and QUIT stop gracefully, HUP reloads, the
+/// ignored ones are logged.
 fn handled_signals() -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise the set we own.
     unsafe {
@@ -137,8 +152,18 @@ fn handled_signals() -> libc::sigset_t {
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGQUIT);
         libc::sigaddset(&mut set, libc::SIGHUP);
+        for signal in IGNORED_SIGNALS
+            .into_iter()
+            .chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
+        {
+            libc::sigaddset(&mut set, signal);
+        }
         set
     }
+}
+
+fn is_ignored(signal: libc::c_int) -> bool {
+    IGNORED_SIGNALS.contains(&signal) || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signal)
 }
 
 /// Blocks the handled signals in this thread and, by inheritance, in every shard thread, so
@@ -160,6 +185,12 @@ fn spawn_signal_thread(stopper: Stopper, reloader: Reloader) {
             let mut signal = 0;
             // SAFETY: waits for one of the blocked signals in `set`.
             if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+                continue;
+            }
+            if is_ignored(signal) {
+                stopper
+                    .log()
+                    .warning(format_args!("{}: ignored", signal_name(signal)));
                 continue;
             }
             if signal == libc::SIGHUP {
