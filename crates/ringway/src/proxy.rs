@@ -5,7 +5,7 @@
 //! privilege drop (`global.user`/`group`) is done, so no connection is handled before it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
@@ -78,10 +78,69 @@ pub fn check_files(config: &Config) -> Result<(), Vec<String>> {
     if let Err(error) = privileges::resolve(&config.global) {
         problems.push(format!("global.user/global.group: {error}"));
     }
+    for frontend in &config.frontends {
+        if let Some(ringway_config::AccessLog {
+            target: ringway_config::LogTarget::File(path),
+            ..
+        }) = &frontend.access_log
+        {
+            if let Err(error) = writable_file(path) {
+                problems.push(format!(
+                    "access log of frontend {}: {}: {error}",
+                    frontend.name,
+                    path.display()
+                ));
+            }
+        }
+    }
+    for socket in &config.global.stats_sockets {
+        let directory = socket
+            .path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty());
+        if let Err(error) = writable_directory(directory.unwrap_or(Path::new("."))) {
+            problems.push(
+                StartError::StatsSocket(format!("{}: {error}", socket.path.display())).to_string(),
+            );
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {
         Err(problems)
+    }
+}
+
+/// A file `run` can open for appending: writable if it exists, else in a writable directory.
+fn writable_file(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err("is a directory".into());
+    }
+    if path.exists() {
+        return access(path, libc::W_OK).map_err(|error| format!("not writable: {error}"));
+    }
+    let directory = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+    writable_directory(directory.unwrap_or(Path::new(".")))
+}
+
+/// A directory `run` can create a file in.
+fn writable_directory(directory: &Path) -> Result<(), String> {
+    if !directory.is_dir() {
+        return Err(format!("directory {} does not exist", directory.display()));
+    }
+    access(directory, libc::W_OK | libc::X_OK)
+        .map_err(|error| format!("cannot create files in {}: {error}", directory.display()))
+}
+
+fn access(path: &Path, mode: libc::c_int) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: a valid NUL-terminated path for the call.
+    if unsafe { libc::access(c_path.as_ptr(), mode) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
