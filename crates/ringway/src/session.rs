@@ -279,7 +279,14 @@ impl Session {
             self.requests += 1;
             self.info.requests.set(self.requests);
             match outcome {
-                Outcome::KeepAlive if !self.ctx.stopping() => continue,
+                // A retiring generation (reload, upgrade) keeps the keep-alive its response
+                // promised before the stop came: the client may have sent its next request
+                // already, and it gets an answer saying `Connection: close`.
+                Outcome::KeepAlive
+                    if !self.ctx.stopping() || self.ctx.process.retiring.load(Relaxed) =>
+                {
+                    continue
+                }
                 Outcome::KeepAlive | Outcome::Close => return,
                 Outcome::Tunnel(conn) => return self.relay_tunnel(conn).await,
             }
