@@ -116,6 +116,9 @@ fn run(path: &Path, mut inherited: Inherited, launch: std::io::Result<Launch>) -
         ));
     }
     let log = proxy.shared().log.clone();
+    if let Some(admin) = proxy.admin_addr() {
+        log.notice(format_args!("admin HTTP listening on {admin}"));
+    }
     for problem in problems {
         log.warning(format_args!("upgrade: ignored: {problem}"));
     }

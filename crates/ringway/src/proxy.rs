@@ -344,9 +344,11 @@ impl Proxy {
     pub fn wait(mut self) {
         self.supervisor.wait_stopped();
         if self.supervisor.handed_over.load(SeqCst) {
-            // The successor serves the stats socket paths and shares the admin socket: stop
-            // answering there before the drain.
-            self.stop_control_plane();
+            // The successor accepts on the admin socket too: leave it the new connections. (It
+            // took the stats socket paths over, so no new client reaches ours.)
+            if let Some(admin) = &mut self.admin {
+                admin.stop_accepting();
+            }
         }
         self.shut_down();
     }

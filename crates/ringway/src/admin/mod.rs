@@ -99,9 +99,9 @@ impl AdminServer {
         Ok(OwnedFd::from(self.listener.try_clone()?))
     }
 
-    /// Stops accepting (the socket stays open for whoever else holds it) and shuts every
-    /// client connection.
-    pub fn stop(mut self) {
+    /// Stops accepting; the socket stays open for whoever else holds it (a successor process
+    /// accepts there now) and clients being served finish.
+    pub fn stop_accepting(&mut self) {
         self.done.store(true, Relaxed);
         // SAFETY: writes one byte from a live buffer to the pipe this struct owns.
         unsafe {
@@ -110,6 +110,11 @@ impl AdminServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+
+    /// Stops accepting and shuts every client connection.
+    pub fn stop(mut self) {
+        self.stop_accepting();
         self.clients.close_all();
     }
 }
