@@ -20,8 +20,18 @@ use common::{origin, IO_TIMEOUT};
 const RINGWAY: &str = env!("CARGO_BIN_EXE_ringway");
 
 /// Processes a test started (the first one) or that its processes started (the successors,
-/// ours once orphaned: the test process is a child subreaper). Killed on drop.
+/// ours once orphaned: the test process is a child subreaper). Those not reaped yet are killed
+/// on drop (a reaped pid may already name another test's process).
 struct Pids(Vec<i32>);
+
+impl Pids {
+    /// Waits for `pid` to exit and forgets it; its exit code.
+    fn exit_code(&mut self, pid: i32) -> Option<i32> {
+        let code = exit_code(pid);
+        self.0.retain(|&known| known != pid);
+        code
+    }
+}
 
 impl Drop for Pids {
     fn drop(&mut self) {
@@ -300,7 +310,7 @@ fn upgrade(running: &Running, old: i32, pids: &mut Pids) -> i32 {
     assert_ne!(new, old);
     assert!(Path::new(&format!("/proc/{new}")).exists());
     assert_eq!(
-        exit_code(old),
+        pids.exit_code(old),
         Some(0),
         "the old process drains and exits 0"
     );
@@ -369,7 +379,7 @@ fn two_upgrades_under_load_lose_no_request() {
     );
 
     signal(third, libc::SIGTERM);
-    assert_eq!(exit_code(third), Some(0));
+    assert_eq!(pids.exit_code(third), Some(0));
     assert!(
         !running.stats.exists(),
         "the last owner removes the socket file"
@@ -414,6 +424,6 @@ fn a_new_process_that_cannot_start_leaves_the_old_one_serving() {
         Ok(200)
     );
     signal(new, libc::SIGTERM);
-    assert_eq!(exit_code(new), Some(0));
+    assert_eq!(pids.exit_code(new), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
