@@ -46,6 +46,9 @@ const PERMISSION_DENIED: &str = "Permission denied\n";
 
 pub struct ControlServer {
     path: PathBuf,
+    /// The socket file this server created: removed at stop only while the path still names
+    /// it (a successor process may have taken the path over).
+    identity: socket_file::Identity,
     /// A handle on the listening socket, to wake the blocked accept at stop.
     waker: UnixListener,
     done: Arc<AtomicBool>,
@@ -57,7 +60,7 @@ impl ControlServer {
     /// Creates the socket file (owner and mode as configured) and serves it; the error names
     /// the step that failed.
     pub fn start(socket: &StatsSocket, current: Arc<Current>) -> Result<ControlServer, String> {
-        let listener = socket_file::bind(socket)?;
+        let (listener, identity) = socket_file::bind(socket)?;
         let waker = listener.try_clone().map_err(|error| error.to_string())?;
         let done = Arc::new(AtomicBool::new(false));
         let clients = Clients::new(MAX_CLIENTS);
@@ -80,6 +83,7 @@ impl ControlServer {
             .map_err(|error| error.to_string())?;
         Ok(ControlServer {
             path: socket.path.clone(),
+            identity,
             waker,
             done,
             clients,
@@ -90,18 +94,23 @@ impl ControlServer {
     /// Stops accepting and shuts every client connection; waits for no client.
     pub fn stop(mut self) {
         self.done.store(true, Relaxed);
-        // Wake the blocking accept, even when the socket file is gone: shutting the listening
-        // socket down fails the accept.
+        // Wake the blocking accept, even when the socket file is gone or is a successor's:
+        // shutting the listening socket down fails the accept.
         // SAFETY: shutdown on a descriptor this struct owns.
         unsafe {
             libc::shutdown(self.waker.as_raw_fd(), libc::SHUT_RDWR);
         }
-        let _ = UnixStream::connect(&self.path);
+        let ours = socket_file::is_ours(&self.path, self.identity);
+        if ours {
+            let _ = UnixStream::connect(&self.path);
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
         self.clients.close_all();
-        let _ = std::fs::remove_file(&self.path);
+        if ours {
+            socket_file::remove_if_ours(&self.path, self.identity);
+        }
     }
 }
 

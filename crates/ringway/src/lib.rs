@@ -28,9 +28,10 @@ mod sessions;
 mod shard;
 mod signal;
 mod tls;
+pub mod upgrade;
 
 pub use error::ProxyError;
 pub use logging::{LogReopener, ProcessLog};
 pub use process::{ProcessShared, ShardCommand};
-pub use proxy::{check_files, Proxy, Reloader, StartError, Stopper};
+pub use proxy::{check_files, Proxy, Reloader, StartError, Stopper, Upgrader};
 pub use signal::{block_usr1, spawn_reopen_on_usr1};

@@ -1,8 +1,8 @@
 //! The listening sockets of a generation: bound when the process starts, or inherited from the
-//! generation a reload replaces, so that a reload never closes a listening socket (a closed
-//! SO_REUSEPORT socket drops the connections waiting in its accept queue). The supervisor keeps
-//! one descriptor per socket for as long as a generation uses it; each shard accepts on
-//! duplicates of its share.
+//! generation a reload replaces, or from the process a binary upgrade replaces (`upgrade.rs`),
+//! so that neither ever closes a listening socket (a closed SO_REUSEPORT socket drops the
+//! connections waiting in its accept queue). The supervisor keeps one descriptor per socket for
+//! as long as a generation uses it; each shard accepts on duplicates of its share.
 
 use std::collections::HashMap;
 use std::io;
@@ -57,6 +57,40 @@ impl ListenerSet {
             })
             .collect::<Result<_, _>>()?;
         Ok(ListenerSet { binds })
+    }
+
+    /// The sockets a predecessor process handed over, per configured address, for
+    /// [`open`](Self::open) to match as it matches a replaced generation's.
+    pub fn inherited(binds: Vec<(SocketAddr, Vec<OwnedFd>)>) -> io::Result<ListenerSet> {
+        let binds = binds
+            .into_iter()
+            .filter(|(_, sockets)| !sockets.is_empty())
+            .map(|(configured, sockets)| {
+                let probe = std::net::TcpListener::from(sockets[0].try_clone()?);
+                Ok(Bind {
+                    configured,
+                    bound: probe.local_addr()?,
+                    sockets,
+                })
+            })
+            .collect::<io::Result<Vec<Bind>>>()?;
+        Ok(ListenerSet { binds: vec![binds] })
+    }
+
+    /// Duplicates of every socket per configured address, for a successor process.
+    pub fn duplicates(&self) -> io::Result<Vec<(SocketAddr, Vec<OwnedFd>)>> {
+        self.binds
+            .iter()
+            .flatten()
+            .map(|bind| {
+                let sockets = bind
+                    .sockets
+                    .iter()
+                    .map(OwnedFd::try_clone)
+                    .collect::<io::Result<_>>()?;
+                Ok((bind.configured, sockets))
+            })
+            .collect()
     }
 
     /// No sockets: what a generation holds once its successor took them.
@@ -165,6 +199,21 @@ mod tests {
             4,
             "a socket added for the new shard"
         );
+    }
+
+    #[test]
+    fn a_successor_process_adopts_the_same_sockets_by_configured_address() {
+        let first =
+            ListenerSet::open(&config(&["127.0.0.1:0", "127.0.0.2:0"], 2), 2, None).unwrap();
+        let before: Vec<u64> = first.binds[0][0].sockets.iter().map(inode).collect();
+        let port = first.bound()[0][0];
+        let handed = ListenerSet::inherited(first.duplicates().unwrap()).unwrap();
+        drop(first);
+        // 127.0.0.2:0 is no longer configured: its sockets close with `handed`.
+        let second = ListenerSet::open(&config(&["127.0.0.1:0"], 2), 2, Some(handed)).unwrap();
+        assert_eq!(second.bound(), vec![vec![port]]);
+        let after: Vec<u64> = second.binds[0][0].sockets.iter().map(inode).collect();
+        assert_eq!(before, after, "the very same sockets");
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ringway::{Proxy, Reloader, Stopper};
+use ringway::upgrade::{Inherited, Launch};
+use ringway::{Proxy, Reloader, Stopper, Upgrader};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +49,10 @@ enum Command {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    // Before any thread starts: the environment changes, and inherited descriptors are taken
+    // over by number. The binary's path is read now, before an upgrade can replace the file.
+    let inherited = Inherited::take_from_env();
+    let launch = Launch::record();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match ringway_config::load(&config) {
@@ -68,7 +73,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
-        Command::Run { config } => run(&config),
+        Command::Run { config } => run(&config, inherited, launch),
         Command::Ctl {
             socket,
             config,
@@ -77,7 +82,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: &Path) -> ExitCode {
+fn run(path: &Path, mut inherited: Inherited, launch: std::io::Result<Launch>) -> ExitCode {
     let config = match ringway_config::load(path) {
         Ok(config) => config,
         Err(errors) => {
@@ -87,7 +92,9 @@ fn run(path: &Path) -> ExitCode {
     };
     block_stop_signals();
     ringway::block_usr1();
-    let proxy = match Proxy::start(config) {
+    let problems = std::mem::take(&mut inherited.problems);
+    let sockets = std::mem::take(&mut inherited.sockets);
+    let proxy = match Proxy::start_with(config, sockets) {
         Ok(proxy) => proxy,
         Err(error) => {
             eprintln!("ringway: {error}");
@@ -108,13 +115,42 @@ fn run(path: &Path) -> ExitCode {
             list.join(", ")
         ));
     }
+    let log = proxy.shared().log.clone();
+    if let Some(admin) = proxy.admin_addr() {
+        log.notice(format_args!("admin HTTP listening on {admin}"));
+    }
+    for problem in problems {
+        log.warning(format_args!("upgrade: ignored: {problem}"));
+    }
     proxy.set_config_path(path.to_path_buf());
     let shards = proxy.shared().counters.len();
-    ringway::sd_notify::ready(&format!(
-        "serving: {} frontend(s) on {shards} shard(s)",
-        proxy.frontend_addrs().len()
-    ));
-    spawn_signal_thread(proxy.stopper(), proxy.reloader());
+    if inherited.is_upgrade() {
+        // The old process names us the main process to systemd once it reads this byte.
+        match inherited.announce_ready() {
+            Ok(()) => log.notice(format_args!(
+                "upgrade: serving in place of the previous process (pid {})",
+                std::process::id()
+            )),
+            Err(error) => log.err(format_args!(
+                "upgrade: cannot tell the previous process we serve: {error}"
+            )),
+        }
+    } else {
+        ringway::sd_notify::ready(&format!(
+            "serving: {} frontend(s) on {shards} shard(s)",
+            proxy.frontend_addrs().len()
+        ));
+    }
+    let upgrader = match launch {
+        Ok(launch) => Some(proxy.upgrader(launch)),
+        Err(error) => {
+            log.err(format_args!(
+                "SIGUSR2 upgrades are off: cannot read this binary's path: {error}"
+            ));
+            None
+        }
+    };
+    spawn_signal_thread(proxy.stopper(), proxy.reloader(), upgrader);
     if let Err(error) = ringway::spawn_reopen_on_usr1(proxy.log_reopener()) {
         proxy
             .shared()
@@ -141,8 +177,8 @@ const IGNORED_SIGNALS: [libc::c_int; 8] = [
     libc::SIGXFSZ,
 ];
 
-/// The signals the signal thread handles: TERM, INT and QUIT stop gracefully, HUP reloads, the
-/// ignored ones are logged.
+/// The signals the signal thread handles: TERM, INT and QUIT stop gracefully, HUP reloads,
+/// USR2 upgrades the binary, the ignored ones are logged.
 fn handled_signals() -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise the set we own.
     unsafe {
@@ -152,6 +188,7 @@ fn handled_signals() -> libc::sigset_t {
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGQUIT);
         libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGUSR2);
         for signal in IGNORED_SIGNALS
             .into_iter()
             .chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
@@ -176,9 +213,10 @@ fn block_stop_signals() {
     }
 }
 
-/// HUP reloads; each stop signal (TERM, INT, QUIT) starts the graceful stop, and a second one
-/// during `global.grace` ends the grace at once.
-fn spawn_signal_thread(stopper: Stopper, reloader: Reloader) {
+/// HUP reloads; USR2 starts the binary upgrade on a thread of its own (a stop signal during its
+/// wait still stops); each stop signal (TERM, INT, QUIT) starts the graceful stop, and a
+/// second one during `global.grace` ends the grace at once.
+fn spawn_signal_thread(stopper: Stopper, reloader: Reloader, upgrader: Option<Upgrader>) {
     std::thread::spawn(move || {
         let set = handled_signals();
         loop {
@@ -204,6 +242,10 @@ fn spawn_signal_thread(stopper: Stopper, reloader: Reloader) {
                 }
                 continue;
             }
+            if signal == libc::SIGUSR2 {
+                upgrade(&stopper, upgrader.clone());
+                continue;
+            }
             stopper.log().notice(format_args!(
                 "{}: stopping (in-flight requests finish, idle connections close)",
                 signal_name(signal)
@@ -211,6 +253,35 @@ fn spawn_signal_thread(stopper: Stopper, reloader: Reloader) {
             stopper.stop();
         }
     });
+}
+
+/// SIGUSR2: starts the binary again on this process's sockets; once the new process serves,
+/// this one drains and exits 0. A failure is logged and this process serves on.
+fn upgrade(stopper: &Stopper, upgrader: Option<Upgrader>) {
+    let log = stopper.log();
+    let Some(upgrader) = upgrader else {
+        log.err(format_args!(
+            "SIGUSR2: no upgrade: this binary's path is unknown"
+        ));
+        return;
+    };
+    log.notice(format_args!(
+        "SIGUSR2: starting the binary again with the listening sockets"
+    ));
+    let thread_log = log.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ringway-upgrade".into())
+        .spawn(move || match upgrader.upgrade() {
+            Ok(pid) => thread_log.notice(format_args!(
+                "SIGUSR2: pid {pid} serves now; this process stops accepting and drains"
+            )),
+            Err(why) => thread_log.err(format_args!(
+                "SIGUSR2: upgrade failed, this process serves on: {why}"
+            )),
+        });
+    if let Err(error) = spawned {
+        log.err(format_args!("SIGUSR2: no upgrade thread: {error}"));
+    }
 }
 
 fn signal_name(signal: i32) -> String {

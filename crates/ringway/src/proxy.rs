@@ -3,11 +3,14 @@
 //! same ports, the control thread when a stats socket is configured, and the admin HTTP
 //! listener when `admin_listen` is. The shards wait at a gate until everything is bound and the
 //! privilege drop (`global.user`/`group`) is done, so no connection is handled before it.
+//! A binary upgrade (`upgrade.rs`) starts the next process on this one's sockets, then retires
+//! the serving generation as a reload does and stops the process.
 
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,7 +31,8 @@ use crate::process::{Current, ProcessShared};
 use crate::reload::{successor_servers, Successor};
 use crate::shard::{run_shard, ShardCtx};
 use crate::tls::TlsSetup;
-use crate::{privileges, readiness, sd_notify};
+use crate::upgrade::{Launch, Sockets, READY_TIMEOUT};
+use crate::{privileges, readiness, sd_notify, upgrade};
 
 /// How long a reload waits for the retiring generation to stop accepting.
 const RETIRE_ACCEPT_WAIT: Duration = Duration::from_secs(2);
@@ -182,6 +186,33 @@ impl Reloader {
     }
 }
 
+/// Starts the binary again on this process's sockets from another thread (SIGUSR2).
+#[derive(Clone)]
+pub struct Upgrader {
+    supervisor: Arc<Supervisor>,
+    launch: Launch,
+    /// The admin listener as configured, and a handle on its socket.
+    admin: Option<(SocketAddr, Arc<OwnedFd>)>,
+}
+
+impl Upgrader {
+    /// Starts `launch` with every listening socket and waits for it to serve; then this
+    /// process retires (no more accepts, in-flight requests finish) and its `wait` returns.
+    /// The new process's pid, or why it did not take over (this process serves on).
+    pub fn upgrade(&self) -> Result<u32, String> {
+        let admin = match &self.admin {
+            Some((address, socket)) => Some((
+                *address,
+                socket
+                    .try_clone()
+                    .map_err(|error| format!("cannot duplicate the admin socket: {error}"))?,
+            )),
+            None => None,
+        };
+        self.supervisor.upgrade(&self.launch, admin)
+    }
+}
+
 /// One generation: a configuration and the shards serving it.
 struct Generation {
     number: u64,
@@ -200,6 +231,10 @@ struct Supervisor {
     stopped: Condvar,
     /// The configuration file a reload reads, when the process was started from one.
     config_path: Mutex<Option<PathBuf>>,
+    /// A binary upgrade is waiting for its new process.
+    upgrading: AtomicBool,
+    /// A new process serves in this one's place: this one only drains.
+    handed_over: AtomicBool,
 }
 
 struct State {
@@ -211,11 +246,25 @@ struct State {
 
 impl Proxy {
     pub fn start(config: Config) -> Result<Proxy, StartError> {
+        Proxy::start_with(config, Sockets::default())
+    }
+
+    /// Starts on the listening sockets a predecessor process handed over (a binary upgrade),
+    /// matched by configured address; those of addresses no longer configured close.
+    pub fn start_with(config: Config, inherited: Sockets) -> Result<Proxy, StartError> {
         raise_memlock_limit();
         let account = privileges::resolve(&config.global).map_err(|error| {
             StartError::Privileges(format!("global.user/global.group: {error}"))
         })?;
-        let generation = start_generation(config, 1, None).map_err(|(error, _)| error)?;
+        let listeners = match inherited.listeners.is_empty() {
+            true => None,
+            false => Some(
+                ListenerSet::inherited(inherited.listeners).map_err(|error| {
+                    StartError::Bind(format!("inherited listening sockets: {error}"))
+                })?,
+            ),
+        };
+        let generation = start_generation(config, 1, listeners).map_err(|(error, _)| error)?;
         let current = Arc::new(Current::new(generation.shared.clone()));
         let supervisor = Arc::new(Supervisor {
             current: current.clone(),
@@ -226,6 +275,8 @@ impl Proxy {
             }),
             stopped: Condvar::new(),
             config_path: Mutex::new(None),
+            upgrading: AtomicBool::new(false),
+            handed_over: AtomicBool::new(false),
         });
         let reloader = Reloader(supervisor.clone());
         current.set_reloader(Box::new(move || reloader.reload()));
@@ -253,12 +304,20 @@ impl Proxy {
             }
         }
         let admin = match shared.config.global.admin_listen {
-            Some(addr) => match AdminServer::start(addr, current.clone()) {
-                Ok(server) => Some(server),
-                Err(error) => {
-                    return fail(control, None, StartError::Admin(format!("{addr}: {error}")));
+            Some(addr) => {
+                let started = match inherited.admin {
+                    Some((handed, socket)) if handed == addr => {
+                        AdminServer::serve_on(std::net::TcpListener::from(socket), current.clone())
+                    }
+                    _ => AdminServer::start(addr, current.clone()),
+                };
+                match started {
+                    Ok(server) => Some(server),
+                    Err(error) => {
+                        return fail(control, None, StartError::Admin(format!("{addr}: {error}")));
+                    }
                 }
-            },
+            }
             None => None,
         };
         // Everything is bound: the shards, waiting at their gate, serve once the privileges are
@@ -293,6 +352,21 @@ impl Proxy {
 
     pub fn reloader(&self) -> Reloader {
         Reloader(self.supervisor.clone())
+    }
+
+    /// The SIGUSR2 handle: starts `launch` (this binary's path and arguments, recorded at
+    /// start) on this process's listening sockets.
+    pub fn upgrader(&self, launch: Launch) -> Upgrader {
+        let admin = self.admin.as_ref().and_then(|admin| {
+            let configured = self.supervisor.current.get().config.global.admin_listen?;
+            let socket = admin.listener().ok()?;
+            Some((configured, Arc::new(socket)))
+        });
+        Upgrader {
+            supervisor: self.supervisor.clone(),
+            launch,
+            admin,
+        }
     }
 
     /// The addresses each frontend listens on, port 0 resolved: `[frontend][bind]`.
@@ -332,7 +406,19 @@ impl Proxy {
     /// Waits until the proxy is stopped and every shard of every generation has ended.
     pub fn wait(mut self) {
         self.supervisor.wait_stopped();
+        if self.supervisor.handed_over.load(SeqCst) {
+            // The successor accepts on the admin socket too: leave it the new connections. (It
+            // took the stats socket paths over, so no new client reaches ours.)
+            if let Some(admin) = &mut self.admin {
+                admin.stop_accepting();
+            }
+        }
         self.shut_down();
+    }
+
+    /// Whether a binary upgrade handed the service over to a new process.
+    pub fn handed_over(&self) -> bool {
+        self.supervisor.handed_over.load(SeqCst)
     }
 
     /// Graceful stop: no new connections, in-flight requests finish, then everything closes.
@@ -343,6 +429,10 @@ impl Proxy {
 
     fn shut_down(&mut self) {
         self.supervisor.join_all();
+        self.stop_control_plane();
+    }
+
+    fn stop_control_plane(&mut self) {
         self.control.drain(..).for_each(ControlServer::stop);
         if let Some(admin) = self.admin.take() {
             admin.stop();
@@ -417,6 +507,51 @@ impl Supervisor {
         for thread in retiring {
             let _ = thread.join();
         }
+    }
+
+    /// A binary upgrade: one at a time, never once stopping.
+    fn upgrade(
+        &self,
+        launch: &Launch,
+        admin: Option<(SocketAddr, OwnedFd)>,
+    ) -> Result<u32, String> {
+        if self.upgrading.swap(true, SeqCst) {
+            return Err("an upgrade is under way already".into());
+        }
+        let result = self.hand_over(launch, admin);
+        self.upgrading.store(false, SeqCst);
+        result
+    }
+
+    /// Starts the successor process on duplicates of the serving generation's sockets, without
+    /// holding the state lock while it starts (reloads and stops go on); once it serves, the
+    /// serving generation retires as at a reload and the process stops.
+    fn hand_over(
+        &self,
+        launch: &Launch,
+        admin: Option<(SocketAddr, OwnedFd)>,
+    ) -> Result<u32, String> {
+        let listeners = {
+            let state = lock(&self.state);
+            match (&state.active, state.stopped) {
+                (Some(generation), false) => generation
+                    .listeners
+                    .duplicates()
+                    .map_err(|error| format!("cannot duplicate the listening sockets: {error}"))?,
+                _ => return Err("the proxy is stopping".into()),
+            }
+        };
+        let pid = upgrade::start_successor(launch, Sockets { listeners, admin }, READY_TIMEOUT)?;
+        sd_notify::handed_over(pid, &format!("upgraded: pid {pid} serves"));
+        let mut state = lock(&self.state);
+        self.handed_over.store(true, SeqCst);
+        if let Some(generation) = &state.active {
+            generation.shared.retiring.store(true, Relaxed);
+            generation.shared.request_stop();
+        }
+        state.stopped = true;
+        self.stopped.notify_all();
+        Ok(pid)
     }
 
     fn reload_from_file(&self) -> Result<String, String> {

@@ -60,10 +60,10 @@ pub async fn read_client_header(
         Err(error) => {
             if error.kind() != io::ErrorKind::Interrupted {
                 ctx.counters.frontends[frontend].ereq.inc();
-                eprintln!(
-                    "ringway: {} {peer}: no valid PROXY protocol header: {error}",
+                ctx.process.log.warning(format_args!(
+                    "{} {peer}: no valid PROXY protocol header: {error}",
                     config.name
-                );
+                ));
             }
             None
         }

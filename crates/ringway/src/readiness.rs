@@ -46,7 +46,9 @@ pub fn graceful_stop(shared: &Arc<ProcessShared>) {
     let grace = shared.config.global.grace;
     if !shared.readiness.begin_stop() {
         if !shared.is_stopping() {
-            eprintln!("ringway: stop requested again: the grace period ends now");
+            shared.log.notice(format_args!(
+                "stop requested again: the grace period ends now"
+            ));
             draining(shared);
         }
         return;
@@ -59,9 +61,9 @@ pub fn graceful_stop(shared: &Arc<ProcessShared>) {
     sd_notify::stopping(&format!(
         "stopping: not ready, still serving for the {grace:?} grace period"
     ));
-    eprintln!(
-        "ringway: not ready; accepting and serving for the {grace:?} grace period, then draining"
-    );
+    shared.log.notice(format_args!(
+        "not ready; accepting and serving for the {grace:?} grace period, then draining"
+    ));
     let timer_shared = shared.clone();
     let spawned = std::thread::Builder::new()
         .name("ringway-grace".into())
@@ -72,7 +74,9 @@ pub fn graceful_stop(shared: &Arc<ProcessShared>) {
             }
         });
     if let Err(error) = spawned {
-        eprintln!("ringway: no grace timer ({error}): draining now");
+        shared
+            .log
+            .err(format_args!("no grace timer ({error}): draining now"));
         draining(shared);
     }
 }

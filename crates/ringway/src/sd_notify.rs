@@ -3,8 +3,9 @@
 //! written `@name`). Owns the socket address and the message texts: `READY=1` once every shard
 //! serves, `STOPPING=1` when a graceful stop starts, `RELOADING=1` with `MONOTONIC_USEC=` and
 //! then `READY=1` around a reload (hooks for the reload work), and `STATUS=` lines that
-//! `systemctl status` shows. Without `NOTIFY_SOCKET` every call does nothing; a failed send is
-//! reported on stderr once and never stops the proxy.
+//! `systemctl status` shows. After a binary upgrade the old process names its successor the
+//! main process (`MAINPID=`, with `READY=1`) and says nothing more. Without `NOTIFY_SOCKET`
+//! every call does nothing; a failed send is reported on stderr once and never stops the proxy.
 
 use std::io;
 use std::os::linux::net::SocketAddrExt;
@@ -39,6 +40,20 @@ pub fn reloaded(status: &str) {
     ready(status);
 }
 
+/// A binary upgrade's successor (`pid`) serves: it becomes the service's main process, and
+/// this process, retiring, sends nothing more. Sent by the old main process because a unit with
+/// `NotifyAccess=main` accepts messages only from the main process.
+pub fn handed_over(pid: u32, status: &str) {
+    send_state(&format!(
+        "MAINPID={pid}\nREADY=1\nSTATUS={}\n",
+        one_line(status)
+    ));
+    SILENT.store(true, Relaxed);
+}
+
+/// Set once this process handed the service over to a successor.
+static SILENT: AtomicBool = AtomicBool::new(false);
+
 /// A `STATUS=` line alone.
 pub fn status(status: &str) {
     send_state(&format!("STATUS={}\n", one_line(status)));
@@ -46,6 +61,9 @@ pub fn status(status: &str) {
 
 /// Sends `state` to `NOTIFY_SOCKET` when it is set; the first failure is reported on stderr.
 fn send_state(state: &str) {
+    if SILENT.load(Relaxed) {
+        return;
+    }
     let Some(socket) = std::env::var_os(NOTIFY_SOCKET) else {
         return;
     };
@@ -53,7 +71,10 @@ fn send_state(state: &str) {
     if let Err(error) = send_to(&socket, state.as_bytes()) {
         static REPORTED: AtomicBool = AtomicBool::new(false);
         if !REPORTED.swap(true, Relaxed) {
-            eprintln!("ringway: cannot notify the service manager at {socket}: {error}");
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("ringway: cannot notify the service manager at {socket}: {error}\n"),
+            );
         }
     }
 }

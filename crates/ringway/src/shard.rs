@@ -525,6 +525,12 @@ async fn control_tick(ctx: &ShardCtx) {
 
 /// Lets in-flight requests finish, up to the longest client timeout, then closes the rest.
 async fn drain_sessions(ctx: &ShardCtx) {
+    // A connection accepted just before the stop runs in a task that has not been polled yet,
+    // and a session reading its PROXY header is not registered yet: let the queued tasks start
+    // (each counts itself in its frontend's `sessions` gauge first thing), then wait for the
+    // gauge too. Ending the shard under them would close their sockets with the request unread:
+    // a reset for the client.
+    futures_lite::future::yield_now().await;
     let grace = ctx
         .process
         .config
@@ -534,7 +540,15 @@ async fn drain_sessions(ctx: &ShardCtx) {
         .max()
         .unwrap_or_default();
     let deadline = Instant::now() + grace;
-    while !ctx.sessions.borrow().is_empty() && Instant::now() < deadline {
+    let starting = || {
+        let counters = &ctx.counters.frontends;
+        counters
+            .iter()
+            .map(|frontend| frontend.sessions.get())
+            .sum::<i64>()
+            > 0
+    };
+    while (!ctx.sessions.borrow().is_empty() || starting()) && Instant::now() < deadline {
         ctx.begin_stop();
         ctx.logs.flush_all();
         sleep(CONTROL_TICK).await;

@@ -7,6 +7,9 @@
 //! (`clients`), at most `MAX_CLIENTS` at once; a client must send its whole head within
 //! `HEAD_TIMEOUT`, so slow or silent clients hold a place only briefly and many of them together
 //! do not hold up a scrape. The runtime API (`control.rs`) serves its clients the same way.
+//! Its listening socket may be shared with a successor process (a binary upgrade hands it
+//! over), so a stop never shuts the socket down: the accept waits in `poll` beside a pipe that
+//! the stop writes to.
 
 pub(crate) mod clients;
 mod http;
@@ -14,7 +17,7 @@ pub(crate) mod socket_file;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,6 +26,7 @@ use std::time::Duration;
 use ringway_stats::{render_metrics, render_stats_html, render_stats_json, METRICS_CONTENT_TYPE};
 
 use crate::process::{Current, ProcessShared};
+use crate::upgrade::pipe;
 use clients::{Clients, Deadline};
 use http::{read_request, HeadError, Request, Response};
 
@@ -38,8 +42,10 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/pla
 
 pub struct AdminServer {
     addr: SocketAddr,
-    /// A handle on the listening socket, to wake the blocked accept at stop.
-    waker: TcpListener,
+    /// A handle on the listening socket, to hand it to a successor process.
+    listener: TcpListener,
+    /// The write end of the pipe the accept waits on beside the socket: written at stop.
+    wake: OwnedFd,
     done: Arc<AtomicBool>,
     clients: Arc<Clients>,
     thread: Option<JoinHandle<()>>,
@@ -47,9 +53,15 @@ pub struct AdminServer {
 
 impl AdminServer {
     pub fn start(addr: SocketAddr, current: Arc<Current>) -> io::Result<AdminServer> {
-        let listener = TcpListener::bind(addr)?;
+        AdminServer::serve_on(TcpListener::bind(addr)?, current)
+    }
+
+    /// Serves on a listening socket a predecessor process handed over.
+    pub fn serve_on(listener: TcpListener, current: Arc<Current>) -> io::Result<AdminServer> {
         let addr = listener.local_addr()?;
-        let waker = listener.try_clone()?;
+        let handle = listener.try_clone()?;
+        listener.set_nonblocking(true)?;
+        let (wait, wake) = pipe()?;
         let done = Arc::new(AtomicBool::new(false));
         let thread_done = done.clone();
         let clients = Clients::new(MAX_CLIENTS);
@@ -58,7 +70,7 @@ impl AdminServer {
             .name("ringway-admin".into())
             .spawn(move || {
                 let handler = Arc::new(move |stream: TcpStream| serve(&stream, &current.get()));
-                let incoming = listener.incoming();
+                let incoming = Incoming { listener, wait };
                 thread_clients.accept_loop(
                     incoming,
                     &thread_done,
@@ -69,7 +81,8 @@ impl AdminServer {
             })?;
         Ok(AdminServer {
             addr,
-            waker,
+            listener: handle,
+            wake,
             done,
             clients,
             thread: Some(thread),
@@ -81,17 +94,74 @@ impl AdminServer {
         self.addr
     }
 
-    pub fn stop(mut self) {
+    /// A duplicate of the listening socket, for a successor process.
+    pub fn listener(&self) -> io::Result<OwnedFd> {
+        Ok(OwnedFd::from(self.listener.try_clone()?))
+    }
+
+    /// Stops accepting; the socket stays open for whoever else holds it (a successor process
+    /// accepts there now) and clients being served finish.
+    pub fn stop_accepting(&mut self) {
         self.done.store(true, Relaxed);
-        // Wake the blocking accept: shutting the listening socket down fails it.
-        // SAFETY: shutdown on a descriptor this struct owns.
+        // SAFETY: writes one byte from a live buffer to the pipe this struct owns.
         unsafe {
-            libc::shutdown(self.waker.as_raw_fd(), libc::SHUT_RDWR);
+            libc::write(self.wake.as_raw_fd(), b"x".as_ptr().cast(), 1);
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+
+    /// Stops accepting and shuts every client connection.
+    pub fn stop(mut self) {
+        self.stop_accepting();
         self.clients.close_all();
+    }
+}
+
+/// Accepted connections, until the stop pipe is written.
+struct Incoming {
+    /// Non-blocking: another process may take a connection we were woken for.
+    listener: TcpListener,
+    wait: OwnedFd,
+}
+
+impl Iterator for Incoming {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        loop {
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.listener.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.wait.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: poll on two pollfds we own, no timeout.
+            if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Some(Err(error));
+            }
+            if fds[1].revents != 0 {
+                return None;
+            }
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    return Some(stream.set_nonblocking(false).map(|()| stream));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(error) => return Some(Err(error)),
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! stderr as `ringway: ...` lines, as before.
 
 use std::fmt;
+use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ringway_stats::Severity;
@@ -62,7 +63,9 @@ impl ProcessLog {
 
     fn emit(&self, severity: Severity, message: fmt::Arguments<'_>) {
         if self.syslog.is_empty() {
-            eprintln!("ringway: {message}");
+            // A closed stderr loses the message; it must not end the process (eprintln! would
+            // panic).
+            let _ = writeln!(std::io::stderr(), "ringway: {message}");
             return;
         }
         let line = format!("{message}\n");
