@@ -143,6 +143,21 @@ pub(crate) struct DraftBackend {
     pub http_reuse: Option<At<String>>,
     pub servers: List<DraftServer>,
     pub tuning: DraftTuning,
+    pub health_check: Option<DraftHealthCheck>,
+}
+
+/// `health_check`, an inline table.
+#[derive(Debug, Default)]
+pub(crate) struct DraftHealthCheck {
+    pub kind: Option<At<String>>,
+    pub method: Option<At<String>>,
+    pub path: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub expect_status: Option<At<Vec<At<i64>>>>,
+    pub interval: Option<At<Duration>>,
+    pub timeout: Option<At<Duration>>,
+    pub rise: Option<At<i64>>,
+    pub fall: Option<At<i64>>,
 }
 
 #[derive(Debug, Default)]
@@ -157,6 +172,7 @@ pub(crate) struct DraftServer {
     pub max_reuse: Option<At<i64>>,
     pub tls: Option<DraftServerTls>,
     pub send_proxy: Option<At<String>>,
+    pub check: Option<At<bool>>,
 }
 
 #[derive(Debug, Default)]

@@ -305,6 +305,51 @@ pub struct Backend {
     pub servers: Vec<Server>,
     pub timeouts: Timeouts,
     pub retries: u32,
+    /// How servers with `check = true` are checked (`health_check`; HAProxy's defaults when
+    /// absent).
+    pub health_check: HealthCheck,
+}
+
+/// `health_check`: how a backend's checked servers are probed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub kind: CheckKind,
+    /// HTTP checks: the request line and Host header.
+    pub method: String,
+    pub path: String,
+    /// The Host header; the server's address when absent.
+    pub host: Option<String>,
+    /// HTTP checks: the statuses counted as a success, `low..=high`.
+    pub expect_status: (u16, u16),
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+impl Default for HealthCheck {
+    /// HAProxy's: tcp, `inter 2s`, `rise 2`, `fall 3`; http checks `GET /` expecting 2xx-3xx.
+    fn default() -> HealthCheck {
+        HealthCheck {
+            kind: CheckKind::Tcp,
+            method: "GET".to_owned(),
+            path: "/".to_owned(),
+            host: None,
+            expect_status: (200, 399),
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            rise: 2,
+            fall: 3,
+        }
+    }
+}
+
+/// What a health check does: connect (`tcp`), or connect and read an HTTP status (`http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckKind {
+    #[default]
+    Tcp,
+    Http,
 }
 
 /// Load-balancing algorithm of a backend (`balance`).
@@ -347,6 +392,9 @@ pub struct Server {
     /// Each new connection starts with a PROXY protocol header of this version (`send_proxy`),
     /// announcing the client; such connections are reused only for that client.
     pub send_proxy: Option<ProxyVersion>,
+    /// Probed by the backend's `health_check` (`check = true`); taken out of the rotation while
+    /// DOWN.
+    pub check: bool,
 }
 
 /// TLS towards a server.

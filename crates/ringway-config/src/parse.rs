@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use crate::draft::{
     At, DraftAccessLog, DraftBackend, DraftCertPair, DraftConfig, DraftFrontend, DraftFrontendTls,
-    DraftGlobal, DraftRoute, DraftServer, DraftServerTls, DraftStatsSocket, DraftTuning, List,
-    Origin,
+    DraftGlobal, DraftHealthCheck, DraftRoute, DraftServer, DraftServerTls, DraftStatsSocket,
+    DraftTuning, List, Origin,
 };
 use crate::duration::parse_duration;
 use crate::error::Issues;
@@ -58,7 +58,18 @@ const ACCESS_LOG_KEYS: &[&str] = &["target", "facility", "tag", "format", "rfc"]
 const ROUTE_KEYS: &[&str] = &["host", "backend"];
 const FRONTEND_TLS_KEYS: &[&str] = &["certs", "alpn"];
 const CERT_KEYS: &[&str] = &["cert", "key"];
-const BACKEND_KEYS: &[&str] = &["name", "balance", "http_reuse", "server"];
+const BACKEND_KEYS: &[&str] = &["name", "balance", "http_reuse", "server", "health_check"];
+const HEALTH_CHECK_KEYS: &[&str] = &[
+    "kind",
+    "method",
+    "path",
+    "host",
+    "expect_status",
+    "interval",
+    "timeout",
+    "rise",
+    "fall",
+];
 const SERVER_KEYS: &[&str] = &[
     "name",
     "address",
@@ -69,6 +80,7 @@ const SERVER_KEYS: &[&str] = &[
     "max_reuse",
     "tls",
     "send_proxy",
+    "check",
 ];
 const SERVER_TLS_KEYS: &[&str] = &["verify", "ca_file", "sni", "cert", "key"];
 
@@ -302,7 +314,25 @@ fn read_backend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftBackend {
         http_reuse: table.string("http_reuse", issues),
         servers: table.list("server", issues, read_server),
         tuning: read_tuning(&table, issues),
+        health_check: table
+            .table("health_check", issues)
+            .map(|check| read_health_check(check, issues)),
         origin: table.origin,
+    }
+}
+
+fn read_health_check(table: Reader<'_, '_>, issues: &mut Issues) -> DraftHealthCheck {
+    table.check_keys(&[HEALTH_CHECK_KEYS], issues);
+    DraftHealthCheck {
+        kind: table.string("kind", issues),
+        method: table.string("method", issues),
+        path: table.string("path", issues),
+        host: table.string("host", issues),
+        expect_status: table.integers("expect_status", issues),
+        interval: table.duration("interval", issues),
+        timeout: table.duration("timeout", issues),
+        rise: table.integer("rise", issues),
+        fall: table.integer("fall", issues),
     }
 }
 
@@ -320,6 +350,7 @@ fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
             .table("tls", issues)
             .map(|tls| read_server_tls(tls, issues)),
         send_proxy: table.string("send_proxy", issues),
+        check: table.boolean("check", issues),
         origin: table.origin,
     }
 }
@@ -423,6 +454,23 @@ impl<'a, 'i> Reader<'a, 'i> {
             .iter()
             .enumerate()
             .filter_map(|(i, item)| at(item, format!("{key}[{i}]"), issues, as_string))
+            .collect();
+        Some(At {
+            value: items,
+            key,
+            span: value.span(),
+        })
+    }
+
+    /// An array of integers; each element keeps its own key (`expect_status[1]`) and span.
+    fn integers(&self, key: &str, issues: &mut Issues) -> Option<At<Vec<At<i64>>>> {
+        let value = self.value(key)?;
+        let key = self.origin.child(key);
+        let array = array_of(value, &key, issues)?;
+        let items = array
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| at(item, format!("{key}[{i}]"), issues, as_integer))
             .collect();
         Some(At {
             value: items,

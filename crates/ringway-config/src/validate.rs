@@ -16,14 +16,15 @@ use std::time::Duration;
 use crate::address::{normalize_host, resolve_address};
 use crate::draft::{
     At, DraftAccessLog, DraftBackend, DraftConfig, DraftFrontend, DraftFrontendTls, DraftGlobal,
-    DraftServer, DraftServerTls, DraftStatsSocket, DraftTuning, List,
+    DraftHealthCheck, DraftServer, DraftServerTls, DraftStatsSocket, DraftTuning, List,
 };
 use crate::error::Issues;
 use crate::log_target::{parse_facility, parse_format, parse_rfc, parse_tag, parse_target};
 use crate::model::{
-    AccessLevel, AccessLog, Backend, Balance, CertPair, Config, ForwardHeaders, Frontend,
-    FrontendTls, Global, LogFormat, ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni,
-    StatsSocket, SyslogOptions, Timeouts, Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
+    AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, ForwardHeaders,
+    Frontend, FrontendTls, Global, HealthCheck, LogFormat, ProxyVersion, ReuseMode, Route, Server,
+    ServerTls, Sni, StatsSocket, SyslogOptions, Timeouts, Verify, DEFAULT_RETRIES,
+    DEFAULT_SOCKET_MODE,
 };
 
 const MAX_SHARDS: i64 = 1024;
@@ -341,6 +342,10 @@ impl Checker<'_> {
                 "a backend needs at least one [[backend.server]]",
             );
         }
+        let health_check = draft
+            .health_check
+            .as_ref()
+            .map_or_else(HealthCheck::default, |check| self.health_check(check));
         let mut server_names = Names::new("server");
         let servers = draft
             .servers
@@ -351,7 +356,16 @@ impl Checker<'_> {
                 if let Some(name) = &server.name {
                     server_names.add(name, index, &server.origin.key, self.issues);
                 }
-                self.server(server)
+                let built = self.server(server)?;
+                if let Some(check) = &server.check {
+                    if built.check && built.tls.is_some() && health_check.kind == CheckKind::Http {
+                        self.issue(
+                            check,
+                            "http health checks are not supported on TLS servers yet; use kind = \"tcp\"",
+                        );
+                    }
+                }
+                Some(built)
             })
             .collect();
         let tuning = self.tuning(&draft.tuning, defaults);
@@ -362,7 +376,90 @@ impl Checker<'_> {
             servers,
             timeouts: tuning.timeouts,
             retries: tuning.retries,
+            health_check,
         }
+    }
+
+    fn health_check(&mut self, draft: &DraftHealthCheck) -> HealthCheck {
+        let mut out = HealthCheck::default();
+        if let Some(kind) = &draft.kind {
+            match kind.value.as_str() {
+                "tcp" => out.kind = CheckKind::Tcp,
+                "http" => out.kind = CheckKind::Http,
+                _ => self.issue(kind, "must be \"tcp\" or \"http\""),
+            }
+        }
+        if let Some(method) = &draft.method {
+            let token = !method.value.is_empty()
+                && method
+                    .value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if token {
+                out.method = method.value.clone();
+            } else {
+                self.issue(method, "must be an HTTP method such as \"GET\" or \"HEAD\"");
+            }
+        }
+        if let Some(path) = &draft.path {
+            if path.value.starts_with('/') && printable(&path.value) {
+                out.path = path.value.clone();
+            } else {
+                self.issue(
+                    path,
+                    "must start with \"/\" and hold no spaces or control characters",
+                );
+            }
+        }
+        if let Some(host) = &draft.host {
+            if !host.value.is_empty() && printable(&host.value) {
+                out.host = Some(host.value.clone());
+            } else {
+                self.issue(
+                    host,
+                    "must be a host name without spaces or control characters",
+                );
+            }
+        }
+        if let Some(range) = &draft.expect_status {
+            match range.value.as_slice() {
+                [low, high] => {
+                    let low_ok = self.ranged(&Some(low.clone()), 100, 599);
+                    let high_ok = self.ranged(&Some(high.clone()), 100, 599);
+                    if let (Some(low), Some(high)) = (low_ok, high_ok) {
+                        if low <= high {
+                            out.expect_status = (low as u16, high as u16);
+                        } else {
+                            self.issue(range, "the low status must not exceed the high one");
+                        }
+                    }
+                }
+                _ => self.issue(
+                    range,
+                    "must be a [low, high] pair of statuses, e.g. [200, 399]",
+                ),
+            }
+        }
+        for (given, slot) in [
+            (&draft.interval, &mut out.interval),
+            (&draft.timeout, &mut out.timeout),
+        ] {
+            if let Some(given) = given {
+                if given.value.is_zero() {
+                    self.issues
+                        .push(given.span.clone(), &given.key, "must be more than 0");
+                } else {
+                    *slot = given.value;
+                }
+            }
+        }
+        if let Some(rise) = self.ranged(&draft.rise, 1, 1000) {
+            out.rise = rise as u32;
+        }
+        if let Some(fall) = self.ranged(&draft.fall, 1, 1000) {
+            out.fall = fall as u32;
+        }
+        out
     }
 
     /// `None` when the address is missing or wrong (already reported).
@@ -409,6 +506,7 @@ impl Checker<'_> {
             max_reuse: max_reuse.unwrap_or(-1),
             tls,
             send_proxy,
+            check: draft.check.as_ref().is_some_and(|check| check.value),
         })
     }
 
@@ -776,4 +874,9 @@ fn name_of(name: &Option<At<String>>) -> String {
     name.as_ref()
         .map(|name| name.value.clone())
         .unwrap_or_default()
+}
+
+/// Visible ASCII only: no spaces, no control characters (it goes into a request line).
+fn printable(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_graphic())
 }

@@ -4,11 +4,12 @@
 //! (`mode`), the server-wide accounting shared by all shards (`shared`), the per-shard idle pool
 //! (`local`), the keep-on-release rule (`keep`), the purge arithmetic (`purge`), the per-shard pools of a server with
 //! cross-shard takeover (`sharded`) and the file
-//! descriptor pressure thresholds (`fd`). It is generic over the connection type, so the runtime
+//! descriptor pressure thresholds (`fd`), and the health-check rise/fall machine (`health`). It is generic over the connection type, so the runtime
 //! stores what it needs (a socket, TLS state, a duplicated fd for takeover) and tests store ids.
 
 mod fd;
 mod hash;
+mod health;
 mod keep;
 mod local;
 mod mode;
@@ -18,6 +19,7 @@ mod shared;
 
 pub use fd::FdPressure;
 pub use hash::conn_hash;
+pub use health::{CheckOutcome, CheckStatus, Health, HealthMachine};
 pub use keep::{keep_decision, KeepRefusal, KeepRequest};
 pub use local::{IdleClass, LocalPool};
 pub use mode::{lookup_plan, LookupPlan, ReuseMode};

@@ -1,0 +1,114 @@
+//! The backend's `health_check` table and the server's `check` key: defaults, values, and
+//! errors at the offending key.
+
+use std::time::Duration;
+
+use ringway_config::{parse, CheckKind, Config, ConfigError, HealthCheck};
+
+mod common;
+
+/// MINIMAL with `check` lines on the backend (before its server) and on the server.
+fn config(backend: &str, server: &str) -> String {
+    common::MINIMAL
+        .replacen(
+            "name = \"app\"\n",
+            &format!("name = \"app\"\n{backend}\n"),
+            1,
+        )
+        .to_string()
+        + server
+        + "\n"
+}
+
+fn ok(text: &str) -> Config {
+    parse(text, "test.toml").unwrap_or_else(|errors| panic!("{errors}"))
+}
+
+fn single(text: &str, key: &str) -> ConfigError {
+    let errors = parse(text, "test.toml").expect_err("expected an error").0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].key, key, "{errors:?}");
+    errors.into_iter().next().unwrap()
+}
+
+#[test]
+fn defaults_are_haproxy_s() {
+    let config = ok(common::MINIMAL);
+    let backend = &config.backends[0];
+    assert_eq!(backend.health_check, HealthCheck::default());
+    assert_eq!(backend.health_check.kind, CheckKind::Tcp);
+    assert_eq!(backend.health_check.interval, Duration::from_secs(2));
+    assert_eq!(
+        (backend.health_check.rise, backend.health_check.fall),
+        (2, 3)
+    );
+    assert_eq!(backend.health_check.expect_status, (200, 399));
+    assert!(!backend.servers[0].check);
+}
+
+#[test]
+fn every_key_is_read() {
+    let text = config(
+        r#"health_check = { kind = "http", method = "HEAD", path = "/health", host = "example.com", expect_status = [200, 204], interval = "100ms", timeout = "50ms", rise = 3, fall = 4 }"#,
+        "check = true",
+    );
+    let config = ok(&text);
+    let check = &config.backends[0].health_check;
+    assert_eq!(check.kind, CheckKind::Http);
+    assert_eq!(
+        (check.method.as_str(), check.path.as_str()),
+        ("HEAD", "/health")
+    );
+    assert_eq!(check.host.as_deref(), Some("example.com"));
+    assert_eq!(check.expect_status, (200, 204));
+    assert_eq!(check.interval, Duration::from_millis(100));
+    assert_eq!(check.timeout, Duration::from_millis(50));
+    assert_eq!((check.rise, check.fall), (3, 4));
+    assert!(config.backends[0].servers[0].check);
+}
+
+#[test]
+fn errors_point_at_the_key() {
+    let error = single(
+        &config(r#"health_check = { kind = "icmp" }"#, ""),
+        "backend[0].health_check.kind",
+    );
+    assert_eq!((error.line, error.column), (9, 25));
+    assert_eq!(error.message, "must be \"tcp\" or \"http\"");
+    let error = single(
+        &config(r#"health_check = { path = "health" }"#, ""),
+        "backend[0].health_check.path",
+    );
+    assert!(error.message.contains("start with"), "{error}");
+    single(
+        &config(r#"health_check = { method = "GE T" }"#, ""),
+        "backend[0].health_check.method",
+    );
+    single(
+        &config(r#"health_check = { expect_status = [399, 200] }"#, ""),
+        "backend[0].health_check.expect_status",
+    );
+    single(
+        &config(r#"health_check = { expect_status = [200] }"#, ""),
+        "backend[0].health_check.expect_status",
+    );
+    single(
+        &config(r#"health_check = { expect_status = [200, 700] }"#, ""),
+        "backend[0].health_check.expect_status[1]",
+    );
+    single(
+        &config(r#"health_check = { interval = "0s" }"#, ""),
+        "backend[0].health_check.interval",
+    );
+    single(
+        &config(r#"health_check = { fall = 0 }"#, ""),
+        "backend[0].health_check.fall",
+    );
+    let error = single(
+        &config(r#"health_check = { rize = 2 }"#, ""),
+        "backend[0].health_check.rize",
+    );
+    assert!(error.message.contains("\"rise\""), "{error}");
+    let error = single(&config("", "check = \"yes\""), "backend[0].server[0].check");
+    assert_eq!(error.message, "expected a boolean, found a string");
+}
