@@ -81,7 +81,7 @@ pub enum Health {
 }
 
 /// The rise/fall machine of one checked server, with the counters `show stat` shows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthMachine {
     rise: u32,
     fall: u32,

@@ -49,10 +49,12 @@ pub enum CloseReason {
     /// Not kept after answering a HEAD request: a server may still send the body its answer
     /// announced (a HEAD handled as a GET), in a write that could reach the next request.
     AfterHead,
+    /// The server's health checks found it DOWN: its idle connections are closed.
+    ServerDown,
 }
 
 impl CloseReason {
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 20;
 
     /// Every reason, in output order.
     pub const ALL: [CloseReason; CloseReason::COUNT] = [
@@ -75,6 +77,7 @@ impl CloseReason {
         CloseReason::Shutdown,
         CloseReason::UnexpectedData,
         CloseReason::AfterHead,
+        CloseReason::ServerDown,
     ];
 
     /// The reason's name in every output.
@@ -99,6 +102,7 @@ impl CloseReason {
             CloseReason::Shutdown => "shutdown",
             CloseReason::UnexpectedData => "unexpected_data",
             CloseReason::AfterHead => "after_head",
+            CloseReason::ServerDown => "server_down",
         }
     }
 }

@@ -1,12 +1,13 @@
 //! What the renderers need to know besides counters: names, ids, addresses, limits, the shared
-//! pool accounting and the administrative state of each server. Built once by the runtime.
+//! pool accounting, the administrative state of each server and, for checked servers, their
+//! health-check machine. Built once by the runtime.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ringway_pool::ServerShared;
+use ringway_pool::{HealthMachine, ServerShared};
 
 /// Administrative state of a server (`set server B/S state ...`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,21 +18,47 @@ pub enum ServerState {
     Maint = 2,
 }
 
-/// A server state shared by the control thread (writer) and the shards (readers).
+/// A server's administrative state (written by the control thread) and its health (written by
+/// the health checker), in one byte the shards read: one load tells whether it takes traffic.
 #[derive(Debug, Default)]
 pub struct SharedState(AtomicU8);
 
+/// The bit set while health checks find the server DOWN; the admin state is in the low bits.
+const DOWN: u8 = 0x80;
+
 impl SharedState {
+    /// The administrative state, whatever the health.
     pub fn get(&self) -> ServerState {
-        match self.0.load(Relaxed) {
+        match self.0.load(Relaxed) & !DOWN {
             1 => ServerState::Drain,
             2 => ServerState::Maint,
             _ => ServerState::Ready,
         }
     }
 
+    /// Sets the administrative state, keeping the health.
     pub fn set(&self, state: ServerState) {
-        self.0.store(state as u8, Relaxed);
+        let _ = self.0.fetch_update(Relaxed, Relaxed, |current| {
+            Some((current & DOWN) | state as u8)
+        });
+    }
+
+    /// Whether health checks find the server DOWN.
+    pub fn is_down(&self) -> bool {
+        self.0.load(Relaxed) & DOWN != 0
+    }
+
+    pub fn set_down(&self, down: bool) {
+        if down {
+            self.0.fetch_or(DOWN, Relaxed);
+        } else {
+            self.0.fetch_and(!DOWN, Relaxed);
+        }
+    }
+
+    /// Ready and not DOWN: may take new requests. One load, for the request path.
+    pub fn takes_traffic(&self) -> bool {
+        self.0.load(Relaxed) == ServerState::Ready as u8
     }
 }
 
@@ -53,6 +80,20 @@ pub struct ServerInfo {
     pub maxconn: u32,
     pub pool: Arc<ServerShared>,
     pub state: Arc<SharedState>,
+    /// The health-check machine of a server with `check = true`; `None`: not checked.
+    pub health: Option<Arc<Mutex<HealthMachine>>>,
+}
+
+impl ServerInfo {
+    /// A copy of the health-check machine, if the server is checked.
+    pub fn health_snapshot(&self) -> Option<HealthMachine> {
+        self.health.as_ref().map(|machine| {
+            machine
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone()
+        })
+    }
 }
 
 #[derive(Debug)]

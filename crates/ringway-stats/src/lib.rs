@@ -53,8 +53,8 @@ pub use sess::{render_show_sess, SessionRow};
 pub use stat_csv::{render_show_stat, render_stat_from, stat_header, FIELDS as STAT_FIELDS};
 pub use syslog::{pri, Severity, SyslogFrame, SyslogRfc, SyslogTime, MAX_FACILITY};
 pub use totals::{
-    server_sums_on, shard_server_sums, totals, BackendTotals, FrontendTotals, ServerSums,
-    ServerTotals, StatusTotals, TlsTotals, Totals,
+    server_sums_on, shard_server_sums, totals, BackendTotals, FrontendTotals, HealthView,
+    ServerSums, ServerTotals, StatusTotals, TlsTotals, Totals,
 };
 
 /// A command's full reply on the stats socket: its body and the empty line with which

@@ -209,7 +209,7 @@ mod tests {
             " reuse=7 takeover=0 req_per_conn=1:1,2:0,3-5:1,6-10:0,11-100:0,101-1000:0,>1000:1 "
         ));
         assert!(line.contains(" closed=server_close:2,purged:0,pool_full:1,not_needed:0,"));
-        assert!(line.ends_with(",tunnel:0,shutdown:0,unexpected_data:0,after_head:0"));
+        assert!(line.ends_with(",tunnel:0,shutdown:0,unexpected_data:0,after_head:0,server_down:0"));
         assert_eq!(lines.next(), None);
         assert_eq!(
             render_servers_conn_verbose(&layout, &shards, Some("nope")),

@@ -320,8 +320,26 @@ fn server_row(backend: &BackendInfo, info: &ServerInfo, t: &ServerTotals) -> Row
         row.set("slim", info.maxconn);
     }
     row.set("status", server_status(t.state));
-    // The effective weight: 0 once drained or in maintenance.
-    row.set("weight", u32::from(t.state == ServerState::Ready));
+    let mut takes_traffic = t.state == ServerState::Ready;
+    if let Some(health) = &t.health {
+        if t.state == ServerState::Ready {
+            row.set("status", health.status.as_str());
+        }
+        takes_traffic &= !health.down;
+        row.set("check_status", health.check_status);
+        if let Some(code) = health.check_code {
+            row.set("check_code", code);
+        }
+        if let Some(duration) = health.check_duration_ms {
+            row.set("check_duration", duration);
+        }
+        row.set("chkfail", health.chkfail);
+        row.set("chkdown", health.chkdown);
+        row.set("lastchg", health.lastchg);
+        row.set("downtime", health.downtime);
+    }
+    // The effective weight: 0 once drained, in maintenance or DOWN.
+    row.set("weight", u32::from(takes_traffic));
     row.set("act", 1);
     row.set("bck", 0);
     row.set("iid", backend.iid);

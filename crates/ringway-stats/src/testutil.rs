@@ -25,6 +25,7 @@ pub fn server(name: &str, sid: u32, addr: &str, maxconn: u32, pool: ServerShared
         maxconn,
         pool: Arc::new(pool),
         state: Arc::new(SharedState::default()),
+        health: None,
     }
 }
 

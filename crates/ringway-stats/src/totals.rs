@@ -198,6 +198,42 @@ pub struct ServerTotals {
     pub used_per_shard: Vec<u64>,
     pub pool: ServerSnapshot,
     pub state: ServerState,
+    /// Health checks, for a checked server.
+    pub health: Option<HealthView>,
+}
+
+/// What `show stat` shows of a checked server's health, taken at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthView {
+    /// `UP`, `DOWN`, `UP 1/3`, `DOWN 1/2`.
+    pub status: String,
+    pub down: bool,
+    /// `L4OK`, `L4CON`, ...; empty before the first check.
+    pub check_status: &'static str,
+    pub check_code: Option<u16>,
+    pub check_duration_ms: Option<u64>,
+    pub chkfail: u64,
+    pub chkdown: u64,
+    /// Seconds since the last change.
+    pub lastchg: u64,
+    /// Seconds spent DOWN.
+    pub downtime: u64,
+}
+
+impl HealthView {
+    pub fn of(machine: &ringway_pool::HealthMachine, now: std::time::Instant) -> HealthView {
+        HealthView {
+            status: machine.status_text(),
+            down: machine.health() == ringway_pool::Health::Down,
+            check_status: machine.last.map_or("", |last| last.status.as_str()),
+            check_code: machine.last.and_then(|last| last.code),
+            check_duration_ms: machine.last.map(|last| last.duration.as_millis() as u64),
+            chkfail: machine.failed_checks,
+            chkdown: machine.down_transitions,
+            lastchg: now.saturating_duration_since(machine.last_change).as_secs(),
+            downtime: machine.downtime(now).as_secs(),
+        }
+    }
 }
 
 /// One backend: its servers in configuration order, and their sums.
@@ -319,6 +355,7 @@ fn server_sums(backend: usize, server: usize, shards: &[Arc<ShardCounters>]) -> 
 
 /// Sums every counter of `shards` along `layout`.
 pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
+    let now = std::time::Instant::now();
     let frontends = (0..layout.frontends.len())
         .map(|index| frontend_totals(index, shards))
         .collect();
@@ -332,8 +369,11 @@ pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
                 let counters = server_sums(b, s, shards);
                 let pool = server.pool.snapshot();
                 let state = server.state.get();
+                let health = server
+                    .health_snapshot()
+                    .map(|machine| HealthView::of(&machine, now));
                 totals.sum.add(&counters);
-                if state == ServerState::Ready {
+                if server.state.takes_traffic() {
                     totals.ready += 1;
                 }
                 totals.open_conns += (pool.used_cur + pool.idle_cur) as u64;
@@ -346,6 +386,7 @@ pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
                     used_per_shard,
                     pool,
                     state,
+                    health,
                 });
             }
             totals

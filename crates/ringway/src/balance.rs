@@ -1,10 +1,10 @@
 //! Server selection per shard: round robin, or the least in-flight requests on this shard.
-//! Servers in drain or maintenance take no new requests.
+//! Servers in drain or maintenance, or found DOWN by their health checks, take no new requests:
+//! one atomic load per candidate (`SharedState::takes_traffic`).
 
 use std::cell::Cell;
 
 use ringway_config::Balance;
-use ringway_stats::ServerState;
 
 use crate::shard::ShardCtx;
 
@@ -13,7 +13,7 @@ pub fn pick_server(ctx: &ShardCtx, backend: usize, cursor: &Cell<usize>) -> Opti
     let servers = &ctx.process.layout.backends[backend].servers;
     let count = servers.len();
     let start = cursor.get();
-    let ready = |index: usize| servers[index].state.get() == ServerState::Ready;
+    let ready = |index: usize| servers[index].state.takes_traffic();
     let chosen = match ctx.process.config.backends[backend].balance {
         Balance::RoundRobin => (0..count)
             .map(|step| (start + step) % count)

@@ -1,10 +1,10 @@
 //! Builds the stats layout and the shared pool accounting from the configuration.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ringway_config::{Balance, Config};
-use ringway_pool::{PoolLimits, ServerShared};
+use ringway_pool::{HealthMachine, PoolLimits, ServerShared};
 use ringway_stats::{BackendInfo, FrontendInfo, Layout, ServerInfo, SharedState};
 
 pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
@@ -51,6 +51,14 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
                         maxconn: server.maxconn,
                         pool: Arc::new(ServerShared::new(limits, shards)),
                         state: Arc::new(SharedState::default()),
+                        health: server.check.then(|| {
+                            let check = &backend.health_check;
+                            Arc::new(Mutex::new(HealthMachine::new(
+                                check.rise,
+                                check.fall,
+                                Instant::now(),
+                            )))
+                        }),
                     }
                 })
                 .collect(),

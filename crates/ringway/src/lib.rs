@@ -9,6 +9,7 @@ mod control;
 mod error;
 mod exchange;
 mod forward;
+mod health;
 mod idle;
 mod iobuf;
 mod layout;

@@ -22,6 +22,8 @@ pub enum ShardCommand {
     ShutdownServerSessions { backend: usize, server: usize },
     /// Close this server's idle connections (maintenance).
     CloseIdle { backend: usize, server: usize },
+    /// Health checks found this server DOWN: close its idle connections.
+    ServerDown { backend: usize, server: usize },
     /// Publish a snapshot of this shard's client sessions (`show sess`).
     ShowSessions(crate::sessions::SessionsReply),
 }

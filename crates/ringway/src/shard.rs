@@ -308,6 +308,9 @@ impl ShardCtx {
             ShardCommand::CloseIdle { backend, server } => {
                 self.close_idle(backend, server, CloseReason::Maintenance)
             }
+            ShardCommand::ServerDown { backend, server } => {
+                self.close_idle(backend, server, CloseReason::ServerDown)
+            }
             ShardCommand::ShowSessions(reply) => reply.send(crate::sessions::snapshot(self)),
         }
     }
@@ -365,6 +368,9 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<Listener>>) {
         glommio::spawn_local(purge_loop(ctx.clone(), backend, server)).detach();
     }
     glommio::spawn_local(watch_idle(ctx.clone())).detach();
+    if ctx.id == 0 {
+        crate::health::spawn_checks(&ctx);
+    }
     control_tick(&ctx).await;
     for task in tasks {
         task.await;
