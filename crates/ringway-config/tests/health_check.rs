@@ -111,4 +111,12 @@ fn errors_point_at_the_key() {
     assert!(error.message.contains("\"rise\""), "{error}");
     let error = single(&config("", "check = \"yes\""), "backend[0].server[0].check");
     assert_eq!(error.message, "expected a boolean, found a string");
+    let tls = config(
+        r#"health_check = { kind = "http" }"#,
+        "check = true\ntls = { verify = \"none\" }",
+    );
+    let error = single(&tls, "backend[0].server[0].check");
+    assert!(error.message.contains("not supported on TLS"), "{error}");
+    let tcp = config("", "check = true\ntls = { verify = \"none\" }");
+    assert!(ok(&tcp).backends[0].servers[0].check);
 }
