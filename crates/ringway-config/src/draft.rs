@@ -141,6 +141,7 @@ pub(crate) struct DraftBackend {
     pub name: Option<At<String>>,
     pub balance: Option<At<String>>,
     pub http_reuse: Option<At<String>>,
+    pub redispatch: Option<At<bool>>,
     pub servers: List<DraftServer>,
     pub tuning: DraftTuning,
     pub health_check: Option<DraftHealthCheck>,

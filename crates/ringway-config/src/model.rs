@@ -301,6 +301,9 @@ pub struct Backend {
     pub name: String,
     pub balance: Balance,
     pub http_reuse: ReuseMode,
+    /// `redispatch` (HAProxy's `option redispatch`): a request whose connection attempts to its
+    /// server all failed goes to another server, once.
+    pub redispatch: bool,
     /// At least one.
     pub servers: Vec<Server>,
     pub timeouts: Timeouts,

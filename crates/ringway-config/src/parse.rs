@@ -58,7 +58,14 @@ const ACCESS_LOG_KEYS: &[&str] = &["target", "facility", "tag", "format", "rfc"]
 const ROUTE_KEYS: &[&str] = &["host", "backend"];
 const FRONTEND_TLS_KEYS: &[&str] = &["certs", "alpn"];
 const CERT_KEYS: &[&str] = &["cert", "key"];
-const BACKEND_KEYS: &[&str] = &["name", "balance", "http_reuse", "server", "health_check"];
+const BACKEND_KEYS: &[&str] = &[
+    "name",
+    "balance",
+    "http_reuse",
+    "redispatch",
+    "server",
+    "health_check",
+];
 const HEALTH_CHECK_KEYS: &[&str] = &[
     "kind",
     "method",
@@ -312,6 +319,7 @@ fn read_backend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftBackend {
         name: table.required_string("name", issues),
         balance: table.string("balance", issues),
         http_reuse: table.string("http_reuse", issues),
+        redispatch: table.boolean("redispatch", issues),
         servers: table.list("server", issues, read_server),
         tuning: read_tuning(&table, issues),
         health_check: table

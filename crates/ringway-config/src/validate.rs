@@ -373,6 +373,10 @@ impl Checker<'_> {
             name: name_of(&draft.name),
             balance,
             http_reuse,
+            redispatch: draft
+                .redispatch
+                .as_ref()
+                .is_some_and(|redispatch| redispatch.value),
             servers,
             timeouts: tuning.timeouts,
             retries: tuning.retries,

@@ -147,6 +147,8 @@ pub struct ServerCounters {
     pub eresp: Counter,
     /// Connection retries (wretr).
     pub wretr: Counter,
+    /// Requests sent to another server after every attempt on this one failed (wredis).
+    pub wredis: Counter,
     /// Times the load balancer picked this server (lbtot).
     pub lbtot: Counter,
     /// Client aborts and server aborts during a transfer (cli_abrt, srv_abrt).

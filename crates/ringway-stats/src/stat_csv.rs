@@ -241,6 +241,7 @@ impl Row {
         self.set("econ", sums.econ);
         self.set("eresp", sums.eresp);
         self.set("wretr", sums.wretr);
+        self.set("wredis", sums.wredis);
         self.set("lbtot", sums.lbtot);
         self.set_status(&sums.status);
         // In HTTP every stream is a request.

@@ -104,6 +104,7 @@ pub struct ServerSums {
     pub econ: u64,
     pub eresp: u64,
     pub wretr: u64,
+    pub wredis: u64,
     pub lbtot: u64,
     pub cli_abrt: u64,
     pub srv_abrt: u64,
@@ -152,6 +153,7 @@ impl ServerSums {
         self.econ += c.econ.get();
         self.eresp += c.eresp.get();
         self.wretr += c.wretr.get();
+        self.wredis += c.wredis.get();
         self.lbtot += c.lbtot.get();
         self.cli_abrt += c.cli_abrt.get();
         self.srv_abrt += c.srv_abrt.get();
@@ -175,6 +177,7 @@ impl ServerSums {
         self.econ += o.econ;
         self.eresp += o.eresp;
         self.wretr += o.wretr;
+        self.wredis += o.wredis;
         self.lbtot += o.lbtot;
         self.cli_abrt += o.cli_abrt;
         self.srv_abrt += o.srv_abrt;

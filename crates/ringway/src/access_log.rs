@@ -138,6 +138,9 @@ pub struct RequestLog {
     term: [u8; 2],
     reused: bool,
     retries: u32,
+    /// The request went to another server after its connection attempts failed: the retries
+    /// field starts with `+`, as HAProxy writes it.
+    redispatched: bool,
     request: Vec<u8>,
 }
 
@@ -161,6 +164,7 @@ impl RequestLog {
             term: *b"--",
             reused: false,
             retries: 0,
+            redispatched: false,
             request: Vec::with_capacity(256),
         })
     }
@@ -168,6 +172,12 @@ impl RequestLog {
     /// Another connection attempt, or a re-send after the server closed a reused connection.
     pub fn retry(&mut self) {
         self.retries += 1;
+    }
+
+    /// The request leaves its server for another (`redispatch`); counts as a retry.
+    pub fn redispatch(&mut self) {
+        self.retries += 1;
+        self.redispatched = true;
     }
 
     /// The final response head arrived.
@@ -205,6 +215,7 @@ impl RequestLog {
         self.term = *b"--";
         self.reused = false;
         self.retries = 0;
+        self.redispatched = false;
         self.request.clear();
     }
 
@@ -249,7 +260,11 @@ impl RequestLog {
             self.bytes,
         );
         write_json_str(out, &self.term);
-        let _ = write!(out, ",\"retries\":{},\"request\":", self.retries);
+        let _ = write!(
+            out,
+            ",\"retries\":{},\"redispatched\":{},\"request\":",
+            self.retries, self.redispatched
+        );
         write_json_str(out, self.request_line());
         let _ = writeln!(
             out,
@@ -284,7 +299,8 @@ impl RequestLog {
         }
         let _ = write!(out, "{} ", self.bytes);
         out.extend_from_slice(&self.term);
-        let _ = write!(out, " {} \"", self.retries);
+        let plus = if self.redispatched { "+" } else { "" };
+        let _ = write!(out, " {plus}{} \"", self.retries);
         out.extend_from_slice(self.request_line());
         let _ = writeln!(
             out,

@@ -8,12 +8,18 @@ use ringway_config::Balance;
 
 use crate::shard::ShardCtx;
 
-/// Picks a server of `backend` for a new request, or None when none is ready.
-pub fn pick_server(ctx: &ShardCtx, backend: usize, cursor: &Cell<usize>) -> Option<usize> {
+/// Picks a server of `backend` for a new request, other than `except` (a server a redispatch
+/// leaves), or None when none is ready.
+pub fn pick_server(
+    ctx: &ShardCtx,
+    backend: usize,
+    cursor: &Cell<usize>,
+    except: Option<usize>,
+) -> Option<usize> {
     let servers = &ctx.process.layout.backends[backend].servers;
     let count = servers.len();
     let start = cursor.get();
-    let ready = |index: usize| servers[index].state.takes_traffic();
+    let ready = |index: usize| Some(index) != except && servers[index].state.takes_traffic();
     let chosen = match ctx.process.config.backends[backend].balance {
         Balance::RoundRobin => (0..count)
             .map(|step| (start + step) % count)
@@ -23,6 +29,9 @@ pub fn pick_server(ctx: &ShardCtx, backend: usize, cursor: &Cell<usize>) -> Opti
             .filter(|&index| ready(index))
             .min_by_key(|&index| ctx.counters.servers[backend][index].sessions.get()),
     }?;
-    cursor.set((chosen + 1) % count);
+    // A redispatch takes a server out of turn: the rotation goes on where it was.
+    if except.is_none() {
+        cursor.set((chosen + 1) % count);
+    }
     Some(chosen)
 }

@@ -86,15 +86,52 @@ impl Session {
         let Some(backend) = backend else {
             return self.fail(ProxyError::NoServer).await;
         };
-        let Some(server) = pick_server(&self.ctx, backend, &self.ctx.cursors[backend]) else {
-            return self.fail(ProxyError::NoServer).await;
-        };
+        let redispatch = self.ctx.process.config.backends[backend].redispatch;
+        let mut left: Option<usize> = None;
+        loop {
+            let cursor = &self.ctx.cursors[backend];
+            let Some(server) = pick_server(&self.ctx, backend, cursor, left) else {
+                return self.fail(ProxyError::NoServer).await;
+            };
+            let (outcome, connect_failed) = self.serve_on(backend, server, &head, started).await;
+            let Some(error) = connect_failed else {
+                return outcome;
+            };
+            // Every attempt on that server failed before anything was sent: with `redispatch`,
+            // once to another server (HAProxy's `option redispatch`), if there is one.
+            let others =
+                (0..self.ctx.process.config.backends[backend].servers.len()).any(|other| {
+                    other != server
+                        && self.ctx.process.layout.backends[backend].servers[other]
+                            .state
+                            .takes_traffic()
+                });
+            if !redispatch || left.is_some() || !others {
+                return self.fail(error).await;
+            }
+            self.ctx.counters.servers[backend][server].wredis.inc();
+            if let Some(log) = &mut self.log {
+                log.redispatch();
+            }
+            left = Some(server);
+        }
+    }
+
+    /// The request on `server`: the outcome, or the connect error when every attempt to
+    /// connect failed and nothing was answered yet (the caller may redispatch).
+    async fn serve_on(
+        &mut self,
+        backend: usize,
+        server: usize,
+        head: &RequestHead,
+        started: Instant,
+    ) -> (Outcome, Option<ProxyError>) {
         let ctx = self.ctx.clone();
         let counters = &ctx.counters.servers[backend][server];
         counters.lbtot.inc();
         self.log_server(server);
         if !self.wait_for_slot(backend, server).await {
-            return self.fail(ProxyError::QueueTimeout).await;
+            return (self.fail(ProxyError::QueueTimeout).await, None);
         }
         self.log_queued();
         counters.sessions.inc();
@@ -114,13 +151,17 @@ impl Session {
             keep_alive: head.keep_alive,
             upgrade: head.upgrade,
         };
-        let result = self.forward(backend, server, &head, &client).await;
+        let result = self.forward(backend, server, head, &client).await;
         counters.record_latency(started.elapsed());
         self.info.server.set(None);
         counters.sessions.dec();
         ctx.process.release_slot(backend, server);
         match result {
-            Ok(outcome) => outcome,
+            Ok(outcome) => (outcome, None),
+            Err(Failure {
+                error: error @ ProxyError::Connect(_),
+                responded: false,
+            }) => (Outcome::Close, Some(error)),
             Err(Failure { error, responded }) => {
                 match error {
                     ProxyError::Server(_)
@@ -137,9 +178,9 @@ impl Session {
                 if responded {
                     self.log(&error);
                     self.log_error(&error, true);
-                    return Outcome::Close;
+                    return (Outcome::Close, None);
                 }
-                self.fail(error).await
+                (self.fail(error).await, None)
             }
         }
     }
