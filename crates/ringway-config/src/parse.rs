@@ -455,30 +455,28 @@ impl<'a, 'i> Reader<'a, 'i> {
 
     /// An array of strings; each element keeps its own key (`bind[1]`) and span.
     fn strings(&self, key: &str, issues: &mut Issues) -> Option<At<Vec<At<String>>>> {
-        let value = self.value(key)?;
-        let key = self.origin.child(key);
-        let array = array_of(value, &key, issues)?;
-        let items = array
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| at(item, format!("{key}[{i}]"), issues, as_string))
-            .collect();
-        Some(At {
-            value: items,
-            key,
-            span: value.span(),
-        })
+        self.array(key, issues, as_string)
     }
 
     /// An array of integers; each element keeps its own key (`expect_status[1]`) and span.
     fn integers(&self, key: &str, issues: &mut Issues) -> Option<At<Vec<At<i64>>>> {
+        self.array(key, issues, as_integer)
+    }
+
+    /// An array whose elements `convert` reads, each keeping its own key and span.
+    fn array<T>(
+        &self,
+        key: &str,
+        issues: &mut Issues,
+        convert: fn(&DeValue<'_>) -> Result<T, String>,
+    ) -> Option<At<Vec<At<T>>>> {
         let value = self.value(key)?;
         let key = self.origin.child(key);
         let array = array_of(value, &key, issues)?;
         let items = array
             .iter()
             .enumerate()
-            .filter_map(|(i, item)| at(item, format!("{key}[{i}]"), issues, as_integer))
+            .filter_map(|(i, item)| at(item, format!("{key}[{i}]"), issues, convert))
             .collect();
         Some(At {
             value: items,
