@@ -159,9 +159,10 @@ pub fn run_command_at(current: &Current, level: AccessLevel, line: &str) -> Stri
 fn required_level(words: &[&str]) -> AccessLevel {
     match words {
         ["show", "sess", ..] => AccessLevel::Operator,
-        ["set", "server", ..] | ["shutdown", "session" | "sessions", ..] | ["reload"] => {
-            AccessLevel::Admin
-        }
+        ["set", "server", ..]
+        | ["enable" | "disable", "server", ..]
+        | ["shutdown", "session" | "sessions", ..]
+        | ["reload"] => AccessLevel::Admin,
         _ => AccessLevel::User,
     }
 }
@@ -203,6 +204,9 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         },
         ["quit"] => String::new(),
         ["set", "server", target, "state", state] => set_server_state(shared, target, state),
+        // HAProxy's shorter forms of the same: disable puts the server in maintenance.
+        ["disable", "server", target] => set_server_state(shared, target, "maint"),
+        ["enable", "server", target] => set_server_state(shared, target, "ready"),
         ["shutdown", "session", id] => match parse_session_id(id) {
             Some(id) => {
                 shared.broadcast(ShardCommand::ShutdownSession(id));

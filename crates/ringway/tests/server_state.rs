@@ -137,3 +137,19 @@ fn set_server_rejects_bad_targets_and_states() {
     );
     assert_eq!(stat(&proxy, "app", "s1", "status"), "no check");
 }
+
+#[test]
+fn disable_and_enable_server_are_maint_and_ready() {
+    let origin = origin();
+    let proxy = proxy_for(origin.addr(), None);
+    let addr = frontend_addr(&proxy);
+    assert_eq!(proxy.command("disable server app/s1"), "\n");
+    assert_eq!(stat(&proxy, "app", "s1", "status"), "MAINT");
+    assert_eq!(get(addr, "/").status, 503);
+    assert_eq!(proxy.command("enable server app/s1"), "\n");
+    assert_eq!(get(addr, "/").status, 200);
+    assert_ne!(stat(&proxy, "app", "s1", "status"), "MAINT");
+    assert!(proxy
+        .command("disable server app/nope")
+        .contains("No such server"));
+}
