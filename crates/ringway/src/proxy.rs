@@ -278,8 +278,12 @@ impl Proxy {
             upgrading: AtomicBool::new(false),
             handed_over: AtomicBool::new(false),
         });
-        let reloader = Reloader(supervisor.clone());
-        current.set_reloader(Box::new(move || reloader.reload()));
+        // Weak: the supervisor owns `current`, which must not keep it alive in turn.
+        let weak = Arc::downgrade(&supervisor);
+        current.set_reloader(Box::new(move || match weak.upgrade() {
+            Some(supervisor) => supervisor.reload_from_file(),
+            None => Err("the proxy is stopping".into()),
+        }));
         let shared = current.get();
         let fail = |control: Vec<ControlServer>, admin: Option<AdminServer>, error| {
             control.into_iter().for_each(ControlServer::stop);
