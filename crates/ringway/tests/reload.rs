@@ -273,32 +273,20 @@ fn sighup_reloads_the_binary_and_a_bad_file_is_refused() {
     let (first, second) = (origin(), origin());
     let file = TempPath::new("sighup.toml");
     std::fs::write(file.path(), text(first.addr(), 1, "")).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ringway"))
-        .args(["run", "-c", file.path().to_str().unwrap()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("ringway runs");
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let addr: SocketAddr = wait_for_line(&mut stderr, "listening on")
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (mut child, mut stderr, addr) = support::run_listening(file.path());
     assert_eq!(get(addr, "/").status, 200);
     assert_eq!(first.stats().requests, 1);
 
     std::fs::write(file.path(), "[global\n").unwrap();
     signal(&child, libc::SIGHUP);
-    let line = wait_for_line(&mut stderr, "reload failed");
+    let line = support::stderr_line(&mut stderr, "reload failed");
     assert!(line.contains("the running configuration is kept"), "{line}");
     assert_eq!(get(addr, "/").status, 200);
     assert_eq!(first.stats().requests, 2, "still the first configuration");
 
     std::fs::write(file.path(), text(second.addr(), 1, "")).unwrap();
     signal(&child, libc::SIGHUP);
-    wait_for_line(&mut stderr, "reloaded");
+    support::stderr_line(&mut stderr, "reloaded");
     assert_eq!(get(addr, "/").status, 200);
     assert_eq!(second.stats().requests, 1, "the file's new server");
 
@@ -310,19 +298,5 @@ fn signal(child: &std::process::Child, signal: i32) {
     // SAFETY: sends a signal to our own child process.
     unsafe {
         libc::kill(child.id() as i32, signal);
-    }
-}
-
-/// Reads stderr lines until one contains `needle` (the read times out with the test).
-fn wait_for_line(stderr: &mut impl std::io::BufRead, needle: &str) -> String {
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        let read = stderr.read_line(&mut line).expect("stderr");
-        assert!(read > 0, "stderr ended before {needle:?}:\n{seen}");
-        if line.contains(needle) {
-            return line;
-        }
-        seen.push_str(&line);
     }
 }

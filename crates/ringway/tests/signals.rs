@@ -4,10 +4,6 @@
 mod common;
 mod support;
 
-use std::io::BufRead;
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-
 use common::*;
 use support::TempPath;
 
@@ -25,19 +21,7 @@ fn signals_with_no_use_are_ignored_and_the_proxy_serves_on() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringway"))
-        .args(["run", "-c", file.path().to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ringway runs");
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let addr: SocketAddr = line_with(&mut stderr, "listening on")
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (mut child, mut stderr, addr) = support::run_listening(file.path());
     let signals = [
         libc::SIGALRM,
         libc::SIGPWR,
@@ -50,7 +34,7 @@ fn signals_with_no_use_are_ignored_and_the_proxy_serves_on() {
         unsafe {
             libc::kill(child.id() as i32, signal);
         }
-        let line = line_with(&mut stderr, "ignored");
+        let line = support::stderr_line(&mut stderr, "ignored");
         assert!(line.contains(&format!("signal {signal}")), "{line}");
         assert_eq!(
             child.try_wait().unwrap(),
@@ -64,18 +48,4 @@ fn signals_with_no_use_are_ignored_and_the_proxy_serves_on() {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
     assert!(child.wait().unwrap().success());
-}
-
-/// Reads stderr lines until one contains `needle`.
-fn line_with(stderr: &mut impl BufRead, needle: &str) -> String {
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        let read = stderr.read_line(&mut line).expect("stderr");
-        assert!(read > 0, "stderr ended before {needle:?}:\n{seen}");
-        if line.contains(needle) {
-            return line;
-        }
-        seen.push_str(&line);
-    }
 }

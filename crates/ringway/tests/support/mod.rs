@@ -195,3 +195,40 @@ impl Drop for Child {
         let _ = self.0.wait();
     }
 }
+
+/// `ringway run -c config` as a child with its stderr piped, once it printed its first
+/// "listening on ADDR" line: the child, its stderr, and that address.
+pub fn run_listening(
+    config: &Path,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+    SocketAddr,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringway"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ringway runs");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let addr = stderr_line(&mut stderr, "listening on")
+        .rsplit(' ')
+        .next()
+        .and_then(|address| address.trim().parse().ok())
+        .expect("a listening address");
+    (child, stderr, addr)
+}
+
+/// Reads stderr lines until one contains `needle` (a read times out with the test).
+pub fn stderr_line(stderr: &mut impl std::io::BufRead, needle: &str) -> String {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let read = stderr.read_line(&mut line).expect("stderr");
+        assert!(read > 0, "stderr ended before {needle:?}:\n{seen}");
+        if line.contains(needle) {
+            return line;
+        }
+        seen.push_str(&line);
+    }
+}
