@@ -12,6 +12,7 @@
 //! the stop writes to.
 
 pub(crate) mod clients;
+pub(crate) mod control;
 mod http;
 pub(crate) mod socket_file;
 
@@ -25,8 +26,8 @@ use std::time::Duration;
 
 use ringway_stats::{render_metrics, render_stats_html, render_stats_json, METRICS_CONTENT_TYPE};
 
+use crate::process::upgrade::pipe;
 use crate::process::{Current, ProcessShared};
-use crate::upgrade::pipe;
 use clients::{Clients, Deadline};
 use http::{read_request, HeadError, Request, Response};
 

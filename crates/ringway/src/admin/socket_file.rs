@@ -20,11 +20,11 @@ pub struct Owner {
 /// Resolves the socket's `user` and `group` names.
 pub fn owner(socket: &StatsSocket) -> Result<Owner, String> {
     let uid = match &socket.user {
-        Some(name) => Some(crate::privileges::user_ids(name)?.0),
+        Some(name) => Some(crate::process::privileges::user_ids(name)?.0),
         None => None,
     };
     let gid = match &socket.group {
-        Some(name) => Some(crate::privileges::group_id(name)?),
+        Some(name) => Some(crate::process::privileges::group_id(name)?),
         None => None,
     };
     Ok(Owner { uid, gid })

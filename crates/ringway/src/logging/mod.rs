@@ -4,6 +4,7 @@
 //! follow the access logs to syslog when a frontend logs there. Line formats belong to
 //! `access_log`; the syslog framing is `ringway_stats::SyslogFrame`.
 
+pub(crate) mod access_log;
 mod host;
 mod process_log;
 mod sink;

@@ -14,12 +14,12 @@ use ringway_net::IdleCheck;
 use ringway_pool::{lookup_plan, ReuseMode};
 use ringway_stats::CloseReason;
 
-use crate::balance::pick_server;
-use crate::conn_close::error_reason;
+use crate::client::forward::{relay_body, BodyRelay, RelayError};
+use crate::client::session::Session;
 use crate::error::ProxyError;
-use crate::forward::{relay_body, BodyRelay, RelayError};
-use crate::server_conn::{idle_close_reason, ServerConn};
-use crate::session::Session;
+use crate::server::balance::pick_server;
+use crate::server::conn_close::error_reason;
+use crate::server::server_conn::{idle_close_reason, ServerConn};
 use crate::tls;
 
 /// What happens to the client connection after an exchange.

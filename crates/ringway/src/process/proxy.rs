@@ -21,18 +21,18 @@ use ringway_config::Config;
 use ringway_net::Listener;
 use ringway_stats::ShardCounters;
 
+use super::{privileges, readiness, sd_notify, upgrade};
+use crate::admin::control::{run_command, ControlServer};
 use crate::admin::{socket_file, AdminServer};
-use crate::control::{run_command, ControlServer};
-use crate::idle::ServerIdle;
-use crate::layout::build_layout;
-use crate::listeners::ListenerSet;
 use crate::logging::{LogReopener, LogSink, ProcessLog};
+use crate::process::layout::build_layout;
+use crate::process::listeners::ListenerSet;
+use crate::process::reload::{successor_servers, Successor};
+use crate::process::shard::{run_shard, ShardCtx};
+use crate::process::upgrade::{Launch, Sockets, READY_TIMEOUT};
 use crate::process::{Current, ProcessShared};
-use crate::reload::{successor_servers, Successor};
-use crate::shard::{run_shard, ShardCtx};
+use crate::server::idle::ServerIdle;
 use crate::tls::TlsSetup;
-use crate::upgrade::{Launch, Sockets, READY_TIMEOUT};
-use crate::{privileges, readiness, sd_notify, upgrade};
 
 /// How long a reload waits for the retiring generation to stop accepting.
 const RETIRE_ACCEPT_WAIT: Duration = Duration::from_secs(2);

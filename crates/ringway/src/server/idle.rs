@@ -3,7 +3,7 @@
 //! The pools themselves are `ringway_pool::ShardedPool`s. An idle entry holds only what may
 //! cross threads: a duplicate of the socket's descriptor made when the connection was opened,
 //! and for a TLS connection its rustls state (keys, sequence numbers, buffered records).
-//! The glommio stream stays with the shard that owns it ([`crate::shard::ShardCtx`] keeps it by
+//! The glommio stream stays with the shard that owns it ([`crate::process::shard::ShardCtx`] keeps it by
 //! id), so reusing a local connection costs no system call. A thief builds its own stream from
 //! the duplicate and queues the id here so that the owner drops its orphaned stream; only the
 //! thief does I/O on the connection from then on.

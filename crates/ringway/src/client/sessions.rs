@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{bounded, Receiver, Sender};
 use ringway_stats::SessionRow;
 
+use crate::client::session::SessionPhase;
+use crate::process::shard::ShardCtx;
 use crate::process::{ProcessShared, ShardCommand};
-use crate::session::SessionPhase;
-use crate::shard::ShardCtx;
 
 /// How long `show sess` waits for the shards (each answers at once: the command rings its doorbell).
 pub const SNAPSHOT_DEADLINE: Duration = Duration::from_secs(2);

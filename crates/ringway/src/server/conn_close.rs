@@ -14,7 +14,7 @@ use ringway_pool::KeepRefusal;
 use ringway_stats::CloseReason;
 
 use crate::error::ProxyError;
-use crate::shard::ShardCtx;
+use crate::process::shard::ShardCtx;
 
 /// A server connection's request count and pending close reason.
 pub struct ConnRecord {

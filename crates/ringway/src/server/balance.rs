@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use ringway_config::Balance;
 
-use crate::shard::ShardCtx;
+use crate::process::shard::ShardCtx;
 
 /// Picks a server of `backend` for a new request, other than `except` (a server a redispatch
 /// leaves), or None when none is ready.

@@ -32,11 +32,11 @@ use ringway_stats::{
     write_haproxy_date, write_iso_date, write_json_str, Counter, Severity, ShardCounters,
 };
 
+use crate::client::session::Session;
 use crate::error::ProxyError;
 use crate::logging::SinkWriter;
+use crate::process::shard::ShardCtx;
 use crate::process::ProcessShared;
-use crate::session::Session;
-use crate::shard::ShardCtx;
 
 /// A shard writes a frontend's buffered lines once they reach this size.
 pub const FLUSH_AT: usize = 16 * 1024;

@@ -3,6 +3,17 @@
 //! descriptor count and one command queue per shard. These are the only cross-shard surfaces
 //! besides the pool accounting itself.
 
+pub(crate) mod layout;
+pub(crate) mod listeners;
+pub(crate) mod privileges;
+pub(crate) mod proxy;
+pub(crate) mod readiness;
+pub(crate) mod reload;
+pub mod sd_notify;
+pub(crate) mod shard;
+pub(crate) mod signal;
+pub mod upgrade;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -11,7 +22,7 @@ use ringway_config::Config;
 use ringway_pool::FdPressure;
 use ringway_stats::{Layout, ShardCounters};
 
-use crate::idle::ServerIdle;
+use crate::server::idle::ServerIdle;
 
 /// A request from the control thread to one shard, run by the shard's control tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +36,7 @@ pub enum ShardCommand {
     /// Health checks found this server DOWN: close its idle connections.
     ServerDown { backend: usize, server: usize },
     /// Publish a snapshot of this shard's client sessions (`show sess`).
-    ShowSessions(crate::sessions::SessionsReply),
+    ShowSessions(crate::client::sessions::SessionsReply),
 }
 
 pub struct ProcessShared {
@@ -35,7 +46,7 @@ pub struct ProcessShared {
     pub stopping: AtomicBool,
     /// Ready for traffic (`/ready`, `monitor_uri`); false from the start of a graceful stop,
     /// before `stopping` (the grace period sits between the two).
-    pub readiness: crate::readiness::Readiness,
+    pub readiness: crate::process::readiness::Readiness,
     /// Sockets open to clients and servers, for the pool's descriptor-pressure rules.
     pub open_fds: AtomicU64,
     pub max_fds: u64,
@@ -57,12 +68,12 @@ pub struct ProcessShared {
     /// not cut, each ends after its next response or at its keep-alive timeout.
     pub retiring: AtomicBool,
     /// The generation a reload started to replace this one, and where each server went.
-    pub successor: OnceLock<crate::reload::Successor>,
+    pub successor: OnceLock<crate::process::reload::Successor>,
     /// Accept loops running, across shards: a reload returns once the retiring generation's
     /// reach 0, so that every connection accepted after it meets the new configuration.
     pub accepting: AtomicU64,
     /// Idle server connections a predecessor handed over, per shard: `incoming[shard]`.
-    pub incoming: Vec<SegQueue<crate::reload::Migrated>>,
+    pub incoming: Vec<SegQueue<crate::process::reload::Migrated>>,
 }
 
 /// The generation serving now, for the threads that outlive generations (the stats sockets,

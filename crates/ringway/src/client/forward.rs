@@ -9,7 +9,7 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use ringway_http::{BodyFramer, HttpError};
 
-use crate::iobuf::IoBuf;
+use crate::client::iobuf::IoBuf;
 use crate::tls::Stream;
 
 /// Bytes a tunnel moves per read in each direction.

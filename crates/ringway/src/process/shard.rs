@@ -21,13 +21,13 @@ use ringway_stats::{CloseReason, ShardCounters};
 use ringway_tls::rustls::ClientConfig;
 use ringway_tls::with_own_session_cache;
 
-use crate::access_log::ShardLogs;
-use crate::conn_close::record_idle_close;
-use crate::idle::IdleConn;
+use crate::client::session::{run_session, SessionInfo, SessionPhase};
+use crate::logging::access_log::ShardLogs;
+use crate::process::signal::{LocalNotify, LocalStop};
 use crate::process::{ProcessShared, ShardCommand};
-use crate::server_conn::idle_close_reason;
-use crate::session::{run_session, SessionInfo, SessionPhase};
-use crate::signal::{LocalNotify, LocalStop};
+use crate::server::conn_close::record_idle_close;
+use crate::server::idle::IdleConn;
+use crate::server::server_conn::idle_close_reason;
 
 /// How often a shard looks at the stop flag and its command queue.
 const CONTROL_TICK: Duration = Duration::from_millis(20);
@@ -311,7 +311,9 @@ impl ShardCtx {
             ShardCommand::ServerDown { backend, server } => {
                 self.close_idle(backend, server, CloseReason::ServerDown)
             }
-            ShardCommand::ShowSessions(reply) => reply.send(crate::sessions::snapshot(self)),
+            ShardCommand::ShowSessions(reply) => {
+                reply.send(crate::client::sessions::snapshot(self))
+            }
         }
     }
 
@@ -369,7 +371,7 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<Listener>>) {
     }
     glommio::spawn_local(watch_idle(ctx.clone())).detach();
     if ctx.id == 0 {
-        crate::health::spawn_checks(&ctx);
+        crate::server::health::spawn_checks(&ctx);
     }
     control_tick(&ctx).await;
     for task in tasks {

@@ -16,8 +16,8 @@ use ringway_http::{
 };
 use ringway_net::Socket;
 
-use crate::session::Session;
-use crate::shard::ShardCtx;
+use crate::client::session::Session;
+use crate::process::shard::ShardCtx;
 
 /// A first look at a client connection takes this much: a whole v1 line (107 bytes) and a v2
 /// header with IPv6 addresses and a few TLVs.

@@ -26,8 +26,8 @@ use ringway_config::{CheckKind, HealthCheck};
 use ringway_net::Socket;
 use ringway_pool::{CheckOutcome, CheckStatus, Health};
 
+use crate::process::shard::ShardCtx;
 use crate::process::ShardCommand;
-use crate::shard::ShardCtx;
 
 /// The longest status line read, with what follows it in the same packet.
 const MAX_STATUS_LINE: usize = 1024;

@@ -12,12 +12,12 @@ use ringway_pool::{KeepRefusal, KeepRequest, LookupPlan, ServerShared};
 use ringway_stats::{CloseReason, ServerState};
 use ringway_tls::rustls::Connection;
 
-use crate::conn_close::{record_idle_close, refusal_reason, ConnRecord};
-use crate::idle::IdleConn;
+use crate::client::proxy_protocol::send_server_header;
+use crate::process::reload::successor_base_hash;
+use crate::process::shard::{IdleStream, ShardCtx};
 use crate::process::FdGuard;
-use crate::proxy_protocol::send_server_header;
-use crate::reload::successor_base_hash;
-use crate::shard::{IdleStream, ShardCtx};
+use crate::server::conn_close::{record_idle_close, refusal_reason, ConnRecord};
+use crate::server::idle::IdleConn;
 use crate::tls::{self, Stream};
 
 /// The close reason of a connection found holding something while it sat idle.

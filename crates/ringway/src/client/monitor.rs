@@ -8,8 +8,8 @@
 
 use ringway_http::{BodyKind, Method, RequestHead};
 
-use crate::exchange::Outcome;
-use crate::session::Session;
+use crate::client::exchange::Outcome;
+use crate::client::session::Session;
 
 /// The body of a 200 answer (HAProxy's wording).
 const READY_BODY: &[u8] = b"<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n";

@@ -24,8 +24,8 @@ use ringway_stats::{
 
 use crate::admin::clients::{read_until, Clients, Deadline, Received};
 use crate::admin::socket_file;
+use crate::client::sessions::{self, SNAPSHOT_DEADLINE};
 use crate::process::{Current, ProcessShared, ShardCommand};
-use crate::sessions::{self, SNAPSHOT_DEADLINE};
 
 /// How long a client may take to send its whole command line (HAProxy's `timeout client` on
 /// the stats socket is 10 s of inactivity; here it is the whole line, so trickling does not

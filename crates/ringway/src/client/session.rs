@@ -16,14 +16,14 @@ use ringway_http::{
 };
 use ringway_net::Socket;
 
-use crate::access_log::RequestLog;
+use crate::client::exchange::Outcome;
+use crate::client::forward::tunnel;
+use crate::client::iobuf::IoBuf;
+use crate::client::proxy_protocol::{read_client_header, ClientAddrs};
 use crate::error::{is_timeout, ProxyError};
-use crate::exchange::Outcome;
-use crate::forward::tunnel;
-use crate::iobuf::IoBuf;
-use crate::proxy_protocol::{read_client_header, ClientAddrs};
-use crate::server_conn::ServerConn;
-use crate::shard::ShardCtx;
+use crate::logging::access_log::RequestLog;
+use crate::process::shard::ShardCtx;
+use crate::server::server_conn::ServerConn;
 use crate::tls::{self, Stream};
 
 /// Initial size of a session's receive buffers; they grow up to the head limit when needed.

@@ -11,8 +11,8 @@
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
+use crate::process::sd_notify;
 use crate::process::ProcessShared;
-use crate::sd_notify;
 
 /// Whether the process serves, as a load balancer should see it.
 #[derive(Debug, Default)]

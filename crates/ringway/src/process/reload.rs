@@ -15,11 +15,11 @@ use ringway_net::{IdleCheck, Socket};
 use ringway_stats::CloseReason;
 use ringway_tls::rustls::Connection;
 
-use crate::conn_close::record_idle_close;
-use crate::idle::IdleConn;
+use crate::process::shard::{server_hash, IdleStream, ShardCtx};
 use crate::process::{FdGuard, ProcessShared};
-use crate::server_conn::duplicate;
-use crate::shard::{server_hash, IdleStream, ShardCtx};
+use crate::server::conn_close::record_idle_close;
+use crate::server::idle::IdleConn;
+use crate::server::server_conn::duplicate;
 
 /// The generation that replaces this one.
 pub struct Successor {
