@@ -84,7 +84,7 @@ fn one_line_per_request_with_timings_reuse_and_shard() {
         assert!(timings[4] >= timings[3], "Ta covers Tr: {line}");
         assert_eq!(f[5], "200");
         assert!(f[6].parse::<u64>().unwrap() > 0, "bytes: {line}");
-        assert_eq!((f[7].as_str(), f[8].as_str()), ("--", "0"));
+        assert_eq!((f[7].as_str(), f[8].as_str()), ("----", "0"));
         assert_eq!(f[9], request);
         let reused = if index == 0 { "reused=0" } else { "reused=1" };
         assert_eq!(
@@ -115,7 +115,7 @@ fn errors_carry_their_termination_state() {
             timeout[5].as_str(),
             timeout[7].as_str()
         ),
-        ("app/s1", "504", "sH"),
+        ("app/s1", "504", "sH--"),
         "{lines:?}"
     );
     assert_eq!(
@@ -131,7 +131,7 @@ fn errors_carry_their_termination_state() {
             bad[7].as_str(),
             bad[9].as_str()
         ),
-        ("web/<NOSRV>", "400", "PR", "<BADREQ>"),
+        ("web/<NOSRV>", "400", "PR--", "<BADREQ>"),
         "{lines:?}"
     );
 
@@ -143,7 +143,7 @@ fn errors_carry_their_termination_state() {
     let f = fields(line);
     assert_eq!(
         (f[3].as_str(), f[5].as_str(), f[7].as_str(), f[9].as_str()),
-        ("app/s1", "503", "SC", "GET /gone HTTP/1.1"),
+        ("app/s1", "503", "SC--", "GET /gone HTTP/1.1"),
         "{line}"
     );
 }

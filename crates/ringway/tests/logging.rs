@@ -151,7 +151,7 @@ fn udp_syslog_in_rfc5424_with_the_process_messages() {
     );
     assert_eq!(seen[1].0, "30", "{seen:?}");
     assert!(
-        seen[1].1.contains(" 503 ") && seen[1].1.contains(" SC 0 \"GET /gone HTTP/1.1\""),
+        seen[1].1.contains(" 503 ") && seen[1].1.contains(" SC-- 0 \"GET /gone HTTP/1.1\""),
         "{seen:?}"
     );
 }
@@ -206,7 +206,7 @@ fn json_lines_carry_the_httplog_fields() {
     }
     assert_eq!(first["status"], 200);
     assert!(first["bytes"].as_u64().unwrap() > 0);
-    assert_eq!(first["termination"], "--");
+    assert_eq!(first["termination"], "----");
     assert_eq!(first["retries"], 0);
     // A double quote in a request line is logged as '#', as in the httplog line.
     assert_eq!(first["request"], "GET /j?q=#x# HTTP/1.1");
@@ -226,7 +226,7 @@ fn json_lines_carry_the_httplog_fields() {
         (
             &"<NOSRV>".into(),
             &400.into(),
-            &"PR".into(),
+            &"PR--".into(),
             &"<BADREQ>".into()
         ),
         "{bad}"

@@ -8,16 +8,17 @@
 //!
 //! A line:
 //! ```text
-//! 127.0.0.1:40312 [21/Nov/2026:10:00:00.123] web app/s1 0/0/1/2/3 200 123 -- 0 "GET / HTTP/1.1" reused=1 shard=0
+//! 127.0.0.1:40312 [21/Nov/2026:10:00:00.123] web app/s1 0/0/1/2/3 200 123 ---- 0 "GET / HTTP/1.1" reused=1 shard=0
 //! ```
 //! client address, `[date]` the request began (UTC, millisecond precision), frontend,
 //! backend/server (`<NOSRV>` when none was chosen), `TR/Tw/Tc/Tr/Ta` in milliseconds (TR: the
 //! request head, from its first byte (accept for the first request); Tw: waiting for a server
 //! slot; Tc: getting a connection; Tr: from then to the response head; Ta: the whole request;
 //! -1 for a phase never reached), status (-1 when none was sent), bytes sent to the client,
-//! the termination state (HAProxy's two characters: what ended it, `-` normal, `C` client,
-//! `S` server, `P` proxy, `c`/`s` client/server timeout; and the phase, `R` request, `Q`
-//! queue, `C` connect, `H` response head, `D` data, `-` done), retries, the request line,
+//! the termination state (HAProxy's four characters: what ended it, `-` normal, `C` client,
+//! `S` server, `P` proxy, `c`/`s` client/server timeout; the phase, `R` request, `Q`
+//! queue, `C` connect, `H` response head, `D` data, `-` done; then the persistence cookie
+//! statuses, `--` without cookie persistence), retries, the request line,
 //! whether the server connection was reused, and the shard.
 
 use std::cell::RefCell;
@@ -135,7 +136,10 @@ pub struct RequestLog {
     status: Option<u16>,
     /// Bytes sent to the client for this request.
     pub bytes: u64,
-    term: [u8; 2],
+    /// HAProxy's four-character termination state: what ended the request, how far it got,
+    /// the persistence cookie the request carried and what the response did with it
+    /// ([`Session::log_persistence`]); `-` where nothing applies.
+    term: [u8; 4],
     reused: bool,
     retries: u32,
     /// The request went to another server after its connection attempts failed: the retries
@@ -161,7 +165,7 @@ impl RequestLog {
             server: None,
             status: None,
             bytes: 0,
-            term: *b"--",
+            term: *b"----",
             reused: false,
             retries: 0,
             redispatched: false,
@@ -212,7 +216,7 @@ impl RequestLog {
         self.server = None;
         self.status = None;
         self.bytes = 0;
-        self.term = *b"--";
+        self.term = *b"----";
         self.reused = false;
         self.retries = 0;
         self.redispatched = false;
@@ -418,7 +422,19 @@ impl Session {
         if let Some(log) = &mut self.log {
             log.pending = true;
             let phase = if responded { b'D' } else { log.phase() };
-            log.term = termination(error, phase);
+            [log.term[0], log.term[1]] = termination(error, phase);
+        }
+    }
+
+    /// The persistence outcome, HAProxy's third and fourth termination characters: the cookie
+    /// the request carried (`N` none, `I` invalid, `D` its server was down, `V` valid, `E`
+    /// expired, `O` too old) and what the response did with it (`N` nothing, `I` inserted, `U`
+    /// updated, `P` provided by the server, `R` rewritten, `D` deleted).
+    #[inline]
+    pub(crate) fn log_persistence(&mut self, request_cookie: u8, response_cookie: u8) {
+        if let Some(log) = &mut self.log {
+            log.term[2] = request_cookie;
+            log.term[3] = response_cookie;
         }
     }
 
