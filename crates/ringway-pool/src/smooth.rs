@@ -66,7 +66,7 @@ impl Balancer {
                 continue;
             }
             let ratio = (load(index), weight);
-            if least.map_or(true, |best| lower(ratio, best)) {
+            if least.is_none_or(|best| lower(ratio, best)) {
                 least = Some(ratio);
             }
         }
@@ -93,7 +93,7 @@ impl Balancer {
             }
             self.current[index] += i64::from(weight);
             total += i64::from(weight);
-            if best.map_or(true, |best| self.current[index] > self.current[best]) {
+            if best.is_none_or(|best| self.current[index] > self.current[best]) {
                 best = Some(index);
             }
         }

@@ -24,14 +24,17 @@ const WEIGHT_MASK: u64 = (1 << WEIGHT_BITS) - 1;
 pub struct ServerWeight {
     /// The configured weight (HAProxy's `iweight`).
     initial: u32,
+    /// How long the ramp after coming back lasts; zero = none.
+    slowstart: Duration,
     packed: AtomicU64,
 }
 
 impl ServerWeight {
-    pub fn new(initial: u32) -> ServerWeight {
+    pub fn new(initial: u32, slowstart: Duration) -> ServerWeight {
         let initial = initial.min(MAX_WEIGHT);
         ServerWeight {
             initial,
+            slowstart,
             packed: AtomicU64::new(u64::from(initial)),
         }
     }
@@ -64,7 +67,8 @@ impl ServerWeight {
 
     /// The weight the balancer uses now: the runtime weight, scaled down while a `slowstart`
     /// ramp is under way. `now` is asked only during a ramp. One load.
-    pub fn effective(&self, slowstart: Duration, now: impl FnOnce() -> Duration) -> u32 {
+    pub fn effective(&self, now: impl FnOnce() -> Duration) -> u32 {
+        let slowstart = self.slowstart;
         let packed = self.packed.load(Relaxed);
         let weight = (packed & WEIGHT_MASK) as u32;
         let stamp = packed >> WEIGHT_BITS;
@@ -127,31 +131,31 @@ mod tests {
 
     #[test]
     fn runtime_weight_keeps_the_initial_one() {
-        let weight = ServerWeight::new(3);
+        let weight = ServerWeight::new(3, Duration::ZERO);
         assert_eq!((weight.user(), weight.initial()), (3, 3));
         weight.set(10);
         assert_eq!((weight.user(), weight.initial()), (10, 3));
         weight.set(1000);
         assert_eq!(weight.user(), MAX_WEIGHT);
-        assert_eq!(ServerWeight::new(999).initial(), MAX_WEIGHT);
+        assert_eq!(ServerWeight::new(999, Duration::ZERO).initial(), MAX_WEIGHT);
     }
 
     #[test]
     fn without_a_ramp_the_clock_is_not_read() {
-        let weight = ServerWeight::new(4);
-        assert_eq!(weight.effective(30 * SECOND, || panic!("clock read")), 4);
-        weight.came_back(SECOND);
+        let weight = ServerWeight::new(4, 30 * SECOND);
+        assert_eq!(weight.effective(|| panic!("clock read")), 4);
         // No slowstart configured: full weight at once.
-        assert_eq!(weight.effective(Duration::ZERO, || panic!("clock read")), 4);
+        let weight = ServerWeight::new(4, Duration::ZERO);
+        weight.came_back(SECOND);
+        assert_eq!(weight.effective(|| panic!("clock read")), 4);
     }
 
     #[test]
     fn slowstart_ramps_linearly_on_a_virtual_clock() {
-        let weight = ServerWeight::new(100);
-        let slowstart = 20 * SECOND;
+        let weight = ServerWeight::new(100, 20 * SECOND);
         let back = 50 * SECOND;
         weight.came_back(back);
-        let at = |after: Duration| weight.effective(slowstart, || back + after);
+        let at = |after: Duration| weight.effective(|| back + after);
         // A twentieth at first, then linear, then full.
         assert_eq!(at(Duration::ZERO), 5);
         assert_eq!(at(SECOND / 2), 5);
@@ -166,7 +170,7 @@ mod tests {
         }
         assert_eq!(at(20 * SECOND), 100);
         // Over: the ramp is forgotten, later reads need no clock.
-        assert_eq!(weight.effective(slowstart, || panic!("clock read")), 100);
+        assert_eq!(weight.effective(|| panic!("clock read")), 100);
     }
 
     #[test]
@@ -179,13 +183,13 @@ mod tests {
 
     #[test]
     fn a_weight_change_during_a_ramp_scales_with_it() {
-        let weight = ServerWeight::new(10);
+        let weight = ServerWeight::new(10, 10 * SECOND);
         weight.came_back(Duration::ZERO);
         weight.set(200);
-        assert_eq!(weight.effective(10 * SECOND, || 5 * SECOND), 100);
+        assert_eq!(weight.effective(|| 5 * SECOND), 100);
         // Coming back again restarts the ramp.
         weight.came_back(100 * SECOND);
-        assert_eq!(weight.effective(10 * SECOND, || 100 * SECOND), 10);
+        assert_eq!(weight.effective(|| 100 * SECOND), 10);
     }
 
     #[test]

@@ -1,0 +1,394 @@
+//! Weights, backups, slowstart and the runtime weight and maxconn commands end to end, against
+//! real ringway-load origins: the share of requests each origin counted follows the weights
+//! (roundrobin and leastconn), backups serve only while no active server does (maintenance or
+//! DOWN by checks), `allbackups` shares among them, weight 0 takes nothing, `set server B/S
+//! weight` moves the split live, `set maxconn server` limits at once, and a server coming back
+//! with `slowstart` gets a reduced share at first.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::thread;
+
+use common::*;
+use ringway::Proxy;
+use ringway_load::{Origin, OriginConfig};
+
+/// Backend `app` (`backend_keys` first) with one server per `(name, origin, extra keys)`.
+fn backend(backend_keys: &str, servers: &[(&str, SocketAddr, &str)]) -> String {
+    let mut text = format!("{backend_keys}\n");
+    for (name, address, extra) in servers {
+        text.push_str(&format!(
+            "[[backend.server]]\nname = \"{name}\"\naddress = \"{address}\"\n{extra}\n"
+        ));
+    }
+    text
+}
+
+/// Sends `count` requests, each on a new connection, all answered 200.
+fn send(proxy: &Proxy, count: usize) {
+    let addr = frontend_addr(proxy);
+    for _ in 0..count {
+        assert_eq!(get(addr, "/").status, 200);
+    }
+}
+
+/// Requests each origin counted.
+fn counts(origins: &[&Origin]) -> Vec<u64> {
+    origins
+        .iter()
+        .map(|origin| origin.stats().requests)
+        .collect()
+}
+
+/// What each origin counted since `before`.
+fn since(origins: &[&Origin], before: &[u64]) -> Vec<u64> {
+    counts(origins)
+        .iter()
+        .zip(before)
+        .map(|(now, then)| now - then)
+        .collect()
+}
+
+/// The share of `part` in `total` is within 5 % of `expected`.
+fn assert_share(part: u64, total: u64, expected: f64) {
+    let share = part as f64 / total as f64;
+    assert!(
+        (share - expected).abs() <= 0.05,
+        "share {share:.3} ({part} of {total}), expected {expected}"
+    );
+}
+
+fn one_to_three(balance: &str) -> (Proxy, Origin, Origin) {
+    let (light, heavy) = (origin(), origin());
+    let proxy = proxy(
+        "",
+        &backend(
+            &format!("balance = \"{balance}\""),
+            &[
+                ("light", light.addr(), "weight = 1"),
+                ("heavy", heavy.addr(), "weight = 3"),
+            ],
+        ),
+        light.addr(),
+    );
+    (proxy, light, heavy)
+}
+
+#[test]
+fn roundrobin_weights_one_to_three_split_one_to_three() {
+    let (proxy, light, heavy) = one_to_three("roundrobin");
+    send(&proxy, 400);
+    let [light_count, heavy_count] = counts(&[&light, &heavy])[..] else {
+        unreachable!()
+    };
+    assert_eq!(light_count + heavy_count, 400);
+    assert_share(heavy_count, 400, 0.75);
+    assert_eq!(stat(&proxy, "app", "heavy", "weight"), "3");
+    assert_eq!(stat(&proxy, "app", "light", "weight"), "1");
+    assert_eq!(stat(&proxy, "app", "BACKEND", "weight"), "4");
+}
+
+#[test]
+fn leastconn_weights_one_to_three_split_one_to_three() {
+    let (proxy, light, heavy) = one_to_three("leastconn");
+    let both = [&light, &heavy];
+    // One request at a time: both idle at every pick, a tie that goes by weight.
+    send(&proxy, 400);
+    assert_share(counts(&both)[1], 400, 0.75);
+
+    // Eight clients at once on kept-alive connections, each request held 20 ms by the origin
+    // so that eight are in flight: the fewest in flight per weight takes the next one.
+    let before = counts(&both);
+    let addr = frontend_addr(&proxy);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                for _ in 0..50 {
+                    assert_eq!(client.get("/?delay=20").status, 200);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client thread");
+    }
+    let split = since(&both, &before);
+    assert_eq!(split[0] + split[1], 400);
+    assert_share(split[1], 400, 0.75);
+}
+
+#[test]
+fn a_backup_serves_only_while_no_active_server_does() {
+    let (active, first, second) = (origin(), origin(), origin());
+    let proxy = proxy(
+        "",
+        &backend(
+            "",
+            &[
+                ("s1", active.addr(), ""),
+                ("b1", first.addr(), "backup = true"),
+                ("b2", second.addr(), "backup = true"),
+            ],
+        ),
+        active.addr(),
+    );
+    let all = [&active, &first, &second];
+    send(&proxy, 20);
+    assert_eq!(counts(&all), [20, 0, 0], "backups idle while s1 serves");
+    assert_eq!(stat(&proxy, "app", "b1", "bck"), "1");
+    assert_eq!(stat(&proxy, "app", "b1", "act"), "0");
+    assert_eq!(stat(&proxy, "app", "s1", "act"), "1");
+    assert_eq!(stat(&proxy, "app", "BACKEND", "act"), "1");
+    assert_eq!(stat(&proxy, "app", "BACKEND", "bck"), "2");
+    assert_eq!(stat(&proxy, "app", "BACKEND", "weight"), "1");
+
+    assert_eq!(proxy.command("disable server app/s1"), "\n");
+    let before = counts(&all);
+    send(&proxy, 20);
+    assert_eq!(
+        since(&all, &before),
+        [0, 20, 0],
+        "the first backup takes everything, the second nothing (no allbackups)"
+    );
+    assert_eq!(stat(&proxy, "app", "BACKEND", "act"), "0");
+    assert_eq!(stat(&proxy, "app", "BACKEND", "status"), "UP");
+
+    assert_eq!(proxy.command("enable server app/s1"), "\n");
+    let before = counts(&all);
+    send(&proxy, 20);
+    assert_eq!(since(&all, &before), [20, 0, 0], "s1 is back: backups stop");
+}
+
+#[test]
+fn allbackups_share_by_weight_when_no_active_is_usable() {
+    let (active, first, second) = (origin(), origin(), origin());
+    let proxy = proxy(
+        "",
+        &backend(
+            "allbackups = true",
+            &[
+                ("s1", active.addr(), "weight = 0"),
+                ("b1", first.addr(), "backup = true"),
+                ("b2", second.addr(), "backup = true\nweight = 3"),
+            ],
+        ),
+        active.addr(),
+    );
+    send(&proxy, 40);
+    // Weight 0 makes s1 unusable, so the backups serve: both, by weight.
+    assert_eq!(counts(&[&active, &first, &second]), [0, 10, 30]);
+    assert_eq!(stat(&proxy, "app", "BACKEND", "weight"), "4");
+    assert_eq!(stat(&proxy, "app", "BACKEND", "act"), "0");
+}
+
+#[test]
+fn weight_zero_takes_nothing_and_all_zero_answers_503() {
+    let (idle, busy) = (origin(), origin());
+    let proxy = proxy(
+        "",
+        &backend(
+            "",
+            &[("s1", idle.addr(), "weight = 0"), ("s2", busy.addr(), "")],
+        ),
+        idle.addr(),
+    );
+    send(&proxy, 10);
+    assert_eq!(counts(&[&idle, &busy]), [0, 10]);
+    assert_eq!(stat(&proxy, "app", "s1", "weight"), "0");
+    assert_eq!(stat(&proxy, "app", "s1", "uweight"), "0");
+    assert_eq!(stat(&proxy, "app", "s1", "status"), "no check");
+    assert_eq!(proxy.command("set server app/s2 weight 0"), "\n");
+    assert_eq!(get(frontend_addr(&proxy), "/").status, 503);
+    assert_eq!(stat(&proxy, "app", "BACKEND", "status"), "DOWN");
+}
+
+#[test]
+fn set_server_weight_moves_the_split_live_and_get_weight_shows_it() {
+    let (one, two) = (origin(), origin());
+    let proxy = proxy(
+        "",
+        &backend("", &[("s1", one.addr(), ""), ("s2", two.addr(), "")]),
+        one.addr(),
+    );
+    let both = [&one, &two];
+    send(&proxy, 40);
+    assert_eq!(counts(&both), [20, 20]);
+
+    assert_eq!(proxy.command("set server app/s1 weight 3"), "\n");
+    assert_eq!(proxy.command("get weight app/s1"), "3 (initial 1)\n\n");
+    let before = counts(&both);
+    send(&proxy, 40);
+    assert_eq!(since(&both, &before), [30, 10]);
+    assert_eq!(stat(&proxy, "app", "s1", "weight"), "3");
+    assert_eq!(stat(&proxy, "app", "BACKEND", "weight"), "4");
+
+    // HAProxy's older form, and a weight relative to the configured one.
+    assert_eq!(proxy.command("set weight app/s2 300%"), "\n");
+    assert_eq!(proxy.command("get weight app/s2"), "3 (initial 1)\n\n");
+    assert_eq!(proxy.command("set server app/s1 weight 50%"), "\n");
+    assert_eq!(proxy.command("get weight app/s1"), "0 (initial 1)\n\n");
+    let before = counts(&both);
+    send(&proxy, 10);
+    assert_eq!(since(&both, &before), [0, 10], "50 % of 1 is 0");
+
+    // HAProxy's errors, and nothing changed by them.
+    assert_eq!(
+        proxy.command("set server app/s1 weight 257"),
+        "Absolute weight can only be between 0 and 256 inclusive.\n\n"
+    );
+    assert_eq!(
+        proxy.command("set server app/s1 weight 2x"),
+        "Trailing garbage in weight string\n"
+    );
+    assert_eq!(
+        proxy.command("set server app/s1 weight"),
+        "Require <weight> or <weight%>.\n\n"
+    );
+    assert_eq!(proxy.command("get weight app/nope"), "No such server.\n\n");
+    assert_eq!(proxy.command("get weight nope/s1"), "No such backend.\n\n");
+    assert_eq!(proxy.command("get weight"), "Require 'backend/server'.\n\n");
+    assert_eq!(proxy.command("get weight app/s1"), "0 (initial 1)\n\n");
+}
+
+#[test]
+fn set_maxconn_server_takes_effect_at_once() {
+    let only = origin();
+    let proxy = proxy_with_defaults(
+        "",
+        "timeout_queue = \"100ms\"",
+        &backend("", &[("s1", only.addr(), "maxconn = 5")]),
+        only.addr(),
+    );
+    let addr = frontend_addr(&proxy);
+    assert_eq!(stat(&proxy, "app", "s1", "slim"), "5");
+    // One slow request holds a slot for far longer than the rest of the test needs.
+    let slow = thread::spawn(move || Client::connect(addr).get("/?delay=5000").status);
+    wait_until("the slow request to reach s1", || {
+        stat_num(&proxy, "app", "s1", "scur") == 1
+    });
+
+    assert_eq!(proxy.command("set maxconn server app/s1 1"), "\n");
+    assert_eq!(stat(&proxy, "app", "s1", "slim"), "1");
+    assert_eq!(
+        get(addr, "/").status,
+        503,
+        "no slot left: the queue times out"
+    );
+
+    assert_eq!(proxy.command("set maxconn server app/s1 2"), "\n");
+    assert_eq!(get(addr, "/").status, 200, "a second slot");
+    assert_eq!(proxy.command("set maxconn server app/s1 0"), "\n");
+    assert_eq!(stat(&proxy, "app", "s1", "slim"), "");
+    assert_eq!(get(addr, "/").status, 200);
+
+    assert_eq!(
+        proxy.command("set maxconn server app/s1 ten"),
+        "maxconn string empty or preceded by garbage\n"
+    );
+    assert_eq!(
+        proxy.command("set maxconn server app/s1"),
+        "Require <maxconn>.\n\n"
+    );
+    drop(proxy);
+    // The slow request ends with the proxy; how does not matter here.
+    let _ = slow.join();
+}
+
+#[test]
+fn a_server_leaving_maintenance_with_slowstart_gets_a_reduced_share_first() {
+    let (ramped, steady) = (origin(), origin());
+    let proxy = proxy(
+        "",
+        &backend(
+            "",
+            &[
+                ("ramped", ramped.addr(), "weight = 100\nslowstart = \"60s\""),
+                ("steady", steady.addr(), "weight = 100"),
+            ],
+        ),
+        ramped.addr(),
+    );
+    let both = [&ramped, &steady];
+    // At start no ramp: equal shares.
+    send(&proxy, 20);
+    assert_eq!(counts(&both), [10, 10]);
+
+    assert_eq!(proxy.command("disable server app/ramped"), "\n");
+    assert_eq!(proxy.command("enable server app/ramped"), "\n");
+    let weight_at_first: u64 = stat_num(&proxy, "app", "ramped", "weight");
+    assert!(
+        (1..100).contains(&weight_at_first),
+        "ramping from a twentieth: {weight_at_first}"
+    );
+    let before = counts(&both);
+    send(&proxy, 40);
+    let shares = since(&both, &before);
+    assert!(
+        shares[0] * 4 < shares[1],
+        "the returning server gets a reduced share: {shares:?}"
+    );
+    wait_until("the ramp to go on", || {
+        stat_num(&proxy, "app", "ramped", "weight") > weight_at_first
+    });
+    assert_eq!(stat(&proxy, "app", "ramped", "uweight"), "100");
+
+    // Without slowstart a server leaving maintenance takes its full weight at once.
+    assert_eq!(proxy.command("disable server app/steady"), "\n");
+    assert_eq!(proxy.command("enable server app/steady"), "\n");
+    assert_eq!(stat(&proxy, "app", "steady", "weight"), "100");
+}
+
+#[test]
+fn a_backup_takes_over_while_the_checked_active_is_down_and_slowstart_follows_its_return() {
+    let (active, standby) = (origin(), origin());
+    let address = active.addr();
+    let proxy = proxy(
+        "",
+        &backend(
+            "health_check = { kind = \"tcp\", interval = \"100ms\", timeout = \"500ms\", rise = 2, fall = 2 }",
+            &[
+                ("s1", address, "check = true\nweight = 50\nslowstart = \"30s\""),
+                ("b1", standby.addr(), "backup = true"),
+            ],
+        ),
+        address,
+    );
+    wait_until("a first check of s1", || {
+        stat(&proxy, "app", "s1", "check_status") == "L4OK"
+    });
+    send(&proxy, 10);
+    assert_eq!(counts(&[&active, &standby]), [10, 0]);
+
+    active.stop();
+    wait_until("s1 to be DOWN", || {
+        stat(&proxy, "app", "s1", "status") == "DOWN"
+    });
+    let before = standby.stats().requests;
+    send(&proxy, 10);
+    assert_eq!(standby.stats().requests, before + 10, "the backup serves");
+    assert_eq!(stat(&proxy, "app", "BACKEND", "act"), "0");
+    assert_eq!(stat(&proxy, "app", "BACKEND", "bck"), "1");
+
+    let mut revived = None;
+    wait_until("s1's port to be free again", || {
+        revived = Origin::start(OriginConfig {
+            listen: address,
+            ..OriginConfig::default()
+        })
+        .ok();
+        revived.is_some()
+    });
+    let revived = revived.unwrap();
+    wait_until("s1 to be UP", || {
+        stat(&proxy, "app", "s1", "status") == "UP"
+    });
+    // Back UP: its slowstart ramp started, and the backup stops at once.
+    let weight: u64 = stat_num(&proxy, "app", "s1", "weight");
+    assert!((1..50).contains(&weight), "ramping: {weight}");
+    let before = standby.stats().requests;
+    send(&proxy, 10);
+    assert_eq!(standby.stats().requests, before, "the backup stops");
+    assert_eq!(revived.stats().requests, 10);
+}
