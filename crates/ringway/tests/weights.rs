@@ -6,6 +6,7 @@
 //! with `slowstart` gets a reduced share at first.
 
 mod common;
+mod support;
 
 use std::net::SocketAddr;
 use std::thread;
@@ -13,6 +14,8 @@ use std::thread;
 use common::*;
 use ringway::Proxy;
 use ringway_load::{Origin, OriginConfig};
+use serde_json::Value;
+use support::{http_get, metric};
 
 /// Backend `app` (`backend_keys` first) with one server per `(name, origin, extra keys)`.
 fn backend(backend_keys: &str, servers: &[(&str, SocketAddr, &str)]) -> String {
@@ -391,4 +394,68 @@ fn a_backup_takes_over_while_the_checked_active_is_down_and_slowstart_follows_it
     send(&proxy, 10);
     assert_eq!(standby.stats().requests, before, "the backup stops");
     assert_eq!(revived.stats().requests, 10);
+}
+
+#[test]
+fn metrics_json_and_the_html_page_show_weights_and_backups() {
+    let (active, standby) = (origin(), origin());
+    let proxy = proxy(
+        "admin_listen = \"127.0.0.1:0\"",
+        &backend(
+            "",
+            &[
+                ("s1", active.addr(), "weight = 7"),
+                ("b1", standby.addr(), "backup = true\nweight = 2"),
+            ],
+        ),
+        active.addr(),
+    );
+    let admin = proxy.admin_addr().expect("admin address");
+    assert_eq!(proxy.command("set server app/s1 weight 5"), "\n");
+
+    let metrics = http_get(admin, "/metrics").body;
+    let server = |family: &str, name: &str| {
+        metric(
+            &metrics,
+            &format!("ringway_{family}{{backend=\"app\",server=\"{name}\"}}"),
+        )
+    };
+    assert_eq!(server("server_weight", "s1"), Some(5.0));
+    assert_eq!(server("server_uweight", "s1"), Some(5.0));
+    assert_eq!(server("server_weight", "b1"), Some(2.0));
+    let backend = |family: &str| metric(&metrics, &format!("ringway_{family}{{backend=\"app\"}}"));
+    assert_eq!(
+        backend("backend_weight"),
+        Some(5.0),
+        "the backup does not serve"
+    );
+    assert_eq!(backend("backend_active_servers"), Some(1.0));
+    assert_eq!(backend("backend_backup_servers"), Some(1.0));
+
+    let json: Value = serde_json::from_str(&http_get(admin, "/stats.json").body).expect("json");
+    let app = json["backends"]
+        .as_array()
+        .and_then(|backends| backends.iter().find(|b| b["name"] == "app"))
+        .expect("backend app");
+    assert_eq!(app["weight"], 5);
+    assert_eq!(
+        (app["active_servers"].clone(), app["backup_servers"].clone()),
+        (1.into(), 1.into())
+    );
+    let b1 = &app["servers"][1];
+    assert_eq!(
+        (b1["name"].as_str(), b1["backup"].as_bool()),
+        (Some("b1"), Some(true))
+    );
+    assert_eq!(
+        (b1["weight"].clone(), b1["uweight"].clone()),
+        (2.into(), 2.into())
+    );
+
+    let page = http_get(admin, "/stats").body;
+    assert!(page.contains("b1 (backup)"), "{page}");
+    assert!(
+        page.contains("weight 5, 1 active and 1 backup usable"),
+        "{page}"
+    );
 }
