@@ -15,7 +15,7 @@ use common::*;
 use ringway::Proxy;
 use ringway_load::{Origin, OriginConfig};
 use serde_json::Value;
-use support::{http_get, metric};
+use support::{http_get, metric, socket_command, TempPath};
 
 /// Backend `app` (`backend_keys` first) with one server per `(name, origin, extra keys)`.
 fn backend(backend_keys: &str, servers: &[(&str, SocketAddr, &str)]) -> String {
@@ -458,4 +458,44 @@ fn metrics_json_and_the_html_page_show_weights_and_backups() {
         page.contains("weight 5, 1 active and 1 backup usable"),
         "{page}"
     );
+}
+
+#[test]
+fn changing_weights_and_maxconn_needs_the_admin_level_reading_them_does_not() {
+    let only = origin();
+    let (admin, user) = (
+        TempPath::new("weights-admin.sock"),
+        TempPath::new("weights-user.sock"),
+    );
+    let proxy = proxy(
+        &format!(
+            "stats_socket = [{}, {{ path = {}, level = \"operator\" }}]",
+            admin.toml(),
+            user.toml()
+        ),
+        &backend("", &[("s1", only.addr(), "weight = 4\nmaxconn = 9")]),
+        only.addr(),
+    );
+    let denied = "Permission denied\n\n";
+    for command in [
+        "set server app/s1 weight 2",
+        "set weight app/s1 2",
+        "set maxconn server app/s1 3",
+    ] {
+        assert_eq!(socket_command(user.path(), command), denied, "{command}");
+    }
+    assert_eq!(
+        socket_command(user.path(), "get weight app/s1"),
+        "4 (initial 4)\n\n"
+    );
+    assert_eq!(socket_command(admin.path(), "set weight app/s1 2"), "\n");
+    assert_eq!(
+        socket_command(admin.path(), "set maxconn server app/s1 3"),
+        "\n"
+    );
+    assert_eq!(
+        socket_command(user.path(), "get weight app/s1"),
+        "2 (initial 4)\n\n"
+    );
+    assert_eq!(stat(&proxy, "app", "s1", "slim"), "3");
 }
