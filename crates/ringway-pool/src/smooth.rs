@@ -1,6 +1,6 @@
 //! Weighted server selection of one backend on one shard, without I/O: smooth weighted round
 //! robin (nginx's: every pick adds each candidate's weight to its current value, takes the
-//! highest and takes the total off it, so weights 1:3 give `b b a b` and not `a b b b`), and
+//! highest and takes the total off it, so weights 1:3 give `b a b b` and not `a b b b`), and
 //! least connections weighted by the same weights.
 //!
 //! The state ([`Balancer`]) lives in the shard's own memory: a pick reads no other shard's
