@@ -2,14 +2,16 @@
 //! real ringway-load origins: the share of requests each origin counted follows the weights
 //! (roundrobin and leastconn), backups serve only while no active server does (maintenance or
 //! DOWN by checks), `allbackups` shares among them, weight 0 takes nothing, `set server B/S
-//! weight` moves the split live, `set maxconn server` limits at once, and a server coming back
-//! with `slowstart` gets a reduced share at first.
+//! weight` moves the split live (logged as a notice), `set maxconn server` limits at once, both
+//! need the admin level, a server coming back with `slowstart` gets a reduced share at first,
+//! and `/metrics`, `/stats.json` and `/stats` show the weights and the backups.
 
 mod common;
 mod support;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::thread;
+use std::time::Instant;
 
 use common::*;
 use ringway::Proxy;
@@ -498,4 +500,39 @@ fn changing_weights_and_maxconn_needs_the_admin_level_reading_them_does_not() {
         "2 (initial 4)\n\n"
     );
     assert_eq!(stat(&proxy, "app", "s1", "slim"), "3");
+}
+
+#[test]
+fn a_weight_change_is_logged_as_a_notice() {
+    let only = origin();
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let proxy = proxy_from(&format!(
+        "[global]\nshards = 1\npin_shards = false\n\
+         [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         access_log = \"udp://{}\"\n\
+         [[backend]]\nname = \"app\"\n[[backend.server]]\nname = \"s1\"\naddress = \"{}\"\n",
+        receiver.local_addr().unwrap(),
+        only.addr()
+    ));
+    assert_eq!(proxy.command("set server app/s1 weight 3"), "\n");
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut buffer = vec![0u8; 65_536];
+    let line = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no weight change logged");
+        receiver.set_read_timeout(Some(left)).unwrap();
+        let Ok(size) = receiver.recv(&mut buffer) else {
+            continue;
+        };
+        let message = String::from_utf8_lossy(&buffer[..size]).into_owned();
+        if message.contains("changed its weight") {
+            break message;
+        }
+    };
+    // local0.notice, HAProxy's severity for a server's changes.
+    assert!(line.starts_with("<133>"), "{line}");
+    assert!(
+        line.ends_with("app/s1 changed its weight from 1 to 3 by 'stats socket command'."),
+        "{line}"
+    );
 }
