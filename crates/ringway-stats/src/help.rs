@@ -3,7 +3,7 @@
 //! with `help` and `quit` last as HAProxy always appends them).
 
 /// Usage and description of every command but `help` and `quit`.
-const COMMANDS: [(&str, &str); 9] = [
+const COMMANDS: [(&str, &str); 13] = [
     ("show info", "report information about the running process"),
     ("show stat", "report counters for each proxy and server"),
     (
@@ -27,6 +27,19 @@ const COMMANDS: [(&str, &str); 9] = [
     (
         "set server <bk>/<srv> state ready|drain|maint",
         "change a server's state",
+    ),
+    (
+        "set server <bk>/<srv> weight <w>[%]",
+        "change a server's weight",
+    ),
+    ("get weight <bk>/<srv>", "report a server's current weight"),
+    (
+        "set weight <bk>/<srv>  (DEPRECATED)",
+        "change a server's weight (use 'set server' instead)",
+    ),
+    (
+        "set maxconn server <bk>/<srv>",
+        "change a server's maxconn setting",
     ),
 ];
 
@@ -81,7 +94,11 @@ mod tests {
         assert_eq!(
             usages,
             [
+                "get weight <bk>/<srv>",
+                "set maxconn server <bk>/<srv>",
                 "set server <bk>/<srv> state ready|drain|maint",
+                "set server <bk>/<srv> weight <w>[%]",
+                "set weight <bk>/<srv>  (DEPRECATED)",
                 "show activity",
                 "show info",
                 "show servers conn [<backend>]",
@@ -110,7 +127,7 @@ mod tests {
         }
         assert!(ours.ends_with("  quit                                    : disconnect\n"));
         assert!(unknown_command_text().starts_with(
-            "Unknown command. Please enter one of the following commands only:\n  set server"
+            "Unknown command. Please enter one of the following commands only:\n  get weight"
         ));
     }
 }

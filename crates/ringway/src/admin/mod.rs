@@ -15,6 +15,7 @@ pub(crate) mod clients;
 pub(crate) mod control;
 mod http;
 pub(crate) mod socket_file;
+mod weights;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
