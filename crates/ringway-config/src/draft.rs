@@ -156,6 +156,8 @@ pub(crate) struct DraftHealthCheck {
     pub host: Option<At<String>>,
     pub expect_status: Option<At<Vec<At<i64>>>>,
     pub interval: Option<At<Duration>>,
+    pub fastinter: Option<At<Duration>>,
+    pub downinter: Option<At<Duration>>,
     pub timeout: Option<At<Duration>>,
     pub rise: Option<At<i64>>,
     pub fall: Option<At<i64>>,
@@ -174,6 +176,9 @@ pub(crate) struct DraftServer {
     pub tls: Option<DraftServerTls>,
     pub send_proxy: Option<At<String>>,
     pub check: Option<At<bool>>,
+    pub observe: Option<At<String>>,
+    pub error_limit: Option<At<i64>>,
+    pub on_error: Option<At<String>>,
 }
 
 #[derive(Debug, Default)]

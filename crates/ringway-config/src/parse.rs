@@ -73,6 +73,8 @@ const HEALTH_CHECK_KEYS: &[&str] = &[
     "host",
     "expect_status",
     "interval",
+    "fastinter",
+    "downinter",
     "timeout",
     "rise",
     "fall",
@@ -88,6 +90,9 @@ const SERVER_KEYS: &[&str] = &[
     "tls",
     "send_proxy",
     "check",
+    "observe",
+    "error_limit",
+    "on_error",
 ];
 const SERVER_TLS_KEYS: &[&str] = &["verify", "ca_file", "sni", "cert", "key"];
 
@@ -338,6 +343,8 @@ fn read_health_check(table: Reader<'_, '_>, issues: &mut Issues) -> DraftHealthC
         host: table.string("host", issues),
         expect_status: table.integers("expect_status", issues),
         interval: table.duration("interval", issues),
+        fastinter: table.duration("fastinter", issues),
+        downinter: table.duration("downinter", issues),
         timeout: table.duration("timeout", issues),
         rise: table.integer("rise", issues),
         fall: table.integer("fall", issues),
@@ -359,6 +366,9 @@ fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
             .map(|tls| read_server_tls(tls, issues)),
         send_proxy: table.string("send_proxy", issues),
         check: table.boolean("check", issues),
+        observe: table.string("observe", issues),
+        error_limit: table.integer("error_limit", issues),
+        on_error: table.string("on_error", issues),
         origin: table.origin,
     }
 }

@@ -1,13 +1,16 @@
 //! Hand-built layouts and counters for the renderers' unit tests.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringway_pool::{FdPressure, KeepRequest, LocalPool, PoolLimits, ReuseMode, ServerShared};
+use ringway_pool::{
+    FdPressure, HealthMachine, KeepRequest, LocalPool, PoolLimits, ReuseMode, ServerShared,
+};
 
 use crate::counters::ShardCounters;
 use crate::layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, SharedState};
+use crate::status::BackendHealth;
 
 pub fn limits(pool_max_conn: i64, purge_ms: u64) -> PoolLimits {
     PoolLimits {
@@ -25,7 +28,7 @@ pub fn server(name: &str, sid: u32, addr: &str, maxconn: u32, pool: ServerShared
         maxconn,
         pool: Arc::new(pool),
         state: Arc::new(SharedState::default()),
-        health: None,
+        health: Arc::new(Mutex::new(HealthMachine::new(2, 3, false, Instant::now()))),
     }
 }
 
@@ -49,6 +52,7 @@ pub fn sample_layout(shards: usize, limits: PoolLimits) -> Layout {
                 0,
                 ServerShared::new(limits, shards),
             )],
+            health: BackendHealth::new(Instant::now()),
         }],
         shards,
         started: Instant::now(),

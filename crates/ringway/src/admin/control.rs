@@ -23,7 +23,7 @@ use ringway_stats::{
 };
 
 use crate::admin::clients::{read_until, Clients, Deadline, Received};
-use crate::admin::socket_file;
+use crate::admin::{health_cmds, socket_file};
 use crate::client::sessions::{self, SNAPSHOT_DEADLINE};
 use crate::process::{Current, ProcessShared, ShardCommand};
 
@@ -160,7 +160,7 @@ fn required_level(words: &[&str]) -> AccessLevel {
     match words {
         ["show", "sess", ..] => AccessLevel::Operator,
         ["set", "server", ..]
-        | ["enable" | "disable", "server", ..]
+        | ["enable" | "disable", "server" | "health" | "agent", ..]
         | ["shutdown", "session" | "sessions", ..]
         | ["reload"] => AccessLevel::Admin,
         _ => AccessLevel::User,
@@ -207,6 +207,12 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         // HAProxy's shorter forms of the same: disable puts the server in maintenance.
         ["disable", "server", target] => set_server_state(shared, target, "maint"),
         ["enable", "server", target] => set_server_state(shared, target, "ready"),
+        ["enable" | "disable", what @ ("health" | "agent"), args @ ..] => {
+            health_cmds::toggle(shared, words[0] == "enable", what, args)
+        }
+        ["set", "server", target, "health", args @ ..] => {
+            health_cmds::set_health(shared, target, args)
+        }
         ["shutdown", "session", id] => match parse_session_id(id) {
             Some(id) => {
                 shared.broadcast(ShardCommand::ShutdownSession(id));
@@ -256,7 +262,7 @@ fn parse_session_id(text: &str) -> Option<u64> {
     }
 }
 
-fn find_server(shared: &ProcessShared, target: &str) -> Result<(usize, usize), String> {
+pub(crate) fn find_server(shared: &ProcessShared, target: &str) -> Result<(usize, usize), String> {
     let (backend_name, server_name) = target
         .split_once('/')
         .ok_or_else(|| "Require 'backend/server'.\n".to_string())?;
@@ -291,5 +297,6 @@ fn set_server_state(shared: &ProcessShared, target: &str, state: &str) -> String
     if state == ServerState::Maint {
         shared.broadcast(ShardCommand::CloseIdle { backend, server });
     }
+    crate::server::health::refresh_backend(shared, backend);
     String::new()
 }
