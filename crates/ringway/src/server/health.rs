@@ -170,7 +170,7 @@ pub fn publish(
     if health == Health::Down {
         process.broadcast(ShardCommand::ServerDown { backend, server });
     }
-    let left = refresh_backend(process, backend);
+    let left = count_taking_traffic(process, backend);
     let mut message = format!(
         "Server {}/{} is {}",
         process.config.backends[backend].name,
@@ -208,17 +208,22 @@ pub fn publish(
     } else {
         process.log.notice(format_args!("{message}"));
     }
+    refresh_backend(process, backend);
+}
+
+fn count_taking_traffic(process: &ProcessShared, backend: usize) -> usize {
+    process.layout.backends[backend]
+        .servers
+        .iter()
+        .filter(|server| server.state.takes_traffic())
+        .count()
 }
 
 /// Records whether the backend still has a server taking traffic (its `show stat` history);
 /// logs HAProxy's alert when it has none left. Returns the servers taking traffic.
 pub fn refresh_backend(process: &ProcessShared, backend: usize) -> usize {
     let info = &process.layout.backends[backend];
-    let left = info
-        .servers
-        .iter()
-        .filter(|server| server.state.takes_traffic())
-        .count();
+    let left = count_taking_traffic(process, backend);
     let went = info.health.update(left > 0, Instant::now());
     if went && left == 0 {
         process.log.err(format_args!(
