@@ -330,5 +330,28 @@ mod tests {
         assert_eq!(server["latency_us"]["buckets"][16]["le"], Value::Null);
         assert_eq!(v["backends"][0]["requests"], 10);
         assert_eq!(v["shards"][1]["new_connections"], 2);
+        assert_eq!(server["status"], "no check");
+        assert_eq!(server["health"]["check_status"], Value::Null);
+        assert_eq!(v["backends"][0]["status"], "UP");
+        assert_eq!(v["backends"][0]["down_transitions"], 0);
+    }
+
+    #[test]
+    fn health_of_a_checked_server() {
+        let layout = sample_layout(1, limits(-1, 5_000));
+        let server = &layout.backends[0].servers[0];
+        let now = std::time::Instant::now();
+        *server.health() = ringway_pool::HealthMachine::new(2, 3, true, now);
+        server.health().force(ringway_pool::Health::Stopping, now);
+        let v: Value =
+            serde_json::from_str(&render_stats_json(&layout, &all_shards(&layout), false)).unwrap();
+        let server = &v["backends"][0]["servers"][0];
+        assert_eq!(server["status"], "NOLB");
+        let health = &server["health"];
+        assert_eq!(health["class"], "nolb");
+        assert_eq!(health["check_status"], "INI");
+        assert_eq!(health["check_health"], 4);
+        assert_eq!(health["failed_checks"], 0);
+        assert_eq!(health["passive_failures"], Value::Null);
     }
 }
