@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Client errors while a server dies (issue 16's targets), measured with ringway-load:
-#   checks   health checks every 200 ms, fall 2, no redispatch: errors only while the checks
-#            detect the dead server (≤ fall × interval), then 0;
-#   redispatch  the same with `redispatch = true`: 0 errors.
+#   checks      health checks every 200 ms, fall 2, no redispatch: errors only while the
+#               checks detect the dead server (≤ fall × interval), then 0;
+#   redispatch  the same with `redispatch = true`: only requests the server had already
+#               accepted when it died fail (a connect failure goes to the other server);
+#   dead        one of the two servers dead from the start, checks and redispatch: 0 errors.
 # Two ringway-load origins behind ringway (one shard per core); an open-loop load at RATE
 # requests/s runs 4 s, one origin is killed after 1 s; a second load of 3 s then measures the
 # errors once the server is DOWN. Prints one line per case; JSON reports in $WORK.
@@ -36,8 +38,8 @@ ulimit -l unlimited 2>/dev/null || true
 errors_of() { sed -n 's/.*"errors_total": *\([0-9]*\).*/\1/p' "$1" | head -1; }
 requests_of() { sed -n 's/.*"requests": *\([0-9]*\).*/\1/p' "$1" | head -1; }
 
-run_case() { # <name> <redispatch true|false>
-    local name=$1 redispatch=$2 config=$WORK/$1.toml socket=$WORK/$1.sock
+run_case() { # <name> <redispatch true|false> <kill | dead>
+    local name=$1 redispatch=$2 how=$3 config=$WORK/$1.toml socket=$WORK/$1.sock
     cat >"$config" <<EOF
 [global]
 shards = 0
@@ -63,11 +65,15 @@ address = "127.0.0.1:$ORIGIN_B"
 check = true
 EOF
     start "$WORK/$name-origin-a.log" "$BIN/ringway-load" origin --listen "127.0.0.1:$ORIGIN_A" --threads 1
-    start "$WORK/$name-origin-b.log" "$BIN/ringway-load" origin --listen "127.0.0.1:$ORIGIN_B" --threads 1
-    local origin_b=$LAST_PID
+    local origin_b=''
+    if [ "$how" = kill ]; then
+        start "$WORK/$name-origin-b.log" "$BIN/ringway-load" origin --listen "127.0.0.1:$ORIGIN_B" --threads 1
+        origin_b=$LAST_PID
+        wait_port "$ORIGIN_B"
+    fi
     start "$WORK/$name-ringway.log" "$BIN/ringway" run -c "$config"
     local proxy=$LAST_PID
-    wait_port "$ORIGIN_A" && wait_port "$ORIGIN_B" && wait_port "$PROXY_PORT"
+    wait_port "$ORIGIN_A" && wait_port "$PROXY_PORT"
     local url=http://127.0.0.1:$PROXY_PORT/
     "$BIN/ringway-load" run --url "$url" --rate "$RATE" --connections 20 --threads 1 \
         --duration 4s --json "$WORK/$name-during.json" >"$WORK/$name-during.txt" 2>&1 &
@@ -75,7 +81,7 @@ EOF
     sleep 1
     local killed down status
     killed=$(date +%s%N)
-    stop_pid "$origin_b"
+    [ -n "$origin_b" ] && stop_pid "$origin_b"
     for _ in $(seq 1 400); do
         status=$("$BIN/ringway" ctl --socket "$socket" show stat | awk -F, '$1=="app" && $2=="b" {print $18}')
         [ "$status" = DOWN ] && break
@@ -94,5 +100,6 @@ EOF
 }
 
 log "rate $RATE req/s, results in $WORK"
-run_case checks false
-run_case redispatch true
+run_case checks false kill
+run_case redispatch true kill
+run_case dead true dead
