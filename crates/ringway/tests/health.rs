@@ -235,7 +235,7 @@ fn alternating_server() -> (SocketAddr, Arc<AtomicU64>) {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let n = count.load(Relaxed);
-            let status = if n % 2 == 0 {
+            let status = if n.is_multiple_of(2) {
                 "200 OK"
             } else {
                 "503 Service Unavailable"
