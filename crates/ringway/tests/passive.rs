@@ -16,8 +16,17 @@ use ringway_load::{Origin, OriginConfig};
 /// server without `check`), tcp checks an hour apart (the first runs at start), rise 2 fall 2,
 /// no retries.
 fn observed_proxy(check_extra: &str, servers: &[(&str, SocketAddr, &str)]) -> Proxy {
+    observed_proxy_on(1, check_extra, servers)
+}
+
+/// As [`observed_proxy`], with `shards` shards.
+fn observed_proxy_on(
+    shards: usize,
+    check_extra: &str,
+    servers: &[(&str, SocketAddr, &str)],
+) -> Proxy {
     let mut text = format!(
-        "[global]\nshards = 1\npin_shards = false\n\
+        "[global]\nshards = {shards}\npin_shards = false\n\
          [defaults]\ntimeout_connect = \"1s\"\nretries = 0\n\
          [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
          [[backend]]\nname = \"app\"\n\
@@ -127,6 +136,50 @@ fn layer7_counts_5xx_to_error_limit_and_a_good_response_resets_the_count() {
     assert_eq!(stat(&proxy, "app", "s1", "check_status"), "HANA");
     assert_eq!(stat_num(&proxy, "app", "s1", "hanafail"), 1);
     assert_eq!(get(addr, "/").status, 503, "its only server is DOWN");
+}
+
+/// Two shards: each counts into the same per-server count, and shard 0 applies the verdict
+/// whichever shard saw the last error.
+#[test]
+fn errors_seen_by_every_shard_add_up() {
+    let only = origin();
+    let proxy = observed_proxy_on(
+        2,
+        "",
+        &[(
+            "s1",
+            only.addr(),
+            "observe = \"layer7\"\nerror_limit = 8\non_error = \"mark_down\"",
+        )],
+    );
+    let addr = frontend_addr(&proxy);
+    wait_first_check(&proxy, "s1");
+    // A keep-alive client on each shard (the kernel spreads connections over the shards'
+    // listeners; `show activity` tells which shard took each).
+    let mut clients: [Option<Client>; 2] = [None, None];
+    wait_until("a client on each shard", || {
+        let before = activity(&proxy, "accepted");
+        let mut client = Client::connect(addr);
+        assert_eq!(client.get("/").status, 200);
+        let after = activity(&proxy, "accepted");
+        if let Some(shard) = (0..2).find(|&shard| after[shard] > before[shard]) {
+            clients[shard].get_or_insert(client);
+        }
+        clients.iter().all(Option::is_some)
+    });
+    let [Some(mut zero), Some(mut one)] = clients else {
+        unreachable!("both shards have a client")
+    };
+    for _ in 0..3 {
+        assert_eq!(zero.get("/?status=500").status, 500);
+        assert_eq!(one.get("/?status=503").status, 503);
+    }
+    assert_eq!(zero.get("/?status=500").status, 500);
+    // 4 + 3 errors: not yet; the eighth, on shard 1, reaches the limit.
+    assert_eq!(stat(&proxy, "app", "s1", "status"), "UP");
+    assert_eq!(one.get("/?status=503").status, 503);
+    wait_status(&proxy, "s1", "DOWN");
+    assert_eq!(stat_num(&proxy, "app", "s1", "hanafail"), 1);
 }
 
 #[test]
