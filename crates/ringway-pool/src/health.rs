@@ -306,6 +306,15 @@ impl HealthMachine {
         self.change(health, now)
     }
 
+    /// The server's admin state changed at `now`: HAProxy's `lastchg` counts from there too
+    /// (the time DOWN so far is kept).
+    pub fn admin_changed(&mut self, now: Instant) {
+        if self.health == Health::Down {
+            self.down_before += now.saturating_duration_since(self.last_change);
+        }
+        self.last_change = now;
+    }
+
     fn change(&mut self, next: Health, now: Instant) -> Option<Health> {
         if self.health == Health::Down {
             self.down_before += now.saturating_duration_since(self.last_change);
@@ -488,6 +497,14 @@ mod tests {
         assert_eq!(m.counter(), 4);
         assert_eq!(m.force(Health::Down, clock.tick()), Some(Health::Down));
         assert_eq!(m.down_transitions, 1);
+        let went_down = m.last_change;
+        let later = went_down + Duration::from_secs(3);
+        m.admin_changed(later);
+        assert_eq!(m.last_change, later);
+        assert_eq!(
+            m.downtime(later + Duration::from_secs(1)),
+            Duration::from_secs(4)
+        );
         let mut unchecked = HealthMachine::new(2, 3, false, clock.tick());
         assert!(!unchecked.enabled());
         assert!(!unchecked.set_enabled(true));

@@ -291,9 +291,9 @@ fn set_server_state(shared: &ProcessShared, target: &str, state: &str) -> String
         "maint" => ServerState::Maint,
         _ => return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".to_string(),
     };
-    shared.layout.backends[backend].servers[server]
-        .state
-        .set(state);
+    let info = &shared.layout.backends[backend].servers[server];
+    info.state.set(state);
+    info.health().admin_changed(std::time::Instant::now());
     if state == ServerState::Maint {
         shared.broadcast(ShardCommand::CloseIdle { backend, server });
     }
