@@ -157,6 +157,8 @@ pub(crate) struct DraftHealthCheck {
     pub host: Option<At<String>>,
     pub expect_status: Option<At<Vec<At<i64>>>>,
     pub interval: Option<At<Duration>>,
+    pub fastinter: Option<At<Duration>>,
+    pub downinter: Option<At<Duration>>,
     pub timeout: Option<At<Duration>>,
     pub rise: Option<At<i64>>,
     pub fall: Option<At<i64>>,
@@ -178,6 +180,9 @@ pub(crate) struct DraftServer {
     pub weight: Option<At<i64>>,
     pub backup: Option<At<bool>>,
     pub slowstart: Option<At<Duration>>,
+    pub observe: Option<At<String>>,
+    pub error_limit: Option<At<i64>>,
+    pub on_error: Option<At<String>>,
 }
 
 #[derive(Debug, Default)]

@@ -328,6 +328,12 @@ pub struct HealthCheck {
     /// HTTP checks: the statuses counted as a success, `low..=high`.
     pub expect_status: (u16, u16),
     pub interval: Duration,
+    /// HAProxy's `fastinter`: the interval while the server is between states (`UP 2/3`,
+    /// `DOWN 1/2`, not yet checked) and after passive detection forced a check; `None`: the
+    /// `interval`.
+    pub fastinter: Option<Duration>,
+    /// HAProxy's `downinter`: the interval while the server is DOWN; `None`: the `interval`.
+    pub downinter: Option<Duration>,
     pub timeout: Duration,
     pub rise: u32,
     pub fall: u32,
@@ -343,6 +349,8 @@ impl Default for HealthCheck {
             host: None,
             expect_status: (200, 399),
             interval: Duration::from_secs(2),
+            fastinter: None,
+            downinter: None,
             timeout: Duration::from_secs(1),
             rise: 2,
             fall: 3,
@@ -409,7 +417,32 @@ pub struct Server {
     /// After coming back UP (or out of maintenance) the weight ramps up over this long
     /// (`slowstart`; 0 = at once).
     pub slowstart: Duration,
+    /// Passive detection (HAProxy's `observe`, `error-limit`, `on-error`); `None`: off.
+    pub observe: Option<Observe>,
 }
+
+/// Passive health detection of one server: what its traffic counts as an error, and what
+/// `error_limit` consecutive errors do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observe {
+    pub layer: ObserveLayer,
+    /// Consecutive errors that trigger `on_error` (HAProxy's default 10).
+    pub error_limit: u32,
+    pub on_error: OnError,
+}
+
+/// `observe`: which failures of live traffic count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObserveLayer {
+    /// Connection failures and timeouts.
+    Layer4,
+    /// Also invalid responses, server resets and timeouts, and statuses other than 100-499,
+    /// 501 and 505.
+    Layer7,
+}
+
+/// `on_error`: the pool crate's health machine applies it.
+pub use ringway_pool::OnError;
 
 /// TLS towards a server.
 #[derive(Debug, Clone, PartialEq, Eq)]

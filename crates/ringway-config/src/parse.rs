@@ -74,6 +74,8 @@ const HEALTH_CHECK_KEYS: &[&str] = &[
     "host",
     "expect_status",
     "interval",
+    "fastinter",
+    "downinter",
     "timeout",
     "rise",
     "fall",
@@ -92,6 +94,9 @@ const SERVER_KEYS: &[&str] = &[
     "weight",
     "backup",
     "slowstart",
+    "observe",
+    "error_limit",
+    "on_error",
 ];
 const SERVER_TLS_KEYS: &[&str] = &["verify", "ca_file", "sni", "cert", "key"];
 
@@ -343,6 +348,8 @@ fn read_health_check(table: Reader<'_, '_>, issues: &mut Issues) -> DraftHealthC
         host: table.string("host", issues),
         expect_status: table.integers("expect_status", issues),
         interval: table.duration("interval", issues),
+        fastinter: table.duration("fastinter", issues),
+        downinter: table.duration("downinter", issues),
         timeout: table.duration("timeout", issues),
         rise: table.integer("rise", issues),
         fall: table.integer("fall", issues),
@@ -367,6 +374,9 @@ fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
         weight: table.integer("weight", issues),
         backup: table.boolean("backup", issues),
         slowstart: table.duration("slowstart", issues),
+        observe: table.string("observe", issues),
+        error_limit: table.integer("error_limit", issues),
+        on_error: table.string("on_error", issues),
         origin: table.origin,
     }
 }

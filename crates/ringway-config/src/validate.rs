@@ -24,9 +24,9 @@ use crate::error::Issues;
 use crate::log_target::{parse_facility, parse_format, parse_rfc, parse_tag, parse_target};
 use crate::model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, ForwardHeaders,
-    Frontend, FrontendTls, Global, HealthCheck, LogFormat, ProxyVersion, ReuseMode, Route, Server,
-    ServerTls, Sni, StatsSocket, SyslogOptions, Timeouts, Verify, DEFAULT_RETRIES,
-    DEFAULT_SOCKET_MODE,
+    Frontend, FrontendTls, Global, HealthCheck, LogFormat, Observe, ObserveLayer, OnError,
+    ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, SyslogOptions, Timeouts,
+    Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
 };
 
 const MAX_SHARDS: i64 = 1024;
@@ -360,16 +360,7 @@ impl Checker<'_> {
                 if let Some(name) = &server.name {
                     server_names.add(name, index, &server.origin.key, self.issues);
                 }
-                let built = self.server(server)?;
-                if let Some(check) = &server.check {
-                    if built.check && built.tls.is_some() && health_check.kind == CheckKind::Http {
-                        self.issue(
-                            check,
-                            "http health checks are not supported on TLS servers yet; use kind = \"tcp\"",
-                        );
-                    }
-                }
-                Some(built)
+                self.server(server)
             })
             .collect();
         let tuning = self.tuning(&draft.tuning, defaults);
@@ -450,6 +441,18 @@ impl Checker<'_> {
             }
         }
         for (given, slot) in [
+            (&draft.fastinter, &mut out.fastinter),
+            (&draft.downinter, &mut out.downinter),
+        ] {
+            if let Some(given) = given {
+                if given.value.is_zero() {
+                    self.issue(given, "must be more than 0");
+                } else {
+                    *slot = Some(given.value);
+                }
+            }
+        }
+        for (given, slot) in [
             (&draft.interval, &mut out.interval),
             (&draft.timeout, &mut out.timeout),
         ] {
@@ -520,6 +523,69 @@ impl Checker<'_> {
             weight: weight.and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
             backup: draft.backup.as_ref().is_some_and(|backup| backup.value),
             slowstart: self.slowstart(&draft.slowstart),
+            observe: self.observe(draft),
+        })
+    }
+
+    /// `observe`, `error_limit`, `on_error`: passive detection needs the server's checks, as
+    /// HAProxy's does (its actions are check results).
+    fn observe(&mut self, draft: &DraftServer) -> Option<Observe> {
+        let layer = draft
+            .observe
+            .as_ref()
+            .and_then(|given| match given.value.as_str() {
+                "layer4" => Some(ObserveLayer::Layer4),
+                "layer7" => Some(ObserveLayer::Layer7),
+                _ => {
+                    self.issue(given, "must be \"layer4\" or \"layer7\"");
+                    None
+                }
+            });
+        let error_limit = self
+            .ranged(&draft.error_limit, 1, i64::from(u32::MAX))
+            .map_or(10, |limit| limit as u32);
+        let on_error = draft
+            .on_error
+            .as_ref()
+            .map_or(OnError::default(), |given| match given.value.as_str() {
+                "fastinter" => OnError::FastInter,
+                "fail_check" => OnError::FailCheck,
+                "sudden_death" => OnError::SuddenDeath,
+                "mark_down" => OnError::MarkDown,
+                _ => {
+                    self.issue(
+                        given,
+                        "must be one of \"fastinter\", \"fail_check\", \"sudden_death\", \"mark_down\"",
+                    );
+                    OnError::default()
+                }
+            });
+        let checked = draft.check.as_ref().is_some_and(|check| check.value);
+        if !checked {
+            let given = [&draft.observe, &draft.on_error]
+                .into_iter()
+                .flatten()
+                .next()
+                .map(|at| (at.span.clone(), at.key.clone()))
+                .or_else(|| {
+                    draft
+                        .error_limit
+                        .as_ref()
+                        .map(|at| (at.span.clone(), at.key.clone()))
+                });
+            if let Some((span, key)) = given {
+                self.issues.push(
+                    span,
+                    &key,
+                    "passive detection needs the server's health checks: set check = true",
+                );
+                return None;
+            }
+        }
+        layer.map(|layer| Observe {
+            layer,
+            error_limit,
+            on_error,
         })
     }
 

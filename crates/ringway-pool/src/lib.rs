@@ -22,7 +22,7 @@ mod weights;
 
 pub use fd::FdPressure;
 pub use hash::conn_hash;
-pub use health::{CheckOutcome, CheckStatus, Health, HealthMachine};
+pub use health::{CheckOutcome, CheckStatus, Health, HealthMachine, Intervals, OnError};
 pub use keep::{keep_decision, KeepRefusal, KeepRequest};
 pub use local::{IdleClass, LocalPool};
 pub use mode::{lookup_plan, LookupPlan, ReuseMode};

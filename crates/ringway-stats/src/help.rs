@@ -3,7 +3,7 @@
 //! with `help` and `quit` last as HAProxy always appends them).
 
 /// Usage and description of every command but `help` and `quit`.
-const COMMANDS: [(&str, &str); 13] = [
+const COMMANDS: [(&str, &str); 18] = [
     ("show info", "report information about the running process"),
     ("show stat", "report counters for each proxy and server"),
     (
@@ -41,6 +41,14 @@ const COMMANDS: [(&str, &str); 13] = [
         "set maxconn server <bk>/<srv>",
         "change a server's maxconn setting",
     ),
+    (
+        "set server <bk>/<srv> health up|stopping|down",
+        "force a server's health",
+    ),
+    ("disable agent", "disable agent checks"),
+    ("disable health", "disable health checks"),
+    ("enable agent", "enable agent checks"),
+    ("enable health", "enable health checks"),
 ];
 
 /// Always listed last, in this order.
@@ -94,8 +102,13 @@ mod tests {
         assert_eq!(
             usages,
             [
+                "disable agent",
+                "disable health",
+                "enable agent",
+                "enable health",
                 "get weight <bk>/<srv>",
                 "set maxconn server <bk>/<srv>",
+                "set server <bk>/<srv> health up|stopping|down",
                 "set server <bk>/<srv> state ready|drain|maint",
                 "set server <bk>/<srv> weight <w>[%]",
                 "set weight <bk>/<srv>  (DEPRECATED)",
@@ -121,13 +134,15 @@ mod tests {
             "  show servers conn [<backend>]           : dump server connections status (all or for a single backend)\n",
             "  shutdown sessions server <bk>/<srv>     : kill sessions on a server\n",
             "  quit                                    : disconnect\n",
+            "  disable health                          : disable health checks\n",
+            "  enable agent                            : enable agent checks\n",
         ] {
             assert!(sample.contains(line), "sample has {line}");
             assert!(ours.contains(line), "ours has {line}");
         }
         assert!(ours.ends_with("  quit                                    : disconnect\n"));
         assert!(unknown_command_text().starts_with(
-            "Unknown command. Please enter one of the following commands only:\n  get weight"
+            "Unknown command. Please enter one of the following commands only:\n  disable agent"
         ));
     }
 }

@@ -167,6 +167,7 @@ mod tests {
                 ServerShared::new(limits(-1, 0), 2),
             )],
             allbackups: false,
+            health: crate::status::BackendHealth::new(std::time::Instant::now()),
         });
         let pool = Arc::clone(&layout.backends[0].servers[0].pool);
         let _pools = park_safe(&pool, &[(0, 2), (1, 3)]);

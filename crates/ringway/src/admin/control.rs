@@ -23,8 +23,7 @@ use ringway_stats::{
 };
 
 use crate::admin::clients::{read_until, Clients, Deadline, Received};
-use crate::admin::socket_file;
-use crate::admin::weights;
+use crate::admin::{health_cmds, socket_file, weights};
 use crate::client::sessions::{self, SNAPSHOT_DEADLINE};
 use crate::process::{Current, ProcessShared, ShardCommand};
 
@@ -162,7 +161,7 @@ fn required_level(words: &[&str]) -> AccessLevel {
         ["show", "sess", ..] => AccessLevel::Operator,
         ["set", "server", ..]
         | ["set", "weight" | "maxconn", ..]
-        | ["enable" | "disable", "server", ..]
+        | ["enable" | "disable", "server" | "health" | "agent", ..]
         | ["shutdown", "session" | "sessions", ..]
         | ["reload"] => AccessLevel::Admin,
         _ => AccessLevel::User,
@@ -220,6 +219,12 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         // HAProxy's shorter forms of the same: disable puts the server in maintenance.
         ["disable", "server", target] => set_server_state(shared, target, "maint"),
         ["enable", "server", target] => set_server_state(shared, target, "ready"),
+        ["enable" | "disable", what @ ("health" | "agent"), args @ ..] => {
+            health_cmds::toggle(shared, words[0] == "enable", what, args)
+        }
+        ["set", "server", target, "health", args @ ..] => {
+            health_cmds::set_health(shared, target, args)
+        }
         ["shutdown", "session", id] => match parse_session_id(id) {
             Some(id) => {
                 shared.broadcast(ShardCommand::ShutdownSession(id));
@@ -307,11 +312,13 @@ fn set_server_state(shared: &ProcessShared, target: &str, state: &str) -> String
     let info = &shared.layout.backends[backend].servers[server];
     let previous = info.state.get();
     info.state.set(state);
+    info.health().admin_changed(std::time::Instant::now());
     if previous == ServerState::Maint && state != ServerState::Maint {
         shared.layout.came_back(info);
     }
     if state == ServerState::Maint {
         shared.broadcast(ShardCommand::CloseIdle { backend, server });
     }
+    crate::server::health::refresh_backend(shared, backend);
     String::new()
 }

@@ -13,6 +13,7 @@
 
 pub(crate) mod clients;
 pub(crate) mod control;
+mod health_cmds;
 mod http;
 pub(crate) mod socket_file;
 mod weights;

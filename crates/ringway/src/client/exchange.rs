@@ -20,6 +20,7 @@ use crate::error::ProxyError;
 use crate::process::Slot;
 use crate::server::balance::pick_server;
 use crate::server::conn_close::error_reason;
+use crate::server::observe::{self, Event};
 use crate::server::server_conn::{idle_close_reason, ServerConn};
 use crate::tls;
 
@@ -52,6 +53,22 @@ impl Failure {
             responded: true,
         }
     }
+}
+
+/// What became of a request sent to one server.
+enum Served {
+    Done(Outcome),
+    /// Every connection attempt failed and nothing was answered yet.
+    ConnectFailed(ProxyError),
+    /// The server went DOWN or into maintenance while the request waited for a slot.
+    ServerGone,
+}
+
+/// How waiting for a `maxconn` slot ended.
+enum SlotWait {
+    Taken(Slot),
+    TimedOut,
+    ServerGone,
 }
 
 /// How the response went, for the pool and the client connection.
@@ -94,9 +111,15 @@ impl Session {
             let Some(server) = pick_server(&self.ctx, backend, cursor, left) else {
                 return self.fail(ProxyError::NoServer).await;
             };
-            let (outcome, connect_failed) = self.serve_on(backend, server, &head, started).await;
-            let Some(error) = connect_failed else {
-                return outcome;
+            let error = match self.serve_on(backend, server, &head, started).await {
+                Served::Done(outcome) => return outcome,
+                // The server went DOWN (or into maintenance) while the request waited in its
+                // queue: it goes to another server, as HAProxy redistributes a queue.
+                Served::ServerGone => {
+                    left = Some(server);
+                    continue;
+                }
+                Served::ConnectFailed(error) => error,
             };
             // Every attempt on that server failed before anything was sent: with `redispatch`,
             // once to another server (HAProxy's `option redispatch`), if there is one.
@@ -118,21 +141,24 @@ impl Session {
         }
     }
 
-    /// The request on `server`: the outcome, or the connect error when every attempt to
-    /// connect failed and nothing was answered yet (the caller may redispatch).
+    /// The request on `server`: the outcome, the connect error when every attempt to connect
+    /// failed and nothing was answered yet (the caller may redispatch), or the server went
+    /// away while the request waited for a slot.
     async fn serve_on(
         &mut self,
         backend: usize,
         server: usize,
         head: &RequestHead,
         started: Instant,
-    ) -> (Outcome, Option<ProxyError>) {
+    ) -> Served {
         let ctx = self.ctx.clone();
         let counters = &ctx.counters.servers[backend][server];
         counters.lbtot.inc();
         self.log_server(server);
-        let Some(slot) = self.wait_for_slot(backend, server).await else {
-            return (self.fail(ProxyError::QueueTimeout).await, None);
+        let slot = match self.wait_for_slot(backend, server).await {
+            SlotWait::Taken(slot) => slot,
+            SlotWait::TimedOut => return Served::Done(self.fail(ProxyError::QueueTimeout).await),
+            SlotWait::ServerGone => return Served::ServerGone,
         };
         self.log_queued();
         counters.sessions.inc();
@@ -158,12 +184,26 @@ impl Session {
         counters.sessions.dec();
         ctx.process.release_slot(backend, server, slot);
         match result {
-            Ok(outcome) => (outcome, None),
+            Ok(outcome) => Served::Done(outcome),
             Err(Failure {
                 error: error @ ProxyError::Connect(_),
                 responded: false,
-            }) => (Outcome::Close, Some(error)),
+            }) => Served::ConnectFailed(error),
             Err(Failure { error, responded }) => {
+                if !responded {
+                    let event = match error {
+                        ProxyError::ServerTimeout => Some(Event::ReadTimeout),
+                        ProxyError::EmptyResponse | ProxyError::NotResent(_) => {
+                            Some(Event::ServerClosed)
+                        }
+                        ProxyError::Server(_) => Some(Event::ReadError),
+                        ProxyError::BadResponse(_) => Some(Event::BadResponse),
+                        _ => None,
+                    };
+                    if let Some(event) = event {
+                        observe::report(&ctx, backend, server, event);
+                    }
+                }
                 match error {
                     ProxyError::Server(_)
                     | ProxyError::ServerTimeout
@@ -179,9 +219,9 @@ impl Session {
                 if responded {
                     self.log(&error);
                     self.log_error(&error, true);
-                    return (Outcome::Close, None);
+                    return Served::Done(Outcome::Close);
                 }
-                (self.fail(error).await, None)
+                Served::Done(self.fail(error).await)
             }
         }
     }
@@ -224,21 +264,26 @@ impl Session {
         frontend.default_backend
     }
 
-    /// Takes a `maxconn` slot on the server, waiting up to timeout_queue.
-    async fn wait_for_slot(&self, backend: usize, server: usize) -> Option<Slot> {
+    /// Takes a `maxconn` slot on the server, waiting up to timeout_queue; gives up waiting
+    /// when the server goes DOWN or into maintenance.
+    async fn wait_for_slot(&self, backend: usize, server: usize) -> SlotWait {
         let process = &self.ctx.process;
         if let Some(slot) = process.try_take_slot(backend, server) {
-            return Some(slot);
+            return SlotWait::Taken(slot);
         }
+        let state = &process.layout.backends[backend].servers[server].state;
         let deadline = Instant::now() + process.config.backends[backend].timeouts.queue;
         while Instant::now() < deadline && !self.info.is_shut() {
             // A poller timer: it ends the shard's nap, where a glommio one would wait it out.
             ringway_net::sleep_until(Instant::now() + QUEUE_POLL).await;
+            if state.is_down_or_maint() {
+                return SlotWait::ServerGone;
+            }
             if let Some(slot) = process.try_take_slot(backend, server) {
-                return Some(slot);
+                return SlotWait::Taken(slot);
             }
         }
-        None
+        SlotWait::TimedOut
     }
 
     /// Sends the request and relays the response, on a connection `acquire` finds. When a
@@ -261,6 +306,7 @@ impl Session {
                 .acquire(backend, server, !resent)
                 .await
                 .map_err(Failure::before_response)?;
+            observe::report(&self.ctx, backend, server, Event::Connected);
             let reused = conn.record.requests > 0;
             conn.record.requests += 1;
             conn.record.closing(CloseReason::Error);
@@ -391,6 +437,9 @@ impl Session {
                 proxy_header.as_deref(),
             )
             .await;
+            if connected.is_err() {
+                observe::report(&self.ctx, backend, server, Event::ConnectFailed);
+            }
             match connected {
                 Ok(conn) => return Ok(conn),
                 Err(_) if attempt < config.retries => {
@@ -471,6 +520,12 @@ impl Session {
                 .status
                 .record(response.status);
             counters.status.record(response.status);
+            observe::report(
+                &ctx,
+                conn.backend,
+                conn.server,
+                Event::Status(response.status),
+            );
             if let Some(log) = &mut self.log {
                 log.response(response.status);
             }

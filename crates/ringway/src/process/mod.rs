@@ -35,6 +35,14 @@ pub enum ShardCommand {
     CloseIdle { backend: usize, server: usize },
     /// Health checks found this server DOWN: close its idle connections.
     ServerDown { backend: usize, server: usize },
+    /// For shard 0: passive detection saw `errors` consecutive errors on this server, the last
+    /// described by `last` (`server::observe`).
+    Observed {
+        backend: usize,
+        server: usize,
+        errors: u32,
+        last: &'static str,
+    },
     /// Publish a snapshot of this shard's client sessions (`show sess`).
     ShowSessions(crate::client::sessions::SessionsReply),
 }
@@ -66,6 +74,8 @@ pub struct ProcessShared {
     pub idle: Vec<Vec<ServerIdle>>,
     /// Requests holding a `maxconn` slot, per server: `served[backend][server]`.
     pub served: Vec<Vec<AtomicU32>>,
+    /// Consecutive errors passive detection counted, per server: `observed[backend][server]`.
+    pub observed: Vec<Vec<AtomicU32>>,
     /// Where each frontend's access log goes, opened once at start: `access_logs[frontend]`.
     pub access_logs: Vec<Option<Arc<crate::logging::LogSink>>>,
     /// The process's own messages: to the access logs' syslog receivers, or stderr.
@@ -166,6 +176,15 @@ impl ProcessShared {
     pub fn broadcast(&self, command: ShardCommand) {
         for (queue, doorbell) in self.commands.iter().zip(&self.doorbells) {
             queue.push(command.clone());
+            doorbell.ring();
+        }
+    }
+
+    /// Sends a command to one shard.
+    pub fn tell(&self, shard: usize, command: ShardCommand) {
+        if let (Some(queue), Some(doorbell)) = (self.commands.get(shard), self.doorbells.get(shard))
+        {
+            queue.push(command);
             doorbell.ring();
         }
     }

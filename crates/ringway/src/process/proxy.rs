@@ -783,6 +783,10 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
             .iter()
             .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
             .collect(),
+        observed: servers_per_backend
+            .iter()
+            .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
+            .collect(),
         access_logs,
         log,
         tls,

@@ -74,6 +74,8 @@ pub struct ShardCtx {
     pub stop: LocalStop,
     /// Access log lines waiting to be written, per frontend.
     pub logs: ShardLogs,
+    /// Shard 0's check tasks, which passive detection may wake.
+    pub check_wakes: crate::server::health::CheckWakes,
 }
 
 impl ShardCtx {
@@ -145,6 +147,7 @@ impl ShardCtx {
             },
             stop: LocalStop::default(),
             logs: ShardLogs::new(&process, process.counters[id].clone()),
+            check_wakes: Default::default(),
             process,
         }
     }
@@ -318,6 +321,12 @@ impl ShardCtx {
             ShardCommand::ServerDown { backend, server } => {
                 self.close_idle(backend, server, CloseReason::ServerDown)
             }
+            ShardCommand::Observed {
+                backend,
+                server,
+                errors,
+                last,
+            } => crate::server::observe::on_errors(self, backend, server, errors, last),
             ShardCommand::ShowSessions(reply) => {
                 reply.send(crate::client::sessions::snapshot(self))
             }

@@ -7,4 +7,5 @@ pub(crate) mod balance;
 pub(crate) mod conn_close;
 pub(crate) mod health;
 pub(crate) mod idle;
+pub(crate) mod observe;
 pub(crate) mod server_conn;
