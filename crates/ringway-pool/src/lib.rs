@@ -4,11 +4,12 @@
 //! (`mode`), the server-wide accounting shared by all shards (`shared`), the per-shard idle pool
 //! (`local`), the keep-on-release rule (`keep`), the purge arithmetic (`purge`), the per-shard pools of a server with
 //! cross-shard takeover (`sharded`) and the file
-//! descriptor pressure thresholds (`fd`), and the health-check rise/fall machine (`health`). It is generic over the connection type, so the runtime
+//! descriptor pressure thresholds (`fd`), the health-check rise/fall machine (`health`), and the consistent-hash ring of `balance = "source"`/`"uri"` (`hash_ring`). It is generic over the connection type, so the runtime
 //! stores what it needs (a socket, TLS state, a duplicated fd for takeover) and tests store ids.
 
 mod fd;
 mod hash;
+mod hash_ring;
 mod health;
 mod keep;
 mod local;
@@ -19,6 +20,7 @@ mod shared;
 
 pub use fd::FdPressure;
 pub use hash::conn_hash;
+pub use hash_ring::{hash_key, HashRing, POINTS_PER_WEIGHT};
 pub use health::{CheckOutcome, CheckStatus, Health, HealthMachine};
 pub use keep::{keep_decision, KeepRefusal, KeepRequest};
 pub use local::{IdleClass, LocalPool};
