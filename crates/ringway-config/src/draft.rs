@@ -145,6 +145,22 @@ pub(crate) struct DraftBackend {
     pub servers: List<DraftServer>,
     pub tuning: DraftTuning,
     pub health_check: Option<DraftHealthCheck>,
+    pub cookie: Option<DraftCookie>,
+}
+
+/// `cookie`, an inline table (HAProxy's `cookie` directive).
+#[derive(Debug, Default)]
+pub(crate) struct DraftCookie {
+    pub name: Option<At<String>>,
+    pub mode: Option<At<String>>,
+    pub indirect: Option<At<bool>>,
+    pub nocache: Option<At<bool>>,
+    pub maxidle: Option<At<Duration>>,
+    pub maxlife: Option<At<Duration>>,
+    pub path: Option<At<String>>,
+    pub domain: Option<At<String>>,
+    pub httponly: Option<At<bool>>,
+    pub secure: Option<At<bool>>,
 }
 
 /// `health_check`, an inline table.
@@ -174,6 +190,7 @@ pub(crate) struct DraftServer {
     pub tls: Option<DraftServerTls>,
     pub send_proxy: Option<At<String>>,
     pub check: Option<At<bool>>,
+    pub cookie: Option<At<String>>,
 }
 
 #[derive(Debug, Default)]

@@ -311,6 +311,8 @@ pub struct Backend {
     /// How servers with `check = true` are checked (`health_check`; HAProxy's defaults when
     /// absent).
     pub health_check: HealthCheck,
+    /// `cookie`: cookie-based persistence (HAProxy's `cookie` directive); None: off.
+    pub cookie: Option<PersistCookie>,
 }
 
 /// `health_check`: how a backend's checked servers are probed.
@@ -361,6 +363,10 @@ pub enum Balance {
     #[default]
     RoundRobin,
     LeastConn,
+    /// Consistent hash of the client's address.
+    Source,
+    /// Consistent hash of the request path (without its query, as HAProxy's default).
+    Uri,
 }
 
 impl Balance {
@@ -369,12 +375,14 @@ impl Balance {
         match self {
             Balance::RoundRobin => "roundrobin",
             Balance::LeastConn => "leastconn",
+            Balance::Source => "source",
+            Balance::Uri => "uri",
         }
     }
 }
 
 /// `http_reuse`: the pool crate owns the reuse modes and their table.
-pub use ringway_http::{ForwardHeaders, ProxyVersion};
+pub use ringway_http::{CookieMode, ForwardHeaders, PersistCookie, ProxyVersion};
 pub use ringway_pool::ReuseMode;
 
 /// A `[[backend.server]]`.
@@ -398,6 +406,9 @@ pub struct Server {
     /// Probed by the backend's `health_check` (`check = true`); taken out of the rotation while
     /// DOWN.
     pub check: bool,
+    /// This server's persistence cookie value (`cookie`); None: requests are never sent to it by
+    /// cookie, and an inserted cookie for it clears the client's (as HAProxy).
+    pub cookie: Option<String>,
 }
 
 /// TLS towards a server.

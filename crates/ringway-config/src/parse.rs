@@ -10,9 +10,9 @@ use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
 use crate::draft::{
-    At, DraftAccessLog, DraftBackend, DraftCertPair, DraftConfig, DraftFrontend, DraftFrontendTls,
-    DraftGlobal, DraftHealthCheck, DraftRoute, DraftServer, DraftServerTls, DraftStatsSocket,
-    DraftTuning, List, Origin,
+    At, DraftAccessLog, DraftBackend, DraftCertPair, DraftConfig, DraftCookie, DraftFrontend,
+    DraftFrontendTls, DraftGlobal, DraftHealthCheck, DraftRoute, DraftServer, DraftServerTls,
+    DraftStatsSocket, DraftTuning, List, Origin,
 };
 use crate::duration::parse_duration;
 use crate::error::Issues;
@@ -65,6 +65,11 @@ const BACKEND_KEYS: &[&str] = &[
     "redispatch",
     "server",
     "health_check",
+    "cookie",
+];
+const COOKIE_KEYS: &[&str] = &[
+    "name", "mode", "indirect", "nocache", "maxidle", "maxlife", "path", "domain", "httponly",
+    "secure",
 ];
 const HEALTH_CHECK_KEYS: &[&str] = &[
     "kind",
@@ -88,6 +93,7 @@ const SERVER_KEYS: &[&str] = &[
     "tls",
     "send_proxy",
     "check",
+    "cookie",
 ];
 const SERVER_TLS_KEYS: &[&str] = &["verify", "ca_file", "sni", "cert", "key"];
 
@@ -325,6 +331,9 @@ fn read_backend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftBackend {
         health_check: table
             .table("health_check", issues)
             .map(|check| read_health_check(check, issues)),
+        cookie: table
+            .table("cookie", issues)
+            .map(|cookie| read_cookie(cookie, issues)),
         origin: table.origin,
     }
 }
@@ -344,6 +353,22 @@ fn read_health_check(table: Reader<'_, '_>, issues: &mut Issues) -> DraftHealthC
     }
 }
 
+fn read_cookie(table: Reader<'_, '_>, issues: &mut Issues) -> DraftCookie {
+    table.check_keys(&[COOKIE_KEYS], issues);
+    DraftCookie {
+        name: table.required_string("name", issues),
+        mode: table.string("mode", issues),
+        indirect: table.boolean("indirect", issues),
+        nocache: table.boolean("nocache", issues),
+        maxidle: table.duration("maxidle", issues),
+        maxlife: table.duration("maxlife", issues),
+        path: table.string("path", issues),
+        domain: table.string("domain", issues),
+        httponly: table.boolean("httponly", issues),
+        secure: table.boolean("secure", issues),
+    }
+}
+
 fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
     table.check_keys(&[SERVER_KEYS], issues);
     DraftServer {
@@ -359,6 +384,7 @@ fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
             .map(|tls| read_server_tls(tls, issues)),
         send_proxy: table.string("send_proxy", issues),
         check: table.boolean("check", issues),
+        cookie: table.string("cookie", issues),
         origin: table.origin,
     }
 }

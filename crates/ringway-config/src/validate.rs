@@ -8,6 +8,8 @@
 //! on, so one run reports everything; the returned [`Config`] is only used
 //! when no issue was recorded.
 
+mod cookie;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -313,8 +315,13 @@ impl Checker<'_> {
             Some(given) => match given.value.as_str() {
                 "roundrobin" => Balance::RoundRobin,
                 "leastconn" => Balance::LeastConn,
+                "source" => Balance::Source,
+                "uri" => Balance::Uri,
                 _ => {
-                    self.issue(given, "must be \"roundrobin\" or \"leastconn\"");
+                    self.issue(
+                        given,
+                        "must be \"roundrobin\", \"leastconn\", \"source\" or \"uri\"",
+                    );
                     Balance::default()
                 }
             },
@@ -368,6 +375,14 @@ impl Checker<'_> {
                 Some(built)
             })
             .collect();
+        let cookie = draft.cookie.as_ref().and_then(|cookie| self.cookie(cookie));
+        self.server_cookies(
+            draft
+                .servers
+                .items
+                .iter()
+                .filter_map(|server| server.cookie.as_ref()),
+        );
         let tuning = self.tuning(&draft.tuning, defaults);
         Backend {
             name: name_of(&draft.name),
@@ -381,6 +396,7 @@ impl Checker<'_> {
             timeouts: tuning.timeouts,
             retries: tuning.retries,
             health_check,
+            cookie,
         }
     }
 
@@ -511,6 +527,7 @@ impl Checker<'_> {
             tls,
             send_proxy,
             check: draft.check.as_ref().is_some_and(|check| check.value),
+            cookie: draft.cookie.as_ref().map(|cookie| cookie.value.clone()),
         })
     }
 

@@ -424,7 +424,7 @@ mod tests {
         assert_eq!(&encode_date_units(64), b"AAABA");
         assert_eq!(&encode_date_units(0x3fff_ffff), b"/////");
         let units = date_units(NOW);
-        assert_eq!(u64::from(units), (NOW + 3) / 4);
+        assert_eq!(u64::from(units), NOW.div_ceil(4));
         assert_eq!(
             decode_date(&encode_date_units(units)),
             Some(u64::from(units) * 4)

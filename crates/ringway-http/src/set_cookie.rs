@@ -316,7 +316,7 @@ mod tests {
         let (status, fields) = edit("", &cookie, &context(false));
         assert_eq!(status, 'I');
         let (last, first) = dates(&fields);
-        assert!(last >= NOW && last < NOW + 8, "{last}");
+        assert!((NOW..NOW + 8).contains(&last), "{last}");
         assert_eq!(first, Some(last));
         // A client back with a stale last date gets it updated, its first date kept.
         let back = ResponseContext {

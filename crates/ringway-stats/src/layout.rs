@@ -60,6 +60,13 @@ impl SharedState {
     pub fn takes_traffic(&self) -> bool {
         self.0.load(Relaxed) == ServerState::Ready as u8
     }
+
+    /// Ready or draining, and not DOWN: may take a request its persistence cookie sends to it
+    /// (a draining server keeps its persistent clients, as in HAProxy). One load.
+    pub fn takes_persistent(&self) -> bool {
+        let state = self.0.load(Relaxed);
+        state == ServerState::Ready as u8 || state == ServerState::Drain as u8
+    }
 }
 
 #[derive(Debug)]

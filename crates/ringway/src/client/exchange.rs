@@ -82,15 +82,27 @@ impl Session {
         if self.ctx.sni_from_host {
             self.keep_request_host(&head);
         }
-        self.cbuf.consume(head.head_len);
         let Some(backend) = backend else {
+            self.cbuf.consume(head.head_len);
             return self.fail(ProxyError::NoServer).await;
         };
-        let redispatch = self.ctx.process.config.backends[backend].redispatch;
+        let key = self.balance_key(backend, &head);
+        self.cbuf.consume(head.head_len);
+        let config = &self.ctx.process.config.backends[backend];
+        let redispatch = config.redispatch;
+        // A valid cookie names the server (HAProxy's `cookie`); else the balance algorithm does.
+        let mut pinned = match config.cookie {
+            Some(_) => self.persist_request(backend),
+            None => None,
+        };
         let mut left: Option<usize> = None;
         loop {
             let cursor = &self.ctx.cursors[backend];
-            let Some(server) = pick_server(&self.ctx, backend, cursor, left) else {
+            let chosen = match pinned.take() {
+                Some(server) => Some(server),
+                None => pick_server(&self.ctx, backend, cursor, left, key),
+            };
+            let Some(server) = chosen else {
                 return self.fail(ProxyError::NoServer).await;
             };
             let (outcome, connect_failed) = self.serve_on(backend, server, &head, started).await;
@@ -113,6 +125,7 @@ impl Session {
             if let Some(log) = &mut self.log {
                 log.redispatch();
             }
+            self.persist_redispatched();
             left = Some(server);
         }
     }
@@ -472,6 +485,10 @@ impl Session {
             counters.status.record(response.status);
             if let Some(log) = &mut self.log {
                 log.response(response.status);
+            }
+            let backend_config = &ctx.process.config.backends[conn.backend];
+            if let (Some(cookie), false) = (&backend_config.cookie, response.status == 101) {
+                self.persist_response(cookie, &backend_config.servers[conn.server], head.method);
             }
             if response.status == 101 {
                 self.client

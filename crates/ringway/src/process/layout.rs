@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ringway_config::{Balance, Config};
+use ringway_config::Config;
 use ringway_pool::{HealthMachine, PoolLimits, ServerShared};
 use ringway_stats::{BackendInfo, FrontendInfo, Layout, ServerInfo, SharedState};
 
@@ -29,10 +29,7 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
         .map(|backend| BackendInfo {
             name: backend.name.clone(),
             iid: iid(),
-            algo: match backend.balance {
-                Balance::RoundRobin => "roundrobin",
-                Balance::LeastConn => "leastconn",
-            },
+            algo: backend.balance.as_str(),
             servers: backend
                 .servers
                 .iter()
