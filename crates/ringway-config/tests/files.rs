@@ -145,7 +145,12 @@ fn full_example_sets_every_key() {
     assert_eq!(app.retries, 2);
     let cookie = app.cookie.as_ref().expect("a persistence cookie");
     assert_eq!(
-        (cookie.name.as_str(), cookie.mode, cookie.indirect, cookie.nocache),
+        (
+            cookie.name.as_str(),
+            cookie.mode,
+            cookie.indirect,
+            cookie.nocache
+        ),
         ("SERVERID", ringway_config::CookieMode::Insert, true, true)
     );
     assert_eq!((cookie.maxidle, cookie.maxlife), (1800, 8 * 3600));

@@ -89,6 +89,8 @@ pub struct ServerInfo {
     pub state: Arc<SharedState>,
     /// The health-check machine of a server with `check = true`; `None`: not checked.
     pub health: Option<Arc<Mutex<HealthMachine>>>,
+    /// The server's persistence cookie value (`show stat`'s `cookie`).
+    pub cookie: Option<String>,
 }
 
 impl ServerInfo {
@@ -107,8 +109,10 @@ impl ServerInfo {
 pub struct BackendInfo {
     pub name: String,
     pub iid: u32,
-    /// "roundrobin" or "leastconn".
+    /// "roundrobin", "leastconn", "source" or "uri".
     pub algo: &'static str,
+    /// The persistence cookie's name (`show stat`'s `cookie` on the backend row).
+    pub cookie: Option<String>,
     pub servers: Vec<ServerInfo>,
 }
 

@@ -26,6 +26,7 @@ pub fn server(name: &str, sid: u32, addr: &str, maxconn: u32, pool: ServerShared
         pool: Arc::new(pool),
         state: Arc::new(SharedState::default()),
         health: None,
+        cookie: None,
     }
 }
 
@@ -42,6 +43,7 @@ pub fn sample_layout(shards: usize, limits: PoolLimits) -> Layout {
             name: "be".to_string(),
             iid: 3,
             algo: "roundrobin",
+            cookie: None,
             servers: vec![server(
                 "s1",
                 1,

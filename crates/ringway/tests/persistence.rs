@@ -133,6 +133,9 @@ fn an_inserted_cookie_pins_the_client_over_100_connections() {
         .map(|_| answered_by(&request(addr, "/", "")))
         .collect();
     assert!(others.iter().any(|name| *name != server), "{others:?}");
+    // show stat names the cookie, as HAProxy: the server's value, the backend's name.
+    assert_eq!(stat(&proxy, "app", "s1", "cookie"), "s1");
+    assert_eq!(stat(&proxy, "app", "BACKEND", "cookie"), "SERVERID");
     let states = log_states(&log, 105);
     assert_eq!(states[0], "--NI");
     assert!(

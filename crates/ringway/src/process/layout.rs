@@ -30,6 +30,7 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
             name: backend.name.clone(),
             iid: iid(),
             algo: backend.balance.as_str(),
+            cookie: backend.cookie.as_ref().map(|cookie| cookie.name.clone()),
             servers: backend
                 .servers
                 .iter()
@@ -56,6 +57,7 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
                                 Instant::now(),
                             )))
                         }),
+                        cookie: server.cookie.clone(),
                     }
                 })
                 .collect(),
