@@ -493,3 +493,83 @@ fn balance_uri_keeps_each_path_on_one_server() {
     }
     assert_eq!(used.len(), 3, "paths spread over the servers: {used:?}");
 }
+
+/// HAProxy 2.6 with the same backend: its cookies must pin a client on ringway and ringway's on
+/// it, dates included (same format, same servers), and both must ignore an idle one.
+#[test]
+fn cookies_move_between_haproxy_and_ringway() {
+    let Some(haproxy) = support::ensure_tool("haproxy", "haproxy") else {
+        eprintln!("SKIPPED cookies_move_between_haproxy_and_ringway: haproxy is not installed");
+        return;
+    };
+    let (one, two) = (named_origin("s1"), named_origin("s2"));
+    let cookie = "cookie = { name = \"SERVERID\", indirect = true, nocache = true, maxidle = \"30m\", maxlife = \"8h\" }";
+    let log = TempPath::new("persist-haproxy.log");
+    let proxy = proxy_for(cookie, &[&one, &two], &log);
+    let ringway = frontend_addr(&proxy);
+    let listen = support::free_local_addr();
+    let config = TempPath::new("persist-haproxy.cfg");
+    std::fs::write(
+        config.path(),
+        format!(
+            "defaults\n  mode http\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n\
+             frontend fe\n  bind {listen}\n  default_backend app\n\
+             backend app\n  cookie SERVERID insert indirect nocache maxidle 30m maxlife 8h\n\
+             \x20 server s1 {} cookie s1\n  server s2 {} cookie s2\n",
+            one.addr(),
+            two.addr()
+        ),
+    )
+    .unwrap();
+    let _haproxy = support::Child(
+        std::process::Command::new(haproxy)
+            .args(["-db", "-f"])
+            .arg(config.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("haproxy runs"),
+    );
+    wait_until("haproxy listening", || TcpStream::connect(listen).is_ok());
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let from_haproxy = request(listen, "/", "");
+    let set = set_cookies(&from_haproxy)[0].to_owned();
+    let value = set
+        .strip_prefix("SERVERID=")
+        .and_then(|rest| rest.strip_suffix("; path=/"))
+        .unwrap_or_else(|| panic!("{set}"));
+    let mut parts = value.split('|');
+    let server = parts.next().unwrap().to_owned();
+    assert_eq!(server, answered_by(&from_haproxy));
+    for date in parts {
+        let seconds = ringway_http::decode_date(date.as_bytes()).expect("HAProxy's date decodes");
+        assert!(seconds.abs_diff(now) <= 8, "{set}");
+    }
+    // HAProxy's cookie on ringway, ringway's on HAProxy: the same server each time.
+    let pinned = format!("Cookie: SERVERID={value}\r\n");
+    for _ in 0..5 {
+        assert_eq!(answered_by(&request(ringway, "/", &pinned)), server);
+    }
+    let from_ringway = request(ringway, "/", "");
+    let theirs = set_cookies(&from_ringway)[0]
+        .strip_suffix("; path=/")
+        .unwrap()
+        .to_owned();
+    let server = answered_by(&from_ringway);
+    for _ in 0..5 {
+        let response = request(listen, "/", &format!("Cookie: {theirs}\r\n"));
+        assert_eq!(answered_by(&response), server);
+    }
+    // An hour idle: both ignore it and set a new one.
+    let idle = format!(
+        "Cookie: SERVERID=s1|{}|{}\r\n",
+        cookie_date(3600),
+        cookie_date(3600)
+    );
+    assert_eq!(set_cookies(&request(listen, "/", &idle)).len(), 1);
+    assert_eq!(set_cookies(&request(ringway, "/", &idle)).len(), 1);
+}
