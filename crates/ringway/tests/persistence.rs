@@ -133,6 +133,12 @@ fn an_inserted_cookie_pins_the_client_over_100_connections() {
         .map(|_| answered_by(&request(addr, "/", "")))
         .collect();
     assert!(others.iter().any(|name| *name != server), "{others:?}");
+    // lbtot counts the balance algorithm's picks, as HAProxy: stot - lbtot went by cookie.
+    let total = |column: &str| {
+        stat_num(&proxy, "app", "s1", column) + stat_num(&proxy, "app", "s2", column)
+    };
+    assert_eq!((total("stot"), total("lbtot")), (105, 5));
+    assert_eq!(stat_num(&proxy, "app", "BACKEND", "lbtot"), 5);
     // show stat names the cookie, as HAProxy: the server's value, the backend's name.
     assert_eq!(stat(&proxy, "app", "s1", "cookie"), "s1");
     assert_eq!(stat(&proxy, "app", "BACKEND", "cookie"), "SERVERID");

@@ -98,6 +98,7 @@ impl Session {
         let mut left: Option<usize> = None;
         loop {
             let cursor = &self.ctx.cursors[backend];
+            let by_cookie = pinned.is_some();
             let chosen = match pinned.take() {
                 Some(server) => Some(server),
                 None => pick_server(&self.ctx, backend, cursor, left, key),
@@ -105,7 +106,9 @@ impl Session {
             let Some(server) = chosen else {
                 return self.fail(ProxyError::NoServer).await;
             };
-            let (outcome, connect_failed) = self.serve_on(backend, server, &head, started).await;
+            let (outcome, connect_failed) = self
+                .serve_on(backend, server, &head, started, by_cookie)
+                .await;
             let Some(error) = connect_failed else {
                 return outcome;
             };
@@ -131,17 +134,22 @@ impl Session {
     }
 
     /// The request on `server`: the outcome, or the connect error when every attempt to
-    /// connect failed and nothing was answered yet (the caller may redispatch).
+    /// connect failed and nothing was answered yet (the caller may redispatch). `by_cookie`:
+    /// its persistence cookie chose the server, not the balance algorithm (not in `lbtot`, as
+    /// HAProxy's `cum_lbconn`).
     async fn serve_on(
         &mut self,
         backend: usize,
         server: usize,
         head: &RequestHead,
         started: Instant,
+        by_cookie: bool,
     ) -> (Outcome, Option<ProxyError>) {
         let ctx = self.ctx.clone();
         let counters = &ctx.counters.servers[backend][server];
-        counters.lbtot.inc();
+        if !by_cookie {
+            counters.lbtot.inc();
+        }
         self.log_server(server);
         if !self.wait_for_slot(backend, server).await {
             return (self.fail(ProxyError::QueueTimeout).await, None);
