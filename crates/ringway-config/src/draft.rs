@@ -146,6 +146,22 @@ pub(crate) struct DraftBackend {
     pub tuning: DraftTuning,
     pub health_check: Option<DraftHealthCheck>,
     pub allbackups: Option<At<bool>>,
+    pub cookie: Option<DraftCookie>,
+}
+
+/// `cookie`, an inline table (HAProxy's `cookie` directive).
+#[derive(Debug, Default)]
+pub(crate) struct DraftCookie {
+    pub name: Option<At<String>>,
+    pub mode: Option<At<String>>,
+    pub indirect: Option<At<bool>>,
+    pub nocache: Option<At<bool>>,
+    pub maxidle: Option<At<Duration>>,
+    pub maxlife: Option<At<Duration>>,
+    pub path: Option<At<String>>,
+    pub domain: Option<At<String>>,
+    pub httponly: Option<At<bool>>,
+    pub secure: Option<At<bool>>,
 }
 
 /// `health_check`, an inline table.
@@ -183,6 +199,7 @@ pub(crate) struct DraftServer {
     pub observe: Option<At<String>>,
     pub error_limit: Option<At<i64>>,
     pub on_error: Option<At<String>>,
+    pub cookie: Option<At<String>>,
 }
 
 #[derive(Debug, Default)]

@@ -314,6 +314,8 @@ pub struct Backend {
     /// `allbackups` (HAProxy's `option allbackups`): with no active server usable, every usable
     /// backup shares the requests by weight, not only the first one.
     pub allbackups: bool,
+    /// `cookie`: cookie-based persistence (HAProxy's `cookie` directive); None: off.
+    pub cookie: Option<PersistCookie>,
 }
 
 /// `health_check`: how a backend's checked servers are probed.
@@ -372,6 +374,10 @@ pub enum Balance {
     #[default]
     RoundRobin,
     LeastConn,
+    /// Consistent hash of the client's address.
+    Source,
+    /// Consistent hash of the request path (without its query, as HAProxy's default).
+    Uri,
 }
 
 impl Balance {
@@ -380,12 +386,14 @@ impl Balance {
         match self {
             Balance::RoundRobin => "roundrobin",
             Balance::LeastConn => "leastconn",
+            Balance::Source => "source",
+            Balance::Uri => "uri",
         }
     }
 }
 
 /// `http_reuse`: the pool crate owns the reuse modes and their table.
-pub use ringway_http::{ForwardHeaders, ProxyVersion};
+pub use ringway_http::{CookieMode, ForwardHeaders, PersistCookie, ProxyVersion};
 pub use ringway_pool::ReuseMode;
 
 /// A `[[backend.server]]`.
@@ -419,6 +427,9 @@ pub struct Server {
     pub slowstart: Duration,
     /// Passive detection (HAProxy's `observe`, `error-limit`, `on-error`); `None`: off.
     pub observe: Option<Observe>,
+    /// This server's persistence cookie value (`cookie`); None: requests are never sent to it by
+    /// cookie, and an inserted cookie for it clears the client's (as HAProxy).
+    pub cookie: Option<String>,
 }
 
 /// Passive health detection of one server: what its traffic counts as an error, and what

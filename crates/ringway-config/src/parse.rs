@@ -10,9 +10,9 @@ use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
 use crate::draft::{
-    At, DraftAccessLog, DraftBackend, DraftCertPair, DraftConfig, DraftFrontend, DraftFrontendTls,
-    DraftGlobal, DraftHealthCheck, DraftRoute, DraftServer, DraftServerTls, DraftStatsSocket,
-    DraftTuning, List, Origin,
+    At, DraftAccessLog, DraftBackend, DraftCertPair, DraftConfig, DraftCookie, DraftFrontend,
+    DraftFrontendTls, DraftGlobal, DraftHealthCheck, DraftRoute, DraftServer, DraftServerTls,
+    DraftStatsSocket, DraftTuning, List, Origin,
 };
 use crate::duration::parse_duration;
 use crate::error::Issues;
@@ -66,6 +66,11 @@ const BACKEND_KEYS: &[&str] = &[
     "server",
     "health_check",
     "allbackups",
+    "cookie",
+];
+const COOKIE_KEYS: &[&str] = &[
+    "name", "mode", "indirect", "nocache", "maxidle", "maxlife", "path", "domain", "httponly",
+    "secure",
 ];
 const HEALTH_CHECK_KEYS: &[&str] = &[
     "kind",
@@ -97,6 +102,7 @@ const SERVER_KEYS: &[&str] = &[
     "observe",
     "error_limit",
     "on_error",
+    "cookie",
 ];
 const SERVER_TLS_KEYS: &[&str] = &["verify", "ca_file", "sni", "cert", "key"];
 
@@ -335,6 +341,9 @@ fn read_backend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftBackend {
             .table("health_check", issues)
             .map(|check| read_health_check(check, issues)),
         allbackups: table.boolean("allbackups", issues),
+        cookie: table
+            .table("cookie", issues)
+            .map(|cookie| read_cookie(cookie, issues)),
         origin: table.origin,
     }
 }
@@ -353,6 +362,22 @@ fn read_health_check(table: Reader<'_, '_>, issues: &mut Issues) -> DraftHealthC
         timeout: table.duration("timeout", issues),
         rise: table.integer("rise", issues),
         fall: table.integer("fall", issues),
+    }
+}
+
+fn read_cookie(table: Reader<'_, '_>, issues: &mut Issues) -> DraftCookie {
+    table.check_keys(&[COOKIE_KEYS], issues);
+    DraftCookie {
+        name: table.required_string("name", issues),
+        mode: table.string("mode", issues),
+        indirect: table.boolean("indirect", issues),
+        nocache: table.boolean("nocache", issues),
+        maxidle: table.duration("maxidle", issues),
+        maxlife: table.duration("maxlife", issues),
+        path: table.string("path", issues),
+        domain: table.string("domain", issues),
+        httponly: table.boolean("httponly", issues),
+        secure: table.boolean("secure", issues),
     }
 }
 
@@ -377,6 +402,7 @@ fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
         observe: table.string("observe", issues),
         error_limit: table.integer("error_limit", issues),
         on_error: table.string("on_error", issues),
+        cookie: table.string("cookie", issues),
         origin: table.origin,
     }
 }

@@ -8,6 +8,8 @@
 //! on, so one run reports everything; the returned [`Config`] is only used
 //! when no issue was recorded.
 
+mod cookie;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -317,8 +319,13 @@ impl Checker<'_> {
             Some(given) => match given.value.as_str() {
                 "roundrobin" => Balance::RoundRobin,
                 "leastconn" => Balance::LeastConn,
+                "source" => Balance::Source,
+                "uri" => Balance::Uri,
                 _ => {
-                    self.issue(given, "must be \"roundrobin\" or \"leastconn\"");
+                    self.issue(
+                        given,
+                        "must be \"roundrobin\", \"leastconn\", \"source\" or \"uri\"",
+                    );
                     Balance::default()
                 }
             },
@@ -363,6 +370,14 @@ impl Checker<'_> {
                 self.server(server)
             })
             .collect();
+        let cookie = draft.cookie.as_ref().and_then(|cookie| self.cookie(cookie));
+        self.server_cookies(
+            draft
+                .servers
+                .items
+                .iter()
+                .filter_map(|server| server.cookie.as_ref()),
+        );
         let tuning = self.tuning(&draft.tuning, defaults);
         Backend {
             name: name_of(&draft.name),
@@ -377,6 +392,7 @@ impl Checker<'_> {
             retries: tuning.retries,
             health_check,
             allbackups: draft.allbackups.as_ref().is_some_and(|all| all.value),
+            cookie,
         }
     }
 
@@ -524,6 +540,7 @@ impl Checker<'_> {
             backup: draft.backup.as_ref().is_some_and(|backup| backup.value),
             slowstart: self.slowstart(&draft.slowstart),
             observe: self.observe(draft),
+            cookie: draft.cookie.as_ref().map(|cookie| cookie.value.clone()),
         })
     }
 

@@ -565,7 +565,7 @@ fn enumerations() {
     assert_eq!(all.len(), 4, "{}", render(&all));
     assert_eq!(
         about(&all, "backend[0].balance").message,
-        "must be \"roundrobin\" or \"leastconn\""
+        "must be \"roundrobin\", \"leastconn\", \"source\" or \"uri\""
     );
     assert_eq!(at(about(&all, "backend[0].balance")), (9, 11));
     assert_eq!(

@@ -5,11 +5,12 @@
 //! (`local`), the keep-on-release rule (`keep`), the purge arithmetic (`purge`), the per-shard pools of a server with
 //! cross-shard takeover (`sharded`) and the file
 //! descriptor pressure thresholds (`fd`), the health-check rise/fall machine (`health`), server weights with slowstart and the
-//! backup tier (`weights`) and the per-shard weighted selection (`smooth`). It is generic over the connection type, so the runtime
+//! backup tier (`weights`), the per-shard weighted selection (`smooth`) and the consistent-hash ring of `balance = "source"`/`"uri"` (`hash_ring`). It is generic over the connection type, so the runtime
 //! stores what it needs (a socket, TLS state, a duplicated fd for takeover) and tests store ids.
 
 mod fd;
 mod hash;
+mod hash_ring;
 mod health;
 mod keep;
 mod local;
@@ -22,6 +23,7 @@ mod weights;
 
 pub use fd::FdPressure;
 pub use hash::conn_hash;
+pub use hash_ring::{hash_key, HashRing, POINTS_PER_WEIGHT};
 pub use health::{CheckOutcome, CheckStatus, Health, HealthMachine, Intervals, OnError};
 pub use keep::{keep_decision, KeepRefusal, KeepRequest};
 pub use local::{IdleClass, LocalPool};

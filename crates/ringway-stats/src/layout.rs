@@ -88,6 +88,13 @@ impl SharedState {
     pub fn takes_traffic(&self) -> bool {
         self.0.load(Relaxed) == ServerState::Ready as u8
     }
+
+    /// Ready or draining, and not DOWN: may take a request its persistence cookie sends to it
+    /// (a draining server keeps its persistent clients, as in HAProxy). One load.
+    pub fn takes_persistent(&self) -> bool {
+        let state = self.0.load(Relaxed);
+        state == ServerState::Ready as u8 || state == ServerState::Drain as u8
+    }
 }
 
 #[derive(Debug)]
@@ -115,6 +122,8 @@ pub struct ServerInfo {
     pub weight: ServerWeight,
     /// Takes requests only when no active server does.
     pub backup: bool,
+    /// The server's persistence cookie value (`show stat`'s `cookie`).
+    pub cookie: Option<String>,
 }
 
 impl ServerInfo {
@@ -135,8 +144,10 @@ impl ServerInfo {
 pub struct BackendInfo {
     pub name: String,
     pub iid: u32,
-    /// "roundrobin" or "leastconn".
+    /// "roundrobin", "leastconn", "source" or "uri".
     pub algo: &'static str,
+    /// The persistence cookie's name (`show stat`'s `cookie` on the backend row).
+    pub cookie: Option<String>,
     pub servers: Vec<ServerInfo>,
     /// With no active server usable, every usable backup serves (not only the first).
     pub allbackups: bool,

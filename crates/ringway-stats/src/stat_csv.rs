@@ -347,6 +347,9 @@ fn server_row(backend: &BackendInfo, info: &ServerInfo, t: &ServerTotals) -> Row
     row.set("bck", u8::from(t.backup));
     row.set("iid", backend.iid);
     row.set("sid", info.sid);
+    if let Some(cookie) = &info.cookie {
+        row.set("cookie", cookie);
+    }
     row.set("type", TYPE_SERVER);
     row.set("addr", info.address);
     row.set("srv_icur", t.pool.idle_cur);
@@ -383,6 +386,9 @@ fn backend_row(info: &BackendInfo, t: &BackendTotals) -> Row {
     row.set("sid", 0);
     row.set("type", TYPE_BACKEND);
     row.set("algo", info.algo);
+    if let Some(cookie) = &info.cookie {
+        row.set("cookie", cookie);
+    }
     row.set_all(["cache_lookups", "cache_hits"], 0);
     row.set("uweight", t.uweight);
     row.set_all(

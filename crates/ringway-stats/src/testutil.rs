@@ -32,6 +32,7 @@ pub fn server(name: &str, sid: u32, addr: &str, maxconn: u32, pool: ServerShared
         health: Arc::new(Mutex::new(HealthMachine::new(2, 3, false, Instant::now()))),
         weight: ServerWeight::new(1, Duration::ZERO),
         backup: false,
+        cookie: None,
     }
 }
 
@@ -48,6 +49,7 @@ pub fn sample_layout(shards: usize, limits: PoolLimits) -> Layout {
             name: "be".to_string(),
             iid: 3,
             algo: "roundrobin",
+            cookie: None,
             servers: vec![server(
                 "s1",
                 1,

@@ -100,18 +100,34 @@ impl Session {
         if self.ctx.sni_from_host {
             self.keep_request_host(&head);
         }
-        self.cbuf.consume(head.head_len);
         let Some(backend) = backend else {
+            self.cbuf.consume(head.head_len);
             return self.fail(ProxyError::NoServer).await;
         };
-        let redispatch = self.ctx.process.config.backends[backend].redispatch;
+        let key = self.balance_key(backend, &head);
+        self.cbuf.consume(head.head_len);
+        let config = &self.ctx.process.config.backends[backend];
+        let redispatch = config.redispatch;
+        // A valid cookie names the server (HAProxy's `cookie`); else the balance algorithm does.
+        let mut pinned = match config.cookie {
+            Some(_) => self.persist_request(backend),
+            None => None,
+        };
         let mut left: Option<usize> = None;
         loop {
             let cursor = &self.ctx.cursors[backend];
-            let Some(server) = pick_server(&self.ctx, backend, cursor, left) else {
+            let by_cookie = pinned.is_some();
+            let chosen = match pinned.take() {
+                Some(server) => Some(server),
+                None => pick_server(&self.ctx, backend, cursor, left, key),
+            };
+            let Some(server) = chosen else {
                 return self.fail(ProxyError::NoServer).await;
             };
-            let error = match self.serve_on(backend, server, &head, started).await {
+            let error = match self
+                .serve_on(backend, server, &head, started, by_cookie)
+                .await
+            {
                 Served::Done(outcome) => return outcome,
                 // The server went DOWN (or into maintenance) while the request waited in its
                 // queue: it goes to another server, as HAProxy redistributes a queue.
@@ -137,23 +153,28 @@ impl Session {
             if let Some(log) = &mut self.log {
                 log.redispatch();
             }
+            self.persist_redispatched();
             left = Some(server);
         }
     }
 
     /// The request on `server`: the outcome, the connect error when every attempt to connect
     /// failed and nothing was answered yet (the caller may redispatch), or the server went
-    /// away while the request waited for a slot.
+    /// away while the request waited for a slot. `by_cookie`: its persistence cookie chose the
+    /// server, not the balance algorithm (not in `lbtot`, as HAProxy's `cum_lbconn`).
     async fn serve_on(
         &mut self,
         backend: usize,
         server: usize,
         head: &RequestHead,
         started: Instant,
+        by_cookie: bool,
     ) -> Served {
         let ctx = self.ctx.clone();
         let counters = &ctx.counters.servers[backend][server];
-        counters.lbtot.inc();
+        if !by_cookie {
+            counters.lbtot.inc();
+        }
         self.log_server(server);
         let slot = match self.wait_for_slot(backend, server).await {
             SlotWait::Taken(slot) => slot,
@@ -528,6 +549,10 @@ impl Session {
             );
             if let Some(log) = &mut self.log {
                 log.response(response.status);
+            }
+            let backend_config = &ctx.process.config.backends[conn.backend];
+            if let (Some(cookie), false) = (&backend_config.cookie, response.status == 101) {
+                self.persist_response(cookie, &backend_config.servers[conn.server], head.method);
             }
             if response.status == 101 {
                 self.client

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ringway_config::{Balance, Config};
+use ringway_config::Config;
 use ringway_pool::{HealthMachine, PoolLimits, ServerShared, ServerWeight};
 use ringway_stats::{BackendHealth, BackendInfo, FrontendInfo, Layout, ServerInfo, SharedState};
 
@@ -30,10 +30,8 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
         .map(|backend| BackendInfo {
             name: backend.name.clone(),
             iid: iid(),
-            algo: match backend.balance {
-                Balance::RoundRobin => "roundrobin",
-                Balance::LeastConn => "leastconn",
-            },
+            algo: backend.balance.as_str(),
+            cookie: backend.cookie.as_ref().map(|cookie| cookie.name.clone()),
             servers: backend
                 .servers
                 .iter()
@@ -61,6 +59,7 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
                         },
                         weight: ServerWeight::new(server.weight, server.slowstart),
                         backup: server.backup,
+                        cookie: server.cookie.clone(),
                     }
                 })
                 .collect(),

@@ -92,6 +92,9 @@ pub struct ProcessShared {
     pub accepting: AtomicU64,
     /// Idle server connections a predecessor handed over, per shard: `incoming[shard]`.
     pub incoming: Vec<SegQueue<crate::process::reload::Migrated>>,
+    /// The consistent-hash ring of each backend balancing by `source` or `uri`:
+    /// `rings[backend]`, built once per generation.
+    pub rings: Vec<Option<ringway_pool::HashRing>>,
 }
 
 /// The generation serving now, for the threads that outlive generations (the stats sockets,

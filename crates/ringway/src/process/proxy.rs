@@ -751,6 +751,7 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
         .map(|backend| backend.servers.len())
         .collect();
     Ok(ProcessShared {
+        rings: crate::server::persist::hash_rings(&config),
         counters: (0..shards)
             .map(|_| {
                 Arc::new(ShardCounters::new(
