@@ -103,6 +103,9 @@ pub struct BackendInfo {
     /// "roundrobin" or "leastconn".
     pub algo: &'static str,
     pub servers: Vec<ServerInfo>,
+    /// HAProxy's default `fullconn`, the BACKEND row's `slim`: a tenth (rounded up) of the
+    /// `max_conn` of the frontends that route to it.
+    pub fullconn: u64,
 }
 
 /// The static shape of the process the stats describe.

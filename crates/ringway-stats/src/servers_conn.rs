@@ -159,6 +159,7 @@ mod tests {
             name: "other".to_string(),
             iid: 4,
             algo: "leastconn",
+            fullconn: 0,
             servers: vec![server(
                 "v6",
                 7,

@@ -74,9 +74,36 @@ const RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// How often a request waiting for a `maxconn` slot looks again.
 const QUEUE_POLL: Duration = Duration::from_millis(1);
 
+/// When a request reached each phase, for the time averages (HAProxy's qtime, ctime, rtime,
+/// ttime). Marks the fast path reaches without waiting reuse the previous clock read.
+#[derive(Clone, Copy)]
+pub struct Marks {
+    /// The request got a server slot.
+    pub queued: Instant,
+    /// The request got a server connection.
+    pub connected: Instant,
+    /// The final response head arrived.
+    pub response: Option<Instant>,
+}
+
+impl Marks {
+    pub fn new(at: Instant) -> Marks {
+        Marks {
+            queued: at,
+            connected: at,
+            response: None,
+        }
+    }
+}
+
+/// Whole milliseconds from `from` to `to`.
+fn millis(from: Instant, to: Instant) -> u64 {
+    to.saturating_duration_since(from).as_millis() as u64
+}
+
 impl Session {
-    pub(crate) async fn exchange(&mut self, head: RequestHead) -> Outcome {
-        let started = Instant::now();
+    /// The request whose head arrived `started` (a clock read the caller made).
+    pub(crate) async fn exchange(&mut self, head: RequestHead, started: Instant) -> Outcome {
         let backend = self.route(&head);
         self.log_head(&head, backend, started);
         if self.ctx.sni_from_host {
@@ -84,16 +111,33 @@ impl Session {
         }
         self.cbuf.consume(head.head_len);
         let Some(backend) = backend else {
-            return self.fail(ProxyError::NoServer).await;
+            return self.fail(ProxyError::NoServer, None).await;
         };
+        let ctx = self.ctx.clone();
+        let counters = &ctx.counters.backends[backend];
+        counters.sessions.inc();
+        counters.sess_rate.record(ctx.uptime_ms(started));
+        let outcome = self.exchange_on(backend, &head, started).await;
+        counters.sessions.dec();
+        outcome
+    }
+
+    /// The request routed to `backend`: a server, and another one once when `redispatch`
+    /// allows.
+    async fn exchange_on(
+        &mut self,
+        backend: usize,
+        head: &RequestHead,
+        started: Instant,
+    ) -> Outcome {
         let redispatch = self.ctx.process.config.backends[backend].redispatch;
         let mut left: Option<usize> = None;
         loop {
             let cursor = &self.ctx.cursors[backend];
             let Some(server) = pick_server(&self.ctx, backend, cursor, left) else {
-                return self.fail(ProxyError::NoServer).await;
+                return self.fail(ProxyError::NoServer, Some(backend)).await;
             };
-            let (outcome, connect_failed) = self.serve_on(backend, server, &head, started).await;
+            let (outcome, connect_failed) = self.serve_on(backend, server, head, started).await;
             let Some(error) = connect_failed else {
                 return outcome;
             };
@@ -107,7 +151,9 @@ impl Session {
                             .takes_traffic()
                 });
             if !redispatch || left.is_some() || !others {
-                return self.fail(error).await;
+                // One connection error per request that gave up connecting, as HAProxy.
+                self.ctx.counters.servers[backend][server].econ.inc();
+                return self.fail(error, Some(backend)).await;
             }
             self.ctx.counters.servers[backend][server].wredis.inc();
             if let Some(log) = &mut self.log {
@@ -130,12 +176,17 @@ impl Session {
         let counters = &ctx.counters.servers[backend][server];
         counters.lbtot.inc();
         self.log_server(server);
-        if !self.wait_for_slot(backend, server).await {
-            return (self.fail(ProxyError::QueueTimeout).await, None);
-        }
-        self.log_queued();
+        let Some((queued, ahead)) = self.wait_for_slot(backend, server, started).await else {
+            return (
+                self.fail(ProxyError::QueueTimeout, Some(backend)).await,
+                None,
+            );
+        };
+        self.marks = Marks::new(queued);
+        self.log_queued(queued, ahead);
         counters.sessions.inc();
         counters.stot.inc();
+        counters.sess_rate.record(ctx.uptime_ms(started));
         self.info.server.set(Some((backend, server)));
         if head.needs_host {
             // An HTTP/1.0 request without a host: the server learns which of its names
@@ -152,7 +203,19 @@ impl Session {
             upgrade: head.upgrade,
         };
         let result = self.forward(backend, server, head, &client).await;
-        counters.record_latency(started.elapsed());
+        let end = Instant::now();
+        counters.record_latency(end.saturating_duration_since(started));
+        if let Some(response) = self.marks.response {
+            let marks = self.marks;
+            let phases = [
+                millis(started, marks.queued),
+                millis(marks.queued, marks.connected),
+                millis(marks.connected, response),
+                millis(started, end),
+            ];
+            counters.times.record(phases);
+            ctx.counters.backends[backend].times.record(phases);
+        }
         self.info.server.set(None);
         counters.sessions.dec();
         ctx.process.release_slot(backend, server);
@@ -164,6 +227,8 @@ impl Session {
             }) => (Outcome::Close, Some(error)),
             Err(Failure { error, responded }) => {
                 match error {
+                    // A session killed by `shutdown session` is no server's fault.
+                    _ if self.info.is_shut() => {}
                     ProxyError::Server(_)
                     | ProxyError::ServerTimeout
                     | ProxyError::EmptyResponse
@@ -180,16 +245,26 @@ impl Session {
                     self.log_error(&error, true);
                     return (Outcome::Close, None);
                 }
-                (self.fail(error).await, None)
+                (self.fail(error, Some(backend)).await, None)
             }
         }
     }
 
-    /// Logs the error, answers it, and closes the client connection.
-    async fn fail(&mut self, error: ProxyError) -> Outcome {
+    /// Logs the error, answers it (counted for `backend` too when the request had one), and
+    /// closes the client connection. A session killed by `shutdown session` gets no answer.
+    async fn fail(&mut self, error: ProxyError, backend: Option<usize>) -> Outcome {
         self.log(&error);
         self.log_error(&error, false);
-        self.send_error(error.status()).await;
+        if self.info.is_shut() {
+            return Outcome::Close;
+        }
+        let status = error.status();
+        if let Some(backend) = backend {
+            let counters = &self.ctx.counters.backends[backend];
+            counters.status.record(status);
+            counters.req_tot.inc();
+        }
+        self.send_error(status).await;
         Outcome::Close
     }
 
@@ -223,21 +298,37 @@ impl Session {
         frontend.default_backend
     }
 
-    /// Takes a `maxconn` slot on the server, waiting up to timeout_queue.
-    async fn wait_for_slot(&self, backend: usize, server: usize) -> bool {
+    /// Takes a `maxconn` slot on the server, waiting up to timeout_queue in the server's queue
+    /// (counted in qcur). Returns when it got the slot (`started` when at once) and how many
+    /// requests of this shard were queued for the server before it, or None on a timeout.
+    async fn wait_for_slot(
+        &self,
+        backend: usize,
+        server: usize,
+        started: Instant,
+    ) -> Option<(Instant, u64)> {
         let process = &self.ctx.process;
         if process.try_take_slot(backend, server) {
-            return true;
+            return Some((started, 0));
         }
+        let queue = &self.ctx.counters.servers[backend][server].queue;
+        let backend_queue = &self.ctx.counters.backends[backend].queue;
+        let ahead = u64::try_from(queue.get()).unwrap_or(0);
+        queue.inc();
+        backend_queue.inc();
+        let mut got = None;
         let deadline = Instant::now() + process.config.backends[backend].timeouts.queue;
         while Instant::now() < deadline && !self.info.is_shut() {
             // A poller timer: it ends the shard's nap, where a glommio one would wait it out.
             ringway_net::sleep_until(Instant::now() + QUEUE_POLL).await;
             if process.try_take_slot(backend, server) {
-                return true;
+                got = Some((Instant::now(), ahead));
+                break;
             }
         }
-        false
+        queue.dec();
+        backend_queue.dec();
+        got
     }
 
     /// Sends the request and relays the response, on a connection `acquire` finds. When a
@@ -265,8 +356,10 @@ impl Session {
             conn.record.closing(CloseReason::Error);
             if reused {
                 self.ctx.counters.servers[backend][server].reuse.inc();
+            } else {
+                self.marks.connected = Instant::now();
             }
-            self.log_connected(reused);
+            self.log_connected(reused, self.marks.connected);
             if self.info.is_shut() {
                 conn.record.closing(CloseReason::Shutdown);
                 return Err(Failure::after_response(ProxyError::Client(
@@ -466,12 +559,17 @@ impl Session {
                 }
                 continue;
             }
+            let at = Instant::now();
+            self.marks.response = Some(at);
             self.ctx.counters.frontends[self.frontend]
                 .status
                 .record(response.status);
             counters.status.record(response.status);
+            let backend = &self.ctx.counters.backends[conn.backend];
+            backend.status.record(response.status);
+            backend.req_tot.inc();
             if let Some(log) = &mut self.log {
-                log.response(response.status);
+                log.response(response.status, at);
             }
             if response.status == 101 {
                 self.client
