@@ -124,3 +124,27 @@ fn an_idle_proxy_reports_its_shards_idle() {
     wait_until("Idle_pct to show the shard waiting", || idle(&proxy) >= 50);
     assert!(idle(&proxy) <= 100);
 }
+
+#[test]
+fn time_averages_cover_the_server_s_delay() {
+    let origin = origin();
+    let proxy = proxy("", &one_server("safe", ""), origin.addr());
+    let addr = frontend_addr(&proxy);
+    // The origin waits 300 ms before its response head: a small body, then one relayed in parts.
+    let mut client = Client::connect(addr);
+    assert_eq!(client.get("/?delay=300").status, 200);
+    assert_eq!(client.get("/?delay=300&body=2000000").status, 200);
+    for row in ["s1", "BACKEND"] {
+        for column in ["rtime_max", "ttime_max"] {
+            let value = stat_num(&proxy, "app", row, column);
+            assert!(value >= 300, "{row} {column}: {value}");
+        }
+        // HAProxy's sliding average starts low: the second sample weighs more than the first.
+        for column in ["rtime", "ttime"] {
+            let value = stat_num(&proxy, "app", row, column);
+            assert!(value >= 150, "{row} {column}: {value}");
+        }
+        // Never queued, and the second request reused the first one's connection.
+        assert_eq!(stat(&proxy, "app", row, "qtime_max"), "0", "{row}");
+    }
+}

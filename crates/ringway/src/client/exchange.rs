@@ -75,7 +75,9 @@ const RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
 const QUEUE_POLL: Duration = Duration::from_millis(1);
 
 /// When a request reached each phase, for the time averages (HAProxy's qtime, ctime, rtime,
-/// ttime). Marks the fast path reaches without waiting reuse the previous clock read.
+/// ttime). The fast path (a slot at once, a reused connection, a response whole in one read)
+/// reads the clock for none of them: each reuses the previous clock read, and a response head
+/// that came with its whole body counts as arrived when the request ends.
 #[derive(Clone, Copy)]
 pub struct Marks {
     /// The request got a server slot.
@@ -83,6 +85,8 @@ pub struct Marks {
     /// The request got a server connection.
     pub connected: Instant,
     /// The final response head arrived.
+    pub responded: bool,
+    /// When, if the clock was read then (the access log, a body relayed in parts).
     pub response: Option<Instant>,
 }
 
@@ -91,6 +95,7 @@ impl Marks {
         Marks {
             queued: at,
             connected: at,
+            responded: false,
             response: None,
         }
     }
@@ -205,8 +210,9 @@ impl Session {
         let result = self.forward(backend, server, head, &client).await;
         let end = Instant::now();
         counters.record_latency(end.saturating_duration_since(started));
-        if let Some(response) = self.marks.response {
+        if self.marks.responded {
             let marks = self.marks;
+            let response = marks.response.unwrap_or(end);
             let phases = [
                 millis(started, marks.queued),
                 millis(marks.queued, marks.connected),
@@ -559,8 +565,12 @@ impl Session {
                 }
                 continue;
             }
-            let at = Instant::now();
-            self.marks.response = Some(at);
+            self.marks.responded = true;
+            if let Some(log) = &mut self.log {
+                let at = Instant::now();
+                self.marks.response = Some(at);
+                log.response(response.status, at);
+            }
             self.ctx.counters.frontends[self.frontend]
                 .status
                 .record(response.status);
@@ -568,9 +578,6 @@ impl Session {
             let backend = &self.ctx.counters.backends[conn.backend];
             backend.status.record(response.status);
             backend.req_tot.inc();
-            if let Some(log) = &mut self.log {
-                log.response(response.status, at);
-            }
             if response.status == 101 {
                 self.client
                     .write_all(&self.to_client)
@@ -615,6 +622,8 @@ impl Session {
                 done.reply_pending = true;
                 return Ok(done);
             }
+            // The body comes in parts: the head's arrival is not the request's end.
+            self.marks.response.get_or_insert_with(Instant::now);
             self.client
                 .write_all(&self.to_client)
                 .await
