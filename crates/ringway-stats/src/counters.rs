@@ -148,6 +148,8 @@ pub struct FrontendCounters {
     pub conn_rate: RateCounter,
     /// Requests per second (`req_rate`).
     pub req_rate: RateCounter,
+    /// Requests in progress (`h1_open_streams`).
+    pub streams: Gauge,
 }
 
 /// One backend on one shard: what HAProxy counts on the backend itself rather than as the sum

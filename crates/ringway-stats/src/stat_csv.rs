@@ -333,6 +333,7 @@ fn frontend_row(info: &FrontendInfo, t: &FrontendTotals) -> Row {
     row.set_all(ZERO_ON_PROXIES, 0);
     row.set_all(h2_fields(), 0);
     row.set("h1_open_connections", t.scur);
+    row.set("h1_open_streams", t.streams);
     row.set("h1_total_connections", t.conn_tot);
     row.set("h1_total_streams", t.req_tot);
     row.set("h1_bytes_in", t.bytes_in);

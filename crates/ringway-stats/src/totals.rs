@@ -71,6 +71,8 @@ pub struct FrontendTotals {
     pub conn_rate: RateSnapshot,
     /// Requests per second.
     pub req_rate: RateSnapshot,
+    /// Requests in progress.
+    pub streams: u64,
 }
 
 /// TLS handshake counts summed over shards (and servers).
@@ -383,6 +385,7 @@ fn frontend_totals(index: usize, shards: &[Arc<ShardCounters>], now_ms: u64) -> 
         t.log_dropped += f.log_dropped.get();
         t.conn_rate.add(&RateSnapshot::of(&f.conn_rate, now_ms));
         t.req_rate.add(&RateSnapshot::of(&f.req_rate, now_ms));
+        t.streams += gauge_value(f.streams.get());
     }
     t
 }

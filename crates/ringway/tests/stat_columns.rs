@@ -31,8 +31,9 @@ fn a_request_waiting_for_a_full_server_is_queued() {
         stat_num(&proxy, "app", "s1", "qcur") == 1
     });
     assert_eq!(stat(&proxy, "app", "BACKEND", "qcur"), "1");
-    // Both requests are the backend's: one served, one waiting.
+    // Both requests are the backend's, and the frontend's open streams: one served, one waiting.
     assert_eq!(stat(&proxy, "app", "BACKEND", "scur"), "2");
+    assert_eq!(stat(&proxy, "web", "FRONTEND", "h1_open_streams"), "2");
     assert_eq!(proxy.command("shutdown sessions server app/s1"), "\n");
     assert_eq!(queued.read_response(false).expect("served").status, 200);
     for row in ["s1", "BACKEND"] {
@@ -41,6 +42,9 @@ fn a_request_waiting_for_a_full_server_is_queued() {
     }
     assert_eq!(stat(&proxy, "app", "BACKEND", "smax"), "2");
     assert_eq!(stat(&proxy, "app", "s1", "smax"), "1");
+    wait_until("no request in progress", || {
+        stat_num(&proxy, "web", "FRONTEND", "h1_open_streams") == 0
+    });
 }
 
 #[test]

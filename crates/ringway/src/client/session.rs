@@ -277,14 +277,17 @@ impl Session {
             };
             self.info.phase.set(SessionPhase::Busy);
             let started = Instant::now();
-            let counters = &self.ctx.counters.frontends[self.frontend];
+            let ctx = self.ctx.clone();
+            let counters = &ctx.counters.frontends[self.frontend];
             counters.req_tot.inc();
-            counters.req_rate.record(self.ctx.uptime_ms(started));
+            counters.req_rate.record(ctx.uptime_ms(started));
+            counters.streams.inc();
             let outcome = if self.is_monitor_request(&head) {
                 self.answer_monitor(&head).await
             } else {
                 self.exchange(head, started).await
             };
+            counters.streams.dec();
             self.log_end();
             self.requests += 1;
             self.info.requests.set(self.requests);
