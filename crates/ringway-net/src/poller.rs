@@ -121,6 +121,8 @@ pub struct Poller {
     tick_gate: TickGate,
     /// Idle watches that fired.
     watches: Watches,
+    /// The current wait for events began then (its time is not yet in `idle_us`).
+    idle_since: Cell<Option<Instant>>,
 }
 
 /// What a thread's poller driver did since it started, for `show activity`.
@@ -134,6 +136,8 @@ pub struct PollerActivity {
     pub naps: u64,
     /// Naps that ran out, after which the thread slept in io_uring: HAProxy's `poll_exp`.
     pub parks: u64,
+    /// Time spent waiting for events (naps and sleeps), in microseconds: HAProxy's idle time.
+    pub idle_us: u64,
 }
 
 thread_local! {
@@ -170,6 +174,7 @@ impl Poller {
             timers: Timers::default(),
             tick_gate: TickGate::default(),
             watches: Watches::default(),
+            idle_since: Cell::new(None),
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
         glommio::spawn_local(drive(poller.clone(), spin, nap)).detach();
@@ -198,7 +203,23 @@ impl Poller {
 
     /// What this thread's poller driver did so far (zeros without a poller).
     pub fn activity() -> PollerActivity {
-        Poller::current().map_or_else(PollerActivity::default, |poller| poller.activity.get())
+        Poller::current().map_or_else(PollerActivity::default, |poller| {
+            // A wait in progress counts up to now, so a tick that runs while the driver sleeps
+            // sees the sleep.
+            let now = Instant::now();
+            if poller.idle_since.get().is_some() {
+                poller.fold_idle(now, Some(now));
+            }
+            poller.activity.get()
+        })
+    }
+
+    /// Adds the wait since `idle_since` to `idle_us`, and marks it as counted up to `until`.
+    fn fold_idle(&self, now: Instant, until: Option<Instant>) {
+        if let Some(since) = self.idle_since.replace(until) {
+            let waited = now.saturating_duration_since(since).as_micros();
+            self.count(|activity| activity.idle_us += waited as u64);
+        }
     }
 
     pub(crate) fn timers(&self) -> &Timers {
@@ -469,6 +490,12 @@ async fn drive(poller: Rc<Poller>, spin: Spin, nap: Duration) {
 /// is ready or that timer is due.
 async fn idle(poller: &Poller, longest_nap: Duration) {
     let now = Instant::now();
+    poller.idle_since.set(Some(now));
+    wait_idle(poller, longest_nap, now).await;
+    poller.fold_idle(Instant::now(), None);
+}
+
+async fn wait_idle(poller: &Poller, longest_nap: Duration, now: Instant) {
     let next_timer = poller.timers.next();
     let nap = next_timer.map_or(longest_nap, |due| {
         longest_nap.min(due.saturating_duration_since(now))

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::close::{CloseCounters, CloseReason};
 use crate::histogram::{LatencyHistogram, ReqsPerConnHistogram};
+use crate::rates::{RateCounter, RequestTimes};
 
 /// A monotonic counter written by one shard.
 #[derive(Debug, Default)]
@@ -56,6 +57,20 @@ impl Gauge {
 
     pub fn max(&self) -> i64 {
         self.max.load(Relaxed)
+    }
+}
+
+/// A value one shard sets and the control thread reads.
+#[derive(Debug, Default)]
+pub struct Level(AtomicU64);
+
+impl Level {
+    pub fn set(&self, value: u64) {
+        self.0.store(value, Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
     }
 }
 
@@ -128,6 +143,33 @@ pub struct FrontendCounters {
     /// Access log lines a syslog receiver did not take (its socket buffer was full, or it
     /// could not be reached): dropped, never waited for.
     pub log_dropped: Counter,
+    /// Accepted connections per second (`rate` and `conn_rate`: every accepted connection is
+    /// a session).
+    pub conn_rate: RateCounter,
+    /// Requests per second (`req_rate`).
+    pub req_rate: RateCounter,
+    /// Requests in progress (`h1_open_streams`).
+    pub streams: Gauge,
+}
+
+/// One backend on one shard: what HAProxy counts on the backend itself rather than as the sum
+/// of its servers.
+#[derive(Debug, Default)]
+pub struct BackendCounters {
+    /// Requests routed to the backend and not finished (scur, HAProxy's `beconn`) and the
+    /// backend's own peak (smax).
+    pub sessions: Gauge,
+    /// Requests waiting for a server slot (`maxconn`), all servers (qcur, qmax).
+    pub queue: Gauge,
+    /// Final responses to requests routed here, by status class, the proxy's own errors
+    /// (502, 503, 504) included (hrsp_*).
+    pub status: StatusCounters,
+    /// Requests routed here that got a status (req_tot).
+    pub req_tot: Counter,
+    /// Requests routed here per second (rate, rate_max, lastsess).
+    pub sess_rate: RateCounter,
+    /// Phase averages of the requests that got a response (qtime, ctime, rtime, ttime).
+    pub times: RequestTimes,
 }
 
 /// One server on one shard.
@@ -137,11 +179,17 @@ pub struct ServerCounters {
     pub sessions: Gauge,
     /// Requests sent to this server, reused connection or not (stot).
     pub stot: Counter,
+    /// Requests waiting for a slot on this server (qcur, qmax).
+    pub queue: Gauge,
+    /// Requests assigned to this server per second (rate, rate_max, lastsess).
+    pub sess_rate: RateCounter,
+    /// Phase averages of the requests that got a response (qtime, ctime, rtime, ttime).
+    pub times: RequestTimes,
     /// New TCP connections attempted to this server (connect).
     pub connect: Counter,
     /// Requests sent on a connection that had already carried one (reuse).
     pub reuse: Counter,
-    /// Failed connection attempts (econ).
+    /// Requests whose every connection attempt failed (econ: one per request, as HAProxy).
     pub econ: Counter,
     /// Response errors: invalid response, server closed or reset, timeout (eresp).
     pub eresp: Counter,
@@ -202,12 +250,16 @@ pub struct ActivityCounters {
     pub poll_io: Counter,
     /// Naps that ran out, after which the shard slept in io_uring (poll_exp).
     pub poll_exp: Counter,
+    /// Share of the last control tick the shard spent waiting for events, in percent
+    /// (`Idle_pct`); set by the shard at each control tick.
+    pub idle_pct: Level,
 }
 
 /// Everything one shard counts. Indexes follow the configuration order.
 #[derive(Debug)]
 pub struct ShardCounters {
     pub frontends: Vec<FrontendCounters>,
+    pub backends: Vec<BackendCounters>,
     /// `servers[backend][server]`.
     pub servers: Vec<Vec<ServerCounters>>,
     pub activity: ActivityCounters,
@@ -219,6 +271,10 @@ impl ShardCounters {
         ShardCounters {
             frontends: (0..frontends)
                 .map(|_| FrontendCounters::default())
+                .collect(),
+            backends: servers_per_backend
+                .iter()
+                .map(|_| BackendCounters::default())
                 .collect(),
             servers: servers_per_backend
                 .iter()

@@ -16,8 +16,8 @@ const COMMANDS: [(&str, &str); 18] = [
     ),
     ("show activity", "show per-shard activity stats"),
     (
-        "show sess [<id>]",
-        "report the list of current sessions or this exact session",
+        "show sess [all|<id>]",
+        "list the requests in progress (all: idle connections too) or this session",
     ),
     ("shutdown session <id>", "kill a specific session"),
     (
@@ -116,7 +116,7 @@ mod tests {
                 "show info",
                 "show servers conn [<backend>]",
                 "show servers conn verbose [<backend>]",
-                "show sess [<id>]",
+                "show sess [all|<id>]",
                 "show stat",
                 "shutdown session <id>",
                 "shutdown sessions server <bk>/<srv>",

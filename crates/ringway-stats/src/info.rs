@@ -45,6 +45,7 @@ pub fn render_info_from(
     uptime: Duration,
 ) -> String {
     let curr_conns = totals.curr_conns();
+    let (conn_rate, max_conn_rate) = totals.conn_rate();
     let (front_tls, back_tls) = (totals.frontend_tls(), totals.backend_tls());
     let curr_tls: u64 = totals.frontends.iter().map(|f| f.tls_open).sum();
     let front_reuse_pct = (front_tls.resumed * 100)
@@ -84,12 +85,12 @@ pub fn render_info_from(
         ("Maxpipes", "0".to_string()),
         ("PipesUsed", "0".to_string()),
         ("PipesFree", "0".to_string()),
-        ("ConnRate", "0".to_string()),
+        ("ConnRate", conn_rate.to_string()),
         ("ConnRateLimit", "0".to_string()),
-        ("MaxConnRate", "0".to_string()),
-        ("SessRate", "0".to_string()),
+        ("MaxConnRate", max_conn_rate.to_string()),
+        ("SessRate", conn_rate.to_string()),
         ("SessRateLimit", "0".to_string()),
-        ("MaxSessRate", "0".to_string()),
+        ("MaxSessRate", max_conn_rate.to_string()),
         ("SslRate", "0".to_string()),
         ("SslRateLimit", "0".to_string()),
         ("MaxSslRate", "0".to_string()),
@@ -105,7 +106,7 @@ pub fn render_info_from(
         ("CompressBpsRateLim", "0".to_string()),
         ("Tasks", "0".to_string()),
         ("Run_queue", "0".to_string()),
-        ("Idle_pct", "0".to_string()),
+        ("Idle_pct", totals.idle_pct.to_string()),
         ("node", node_name()),
         ("Stopping", u8::from(stopping).to_string()),
         // HAProxy counts listeners and sessions as jobs.
@@ -187,7 +188,10 @@ mod tests {
             shard.frontends[0].sessions.inc();
             shard.frontends[0].conn_tot.add(3);
             shard.frontends[0].req_tot.add(7);
+            shard.frontends[0].conn_rate.record(0);
+            shard.activity.idle_pct.set(90);
         }
+        shards[1].activity.idle_pct.set(70);
         let totals = totals(&layout, &shards);
         let text = render_info_from(&layout, &totals, true, Duration::from_secs(8));
         for (k, v) in [
@@ -210,6 +214,9 @@ mod tests {
             ("Jobs", "3"),
             ("Start_time_sec", "1795257360"),
             ("MaxSslConns", "0"),
+            ("MaxConnRate", "2"),
+            ("MaxSessRate", "2"),
+            ("Idle_pct", "80"),
         ] {
             assert_eq!(value(&text, k), v, "{k}");
         }

@@ -153,6 +153,9 @@ pub struct BackendInfo {
     pub allbackups: bool,
     /// The backend as a whole: UP while a server takes traffic (`show stat`'s BACKEND row).
     pub health: BackendHealth,
+    /// HAProxy's default `fullconn`, the BACKEND row's `slim`: a tenth (rounded up) of the
+    /// `max_conn` of the frontends that route to it.
+    pub fullconn: u64,
 }
 
 /// The static shape of the process the stats describe.

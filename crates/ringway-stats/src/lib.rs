@@ -18,6 +18,7 @@ mod json;
 mod layout;
 mod logline;
 mod prometheus;
+mod rates;
 mod servers_conn;
 mod sess;
 mod stat_csv;
@@ -31,8 +32,8 @@ mod testutil;
 pub use activity::{render_activity_at, render_show_activity};
 pub use close::{CloseCounters, CloseReason};
 pub use counters::{
-    ActivityCounters, Counter, FrontendCounters, Gauge, ServerCounters, ShardCounters,
-    StatusCounters, TlsCounters,
+    ActivityCounters, BackendCounters, Counter, FrontendCounters, Gauge, Level, ServerCounters,
+    ShardCounters, StatusCounters, TlsCounters,
 };
 pub use help::{help_text, unknown_command_text};
 pub use histogram::{
@@ -49,14 +50,18 @@ pub use logline::{
     civil_from_days, write_bsd_date, write_haproxy_date, write_iso_date, write_json_str, Civil,
 };
 pub use prometheus::{render_metrics, METRICS_CONTENT_TYPE};
+pub use rates::{
+    AverageSnapshot, RateCounter, RateSnapshot, RequestTimes, TimeAverage, TimesSnapshot,
+    TIME_SAMPLES,
+};
 pub use servers_conn::{render_servers_conn, render_servers_conn_verbose, NO_SUCH_BACKEND};
 pub use sess::{render_show_sess, SessionRow};
 pub use stat_csv::{render_show_stat, render_stat_from, stat_header, FIELDS as STAT_FIELDS};
 pub use status::{BackendHealth, BackendHistory, CheckCounters, CheckView, HealthView};
 pub use syslog::{pri, Severity, SyslogFrame, SyslogRfc, SyslogTime, MAX_FACILITY};
 pub use totals::{
-    server_sums_on, shard_server_sums, totals, BackendTotals, FrontendTotals, ServerSums,
-    ServerTotals, StatusTotals, TlsTotals, Totals,
+    server_sums_on, shard_server_sums, totals, uptime_ms, BackendOwn, BackendTotals,
+    FrontendTotals, ServerSums, ServerTotals, StatusTotals, TlsTotals, Totals,
 };
 
 /// A command's full reply on the stats socket: its body and the empty line with which

@@ -160,6 +160,7 @@ mod tests {
             iid: 4,
             algo: "leastconn",
             cookie: None,
+            fullconn: 0,
             servers: vec![server(
                 "v6",
                 7,

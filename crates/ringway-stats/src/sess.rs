@@ -1,7 +1,10 @@
 //! `show sess`: one line per client session, in the spirit of HAProxy's `show sess` (the id
 //! first, then `key=value` fields, with HAProxy's `fe=`, `be=`, `srv=`, `src=` and `age=`
-//! spellings so that scripts grepping `age=[0-9]+s` keep working). Owns the row the shards
-//! publish and its rendering; the runtime collects the rows.
+//! spellings so that scripts grepping `age=[0-9]+s` keep working). As HAProxy's streams, `age=`
+//! counts from the current request's first byte (the accept for a connection's first request),
+//! so a healthy keep-alive client never looks old; `conn_age=` counts from the accept. Owns the
+//! row the shards publish and its rendering; the runtime collects the rows and picks which to
+//! show (requests in progress, or idle connections too).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -21,8 +24,10 @@ pub struct SessionRow {
     pub server: Option<(usize, usize)>,
     /// `reading`, `idle`, `busy` or `tunnel`.
     pub state: &'static str,
-    /// Since the client connection was accepted.
+    /// Since the current (or, idle, the last) request's first byte arrived.
     pub age: Duration,
+    /// Since the client connection was accepted.
+    pub conn_age: Duration,
     /// Requests completed on the connection.
     pub requests: u64,
 }
@@ -53,12 +58,13 @@ pub fn render_show_sess(layout: &Layout, rows: &[SessionRow]) -> String {
         let _ = writeln!(
             out,
             "{:#x}: proto={proto} src={} fe={frontend} be={backend} srv={server} \
-             state={} shard={} age={}s reqs={}",
+             state={} shard={} age={}s conn_age={}s reqs={}",
             row.id,
             row.peer,
             row.state,
             row.shard,
             row.age.as_secs(),
+            row.conn_age.as_secs(),
             row.requests,
         );
     }
@@ -79,6 +85,7 @@ mod tests {
             server,
             state: "busy",
             age: Duration::from_millis(3_700),
+            conn_age: Duration::from_secs(60),
             requests: 2,
         }
     }
@@ -90,9 +97,9 @@ mod tests {
         assert_eq!(
             render_show_sess(&layout, &rows),
             "0x2: proto=tcpv4 src=127.0.0.1:41234 fe=fe be=be srv=s1 state=busy shard=0 \
-             age=3s reqs=2\n\
+             age=3s conn_age=60s reqs=2\n\
              0x1000000000001: proto=tcpv4 src=127.0.0.1:41234 fe=fe be=<NONE> srv=<none> \
-             state=busy shard=1 age=3s reqs=2\n"
+             state=busy shard=1 age=3s conn_age=60s reqs=2\n"
         );
     }
 

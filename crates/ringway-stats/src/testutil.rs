@@ -50,6 +50,7 @@ pub fn sample_layout(shards: usize, limits: PoolLimits) -> Layout {
             iid: 3,
             algo: "roundrobin",
             cookie: None,
+            fullconn: 800,
             servers: vec![server(
                 "s1",
                 1,
@@ -136,6 +137,33 @@ pub fn sample_counters(layout: &Layout) -> Vec<Arc<ShardCounters>> {
     s1.bytes_in.add(2_512_707);
     s1.bytes_out.add(6_995_914);
     s1.status.hrsp_2xx.add(49_267);
+    let be = &shard.backends[0];
+    for _ in 0..5 {
+        be.sessions.inc();
+    }
+    for _ in 0..5 {
+        be.sessions.dec();
+    }
+    be.req_tot.add(49_267);
+    be.status.hrsp_2xx.add(49_267);
+    // The sample's peaks: 9 connections and 43 899 requests within a second, 43 898 of them
+    // to s1; one request took 1 ms to answer, the others less.
+    for _ in 0..9 {
+        fe.conn_rate.record(0);
+    }
+    for _ in 0..43_899 {
+        fe.req_rate.record(0);
+    }
+    for _ in 0..43_898 {
+        s1.sess_rate.record(0);
+        be.sess_rate.record(0);
+    }
+    for times in [&s1.times, &be.times] {
+        times.record([0, 0, 1, 1]);
+        for _ in 1..49_267 {
+            times.record([0, 0, 0, 0]);
+        }
+    }
     shard.activity.accepted.add(13);
     vec![shard]
 }

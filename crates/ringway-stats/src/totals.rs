@@ -9,10 +9,11 @@ use ringway_pool::ServerSnapshot;
 
 use crate::close::CloseReason;
 use crate::counters::{
-    FrontendCounters, ServerCounters, ShardCounters, StatusCounters, TlsCounters,
+    BackendCounters, FrontendCounters, ServerCounters, ShardCounters, StatusCounters, TlsCounters,
 };
 use crate::histogram::HistogramSnapshot;
 use crate::layout::{Layout, ServerState};
+use crate::rates::{RateSnapshot, TimesSnapshot};
 use crate::status::HealthView;
 
 /// HTTP responses by status class, summed over shards.
@@ -67,6 +68,12 @@ pub struct FrontendTotals {
     pub tls: TlsTotals,
     /// Access log lines a syslog receiver did not take.
     pub log_dropped: u64,
+    /// Accepted connections per second.
+    pub conn_rate: RateSnapshot,
+    /// Requests per second.
+    pub req_rate: RateSnapshot,
+    /// Requests in progress.
+    pub streams: u64,
 }
 
 /// TLS handshake counts summed over shards (and servers).
@@ -100,6 +107,12 @@ pub struct ServerSums {
     /// its servers.
     pub smax: u64,
     pub stot: u64,
+    /// Requests waiting for a slot now, and the sum of the shards' peaks.
+    pub qcur: u64,
+    pub qmax: u64,
+    /// Requests assigned per second.
+    pub sess_rate: RateSnapshot,
+    pub times: TimesSnapshot,
     pub connect: u64,
     pub reuse: u64,
     pub econ: u64,
@@ -149,6 +162,9 @@ impl ServerSums {
         self.scur += gauge_value(c.sessions.get());
         self.smax += gauge_value(c.sessions.max());
         self.stot += c.stot.get();
+        self.qcur += gauge_value(c.queue.get());
+        self.qmax += gauge_value(c.queue.max());
+        self.times.add(&c.times.read());
         self.connect += c.connect.get();
         self.reuse += c.reuse.get();
         self.econ += c.econ.get();
@@ -173,6 +189,10 @@ impl ServerSums {
         self.scur += o.scur;
         self.smax += o.smax;
         self.stot += o.stot;
+        self.qcur += o.qcur;
+        self.qmax += o.qmax;
+        self.sess_rate.add(&o.sess_rate);
+        self.times.add(&o.times);
         self.connect += o.connect;
         self.reuse += o.reuse;
         self.econ += o.econ;
@@ -211,11 +231,40 @@ pub struct ServerTotals {
     pub backup: bool,
 }
 
+/// What a backend counts itself (not the sum of its servers), over all shards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendOwn {
+    /// Requests routed here and not finished, and the sum of the shards' peaks.
+    pub scur: u64,
+    pub smax: u64,
+    pub qcur: u64,
+    pub qmax: u64,
+    /// Final statuses, the proxy's own errors included.
+    pub status: StatusTotals,
+    pub req_tot: u64,
+    pub sess_rate: RateSnapshot,
+    pub times: TimesSnapshot,
+}
+
+impl BackendOwn {
+    fn add_counters(&mut self, c: &BackendCounters, now_ms: u64) {
+        self.scur += gauge_value(c.sessions.get());
+        self.smax += gauge_value(c.sessions.max());
+        self.qcur += gauge_value(c.queue.get());
+        self.qmax += gauge_value(c.queue.max());
+        self.status.add_counters(&c.status);
+        self.req_tot += c.req_tot.get();
+        self.sess_rate.add(&RateSnapshot::of(&c.sess_rate, now_ms));
+        self.times.add(&c.times.read());
+    }
+}
+
 /// One backend: its servers in configuration order, and their sums.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BackendTotals {
     pub servers: Vec<ServerTotals>,
     pub sum: ServerSums,
+    pub own: BackendOwn,
     /// Servers in the ready state and UP.
     pub ready: u64,
     /// Usable active servers (ready, UP, effective weight above 0): HAProxy's `srv_act`.
@@ -238,6 +287,8 @@ pub struct Totals {
     pub frontends: Vec<FrontendTotals>,
     /// Indexed like `Layout::backends`.
     pub backends: Vec<BackendTotals>,
+    /// The shards' idle share averaged, in percent (`Idle_pct`); 100 without shards.
+    pub idle_pct: u64,
 }
 
 impl Totals {
@@ -249,6 +300,14 @@ impl Totals {
     /// Accepted client connections, all frontends (`CumConns`).
     pub fn cum_conns(&self) -> u64 {
         self.frontends.iter().map(|f| f.conn_tot).sum()
+    }
+
+    /// Accepted connections per second and the peak, all frontends (`ConnRate`,
+    /// `MaxConnRate`; also `SessRate`, every connection being a session).
+    pub fn conn_rate(&self) -> (u64, u64) {
+        self.frontends.iter().fold((0, 0), |(rate, max), f| {
+            (rate + f.conn_rate.rate, max + f.conn_rate.max)
+        })
     }
 
     /// HTTP requests received, all frontends (`CumReq`).
@@ -287,7 +346,7 @@ fn gauge_value(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-fn frontend_totals(index: usize, shards: &[Arc<ShardCounters>]) -> FrontendTotals {
+fn frontend_totals(index: usize, shards: &[Arc<ShardCounters>], now_ms: u64) -> FrontendTotals {
     let mut t = FrontendTotals::default();
     for shard in shards {
         let Some(f): Option<&FrontendCounters> = shard.frontends.get(index) else {
@@ -305,6 +364,9 @@ fn frontend_totals(index: usize, shards: &[Arc<ShardCounters>]) -> FrontendTotal
         t.tls_open += gauge_value(f.tls_open.get());
         t.tls.add_counters(&f.tls);
         t.log_dropped += f.log_dropped.get();
+        t.conn_rate.add(&RateSnapshot::of(&f.conn_rate, now_ms));
+        t.req_rate.add(&RateSnapshot::of(&f.req_rate, now_ms));
+        t.streams += gauge_value(f.streams.get());
     }
     t
 }
@@ -327,21 +389,33 @@ pub fn shard_server_sums(shard: &ShardCounters) -> ServerSums {
     sums
 }
 
-fn server_sums(backend: usize, server: usize, shards: &[Arc<ShardCounters>]) -> ServerSums {
+fn server_sums(
+    backend: usize,
+    server: usize,
+    shards: &[Arc<ShardCounters>],
+    now_ms: u64,
+) -> ServerSums {
     let mut sums = ServerSums::default();
     for shard in shards {
         if let Some(c) = shard.servers.get(backend).and_then(|b| b.get(server)) {
             sums.add_counters(c);
+            sums.sess_rate.add(&RateSnapshot::of(&c.sess_rate, now_ms));
         }
     }
     sums
 }
 
+/// Milliseconds since `layout` started: the time base of the rate counters.
+pub fn uptime_ms(layout: &Layout) -> u64 {
+    u64::try_from(layout.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Sums every counter of `shards` along `layout`.
 pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
     let now = std::time::Instant::now();
+    let now_ms = uptime_ms(layout);
     let frontends = (0..layout.frontends.len())
-        .map(|index| frontend_totals(index, shards))
+        .map(|index| frontend_totals(index, shards, now_ms))
         .collect();
     let backends = layout
         .backends
@@ -351,8 +425,13 @@ pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
             let mut totals = BackendTotals::default();
             let serving = layout.serving_weights(b);
             (totals.act, totals.bck) = layout.usable_servers(b);
+            for shard in shards {
+                if let Some(c) = shard.backends.get(b) {
+                    totals.own.add_counters(c, now_ms);
+                }
+            }
             for (s, server) in backend.servers.iter().enumerate() {
-                let counters = server_sums(b, s, shards);
+                let counters = server_sums(b, s, shards, now_ms);
                 let pool = server.pool.snapshot();
                 let state = server.state.get();
                 let health = HealthView::of(&server.health_snapshot(), state, now);
@@ -385,9 +464,19 @@ pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
             totals
         })
         .collect();
+    let idle_pct = if shards.is_empty() {
+        100
+    } else {
+        shards
+            .iter()
+            .map(|shard| shard.activity.idle_pct.get().min(100))
+            .sum::<u64>()
+            / shards.len() as u64
+    };
     Totals {
         frontends,
         backends,
+        idle_pct,
     }
 }
 

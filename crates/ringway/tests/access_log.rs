@@ -1,6 +1,7 @@
-//! The access log: one line per request with HAProxy httplog's fields, whether the server
-//! connection was reused and the shard; written to a file (flushed by the shard's control
-//! tick), to stderr by the binary, and error requests with their termination state.
+//! The access log: one line per request in HAProxy's httplog layout, then whether the server
+//! connection was reused, the shard and the session; written to a file (flushed by the shard's
+//! control tick), to stderr by the binary, and error requests with their termination state
+//! (`K` for a session ended by `shutdown session`).
 
 mod common;
 mod support;
@@ -68,7 +69,7 @@ fn one_line_per_request_with_timings_reuse_and_shard() {
     let requests = ["GET /a HTTP/1.1", "GET /b?x=1 HTTP/1.1", "HEAD /c HTTP/1.0"];
     for (index, (line, request)) in lines.iter().zip(requests).enumerate() {
         let f = fields(line);
-        assert_eq!(f.len(), 12, "{line}");
+        assert_eq!(f.len(), 16, "{line}");
         assert_eq!(f[0], peer.to_string());
         assert!(
             f[1].starts_with('[') && f[1].ends_with(']') && f[1].len() == 26,
@@ -84,14 +85,19 @@ fn one_line_per_request_with_timings_reuse_and_shard() {
         assert!(timings[4] >= timings[3], "Ta covers Tr: {line}");
         assert_eq!(f[5], "200");
         assert!(f[6].parse::<u64>().unwrap() > 0, "bytes: {line}");
-        assert_eq!((f[7].as_str(), f[8].as_str()), ("----", "0"));
-        assert_eq!(f[9], request);
+        // No captured cookies, a normal end, one client connection open (process and
+        // frontend), the request no longer counted on the backend and server, no retry, no
+        // queue; no captured headers, so nothing between the queues and the request.
+        let expected = ["-", "-", "----", "1/1/0/0/0", "0/0"];
+        assert_eq!(f[7..12], expected, "{line}");
+        assert_eq!(f[12], request);
         let reused = if index == 0 { "reused=0" } else { "reused=1" };
         assert_eq!(
-            (f[10].as_str(), f[11].as_str()),
+            (f[13].as_str(), f[14].as_str()),
             (reused, "shard=0"),
             "{line}"
         );
+        assert!(f[15].starts_with("conn=0x"), "{line}");
     }
 }
 
@@ -113,7 +119,7 @@ fn errors_carry_their_termination_state() {
         (
             timeout[3].as_str(),
             timeout[5].as_str(),
-            timeout[7].as_str()
+            timeout[9].as_str()
         ),
         ("app/s1", "504", "sH--"),
         "{lines:?}"
@@ -128,8 +134,8 @@ fn errors_carry_their_termination_state() {
         (
             bad[3].as_str(),
             bad[5].as_str(),
-            bad[7].as_str(),
-            bad[9].as_str()
+            bad[9].as_str(),
+            bad[12].as_str()
         ),
         ("web/<NOSRV>", "400", "PR--", "<BADREQ>"),
         "{lines:?}"
@@ -142,10 +148,54 @@ fn errors_carry_their_termination_state() {
     let line = &wait_lines(&log, 1)[0];
     let f = fields(line);
     assert_eq!(
-        (f[3].as_str(), f[5].as_str(), f[7].as_str(), f[9].as_str()),
+        (f[3].as_str(), f[5].as_str(), f[9].as_str(), f[12].as_str()),
         ("app/s1", "503", "SC--", "GET /gone HTTP/1.1"),
         "{line}"
     );
+}
+
+#[test]
+fn a_killed_session_is_logged_with_k_and_no_status() {
+    let origin = origin();
+    let log = TempPath::new("access.log");
+    let proxy = logging_proxy(&log, "", origin.addr());
+    let mut busy = Client::connect(frontend_addr(&proxy));
+    // The origin holds the response far longer than the test waits for anything.
+    busy.send_raw(b"GET /?delay=600000 HTTP/1.1\r\nHost: test\r\n\r\n");
+    let peer = busy.stream().local_addr().unwrap();
+    let mut id = String::new();
+    wait_until("the request to show in show sess", || {
+        let sessions = proxy.command("show sess");
+        let line = sessions
+            .lines()
+            .find(|line| line.contains(&format!(" src={peer} ")) && line.contains("state=busy"));
+        if let Some(line) = line {
+            id = line.split(':').next().unwrap_or_default().to_string();
+        }
+        !id.is_empty()
+    });
+    assert_eq!(proxy.command(&format!("shutdown session {id}")), "\n");
+    assert!(
+        busy.read_response(false).is_none(),
+        "closed without a response"
+    );
+    let line = &wait_lines(&log, 1)[0];
+    let f = fields(line);
+    // Killed while waiting for the response head; nothing was sent.
+    assert_eq!(
+        (f[3].as_str(), f[5].as_str(), f[9].as_str()),
+        ("app/s1", "-1", "KH--"),
+        "{line}"
+    );
+    let csv = proxy.command("show stat");
+    let frontend = csv
+        .lines()
+        .find(|l| l.starts_with("web,FRONTEND,"))
+        .unwrap();
+    let backend = csv.lines().find(|l| l.starts_with("app,BACKEND,")).unwrap();
+    // hrsp_5xx is the 44th column: no 502 was counted for the killed request.
+    assert_eq!(frontend.split(',').nth(43), Some("0"), "{frontend}");
+    assert_eq!(backend.split(',').nth(43), Some("0"), "{backend}");
 }
 
 #[test]
@@ -210,5 +260,5 @@ fn the_binary_logs_to_stderr() {
         }
     }
     assert!(line.contains(" web app/s1 "), "{line}");
-    assert!(line.trim_end().ends_with(" reused=0 shard=0"), "{line}");
+    assert!(line.contains("\" reused=0 shard=0 conn=0x"), "{line}");
 }

@@ -138,6 +138,60 @@ fn prometheus_haproxy_exporter_reports_what_the_origin_saw() {
         seen.requests
     );
 
+    // The families HAProxy's exporter derives from the queue, session rate, limit and time
+    // average columns, which ringway used to leave empty (the exporter then drops them).
+    for family in [
+        "haproxy_backend_current_queue",
+        "haproxy_backend_current_session_rate",
+        "haproxy_backend_http_connect_time_average_seconds",
+        "haproxy_backend_http_queue_time_average_seconds",
+        "haproxy_backend_http_response_time_average_seconds",
+        "haproxy_backend_http_total_time_average_seconds",
+        "haproxy_backend_limit_sessions",
+        "haproxy_backend_max_queue",
+        "haproxy_backend_max_session_rate",
+        "haproxy_frontend_current_session_rate",
+        "haproxy_frontend_max_session_rate",
+        "haproxy_server_current_queue",
+        "haproxy_server_current_session_rate",
+        "haproxy_server_http_connect_time_average_seconds",
+        "haproxy_server_http_queue_time_average_seconds",
+        "haproxy_server_http_response_time_average_seconds",
+        "haproxy_server_http_total_time_average_seconds",
+        "haproxy_server_max_queue",
+        "haproxy_server_max_session_rate",
+    ] {
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with(&format!("{family}{{"))),
+            "{family} in\n{text}"
+        );
+    }
+    assert_eq!(exported(&text, "haproxy_server_current_queue", s1), 0.0);
+    assert_eq!(exported(&text, "haproxy_server_max_queue", s1), 0.0);
+    // The busiest second saw some of the 23 requests and 8 connections (all of them unless the
+    // run crossed a second boundary).
+    let busiest = exported(&text, "haproxy_server_max_session_rate", s1);
+    assert!((1.0..=23.0).contains(&busiest), "{busiest}");
+    let busiest = exported(
+        &text,
+        "haproxy_frontend_max_session_rate",
+        "frontend=\"web\"",
+    );
+    assert!((1.0..=8.0).contains(&busiest), "{busiest}");
+    // HAProxy's default fullconn: a tenth of the frontend's maxconn.
+    let fullconn = csv_num(&csv, "app", "BACKEND", "slim");
+    assert_eq!(
+        exported(&text, "haproxy_backend_limit_sessions", "backend=\"app\""),
+        fullconn as f64
+    );
+    assert!(fullconn > 0);
+    let total_time = exported(&text, "haproxy_server_http_total_time_average_seconds", s1);
+    assert!(
+        (0.0..10.0).contains(&total_time),
+        "an average of seconds: {total_time}"
+    );
+
     // Maintenance shows as down through the exporter.
     assert_eq!(proxy.command("set server app/s1 state maint"), "\n");
     let text = http_get(listen, "/metrics").body;

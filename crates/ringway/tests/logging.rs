@@ -100,7 +100,7 @@ fn udp_syslog_in_rfc3164() {
         line.contains(" web app/s1 ") && line.contains("\"GET /syslog-3164 HTTP/1.1\""),
         "{line}"
     );
-    assert!(line.ends_with(" reused=0 shard=0"), "{line}");
+    assert!(line.contains("\" reused=0 shard=0 conn=0x"), "{line}");
 }
 
 #[test]
@@ -151,7 +151,10 @@ fn udp_syslog_in_rfc5424_with_the_process_messages() {
     );
     assert_eq!(seen[1].0, "30", "{seen:?}");
     assert!(
-        seen[1].1.contains(" 503 ") && seen[1].1.contains(" SC-- 0 \"GET /gone HTTP/1.1\""),
+        seen[1].1.contains(" 503 ")
+            && seen[1]
+                .1
+                .contains(" SC-- 1/1/0/0/0 0/0 \"GET /gone HTTP/1.1\""),
         "{seen:?}"
     );
 }

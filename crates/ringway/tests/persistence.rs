@@ -78,14 +78,10 @@ fn log_states(log: &TempPath, count: usize) -> Vec<String> {
     let mut states = Vec::new();
     wait_until(&format!("{count} log lines"), || {
         let text = std::fs::read_to_string(log.path()).unwrap_or_default();
-        // The state is the field before the retries, right before the quoted request.
+        // HAProxy's httplog: the termination state is the tenth field (after %CC %CS).
         states = text
             .lines()
-            .filter_map(|line| {
-                let before = line.split(" \"").next()?;
-                let fields: Vec<&str> = before.split(' ').collect();
-                Some(fields.get(fields.len().checked_sub(2)?)?.to_string())
-            })
+            .filter_map(|line| Some(line.split(' ').nth(9)?.to_string()))
             .collect();
         states.len() >= count
     });

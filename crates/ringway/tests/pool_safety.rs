@@ -175,9 +175,11 @@ fn a_server_closing_idle_connections_loses_no_request_and_runs_none_twice() {
     let retries: u64 = lines
         .iter()
         .map(|line| {
+            // `%ac/%fc/%bc/%sc/%rc`: the retries are the last of the eleventh field.
             line.split_whitespace()
-                .nth(8)
-                .and_then(|field| field.parse::<u64>().ok())
+                .nth(10)
+                .and_then(|field| field.rsplit('/').next())
+                .and_then(|retries| retries.trim_start_matches('+').parse::<u64>().ok())
                 .unwrap_or_else(|| panic!("retries field in {line}"))
         })
         .sum();

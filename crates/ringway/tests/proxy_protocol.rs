@@ -245,8 +245,8 @@ fn announced_addresses_replace_the_peer_everywhere() {
         conn.send_raw(bytes);
         conn.send_raw(b"GET /announced HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(conn.read_response(false).expect("a response").status, 200);
-        // Still open: `show sess` lists the session under the announced address.
-        let sessions = proxy.command("show sess");
+        // Still open: `show sess all` lists the idle session under the announced address.
+        let sessions = proxy.command("show sess all");
         assert!(sessions.contains(&format!("src={client}")), "{sessions}");
         drop(conn);
         let seen = &recorder.wait_seen(index + 1)[index];
@@ -260,7 +260,10 @@ fn announced_addresses_replace_the_peer_everywhere() {
         );
         assert_eq!(seen.field("x-forwarded-port").as_deref(), Some(*port));
         let line = &log_lines(&log, index + 1)[index];
-        assert!(line.starts_with(&format!("{client} ")), "{line}");
+        // HAProxy's `%ci:%cp`: an IPv6 address without brackets.
+        let announced: std::net::SocketAddr = client.parse().unwrap();
+        let logged = format!("{}:{} ", announced.ip(), announced.port());
+        assert!(line.starts_with(&logged), "{line}");
     }
 
     // LOCAL (v2) and UNKNOWN (v1): the connection's own address stands.

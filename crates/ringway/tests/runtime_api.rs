@@ -103,7 +103,7 @@ fn help_unknown_commands_and_command_lists() {
     let help = socket_command(socket.path(), "help");
     assert!(help.starts_with("The following commands are valid at this level:\n"));
     for usage in [
-        "  show sess [<id>]",
+        "  show sess [all|<id>]",
         "  shutdown session <id>",
         "  set server <bk>/<srv> state ready|drain|maint",
         "  show servers conn verbose [<backend>]",
@@ -213,9 +213,9 @@ fn show_activity_has_one_value_per_shard() {
     assert!(total("loops") >= total("poll_io"));
 }
 
-/// The `show sess` line whose `src=` is `peer`.
+/// The `show sess all` line whose `src=` is `peer`.
 fn session_line(socket: &TempPath, peer: SocketAddr) -> Option<String> {
-    socket_command(socket.path(), "show sess")
+    socket_command(socket.path(), "show sess all")
         .lines()
         .find(|line| line.contains(&format!(" src={peer} ")))
         .map(str::to_string)
@@ -252,6 +252,9 @@ fn show_sess_then_shutdown_session_by_its_printed_id() {
         .and_then(|secs| secs.parse().ok())
         .expect("age=Ns");
     assert!(age < 3_600);
+    // HAProxy lists streams, requests in progress: an idle keep-alive client is not one.
+    let streams = socket_command(socket.path(), "show sess");
+    assert!(!streams.contains(&format!(" src={peer} ")), "{streams}");
     let id = line.split(':').next().unwrap();
     let one = socket_command(socket.path(), &format!("show sess {id}"));
     assert_eq!(one, format!("{line}\n\n"));
@@ -282,6 +285,11 @@ fn shutdown_sessions_server_ends_busy_sessions_at_once() {
     wait_until("the busy session to show", || {
         session_line(&socket, peer).is_some_and(|line| line.contains(" be=app srv=s1 state=busy "))
     });
+    let streams = socket_command(socket.path(), "show sess");
+    assert!(
+        streams.contains(&format!(" src={peer} ")),
+        "a request in progress is a stream: {streams}"
+    );
     assert_eq!(
         socket_command(socket.path(), "shutdown sessions server app/nope"),
         "No such server.\n\n"

@@ -199,8 +199,9 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         }
         ["show", "activity"] => render_show_activity(layout, counters),
         ["show", "sess"] => show_sess(shared, None),
+        ["show", "sess", "all"] => show_sess(shared, Some(SessFilter::All)),
         ["show", "sess", id] => match parse_session_id(id) {
-            Some(id) => show_sess(shared, Some(id)),
+            Some(id) => show_sess(shared, Some(SessFilter::Id(id))),
             None => "Invalid session id.\n".to_string(),
         },
         ["quit"] => String::new(),
@@ -257,18 +258,29 @@ fn has_backend(shared: &ProcessShared, name: &str) -> bool {
         .any(|backend| backend.name == name)
 }
 
-/// `show sess [ID]`: every session of every shard (or the one with that id), gathered from the
-/// shards' snapshots. A stopping process no longer runs its control ticks, so it is asked only
+/// What `show sess` lists besides the requests in progress.
+enum SessFilter {
+    /// Idle keep-alive connections too.
+    All,
+    /// Only this session, whatever its state.
+    Id(u64),
+}
+
+/// `show sess [all|ID]`: the requests in progress on every shard, as HAProxy lists its streams
+/// (`all`: idle keep-alive connections too; an id: that session), gathered from the shards'
+/// snapshots. A stopping process no longer runs its control ticks, so it is asked only
 /// briefly.
-fn show_sess(shared: &ProcessShared, only: Option<u64>) -> String {
+fn show_sess(shared: &ProcessShared, filter: Option<SessFilter>) -> String {
     let deadline = if shared.is_stopping() {
         SNAPSHOT_DEADLINE / 20
     } else {
         SNAPSHOT_DEADLINE
     };
     let (mut rows, _silent) = sessions::collect(shared, deadline);
-    if let Some(id) = only {
-        rows.retain(|row| row.id == id);
+    match filter {
+        None => rows.retain(|row| row.state != "idle"),
+        Some(SessFilter::All) => {}
+        Some(SessFilter::Id(id)) => rows.retain(|row| row.id == id),
     }
     render_show_sess(&shared.layout, &rows)
 }

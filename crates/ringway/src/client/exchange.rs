@@ -66,7 +66,12 @@ enum Served {
 
 /// How waiting for a `maxconn` slot ended.
 enum SlotWait {
-    Taken(Slot),
+    /// The slot, when it was got, and how many requests were queued before this one.
+    Taken {
+        slot: Slot,
+        at: Instant,
+        ahead: u64,
+    },
     TimedOut,
     ServerGone,
 }
@@ -92,9 +97,41 @@ const RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// How often a request waiting for a `maxconn` slot looks again.
 const QUEUE_POLL: Duration = Duration::from_millis(1);
 
+/// When a request reached each phase, for the time averages (HAProxy's qtime, ctime, rtime,
+/// ttime). The fast path (a slot at once, a reused connection, a response whole in one read)
+/// reads the clock for none of them: each reuses the previous clock read, and a response head
+/// that came with its whole body counts as arrived when the request ends.
+#[derive(Clone, Copy)]
+pub struct Marks {
+    /// The request got a server slot.
+    pub queued: Instant,
+    /// The request got a server connection.
+    pub connected: Instant,
+    /// The final response head arrived.
+    pub responded: bool,
+    /// When, if the clock was read then (the access log, a body relayed in parts).
+    pub response: Option<Instant>,
+}
+
+impl Marks {
+    pub fn new(at: Instant) -> Marks {
+        Marks {
+            queued: at,
+            connected: at,
+            responded: false,
+            response: None,
+        }
+    }
+}
+
+/// Whole milliseconds from `from` to `to`.
+fn millis(from: Instant, to: Instant) -> u64 {
+    to.saturating_duration_since(from).as_millis() as u64
+}
+
 impl Session {
-    pub(crate) async fn exchange(&mut self, head: RequestHead) -> Outcome {
-        let started = Instant::now();
+    /// The request whose head arrived `started` (a clock read the caller made).
+    pub(crate) async fn exchange(&mut self, head: RequestHead, started: Instant) -> Outcome {
         let backend = self.route(&head);
         self.log_head(&head, backend, started);
         if self.ctx.sni_from_host {
@@ -102,10 +139,29 @@ impl Session {
         }
         let Some(backend) = backend else {
             self.cbuf.consume(head.head_len);
-            return self.fail(ProxyError::NoServer).await;
+            return self.fail(ProxyError::NoServer, None).await;
         };
         let key = self.balance_key(backend, &head);
         self.cbuf.consume(head.head_len);
+        let ctx = self.ctx.clone();
+        let counters = &ctx.counters.backends[backend];
+        counters.sessions.inc();
+        counters.sess_rate.record(ctx.uptime_ms(started));
+        let outcome = self.exchange_on(backend, &head, started, key).await;
+        counters.sessions.dec();
+        outcome
+    }
+
+    /// The request routed to `backend`: the server its persistence cookie names or the balance
+    /// algorithm picks (`key`: its hash for `source`/`uri`), then another one when the server
+    /// went away while the request waited in its queue, or once when `redispatch` allows.
+    async fn exchange_on(
+        &mut self,
+        backend: usize,
+        head: &RequestHead,
+        started: Instant,
+        key: u64,
+    ) -> Outcome {
         let config = &self.ctx.process.config.backends[backend];
         let redispatch = config.redispatch;
         // A valid cookie names the server (HAProxy's `cookie`); else the balance algorithm does.
@@ -122,10 +178,10 @@ impl Session {
                 None => pick_server(&self.ctx, backend, cursor, left, key),
             };
             let Some(server) = chosen else {
-                return self.fail(ProxyError::NoServer).await;
+                return self.fail(ProxyError::NoServer, Some(backend)).await;
             };
             let error = match self
-                .serve_on(backend, server, &head, started, by_cookie)
+                .serve_on(backend, server, head, started, by_cookie)
                 .await
             {
                 Served::Done(outcome) => return outcome,
@@ -147,7 +203,9 @@ impl Session {
                             .takes_traffic()
                 });
             if !redispatch || left.is_some() || !others {
-                return self.fail(error).await;
+                // One connection error per request that gave up connecting, as HAProxy.
+                self.ctx.counters.servers[backend][server].econ.inc();
+                return self.fail(error, Some(backend)).await;
             }
             self.ctx.counters.servers[backend][server].wredis.inc();
             if let Some(log) = &mut self.log {
@@ -176,14 +234,18 @@ impl Session {
             counters.lbtot.inc();
         }
         self.log_server(server);
-        let slot = match self.wait_for_slot(backend, server).await {
-            SlotWait::Taken(slot) => slot,
-            SlotWait::TimedOut => return Served::Done(self.fail(ProxyError::QueueTimeout).await),
+        let (slot, queued, ahead) = match self.wait_for_slot(backend, server, started).await {
+            SlotWait::Taken { slot, at, ahead } => (slot, at, ahead),
+            SlotWait::TimedOut => {
+                return Served::Done(self.fail(ProxyError::QueueTimeout, Some(backend)).await)
+            }
             SlotWait::ServerGone => return Served::ServerGone,
         };
-        self.log_queued();
+        self.marks = Marks::new(queued);
+        self.log_queued(queued, ahead);
         counters.sessions.inc();
         counters.stot.inc();
+        counters.sess_rate.record(ctx.uptime_ms(started));
         self.info.server.set(Some((backend, server)));
         if head.needs_host {
             // An HTTP/1.0 request without a host: the server learns which of its names
@@ -200,7 +262,20 @@ impl Session {
             upgrade: head.upgrade,
         };
         let result = self.forward(backend, server, head, &client).await;
-        counters.record_latency(started.elapsed());
+        let end = Instant::now();
+        counters.record_latency(end.saturating_duration_since(started));
+        if self.marks.responded {
+            let marks = self.marks;
+            let response = marks.response.unwrap_or(end);
+            let phases = [
+                millis(started, marks.queued),
+                millis(marks.queued, marks.connected),
+                millis(marks.connected, response),
+                millis(started, end),
+            ];
+            counters.times.record(phases);
+            ctx.counters.backends[backend].times.record(phases);
+        }
         self.info.server.set(None);
         counters.sessions.dec();
         ctx.process.release_slot(backend, server, slot);
@@ -226,6 +301,8 @@ impl Session {
                     }
                 }
                 match error {
+                    // A session killed by `shutdown session` is no server's fault.
+                    _ if self.info.is_shut() => {}
                     ProxyError::Server(_)
                     | ProxyError::ServerTimeout
                     | ProxyError::EmptyResponse
@@ -242,16 +319,26 @@ impl Session {
                     self.log_error(&error, true);
                     return Served::Done(Outcome::Close);
                 }
-                Served::Done(self.fail(error).await)
+                Served::Done(self.fail(error, Some(backend)).await)
             }
         }
     }
 
-    /// Logs the error, answers it, and closes the client connection.
-    async fn fail(&mut self, error: ProxyError) -> Outcome {
+    /// Logs the error, answers it (counted for `backend` too when the request had one), and
+    /// closes the client connection. A session killed by `shutdown session` gets no answer.
+    async fn fail(&mut self, error: ProxyError, backend: Option<usize>) -> Outcome {
         self.log(&error);
         self.log_error(&error, false);
-        self.send_error(error.status()).await;
+        if self.info.is_shut() {
+            return Outcome::Close;
+        }
+        let status = error.status();
+        if let Some(backend) = backend {
+            let counters = &self.ctx.counters.backends[backend];
+            counters.status.record(status);
+            counters.req_tot.inc();
+        }
+        self.send_error(status).await;
         Outcome::Close
     }
 
@@ -285,26 +372,46 @@ impl Session {
         frontend.default_backend
     }
 
-    /// Takes a `maxconn` slot on the server, waiting up to timeout_queue; gives up waiting
-    /// when the server goes DOWN or into maintenance.
-    async fn wait_for_slot(&self, backend: usize, server: usize) -> SlotWait {
+    /// Takes a `maxconn` slot on the server, waiting up to timeout_queue in the server's queue
+    /// (counted in qcur); gives up waiting when the server goes DOWN or into maintenance. A
+    /// slot comes with when it was got (`started` when at once) and how many requests of this
+    /// shard were queued for the server before this one.
+    async fn wait_for_slot(&self, backend: usize, server: usize, started: Instant) -> SlotWait {
         let process = &self.ctx.process;
         if let Some(slot) = process.try_take_slot(backend, server) {
-            return SlotWait::Taken(slot);
+            return SlotWait::Taken {
+                slot,
+                at: started,
+                ahead: 0,
+            };
         }
         let state = &process.layout.backends[backend].servers[server].state;
+        let queue = &self.ctx.counters.servers[backend][server].queue;
+        let backend_queue = &self.ctx.counters.backends[backend].queue;
+        let ahead = u64::try_from(queue.get()).unwrap_or(0);
+        queue.inc();
+        backend_queue.inc();
+        let mut got = SlotWait::TimedOut;
         let deadline = Instant::now() + process.config.backends[backend].timeouts.queue;
         while Instant::now() < deadline && !self.info.is_shut() {
             // A poller timer: it ends the shard's nap, where a glommio one would wait it out.
             ringway_net::sleep_until(Instant::now() + QUEUE_POLL).await;
             if state.is_down_or_maint() {
-                return SlotWait::ServerGone;
+                got = SlotWait::ServerGone;
+                break;
             }
             if let Some(slot) = process.try_take_slot(backend, server) {
-                return SlotWait::Taken(slot);
+                got = SlotWait::Taken {
+                    slot,
+                    at: Instant::now(),
+                    ahead,
+                };
+                break;
             }
         }
-        SlotWait::TimedOut
+        queue.dec();
+        backend_queue.dec();
+        got
     }
 
     /// Sends the request and relays the response, on a connection `acquire` finds. When a
@@ -333,8 +440,10 @@ impl Session {
             conn.record.closing(CloseReason::Error);
             if reused {
                 self.ctx.counters.servers[backend][server].reuse.inc();
+            } else {
+                self.marks.connected = Instant::now();
             }
-            self.log_connected(reused);
+            self.log_connected(reused, self.marks.connected);
             if self.info.is_shut() {
                 conn.record.closing(CloseReason::Shutdown);
                 return Err(Failure::after_response(ProxyError::Client(
@@ -537,19 +646,25 @@ impl Session {
                 }
                 continue;
             }
+            self.marks.responded = true;
+            if let Some(log) = &mut self.log {
+                let at = Instant::now();
+                self.marks.response = Some(at);
+                log.response(response.status, at);
+            }
             self.ctx.counters.frontends[self.frontend]
                 .status
                 .record(response.status);
             counters.status.record(response.status);
+            let backend = &self.ctx.counters.backends[conn.backend];
+            backend.status.record(response.status);
+            backend.req_tot.inc();
             observe::report(
                 &ctx,
                 conn.backend,
                 conn.server,
                 Event::Status(response.status),
             );
-            if let Some(log) = &mut self.log {
-                log.response(response.status);
-            }
             let backend_config = &ctx.process.config.backends[conn.backend];
             if let (Some(cookie), false) = (&backend_config.cookie, response.status == 101) {
                 self.persist_response(cookie, &backend_config.servers[conn.server], head.method);
@@ -598,6 +713,8 @@ impl Session {
                 done.reply_pending = true;
                 return Ok(done);
             }
+            // The body comes in parts: the head's arrival is not the request's end.
+            self.marks.response.get_or_insert_with(Instant::now);
             self.client
                 .write_all(&self.to_client)
                 .await

@@ -16,7 +16,7 @@ use ringway_http::{
 };
 use ringway_net::Socket;
 
-use crate::client::exchange::Outcome;
+use crate::client::exchange::{Marks, Outcome};
 use crate::client::forward::tunnel;
 use crate::client::iobuf::IoBuf;
 use crate::client::proxy_protocol::{read_client_header, ClientAddrs};
@@ -55,6 +55,8 @@ pub struct SessionInfo {
     pub frontend: usize,
     /// When the client connection was accepted.
     pub accepted: Instant,
+    /// When the current (or last) request's first byte arrived; the accept for the first.
+    pub request_began: Cell<Instant>,
     /// Requests completed on the connection.
     pub requests: Cell<u64>,
     pub phase: Cell<SessionPhase>,
@@ -118,17 +120,20 @@ pub(crate) struct Session {
     pub log: Option<RequestLog>,
     /// The persistence cookie of the request in flight, when its backend has one.
     pub persist: RequestPersist,
+    /// When the current request reached each phase.
+    pub marks: Marks,
 }
 
 /// Serves one accepted client connection until it closes.
 pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, mut tcp: Socket) {
     let Ok(peer) = tcp.peer_addr() else { return };
     let _ = tcp.set_nodelay(true);
+    let accepted = Instant::now();
     let counters = &ctx.counters.frontends[frontend];
     counters.sessions.inc();
     counters.conn_tot.inc();
+    counters.conn_rate.record(ctx.uptime_ms(accepted));
     ctx.process.open_fds.fetch_add(1, Relaxed);
-    let accepted = Instant::now();
     let addrs = if ctx.process.config.frontends[frontend].accept_proxy {
         read_client_header(&ctx, frontend, &mut tcp, peer).await
     } else {
@@ -154,6 +159,7 @@ async fn serve_connection(
         peer: addrs.peer,
         frontend,
         accepted,
+        request_began: Cell::new(accepted),
         requests: Cell::new(0),
         phase: Cell::new(SessionPhase::Reading),
         server: Cell::new(None),
@@ -245,6 +251,7 @@ async fn serve_client(
         requests: 0,
         log: RequestLog::for_frontend(ctx, frontend, accepted),
         persist: RequestPersist::default(),
+        marks: Marks::new(accepted),
     };
     session.serve().await;
     // A TLS client learns that the close is deliberate, not a truncation.
@@ -273,12 +280,18 @@ impl Session {
                 }
             };
             self.info.phase.set(SessionPhase::Busy);
-            self.ctx.counters.frontends[self.frontend].req_tot.inc();
+            let started = Instant::now();
+            let ctx = self.ctx.clone();
+            let counters = &ctx.counters.frontends[self.frontend];
+            counters.req_tot.inc();
+            counters.req_rate.record(ctx.uptime_ms(started));
+            counters.streams.inc();
             let outcome = if self.is_monitor_request(&head) {
                 self.answer_monitor(&head).await
             } else {
-                self.exchange(head).await
+                self.exchange(head, started).await
             };
+            counters.streams.dec();
             self.log_end();
             self.requests += 1;
             self.info.requests.set(self.requests);
@@ -303,7 +316,14 @@ impl Session {
         loop {
             if !self.cbuf.is_empty() {
                 self.log_begin();
-                deadline.get_or_insert_with(|| Instant::now() + request_timeout);
+                if deadline.is_none() {
+                    // The first byte of a request on a kept-alive connection: a request (a
+                    // stream, in HAProxy's `show sess`) begins.
+                    let now = Instant::now();
+                    deadline = Some(now + request_timeout);
+                    self.info.request_began.set(now);
+                    self.info.phase.set(SessionPhase::Reading);
+                }
                 self.to_server.clear();
                 let forwarding = Forwarding {
                     headers: self.ctx.process.config.frontends[self.frontend].forward_headers,
@@ -399,6 +419,13 @@ impl Session {
 
     pub fn log(&self, error: &ProxyError) {
         let frontend = &self.ctx.process.config.frontends[self.frontend].name;
+        if self.info.is_shut() {
+            self.ctx.process.log.warning(format_args!(
+                "{frontend} {} session {:#x}: killed by shutdown session ({error})",
+                self.info.peer, self.info.id
+            ));
+            return;
+        }
         self.ctx.process.log.err(format_args!(
             "{frontend} {} session {:#x}: {} ({error})",
             self.info.peer,

@@ -62,7 +62,8 @@ pub fn snapshot(ctx: &ShardCtx) -> Vec<SessionRow> {
             peer: info.peer,
             server: info.server.get(),
             state: phase_name(info.phase.get()),
-            age: now.saturating_duration_since(info.accepted),
+            age: now.saturating_duration_since(info.request_began.get()),
+            conn_age: now.saturating_duration_since(info.accepted),
             requests: info.requests.get(),
         })
         .collect()

@@ -1,31 +1,42 @@
-//! Access log: one line per request, in the spirit of HAProxy's `option httplog`. Owns the
-//! per-request record a session keeps (only when its frontend logs: otherwise every hook is a
-//! single `None` check), the line formats (httplog below, or `format = "json"`: one JSON object
-//! with the same fields), and the per-shard buffers: lines are appended to a shard-local
-//! `Vec<u8>` per frontend and written when it passes [`FLUSH_AT`], on the shard's control tick
-//! and when the shard stops, so logging costs no system call per request. Where the lines go
-//! (stderr, a file, syslog: one datagram per line) is `logging`'s job.
+//! Access log: one line per request, in HAProxy's exact `option httplog` layout, so that
+//! halog and every HAProxy log parser read it. Owns the per-request record a session keeps
+//! (only when its frontend logs: otherwise every hook is a single `None` check), the line
+//! formats (httplog below, or `format = "json"`: one JSON object with the same fields), and the
+//! per-shard buffers: lines are appended to a shard-local `Vec<u8>` per frontend and written
+//! when it passes [`FLUSH_AT`], on the shard's control tick and when the shard stops, so
+//! logging costs no system call per request. Where the lines go (stderr, a file, syslog: one
+//! datagram per line) is `logging`'s job.
 //!
-//! A line:
+//! A line, HAProxy's `%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc
+//! %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r`, then ringway's own fields:
 //! ```text
-//! 127.0.0.1:40312 [21/Nov/2026:10:00:00.123] web app/s1 0/0/1/2/3 200 123 ---- 0 "GET / HTTP/1.1" reused=1 shard=0
+//! 127.0.0.1:40312 [21/Nov/2026:10:00:00.123] web app/s1 0/0/1/2/3 200 123 - - ---- 1/1/0/0/0 0/0 "GET / HTTP/1.1" reused=1 shard=0 conn=0x2
 //! ```
-//! client address, `[date]` the request began (UTC, millisecond precision), frontend,
-//! backend/server (`<NOSRV>` when none was chosen), `TR/Tw/Tc/Tr/Ta` in milliseconds (TR: the
+//! client address and port; `[date]` the request began, in local time (HAProxy's; run with
+//! `TZ=UTC` for UTC), millisecond precision; frontend (`~` after it for TLS);
+//! backend/server (`<NOSRV>` when none was chosen); `TR/Tw/Tc/Tr/Ta` in milliseconds (TR: the
 //! request head, from its first byte (accept for the first request); Tw: waiting for a server
 //! slot; Tc: getting a connection; Tr: from then to the response head; Ta: the whole request;
-//! -1 for a phase never reached), status (-1 when none was sent), bytes sent to the client,
-//! the termination state (HAProxy's four characters: what ended it, `-` normal, `C` client,
-//! `S` server, `P` proxy, `c`/`s` client/server timeout; the phase, `R` request, `Q`
-//! queue, `C` connect, `H` response head, `D` data, `-` done; then the persistence cookie
-//! statuses, `--` without cookie persistence), retries, the request line,
-//! whether the server connection was reused, and the shard.
+//! -1 for a phase never reached); status (-1 when none was sent); bytes sent to the client;
+//! the captured request and response cookies (`-`: none is captured); the termination state
+//! (HAProxy's four characters: what ended it, `-` normal, `C` client, `S` server, `P` proxy,
+//! `K` killed by `shutdown session`, `c`/`s` client/server timeout; the phase, `R` request,
+//! `Q` queue, `C` connect, `H` response head, `D` data, `-` done; then the persistence cookie
+//! statuses, `--` without cookie persistence); connections at log time (process, frontend,
+//! backend and server: the backend and server counts no longer include this request, as in
+//! HAProxy) and retries (`+` first when redispatched); the request's position in the server
+//! queue and the backend queue (ringway queues on servers only: the second is 0); HAProxy's
+//! captured headers (`%hr %hs`) write nothing when none is captured, and ringway captures
+//! none; the request line. After it, which halog ignores: whether the server connection was
+//! reused, the shard, and the session id (`show sess`, `shutdown session`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::logging::host::utc_offset;
 
 use ringway_config::LogFormat;
 use ringway_http::RequestHead;
@@ -67,6 +78,8 @@ impl LogBuffer {
 pub struct ShardLogs {
     buffers: RefCell<Vec<Option<LogBuffer>>>,
     counters: Arc<ShardCounters>,
+    /// The local offset from UTC of the dates, in seconds, read again at each control tick.
+    utc_offset: Cell<i32>,
 }
 
 impl ShardLogs {
@@ -90,6 +103,7 @@ impl ShardLogs {
         ShardLogs {
             buffers: RefCell::new(buffers),
             counters,
+            utc_offset: Cell::new(local_offset()),
         }
     }
 
@@ -110,6 +124,7 @@ impl ShardLogs {
 
     /// Writes every pending line (control tick, stop).
     pub fn flush_all(&self) {
+        self.utc_offset.set(local_offset());
         let mut buffers = self.buffers.borrow_mut();
         for (buffer, counters) in buffers.iter_mut().zip(&self.counters.frontends) {
             if let Some(buffer) = buffer {
@@ -117,6 +132,14 @@ impl ShardLogs {
             }
         }
     }
+}
+
+/// The local offset from UTC now (daylight saving time changes it).
+fn local_offset() -> i32 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    utc_offset(now.as_secs())
 }
 
 /// What is known about the request being logged.
@@ -145,6 +168,8 @@ pub struct RequestLog {
     /// The request went to another server after its connection attempts failed: the retries
     /// field starts with `+`, as HAProxy writes it.
     redispatched: bool,
+    /// Requests ahead of this one in its server's queue when it joined (`%sq`).
+    pub server_queue: u64,
     request: Vec<u8>,
 }
 
@@ -169,6 +194,7 @@ impl RequestLog {
             reused: false,
             retries: 0,
             redispatched: false,
+            server_queue: 0,
             request: Vec::with_capacity(256),
         })
     }
@@ -184,10 +210,10 @@ impl RequestLog {
         self.redispatched = true;
     }
 
-    /// The final response head arrived.
-    pub fn response(&mut self, status: u16) {
+    /// The final response head arrived `at`.
+    pub fn response(&mut self, status: u16, at: Instant) {
         self.status = Some(status);
-        self.response_at = Some(Instant::now());
+        self.response_at = Some(at);
     }
 
     /// The phase letter of HAProxy's termination state, from how far the request got.
@@ -220,11 +246,23 @@ impl RequestLog {
         self.reused = false;
         self.retries = 0;
         self.redispatched = false;
+        self.server_queue = 0;
         self.request.clear();
     }
 
     fn since_epoch(&self) -> std::time::Duration {
         self.date.duration_since(UNIX_EPOCH).unwrap_or_default()
+    }
+
+    /// The date shifted by `utc_offset` seconds: HAProxy's dates are in local time.
+    fn local_date(&self, utc_offset: i32) -> std::time::Duration {
+        let since_epoch = self.since_epoch();
+        let shift = std::time::Duration::from_secs(u64::from(utc_offset.unsigned_abs()));
+        if utc_offset >= 0 {
+            since_epoch + shift
+        } else {
+            since_epoch.saturating_sub(shift)
+        }
     }
 
     /// TR, Tw, Tc, Tr, Ta in milliseconds, -1 for a phase never reached.
@@ -252,6 +290,7 @@ impl RequestLog {
         write_iso_date(out, self.since_epoch(), 3);
         out.extend_from_slice(b"\",\"frontend\":");
         write_json_str(out, names.frontend.as_bytes());
+        let _ = write!(out, ",\"tls\":{}", names.tls);
         out.extend_from_slice(b",\"backend\":");
         write_json_str(out, names.backend.as_bytes());
         out.extend_from_slice(b",\"server\":");
@@ -264,16 +303,19 @@ impl RequestLog {
             self.bytes,
         );
         write_json_str(out, &self.term);
+        let [ac, fc, bc, sc] = names.conns;
         let _ = write!(
             out,
-            ",\"retries\":{},\"redispatched\":{},\"request\":",
-            self.retries, self.redispatched
+            ",\"actconn\":{ac},\"feconn\":{fc},\"beconn\":{bc},\"srv_conn\":{sc},\
+             \"retries\":{},\"redispatched\":{},\"srv_queue\":{},\"backend_queue\":0,\
+             \"request\":",
+            self.retries, self.redispatched, self.server_queue
         );
         write_json_str(out, self.request_line());
         let _ = writeln!(
             out,
-            ",\"reused\":{},\"shard\":{}}}",
-            self.reused, names.shard
+            ",\"reused\":{},\"shard\":{},\"session\":\"{:#x}\"}}",
+            self.reused, names.shard, names.session
         );
     }
 
@@ -286,11 +328,12 @@ impl RequestLog {
     }
 
     fn write_httplog(&self, out: &mut Vec<u8>, names: &LineNames, end: Instant) {
-        let _ = write!(out, "{} [", names.peer);
-        write_haproxy_date(out, self.since_epoch());
+        let _ = write!(out, "{}:{} [", names.peer.ip(), names.peer.port());
+        write_haproxy_date(out, self.local_date(names.utc_offset));
+        let tls = if names.tls { "~" } else { "" };
         let _ = write!(
             out,
-            "] {} {}/{} ",
+            "] {}{tls} {}/{} ",
             names.frontend, names.backend, names.server
         );
         let [tr, tw, tc, tr_server, ta] = self.timers(end);
@@ -301,16 +344,24 @@ impl RequestLog {
             }
             None => out.extend_from_slice(b"-1 "),
         }
-        let _ = write!(out, "{} ", self.bytes);
+        // No captured cookies (%CC %CS).
+        let _ = write!(out, "{} - - ", self.bytes);
         out.extend_from_slice(&self.term);
         let plus = if self.redispatched { "+" } else { "" };
-        let _ = write!(out, " {plus}{} \"", self.retries);
+        let [ac, fc, bc, sc] = names.conns;
+        // No captured headers: HAProxy's %hr and %hs then write nothing, and no space.
+        let _ = write!(
+            out,
+            " {ac}/{fc}/{bc}/{sc}/{plus}{} {}/0 \"",
+            self.retries, self.server_queue
+        );
         out.extend_from_slice(self.request_line());
         let _ = writeln!(
             out,
-            "\" reused={} shard={}",
+            "\" reused={} shard={} conn={:#x}",
             u8::from(self.reused),
-            names.shard
+            names.shard,
+            names.session
         );
     }
 }
@@ -319,9 +370,46 @@ impl RequestLog {
 struct LineNames<'a> {
     peer: SocketAddr,
     frontend: &'a str,
+    /// The client connection is TLS (`~` after the frontend's name).
+    tls: bool,
     backend: &'a str,
     server: &'a str,
+    /// Connections at log time: process, frontend, backend, server (HAProxy's `%ac/%fc/%bc/%sc`).
+    conns: [u64; 4],
     shard: usize,
+    session: u64,
+    utc_offset: i32,
+}
+
+/// HAProxy's `%ac/%fc/%bc/%sc`, summed over shards: client connections of the process and of
+/// `frontend`, requests routed to `backend` and served by `server` and not finished.
+fn concurrency(
+    shards: &[Arc<ShardCounters>],
+    frontend: usize,
+    backend: Option<usize>,
+    server: Option<usize>,
+) -> [u64; 4] {
+    let count = |value: i64| u64::try_from(value).unwrap_or(0);
+    let mut conns = [0; 4];
+    for shard in shards {
+        for (index, counters) in shard.frontends.iter().enumerate() {
+            let open = count(counters.sessions.get());
+            conns[0] += open;
+            if index == frontend {
+                conns[1] += open;
+            }
+        }
+        if let Some(backend) = backend {
+            if let Some(counters) = shard.backends.get(backend) {
+                conns[2] += count(counters.sessions.get());
+            }
+            let server = server.and_then(|s| shard.servers.get(backend)?.get(s));
+            if let Some(counters) = server {
+                conns[3] += count(counters.sessions.get());
+            }
+        }
+    }
+    conns
 }
 
 /// Milliseconds from `from` to `to`, or -1 when `to` never happened.
@@ -331,8 +419,12 @@ fn millis(from: Instant, to: Option<Instant>) -> i64 {
     })
 }
 
-/// The termination state of a failed request: what ended it, then how far it got.
-fn termination(error: &ProxyError, phase: u8) -> [u8; 2] {
+/// The termination state of a failed request: what ended it, then how far it got; `killed`:
+/// the session was ended by `shutdown session` (HAProxy's `K`).
+fn termination(error: &ProxyError, phase: u8, killed: bool) -> [u8; 2] {
+    if killed {
+        return [b'K', phase];
+    }
     let cause = match error {
         ProxyError::NoServer => return *b"SC",
         ProxyError::BadRequest(_) | ProxyError::BadResponse(_) => b'P',
@@ -392,17 +484,19 @@ impl Session {
         }
     }
 
+    /// The request got a server slot `at`, after `ahead` requests queued before it.
     #[inline]
-    pub(crate) fn log_queued(&mut self) {
+    pub(crate) fn log_queued(&mut self, at: Instant, ahead: u64) {
         if let Some(log) = &mut self.log {
-            log.queued = Some(Instant::now());
+            log.queued = Some(at);
+            log.server_queue = ahead;
         }
     }
 
     #[inline]
-    pub(crate) fn log_connected(&mut self, reused: bool) {
+    pub(crate) fn log_connected(&mut self, reused: bool, at: Instant) {
         if let Some(log) = &mut self.log {
-            log.connected = Some(Instant::now());
+            log.connected = Some(at);
             log.reused = reused;
         }
     }
@@ -422,7 +516,7 @@ impl Session {
         if let Some(log) = &mut self.log {
             log.pending = true;
             let phase = if responded { b'D' } else { log.phase() };
-            [log.term[0], log.term[1]] = termination(error, phase);
+            [log.term[0], log.term[1]] = termination(error, phase, self.info.is_shut());
         }
     }
 
@@ -456,9 +550,18 @@ impl Session {
             let names = LineNames {
                 peer: self.info.peer,
                 frontend,
+                tls: self.client.is_tls(),
                 backend: backend.map_or(frontend, |b| b.name.as_str()),
                 server,
+                conns: concurrency(
+                    &self.ctx.process.counters,
+                    self.frontend,
+                    log.backend,
+                    log.server,
+                ),
                 shard: self.ctx.id,
+                session: self.info.id,
+                utc_offset: self.ctx.logs.utc_offset.get(),
             };
             let end = Instant::now();
             self.ctx.logs.append(self.frontend, |out, format| {
@@ -475,13 +578,17 @@ mod tests {
 
     #[test]
     fn termination_states() {
-        assert_eq!(&termination(&ProxyError::NoServer, b'Q'), b"SC");
-        assert_eq!(&termination(&ProxyError::QueueTimeout, b'Q'), b"sQ");
-        assert_eq!(&termination(&ProxyError::ServerTimeout, b'H'), b"sH");
-        assert_eq!(&termination(&ProxyError::EmptyResponse, b'H'), b"SH");
+        assert_eq!(&termination(&ProxyError::NoServer, b'Q', false), b"SC");
+        assert_eq!(&termination(&ProxyError::QueueTimeout, b'Q', false), b"sQ");
+        assert_eq!(&termination(&ProxyError::ServerTimeout, b'H', false), b"sH");
+        assert_eq!(&termination(&ProxyError::EmptyResponse, b'H', false), b"SH");
+        assert_eq!(&termination(&ProxyError::EmptyResponse, b'H', true), b"KH");
         let client = ProxyError::Client(std::io::ErrorKind::BrokenPipe.into());
-        assert_eq!(&termination(&client, b'D'), b"CD");
-        assert_eq!(&termination(&ProxyError::RequestTimeout, b'R'), b"cR");
+        assert_eq!(&termination(&client, b'D', false), b"CD");
+        assert_eq!(
+            &termination(&ProxyError::RequestTimeout, b'R', false),
+            b"cR"
+        );
     }
 
     #[test]

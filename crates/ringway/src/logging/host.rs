@@ -29,7 +29,8 @@ pub fn now() -> SyslogTime {
     }
 }
 
-fn utc_offset(seconds: u64) -> i32 {
+/// The local offset from UTC at `seconds` since the epoch, in seconds (0 when unknown).
+pub fn utc_offset(seconds: u64) -> i32 {
     let Ok(time) = libc::time_t::try_from(seconds) else {
         return 0;
     };

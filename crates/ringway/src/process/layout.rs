@@ -27,7 +27,9 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
     let backends = config
         .backends
         .iter()
-        .map(|backend| BackendInfo {
+        .enumerate()
+        .map(|(index, backend)| BackendInfo {
+            fullconn: fullconn(config, index),
             name: backend.name.clone(),
             iid: iid(),
             algo: backend.balance.as_str(),
@@ -79,4 +81,19 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
         max_conn: config.global.max_conn as u64,
         ulimit_n: max_fds,
     }
+}
+
+/// HAProxy's default `fullconn` of a backend: a tenth, rounded up, of the summed `maxconn` of
+/// the frontends that can route to it.
+fn fullconn(config: &Config, backend: usize) -> u64 {
+    let total: u64 = config
+        .frontends
+        .iter()
+        .filter(|frontend| {
+            frontend.default_backend == Some(backend)
+                || frontend.routes.iter().any(|route| route.backend == backend)
+        })
+        .map(|_| config.global.max_conn as u64)
+        .sum();
+    total.div_ceil(10)
 }

@@ -197,6 +197,13 @@ impl ShardCtx {
     }
 
     /// A process-unique session id: the shard in the high bits.
+    /// Milliseconds from the process start to `at`: the time base of the rate counters.
+    #[inline]
+    pub fn uptime_ms(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.process.layout.started)
+            .as_millis() as u64
+    }
+
     pub fn new_session_id(&self) -> u64 {
         let counter = self.next_session.get() + 1;
         self.next_session.set(counter);
@@ -513,6 +520,7 @@ async fn control_tick(ctx: &ShardCtx) {
     }
     let mut last_tasks = 0;
     let mut last_poller = ringway_net::PollerActivity::default();
+    let mut last_tick = Instant::now();
     loop {
         while let Some(command) = queue.pop() {
             ctx.run_command(command);
@@ -533,6 +541,13 @@ async fn control_tick(ctx: &ShardCtx) {
         activity.loops.add(poller.loops - last_poller.loops);
         activity.poll_io.add(poller.poll_io - last_poller.poll_io);
         activity.poll_exp.add(poller.parks - last_poller.parks);
+        let now = Instant::now();
+        let wall = now.saturating_duration_since(last_tick).as_micros() as u64;
+        let idle = poller.idle_us - last_poller.idle_us;
+        if let Some(pct) = (idle * 100).checked_div(wall) {
+            activity.idle_pct.set(pct.min(100));
+        }
+        last_tick = now;
         last_poller = poller;
         if ctx.process.stopping.load(Relaxed) {
             ctx.begin_stop();

@@ -135,18 +135,12 @@ impl ServerConn {
         let mut stream =
             match Socket::connect(config.servers[server].address, config.timeouts.connect).await {
                 Ok(stream) => stream,
-                Err(error) => {
-                    counters.econ.inc();
-                    return Err(error);
-                }
+                Err(error) => return Err(error),
             };
         stream.set_nodelay(true)?;
         if let Some(header) = proxy_header {
             let sent = send_server_header(&mut stream, header, config.timeouts.connect).await;
-            if let Err(error) = sent {
-                counters.econ.inc();
-                return Err(error);
-            }
+            sent?;
         }
         let dup = duplicate(stream.as_raw_fd())?;
         let stream = match &ctx.tls_connectors[backend][server] {
@@ -158,7 +152,6 @@ impl ServerConn {
                 }
                 Err(error) => {
                     counters.tls.failed.inc();
-                    counters.econ.inc();
                     return Err(error);
                 }
             },

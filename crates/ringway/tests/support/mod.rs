@@ -115,11 +115,33 @@ pub fn http(addr: SocketAddr, method: &str, path: &str) -> HttpReply {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .expect("status code");
+    let chunked = head
+        .lines()
+        .any(|line| line.eq_ignore_ascii_case("transfer-encoding: chunked"));
     HttpReply {
         status,
         head: head.to_string(),
-        body: body.to_string(),
+        body: if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
     }
+}
+
+/// A chunked body's data (a large reply, such as the exporter's, comes in chunks).
+fn dechunk(mut body: &str) -> String {
+    let mut data = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+            .expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        data.push_str(&rest[..size]);
+        body = rest[size..].strip_prefix("\r\n").expect("a chunk's end");
+    }
+    data
 }
 
 pub fn http_get(addr: SocketAddr, path: &str) -> HttpReply {
