@@ -19,10 +19,13 @@ mod layout;
 mod logline;
 mod prometheus;
 mod servers_conn;
+mod servers_state;
 mod sess;
 mod stat_csv;
+mod stat_query;
 mod syslog;
 mod totals;
+mod typed;
 
 #[cfg(test)]
 mod testutil;
@@ -40,7 +43,8 @@ pub use histogram::{
 };
 pub use html::{render_stats_html, REFRESH_SECS};
 pub use info::{
-    format_uptime, render_info_from, render_show_info, PRODUCT_NAME, RELEASE_DATE, VERSION,
+    format_uptime, info_format, info_lines, render_info_from, render_show_info,
+    render_show_info_as, PRODUCT_NAME, RELEASE_DATE, VERSION,
 };
 pub use json::{render_stats_json, stats_json};
 pub use layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, ServerState, SharedState};
@@ -49,13 +53,19 @@ pub use logline::{
 };
 pub use prometheus::{render_metrics, METRICS_CONTENT_TYPE};
 pub use servers_conn::{render_servers_conn, render_servers_conn_verbose, NO_SUCH_BACKEND};
+pub use servers_state::{render_servers_state, render_show_backend, render_show_version};
 pub use sess::{render_show_sess, SessionRow};
-pub use stat_csv::{render_show_stat, render_stat_from, stat_header, FIELDS as STAT_FIELDS};
+pub use stat_csv::{
+    render_show_stat, render_stat_csv, render_stat_from, stat_header, stat_rows, StatRow,
+    FIELDS as STAT_FIELDS,
+};
+pub use stat_query::{render_show_stat_args, StatFilter, StatQuery, NO_SUCH_PROXY};
 pub use syslog::{pri, Severity, SyslogFrame, SyslogRfc, SyslogTime, MAX_FACILITY};
 pub use totals::{
     server_sums_on, shard_server_sums, totals, BackendTotals, FrontendTotals, HealthView,
     ServerSums, ServerTotals, StatusTotals, TlsTotals, Totals,
 };
+pub use typed::{render_info_json, render_info_typed, render_stat_json, render_stat_typed, Format};
 
 /// A command's full reply on the stats socket: its body and the empty line with which
 /// HAProxy's CLI ends every reply in non-interactive mode.
