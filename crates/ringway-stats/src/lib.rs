@@ -8,6 +8,7 @@
 //! adds it with [`end_reply`], once per command.
 
 mod activity;
+mod clear;
 mod close;
 mod counters;
 mod help;

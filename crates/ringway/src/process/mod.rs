@@ -37,6 +37,12 @@ pub enum ShardCommand {
     ServerDown { backend: usize, server: usize },
     /// Publish a snapshot of this shard's client sessions (`show sess`).
     ShowSessions(crate::client::sessions::SessionsReply),
+    /// `clear counters [all]`: clear this shard's peaks (and, with `all`, its counters), then
+    /// say done.
+    ClearCounters {
+        all: bool,
+        done: crate::admin::show::Ack,
+    },
 }
 
 pub struct ProcessShared {
