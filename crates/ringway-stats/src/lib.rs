@@ -11,6 +11,7 @@ mod activity;
 mod clear;
 mod close;
 mod counters;
+mod errors;
 mod help;
 mod histogram;
 mod html;
@@ -37,6 +38,7 @@ pub use counters::{
     ActivityCounters, Counter, FrontendCounters, Gauge, ServerCounters, ShardCounters,
     StatusCounters, TlsCounters,
 };
+pub use errors::{error_position, render_show_errors, Capture, ErrorCaptures, CAPTURE_SIZE};
 pub use help::{help_text, unknown_command_text};
 pub use histogram::{
     Histogram, HistogramSnapshot, LatencyHistogram, ReqsPerConnHistogram, LATENCY_BOUNDS_US,

@@ -439,3 +439,71 @@ fn stats_csv_on_the_admin_listener_is_show_stat() {
         assert_eq!(rows(&body), rows(&csv), "{path}");
     }
 }
+
+#[test]
+fn show_errors_keeps_the_last_malformed_request_and_response() {
+    let origin = origin();
+    let socket = TempPath::new("stats.sock");
+    let proxy = sample_proxy(&socket, origin.addr());
+    let show = |line: &str| socket_command(socket.path(), line);
+    let addr = frontend_addr(&proxy);
+
+    let none = show("show errors");
+    assert!(none.starts_with("Total events captured on ["), "{none}");
+    assert!(none.ends_with("] : 0\n\n"), "{none}");
+
+    // HAProxy's own example: a header line without colon, at position 28.
+    let mut client = Client::connect(addr);
+    client.send_raw(b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n");
+    assert_eq!(client.read_response(false).expect("an answer").status, 400);
+    let local = client.stream().local_addr().unwrap();
+    // The origin answers `?bad=1` with bytes that are no HTTP response.
+    assert_eq!(get(addr, "/?bad=1").status, 502);
+
+    let text = show("show errors");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].ends_with("] : 2"), "{text}");
+    let theirs = haproxy("show errors");
+    let theirs: Vec<&str> = theirs.lines().collect();
+    assert_eq!(lines[1], theirs[1]);
+    assert!(
+        lines[2].ends_with("] frontend web (#2): invalid request"),
+        "{text}"
+    );
+    assert_eq!(
+        lines[3],
+        format!(
+            "  backend <NONE> (#-1), server <NONE> (#-1), event #0, src 127.0.0.1:{}",
+            local.port()
+        )
+    );
+    assert_eq!(lines[4], theirs[4], "buffer figures");
+    assert!(lines[5].ends_with("error at position 28"), "{text}");
+    let dump: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("  000"))
+        .copied()
+        .collect();
+    let their_dump: Vec<&str> = theirs
+        .iter()
+        .filter(|l| l.starts_with("  000"))
+        .copied()
+        .collect();
+    assert_eq!(
+        dump[..4],
+        their_dump[..],
+        "the request's bytes, as HAProxy dumps them"
+    );
+    assert!(
+        text.contains("] backend app (#3): invalid response\n  frontend web (#2), server s1 (#1), event #1, src 127.0.0.1:")
+            || text.contains("] backend app (#3): invalid response\n  frontend web (#2), server s2 (#2), event #1, src 127.0.0.1:"),
+        "{text}"
+    );
+    assert!(text.contains("  00000  garbage\\r\\n\n"), "{text}");
+
+    let requests = show("show errors web request");
+    assert!(requests.contains("invalid request") && !requests.contains("invalid response"));
+    let responses = show("show errors app response");
+    assert!(!responses.contains("invalid request") && responses.contains("invalid response"));
+    assert_eq!(show("show errors nope"), "No such proxy.\n\n");
+}

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use crossbeam::channel::{bounded, Sender};
+use ringway_stats::render_show_errors;
 
 use crate::client::sessions::{self, SNAPSHOT_DEADLINE};
 use crate::process::{ProcessShared, ShardCommand};
@@ -67,6 +68,5 @@ pub fn shutdown_session(shared: &ProcessShared, id: u64) -> String {
 
 /// `show errors [<px>] [request|response]`.
 pub fn show_errors(shared: &ProcessShared, args: &[&str]) -> String {
-    let _ = (shared, args);
-    String::new()
+    render_show_errors(&shared.layout, &shared.errors, args)
 }

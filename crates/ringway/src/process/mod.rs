@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use crossbeam::queue::SegQueue;
 use ringway_config::Config;
 use ringway_pool::FdPressure;
-use ringway_stats::{Layout, ShardCounters};
+use ringway_stats::{ErrorCaptures, Layout, ShardCounters};
 
 use crate::server::idle::ServerIdle;
 
@@ -49,6 +49,8 @@ pub struct ProcessShared {
     pub config: Config,
     pub layout: Layout,
     pub counters: Vec<Arc<ShardCounters>>,
+    /// The last malformed request per frontend and response per backend (`show errors`).
+    pub errors: ErrorCaptures,
     pub stopping: AtomicBool,
     /// Ready for traffic (`/ready`, `monitor_uri`); false from the start of a graceful stop,
     /// before `stopping` (the grace period sits between the two).
