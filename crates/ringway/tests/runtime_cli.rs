@@ -479,6 +479,10 @@ fn show_errors_keeps_the_last_malformed_request_and_response() {
     );
     assert_eq!(lines[4], theirs[4], "buffer figures");
     assert!(lines[5].ends_with("error at position 28"), "{text}");
+    assert_eq!(
+        lines[6],
+        "  ringway: malformed message: invalid header name (39 bytes received)"
+    );
     let dump: Vec<&str> = lines
         .iter()
         .filter(|l| l.starts_with("  000"))
