@@ -133,8 +133,14 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
     }
 }
 
+/// hatop on the socket; should it exit, its last words stay on the screen for the failure
+/// message (the tmux server is killed at the end of the test).
 fn hatop_command(hatop: &Path, socket: &TempPath) -> String {
-    format!("{} -s {}", hatop.display(), socket.path().display())
+    format!(
+        "{} -s {}; echo hatop exited with status $?; sleep 600",
+        hatop.display(),
+        socket.path().display()
+    )
 }
 
 #[test]

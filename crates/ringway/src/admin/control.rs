@@ -27,7 +27,7 @@ use ringway_stats::{
 use crate::admin::cli_session::{self, parse_set_timeout, Effect, Limits};
 use crate::admin::clients::Clients;
 use crate::admin::{show, socket_file};
-use crate::client::sessions::{self, SNAPSHOT_DEADLINE};
+use crate::client::sessions;
 use crate::process::{Current, ProcessShared, ShardCommand};
 
 /// How long a client may take to send its whole command line (HAProxy's `timeout client` on
@@ -266,15 +266,9 @@ fn has_backend(shared: &ProcessShared, name: &str) -> bool {
 }
 
 /// `show sess [ID]`: every session of every shard (or the one with that id), gathered from the
-/// shards' snapshots. A stopping process no longer runs its control ticks, so it is asked only
-/// briefly.
+/// shards' snapshots.
 fn show_sess(shared: &ProcessShared, only: Option<u64>) -> String {
-    let deadline = if shared.is_stopping() {
-        SNAPSHOT_DEADLINE / 20
-    } else {
-        SNAPSHOT_DEADLINE
-    };
-    let (mut rows, _silent) = sessions::collect(shared, deadline);
+    let (mut rows, _silent) = sessions::collect(shared, show::snapshot_deadline(shared));
     if let Some(id) = only {
         rows.retain(|row| row.id == id);
         if rows.is_empty() {

@@ -3,7 +3,7 @@
 //! and the command returns once every shard has), `shutdown session` with HAProxy's reply for
 //! an unknown id, and `show errors`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::{bounded, Sender};
 use ringway_stats::render_show_errors;
@@ -45,7 +45,7 @@ pub fn clear_counters(shared: &ProcessShared, all: bool) -> String {
     let shards = shared.commands.len();
     let (tx, rx) = bounded(shards);
     shared.broadcast(ShardCommand::ClearCounters { all, done: Ack(tx) });
-    let until = Instant::now() + SNAPSHOT_DEADLINE;
+    let until = Instant::now() + snapshot_deadline(shared);
     for _ in 0..shards {
         let left = until.saturating_duration_since(Instant::now());
         if rx.recv_timeout(left).is_err() {
@@ -55,10 +55,20 @@ pub fn clear_counters(shared: &ProcessShared, all: bool) -> String {
     String::new()
 }
 
+/// How long to wait for the shards' answers. A stopping process no longer runs its control
+/// ticks, so it is asked only briefly.
+pub fn snapshot_deadline(shared: &ProcessShared) -> Duration {
+    if shared.is_stopping() {
+        SNAPSHOT_DEADLINE / 20
+    } else {
+        SNAPSHOT_DEADLINE
+    }
+}
+
 /// `shutdown session <id>`: closes it on the shard that owns it, or HAProxy's reply when no
 /// session has that id.
 pub fn shutdown_session(shared: &ProcessShared, id: u64) -> String {
-    let (rows, _silent) = sessions::collect(shared, SNAPSHOT_DEADLINE);
+    let (rows, _silent) = sessions::collect(shared, snapshot_deadline(shared));
     if !rows.iter().any(|row| row.id == id) {
         return NO_SUCH_SESSION.to_string();
     }
