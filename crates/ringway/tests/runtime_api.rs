@@ -267,7 +267,7 @@ fn show_sess_then_shutdown_session_by_its_printed_id() {
     });
     assert_eq!(
         socket_command(socket.path(), "shutdown session zz"),
-        "Invalid session id.\n\n"
+        "Session pointer expected (use 'show sess').\n\n"
     );
 }
 

@@ -151,8 +151,9 @@ fn prompt_toggles_and_the_default_stays_non_interactive() {
     );
 
     // A second prompt leaves interactive mode: its reply has no prompt, then the close.
+    // (HAProxy 2.6 ignores words after `prompt`.)
     let mut cli = Cli::connect(&socket);
-    cli.send("prompt\n");
+    cli.send("prompt foo\n");
     assert_eq!(cli.prompts(1), "\n> ");
     cli.send("prompt\n");
     assert_eq!(cli.rest(), "\n");
@@ -303,6 +304,9 @@ fn the_show_stat_filter_and_haproxys_replies_for_unknown_ids() {
         );
     }
     assert_eq!(show("show sess 0xdead"), "Session not found.\n\n");
+    let pointer = "Session pointer expected (use 'show sess').\n\n";
+    assert_eq!(show("shutdown session"), pointer);
+    assert_eq!(show("shutdown session zz"), pointer);
     assert_eq!(
         show("set server app/nope state maint"),
         "No such server.\n\n"

@@ -46,6 +46,8 @@ const LINE_TOO_LONG: &str = "Command line too long (limit 65536 bytes).\n\n";
 const BUSY: &[u8] = b"Too many runtime API clients, try again.\n\n";
 /// HAProxy's reply to `show sess <id>` for an id no session has.
 const SESSION_NOT_FOUND: &str = "Session not found.\n";
+/// HAProxy's reply to `shutdown session` without a valid id.
+const SESSION_POINTER_EXPECTED: &str = "Session pointer expected (use 'show sess').\n";
 /// HAProxy's reply to a command above the socket's level.
 const PERMISSION_DENIED: &str = "Permission denied\n";
 
@@ -129,7 +131,8 @@ fn serve_client(stream: &UnixStream, current: &Current, level: AccessLevel) {
     cli_session::serve(stream, &limits, |command| {
         let words: Vec<&str> = command.split_whitespace().collect();
         match words.as_slice() {
-            ["prompt"] => Effect::TogglePrompt,
+            // HAProxy 2.6 ignores what follows `prompt`.
+            ["prompt", ..] => Effect::TogglePrompt,
             ["quit"] => Effect::Quit,
             ["set", "timeout", ..] => match parse_set_timeout(&words) {
                 Ok(timeout) => Effect::SetTimeout(timeout),
@@ -170,7 +173,8 @@ fn command_body(current: &Current, level: AccessLevel, words: &[&str]) -> String
 }
 
 /// The level a command needs, as HAProxy 2.6 asks: looking is for everyone, except at the
-/// sessions (client addresses) which needs `operator`; acting on servers or sessions needs
+/// sessions and captured errors (client addresses and their bytes), which need `operator`, as
+/// does clearing the peaks; acting on servers or sessions, and clearing every counter, needs
 /// `admin`. Unknown commands need nothing (they get the help).
 fn required_level(words: &[&str]) -> AccessLevel {
     match words {
@@ -211,11 +215,12 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         ["show", "backend"] => render_show_backend(layout),
         ["show", "version"] => render_show_version(),
         ["show", "errors", args @ ..] => show::show_errors(shared, args),
-        ["clear", "counters"] => show::clear_counters(shared, false),
         ["clear", "counters", "all"] => show::clear_counters(shared, true),
+        // HAProxy reads any other word as no word.
+        ["clear", "counters", ..] => show::clear_counters(shared, false),
         // Interactive-mode commands, answered as HAProxy does outside that mode; the
         // connection's own handling is in `cli_session`.
-        ["prompt"] => String::new(),
+        ["prompt", ..] => String::new(),
         ["set", "timeout", ..] => parse_set_timeout(words).err().unwrap_or_default(),
         ["show", "servers", "conn"] => {
             render_servers_conn(layout, None).unwrap_or_else(|error| error)
@@ -244,8 +249,9 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         ["enable", "server", target] => set_server_state(shared, target, "ready"),
         ["shutdown", "session", id] => match parse_session_id(id) {
             Some(id) => show::shutdown_session(shared, id),
-            None => "Invalid session id.\n".to_string(),
+            None => SESSION_POINTER_EXPECTED.to_string(),
         },
+        ["shutdown", "session"] => SESSION_POINTER_EXPECTED.to_string(),
         ["shutdown", "sessions", "server", target] => match find_server(shared, target) {
             Ok((backend, server)) => {
                 shared.broadcast(ShardCommand::ShutdownServerSessions { backend, server });
