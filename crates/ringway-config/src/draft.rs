@@ -145,6 +145,7 @@ pub(crate) struct DraftBackend {
     pub servers: List<DraftServer>,
     pub tuning: DraftTuning,
     pub health_check: Option<DraftHealthCheck>,
+    pub allbackups: Option<At<bool>>,
 }
 
 /// `health_check`, an inline table.
@@ -174,6 +175,9 @@ pub(crate) struct DraftServer {
     pub tls: Option<DraftServerTls>,
     pub send_proxy: Option<At<String>>,
     pub check: Option<At<bool>>,
+    pub weight: Option<At<i64>>,
+    pub backup: Option<At<bool>>,
+    pub slowstart: Option<At<Duration>>,
 }
 
 #[derive(Debug, Default)]

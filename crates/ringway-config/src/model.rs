@@ -311,6 +311,9 @@ pub struct Backend {
     /// How servers with `check = true` are checked (`health_check`; HAProxy's defaults when
     /// absent).
     pub health_check: HealthCheck,
+    /// `allbackups` (HAProxy's `option allbackups`): with no active server usable, every usable
+    /// backup shares the requests by weight, not only the first one.
+    pub allbackups: bool,
 }
 
 /// `health_check`: how a backend's checked servers are probed.
@@ -398,6 +401,14 @@ pub struct Server {
     /// Probed by the backend's `health_check` (`check = true`); taken out of the rotation while
     /// DOWN.
     pub check: bool,
+    /// Share of the backend's requests, 0..=256 (`weight`, default 1); 0 = no new requests from
+    /// the balancer.
+    pub weight: u32,
+    /// Used only when no active server takes traffic (`backup`).
+    pub backup: bool,
+    /// After coming back UP (or out of maintenance) the weight ramps up over this long
+    /// (`slowstart`; 0 = at once).
+    pub slowstart: Duration,
 }
 
 /// TLS towards a server.

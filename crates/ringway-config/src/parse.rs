@@ -65,6 +65,7 @@ const BACKEND_KEYS: &[&str] = &[
     "redispatch",
     "server",
     "health_check",
+    "allbackups",
 ];
 const HEALTH_CHECK_KEYS: &[&str] = &[
     "kind",
@@ -88,6 +89,9 @@ const SERVER_KEYS: &[&str] = &[
     "tls",
     "send_proxy",
     "check",
+    "weight",
+    "backup",
+    "slowstart",
 ];
 const SERVER_TLS_KEYS: &[&str] = &["verify", "ca_file", "sni", "cert", "key"];
 
@@ -325,6 +329,7 @@ fn read_backend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftBackend {
         health_check: table
             .table("health_check", issues)
             .map(|check| read_health_check(check, issues)),
+        allbackups: table.boolean("allbackups", issues),
         origin: table.origin,
     }
 }
@@ -359,6 +364,9 @@ fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
             .map(|tls| read_server_tls(tls, issues)),
         send_proxy: table.string("send_proxy", issues),
         check: table.boolean("check", issues),
+        weight: table.integer("weight", issues),
+        backup: table.boolean("backup", issues),
+        slowstart: table.duration("slowstart", issues),
         origin: table.origin,
     }
 }

@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ringway_pool::MAX_WEIGHT;
+
 use crate::address::{normalize_host, resolve_address};
 use crate::draft::{
     At, DraftAccessLog, DraftBackend, DraftConfig, DraftFrontend, DraftFrontendTls, DraftGlobal,
@@ -39,6 +41,8 @@ const MAX_ALPN_LEN: usize = 255;
 const HTTP1_ALPN: [&str; 2] = ["http/1.1", "http/1.0"];
 /// Longest `grace`: a stop that waits longer is surely a typo.
 const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// Longest `slowstart` ramp.
+const MAX_SLOWSTART: Duration = Duration::from_secs(24 * 3600);
 /// Longest `monitor_uri`.
 const MAX_MONITOR_URI: usize = 1024;
 /// Longest user or group name (as `useradd`'s limit).
@@ -381,6 +385,7 @@ impl Checker<'_> {
             timeouts: tuning.timeouts,
             retries: tuning.retries,
             health_check,
+            allbackups: draft.allbackups.as_ref().is_some_and(|all| all.value),
         }
     }
 
@@ -483,6 +488,7 @@ impl Checker<'_> {
         let pool_max_conn = self.ranged(&draft.pool_max_conn, -1, i64::MAX);
         let pool_low_conn = self.ranged(&draft.pool_low_conn, 0, i64::from(u32::MAX));
         let max_reuse = self.ranged(&draft.max_reuse, -1, i64::MAX);
+        let weight = self.ranged(&draft.weight, 0, i64::from(MAX_WEIGHT));
         let tls = draft.tls.as_ref().map(|tls| self.server_tls(tls));
         let send_proxy = draft
             .send_proxy
@@ -511,7 +517,23 @@ impl Checker<'_> {
             tls,
             send_proxy,
             check: draft.check.as_ref().is_some_and(|check| check.value),
+            weight: weight.and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
+            backup: draft.backup.as_ref().is_some_and(|backup| backup.value),
+            slowstart: self.slowstart(&draft.slowstart),
         })
+    }
+
+    /// `slowstart`: at most a day (a longer ramp is surely a typo).
+    fn slowstart(&mut self, given: &Option<At<Duration>>) -> Duration {
+        match given {
+            Some(given) if given.value > MAX_SLOWSTART => {
+                self.issues
+                    .push(given.span.clone(), &given.key, "must be at most 24h");
+                Duration::ZERO
+            }
+            Some(given) => given.value,
+            None => Duration::ZERO,
+        }
     }
 
     fn server_tls(&mut self, draft: &DraftServerTls) -> ServerTls {

@@ -143,6 +143,10 @@ fn full_example_sets_every_key() {
     let app = &config.backends[0];
     assert_eq!(app.timeouts.server, Duration::from_millis(45_000));
     assert_eq!(app.retries, 2);
+    assert!(!app.allbackups);
+    let s1 = &app.servers[0];
+    assert_eq!((s1.weight, s1.slowstart), (3, Duration::from_secs(30)));
+    assert!(!app.servers[1].backup);
     let s2 = &app.servers[1];
     assert_eq!(s2.address.port(), 8082);
     assert_eq!(s2.maxconn, 100);

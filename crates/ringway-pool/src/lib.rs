@@ -4,7 +4,8 @@
 //! (`mode`), the server-wide accounting shared by all shards (`shared`), the per-shard idle pool
 //! (`local`), the keep-on-release rule (`keep`), the purge arithmetic (`purge`), the per-shard pools of a server with
 //! cross-shard takeover (`sharded`) and the file
-//! descriptor pressure thresholds (`fd`), and the health-check rise/fall machine (`health`). It is generic over the connection type, so the runtime
+//! descriptor pressure thresholds (`fd`), the health-check rise/fall machine (`health`), server weights with slowstart and the
+//! backup tier (`weights`) and the per-shard weighted selection (`smooth`). It is generic over the connection type, so the runtime
 //! stores what it needs (a socket, TLS state, a duplicated fd for takeover) and tests store ids.
 
 mod fd;
@@ -16,6 +17,8 @@ mod mode;
 mod purge;
 mod sharded;
 mod shared;
+mod smooth;
+mod weights;
 
 pub use fd::FdPressure;
 pub use hash::conn_hash;
@@ -26,3 +29,5 @@ pub use mode::{lookup_plan, LookupPlan, ReuseMode};
 pub use purge::PurgeOutcome;
 pub use sharded::ShardedPool;
 pub use shared::{PoolLimits, ServerShared, ServerSnapshot};
+pub use smooth::{Balancer, Pick};
+pub use weights::{ramped, serving_tier, ServerWeight, MAX_WEIGHT};

@@ -55,6 +55,19 @@ const COMMANDS: &[(&str, &str)] = &[
         "dump volatile server information (all or for a single backend)",
     ),
     ("show version", "show version of the current process"),
+    (
+        "set server <bk>/<srv> weight <w>[%]",
+        "change a server's weight",
+    ),
+    ("get weight <bk>/<srv>", "report a server's current weight"),
+    (
+        "set weight <bk>/<srv>  (DEPRECATED)",
+        "change a server's weight (use 'set server' instead)",
+    ),
+    (
+        "set maxconn server <bk>/<srv>",
+        "change a server's maxconn setting",
+    ),
 ];
 
 /// Always listed last, in this order.
@@ -113,8 +126,12 @@ mod tests {
             usages,
             [
                 "clear counters [all]",
+                "get weight <bk>/<srv>",
+                "set maxconn server <bk>/<srv>",
                 "set server <bk>/<srv> state ready|drain|maint",
+                "set server <bk>/<srv> weight <w>[%]",
                 "set timeout cli <delay>",
+                "set weight <bk>/<srv>  (DEPRECATED)",
                 "show activity",
                 "show backend",
                 "show errors [<px>] [request|response]",

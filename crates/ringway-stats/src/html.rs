@@ -107,10 +107,13 @@ fn server_row(out: &mut String, name: &str, st: &ServerTotals) {
     let state = state_name(st.state);
     let _ = writeln!(
         out,
-        "<tr class={state}><td class=l>{}</td><td class=l>{state}</td><td>{}</td>\
+        "<tr class={state}><td class=l>{}{}</td><td class=l>{state}</td><td>{}/{}</td><td>{}</td>\
          <td class=big>{}</td><td class=big>{}</td><td class=big>{}</td><td>{}</td><td>{}</td>\
          <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         escape(name),
+        if st.backup { " (backup)" } else { "" },
+        st.weight,
+        st.uweight,
         c.scur,
         c.stot,
         c.connect,
@@ -184,8 +187,10 @@ fn backends(out: &mut String, layout: &Layout, t: &crate::totals::Totals) {
     for (info, bt) in layout.backends.iter().zip(&t.backends) {
         let _ = write!(
             out,
-            "<h2>Backend {} <span class=note>({}, {} of {} servers ready)</span></h2>\n\
-             <table><tr><th class=l>server</th><th class=l>state</th><th>requests now</th>\
+            "<h2>Backend {} <span class=note>({}, {} of {} servers ready; weight {}, \
+             {} active and {} backup usable)</span></h2>\n\
+             <table><tr><th class=l>server</th><th class=l>state</th><th>weight</th>\
+             <th>requests now</th>\
              <th>requests</th><th>new connections</th><th>reused requests</th><th>reuse ratio</th>\
              <th>used</th><th>idle</th><th>safe</th><th>per shard: idle/safe/used</th><th>takeovers</th>\
              <th>purged</th><th>conn errors</th><th>resp errors</th></tr>\n",
@@ -193,6 +198,9 @@ fn backends(out: &mut String, layout: &Layout, t: &crate::totals::Totals) {
             info.algo,
             bt.ready,
             info.servers.len(),
+            bt.weight,
+            bt.act,
+            bt.bck,
         );
         for (server, st) in info.servers.iter().zip(&bt.servers) {
             server_row(out, &server.name, st);

@@ -176,6 +176,9 @@ fn backends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
                     value["name"] = json!(server.name);
                     value["address"] = json!(server.address.to_string());
                     value["state"] = json!(state_name(st.state));
+                    value["weight"] = json!(st.weight);
+                    value["uweight"] = json!(st.uweight);
+                    value["backup"] = json!(st.backup);
                     value["pool"] = json!({
                         "used": pool.used_cur,
                         "used_max": pool.used_max,
@@ -197,6 +200,9 @@ fn backends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
             value["name"] = json!(info.name);
             value["algo"] = json!(info.algo);
             value["ready_servers"] = json!(bt.ready);
+            value["weight"] = json!(bt.weight);
+            value["active_servers"] = json!(bt.act);
+            value["backup_servers"] = json!(bt.bck);
             value["servers"] = json!(servers);
             value
         })

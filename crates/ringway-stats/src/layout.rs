@@ -3,11 +3,11 @@
 //! health-check machine. Built once by the runtime.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ringway_pool::{HealthMachine, ServerShared};
+use ringway_pool::{serving_tier, HealthMachine, ServerShared, ServerWeight};
 
 /// Administrative state of a server (`set server B/S state ...`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,12 +76,16 @@ pub struct ServerInfo {
     /// Server id within its backend, from 1.
     pub sid: u32,
     pub address: SocketAddr,
-    /// Concurrent requests; 0 = unlimited.
-    pub maxconn: u32,
+    /// Concurrent requests; 0 = unlimited. Configured, changed by `set maxconn server`.
+    pub maxconn: AtomicU32,
     pub pool: Arc<ServerShared>,
     pub state: Arc<SharedState>,
     /// The health-check machine of a server with `check = true`; `None`: not checked.
     pub health: Option<Arc<Mutex<HealthMachine>>>,
+    /// Configured and runtime weight, and the slowstart ramp.
+    pub weight: ServerWeight,
+    /// Takes requests only when no active server does.
+    pub backup: bool,
 }
 
 impl ServerInfo {
@@ -103,6 +107,8 @@ pub struct BackendInfo {
     /// "roundrobin" or "leastconn".
     pub algo: &'static str,
     pub servers: Vec<ServerInfo>,
+    /// With no active server usable, every usable backup serves (not only the first).
+    pub allbackups: bool,
 }
 
 /// The static shape of the process the stats describe.
@@ -117,4 +123,55 @@ pub struct Layout {
     pub pid: u32,
     pub max_conn: u64,
     pub ulimit_n: u64,
+}
+
+impl Layout {
+    /// The weight `server` takes new requests with now: 0 unless it is ready and UP, else its
+    /// runtime weight scaled by a slowstart ramp under way. Two relaxed loads; the clock is
+    /// read only during a ramp.
+    pub fn effective_weight(&self, server: &ServerInfo) -> u32 {
+        if !server.state.takes_traffic() {
+            return 0;
+        }
+        server.weight.effective(|| self.started.elapsed())
+    }
+
+    /// `server` came back (health DOWN → UP, or out of maintenance): its slowstart ramp, if it
+    /// has one, starts now.
+    pub fn came_back(&self, server: &ServerInfo) {
+        server.weight.came_back(self.started.elapsed());
+    }
+
+    /// Usable servers of `backend` (taking traffic, effective weight above 0): active ones and
+    /// backups, HAProxy's `srv_act` and `srv_bck`.
+    pub fn usable_servers(&self, backend: usize) -> (u64, u64) {
+        let mut counts = (0, 0);
+        for server in &self.backends[backend].servers {
+            if self.effective_weight(server) > 0 {
+                *(if server.backup {
+                    &mut counts.1
+                } else {
+                    &mut counts.0
+                }) += 1;
+            }
+        }
+        counts
+    }
+
+    /// The effective weight of each server of `backend` that takes new requests now (the
+    /// serving tier: the usable actives, else the backups), 0 for the others.
+    pub fn serving_weights(&self, backend: usize) -> Vec<u32> {
+        let info = &self.backends[backend];
+        let mut weights: Vec<u32> = info
+            .servers
+            .iter()
+            .map(|server| self.effective_weight(server))
+            .collect();
+        serving_tier(
+            &mut weights,
+            |index| info.servers[index].backup,
+            info.allbackups,
+        );
+        weights
+    }
 }

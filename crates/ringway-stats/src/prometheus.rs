@@ -479,6 +479,61 @@ fn pool_metrics(out: &mut Out, layout: &Layout, ids: &[String]) {
     }
 }
 
+/// Reads one number of a backend's totals.
+type BackendValue = fn(&crate::totals::BackendTotals) -> u64;
+
+/// Weights and the active/backup split, under HAProxy's exporter names with our prefix.
+fn weight_metrics(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>]) {
+    let t = totals(layout, shards);
+    out.family(
+        "server_weight",
+        "gauge",
+        "Effective weight: 0 while the server takes no traffic, ramped during a slowstart.",
+    );
+    for (info, bt) in layout.backends.iter().zip(&t.backends) {
+        for (server, st) in info.servers.iter().zip(&bt.servers) {
+            let labels = [
+                ("backend", info.name.as_str()),
+                ("server", server.name.as_str()),
+            ];
+            out.sample("server_weight", &labels, st.weight);
+        }
+    }
+    out.family(
+        "server_uweight",
+        "gauge",
+        "Configured weight, or the one set at runtime.",
+    );
+    for (info, bt) in layout.backends.iter().zip(&t.backends) {
+        for (server, st) in info.servers.iter().zip(&bt.servers) {
+            let labels = [
+                ("backend", info.name.as_str()),
+                ("server", server.name.as_str()),
+            ];
+            out.sample("server_uweight", &labels, st.uweight);
+        }
+    }
+    let backend_families: [(&str, &str, BackendValue); 3] = [
+        (
+            "backend_weight",
+            "Total effective weight of the servers taking new requests.",
+            |bt| bt.weight,
+        ),
+        ("backend_active_servers", "Usable active servers.", |bt| {
+            bt.act
+        }),
+        ("backend_backup_servers", "Usable backup servers.", |bt| {
+            bt.bck
+        }),
+    ];
+    for (name, help, value) in backend_families {
+        out.family(name, "gauge", help);
+        for (info, bt) in layout.backends.iter().zip(&t.backends) {
+            out.sample(name, &[("backend", info.name.as_str())], value(bt));
+        }
+    }
+}
+
 fn server_histograms(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>]) {
     let t = totals(layout, shards);
     let pairs: Vec<(&str, &str, &ServerSums)> = layout
@@ -602,6 +657,7 @@ pub fn render_metrics(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: 
     }
     server_shard_metrics(&mut out, &rows);
     pool_metrics(&mut out, layout, &ids);
+    weight_metrics(&mut out, layout, shards);
     server_histograms(&mut out, layout, shards);
     shard_metrics(&mut out, shards, &ids);
     out.0

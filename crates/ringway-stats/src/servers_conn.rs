@@ -166,6 +166,7 @@ mod tests {
                 0,
                 ServerShared::new(limits(-1, 0), 2),
             )],
+            allbackups: false,
         });
         let pool = Arc::clone(&layout.backends[0].servers[0].pool);
         let _pools = park_safe(&pool, &[(0, 2), (1, 3)]);

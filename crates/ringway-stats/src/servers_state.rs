@@ -87,12 +87,14 @@ fn push_server(
     };
     let _ = writeln!(
         out,
-        "{} {} {} {} {} {op_state} {admin_state} 1 1 {since_change} {check_status} {check_result} {check_health} {check_state} 0 0 0 - {} - 0 0 - - 0",
+        "{} {} {} {} {} {op_state} {admin_state} {} {} {since_change} {check_status} {check_result} {check_health} {check_state} 0 0 0 - {} - 0 0 - - 0",
         backend.iid,
         backend.name,
         server.sid,
         server.name,
         server.address.ip(),
+        server.weight.user(),
+        server.weight.initial(),
         server.address.port(),
     );
 }

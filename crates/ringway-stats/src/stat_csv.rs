@@ -1,7 +1,7 @@
 //! `show stat`: HAProxy 2.6's CSV, with its exact header and column order. Owns the mapping
 //! from [`Totals`] to the 128 columns; every column ringway does not measure stays empty,
 //! and columns HAProxy fills with a constant that also holds for ringway (no compression, no
-//! cache, no HTTP/2, no backup servers) carry that constant. Each row ends with a comma, like
+//! cache, no HTTP/2) carry that constant. Each row ends with a comma, like
 //! HAProxy's. The reply carries no trailing empty line: that is the CLI's end-of-reply marker
 //! (see [`crate::end_reply`]).
 
@@ -335,8 +335,9 @@ fn server_status(state: ServerState) -> &'static str {
 fn server_row(backend: &BackendInfo, info: &ServerInfo, t: &ServerTotals) -> Row {
     let mut row = Row::new(&backend.name, &info.name);
     row.set_server_sums(&t.counters);
-    if info.maxconn > 0 {
-        row.set("slim", info.maxconn);
+    let maxconn = info.maxconn.load(std::sync::atomic::Ordering::Relaxed);
+    if maxconn > 0 {
+        row.set("slim", maxconn);
     }
     row.set("status", server_status(t.state));
     let mut takes_traffic = t.state == ServerState::Ready;
@@ -357,10 +358,10 @@ fn server_row(backend: &BackendInfo, info: &ServerInfo, t: &ServerTotals) -> Row
         row.set("lastchg", health.lastchg);
         row.set("downtime", health.downtime);
     }
-    // The effective weight: 0 once drained, in maintenance or DOWN.
-    row.set("weight", u32::from(takes_traffic));
-    row.set("act", 1);
-    row.set("bck", 0);
+    // The effective weight: 0 once drained, in maintenance or DOWN; ramped during a slowstart.
+    row.set("weight", if takes_traffic { t.weight } else { 0 });
+    row.set("act", u8::from(!t.backup));
+    row.set("bck", u8::from(t.backup));
     row.set("iid", backend.iid);
     row.set("sid", info.sid);
     row.set("type", TYPE_SERVER);
@@ -373,26 +374,26 @@ fn server_row(backend: &BackendInfo, info: &ServerInfo, t: &ServerTotals) -> Row
     row.set("safe_conn_cur", t.pool.safe_nb);
     row.set("used_conn_cur", t.pool.used_cur);
     row.set("need_conn_est", t.pool.need_est);
-    row.set("uweight", 1);
+    row.set("uweight", t.uweight);
     row
 }
 
 fn backend_row(info: &BackendInfo, t: &BackendTotals) -> Row {
     let mut row = Row::new(&info.name, "BACKEND");
     row.set_server_sums(&t.sum);
-    // HAProxy: UP while the total weight is positive (some server ready) or there is no
+    // HAProxy: UP while the total weight is positive (some server usable) or there is no
     // server at all.
-    let up = t.ready > 0 || info.servers.is_empty();
+    let up = t.weight > 0 || info.servers.is_empty();
     row.set("status", if up { "UP" } else { "DOWN" });
-    row.set("weight", t.ready);
-    row.set("act", t.ready);
-    row.set("bck", 0);
+    row.set("weight", t.weight);
+    row.set("act", t.act);
+    row.set("bck", t.bck);
     row.set("iid", info.iid);
     row.set("sid", 0);
     row.set("type", TYPE_BACKEND);
     row.set("algo", info.algo);
     row.set_all(["cache_lookups", "cache_hits"], 0);
-    row.set("uweight", t.ready);
+    row.set("uweight", t.uweight);
     row.set_all(
         [
             "agg_server_status",
@@ -656,6 +657,48 @@ mod tests {
         let rows = parse(&render_show_stat(&layout, &shards).replace("\"s,2\"", "s2"));
         let be = row(&rows, "BACKEND");
         assert_eq!((be["status"].as_str(), be["weight"].as_str()), ("UP", "1"));
+    }
+
+    #[test]
+    fn weights_and_the_backup_tier() {
+        let mut layout = sample_layout(1, limits(-1, 5000));
+        for (name, sid) in [("b1", 2), ("b2", 3)] {
+            let pool = ServerShared::new(limits(-1, 5000), 1);
+            let mut backup = server(name, sid, "127.0.0.1:9003", 0, pool);
+            backup.backup = true;
+            backup.weight = ringway_pool::ServerWeight::new(4, std::time::Duration::ZERO);
+            layout.backends[0].servers.push(backup);
+        }
+        layout.backends[0].servers[0].weight.set(3);
+        let shards = all_shards(&layout);
+        let rows = parse(&render_show_stat(&layout, &shards));
+        let s1 = row(&rows, "s1");
+        let cells =
+            |r: &HashMap<String, String>| ["weight", "uweight", "act", "bck"].map(|k| r[k].clone());
+        assert_eq!(cells(s1), ["3", "3", "1", "0"]);
+        // A usable backup shows its weight even while the actives serve.
+        assert_eq!(cells(row(&rows, "b1")), ["4", "4", "0", "1"]);
+        let be = row(&rows, "BACKEND");
+        assert_eq!(cells(be), ["3", "3", "1", "2"]);
+
+        // No active usable: the first backup serves alone (no allbackups).
+        layout.backends[0].servers[0].state.set(ServerState::Maint);
+        let rows = parse(&render_show_stat(&layout, &shards));
+        assert_eq!(cells(row(&rows, "s1"))[0], "0");
+        let be = row(&rows, "BACKEND");
+        assert_eq!(cells(be), ["4", "4", "0", "2"]);
+        assert_eq!(be["status"], "UP");
+        layout.backends[0].allbackups = true;
+        let rows = parse(&render_show_stat(&layout, &shards));
+        assert_eq!(row(&rows, "BACKEND")["weight"], "8");
+        // Weight 0 everywhere: nothing usable, the backend is DOWN.
+        for server in &layout.backends[0].servers[1..] {
+            server.weight.set(0);
+        }
+        let rows = parse(&render_show_stat(&layout, &shards));
+        let be = row(&rows, "BACKEND");
+        assert_eq!(cells(be), ["0", "0", "0", "0"]);
+        assert_eq!(be["status"], "DOWN");
     }
 
     #[test]

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringway_pool::{FdPressure, KeepRequest, LocalPool, PoolLimits, ReuseMode, ServerShared};
+use ringway_pool::{
+    FdPressure, KeepRequest, LocalPool, PoolLimits, ReuseMode, ServerShared, ServerWeight,
+};
 
 use crate::counters::ShardCounters;
 use crate::layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, SharedState};
@@ -22,10 +24,12 @@ pub fn server(name: &str, sid: u32, addr: &str, maxconn: u32, pool: ServerShared
         name: name.to_string(),
         sid,
         address: addr.parse::<SocketAddr>().expect("test address"),
-        maxconn,
+        maxconn: maxconn.into(),
         pool: Arc::new(pool),
         state: Arc::new(SharedState::default()),
         health: None,
+        weight: ServerWeight::new(1, Duration::ZERO),
+        backup: false,
     }
 }
 
@@ -49,6 +53,7 @@ pub fn sample_layout(shards: usize, limits: PoolLimits) -> Layout {
                 0,
                 ServerShared::new(limits, shards),
             )],
+            allbackups: false,
         }],
         shards,
         started: Instant::now(),

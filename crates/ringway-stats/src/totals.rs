@@ -203,6 +203,11 @@ pub struct ServerTotals {
     pub state: ServerState,
     /// Health checks, for a checked server.
     pub health: Option<HealthView>,
+    /// The effective weight now (0 when it takes no traffic; ramped during a slowstart).
+    pub weight: u32,
+    /// The configured or runtime weight (HAProxy's `uweight`).
+    pub uweight: u32,
+    pub backup: bool,
 }
 
 /// What `show stat` shows of a checked server's health, taken at one instant.
@@ -244,8 +249,17 @@ impl HealthView {
 pub struct BackendTotals {
     pub servers: Vec<ServerTotals>,
     pub sum: ServerSums,
-    /// Servers in the ready state (HAProxy's `srv_act`, and the total weight with weight 1).
+    /// Servers in the ready state and UP.
     pub ready: u64,
+    /// Usable active servers (ready, UP, effective weight above 0): HAProxy's `srv_act`.
+    pub act: u64,
+    /// Usable backup servers: HAProxy's `srv_bck`.
+    pub bck: u64,
+    /// The effective weights of the servers taking new requests now (the actives, else the
+    /// serving backups), summed: HAProxy's total weight.
+    pub weight: u64,
+    /// Their configured or runtime weights summed.
+    pub uweight: u64,
     /// Connections to the backend's servers open now: in use plus idle.
     pub open_conns: u64,
 }
@@ -368,6 +382,8 @@ pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
         .enumerate()
         .map(|(b, backend)| {
             let mut totals = BackendTotals::default();
+            let serving = layout.serving_weights(b);
+            (totals.act, totals.bck) = layout.usable_servers(b);
             for (s, server) in backend.servers.iter().enumerate() {
                 let counters = server_sums(b, s, shards);
                 let pool = server.pool.snapshot();
@@ -378,6 +394,12 @@ pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
                 totals.sum.add(&counters);
                 if server.state.takes_traffic() {
                     totals.ready += 1;
+                }
+                let weight = layout.effective_weight(server);
+                let uweight = server.weight.user();
+                if serving[s] > 0 {
+                    totals.weight += u64::from(serving[s]);
+                    totals.uweight += u64::from(uweight);
                 }
                 totals.open_conns += (pool.used_cur + pool.idle_cur) as u64;
                 let used_per_shard = shards
@@ -390,6 +412,9 @@ pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
                     pool,
                     state,
                     health,
+                    weight,
+                    uweight,
+                    backup: server.backup,
                 });
             }
             totals

@@ -347,6 +347,15 @@ fn servers_state_backend_list_and_version() {
     );
     assert_eq!(show("show servers state").lines().count(), 2 + 3 + 1);
 
+    show("set server app/s1 weight 50");
+    let state = show("show servers state app");
+    let s1: Vec<&str> = state.lines().nth(2).unwrap().split(' ').collect();
+    assert_eq!(
+        (s1[3], s1[7], s1[8]),
+        ("s1", "50", "1"),
+        "runtime and configured weights"
+    );
+
     show("disable server app/s2");
     let state = show("show servers state app");
     let s2: Vec<&str> = state.lines().nth(3).unwrap().split(' ').collect();

@@ -26,7 +26,7 @@ use ringway_stats::{
 
 use crate::admin::cli_session::{self, parse_set_timeout, Effect, Limits};
 use crate::admin::clients::Clients;
-use crate::admin::{show, socket_file};
+use crate::admin::{show, socket_file, weights};
 use crate::client::sessions;
 use crate::process::{Current, ProcessShared, ShardCommand};
 
@@ -180,6 +180,7 @@ fn required_level(words: &[&str]) -> AccessLevel {
     match words {
         ["show", "sess", ..] => AccessLevel::Operator,
         ["set", "server", ..]
+        | ["set", "weight" | "maxconn", ..]
         | ["enable" | "disable", "server", ..]
         | ["shutdown", "session" | "sessions", ..]
         | ["clear", "counters", "all"]
@@ -244,6 +245,17 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         },
         ["quit"] => String::new(),
         ["set", "server", target, "state", state] => set_server_state(shared, target, state),
+        ["set", "server", target, "weight", rest @ ..] => {
+            weights::set_weight(shared, target, rest.first().copied())
+        }
+        // HAProxy's older form of the same.
+        ["set", "weight", rest @ ..] => {
+            weights::set_weight(shared, arg(rest, 0), rest.get(1).copied())
+        }
+        ["get", "weight", rest @ ..] => weights::get_weight(shared, arg(rest, 0)),
+        ["set", "maxconn", "server", rest @ ..] => {
+            weights::set_maxconn(shared, arg(rest, 0), rest.get(1).copied())
+        }
         // HAProxy's shorter forms of the same: disable puts the server in maintenance.
         ["disable", "server", target] => set_server_state(shared, target, "maint"),
         ["enable", "server", target] => set_server_state(shared, target, "ready"),
@@ -261,6 +273,12 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         },
         _ => unknown_command_text(),
     }
+}
+
+/// The argument at `index`, or "" when the command line stops before it (HAProxy's empty
+/// argument).
+fn arg<'a>(rest: &[&'a str], index: usize) -> &'a str {
+    rest.get(index).copied().unwrap_or("")
 }
 
 fn has_backend(shared: &ProcessShared, name: &str) -> bool {
@@ -291,7 +309,7 @@ fn parse_session_id(text: &str) -> Option<u64> {
     }
 }
 
-fn find_server(shared: &ProcessShared, target: &str) -> Result<(usize, usize), String> {
+pub(crate) fn find_server(shared: &ProcessShared, target: &str) -> Result<(usize, usize), String> {
     let (backend_name, server_name) = target
         .split_once('/')
         .ok_or_else(|| "Require 'backend/server'.\n".to_string())?;
@@ -320,9 +338,12 @@ fn set_server_state(shared: &ProcessShared, target: &str, state: &str) -> String
         "maint" => ServerState::Maint,
         _ => return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".to_string(),
     };
-    shared.layout.backends[backend].servers[server]
-        .state
-        .set(state);
+    let info = &shared.layout.backends[backend].servers[server];
+    let previous = info.state.get();
+    info.state.set(state);
+    if previous == ServerState::Maint && state != ServerState::Maint {
+        shared.layout.came_back(info);
+    }
     if state == ServerState::Maint {
         shared.broadcast(ShardCommand::CloseIdle { backend, server });
     }

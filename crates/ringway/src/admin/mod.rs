@@ -18,6 +18,7 @@ pub(crate) mod control;
 mod http;
 pub(crate) mod show;
 pub(crate) mod socket_file;
+mod weights;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -17,6 +17,7 @@ use ringway_stats::CloseReason;
 use crate::client::forward::{relay_body, BodyRelay, RelayError};
 use crate::client::session::Session;
 use crate::error::ProxyError;
+use crate::process::Slot;
 use crate::server::balance::pick_server;
 use crate::server::conn_close::error_reason;
 use crate::server::server_conn::{idle_close_reason, ServerConn};
@@ -130,9 +131,9 @@ impl Session {
         let counters = &ctx.counters.servers[backend][server];
         counters.lbtot.inc();
         self.log_server(server);
-        if !self.wait_for_slot(backend, server).await {
+        let Some(slot) = self.wait_for_slot(backend, server).await else {
             return (self.fail(ProxyError::QueueTimeout).await, None);
-        }
+        };
         self.log_queued();
         counters.sessions.inc();
         counters.stot.inc();
@@ -155,7 +156,7 @@ impl Session {
         counters.record_latency(started.elapsed());
         self.info.server.set(None);
         counters.sessions.dec();
-        ctx.process.release_slot(backend, server);
+        ctx.process.release_slot(backend, server, slot);
         match result {
             Ok(outcome) => (outcome, None),
             Err(Failure {
@@ -227,20 +228,20 @@ impl Session {
     }
 
     /// Takes a `maxconn` slot on the server, waiting up to timeout_queue.
-    async fn wait_for_slot(&self, backend: usize, server: usize) -> bool {
+    async fn wait_for_slot(&self, backend: usize, server: usize) -> Option<Slot> {
         let process = &self.ctx.process;
-        if process.try_take_slot(backend, server) {
-            return true;
+        if let Some(slot) = process.try_take_slot(backend, server) {
+            return Some(slot);
         }
         let deadline = Instant::now() + process.config.backends[backend].timeouts.queue;
         while Instant::now() < deadline && !self.info.is_shut() {
             // A poller timer: it ends the shard's nap, where a glommio one would wait it out.
             ringway_net::sleep_until(Instant::now() + QUEUE_POLL).await;
-            if process.try_take_slot(backend, server) {
-                return true;
+            if let Some(slot) = process.try_take_slot(backend, server) {
+                return Some(slot);
             }
         }
-        false
+        None
     }
 
     /// Sends the request and relays the response, on a connection `acquire` finds. When a

@@ -431,6 +431,7 @@ impl Session {
     /// expired, `O` too old) and what the response did with it (`N` nothing, `I` inserted, `U`
     /// updated, `P` provided by the server, `R` rewritten, `D` deleted).
     #[inline]
+    #[allow(dead_code)] // until cookie persistence calls it
     pub(crate) fn log_persistence(&mut self, request_cookie: u8, response_cookie: u8) {
         if let Some(log) = &mut self.log {
             log.term[2] = request_cookie;

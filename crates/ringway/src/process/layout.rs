@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ringway_config::{Balance, Config};
-use ringway_pool::{HealthMachine, PoolLimits, ServerShared};
+use ringway_pool::{HealthMachine, PoolLimits, ServerShared, ServerWeight};
 use ringway_stats::{BackendInfo, FrontendInfo, Layout, ServerInfo, SharedState};
 
 pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
@@ -48,7 +48,7 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
                         name: server.name.clone(),
                         sid: index as u32 + 1,
                         address: server.address,
-                        maxconn: server.maxconn,
+                        maxconn: server.maxconn.into(),
                         pool: Arc::new(ServerShared::new(limits, shards)),
                         state: Arc::new(SharedState::default()),
                         health: server.check.then(|| {
@@ -59,9 +59,12 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
                                 Instant::now(),
                             )))
                         }),
+                        weight: ServerWeight::new(server.weight, server.slowstart),
+                        backup: server.backup,
                     }
                 })
                 .collect(),
+            allbackups: backend.allbackups,
         })
         .collect();
     Layout {

@@ -45,6 +45,14 @@ pub enum ShardCommand {
     },
 }
 
+/// A `maxconn` slot a request holds. It remembers whether it was counted, so that a limit set
+/// or lifted at runtime while it is held leaves the count right.
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct Slot {
+    counted: bool,
+}
+
 pub struct ProcessShared {
     pub config: Config,
     pub layout: Layout,
@@ -178,23 +186,26 @@ impl ProcessShared {
         }
     }
 
-    /// Takes a `maxconn` slot on the server if one is free (always, when maxconn is 0).
-    pub fn try_take_slot(&self, backend: usize, server: usize) -> bool {
-        let maxconn = self.config.backends[backend].servers[server].maxconn;
-        let served = &self.served[backend][server];
+    /// Takes a `maxconn` slot on the server if one is free (always, when maxconn is 0). The
+    /// limit is the server's current one (`set maxconn server` changes it).
+    pub fn try_take_slot(&self, backend: usize, server: usize) -> Option<Slot> {
+        let maxconn = self.layout.backends[backend].servers[server]
+            .maxconn
+            .load(Relaxed);
         if maxconn == 0 {
             // Unlimited: no slot to count, and no shared write on the request path.
-            return true;
+            return Some(Slot { counted: false });
         }
-        served
+        self.served[backend][server]
             .fetch_update(Relaxed, Relaxed, |current| {
                 (current < maxconn).then_some(current + 1)
             })
-            .is_ok()
+            .ok()
+            .map(|_| Slot { counted: true })
     }
 
-    pub fn release_slot(&self, backend: usize, server: usize) {
-        if self.config.backends[backend].servers[server].maxconn != 0 {
+    pub fn release_slot(&self, backend: usize, server: usize, slot: Slot) {
+        if slot.counted {
             self.served[backend][server].fetch_sub(1, Relaxed);
         }
     }

@@ -110,49 +110,45 @@ fn failure(call: &str, account: Account) -> String {
 
 /// (uid, primary gid) of the user called `name`.
 pub(crate) fn user_ids(name: &str) -> Result<(libc::uid_t, libc::gid_t), String> {
-    let c_name = CString::new(name).map_err(|_| format!("user {name:?}: not a valid name"))?;
-    let mut size = 1024;
-    loop {
-        let mut buffer = vec![0 as libc::c_char; size];
-        // SAFETY: zeroed passwd is a valid out-parameter.
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call; the buffer is `size` bytes.
-        let code = unsafe {
-            libc::getpwnam_r(
-                c_name.as_ptr(),
-                &mut entry,
-                buffer.as_mut_ptr(),
-                size,
-                &mut found,
-            )
-        };
-        match code {
-            0 if found.is_null() => return Err(format!("unknown user {name:?}")),
-            0 => return Ok((entry.pw_uid, entry.pw_gid)),
-            libc::ERANGE if size < 1 << 20 => size *= 4,
-            code => {
-                return Err(format!(
-                    "user {name:?}: {}",
-                    io::Error::from_raw_os_error(code)
-                ))
-            }
-        }
-    }
+    lookup("user", name, libc::getpwnam_r, |entry: &libc::passwd| {
+        (entry.pw_uid, entry.pw_gid)
+    })
 }
 
 /// The gid of the group called `name`.
 pub(crate) fn group_id(name: &str) -> Result<libc::gid_t, String> {
-    let c_name = CString::new(name).map_err(|_| format!("group {name:?}: not a valid name"))?;
+    lookup("group", name, libc::getgrnam_r, |entry: &libc::group| {
+        entry.gr_gid
+    })
+}
+
+/// The shape of `getpwnam_r` and `getgrnam_r`.
+type NameLookup<T> = unsafe extern "C" fn(
+    *const libc::c_char,
+    *mut T,
+    *mut libc::c_char,
+    libc::size_t,
+    *mut *mut T,
+) -> libc::c_int;
+
+/// Looks `name` up with a reentrant libc call, growing the string buffer while it is too
+/// small, and reads what is needed from the entry while its buffer lives.
+fn lookup<T, R>(
+    kind: &str,
+    name: &str,
+    call: NameLookup<T>,
+    read: impl FnOnce(&T) -> R,
+) -> Result<R, String> {
+    let c_name = CString::new(name).map_err(|_| format!("{kind} {name:?}: not a valid name"))?;
     let mut size = 1024;
     loop {
         let mut buffer = vec![0 as libc::c_char; size];
-        // SAFETY: zeroed group is a valid out-parameter.
-        let mut entry: libc::group = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: passwd and group are plain C structs: all zeroes is a valid out-parameter.
+        let mut entry: T = unsafe { std::mem::zeroed() };
+        let mut found: *mut T = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; the buffer is `size` bytes.
         let code = unsafe {
-            libc::getgrnam_r(
+            call(
                 c_name.as_ptr(),
                 &mut entry,
                 buffer.as_mut_ptr(),
@@ -161,12 +157,12 @@ pub(crate) fn group_id(name: &str) -> Result<libc::gid_t, String> {
             )
         };
         match code {
-            0 if found.is_null() => return Err(format!("unknown group {name:?}")),
-            0 => return Ok(entry.gr_gid),
+            0 if found.is_null() => return Err(format!("unknown {kind} {name:?}")),
+            0 => return Ok(read(&entry)),
             libc::ERANGE if size < 1 << 20 => size *= 4,
             code => {
                 return Err(format!(
-                    "group {name:?}: {}",
+                    "{kind} {name:?}: {}",
                     io::Error::from_raw_os_error(code)
                 ))
             }

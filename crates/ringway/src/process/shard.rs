@@ -15,7 +15,7 @@ use glommio::timer::sleep;
 use ringway_config::Sni;
 use ringway_http::Limits;
 use ringway_net::{IdleCheck, Listener, Socket};
-use ringway_pool::conn_hash;
+use ringway_pool::{conn_hash, Balancer};
 use ringway_stats::Layout;
 use ringway_stats::{CloseReason, ShardCounters};
 use ringway_tls::rustls::ClientConfig;
@@ -66,6 +66,8 @@ pub struct ShardCtx {
     purge_timers: Vec<Vec<PurgeTimer>>,
     /// Round-robin cursor per backend.
     pub cursors: Vec<Cell<usize>>,
+    /// Weighted selection state per backend, this shard's own (`server::balance`).
+    pub balancers: Vec<RefCell<Balancer>>,
     pub sessions: RefCell<HashMap<u64, Rc<SessionInfo>>>,
     next_session: Cell<u64>,
     pub limits: Limits,
@@ -131,6 +133,11 @@ impl ShardCtx {
             sni_from_host,
             purge_timers,
             cursors: layout.backends.iter().map(|_| Cell::new(id)).collect(),
+            balancers: layout
+                .backends
+                .iter()
+                .map(|backend| RefCell::new(Balancer::new(backend.servers.len())))
+                .collect(),
             sessions: RefCell::new(HashMap::new()),
             next_session: Cell::new(0),
             limits: Limits {

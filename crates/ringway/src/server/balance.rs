@@ -1,10 +1,13 @@
-//! Server selection per shard: round robin, or the least in-flight requests on this shard.
-//! Servers in drain or maintenance, or found DOWN by their health checks, take no new requests:
-//! one atomic load per candidate (`SharedState::takes_traffic`).
+//! Server selection per shard: smooth weighted round robin, or the fewest in-flight requests on
+//! this shard for the server's weight (`ringway_pool::Balancer`, this shard's own state).
+//! Servers in drain or maintenance, found DOWN by their health checks, or of weight 0 take no
+//! new requests; backups take them only when no active server does. Per candidate: the admin
+//! state byte and the weight word, two relaxed loads (`Layout::effective_weight`).
 
 use std::cell::Cell;
 
 use ringway_config::Balance;
+use ringway_pool::Pick;
 
 use crate::process::shard::ShardCtx;
 
@@ -16,22 +19,31 @@ pub fn pick_server(
     cursor: &Cell<usize>,
     except: Option<usize>,
 ) -> Option<usize> {
-    let servers = &ctx.process.layout.backends[backend].servers;
-    let count = servers.len();
-    let start = cursor.get();
-    let ready = |index: usize| Some(index) != except && servers[index].state.takes_traffic();
+    let layout = &ctx.process.layout;
+    let info = &layout.backends[backend];
+    let weight = |index: usize| {
+        if Some(index) == except {
+            0
+        } else {
+            layout.effective_weight(&info.servers[index])
+        }
+    };
+    let pick = Pick {
+        weight: &weight,
+        backup: &|index| info.servers[index].backup,
+        allbackups: info.allbackups,
+        start: cursor.get(),
+    };
+    let mut balancer = ctx.balancers[backend].borrow_mut();
     let chosen = match ctx.process.config.backends[backend].balance {
-        Balance::RoundRobin => (0..count)
-            .map(|step| (start + step) % count)
-            .find(|&index| ready(index)),
-        Balance::LeastConn => (0..count)
-            .map(|step| (start + step) % count)
-            .filter(|&index| ready(index))
-            .min_by_key(|&index| ctx.counters.servers[backend][index].sessions.get()),
+        Balance::RoundRobin => balancer.round_robin(&pick),
+        Balance::LeastConn => balancer.least_conn(&pick, |index| {
+            u64::try_from(ctx.counters.servers[backend][index].sessions.get()).unwrap_or(0)
+        }),
     }?;
     // A redispatch takes a server out of turn: the rotation goes on where it was.
     if except.is_none() {
-        cursor.set((chosen + 1) % count);
+        cursor.set((chosen + 1) % info.servers.len());
     }
     Some(chosen)
 }

@@ -85,16 +85,15 @@ fn record(ctx: &ShardCtx, backend: usize, server: usize, outcome: CheckOutcome) 
     let Some(health) = changed else { return };
     let down = health == Health::Down;
     info.state.set_down(down);
+    if !down {
+        process.layout.came_back(info);
+    }
     if down {
         process.broadcast(ShardCommand::ServerDown { backend, server });
     }
-    let left = process.layout.backends[backend]
-        .servers
-        .iter()
-        .filter(|server| server.state.takes_traffic())
-        .count();
+    let (active, backup) = process.layout.usable_servers(backend);
     let message = format_args!(
-        "Server {}/{} is {}, reason: {}{}, check duration: {}ms. {left} active and 0 backup servers left.",
+        "Server {}/{} is {}, reason: {}{}, check duration: {}ms. {active} active and {backup} backup servers left.",
         process.config.backends[backend].name,
         info.name,
         if down { "DOWN" } else { "UP" },
