@@ -3,7 +3,8 @@
 //! and columns HAProxy fills with a constant that also holds for ringway (no compression, no
 //! cache, no HTTP/2) carry that constant. Each row ends with a comma, like
 //! HAProxy's. The reply carries no trailing empty line: that is the CLI's end-of-reply marker
-//! (see [`crate::end_reply`]).
+//! (see [`crate::end_reply`]). The rows hold raw values (CSV quoting is applied when printed):
+//! the `typed` and `json` forms (`typed`) print the same rows.
 
 use std::fmt::Display;
 use std::sync::Arc;

@@ -47,11 +47,21 @@ fn atoi(text: &str) -> i64 {
 
 impl StatQuery {
     /// Reads the words after `show stat`. A filter takes the first three words when there are
-    /// three; its proxy may be named or numbered. Unknown words are ignored, as HAProxy does.
+    /// three (HAProxy's order); the form may also come before it (`show stat typed 3 4 1`,
+    /// the contract's order, which HAProxy itself refuses). The filter's proxy may be named or
+    /// numbered. Unknown words are ignored, as HAProxy does.
     pub fn parse(args: &[&str], layout: &Layout) -> Result<StatQuery, String> {
         let mut query = StatQuery::default();
         let mut rest = args;
-        if let [proxy, types, sid, tail @ ..] = args {
+        while let [form @ ("typed" | "json"), tail @ ..] = rest {
+            query.format = if *form == "typed" {
+                Format::Typed
+            } else {
+                Format::Json
+            };
+            rest = tail;
+        }
+        if let [proxy, types, sid, tail @ ..] = rest {
             let named = layout
                 .frontends
                 .iter()
@@ -186,8 +196,9 @@ mod tests {
             "{typed}"
         );
         assert!(show(&layout, &["json"]).starts_with("[[{\"objType\":\"Frontend\""));
-        // HAProxy reads the filter first: here `typed` is taken for a proxy name.
-        assert_eq!(show(&layout, &["typed", "3", "4", "1"]), NO_SUCH_PROXY);
+        // The contract's order, the form first, gives the same.
+        assert_eq!(show(&layout, &["typed", "3", "4", "1"]), typed);
+        assert_eq!(show(&layout, &["json", "nope", "-1", "-1"]), NO_SUCH_PROXY);
         layout.backends[0].servers[1].state.set(ServerState::Maint);
         assert_eq!(
             names(&show(&layout, &["no-maint"])),

@@ -280,6 +280,7 @@ fn the_show_stat_filter_and_haproxys_replies_for_unknown_ids() {
     );
     assert_eq!(rows(&show("show stat 3 4 2")), ["app/s2"]);
     let typed = show("show stat 4 4 1 typed");
+    assert_eq!(show("show stat typed 4 4 1"), typed, "the contract's order");
     assert!(
         typed
             .lines()
