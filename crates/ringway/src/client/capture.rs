@@ -20,14 +20,15 @@ fn faulty_header(error: &HttpError) -> Option<&'static str> {
 }
 
 impl Session {
-    /// Keeps a malformed request (the bytes still in `cbuf`) as its frontend's last error.
-    pub(crate) fn capture_bad_request(&self, error: &ProxyError, backend: Option<usize>) {
+    /// Keeps a malformed request head (the bytes still in `cbuf`) as its frontend's last
+    /// error; no backend was chosen for it yet.
+    pub(crate) fn capture_bad_request(&self, error: &ProxyError) {
         let ProxyError::BadRequest(http) = error else {
             return;
         };
         let capture = Capture {
             src: self.info.peer,
-            other: backend,
+            other: None,
             server: None,
             bytes: self.cbuf.data(),
             reason: http.to_string(),
