@@ -17,6 +17,9 @@ ensure_pkg promtool prometheus || echo "== promtool unavailable: its test will b
 ensure_pkg prometheus-haproxy-exporter prometheus-haproxy-exporter ||
     echo "== prometheus-haproxy-exporter unavailable: its test will be skipped"
 ensure_pkg socat socat || echo "== socat unavailable: the runtime API test uses a UnixStream"
+# hatop (HAProxy's curses monitor) runs against ringway's stats socket inside tmux.
+ensure_pkg hatop hatop || echo "== hatop unavailable: its test will be skipped"
+ensure_pkg tmux tmux || echo "== tmux unavailable: the hatop test will be skipped"
 # The PROXY protocol tests run curl --haproxy-protocol and an nginx with listen ... proxy_protocol.
 ensure_pkg curl curl || echo "== curl unavailable: its PROXY protocol tests will be skipped"
 ensure_pkg nginx nginx-light || echo "== nginx unavailable: its PROXY protocol test will be skipped"

@@ -121,6 +121,11 @@ impl CloseCounters {
         }
     }
 
+    /// Every count back to 0; only the writing shard may call it.
+    pub(crate) fn reset(&self) {
+        self.by_reason.iter().for_each(Counter::reset);
+    }
+
     /// Counts in [`CloseReason::ALL`] order.
     pub fn values(&self) -> [u64; CloseReason::COUNT] {
         std::array::from_fn(|index| self.by_reason[index].get())

@@ -27,6 +27,11 @@ impl Counter {
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
+
+    /// Back to 0 (`clear counters all`); only the writing shard may call it.
+    pub(crate) fn reset(&self) {
+        self.0.store(0, Relaxed);
+    }
 }
 
 /// A current value (and its peak) written by one shard.
@@ -57,6 +62,12 @@ impl Gauge {
 
     pub fn max(&self) -> i64 {
         self.max.load(Relaxed)
+    }
+
+    /// The peak back to the current value (`clear counters`); only the writing shard may call
+    /// it.
+    pub(crate) fn reset_max(&self) {
+        self.max.store(self.current.load(Relaxed), Relaxed);
     }
 }
 

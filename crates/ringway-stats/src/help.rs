@@ -3,9 +3,15 @@
 //! with `help` and `quit` last as HAProxy always appends them).
 
 /// Usage and description of every command but `help` and `quit`.
-const COMMANDS: [(&str, &str); 18] = [
-    ("show info", "report information about the running process"),
-    ("show stat", "report counters for each proxy and server"),
+const COMMANDS: &[(&str, &str)] = &[
+    (
+        "show info [json|typed]",
+        "report information about the running process",
+    ),
+    (
+        "show stat [json|no-maint|typed|up]*",
+        "report counters for each proxy and server",
+    ),
     (
         "show servers conn [<backend>]",
         "dump server connections status (all or for a single backend)",
@@ -28,6 +34,27 @@ const COMMANDS: [(&str, &str); 18] = [
         "set server <bk>/<srv> state ready|drain|maint",
         "change a server's state",
     ),
+    (
+        "clear counters [all]",
+        "clear max statistics counters (or all counters)",
+    ),
+    (
+        "set timeout cli <delay>",
+        "change this connection's idle timeout",
+    ),
+    (
+        "show backend",
+        "list backends in the current running config",
+    ),
+    (
+        "show errors [<px>] [request|response]",
+        "report last request and/or response errors for each proxy",
+    ),
+    (
+        "show servers state [<backend>]",
+        "dump volatile server information (all or for a single backend)",
+    ),
+    ("show version", "show version of the current process"),
     (
         "set server <bk>/<srv> weight <w>[%]",
         "change a server's weight",
@@ -52,10 +79,14 @@ const COMMANDS: [(&str, &str); 18] = [
 ];
 
 /// Always listed last, in this order.
-const TRAILER: [(&str, &str); 2] = [("help", "list all commands"), ("quit", "disconnect")];
+const TRAILER: [(&str, &str); 3] = [
+    ("help", "list all commands"),
+    ("prompt", "toggle interactive mode with prompt"),
+    ("quit", "disconnect"),
+];
 
 fn command_list() -> String {
-    let mut sorted = COMMANDS;
+    let mut sorted = COMMANDS.to_vec();
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     sorted
         .iter()
@@ -102,6 +133,7 @@ mod tests {
         assert_eq!(
             usages,
             [
+                "clear counters [all]",
                 "disable agent",
                 "disable health",
                 "enable agent",
@@ -111,16 +143,22 @@ mod tests {
                 "set server <bk>/<srv> health up|stopping|down",
                 "set server <bk>/<srv> state ready|drain|maint",
                 "set server <bk>/<srv> weight <w>[%]",
+                "set timeout cli <delay>",
                 "set weight <bk>/<srv>  (DEPRECATED)",
                 "show activity",
-                "show info",
+                "show backend",
+                "show errors [<px>] [request|response]",
+                "show info [json|typed]",
                 "show servers conn [<backend>]",
                 "show servers conn verbose [<backend>]",
+                "show servers state [<backend>]",
                 "show sess [all|<id>]",
-                "show stat",
+                "show stat [json|no-maint|typed|up]*",
+                "show version",
                 "shutdown session <id>",
                 "shutdown sessions server <bk>/<srv>",
                 "help",
+                "prompt",
                 "quit",
             ]
         );
@@ -136,13 +174,16 @@ mod tests {
             "  quit                                    : disconnect\n",
             "  disable health                          : disable health checks\n",
             "  enable agent                            : enable agent checks\n",
+            "  prompt                                  : toggle interactive mode with prompt\n",
+            "  show backend                            : list backends in the current running config\n",
+            "  clear counters [all]                    : clear max statistics counters (or all counters)\n",
         ] {
             assert!(sample.contains(line), "sample has {line}");
             assert!(ours.contains(line), "ours has {line}");
         }
         assert!(ours.ends_with("  quit                                    : disconnect\n"));
         assert!(unknown_command_text().starts_with(
-            "Unknown command. Please enter one of the following commands only:\n  disable agent"
+            "Unknown command. Please enter one of the following commands only:\n  clear counters"
         ));
     }
 }

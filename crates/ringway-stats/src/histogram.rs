@@ -48,6 +48,13 @@ impl<const B: usize> Histogram<B> {
         self.sum.add(value);
     }
 
+    /// Every count and the sum back to 0; only the writing shard may call it.
+    pub(crate) fn reset(&self) {
+        self.counts.iter().for_each(Counter::reset);
+        self.above.reset();
+        self.sum.reset();
+    }
+
     /// The counts read now.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut counts: Vec<u64> = self.counts.iter().map(Counter::get).collect();

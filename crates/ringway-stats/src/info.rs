@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::counters::ShardCounters;
 use crate::layout::Layout;
 use crate::totals::{totals, Totals};
+use crate::typed::{render_info_json, render_info_typed, Format};
 
 /// `Name:` of `show info`.
 pub const PRODUCT_NAME: &str = "ringway";
@@ -37,13 +38,14 @@ fn node_name() -> String {
         .unwrap_or_default()
 }
 
-/// Renders `show info` from already summed totals, for an uptime measured by the caller.
-pub fn render_info_from(
+/// `show info`'s fields, `(name, value)` in HAProxy's order, from already summed totals, for
+/// an uptime measured by the caller. Every form of `show info` prints these.
+pub fn info_lines(
     layout: &Layout,
     totals: &Totals,
     stopping: bool,
     uptime: Duration,
-) -> String {
+) -> Vec<(&'static str, String)> {
     let curr_conns = totals.curr_conns();
     let (conn_rate, max_conn_rate) = totals.conn_rate();
     let (front_tls, back_tls) = (totals.frontend_tls(), totals.backend_tls());
@@ -138,6 +140,20 @@ pub fn render_info_from(
         ("Start_time_sec", layout.start_time_unix.to_string()),
         ("Tainted", "0".to_string()),
     ];
+    lines
+}
+
+/// Renders `show info` from already summed totals, for an uptime measured by the caller.
+pub fn render_info_from(
+    layout: &Layout,
+    totals: &Totals,
+    stopping: bool,
+    uptime: Duration,
+) -> String {
+    render_info_plain(&info_lines(layout, totals, stopping, uptime))
+}
+
+fn render_info_plain(lines: &[(&'static str, String)]) -> String {
     let mut out = String::new();
     for (name, value) in lines {
         let _ = writeln!(out, "{name}: {value}");
@@ -147,12 +163,37 @@ pub fn render_info_from(
 
 /// `show info` for a process started at `layout.started`.
 pub fn render_show_info(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: bool) -> String {
-    render_info_from(
+    render_show_info_as(layout, shards, stopping, Format::Plain)
+}
+
+/// `show info [typed|json]`: the form is the last of those words given, as HAProxy reads it;
+/// other words are ignored.
+pub fn info_format(args: &[&str]) -> Format {
+    args.iter().fold(Format::Plain, |format, word| match *word {
+        "typed" => Format::Typed,
+        "json" => Format::Json,
+        _ => format,
+    })
+}
+
+/// `show info` in the given form.
+pub fn render_show_info_as(
+    layout: &Layout,
+    shards: &[Arc<ShardCounters>],
+    stopping: bool,
+    format: Format,
+) -> String {
+    let lines = info_lines(
         layout,
         &totals(layout, shards),
         stopping,
         layout.started.elapsed(),
-    )
+    );
+    match format {
+        Format::Plain => render_info_plain(&lines),
+        Format::Typed => render_info_typed(&lines),
+        Format::Json => render_info_json(&lines),
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@
 //! adds it with [`end_reply`], once per command.
 
 mod activity;
+mod clear;
 mod close;
 mod counters;
+mod errors;
 mod help;
 mod histogram;
 mod html;
@@ -20,11 +22,14 @@ mod logline;
 mod prometheus;
 mod rates;
 mod servers_conn;
+mod servers_state;
 mod sess;
 mod stat_csv;
+mod stat_query;
 mod status;
 mod syslog;
 mod totals;
+mod typed;
 
 #[cfg(test)]
 mod testutil;
@@ -35,6 +40,7 @@ pub use counters::{
     ActivityCounters, BackendCounters, Counter, FrontendCounters, Gauge, Level, ServerCounters,
     ShardCounters, StatusCounters, TlsCounters,
 };
+pub use errors::{error_position, render_show_errors, Capture, ErrorCaptures, CAPTURE_SIZE};
 pub use help::{help_text, unknown_command_text};
 pub use histogram::{
     Histogram, HistogramSnapshot, LatencyHistogram, ReqsPerConnHistogram, LATENCY_BOUNDS_US,
@@ -42,7 +48,8 @@ pub use histogram::{
 };
 pub use html::{render_stats_html, REFRESH_SECS};
 pub use info::{
-    format_uptime, render_info_from, render_show_info, PRODUCT_NAME, RELEASE_DATE, VERSION,
+    format_uptime, info_format, info_lines, render_info_from, render_show_info,
+    render_show_info_as, PRODUCT_NAME, RELEASE_DATE, VERSION,
 };
 pub use json::{render_stats_json, stats_json};
 pub use layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, ServerState, SharedState};
@@ -55,14 +62,20 @@ pub use rates::{
     TIME_SAMPLES,
 };
 pub use servers_conn::{render_servers_conn, render_servers_conn_verbose, NO_SUCH_BACKEND};
+pub use servers_state::{render_servers_state, render_show_backend, render_show_version};
 pub use sess::{render_show_sess, SessionRow};
-pub use stat_csv::{render_show_stat, render_stat_from, stat_header, FIELDS as STAT_FIELDS};
+pub use stat_csv::{
+    render_show_stat, render_stat_csv, render_stat_from, stat_header, stat_rows, StatRow,
+    FIELDS as STAT_FIELDS,
+};
+pub use stat_query::{render_show_stat_args, StatFilter, StatQuery, NO_SUCH_PROXY};
 pub use status::{BackendHealth, BackendHistory, CheckCounters, CheckView, HealthView};
 pub use syslog::{pri, Severity, SyslogFrame, SyslogRfc, SyslogTime, MAX_FACILITY};
 pub use totals::{
     server_sums_on, shard_server_sums, totals, uptime_ms, BackendOwn, BackendTotals,
     FrontendTotals, ServerSums, ServerTotals, StatusTotals, TlsTotals, Totals,
 };
+pub use typed::{render_info_json, render_info_typed, render_stat_json, render_stat_typed, Format};
 
 /// A command's full reply on the stats socket: its body and the empty line with which
 /// HAProxy's CLI ends every reply in non-interactive mode.

@@ -22,6 +22,18 @@ pub struct RateCounter {
 }
 
 impl RateCounter {
+    /// `clear counters`: the peak back to the events of the current second.
+    pub fn reset_max(&self) {
+        self.max.store(self.curr.load(Relaxed), Relaxed);
+    }
+
+    /// `clear counters all`: as if no event ever happened.
+    pub fn reset(&self) {
+        for value in [&self.sec, &self.curr, &self.prev, &self.max] {
+            value.store(0, Relaxed);
+        }
+    }
+
     /// One event at `now_ms`.
     #[inline]
     pub fn record(&self, now_ms: u64) {
@@ -78,6 +90,18 @@ pub struct TimeAverage {
 }
 
 impl TimeAverage {
+    /// `clear counters`: the peak forgotten.
+    pub fn reset_max(&self) {
+        self.max.store(0, Relaxed);
+    }
+
+    /// `clear counters all`: no sample.
+    pub fn reset(&self) {
+        for value in [&self.sum, &self.samples, &self.max] {
+            value.store(0, Relaxed);
+        }
+    }
+
     #[inline]
     pub fn record(&self, millis: u64) {
         let samples = self.samples.load(Relaxed) + 1;
@@ -141,6 +165,18 @@ pub struct RequestTimes {
 }
 
 impl RequestTimes {
+    fn phases(&self) -> [&TimeAverage; 4] {
+        [&self.queue, &self.connect, &self.response, &self.total]
+    }
+
+    pub fn reset_max(&self) {
+        self.phases().into_iter().for_each(TimeAverage::reset_max);
+    }
+
+    pub fn reset(&self) {
+        self.phases().into_iter().for_each(TimeAverage::reset);
+    }
+
     #[inline]
     pub fn record(&self, phases: [u64; 4]) {
         self.queue.record(phases[0]);

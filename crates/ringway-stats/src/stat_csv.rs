@@ -3,7 +3,8 @@
 //! and columns HAProxy fills with a constant that also holds for ringway (no compression, no
 //! cache, no HTTP/2) carry that constant. Each row ends with a comma, like
 //! HAProxy's. The reply carries no trailing empty line: that is the CLI's end-of-reply marker
-//! (see [`crate::end_reply`]).
+//! (see [`crate::end_reply`]). The rows hold raw values (CSV quoting is applied when printed):
+//! the `typed` and `json` forms (`typed`) print the same rows.
 
 use std::fmt::Display;
 use std::sync::Arc;
@@ -186,18 +187,22 @@ pub fn stat_header() -> String {
     line
 }
 
-/// One CSV row under construction, addressed by column name.
-struct Row {
+/// One row, addressed by column name: raw values, an empty one for a field not filled. The
+/// CSV, `typed` and `json` renderers all print these cells.
+pub struct Row {
     cells: Vec<String>,
 }
+
+/// A `show stat` row, as the `typed` and `json` renderers read it.
+pub type StatRow = Row;
 
 impl Row {
     fn new(pxname: &str, svname: &str) -> Row {
         let mut row = Row {
             cells: vec![String::new(); FIELDS.len()],
         };
-        row.set("pxname", csv_escape(pxname));
-        row.set("svname", csv_escape(svname));
+        row.set("pxname", pxname);
+        row.set("svname", svname);
         row.set("-", "-");
         row.set("pid", 1);
         row.set("mode", "http");
@@ -285,9 +290,23 @@ impl Row {
         self.set_tls(&sums.tls);
     }
 
+    /// The cells, in [`FIELDS`] order.
+    pub fn cells(&self) -> &[String] {
+        &self.cells
+    }
+
+    /// The value of the column `name`, empty if unfilled or unknown.
+    pub fn cell(&self, name: &str) -> &str {
+        FIELDS
+            .iter()
+            .position(|field| *field == name)
+            .and_then(|index| self.cells.get(index))
+            .map_or("", String::as_str)
+    }
+
     fn push_to(&self, out: &mut String) {
         for cell in &self.cells {
-            out.push_str(cell);
+            out.push_str(&csv_escape(cell));
             out.push(',');
         }
         out.push('\n');
@@ -461,19 +480,34 @@ fn backend_row(info: &BackendInfo, t: &BackendTotals) -> Row {
     row
 }
 
-/// Renders `show stat` from already summed totals.
-pub fn render_stat_from(layout: &Layout, totals: &Totals) -> String {
-    let mut out = stat_header();
+/// Every `show stat` row, in HAProxy's order: the frontends, then per backend its servers and
+/// its BACKEND row.
+pub fn stat_rows(layout: &Layout, totals: &Totals) -> Vec<Row> {
+    let mut rows = Vec::new();
     for (info, t) in layout.frontends.iter().zip(&totals.frontends) {
-        frontend_row(info, t).push_to(&mut out);
+        rows.push(frontend_row(info, t));
     }
     for (info, t) in layout.backends.iter().zip(&totals.backends) {
         for (server, st) in info.servers.iter().zip(&t.servers) {
-            server_row(info, server, st).push_to(&mut out);
+            rows.push(server_row(info, server, st));
         }
-        backend_row(info, t).push_to(&mut out);
+        rows.push(backend_row(info, t));
+    }
+    rows
+}
+
+/// The CSV of `rows`, header first.
+pub fn render_stat_csv(rows: &[Row]) -> String {
+    let mut out = stat_header();
+    for row in rows {
+        row.push_to(&mut out);
     }
     out
+}
+
+/// Renders `show stat` from already summed totals.
+pub fn render_stat_from(layout: &Layout, totals: &Totals) -> String {
+    render_stat_csv(&stat_rows(layout, totals))
 }
 
 /// `show stat`: the header, one row per frontend, then per backend its servers and its

@@ -171,10 +171,18 @@ pub fn sample_counters(layout: &Layout) -> Vec<Arc<ShardCounters>> {
 /// The reference sample's section `### name`, without its heading and trailing empty line.
 pub const SAMPLE: &str = include_str!("../tests/data/haproxy-2.6-runtime-api-sample.txt");
 
+/// HAProxy 2.6's replies in the forms beside the plain ones (typed, json, servers state...).
+pub const FORMATS: &str = include_str!("../tests/data/haproxy-2.6-formats-sample.txt");
+
 pub fn sample_section(name: &str) -> String {
+    section_of(SAMPLE, name)
+}
+
+/// The section `### name` of a sample file, without its heading and trailing empty line.
+pub fn section_of(sample: &str, name: &str) -> String {
     let heading = format!("### {name}\n");
-    let start = SAMPLE.find(&heading).map_or(0, |i| i + heading.len());
-    let rest = &SAMPLE[start..];
+    let start = sample.find(&heading).map_or(0, |i| i + heading.len());
+    let rest = &sample[start..];
     let end = rest.find("\n\n###").map_or(rest.len(), |i| i + 1);
     rest[..end].trim_end_matches('\n').to_string() + "\n"
 }

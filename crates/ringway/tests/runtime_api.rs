@@ -123,7 +123,8 @@ fn help_unknown_commands_and_command_lists() {
         both.starts_with("Can't find backend.\n\nthread_id: 1 (1..1)\n"),
         "{both}"
     );
-    assert_eq!(socket_command(socket.path(), "quit"), "\n");
+    // As HAProxy: `quit` closes without a word.
+    assert_eq!(socket_command(socket.path(), "quit"), "");
 }
 
 #[test]
@@ -269,7 +270,7 @@ fn show_sess_then_shutdown_session_by_its_printed_id() {
     });
     assert_eq!(
         socket_command(socket.path(), "shutdown session zz"),
-        "Invalid session id.\n\n"
+        "Session pointer expected (use 'show sess').\n\n"
     );
 }
 

@@ -386,8 +386,10 @@ fn a_backup_takes_over_while_the_checked_active_is_down_and_slowstart_follows_it
         revived.is_some()
     });
     let revived = revived.unwrap();
-    wait_until("s1 to be UP", || {
-        stat(&proxy, "app", "s1", "status") == "UP"
+    // The status comes from the health machine, the weight from the state byte published
+    // right after it: wait for both.
+    wait_until("s1 to be UP and take traffic", || {
+        stat(&proxy, "app", "s1", "status") == "UP" && stat_num(&proxy, "app", "s1", "weight") > 0
     });
     // Back UP: its slowstart ramp started, and the backup stops at once.
     let weight: u64 = stat_num(&proxy, "app", "s1", "weight");

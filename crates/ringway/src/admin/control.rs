@@ -1,13 +1,13 @@
 //! The runtime API: unix stream sockets (`global.stats_socket`, one or several), each served by
-//! a thread of its own. A client writes one line (commands may be joined with `;`), gets the
-//! replies and the socket closes, as HAProxy's non-interactive mode does. Clients are served
-//! each on a thread (`admin::clients`): at most `MAX_CLIENTS` per socket, a line of at most
-//! `MAX_LINE` bytes received within `CLIENT_TIMEOUT`, so no client holds up another or a stop.
-//! Owns the command dispatch and the access levels: reads go to the shards' counters and the
-//! shared pool accounting; actions go to the shards through their command queues; `show sess`
-//! asks every shard for a snapshot and waits for the answers (`sessions.rs`).
+//! a thread of its own. A client writes a line (commands may be joined with `;`) and gets the
+//! replies; the connection closes after them unless the client entered HAProxy's interactive
+//! mode with `prompt` (`cli_session` owns both modes). Clients are served each on a thread
+//! (`admin::clients`): at most `MAX_CLIENTS` per socket, each line of at most `MAX_LINE` bytes
+//! received whole within a deadline, so no client holds up another or a stop. Owns the command
+//! dispatch and the access levels: reads go to the shards' counters and the shared pool
+//! accounting; actions go to the shards through their command queues; `show sess` asks every
+//! shard for a snapshot and waits for the answers (`sessions.rs`).
 
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -18,13 +18,16 @@ use std::time::Duration;
 
 use ringway_config::{AccessLevel, StatsSocket};
 use ringway_stats::{
-    end_reply, help_text, render_servers_conn, render_servers_conn_verbose, render_show_activity,
-    render_show_info, render_show_sess, render_show_stat, unknown_command_text, ServerState,
+    end_reply, help_text, info_format, render_servers_conn, render_servers_conn_verbose,
+    render_servers_state, render_show_activity, render_show_backend, render_show_info_as,
+    render_show_sess, render_show_stat_args, render_show_version, unknown_command_text,
+    ServerState,
 };
 
-use crate::admin::clients::{read_until, Clients, Deadline, Received};
-use crate::admin::{health_cmds, socket_file, weights};
-use crate::client::sessions::{self, SNAPSHOT_DEADLINE};
+use crate::admin::cli_session::{self, parse_set_timeout, Effect, Limits};
+use crate::admin::clients::Clients;
+use crate::admin::{health_cmds, show, socket_file, weights};
+use crate::client::sessions;
 use crate::process::{Current, ProcessShared, ShardCommand};
 
 /// How long a client may take to send its whole command line (HAProxy's `timeout client` on
@@ -41,6 +44,10 @@ const MAX_CLIENTS: usize = 16;
 const LINE_TOO_LONG: &str = "Command line too long (limit 65536 bytes).\n\n";
 /// What a client over `MAX_CLIENTS` gets before the socket closes.
 const BUSY: &[u8] = b"Too many runtime API clients, try again.\n\n";
+/// HAProxy's reply to `show sess <id>` for an id no session has.
+const SESSION_NOT_FOUND: &str = "Session not found.\n";
+/// HAProxy's reply to `shutdown session` without a valid id.
+const SESSION_POINTER_EXPECTED: &str = "Session pointer expected (use 'show sess').\n";
 /// HAProxy's reply to a command above the socket's level.
 const PERMISSION_DENIED: &str = "Permission denied\n";
 
@@ -115,18 +122,25 @@ impl ControlServer {
 }
 
 fn serve_client(stream: &UnixStream, current: &Current, level: AccessLevel) {
-    let line = match read_until(&mut Deadline::new(stream, CLIENT_TIMEOUT), b"\n", MAX_LINE) {
-        // A line without newline counts once the client ends it by closing its side.
-        Ok(Received::Complete(line) | Received::Closed(line)) => line,
-        Ok(Received::TooLong) => {
-            let _ = Deadline::new(stream, REPLY_TIMEOUT).write_all(LINE_TOO_LONG.as_bytes());
-            return;
-        }
-        // Timed out, or gone: nothing to answer.
-        Err(_) => return,
+    let limits = Limits {
+        first_line: CLIENT_TIMEOUT,
+        reply: REPLY_TIMEOUT,
+        max_line: MAX_LINE,
+        too_long: LINE_TOO_LONG,
     };
-    let reply = run_command_at(current, level, &String::from_utf8_lossy(&line));
-    let _ = Deadline::new(stream, REPLY_TIMEOUT).write_all(reply.as_bytes());
+    cli_session::serve(stream, &limits, |command| {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        match words.as_slice() {
+            // HAProxy 2.6 ignores what follows `prompt`.
+            ["prompt", ..] => Effect::TogglePrompt,
+            ["quit"] => Effect::Quit,
+            ["set", "timeout", ..] => match parse_set_timeout(&words) {
+                Ok(timeout) => Effect::SetTimeout(timeout),
+                Err(error) => Effect::Reply(error),
+            },
+            _ => Effect::Reply(command_body(current, level, &words)),
+        }
+    });
 }
 
 /// Runs a command line at the `admin` level, as `Proxy::command` does.
@@ -135,26 +149,32 @@ pub fn run_command(current: &Current, line: &str) -> String {
 }
 
 /// Runs a command line (commands separated by `;`) with the rights of `level` and returns the
-/// concatenated replies.
+/// concatenated replies, each ended by its empty line.
 pub fn run_command_at(current: &Current, level: AccessLevel, line: &str) -> String {
     line.split(';')
         .map(str::trim)
         .filter(|command| !command.is_empty())
         .map(|command| {
             let words: Vec<&str> = command.split_whitespace().collect();
-            if level < required_level(&words) {
-                end_reply(PERMISSION_DENIED.to_string())
-            } else if words == ["reload"] {
-                end_reply(reload(current))
-            } else {
-                end_reply(run_one(&current.get(), &words))
-            }
+            end_reply(command_body(current, level, &words))
         })
         .collect()
 }
 
+/// One command's reply body, with the rights of `level`.
+fn command_body(current: &Current, level: AccessLevel, words: &[&str]) -> String {
+    if level < required_level(words) {
+        PERMISSION_DENIED.to_string()
+    } else if words == ["reload"] {
+        reload(current)
+    } else {
+        run_one(&current.get(), words)
+    }
+}
+
 /// The level a command needs, as HAProxy 2.6 asks: looking is for everyone, except at the
-/// sessions (client addresses) which needs `operator`; acting on servers or sessions needs
+/// sessions and captured errors (client addresses and their bytes), which need `operator`, as
+/// does clearing the peaks; acting on servers or sessions, and clearing every counter, needs
 /// `admin`. Unknown commands need nothing (they get the help).
 fn required_level(words: &[&str]) -> AccessLevel {
     match words {
@@ -163,7 +183,9 @@ fn required_level(words: &[&str]) -> AccessLevel {
         | ["set", "weight" | "maxconn", ..]
         | ["enable" | "disable", "server" | "health" | "agent", ..]
         | ["shutdown", "session" | "sessions", ..]
+        | ["clear", "counters", "all"]
         | ["reload"] => AccessLevel::Admin,
+        ["clear", "counters", ..] | ["show", "errors", ..] => AccessLevel::Operator,
         _ => AccessLevel::User,
     }
 }
@@ -181,8 +203,26 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
     let counters = &shared.counters;
     match words {
         ["help"] => help_text(),
-        ["show", "info", ..] => render_show_info(layout, counters, shared.is_stopping()),
-        ["show", "stat", ..] => render_show_stat(layout, counters),
+        ["show", "info", args @ ..] => {
+            render_show_info_as(layout, counters, shared.is_stopping(), info_format(args))
+        }
+        ["show", "stat", args @ ..] => render_show_stat_args(layout, counters, args),
+        ["show", "servers", "state"] => {
+            render_servers_state(layout, None).unwrap_or_else(|error| error)
+        }
+        ["show", "servers", "state", backend] => {
+            render_servers_state(layout, Some(backend)).unwrap_or_else(|error| error)
+        }
+        ["show", "backend"] => render_show_backend(layout),
+        ["show", "version"] => render_show_version(),
+        ["show", "errors", args @ ..] => show::show_errors(shared, args),
+        ["clear", "counters", "all"] => show::clear_counters(shared, true),
+        // HAProxy reads any other word as no word.
+        ["clear", "counters", ..] => show::clear_counters(shared, false),
+        // Interactive-mode commands, answered as HAProxy does outside that mode; the
+        // connection's own handling is in `cli_session`.
+        ["prompt", ..] => String::new(),
+        ["set", "timeout", ..] => parse_set_timeout(words).err().unwrap_or_default(),
         ["show", "servers", "conn"] => {
             render_servers_conn(layout, None).unwrap_or_else(|error| error)
         }
@@ -227,12 +267,10 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
             health_cmds::set_health(shared, target, args)
         }
         ["shutdown", "session", id] => match parse_session_id(id) {
-            Some(id) => {
-                shared.broadcast(ShardCommand::ShutdownSession(id));
-                String::new()
-            }
-            None => "Invalid session id.\n".to_string(),
+            Some(id) => show::shutdown_session(shared, id),
+            None => SESSION_POINTER_EXPECTED.to_string(),
         },
+        ["shutdown", "session"] => SESSION_POINTER_EXPECTED.to_string(),
         ["shutdown", "sessions", "server", target] => match find_server(shared, target) {
             Ok((backend, server)) => {
                 shared.broadcast(ShardCommand::ShutdownServerSessions { backend, server });
@@ -268,19 +306,18 @@ enum SessFilter {
 
 /// `show sess [all|ID]`: the requests in progress on every shard, as HAProxy lists its streams
 /// (`all`: idle keep-alive connections too; an id: that session), gathered from the shards'
-/// snapshots. A stopping process no longer runs its control ticks, so it is asked only
-/// briefly.
+/// snapshots.
 fn show_sess(shared: &ProcessShared, filter: Option<SessFilter>) -> String {
-    let deadline = if shared.is_stopping() {
-        SNAPSHOT_DEADLINE / 20
-    } else {
-        SNAPSHOT_DEADLINE
-    };
-    let (mut rows, _silent) = sessions::collect(shared, deadline);
+    let (mut rows, _silent) = sessions::collect(shared, show::snapshot_deadline(shared));
     match filter {
         None => rows.retain(|row| row.state != "idle"),
         Some(SessFilter::All) => {}
-        Some(SessFilter::Id(id)) => rows.retain(|row| row.id == id),
+        Some(SessFilter::Id(id)) => {
+            rows.retain(|row| row.id == id);
+            if rows.is_empty() {
+                return SESSION_NOT_FOUND.to_string();
+            }
+        }
     }
     render_show_sess(&shared.layout, &rows)
 }

@@ -1,5 +1,6 @@
 //! The admin HTTP listener (`global.admin_listen`): `/metrics` (Prometheus text format),
-//! `/stats` (an HTML page that refreshes itself), `/stats.json` and `/ready` (200 while
+//! `/stats` (an HTML page that refreshes itself), `/stats.json`, `/stats;csv` (and `/stats.csv`:
+//! the `show stat` CSV, as HAProxy's stats page exports it) and `/ready` (200 while
 //! serving, 503 from the start of a graceful stop, for load balancers). Owns the listener thread
 //! and the routing; the documents come from `ringway_stats`' renderers over the shards'
 //! counters. It runs on its own std threads with blocking sockets, off the request path: the
@@ -11,10 +12,12 @@
 //! over), so a stop never shuts the socket down: the accept waits in `poll` beside a pipe that
 //! the stop writes to.
 
+mod cli_session;
 pub(crate) mod clients;
 pub(crate) mod control;
 mod health_cmds;
 mod http;
+pub(crate) mod show;
 pub(crate) mod socket_file;
 mod weights;
 
@@ -26,7 +29,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ringway_stats::{render_metrics, render_stats_html, render_stats_json, METRICS_CONTENT_TYPE};
+use ringway_stats::{
+    render_metrics, render_show_stat, render_stats_html, render_stats_json, METRICS_CONTENT_TYPE,
+};
 
 use crate::process::upgrade::pipe;
 use crate::process::{Current, ProcessShared};
@@ -187,6 +192,15 @@ fn serve(stream: &TcpStream, shared: &ProcessShared) {
 }
 
 /// The response to a request.
+/// HAProxy's CSV export of its stats page, `/stats;csv` (options after `;`, such as
+/// `;csv;norefresh`, in any order), and `/stats.csv`: the `show stat` CSV.
+fn is_stats_csv(path: &str) -> bool {
+    path == "/stats.csv"
+        || path
+            .strip_prefix("/stats;")
+            .is_some_and(|options| options.split(';').any(|option| option == "csv"))
+}
+
 fn route(request: &Request, shared: &ProcessShared) -> Response {
     if request.method != "GET" && request.method != "HEAD" {
         let mut response = Response::new(405, "text/plain", "only GET and HEAD\n");
@@ -205,6 +219,9 @@ fn route(request: &Request, shared: &ProcessShared) -> Response {
             "text/html; charset=utf-8",
             render_stats_html(layout, counters, stopping),
         ),
+        path if is_stats_csv(path) => {
+            Response::new(200, "text/plain", render_show_stat(layout, counters))
+        }
         "/stats.json" => Response::new(
             200,
             "application/json",
@@ -220,7 +237,7 @@ fn route(request: &Request, shared: &ProcessShared) -> Response {
         _ => Response::new(
             404,
             "text/plain",
-            "not found: try /metrics, /stats, /stats.json or /ready\n",
+            "not found: try /metrics, /stats, /stats.json, /stats;csv or /ready\n",
         ),
     }
 }

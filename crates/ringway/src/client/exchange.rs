@@ -307,7 +307,10 @@ impl Session {
                     | ProxyError::ServerTimeout
                     | ProxyError::EmptyResponse
                     | ProxyError::NotResent(_)
-                    | ProxyError::BadResponse(_) => counters.eresp.inc(),
+                    | ProxyError::BadResponse(_) => {
+                        counters.eresp.inc();
+                        self.capture_bad_response(&error, backend, server);
+                    }
                     // A bad or too slow request body is a request error, as a bad head is.
                     ProxyError::BadRequest(_) | ProxyError::RequestTimeout => {
                         ctx.counters.frontends[self.frontend].ereq.inc()

@@ -3,8 +3,10 @@
 //! `proxy_protocol`), its receive buffer (`iobuf`), the monitor URI answered on the spot
 //! (`monitor`), one exchange per request (`exchange`: route, pick a server, get a connection,
 //! re-send or redispatch) and the byte relay between the two sides (`forward`); `sessions`
-//! gathers every shard's sessions for `show sess`.
+//! gathers every shard's sessions for `show sess`; `capture` keeps rejected messages for
+//! `show errors`.
 
+pub(crate) mod capture;
 pub(crate) mod exchange;
 pub(crate) mod forward;
 pub(crate) mod iobuf;

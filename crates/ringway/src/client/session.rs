@@ -272,6 +272,7 @@ impl Session {
                 Ok(None) => return,
                 Err(error) => {
                     self.ctx.counters.frontends[self.frontend].ereq.inc();
+                    self.capture_bad_request(&error);
                     self.log(&error);
                     self.log_error(&error, false);
                     self.send_error(error.status()).await;

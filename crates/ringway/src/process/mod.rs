@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use crossbeam::queue::SegQueue;
 use ringway_config::Config;
 use ringway_pool::FdPressure;
-use ringway_stats::{Layout, ShardCounters};
+use ringway_stats::{ErrorCaptures, Layout, ShardCounters};
 
 use crate::server::idle::ServerIdle;
 
@@ -45,6 +45,12 @@ pub enum ShardCommand {
     },
     /// Publish a snapshot of this shard's client sessions (`show sess`).
     ShowSessions(crate::client::sessions::SessionsReply),
+    /// `clear counters [all]`: clear this shard's peaks (and, with `all`, its counters), then
+    /// say done.
+    ClearCounters {
+        all: bool,
+        done: crate::admin::show::Ack,
+    },
 }
 
 /// A `maxconn` slot a request holds. It remembers whether it was counted, so that a limit set
@@ -59,6 +65,8 @@ pub struct ProcessShared {
     pub config: Config,
     pub layout: Layout,
     pub counters: Vec<Arc<ShardCounters>>,
+    /// The last malformed request per frontend and response per backend (`show errors`).
+    pub errors: ErrorCaptures,
     pub stopping: AtomicBool,
     /// Ready for traffic (`/ready`, `monitor_uri`); false from the start of a graceful stop,
     /// before `stopping` (the grace period sits between the two).

@@ -19,7 +19,7 @@ use crossbeam::queue::SegQueue;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use ringway_config::Config;
 use ringway_net::Listener;
-use ringway_stats::ShardCounters;
+use ringway_stats::{ErrorCaptures, ShardCounters};
 
 use super::{privileges, readiness, sd_notify, upgrade};
 use crate::admin::control::{run_command, ControlServer};
@@ -760,6 +760,7 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
                 ))
             })
             .collect(),
+        errors: ErrorCaptures::new(config.frontends.len(), config.backends.len()),
         stopping: AtomicBool::new(false),
         readiness: Default::default(),
         open_fds: AtomicU64::new(0),

@@ -337,6 +337,14 @@ impl ShardCtx {
             ShardCommand::ShowSessions(reply) => {
                 reply.send(crate::client::sessions::snapshot(self))
             }
+            ShardCommand::ClearCounters { all, done } => {
+                if all {
+                    self.counters.clear_all();
+                } else {
+                    self.counters.clear_max();
+                }
+                done.send();
+            }
         }
     }
 
