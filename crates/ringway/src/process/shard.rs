@@ -175,7 +175,7 @@ impl ShardCtx {
     pub fn arm_purge(&self, backend: usize, server: usize) {
         let timer = &self.purge_timers[backend][server];
         if timer.deadline.get().is_none() {
-            let delay = self.process.config.backends[backend].servers[server].pool_purge_delay;
+            let delay = self.process.idle[backend][server].shared().purge_delay();
             timer.deadline.set(Some(Instant::now() + delay));
             timer.armed.notify();
         }
@@ -431,6 +431,13 @@ async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
     }
 }
 
+/// Time since the first call in this process: the monotonic clock the pools' purge runs share
+/// (any fixed instant serves, as long as every shard uses the same).
+fn since_start() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
 async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
     let timer = &ctx.purge_timers[backend][server];
     loop {
@@ -446,10 +453,12 @@ async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
             futures_lite::future::or(sleep(deadline - now), ctx.stop.wait()).await;
             continue;
         }
-        let (closed, outcome) = ctx.process.idle[backend][server].own(ctx.id).purge();
+        let (closed, outcome) = ctx.process.idle[backend][server]
+            .own(ctx.id)
+            .purge(since_start());
         ctx.close_pooled(backend, server, closed, CloseReason::Purged);
         ctx.drop_orphans(backend, server);
-        let delay = ctx.process.config.backends[backend].servers[server].pool_purge_delay;
+        let delay = ctx.process.idle[backend][server].shared().purge_delay();
         timer
             .deadline
             .set(outcome.rearm.then(|| Instant::now() + delay));

@@ -364,7 +364,7 @@ impl ServerConn {
             private: self.private,
             server_maint: process.layout.backends[backend].servers[server].state.get()
                 == ServerState::Maint,
-            reusable: reusable && idle.shared().limits().reuse_allowed(self.record.requests),
+            reusable: reusable && idle.shared().reuse_allowed(self.record.requests),
             fd: process.fd_pressure(),
         };
         let ServerConn {
