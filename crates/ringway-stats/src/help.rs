@@ -3,7 +3,7 @@
 //! with `help` and `quit` last as HAProxy always appends them).
 
 /// Usage and description of every command but `help` and `quit`.
-const COMMANDS: [(&str, &str); 9] = [
+const COMMANDS: [(&str, &str); 11] = [
     ("show info", "report information about the running process"),
     ("show stat", "report counters for each proxy and server"),
     (
@@ -27,6 +27,14 @@ const COMMANDS: [(&str, &str); 9] = [
     (
         "set server <bk>/<srv> state ready|drain|maint",
         "change a server's state",
+    ),
+    (
+        "set server <bk>/<srv> pool_max_conn|pool_low_conn|max_reuse <n>",
+        "change a server's pool setting until the next reload",
+    ),
+    (
+        "set server <bk>/<srv> pool_purge_delay <delay>",
+        "change a server's purge delay until the next reload",
     ),
 ];
 
@@ -81,6 +89,8 @@ mod tests {
         assert_eq!(
             usages,
             [
+                "set server <bk>/<srv> pool_max_conn|pool_low_conn|max_reuse <n>",
+                "set server <bk>/<srv> pool_purge_delay <delay>",
                 "set server <bk>/<srv> state ready|drain|maint",
                 "show activity",
                 "show info",

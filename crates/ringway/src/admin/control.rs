@@ -23,6 +23,7 @@ use ringway_stats::{
 };
 
 use crate::admin::clients::{read_until, Clients, Deadline, Received};
+use crate::admin::pool_cmds;
 use crate::admin::socket_file;
 use crate::client::sessions::{self, SNAPSHOT_DEADLINE};
 use crate::process::{Current, ProcessShared, ShardCommand};
@@ -204,6 +205,11 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         },
         ["quit"] => String::new(),
         ["set", "server", target, "state", state] => set_server_state(shared, target, state),
+        ["set", "server", target, setting, value @ ..]
+            if pool_cmds::is_pool_setting(setting) && value.len() <= 1 =>
+        {
+            pool_cmds::set_pool_setting(shared, target, setting, value.first().copied())
+        }
         // HAProxy's shorter forms of the same: disable puts the server in maintenance.
         ["disable", "server", target] => set_server_state(shared, target, "maint"),
         ["enable", "server", target] => set_server_state(shared, target, "ready"),
@@ -256,7 +262,7 @@ fn parse_session_id(text: &str) -> Option<u64> {
     }
 }
 
-fn find_server(shared: &ProcessShared, target: &str) -> Result<(usize, usize), String> {
+pub(crate) fn find_server(shared: &ProcessShared, target: &str) -> Result<(usize, usize), String> {
     let (backend_name, server_name) = target
         .split_once('/')
         .ok_or_else(|| "Require 'backend/server'.\n".to_string())?;

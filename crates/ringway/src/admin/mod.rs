@@ -14,6 +14,7 @@
 pub(crate) mod clients;
 pub(crate) mod control;
 mod http;
+pub(crate) mod pool_cmds;
 pub(crate) mod socket_file;
 
 use std::io;

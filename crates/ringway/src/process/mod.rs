@@ -33,6 +33,8 @@ pub enum ShardCommand {
     ShutdownServerSessions { backend: usize, server: usize },
     /// Close this server's idle connections (maintenance).
     CloseIdle { backend: usize, server: usize },
+    /// The runtime API changed this server's pool settings (`admin::pool_cmds`).
+    PoolLimitsChanged { backend: usize, server: usize },
     /// Health checks found this server DOWN: close its idle connections.
     ServerDown { backend: usize, server: usize },
     /// Publish a snapshot of this shard's client sessions (`show sess`).

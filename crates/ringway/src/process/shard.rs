@@ -276,6 +276,41 @@ impl ShardCtx {
         );
     }
 
+    /// New pool settings from the runtime API: a purge timer armed with the old delay fires
+    /// by the new one if sooner, and idle connections over a lowered `pool_max_conn` close,
+    /// this shard's oldest first (`pooling_disabled` at 0, `pool_full` otherwise).
+    fn apply_pool_limits(&self, backend: usize, server: usize) {
+        let idle = &self.process.idle[backend][server];
+        let timer = &self.purge_timers[backend][server];
+        if let Some(deadline) = timer.deadline.get() {
+            let sooner = Instant::now() + idle.shared().purge_delay();
+            if sooner < deadline {
+                timer.deadline.set(Some(sooner));
+                timer.armed.notify();
+            }
+        }
+        let max = idle.shared().pool_max_conn();
+        let Ok(max) = usize::try_from(max) else {
+            return; // -1: unlimited
+        };
+        let reason = if max == 0 {
+            CloseReason::PoolingDisabled
+        } else {
+            CloseReason::PoolFull
+        };
+        let mut closed = Vec::new();
+        {
+            let mut pool = idle.own(self.id);
+            while idle.shared().idle_count() > max {
+                match pool.pop_oldest() {
+                    Some(conn) => closed.push(conn),
+                    None => break,
+                }
+            }
+        }
+        self.close_pooled(backend, server, closed, reason);
+    }
+
     fn close_idle(&self, backend: usize, server: usize, reason: CloseReason) {
         let closed = self.process.idle[backend][server].own(self.id).drain_all();
         self.close_pooled(backend, server, closed, reason);
@@ -307,6 +342,9 @@ impl ShardCtx {
             }
             ShardCommand::CloseIdle { backend, server } => {
                 self.close_idle(backend, server, CloseReason::Maintenance)
+            }
+            ShardCommand::PoolLimitsChanged { backend, server } => {
+                self.apply_pool_limits(backend, server)
             }
             ShardCommand::ServerDown { backend, server } => {
                 self.close_idle(backend, server, CloseReason::ServerDown)
@@ -450,7 +488,9 @@ async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
         };
         let now = Instant::now();
         if deadline > now {
-            futures_lite::future::or(sleep(deadline - now), ctx.stop.wait()).await;
+            // A new purge delay from the runtime API may bring the deadline forward.
+            let woken = futures_lite::future::or(sleep(deadline - now), timer.armed.notified());
+            futures_lite::future::or(woken, ctx.stop.wait()).await;
             continue;
         }
         let (closed, outcome) = ctx.process.idle[backend][server]
