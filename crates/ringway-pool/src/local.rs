@@ -175,7 +175,7 @@ impl<C> LocalPool<C> {
         self.shared.idle_added(self.shard, safe);
         // The predecessor needed these: count them in the estimate of need, or the next
         // releases would be refused as not needed and the connections opened again.
-        let need = self.shared.used_count() + self.shared.idle_count();
+        let need = self.shared.conn_count();
         self.shared
             .est_need
             .fetch_max(need, std::sync::atomic::Ordering::Relaxed);

@@ -165,6 +165,11 @@ impl Sim {
             "used count matches connections carrying requests"
         );
         assert_eq!(snapshot.idle_per_shard, lens);
+        assert_eq!(
+            self.shared.conn_count(),
+            busy + pooled,
+            "conn_count is used + idle exactly"
+        );
         let safes: Vec<usize> = (0..self.shards.len())
             .map(|shard| self.pools.own(shard).safe_len())
             .collect();

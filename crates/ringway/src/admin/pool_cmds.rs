@@ -65,11 +65,13 @@ fn with_setting(limits: PoolLimits, setting: &str, value: &str) -> Result<PoolLi
             let low = integer(setting, value, 0)?;
             new.pool_low_conn = usize::try_from(low).map_err(|_| out_of_range(setting, 0))?;
         }
-        "pool_purge_delay" => new.purge_delay = parse_duration(value).map_err(|error| {
-            format!(
+        "pool_purge_delay" => {
+            new.purge_delay = parse_duration(value).map_err(|error| {
+                format!(
                 "Invalid pool_purge_delay '{value}': {error} (a duration such as 500ms, 5s, 1m).\n"
             )
-        })?,
+            })?
+        }
         _ => return Err(format!("Unknown pool setting '{setting}'.\n")),
     }
     Ok(new)
