@@ -4,9 +4,10 @@
 //! (`mode`), the server-wide accounting shared by all shards (`shared`), the per-shard idle pool
 //! (`local`), the keep-on-release rule (`keep`), the purge arithmetic (`purge`), the per-shard pools of a server with
 //! cross-shard takeover (`sharded`) and the file
-//! descriptor pressure thresholds (`fd`), and the health-check rise/fall machine (`health`). It is generic over the connection type, so the runtime
+//! descriptor pressure thresholds (`fd`), the tuning advice from a sliding window of counters (`advice`), and the health-check rise/fall machine (`health`). It is generic over the connection type, so the runtime
 //! stores what it needs (a socket, TLS state, a duplicated fd for takeover) and tests store ids.
 
+mod advice;
 mod fd;
 mod hash;
 mod health;
@@ -17,6 +18,7 @@ mod purge;
 mod sharded;
 mod shared;
 
+pub use advice::{advise, Advice, AdviceWindow, PoolSample};
 pub use fd::FdPressure;
 pub use hash::conn_hash;
 pub use health::{CheckOutcome, CheckStatus, Health, HealthMachine};

@@ -3,7 +3,7 @@
 //! with `help` and `quit` last as HAProxy always appends them).
 
 /// Usage and description of every command but `help` and `quit`.
-const COMMANDS: [(&str, &str); 11] = [
+const COMMANDS: [(&str, &str); 12] = [
     ("show info", "report information about the running process"),
     ("show stat", "report counters for each proxy and server"),
     (
@@ -15,6 +15,10 @@ const COMMANDS: [(&str, &str); 11] = [
         "also how connections were used and why they closed",
     ),
     ("show activity", "show per-shard activity stats"),
+    (
+        "show pool advice [<bk>[/<srv>]]",
+        "suggest pool settings from the last minute",
+    ),
     (
         "show sess [<id>]",
         "report the list of current sessions or this exact session",
@@ -94,6 +98,7 @@ mod tests {
                 "set server <bk>/<srv> state ready|drain|maint",
                 "show activity",
                 "show info",
+                "show pool advice [<bk>[/<srv>]]",
                 "show servers conn [<backend>]",
                 "show servers conn verbose [<backend>]",
                 "show sess [<id>]",

@@ -24,7 +24,8 @@ th{background:#eef2f7}td.l,th.l{text-align:left}\
 tr.ready td.l{color:#17612a}tr.drain td.l{color:#9a6700}tr.maint td.l{color:#b3261e}\
 .note{color:#666;font-size:.9em}.big{font-weight:600}";
 
-fn escape(text: &str) -> String {
+/// `text` with the HTML special characters escaped.
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

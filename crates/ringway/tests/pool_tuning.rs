@@ -248,3 +248,98 @@ fn bad_commands_get_haproxy_style_errors_and_change_nothing() {
         "pool_max_conn:-1,pool_low_conn:0,pool_purge_delay:5000ms,max_reuse:-1"
     );
 }
+
+/// The lines of `show pool advice app/s1` as (setting, current, suggested).
+fn advice(proxy: &Proxy) -> Vec<(String, String, String)> {
+    let reply = proxy.command("show pool advice app/s1");
+    reply
+        .lines()
+        .skip(1)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.splitn(5, ' ').collect();
+            assert_eq!(fields[0], "app/s1", "{line}");
+            (fields[1].into(), fields[2].into(), fields[3].into())
+        })
+        .collect()
+}
+
+/// Four requests at once: four server connections.
+fn burst_of_four(proxy: &Proxy) {
+    let addr = frontend_addr(proxy);
+    let before = stat_num(proxy, "app", "s1", "stot");
+    let burst: Vec<_> = (0..4)
+        .map(|_| {
+            let mut client = Client::connect(addr);
+            client.send_raw(b"GET /?delay=200 HTTP/1.1\r\nHost: test\r\n\r\n");
+            client
+        })
+        .collect();
+    wait_until("four requests in flight", || {
+        stat_num(proxy, "app", "s1", "scur") == 4
+    });
+    for mut client in burst {
+        assert_eq!(client.read_response(false).unwrap().status, 200);
+    }
+    assert_eq!(stat_num(proxy, "app", "s1", "stot"), before + 4);
+}
+
+#[test]
+fn pool_advice_suggests_a_longer_purge_delay_when_purged_connections_are_reopened() {
+    let origin = origin();
+    let proxy = two_shards(origin.addr(), "pool_purge_delay = \"100ms\"", None);
+    let keep = |setting: &str, value: &str| (setting.into(), value.into(), value.into());
+    assert_eq!(
+        advice(&proxy),
+        [
+            keep("pool_max_conn", "-1"),
+            keep("pool_purge_delay", "100ms"),
+            keep("pool_low_conn", "0"),
+        ],
+        "nothing seen yet: keep everything"
+    );
+    burst_of_four(&proxy);
+    wait_until("the pool purged to zero", || idle_cur(&proxy) == 0);
+    burst_of_four(&proxy);
+    assert_eq!(stat_num(&proxy, "app", "s1", "connect"), 8);
+    let lines = advice(&proxy);
+    assert!(
+        lines.contains(&("pool_purge_delay".into(), "100ms".into(), "200ms".into())),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&keep("pool_max_conn", "-1")), "{lines:?}");
+    // The same on /stats.json and /stats.
+    let admin = proxy.admin_addr().expect("admin address");
+    let json: serde_json::Value =
+        serde_json::from_str(&http_get(admin, "/stats.json").body).expect("valid JSON");
+    let advice = &json["backends"][0]["servers"][0]["pool_advice"];
+    let delay = advice
+        .as_array()
+        .and_then(|lines| {
+            lines
+                .iter()
+                .find(|line| line["setting"] == "pool_purge_delay")
+        })
+        .unwrap_or_else(|| panic!("no pool_purge_delay advice in {advice}"));
+    assert_eq!(
+        (&delay["current"], &delay["suggested"]),
+        (&"100ms".into(), &"200ms".into())
+    );
+    let page = http_get(admin, "/stats").body;
+    assert!(
+        page.contains("<td>app/s1</td><td>pool_purge_delay</td><td>100ms</td><td>200ms</td>"),
+        "{page}"
+    );
+
+    assert_eq!(
+        proxy.command("show pool advice nope"),
+        "Can't find backend.\n\n"
+    );
+    assert_eq!(
+        proxy.command("show pool advice app/nope"),
+        "No such server.\n\n"
+    );
+    assert!(proxy
+        .command("show pool advice app")
+        .contains("app/s1 pool_purge_delay "));
+}

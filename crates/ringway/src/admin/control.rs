@@ -198,6 +198,8 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
             render_servers_conn(layout, Some(backend)).unwrap_or_else(|error| error)
         }
         ["show", "activity"] => render_show_activity(layout, counters),
+        ["show", "pool", "advice"] => pool_cmds::show_advice(shared, None),
+        ["show", "pool", "advice", target] => pool_cmds::show_advice(shared, Some(target)),
         ["show", "sess"] => show_sess(shared, None),
         ["show", "sess", id] => match parse_session_id(id) {
             Some(id) => show_sess(shared, Some(id)),

@@ -4,12 +4,221 @@
 //! is told to bring its purge timer forward and to close idle connections over a lowered
 //! `pool_max_conn`, and the change is logged. The next reload's configuration wins: a new
 //! generation builds its pools from the file.
+//!
+//! Also `show pool advice [B[/S]]`: shard 0's control tick samples every server's pool
+//! counters once a second into a one-minute window (`AdviceLog`), and the advice
+//! (`ringway_pool::advise`) is computed from that window on demand.
+
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use ringway_config::parse_duration;
-use ringway_pool::PoolLimits;
+use ringway_pool::{advise, Advice, AdviceWindow, PoolLimits, PoolSample};
+use ringway_stats::{html_escape, totals, CloseReason, NO_SUCH_BACKEND};
 
 use crate::admin::control::find_server;
 use crate::process::{ProcessShared, ShardCommand};
+
+/// How far back `show pool advice` looks.
+const ADVICE_WINDOW: Duration = Duration::from_secs(60);
+/// How often the counters are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Every server's pool counters over the last `ADVICE_WINDOW`.
+pub struct AdviceLog {
+    state: Mutex<AdviceState>,
+}
+
+struct AdviceState {
+    start: Instant,
+    last: Option<Instant>,
+    /// `windows[backend][server]`.
+    windows: Vec<Vec<AdviceWindow>>,
+}
+
+impl AdviceLog {
+    pub fn new(servers_per_backend: &[usize]) -> AdviceLog {
+        let windows = servers_per_backend
+            .iter()
+            .map(|&count| {
+                (0..count)
+                    .map(|_| AdviceWindow::new(ADVICE_WINDOW))
+                    .collect()
+            })
+            .collect();
+        AdviceLog {
+            state: Mutex::new(AdviceState {
+                start: Instant::now(),
+                last: None,
+                windows,
+            }),
+        }
+    }
+
+    /// Records every server's counters, at most once per `SAMPLE_EVERY` unless `force`.
+    fn record(&self, shared: &ProcessShared, force: bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if !force && state.last.is_some_and(|last| now - last < SAMPLE_EVERY) {
+            return;
+        }
+        state.last = Some(now);
+        let at = now - state.start;
+        let sums = totals(&shared.layout, &shared.counters);
+        for (backend, windows) in state.windows.iter_mut().enumerate() {
+            for (server, window) in windows.iter_mut().enumerate() {
+                let Some(server) = sums
+                    .backends
+                    .get(backend)
+                    .and_then(|b| b.servers.get(server))
+                else {
+                    continue;
+                };
+                let counters = &server.counters;
+                window.record(
+                    at,
+                    PoolSample {
+                        connect: counters.connect,
+                        reuse: counters.reuse,
+                        purged: counters.closed_for(CloseReason::Purged),
+                        not_needed: counters.closed_for(CloseReason::NotNeeded),
+                        pool_full: counters.closed_for(CloseReason::PoolFull),
+                        fd_pressure: counters.closed_for(CloseReason::FdPressure),
+                        takeovers: counters.takeovers,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Shard 0's control tick: a sample if a second has passed since the last one.
+    pub fn sample(&self, shared: &ProcessShared) {
+        self.record(shared, false);
+    }
+}
+
+/// The servers `target` names (`B/S`, `B` or every server), or the error to reply.
+fn select(shared: &ProcessShared, target: Option<&str>) -> Result<Vec<(usize, usize)>, String> {
+    let backends = &shared.layout.backends;
+    let all = |backend: usize| (0..backends[backend].servers.len()).map(move |s| (backend, s));
+    match target {
+        Some(target) if target.contains('/') => {
+            find_server(shared, target).map(|found| vec![found])
+        }
+        Some(name) => match backends.iter().position(|b| b.name == name) {
+            Some(backend) => Ok(all(backend).collect()),
+            None => Err(NO_SUCH_BACKEND.to_string()),
+        },
+        None => Ok((0..backends.len()).flat_map(all).collect()),
+    }
+}
+
+/// The advice for each of `servers`, from the window up to now.
+fn advice_for(
+    shared: &ProcessShared,
+    servers: &[(usize, usize)],
+) -> Vec<(usize, usize, Vec<Advice>)> {
+    shared.advice.record(shared, true);
+    let state = shared
+        .advice
+        .state
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    servers
+        .iter()
+        .map(|&(backend, server)| {
+            let pool = shared.idle[backend][server].shared();
+            let (window, seen) = state.windows[backend][server].delta();
+            let idle = pool.snapshot().idle_per_shard;
+            (
+                backend,
+                server,
+                advise(&seen, window, &pool.limits(), &idle),
+            )
+        })
+        .collect()
+}
+
+/// `show pool advice [B[/S]]`: for each server (of backend B, or server B/S), one line per
+/// setting: current value, suggested value and the observation behind it.
+pub fn show_advice(shared: &ProcessShared, target: Option<&str>) -> String {
+    let servers = match select(shared, target) {
+        Ok(servers) => servers,
+        Err(error) => return error,
+    };
+    let mut out = String::from("# bkname/svname setting current suggested observation\n");
+    for (backend, server, lines) in advice_for(shared, &servers) {
+        let info = &shared.layout.backends[backend];
+        for line in lines {
+            let _ = writeln!(
+                out,
+                "{}/{} {} {} {} {}",
+                info.name,
+                info.servers[server].name,
+                line.setting,
+                line.current,
+                line.suggested,
+                line.observation
+            );
+        }
+    }
+    out
+}
+
+/// `/stats.json`: each server's `pool_advice`, a list of `{setting, current, suggested,
+/// observation}`.
+pub fn add_advice_json(document: &mut serde_json::Value, shared: &ProcessShared) {
+    let servers = select(shared, None).unwrap_or_default();
+    for (backend, server, lines) in advice_for(shared, &servers) {
+        let lines: Vec<serde_json::Value> = lines
+            .into_iter()
+            .map(|line| {
+                serde_json::json!({
+                    "setting": line.setting,
+                    "current": line.current,
+                    "suggested": line.suggested,
+                    "observation": line.observation,
+                })
+            })
+            .collect();
+        if let Some(entry) = document["backends"][backend]["servers"].get_mut(server) {
+            entry["pool_advice"] = serde_json::Value::Array(lines);
+        }
+    }
+}
+
+/// `/stats`: a table of the advice that suggests a change, before the page's closing note.
+pub fn add_advice_html(page: &mut String, shared: &ProcessShared) {
+    let servers = select(shared, None).unwrap_or_default();
+    let mut table = String::from(
+        "<h2>Pool advice (last minute)</h2>\n<table><tr><th>server</th><th>setting</th>\
+         <th>current</th><th>suggested</th><th>observation</th></tr>\n",
+    );
+    let mut rows = 0;
+    for (backend, server, lines) in advice_for(shared, &servers) {
+        let info = &shared.layout.backends[backend];
+        let name = format!("{}/{}", info.name, info.servers[server].name);
+        for line in lines.iter().filter(|line| line.current != line.suggested) {
+            rows += 1;
+            let _ = writeln!(
+                table,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                html_escape(&name),
+                line.setting,
+                html_escape(&line.current),
+                html_escape(&line.suggested),
+                html_escape(&line.observation)
+            );
+        }
+    }
+    if rows == 0 {
+        table.push_str("<tr><td colspan=5>nothing to change</td></tr>\n");
+    }
+    table.push_str("</table>\n");
+    let at = page.rfind("<p class=note>").unwrap_or(page.len());
+    page.insert_str(at, &table);
+}
 
 /// The settings this module serves, as they follow `set server B/S`.
 pub const SETTINGS: [&str; 4] = [

@@ -76,6 +76,8 @@ pub struct ProcessShared {
     pub accepting: AtomicU64,
     /// Idle server connections a predecessor handed over, per shard: `incoming[shard]`.
     pub incoming: Vec<SegQueue<crate::process::reload::Migrated>>,
+    /// Pool counters over the last minute, for `show pool advice`.
+    pub advice: crate::admin::pool_cmds::AdviceLog,
 }
 
 /// The generation serving now, for the threads that outlive generations (the stats sockets,

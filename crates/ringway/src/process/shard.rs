@@ -555,6 +555,9 @@ async fn control_tick(ctx: &ShardCtx) {
             ctx.drop_orphans(backend, server);
         }
         ctx.logs.flush_all();
+        if ctx.id == 0 {
+            ctx.process.advice.sample(&ctx.process);
+        }
         let tasks = glommio::executor().executor_stats().tasks_executed();
         ctx.counters
             .activity
