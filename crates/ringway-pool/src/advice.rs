@@ -67,6 +67,12 @@ impl AdviceWindow {
         }
     }
 
+    /// Forgets every sample: what was seen under settings since changed says nothing of the
+    /// new ones.
+    pub fn clear(&mut self) {
+        self.samples.clear();
+    }
+
     /// What happened between the oldest and the newest sample, and over how long.
     pub fn delta(&self) -> (Duration, PoolSample) {
         match (self.samples.front(), self.samples.back()) {
@@ -144,13 +150,16 @@ pub fn advise(
         )
     });
 
-    // Shards passing connections back and forth while each holds idle ones: let each keep a
-    // few of its own (HAProxy's advice: about 2 x threads).
+    // Shards passing a few connections back and forth while each holds idle ones: let each
+    // keep a few of its own (HAProxy's advice: about 2 x threads). `pool_low_conn` only stops
+    // takeovers while the server-wide idle count is below it, so with more idle connections
+    // than that the takeovers only follow clients to their shard, and raising it changes nothing.
     let low = limits.pool_low_conn;
     let requests = seen.connect + seen.reuse;
     let frequent = seen.takeovers >= REOPENED_MIN && seen.takeovers * 10 >= requests;
     let everywhere = shards > 1 && idle_per_shard.iter().all(|&idle| idle > 0);
-    advice.push(if frequent && everywhere && low < 2 * shards {
+    let few = idle_per_shard.iter().sum::<usize>() < 2 * shards;
+    advice.push(if frequent && everywhere && few && low < 2 * shards {
         Advice {
             setting: "pool_low_conn",
             current: low.to_string(),
@@ -265,12 +274,23 @@ mod tests {
         };
         let limits = PoolLimits::default();
         assert_eq!(
-            suggested(&advise(&seen, MINUTE, &limits, &[3, 4]), "pool_low_conn"),
-            "4"
+            suggested(
+                &advise(&seen, MINUTE, &limits, &[1, 1, 1, 1]),
+                "pool_low_conn"
+            ),
+            "8"
         );
         // A shard with nothing idle needs the takeovers.
         assert_eq!(
-            suggested(&advise(&seen, MINUTE, &limits, &[0, 4]), "pool_low_conn"),
+            suggested(
+                &advise(&seen, MINUTE, &limits, &[0, 1, 1, 1]),
+                "pool_low_conn"
+            ),
+            "0"
+        );
+        // 50 idle connections: pool_low_conn 4 would not stop a takeover.
+        assert_eq!(
+            suggested(&advise(&seen, MINUTE, &limits, &[18, 32]), "pool_low_conn"),
             "0"
         );
     }
@@ -300,5 +320,8 @@ mod tests {
         // 15 s on, the 40 closes of the first 5 s are out of the window.
         window.record(at(15), sample(40));
         assert_eq!(window.delta(), (at(10), sample(0)));
+        window.clear();
+        window.record(at(16), sample(50));
+        assert_eq!(window.delta(), (at(0), sample(0)), "a new baseline");
     }
 }

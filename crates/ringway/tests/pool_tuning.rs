@@ -312,15 +312,15 @@ fn pool_advice_suggests_a_longer_purge_delay_when_purged_connections_are_reopene
     let admin = proxy.admin_addr().expect("admin address");
     let json: serde_json::Value =
         serde_json::from_str(&http_get(admin, "/stats.json").body).expect("valid JSON");
-    let advice = &json["backends"][0]["servers"][0]["pool_advice"];
-    let delay = advice
+    let in_json = &json["backends"][0]["servers"][0]["pool_advice"];
+    let delay = in_json
         .as_array()
         .and_then(|lines| {
             lines
                 .iter()
                 .find(|line| line["setting"] == "pool_purge_delay")
         })
-        .unwrap_or_else(|| panic!("no pool_purge_delay advice in {advice}"));
+        .unwrap_or_else(|| panic!("no pool_purge_delay advice in {in_json}"));
     assert_eq!(
         (&delay["current"], &delay["suggested"]),
         (&"100ms".into(), &"200ms".into())
@@ -342,4 +342,18 @@ fn pool_advice_suggests_a_longer_purge_delay_when_purged_connections_are_reopene
     assert!(proxy
         .command("show pool advice app")
         .contains("app/s1 pool_purge_delay "));
+
+    // Taking the advice starts the window afresh: nothing seen under the new delay yet.
+    assert_eq!(
+        proxy.command("set server app/s1 pool_purge_delay 200ms"),
+        "\n"
+    );
+    assert_eq!(
+        advice(&proxy),
+        [
+            keep("pool_max_conn", "-1"),
+            keep("pool_purge_delay", "200ms"),
+            keep("pool_low_conn", "0"),
+        ]
+    );
 }

@@ -92,6 +92,18 @@ impl AdviceLog {
         }
     }
 
+    /// Starts the server's window afresh (its settings changed).
+    fn clear(&self, backend: usize, server: usize) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(window) = state
+            .windows
+            .get_mut(backend)
+            .and_then(|w| w.get_mut(server))
+        {
+            window.clear();
+        }
+    }
+
     /// Shard 0's control tick: a sample if a second has passed since the last one.
     pub fn sample(&self, shared: &ProcessShared) {
         self.record(shared, false);
@@ -255,6 +267,7 @@ pub fn set_pool_setting(
     };
     pool.set_limits(new);
     shared.broadcast(ShardCommand::PoolLimitsChanged { backend, server });
+    shared.advice.clear(backend, server);
     shared.log.notice(format_args!(
         "Server {target} {setting} changed from {} to {} by the runtime API (the next reload \
          restores the configuration's value).",
