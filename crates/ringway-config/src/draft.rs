@@ -145,6 +145,23 @@ pub(crate) struct DraftBackend {
     pub servers: List<DraftServer>,
     pub tuning: DraftTuning,
     pub health_check: Option<DraftHealthCheck>,
+    pub allbackups: Option<At<bool>>,
+    pub cookie: Option<DraftCookie>,
+}
+
+/// `cookie`, an inline table (HAProxy's `cookie` directive).
+#[derive(Debug, Default)]
+pub(crate) struct DraftCookie {
+    pub name: Option<At<String>>,
+    pub mode: Option<At<String>>,
+    pub indirect: Option<At<bool>>,
+    pub nocache: Option<At<bool>>,
+    pub maxidle: Option<At<Duration>>,
+    pub maxlife: Option<At<Duration>>,
+    pub path: Option<At<String>>,
+    pub domain: Option<At<String>>,
+    pub httponly: Option<At<bool>>,
+    pub secure: Option<At<bool>>,
 }
 
 /// `health_check`, an inline table.
@@ -156,6 +173,8 @@ pub(crate) struct DraftHealthCheck {
     pub host: Option<At<String>>,
     pub expect_status: Option<At<Vec<At<i64>>>>,
     pub interval: Option<At<Duration>>,
+    pub fastinter: Option<At<Duration>>,
+    pub downinter: Option<At<Duration>>,
     pub timeout: Option<At<Duration>>,
     pub rise: Option<At<i64>>,
     pub fall: Option<At<i64>>,
@@ -174,6 +193,13 @@ pub(crate) struct DraftServer {
     pub tls: Option<DraftServerTls>,
     pub send_proxy: Option<At<String>>,
     pub check: Option<At<bool>>,
+    pub weight: Option<At<i64>>,
+    pub backup: Option<At<bool>>,
+    pub slowstart: Option<At<Duration>>,
+    pub observe: Option<At<String>>,
+    pub error_limit: Option<At<i64>>,
+    pub on_error: Option<At<String>>,
+    pub cookie: Option<At<String>>,
 }
 
 #[derive(Debug, Default)]

@@ -34,10 +34,10 @@ pub use duration::{parse_duration, DurationError};
 pub use error::{ConfigError, ConfigErrors};
 pub use file::{read_bounded, ReadError, MAX_CONFIG_FILE, MAX_PEM_FILE};
 pub use model::{
-    AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, ForwardHeaders,
-    Frontend, FrontendTls, Global, HealthCheck, LogFormat, LogTarget, ProxyVersion, ReuseMode,
-    Route, Server, ServerTls, Sni, StatsSocket, SyslogOptions, SyslogRfc, Timeouts, Verify,
-    FACILITIES,
+    AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, CookieMode,
+    ForwardHeaders, Frontend, FrontendTls, Global, HealthCheck, LogFormat, LogTarget, Observe,
+    ObserveLayer, OnError, PersistCookie, ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni,
+    StatsSocket, SyslogOptions, SyslogRfc, Timeouts, Verify, FACILITIES,
 };
 
 /// Reads and checks the configuration file at `path`.

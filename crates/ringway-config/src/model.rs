@@ -311,6 +311,11 @@ pub struct Backend {
     /// How servers with `check = true` are checked (`health_check`; HAProxy's defaults when
     /// absent).
     pub health_check: HealthCheck,
+    /// `allbackups` (HAProxy's `option allbackups`): with no active server usable, every usable
+    /// backup shares the requests by weight, not only the first one.
+    pub allbackups: bool,
+    /// `cookie`: cookie-based persistence (HAProxy's `cookie` directive); None: off.
+    pub cookie: Option<PersistCookie>,
 }
 
 /// `health_check`: how a backend's checked servers are probed.
@@ -325,6 +330,12 @@ pub struct HealthCheck {
     /// HTTP checks: the statuses counted as a success, `low..=high`.
     pub expect_status: (u16, u16),
     pub interval: Duration,
+    /// HAProxy's `fastinter`: the interval while the server is between states (`UP 2/3`,
+    /// `DOWN 1/2`, not yet checked) and after passive detection forced a check; `None`: the
+    /// `interval`.
+    pub fastinter: Option<Duration>,
+    /// HAProxy's `downinter`: the interval while the server is DOWN; `None`: the `interval`.
+    pub downinter: Option<Duration>,
     pub timeout: Duration,
     pub rise: u32,
     pub fall: u32,
@@ -340,6 +351,8 @@ impl Default for HealthCheck {
             host: None,
             expect_status: (200, 399),
             interval: Duration::from_secs(2),
+            fastinter: None,
+            downinter: None,
             timeout: Duration::from_secs(1),
             rise: 2,
             fall: 3,
@@ -361,6 +374,10 @@ pub enum Balance {
     #[default]
     RoundRobin,
     LeastConn,
+    /// Consistent hash of the client's address.
+    Source,
+    /// Consistent hash of the request path (without its query, as HAProxy's default).
+    Uri,
 }
 
 impl Balance {
@@ -369,12 +386,14 @@ impl Balance {
         match self {
             Balance::RoundRobin => "roundrobin",
             Balance::LeastConn => "leastconn",
+            Balance::Source => "source",
+            Balance::Uri => "uri",
         }
     }
 }
 
 /// `http_reuse`: the pool crate owns the reuse modes and their table.
-pub use ringway_http::{ForwardHeaders, ProxyVersion};
+pub use ringway_http::{CookieMode, ForwardHeaders, PersistCookie, ProxyVersion};
 pub use ringway_pool::ReuseMode;
 
 /// A `[[backend.server]]`.
@@ -398,7 +417,43 @@ pub struct Server {
     /// Probed by the backend's `health_check` (`check = true`); taken out of the rotation while
     /// DOWN.
     pub check: bool,
+    /// Share of the backend's requests, 0..=256 (`weight`, default 1); 0 = no new requests from
+    /// the balancer.
+    pub weight: u32,
+    /// Used only when no active server takes traffic (`backup`).
+    pub backup: bool,
+    /// After coming back UP (or out of maintenance) the weight ramps up over this long
+    /// (`slowstart`; 0 = at once).
+    pub slowstart: Duration,
+    /// Passive detection (HAProxy's `observe`, `error-limit`, `on-error`); `None`: off.
+    pub observe: Option<Observe>,
+    /// This server's persistence cookie value (`cookie`); None: requests are never sent to it by
+    /// cookie, and an inserted cookie for it clears the client's (as HAProxy).
+    pub cookie: Option<String>,
 }
+
+/// Passive health detection of one server: what its traffic counts as an error, and what
+/// `error_limit` consecutive errors do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observe {
+    pub layer: ObserveLayer,
+    /// Consecutive errors that trigger `on_error` (HAProxy's default 10).
+    pub error_limit: u32,
+    pub on_error: OnError,
+}
+
+/// `observe`: which failures of live traffic count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObserveLayer {
+    /// Connection failures and timeouts.
+    Layer4,
+    /// Also invalid responses, server resets and timeouts, and statuses other than 100-499,
+    /// 501 and 505.
+    Layer7,
+}
+
+/// `on_error`: the pool crate's health machine applies it.
+pub use ringway_pool::OnError;
 
 /// TLS towards a server.
 #[derive(Debug, Clone, PartialEq, Eq)]

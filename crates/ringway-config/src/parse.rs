@@ -10,9 +10,9 @@ use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
 use crate::draft::{
-    At, DraftAccessLog, DraftBackend, DraftCertPair, DraftConfig, DraftFrontend, DraftFrontendTls,
-    DraftGlobal, DraftHealthCheck, DraftRoute, DraftServer, DraftServerTls, DraftStatsSocket,
-    DraftTuning, List, Origin,
+    At, DraftAccessLog, DraftBackend, DraftCertPair, DraftConfig, DraftCookie, DraftFrontend,
+    DraftFrontendTls, DraftGlobal, DraftHealthCheck, DraftRoute, DraftServer, DraftServerTls,
+    DraftStatsSocket, DraftTuning, List, Origin,
 };
 use crate::duration::parse_duration;
 use crate::error::Issues;
@@ -65,6 +65,12 @@ const BACKEND_KEYS: &[&str] = &[
     "redispatch",
     "server",
     "health_check",
+    "allbackups",
+    "cookie",
+];
+const COOKIE_KEYS: &[&str] = &[
+    "name", "mode", "indirect", "nocache", "maxidle", "maxlife", "path", "domain", "httponly",
+    "secure",
 ];
 const HEALTH_CHECK_KEYS: &[&str] = &[
     "kind",
@@ -73,6 +79,8 @@ const HEALTH_CHECK_KEYS: &[&str] = &[
     "host",
     "expect_status",
     "interval",
+    "fastinter",
+    "downinter",
     "timeout",
     "rise",
     "fall",
@@ -88,6 +96,13 @@ const SERVER_KEYS: &[&str] = &[
     "tls",
     "send_proxy",
     "check",
+    "weight",
+    "backup",
+    "slowstart",
+    "observe",
+    "error_limit",
+    "on_error",
+    "cookie",
 ];
 const SERVER_TLS_KEYS: &[&str] = &["verify", "ca_file", "sni", "cert", "key"];
 
@@ -325,6 +340,10 @@ fn read_backend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftBackend {
         health_check: table
             .table("health_check", issues)
             .map(|check| read_health_check(check, issues)),
+        allbackups: table.boolean("allbackups", issues),
+        cookie: table
+            .table("cookie", issues)
+            .map(|cookie| read_cookie(cookie, issues)),
         origin: table.origin,
     }
 }
@@ -338,9 +357,27 @@ fn read_health_check(table: Reader<'_, '_>, issues: &mut Issues) -> DraftHealthC
         host: table.string("host", issues),
         expect_status: table.integers("expect_status", issues),
         interval: table.duration("interval", issues),
+        fastinter: table.duration("fastinter", issues),
+        downinter: table.duration("downinter", issues),
         timeout: table.duration("timeout", issues),
         rise: table.integer("rise", issues),
         fall: table.integer("fall", issues),
+    }
+}
+
+fn read_cookie(table: Reader<'_, '_>, issues: &mut Issues) -> DraftCookie {
+    table.check_keys(&[COOKIE_KEYS], issues);
+    DraftCookie {
+        name: table.required_string("name", issues),
+        mode: table.string("mode", issues),
+        indirect: table.boolean("indirect", issues),
+        nocache: table.boolean("nocache", issues),
+        maxidle: table.duration("maxidle", issues),
+        maxlife: table.duration("maxlife", issues),
+        path: table.string("path", issues),
+        domain: table.string("domain", issues),
+        httponly: table.boolean("httponly", issues),
+        secure: table.boolean("secure", issues),
     }
 }
 
@@ -359,6 +396,13 @@ fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
             .map(|tls| read_server_tls(tls, issues)),
         send_proxy: table.string("send_proxy", issues),
         check: table.boolean("check", issues),
+        weight: table.integer("weight", issues),
+        backup: table.boolean("backup", issues),
+        slowstart: table.duration("slowstart", issues),
+        observe: table.string("observe", issues),
+        error_limit: table.integer("error_limit", issues),
+        on_error: table.string("on_error", issues),
+        cookie: table.string("cookie", issues),
         origin: table.origin,
     }
 }

@@ -8,10 +8,14 @@
 //! on, so one run reports everything; the returned [`Config`] is only used
 //! when no issue was recorded.
 
+mod cookie;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use ringway_pool::MAX_WEIGHT;
 
 use crate::address::{normalize_host, resolve_address};
 use crate::draft::{
@@ -22,9 +26,9 @@ use crate::error::Issues;
 use crate::log_target::{parse_facility, parse_format, parse_rfc, parse_tag, parse_target};
 use crate::model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, ForwardHeaders,
-    Frontend, FrontendTls, Global, HealthCheck, LogFormat, ProxyVersion, ReuseMode, Route, Server,
-    ServerTls, Sni, StatsSocket, SyslogOptions, Timeouts, Verify, DEFAULT_RETRIES,
-    DEFAULT_SOCKET_MODE,
+    Frontend, FrontendTls, Global, HealthCheck, LogFormat, Observe, ObserveLayer, OnError,
+    ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, SyslogOptions, Timeouts,
+    Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
 };
 
 const MAX_SHARDS: i64 = 1024;
@@ -39,6 +43,8 @@ const MAX_ALPN_LEN: usize = 255;
 const HTTP1_ALPN: [&str; 2] = ["http/1.1", "http/1.0"];
 /// Longest `grace`: a stop that waits longer is surely a typo.
 const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// Longest `slowstart` ramp.
+const MAX_SLOWSTART: Duration = Duration::from_secs(24 * 3600);
 /// Longest `monitor_uri`.
 const MAX_MONITOR_URI: usize = 1024;
 /// Longest user or group name (as `useradd`'s limit).
@@ -313,8 +319,13 @@ impl Checker<'_> {
             Some(given) => match given.value.as_str() {
                 "roundrobin" => Balance::RoundRobin,
                 "leastconn" => Balance::LeastConn,
+                "source" => Balance::Source,
+                "uri" => Balance::Uri,
                 _ => {
-                    self.issue(given, "must be \"roundrobin\" or \"leastconn\"");
+                    self.issue(
+                        given,
+                        "must be \"roundrobin\", \"leastconn\", \"source\" or \"uri\"",
+                    );
                     Balance::default()
                 }
             },
@@ -356,18 +367,17 @@ impl Checker<'_> {
                 if let Some(name) = &server.name {
                     server_names.add(name, index, &server.origin.key, self.issues);
                 }
-                let built = self.server(server)?;
-                if let Some(check) = &server.check {
-                    if built.check && built.tls.is_some() && health_check.kind == CheckKind::Http {
-                        self.issue(
-                            check,
-                            "http health checks are not supported on TLS servers yet; use kind = \"tcp\"",
-                        );
-                    }
-                }
-                Some(built)
+                self.server(server)
             })
             .collect();
+        let cookie = draft.cookie.as_ref().and_then(|cookie| self.cookie(cookie));
+        self.server_cookies(
+            draft
+                .servers
+                .items
+                .iter()
+                .filter_map(|server| server.cookie.as_ref()),
+        );
         let tuning = self.tuning(&draft.tuning, defaults);
         Backend {
             name: name_of(&draft.name),
@@ -381,6 +391,8 @@ impl Checker<'_> {
             timeouts: tuning.timeouts,
             retries: tuning.retries,
             health_check,
+            allbackups: draft.allbackups.as_ref().is_some_and(|all| all.value),
+            cookie,
         }
     }
 
@@ -445,6 +457,18 @@ impl Checker<'_> {
             }
         }
         for (given, slot) in [
+            (&draft.fastinter, &mut out.fastinter),
+            (&draft.downinter, &mut out.downinter),
+        ] {
+            if let Some(given) = given {
+                if given.value.is_zero() {
+                    self.issue(given, "must be more than 0");
+                } else {
+                    *slot = Some(given.value);
+                }
+            }
+        }
+        for (given, slot) in [
             (&draft.interval, &mut out.interval),
             (&draft.timeout, &mut out.timeout),
         ] {
@@ -483,6 +507,7 @@ impl Checker<'_> {
         let pool_max_conn = self.ranged(&draft.pool_max_conn, -1, i64::MAX);
         let pool_low_conn = self.ranged(&draft.pool_low_conn, 0, i64::from(u32::MAX));
         let max_reuse = self.ranged(&draft.max_reuse, -1, i64::MAX);
+        let weight = self.ranged(&draft.weight, 0, i64::from(MAX_WEIGHT));
         let tls = draft.tls.as_ref().map(|tls| self.server_tls(tls));
         let send_proxy = draft
             .send_proxy
@@ -511,7 +536,87 @@ impl Checker<'_> {
             tls,
             send_proxy,
             check: draft.check.as_ref().is_some_and(|check| check.value),
+            weight: weight.and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
+            backup: draft.backup.as_ref().is_some_and(|backup| backup.value),
+            slowstart: self.slowstart(&draft.slowstart),
+            observe: self.observe(draft),
+            cookie: draft.cookie.as_ref().map(|cookie| cookie.value.clone()),
         })
+    }
+
+    /// `observe`, `error_limit`, `on_error`: passive detection needs the server's checks, as
+    /// HAProxy's does (its actions are check results).
+    fn observe(&mut self, draft: &DraftServer) -> Option<Observe> {
+        let layer = draft
+            .observe
+            .as_ref()
+            .and_then(|given| match given.value.as_str() {
+                "layer4" => Some(ObserveLayer::Layer4),
+                "layer7" => Some(ObserveLayer::Layer7),
+                _ => {
+                    self.issue(given, "must be \"layer4\" or \"layer7\"");
+                    None
+                }
+            });
+        let error_limit = self
+            .ranged(&draft.error_limit, 1, i64::from(u32::MAX))
+            .map_or(10, |limit| limit as u32);
+        let on_error = draft
+            .on_error
+            .as_ref()
+            .map_or(OnError::default(), |given| match given.value.as_str() {
+                "fastinter" => OnError::FastInter,
+                "fail_check" => OnError::FailCheck,
+                "sudden_death" => OnError::SuddenDeath,
+                "mark_down" => OnError::MarkDown,
+                _ => {
+                    self.issue(
+                        given,
+                        "must be one of \"fastinter\", \"fail_check\", \"sudden_death\", \"mark_down\"",
+                    );
+                    OnError::default()
+                }
+            });
+        let checked = draft.check.as_ref().is_some_and(|check| check.value);
+        if !checked {
+            let given = [&draft.observe, &draft.on_error]
+                .into_iter()
+                .flatten()
+                .next()
+                .map(|at| (at.span.clone(), at.key.clone()))
+                .or_else(|| {
+                    draft
+                        .error_limit
+                        .as_ref()
+                        .map(|at| (at.span.clone(), at.key.clone()))
+                });
+            if let Some((span, key)) = given {
+                self.issues.push(
+                    span,
+                    &key,
+                    "passive detection needs the server's health checks: set check = true",
+                );
+                return None;
+            }
+        }
+        layer.map(|layer| Observe {
+            layer,
+            error_limit,
+            on_error,
+        })
+    }
+
+    /// `slowstart`: at most a day (a longer ramp is surely a typo).
+    fn slowstart(&mut self, given: &Option<At<Duration>>) -> Duration {
+        match given {
+            Some(given) if given.value > MAX_SLOWSTART => {
+                self.issues
+                    .push(given.span.clone(), &given.key, "must be at most 24h");
+                Duration::ZERO
+            }
+            Some(given) => given.value,
+            None => Duration::ZERO,
+        }
     }
 
     fn server_tls(&mut self, draft: &DraftServerTls) -> ServerTls {

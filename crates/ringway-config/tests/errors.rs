@@ -79,7 +79,7 @@ mode = "http"
 [[backend.server]]
 name = "s1"
 address = "127.0.0.1:8081"
-weight = 10
+priority = 10
 tls = { verify = "none", sni_host = true }
 "#;
     let all = errors(text);
@@ -92,7 +92,7 @@ tls = { verify = "none", sni_host = true }
         ("frontend[0].tls.ciphers", (11, 69)),
         ("frontend[0].port", (12, 1)),
         ("backend[0].mode", (15, 1)),
-        ("backend[0].server[0].weight", (19, 1)),
+        ("backend[0].server[0].priority", (19, 1)),
         ("backend[0].server[0].tls.sni_host", (20, 26)),
     ];
     assert_eq!(all.len(), expect.len(), "{}", render(&all));
@@ -565,7 +565,7 @@ fn enumerations() {
     assert_eq!(all.len(), 4, "{}", render(&all));
     assert_eq!(
         about(&all, "backend[0].balance").message,
-        "must be \"roundrobin\" or \"leastconn\""
+        "must be \"roundrobin\", \"leastconn\", \"source\" or \"uri\""
     );
     assert_eq!(at(about(&all, "backend[0].balance")), (9, 11));
     assert_eq!(

@@ -143,7 +143,25 @@ fn full_example_sets_every_key() {
     let app = &config.backends[0];
     assert_eq!(app.timeouts.server, Duration::from_millis(45_000));
     assert_eq!(app.retries, 2);
+    assert!(!app.allbackups);
+    let s1 = &app.servers[0];
+    assert_eq!((s1.weight, s1.slowstart), (3, Duration::from_secs(30)));
+    assert!(!app.servers[1].backup);
+    let cookie = app.cookie.as_ref().expect("a persistence cookie");
+    assert_eq!(
+        (
+            cookie.name.as_str(),
+            cookie.mode,
+            cookie.indirect,
+            cookie.nocache
+        ),
+        ("SERVERID", ringway_config::CookieMode::Insert, true, true)
+    );
+    assert_eq!((cookie.maxidle, cookie.maxlife), (1800, 8 * 3600));
+    assert!(cookie.httponly && !cookie.secure);
+    assert_eq!(app.servers[0].cookie.as_deref(), Some("s1"));
     let s2 = &app.servers[1];
+    assert_eq!(s2.cookie.as_deref(), Some("s2"));
     assert_eq!(s2.address.port(), 8082);
     assert_eq!(s2.maxconn, 100);
     assert_eq!(s2.pool_max_conn, 32);

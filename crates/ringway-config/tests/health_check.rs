@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ringway_config::{parse, CheckKind, Config, ConfigError, HealthCheck};
+use ringway_config::{parse, CheckKind, Config, ConfigError, HealthCheck, ObserveLayer, OnError};
 
 mod common;
 
@@ -111,12 +111,69 @@ fn errors_point_at_the_key() {
     assert!(error.message.contains("\"rise\""), "{error}");
     let error = single(&config("", "check = \"yes\""), "backend[0].server[0].check");
     assert_eq!(error.message, "expected a boolean, found a string");
+    // HTTP checks of TLS servers run over TLS.
     let tls = config(
         r#"health_check = { kind = "http" }"#,
         "check = true\ntls = { verify = \"none\" }",
     );
-    let error = single(&tls, "backend[0].server[0].check");
-    assert!(error.message.contains("not supported on TLS"), "{error}");
-    let tcp = config("", "check = true\ntls = { verify = \"none\" }");
-    assert!(ok(&tcp).backends[0].servers[0].check);
+    assert!(ok(&tls).backends[0].servers[0].check);
+}
+
+#[test]
+fn passive_detection_keys() {
+    let config_text = config(
+        r#"health_check = { fastinter = "50ms", downinter = "5s" }"#,
+        "check = true\nobserve = \"layer7\"\nerror_limit = 3\non_error = \"mark_down\"",
+    );
+    let parsed = ok(&config_text);
+    let check = &parsed.backends[0].health_check;
+    assert_eq!(check.fastinter, Some(Duration::from_millis(50)));
+    assert_eq!(check.downinter, Some(Duration::from_secs(5)));
+    let observe = parsed.backends[0].servers[0].observe.expect("observe");
+    assert_eq!(observe.layer, ObserveLayer::Layer7);
+    assert_eq!(observe.error_limit, 3);
+    assert_eq!(observe.on_error, OnError::MarkDown);
+    // HAProxy's defaults: 10 errors, fail_check; fastinter and downinter are the interval.
+    let defaults = ok(&config("", "check = true\nobserve = \"layer4\""));
+    let observe = defaults.backends[0].servers[0].observe.expect("observe");
+    assert_eq!(
+        (observe.error_limit, observe.on_error),
+        (10, OnError::FailCheck)
+    );
+    assert_eq!(defaults.backends[0].health_check.fastinter, None);
+    assert!(ok(&config("", "check = true")).backends[0].servers[0]
+        .observe
+        .is_none());
+
+    let error = single(
+        &config("", "observe = \"layer4\""),
+        "backend[0].server[0].observe",
+    );
+    assert!(error.message.contains("check = true"), "{error}");
+    assert_eq!((error.line, error.column), (14, 11));
+    single(
+        &config("", "on_error = \"mark_down\""),
+        "backend[0].server[0].on_error",
+    );
+    single(
+        &config("", "error_limit = 5"),
+        "backend[0].server[0].error_limit",
+    );
+    let error = single(
+        &config("", "check = true\nobserve = \"layer5\""),
+        "backend[0].server[0].observe",
+    );
+    assert_eq!(error.message, "must be \"layer4\" or \"layer7\"");
+    single(
+        &config("", "check = true\nobserve = \"layer4\"\nerror_limit = 0"),
+        "backend[0].server[0].error_limit",
+    );
+    single(
+        &config("", "check = true\non_error = \"sudden-death\""),
+        "backend[0].server[0].on_error",
+    );
+    single(
+        &config(r#"health_check = { fastinter = "0s" }"#, ""),
+        "backend[0].health_check.fastinter",
+    );
 }

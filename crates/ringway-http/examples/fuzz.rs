@@ -9,6 +9,9 @@
 //!   whole input gives (more bytes never change a result);
 //! - a body fed in pieces gives what it gives fed whole;
 //! - a forwarded request head parses again, to the same framing and host;
+//! - the persistence cookie's edits (each mode) leave a forwarded request
+//!   head parsing to the same framing and host, and a forwarded response
+//!   head parsing to the framing the unedited one has;
 //! - a PROXY protocol header read back from what the codec writes for its
 //!   addresses announces the same addresses, and reading only what
 //!   `proxy_header_needs` asks for never goes past a header.
@@ -26,9 +29,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use ringway_http::{
-    add_host, parse_proxy_header, parse_request, parse_response, proxy_header_needs,
-    write_proxy_header, BodyFramer, BodyKind, ClientSide, ForwardHeaders, Forwarding, Limits,
-    Method, ProxyVersion,
+    add_host, edit_response_cookies, parse_proxy_header, parse_request, parse_response,
+    proxy_header_needs, read_request_cookie, write_proxy_header, BodyFramer, BodyKind, ClientSide,
+    CookieMode, ForwardHeaders, Forwarding, Limits, Method, PersistCookie, ProxyVersion,
+    RequestCookie, ResponseContext,
 };
 
 /// Fragments that often matter to HTTP parsers, spliced into inputs.
@@ -318,6 +322,29 @@ fn check_request(input: &[u8], cut: usize, limits: &Limits) -> bool {
         if !head.needs_host {
             assert_eq!(next.host(&out), head.host(input), "request: forwarded host");
         }
+        // The persistence cookie's edits keep the forwarded head whole, framing and host.
+        for cookie in persist_cookies() {
+            let mut edited = out.clone();
+            read_request_cookie(&mut edited, &cookie, NOW, |value| {
+                (value == b"s1").then_some(0)
+            });
+            let mut again = BytesMut::new();
+            let reparsed = parse_request(&edited, &wide, &fwd, &mut again);
+            let Ok(Some(after)) = reparsed else {
+                panic!("request: the cookie-edited head does not parse: {reparsed:?}\n{edited:?}");
+            };
+            assert_eq!(
+                after.head_len,
+                edited.len(),
+                "request: cookie-edited length"
+            );
+            assert_eq!(after.body, head.body, "request: cookie-edited framing");
+            assert_eq!(
+                after.host(&edited),
+                next.host(&out),
+                "request: cookie-edited host"
+            );
+        }
         return true;
     }
     false
@@ -350,8 +377,60 @@ fn check_response(input: &[u8], cut: usize, limits: &Limits, client: &ClientSide
         if head.status == 101 {
             assert!(client.upgrade, "response: an unsolicited 101 was accepted");
         }
+        // The persistence cookie's edits keep the forwarded head whole, and framed as the
+        // unedited one.
+        let wide = Limits {
+            max_head: usize::MAX,
+        };
+        let unedited = parse_response(&out, &wide, client, &mut BytesMut::new());
+        for cookie in persist_cookies() {
+            for direct in [false, true] {
+                let mut edited = out.clone();
+                let context = ResponseContext {
+                    server_cookie: Some("s1"),
+                    direct,
+                    request: RequestCookie::default(),
+                    now: NOW,
+                    safe_method: true,
+                };
+                edit_response_cookies(&mut edited, &cookie, &context);
+                let reparsed = parse_response(&edited, &wide, client, &mut BytesMut::new());
+                match (&reparsed, &unedited) {
+                    (Ok(Some(after)), Ok(Some(before))) => {
+                        assert_eq!(
+                            after.head_len,
+                            edited.len(),
+                            "response: cookie-edited length"
+                        );
+                        assert_eq!(after.body, before.body, "response: cookie-edited framing");
+                    }
+                    _ => assert_eq!(
+                        reparsed.is_ok(),
+                        unedited.is_ok(),
+                        "response: the cookie edit changed the verdict: {reparsed:?}\n{edited:?}"
+                    ),
+                }
+            }
+        }
     }
     whole.is_ok_and(|head| head.is_some())
+}
+
+/// A time for the cookie dates.
+const NOW: u64 = 1_780_000_000;
+
+/// One persistence cookie per mode, named as in the corpus seeds.
+fn persist_cookies() -> [PersistCookie; 3] {
+    let mut insert = PersistCookie::new("SRV", CookieMode::Insert);
+    insert.indirect = true;
+    insert.nocache = true;
+    insert.maxidle = 60;
+    insert.maxlife = 3600;
+    [
+        insert,
+        PersistCookie::new("SRV", CookieMode::Rewrite),
+        PersistCookie::new("SRV", CookieMode::Prefix),
+    ]
 }
 
 fn count_fields(head: &[u8], name: &[u8]) -> usize {

@@ -1,6 +1,7 @@
 //! Owns the crate's public surface: a sans-IO HTTP/1.1 codec for a reverse
 //! proxy, and the PROXY protocol header that may come before a connection's
-//! first request (`proxy_protocol.rs`).
+//! first request (`proxy_protocol.rs`), and the persistence cookie's edits of
+//! forwarded heads (`cookie.rs`, `set_cookie.rs`).
 //!
 //! Nothing here performs I/O. The runtime hands in the bytes it has read and
 //! a `BytesMut` to append to; the codec parses request and response heads
@@ -13,6 +14,7 @@
 //! - on `Err` or `Ok(None)` nothing has been appended to `out`.
 
 mod body;
+mod cookie;
 mod error;
 mod errors_page;
 mod forward;
@@ -21,9 +23,14 @@ mod method;
 mod proxy_protocol;
 mod request;
 mod response;
+mod set_cookie;
 mod target;
 
 pub use body::{BodyFramer, BodyKind, Progress};
+pub use cookie::{
+    date_units, decode_date, encode_date_units, read_request_cookie, CookieMode, CookieSeen,
+    PersistCookie, RequestCookie,
+};
 pub use error::HttpError;
 pub use errors_page::write_error_response;
 pub use forward::{ForwardHeaders, Forwarding};
@@ -34,6 +41,7 @@ pub use proxy_protocol::{
 };
 pub use request::{add_host, parse_request, RequestHead};
 pub use response::{parse_response, ClientSide, ResponseHead};
+pub use set_cookie::{edit_response_cookies, ResponseContext};
 
 /// Most header fields accepted in one head; one more is `TooManyHeaders`.
 pub const MAX_HEADERS: usize = 100;

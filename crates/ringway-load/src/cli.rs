@@ -129,6 +129,9 @@ pub struct OriginArgs {
     /// Close a connection after this many requests (0: unlimited).
     #[arg(long, default_value_t = 0)]
     pub max_requests_per_conn: u64,
+    /// A name sent as `x-origin-name` on every response (tells origins apart).
+    #[arg(long)]
+    pub name: Option<String>,
     /// Rounds each thread's epoll poller looks for readable sockets, finding
     /// none, before it sleeps in io_uring (0: sleep as soon as a round finds
     /// nothing).
@@ -244,6 +247,7 @@ impl OriginArgs {
             delay: self.delay,
             keepalive_timeout: self.keepalive_timeout,
             max_requests_per_conn: self.max_requests_per_conn,
+            name: self.name.clone(),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(OriginTls::new(cert, key)),
                 _ => None,

@@ -3,7 +3,7 @@
 //! with `help` and `quit` last as HAProxy always appends them).
 
 /// Usage and description of every command but `help` and `quit`.
-const COMMANDS: [(&str, &str); 12] = [
+const COMMANDS: [(&str, &str); 21] = [
     ("show info", "report information about the running process"),
     ("show stat", "report counters for each proxy and server"),
     (
@@ -40,6 +40,27 @@ const COMMANDS: [(&str, &str); 12] = [
         "set server <bk>/<srv> pool_purge_delay <delay>",
         "change a server's purge delay until the next reload",
     ),
+    (
+        "set server <bk>/<srv> weight <w>[%]",
+        "change a server's weight",
+    ),
+    ("get weight <bk>/<srv>", "report a server's current weight"),
+    (
+        "set weight <bk>/<srv>  (DEPRECATED)",
+        "change a server's weight (use 'set server' instead)",
+    ),
+    (
+        "set maxconn server <bk>/<srv>",
+        "change a server's maxconn setting",
+    ),
+    (
+        "set server <bk>/<srv> health up|stopping|down",
+        "force a server's health",
+    ),
+    ("disable agent", "disable agent checks"),
+    ("disable health", "disable health checks"),
+    ("enable agent", "enable agent checks"),
+    ("enable health", "enable health checks"),
 ];
 
 /// Always listed last, in this order.
@@ -93,9 +114,18 @@ mod tests {
         assert_eq!(
             usages,
             [
+                "disable agent",
+                "disable health",
+                "enable agent",
+                "enable health",
+                "get weight <bk>/<srv>",
+                "set maxconn server <bk>/<srv>",
+                "set server <bk>/<srv> health up|stopping|down",
                 "set server <bk>/<srv> pool_max_conn|pool_low_conn|max_reuse <n>",
                 "set server <bk>/<srv> pool_purge_delay <delay>",
                 "set server <bk>/<srv> state ready|drain|maint",
+                "set server <bk>/<srv> weight <w>[%]",
+                "set weight <bk>/<srv>  (DEPRECATED)",
                 "show activity",
                 "show info",
                 "show pool advice [<bk>[/<srv>]]",
@@ -119,13 +149,15 @@ mod tests {
             "  show servers conn [<backend>]           : dump server connections status (all or for a single backend)\n",
             "  shutdown sessions server <bk>/<srv>     : kill sessions on a server\n",
             "  quit                                    : disconnect\n",
+            "  disable health                          : disable health checks\n",
+            "  enable agent                            : enable agent checks\n",
         ] {
             assert!(sample.contains(line), "sample has {line}");
             assert!(ours.contains(line), "ours has {line}");
         }
         assert!(ours.ends_with("  quit                                    : disconnect\n"));
         assert!(unknown_command_text().starts_with(
-            "Unknown command. Please enter one of the following commands only:\n  set server"
+            "Unknown command. Please enter one of the following commands only:\n  disable agent"
         ));
     }
 }

@@ -21,7 +21,9 @@ h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}\
 table{border-collapse:collapse;margin-bottom:.6em}\
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}\
 th{background:#eef2f7}td.l,th.l{text-align:left}\
-tr.ready td.l{color:#17612a}tr.drain td.l{color:#9a6700}tr.maint td.l{color:#b3261e}\
+td.up{background:#c0ffc0}td.going_down{background:#ffffa0}td.going_up{background:#ffd020}\
+td.down{background:#ff9090}td.nolb,td.drain{background:#20a0ff}td.no_check{background:#e0e0e0}\
+td.maint{background:#c07820}\
 .note{color:#666;font-size:.9em}.big{font-weight:600}";
 
 /// `text` with the HTML special characters escaped.
@@ -105,13 +107,31 @@ fn server_row(out: &mut String, name: &str, st: &ServerTotals) {
             )
         })
         .collect();
-    let state = state_name(st.state);
+    let health = &st.health;
+    // HAProxy's page: the check status, its code and how long it took, e.g. `L7OK/200 in 1ms`.
+    let check = health.check.as_ref().map_or_else(String::new, |check| {
+        let mut text = check.status.to_owned();
+        if let Some(code) = check.code {
+            let _ = write!(text, "/{code}");
+        }
+        if let Some(ms) = check.duration_ms {
+            let _ = write!(text, " in {ms}ms");
+        }
+        text
+    });
     let _ = writeln!(
         out,
-        "<tr class={state}><td class=l>{}</td><td class=l>{state}</td><td>{}</td>\
+        "<tr class={}><td class=l>{}{}</td><td class=\"l {}\">{}</td><td class=l>{}</td><td>{}/{}</td><td>{}</td>\
          <td class=big>{}</td><td class=big>{}</td><td class=big>{}</td><td>{}</td><td>{}</td>\
          <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        state_name(st.state),
         escape(name),
+        if st.backup { " (backup)" } else { "" },
+        health.class,
+        escape(&health.status),
+        escape(&check),
+        st.weight,
+        st.uweight,
         c.scur,
         c.stot,
         c.connect,
@@ -185,8 +205,10 @@ fn backends(out: &mut String, layout: &Layout, t: &crate::totals::Totals) {
     for (info, bt) in layout.backends.iter().zip(&t.backends) {
         let _ = write!(
             out,
-            "<h2>Backend {} <span class=note>({}, {} of {} servers ready)</span></h2>\n\
-             <table><tr><th class=l>server</th><th class=l>state</th><th>requests now</th>\
+            "<h2>Backend {} <span class=note>({}, {} of {} servers ready; weight {}, \
+             {} active and {} backup usable)</span></h2>\n\
+             <table><tr><th class=l>server</th><th class=l>status</th><th class=l>last check</th><th>weight</th>\
+             <th>requests now</th>\
              <th>requests</th><th>new connections</th><th>reused requests</th><th>reuse ratio</th>\
              <th>used</th><th>idle</th><th>safe</th><th>per shard: idle/safe/used</th><th>takeovers</th>\
              <th>purged</th><th>conn errors</th><th>resp errors</th></tr>\n",
@@ -194,6 +216,9 @@ fn backends(out: &mut String, layout: &Layout, t: &crate::totals::Totals) {
             info.algo,
             bt.ready,
             info.servers.len(),
+            bt.weight,
+            bt.act,
+            bt.bck,
         );
         for (server, st) in info.servers.iter().zip(&bt.servers) {
             server_row(out, &server.name, st);
@@ -289,6 +314,7 @@ mod tests {
         assert!(page.contains("<tr><th>server_close</th><th>pool_full</th><th>1</th>"));
         assert!(page.contains("<td class=big>3</td><td>1</td><td>2</td><td>1</td><td>2</td>"));
         assert!(page.contains("<tr class=maint>"));
+        assert!(page.contains("<td class=\"l maint\">MAINT</td>"));
         assert!(page.ends_with("</html>\n"));
     }
 }

@@ -14,6 +14,7 @@ use crate::counters::ShardCounters;
 use crate::histogram::HistogramSnapshot;
 use crate::info::{PRODUCT_NAME, VERSION};
 use crate::layout::{Layout, ServerState};
+use crate::status::HealthView;
 use crate::totals::{
     server_sums_on, shard_server_sums, totals, ServerSums, StatusTotals, TlsTotals,
 };
@@ -97,6 +98,30 @@ fn state_name(state: ServerState) -> &'static str {
     }
 }
 
+/// A server's health: its status, the last check and the check counters, as `show stat`
+/// shows them (null where it leaves a column empty).
+fn health(view: &HealthView) -> Value {
+    let check = view.check.as_ref();
+    let counters = view.counters.as_ref();
+    json!({
+        "status": view.status,
+        "class": view.class,
+        "last_change_secs": view.lastchg,
+        "check_status": check.map(|c| c.status),
+        "check_desc": check.map(|c| c.desc),
+        "check_code": check.and_then(|c| c.code),
+        "check_duration_ms": check.and_then(|c| c.duration_ms),
+        "last_check": check.map(|c| c.info.as_str()),
+        "rise": check.map(|c| c.rise),
+        "fall": check.map(|c| c.fall),
+        "check_health": check.map(|c| c.health),
+        "failed_checks": counters.map(|c| c.chkfail),
+        "down_transitions": counters.map(|c| c.chkdown),
+        "downtime_secs": counters.map(|c| c.downtime),
+        "passive_failures": view.hanafail,
+    })
+}
+
 fn frontends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
     let t = totals(layout, shards);
     layout
@@ -176,6 +201,11 @@ fn backends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
                     value["name"] = json!(server.name);
                     value["address"] = json!(server.address.to_string());
                     value["state"] = json!(state_name(st.state));
+                    value["weight"] = json!(st.weight);
+                    value["uweight"] = json!(st.uweight);
+                    value["backup"] = json!(st.backup);
+                    value["status"] = json!(st.health.status);
+                    value["health"] = health(&st.health);
                     value["pool"] = json!({
                         "used": pool.used_cur,
                         "used_max": pool.used_max,
@@ -199,6 +229,20 @@ fn backends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
             value["name"] = json!(info.name);
             value["algo"] = json!(info.algo);
             value["ready_servers"] = json!(bt.ready);
+            value["weight"] = json!(bt.weight);
+            value["active_servers"] = json!(bt.act);
+            value["backup_servers"] = json!(bt.bck);
+            let now = std::time::Instant::now();
+            let history = info.health.snapshot();
+            value["status"] = json!(if bt.weight > 0 || info.servers.is_empty() {
+                "UP"
+            } else {
+                "DOWN"
+            });
+            value["down_transitions"] = json!(history.down_transitions);
+            value["last_change_secs"] =
+                json!(now.saturating_duration_since(history.last_change).as_secs());
+            value["downtime_secs"] = json!(history.downtime(now).as_secs());
             value["servers"] = json!(servers);
             value
         })
@@ -294,5 +338,28 @@ mod tests {
         assert_eq!(server["latency_us"]["buckets"][16]["le"], Value::Null);
         assert_eq!(v["backends"][0]["requests"], 10);
         assert_eq!(v["shards"][1]["new_connections"], 2);
+        assert_eq!(server["status"], "no check");
+        assert_eq!(server["health"]["check_status"], Value::Null);
+        assert_eq!(v["backends"][0]["status"], "UP");
+        assert_eq!(v["backends"][0]["down_transitions"], 0);
+    }
+
+    #[test]
+    fn health_of_a_checked_server() {
+        let layout = sample_layout(1, limits(-1, 5_000));
+        let server = &layout.backends[0].servers[0];
+        let now = std::time::Instant::now();
+        *server.health() = ringway_pool::HealthMachine::new(2, 3, true, now);
+        server.health().force(ringway_pool::Health::Stopping, now);
+        let v: Value =
+            serde_json::from_str(&render_stats_json(&layout, &all_shards(&layout), false)).unwrap();
+        let server = &v["backends"][0]["servers"][0];
+        assert_eq!(server["status"], "NOLB");
+        let health = &server["health"];
+        assert_eq!(health["class"], "nolb");
+        assert_eq!(health["check_status"], "INI");
+        assert_eq!(health["check_health"], 4);
+        assert_eq!(health["failed_checks"], 0);
+        assert_eq!(health["passive_failures"], Value::Null);
     }
 }

@@ -21,6 +21,7 @@ mod prometheus;
 mod servers_conn;
 mod sess;
 mod stat_csv;
+mod status;
 mod syslog;
 mod totals;
 
@@ -51,10 +52,11 @@ pub use prometheus::{render_metrics, METRICS_CONTENT_TYPE};
 pub use servers_conn::{render_servers_conn, render_servers_conn_verbose, NO_SUCH_BACKEND};
 pub use sess::{render_show_sess, SessionRow};
 pub use stat_csv::{render_show_stat, render_stat_from, stat_header, FIELDS as STAT_FIELDS};
+pub use status::{BackendHealth, BackendHistory, CheckCounters, CheckView, HealthView};
 pub use syslog::{pri, Severity, SyslogFrame, SyslogRfc, SyslogTime, MAX_FACILITY};
 pub use totals::{
-    server_sums_on, shard_server_sums, totals, BackendTotals, FrontendTotals, HealthView,
-    ServerSums, ServerTotals, StatusTotals, TlsTotals, Totals,
+    server_sums_on, shard_server_sums, totals, BackendTotals, FrontendTotals, ServerSums,
+    ServerTotals, StatusTotals, TlsTotals, Totals,
 };
 
 /// A command's full reply on the stats socket: its body and the empty line with which

@@ -12,6 +12,7 @@ use crate::counters::ShardCounters;
 use crate::histogram::HistogramSnapshot;
 use crate::info::VERSION;
 use crate::layout::{Layout, ServerState};
+use crate::status::HealthView;
 use crate::totals::{server_sums_on, shard_server_sums, totals, ServerSums, StatusTotals};
 
 /// The Content-Type of the text format.
@@ -479,6 +480,149 @@ fn pool_metrics(out: &mut Out, layout: &Layout, ids: &[String]) {
     }
 }
 
+/// Reads one number of a backend's totals.
+type BackendValue = fn(&crate::totals::BackendTotals) -> u64;
+
+/// Weights and the active/backup split, under HAProxy's exporter names with our prefix.
+fn weight_metrics(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>]) {
+    let t = totals(layout, shards);
+    out.family(
+        "server_weight",
+        "gauge",
+        "Effective weight: 0 while the server takes no traffic, ramped during a slowstart.",
+    );
+    for (info, bt) in layout.backends.iter().zip(&t.backends) {
+        for (server, st) in info.servers.iter().zip(&bt.servers) {
+            let labels = [
+                ("backend", info.name.as_str()),
+                ("server", server.name.as_str()),
+            ];
+            out.sample("server_weight", &labels, st.weight);
+        }
+    }
+    out.family(
+        "server_uweight",
+        "gauge",
+        "Configured weight, or the one set at runtime.",
+    );
+    for (info, bt) in layout.backends.iter().zip(&t.backends) {
+        for (server, st) in info.servers.iter().zip(&bt.servers) {
+            let labels = [
+                ("backend", info.name.as_str()),
+                ("server", server.name.as_str()),
+            ];
+            out.sample("server_uweight", &labels, st.uweight);
+        }
+    }
+    let backend_families: [(&str, &str, BackendValue); 3] = [
+        (
+            "backend_weight",
+            "Total effective weight of the servers taking new requests.",
+            |bt| bt.weight,
+        ),
+        ("backend_active_servers", "Usable active servers.", |bt| {
+            bt.act
+        }),
+        ("backend_backup_servers", "Usable backup servers.", |bt| {
+            bt.bck
+        }),
+    ];
+    for (name, help, value) in backend_families {
+        out.family(name, "gauge", help);
+        for (info, bt) in layout.backends.iter().zip(&t.backends) {
+            out.sample(name, &[("backend", info.name.as_str())], value(bt));
+        }
+    }
+}
+
+/// HAProxy's status values of `haproxy_server_status` (its exporter's `state` label).
+const STATUSES: [&str; 6] = ["UP", "DOWN", "MAINT", "DRAIN", "NOLB", "no check"];
+
+/// Health per server, the families of HAProxy's exporter under the `ringway_` prefix: the
+/// status (1 on the current one), check counters, last change, downtime, last check duration.
+fn health_metrics(out: &mut Out, layout: &Layout) {
+    let now = std::time::Instant::now();
+    let mut views = Vec::new();
+    for backend in &layout.backends {
+        for server in &backend.servers {
+            let view = HealthView::of(&server.health_snapshot(), server.state.get(), now);
+            views.push((backend.name.as_str(), server.name.as_str(), view));
+        }
+    }
+    let pair = |backend, server| [("backend", backend), ("server", server)];
+    out.family(
+        "server_status",
+        "gauge",
+        "Server status as show stat shows it, without the n/m of a transition: 1 on the current one.",
+    );
+    for (backend, server, view) in &views {
+        // `UP 2/3` is UP, `DOWN 1/2` is DOWN, `DRAIN 2/3` is DRAIN, `NOLB 1/3` is NOLB.
+        let current = view.status.split(' ').next().unwrap_or("");
+        let current = if view.status == "no check" {
+            "no check"
+        } else {
+            current
+        };
+        for status in STATUSES {
+            let labels = [
+                ("backend", *backend),
+                ("server", *server),
+                ("state", status),
+            ];
+            out.sample("server_status", &labels, u8::from(current == status));
+        }
+    }
+    type Read = fn(&HealthView) -> Option<u64>;
+    let families: [(&str, &str, &str, Read); 4] = [
+        (
+            "server_check_failures_total",
+            "counter",
+            "Failed health checks (show stat chkfail), while checks are enabled.",
+            |v| v.counters.as_ref().map(|c| c.chkfail),
+        ),
+        (
+            "server_check_up_down_total",
+            "counter",
+            "Transitions to DOWN (show stat chkdown), while checks are enabled.",
+            |v| v.counters.as_ref().map(|c| c.chkdown),
+        ),
+        (
+            "server_downtime_seconds_total",
+            "counter",
+            "Time spent DOWN (show stat downtime), while checks are enabled.",
+            |v| v.counters.as_ref().map(|c| c.downtime),
+        ),
+        (
+            "server_check_last_change_seconds",
+            "gauge",
+            "Seconds since the server's health last changed (show stat lastchg).",
+            |v| Some(v.lastchg),
+        ),
+    ];
+    for (name, kind, help, read) in families {
+        out.family(name, kind, help);
+        for (backend, server, view) in &views {
+            if let Some(value) = read(view) {
+                out.sample(name, &pair(*backend, *server), value);
+            }
+        }
+    }
+    out.family(
+        "server_check_duration_seconds",
+        "gauge",
+        "Duration of the last health check (show stat check_duration).",
+    );
+    for (backend, server, view) in &views {
+        if let Some(ms) = view.check.as_ref().and_then(|c| c.duration_ms) {
+            out.sample(
+                "server_check_duration_seconds",
+                &pair(*backend, *server),
+                ms as f64 / 1000.0,
+            );
+        }
+    }
+}
+
 fn server_histograms(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>]) {
     let t = totals(layout, shards);
     let pairs: Vec<(&str, &str, &ServerSums)> = layout
@@ -602,6 +746,8 @@ pub fn render_metrics(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: 
     }
     server_shard_metrics(&mut out, &rows);
     pool_metrics(&mut out, layout, &ids);
+    weight_metrics(&mut out, layout, shards);
+    health_metrics(&mut out, layout);
     server_histograms(&mut out, layout, shards);
     shard_metrics(&mut out, shards, &ids);
     out.0
@@ -619,6 +765,59 @@ mod tests {
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
             .unwrap_or_else(|| panic!("no {series} in\n{text}"))
             .to_string()
+    }
+
+    #[test]
+    fn health_series() {
+        let layout = sample_layout(1, limits(-1, 5_000));
+        let server = &layout.backends[0].servers[0];
+        let s1 = "backend=\"be\",server=\"s1\"";
+        let text = render_metrics(&layout, &all_shards(&layout), false);
+        assert_eq!(
+            value(
+                &text,
+                &format!("ringway_server_status{{{s1},state=\"no check\"}}")
+            ),
+            "1"
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!("ringway_server_status{{{s1},state=\"UP\"}}")
+            ),
+            "0"
+        );
+        assert!(!text.contains("ringway_server_check_failures_total{"));
+        let now = std::time::Instant::now();
+        *server.health() = ringway_pool::HealthMachine::new(2, 3, true, now);
+        server.health().record(
+            ringway_pool::CheckOutcome {
+                status: ringway_pool::CheckStatus::L7Sts,
+                code: Some(500),
+                duration: Some(std::time::Duration::from_millis(3)),
+                info: String::new(),
+            },
+            now,
+        );
+        let text = render_metrics(&layout, &all_shards(&layout), false);
+        for (series, expected) in [
+            ("ringway_server_status", "state=\"DOWN\"", "1"),
+            ("ringway_server_status", "state=\"UP\"", "0"),
+            ("ringway_server_check_failures_total", "", "1"),
+            ("ringway_server_check_up_down_total", "", "1"),
+            ("ringway_server_downtime_seconds_total", "", "0"),
+            ("ringway_server_check_duration_seconds", "", "0.003"),
+        ]
+        .map(|(name, extra, v)| {
+            let labels = if extra.is_empty() {
+                s1.to_string()
+            } else {
+                format!("{s1},{extra}")
+            };
+            (format!("{name}{{{labels}}}"), v)
+        }) {
+            assert_eq!(value(&text, &series), expected, "{series}");
+        }
     }
 
     #[test]

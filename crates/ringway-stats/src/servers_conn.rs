@@ -171,6 +171,7 @@ mod tests {
             name: "other".to_string(),
             iid: 4,
             algo: "leastconn",
+            cookie: None,
             servers: vec![server(
                 "v6",
                 7,
@@ -178,6 +179,8 @@ mod tests {
                 0,
                 ServerShared::new(limits(-1, 0), 2),
             )],
+            allbackups: false,
+            health: crate::status::BackendHealth::new(std::time::Instant::now()),
         });
         let pool = Arc::clone(&layout.backends[0].servers[0].pool);
         let _pools = park_safe(&pool, &[(0, 2), (1, 3)]);

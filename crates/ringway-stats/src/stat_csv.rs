@@ -1,12 +1,15 @@
 //! `show stat`: HAProxy 2.6's CSV, with its exact header and column order. Owns the mapping
 //! from [`Totals`] to the 128 columns; every column ringway does not measure stays empty,
 //! and columns HAProxy fills with a constant that also holds for ringway (no compression, no
-//! cache, no HTTP/2, no backup servers) carry that constant. Each row ends with a comma, like
+//! cache, no HTTP/2) carry that constant. Each row ends with a comma, like
 //! HAProxy's. The reply carries no trailing empty line: that is the CLI's end-of-reply marker
 //! (see [`crate::end_reply`]).
 
 use std::fmt::Display;
 use std::sync::Arc;
+use std::time::Instant;
+
+use ringway_pool::Health;
 
 use crate::counters::ShardCounters;
 use crate::layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, ServerState};
@@ -305,46 +308,48 @@ fn frontend_row(info: &FrontendInfo, t: &FrontendTotals) -> Row {
     row
 }
 
-/// HAProxy's server status for a server without health checks.
-fn server_status(state: ServerState) -> &'static str {
-    match state {
-        ServerState::Ready => "no check",
-        ServerState::Drain => "DRAIN",
-        ServerState::Maint => "MAINT",
-    }
-}
-
 fn server_row(backend: &BackendInfo, info: &ServerInfo, t: &ServerTotals) -> Row {
     let mut row = Row::new(&backend.name, &info.name);
     row.set_server_sums(&t.counters);
-    if info.maxconn > 0 {
-        row.set("slim", info.maxconn);
+    let maxconn = info.maxconn.load(std::sync::atomic::Ordering::Relaxed);
+    if maxconn > 0 {
+        row.set("slim", maxconn);
     }
-    row.set("status", server_status(t.state));
-    let mut takes_traffic = t.state == ServerState::Ready;
-    if let Some(health) = &t.health {
-        if t.state == ServerState::Ready {
-            row.set("status", health.status.as_str());
-        }
-        takes_traffic &= !health.down;
-        row.set("check_status", health.check_status);
-        if let Some(code) = health.check_code {
+    let health = &t.health;
+    row.set("status", health.status.as_str());
+    row.set("lastchg", health.lastchg);
+    let takes_traffic = t.state == ServerState::Ready && health.health == Health::Up;
+    if let Some(counters) = &health.counters {
+        row.set("chkfail", counters.chkfail);
+        row.set("chkdown", counters.chkdown);
+        row.set("downtime", counters.downtime);
+    }
+    if let Some(check) = &health.check {
+        row.set("check_status", check.status);
+        if let Some(code) = check.code {
             row.set("check_code", code);
         }
-        if let Some(duration) = health.check_duration_ms {
+        if let Some(duration) = check.duration_ms {
             row.set("check_duration", duration);
         }
-        row.set("chkfail", health.chkfail);
-        row.set("chkdown", health.chkdown);
-        row.set("lastchg", health.lastchg);
-        row.set("downtime", health.downtime);
+        row.set("last_chk", check.info.as_str());
+        row.set("check_desc", check.desc);
+        row.set("check_rise", check.rise);
+        row.set("check_fall", check.fall);
+        row.set("check_health", check.health);
     }
-    // The effective weight: 0 once drained, in maintenance or DOWN.
-    row.set("weight", u32::from(takes_traffic));
-    row.set("act", 1);
-    row.set("bck", 0);
+    if let Some(hanafail) = health.hanafail {
+        row.set("hanafail", hanafail);
+    }
+    // The effective weight: 0 once drained, in maintenance or DOWN; ramped during a slowstart.
+    row.set("weight", if takes_traffic { t.weight } else { 0 });
+    row.set("act", u8::from(!t.backup));
+    row.set("bck", u8::from(t.backup));
     row.set("iid", backend.iid);
     row.set("sid", info.sid);
+    if let Some(cookie) = &info.cookie {
+        row.set("cookie", cookie);
+    }
     row.set("type", TYPE_SERVER);
     row.set("addr", info.address);
     row.set("srv_icur", t.pool.idle_cur);
@@ -355,26 +360,37 @@ fn server_row(backend: &BackendInfo, info: &ServerInfo, t: &ServerTotals) -> Row
     row.set("safe_conn_cur", t.pool.safe_nb);
     row.set("used_conn_cur", t.pool.used_cur);
     row.set("need_conn_est", t.pool.need_est);
-    row.set("uweight", 1);
+    row.set("uweight", t.uweight);
     row
 }
 
 fn backend_row(info: &BackendInfo, t: &BackendTotals) -> Row {
     let mut row = Row::new(&info.name, "BACKEND");
     row.set_server_sums(&t.sum);
-    // HAProxy: UP while the total weight is positive (some server ready) or there is no
-    // server at all.
-    let up = t.ready > 0 || info.servers.is_empty();
+    // HAProxy: UP while the total weight is positive (some server usable) or there is no
+    // server at all; its history is the backend's own, not the sum of its servers'.
+    let up = t.weight > 0 || info.servers.is_empty();
     row.set("status", if up { "UP" } else { "DOWN" });
-    row.set("weight", t.ready);
-    row.set("act", t.ready);
-    row.set("bck", 0);
+    let now = Instant::now();
+    let history = info.health.snapshot();
+    row.set("chkdown", history.down_transitions);
+    row.set(
+        "lastchg",
+        now.saturating_duration_since(history.last_change).as_secs(),
+    );
+    row.set("downtime", history.downtime(now).as_secs());
+    row.set("weight", t.weight);
+    row.set("act", t.act);
+    row.set("bck", t.bck);
     row.set("iid", info.iid);
     row.set("sid", 0);
     row.set("type", TYPE_BACKEND);
     row.set("algo", info.algo);
+    if let Some(cookie) = &info.cookie {
+        row.set("cookie", cookie);
+    }
     row.set_all(["cache_lookups", "cache_hits"], 0);
-    row.set("uweight", t.ready);
+    row.set("uweight", t.uweight);
     row.set_all(
         [
             "agg_server_status",
@@ -424,7 +440,8 @@ mod tests {
     use crate::testutil::{
         all_shards, limits, park_safe, sample_counters, sample_layout, sample_section, server,
     };
-    use ringway_pool::ServerShared;
+    use ringway_pool::{CheckOutcome, CheckStatus, HealthMachine, ServerShared};
+    use std::time::Duration;
 
     const HEADER: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,\n";
 
@@ -584,6 +601,11 @@ mod tests {
         for (ours, theirs) in ours.iter().zip(&theirs) {
             for (k, v) in ours {
                 let mux_level = ours["svname"] != "s1" && differ.contains(&k.as_str());
+                // Seconds since a change: filled where HAProxy fills it, the value is the clock's.
+                if k == "lastchg" {
+                    assert_eq!(v.is_empty(), theirs[k].is_empty(), "{} {k}", ours["svname"]);
+                    continue;
+                }
                 if !v.is_empty() && !mux_level {
                     assert_eq!(v, &theirs[k], "{} {k}", ours["svname"]);
                 }
@@ -623,6 +645,107 @@ mod tests {
         let rows = parse(&render_show_stat(&layout, &shards).replace("\"s,2\"", "s2"));
         let be = row(&rows, "BACKEND");
         assert_eq!((be["status"].as_str(), be["weight"].as_str()), ("UP", "1"));
+    }
+
+    /// The columns real HAProxy 2.6 filled for a checked server refusing connections (rise 2,
+    /// fall 3, after one check), once its checks were disabled, and for the backend.
+    #[test]
+    fn checked_server_columns() {
+        let layout = sample_layout(1, limits(-1, 5000));
+        let shards = all_shards(&layout);
+        let server = &layout.backends[0].servers[0];
+        let now = Instant::now();
+        *server.health() = HealthMachine::new(2, 3, true, now);
+        server.health().record(
+            CheckOutcome {
+                status: CheckStatus::L4Con,
+                code: None,
+                duration: Some(Duration::ZERO),
+                info: "Connection refused".to_owned(),
+            },
+            now,
+        );
+        layout.backends[0].health.update(false, now);
+        let rows = parse(&render_show_stat(&layout, &shards));
+        let s1 = row(&rows, "s1");
+        for (k, v) in [
+            ("status", "DOWN"),
+            ("chkfail", "1"),
+            ("chkdown", "1"),
+            ("downtime", "0"),
+            ("check_status", "L4CON"),
+            ("check_code", ""),
+            ("check_duration", "0"),
+            ("hanafail", ""),
+            ("last_chk", "Connection refused"),
+            ("check_desc", "Layer4 connection problem"),
+            ("check_rise", "2"),
+            ("check_fall", "3"),
+            ("check_health", "0"),
+        ] {
+            assert_eq!(s1[k], v, "server {k}");
+        }
+        let be = row(&rows, "BACKEND");
+        assert_eq!(
+            (be["chkdown"].as_str(), be["downtime"].as_str()),
+            ("1", "0")
+        );
+        server.health().set_enabled(false);
+        let rows = parse(&render_show_stat(&layout, &shards));
+        let s1 = row(&rows, "s1");
+        assert_eq!(s1["status"], "DOWN");
+        for k in [
+            "chkfail",
+            "chkdown",
+            "downtime",
+            "check_status",
+            "check_desc",
+            "check_health",
+        ] {
+            assert_eq!(s1[k], "", "{k} with checks disabled");
+        }
+    }
+
+    #[test]
+    fn weights_and_the_backup_tier() {
+        let mut layout = sample_layout(1, limits(-1, 5000));
+        for (name, sid) in [("b1", 2), ("b2", 3)] {
+            let pool = ServerShared::new(limits(-1, 5000), 1);
+            let mut backup = server(name, sid, "127.0.0.1:9003", 0, pool);
+            backup.backup = true;
+            backup.weight = ringway_pool::ServerWeight::new(4, std::time::Duration::ZERO);
+            layout.backends[0].servers.push(backup);
+        }
+        layout.backends[0].servers[0].weight.set(3);
+        let shards = all_shards(&layout);
+        let rows = parse(&render_show_stat(&layout, &shards));
+        let s1 = row(&rows, "s1");
+        let cells =
+            |r: &HashMap<String, String>| ["weight", "uweight", "act", "bck"].map(|k| r[k].clone());
+        assert_eq!(cells(s1), ["3", "3", "1", "0"]);
+        // A usable backup shows its weight even while the actives serve.
+        assert_eq!(cells(row(&rows, "b1")), ["4", "4", "0", "1"]);
+        let be = row(&rows, "BACKEND");
+        assert_eq!(cells(be), ["3", "3", "1", "2"]);
+
+        // No active usable: the first backup serves alone (no allbackups).
+        layout.backends[0].servers[0].state.set(ServerState::Maint);
+        let rows = parse(&render_show_stat(&layout, &shards));
+        assert_eq!(cells(row(&rows, "s1"))[0], "0");
+        let be = row(&rows, "BACKEND");
+        assert_eq!(cells(be), ["4", "4", "0", "2"]);
+        assert_eq!(be["status"], "UP");
+        layout.backends[0].allbackups = true;
+        let rows = parse(&render_show_stat(&layout, &shards));
+        assert_eq!(row(&rows, "BACKEND")["weight"], "8");
+        // Weight 0 everywhere: nothing usable, the backend is DOWN.
+        for server in &layout.backends[0].servers[1..] {
+            server.weight.set(0);
+        }
+        let rows = parse(&render_show_stat(&layout, &shards));
+        let be = row(&rows, "BACKEND");
+        assert_eq!(cells(be), ["0", "0", "0", "0"]);
+        assert_eq!(be["status"], "DOWN");
     }
 
     #[test]

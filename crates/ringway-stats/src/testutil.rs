@@ -1,13 +1,17 @@
 //! Hand-built layouts and counters for the renderers' unit tests.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringway_pool::{FdPressure, KeepRequest, LocalPool, PoolLimits, ReuseMode, ServerShared};
+use ringway_pool::{
+    FdPressure, HealthMachine, KeepRequest, LocalPool, PoolLimits, ReuseMode, ServerShared,
+    ServerWeight,
+};
 
 use crate::counters::ShardCounters;
 use crate::layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, SharedState};
+use crate::status::BackendHealth;
 
 pub fn limits(pool_max_conn: i64, purge_ms: u64) -> PoolLimits {
     PoolLimits {
@@ -22,10 +26,13 @@ pub fn server(name: &str, sid: u32, addr: &str, maxconn: u32, pool: ServerShared
         name: name.to_string(),
         sid,
         address: addr.parse::<SocketAddr>().expect("test address"),
-        maxconn,
+        maxconn: maxconn.into(),
         pool: Arc::new(pool),
         state: Arc::new(SharedState::default()),
-        health: None,
+        health: Arc::new(Mutex::new(HealthMachine::new(2, 3, false, Instant::now()))),
+        weight: ServerWeight::new(1, Duration::ZERO),
+        backup: false,
+        cookie: None,
     }
 }
 
@@ -42,6 +49,7 @@ pub fn sample_layout(shards: usize, limits: PoolLimits) -> Layout {
             name: "be".to_string(),
             iid: 3,
             algo: "roundrobin",
+            cookie: None,
             servers: vec![server(
                 "s1",
                 1,
@@ -49,6 +57,8 @@ pub fn sample_layout(shards: usize, limits: PoolLimits) -> Layout {
                 0,
                 ServerShared::new(limits, shards),
             )],
+            allbackups: false,
+            health: BackendHealth::new(Instant::now()),
         }],
         shards,
         started: Instant::now(),

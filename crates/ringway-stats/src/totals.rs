@@ -13,6 +13,7 @@ use crate::counters::{
 };
 use crate::histogram::HistogramSnapshot;
 use crate::layout::{Layout, ServerState};
+use crate::status::HealthView;
 
 /// HTTP responses by status class, summed over shards.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -201,42 +202,13 @@ pub struct ServerTotals {
     pub used_per_shard: Vec<u64>,
     pub pool: ServerSnapshot,
     pub state: ServerState,
-    /// Health checks, for a checked server.
-    pub health: Option<HealthView>,
-}
-
-/// What `show stat` shows of a checked server's health, taken at one instant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthView {
-    /// `UP`, `DOWN`, `UP 1/3`, `DOWN 1/2`.
-    pub status: String,
-    pub down: bool,
-    /// `L4OK`, `L4CON`, ...; empty before the first check.
-    pub check_status: &'static str,
-    pub check_code: Option<u16>,
-    pub check_duration_ms: Option<u64>,
-    pub chkfail: u64,
-    pub chkdown: u64,
-    /// Seconds since the last change.
-    pub lastchg: u64,
-    /// Seconds spent DOWN.
-    pub downtime: u64,
-}
-
-impl HealthView {
-    pub fn of(machine: &ringway_pool::HealthMachine, now: std::time::Instant) -> HealthView {
-        HealthView {
-            status: machine.status_text(),
-            down: machine.health() == ringway_pool::Health::Down,
-            check_status: machine.last.map_or("", |last| last.status.as_str()),
-            check_code: machine.last.and_then(|last| last.code),
-            check_duration_ms: machine.last.map(|last| last.duration.as_millis() as u64),
-            chkfail: machine.failed_checks,
-            chkdown: machine.down_transitions,
-            lastchg: now.saturating_duration_since(machine.last_change).as_secs(),
-            downtime: machine.downtime(now).as_secs(),
-        }
-    }
+    /// Health: status text, checks, passive detection.
+    pub health: HealthView,
+    /// The effective weight now (0 when it takes no traffic; ramped during a slowstart).
+    pub weight: u32,
+    /// The configured or runtime weight (HAProxy's `uweight`).
+    pub uweight: u32,
+    pub backup: bool,
 }
 
 /// One backend: its servers in configuration order, and their sums.
@@ -244,8 +216,17 @@ impl HealthView {
 pub struct BackendTotals {
     pub servers: Vec<ServerTotals>,
     pub sum: ServerSums,
-    /// Servers in the ready state (HAProxy's `srv_act`, and the total weight with weight 1).
+    /// Servers in the ready state and UP.
     pub ready: u64,
+    /// Usable active servers (ready, UP, effective weight above 0): HAProxy's `srv_act`.
+    pub act: u64,
+    /// Usable backup servers: HAProxy's `srv_bck`.
+    pub bck: u64,
+    /// The effective weights of the servers taking new requests now (the actives, else the
+    /// serving backups), summed: HAProxy's total weight.
+    pub weight: u64,
+    /// Their configured or runtime weights summed.
+    pub uweight: u64,
     /// Connections to the backend's servers open now: in use plus idle.
     pub open_conns: u64,
 }
@@ -368,16 +349,22 @@ pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
         .enumerate()
         .map(|(b, backend)| {
             let mut totals = BackendTotals::default();
+            let serving = layout.serving_weights(b);
+            (totals.act, totals.bck) = layout.usable_servers(b);
             for (s, server) in backend.servers.iter().enumerate() {
                 let counters = server_sums(b, s, shards);
                 let pool = server.pool.snapshot();
                 let state = server.state.get();
-                let health = server
-                    .health_snapshot()
-                    .map(|machine| HealthView::of(&machine, now));
+                let health = HealthView::of(&server.health_snapshot(), state, now);
                 totals.sum.add(&counters);
                 if server.state.takes_traffic() {
                     totals.ready += 1;
+                }
+                let weight = layout.effective_weight(server);
+                let uweight = server.weight.user();
+                if serving[s] > 0 {
+                    totals.weight += u64::from(serving[s]);
+                    totals.uweight += u64::from(uweight);
                 }
                 totals.open_conns += (pool.used_cur + pool.idle_cur) as u64;
                 let used_per_shard = shards
@@ -390,6 +377,9 @@ pub fn totals(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Totals {
                     pool,
                     state,
                     health,
+                    weight,
+                    uweight,
+                    backup: server.backup,
                 });
             }
             totals

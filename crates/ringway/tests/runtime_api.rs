@@ -479,6 +479,14 @@ fn each_socket_has_its_level_and_its_mode() {
         socket_command(operator.path(), "shutdown sessions server app/s1"),
         denied
     );
+    for health in [
+        "set server app/s1 health down",
+        "disable health app/s1",
+        "enable health app/s1",
+        "enable agent app/s1",
+    ] {
+        assert_eq!(socket_command(operator.path(), health), denied, "{health}");
+    }
     // No session yet: an empty reply, not a refusal.
     assert_eq!(socket_command(operator.path(), "show sess"), "\n");
     let csv = socket_command(operator.path(), "show stat");

@@ -56,6 +56,8 @@ pub(crate) struct ThreadCtx {
     pub delay: Duration,
     pub keepalive_timeout: Duration,
     pub max_requests_per_conn: u64,
+    /// Sent as `x-origin-name` on every response.
+    pub name: Option<String>,
     /// Set for an HTTPS origin.
     pub tls: Option<Acceptor>,
     /// Sockets of the live connections, by connection id, so that stopping
@@ -306,6 +308,7 @@ impl Conn {
         let max = self.ctx.max_requests_per_conn;
         let close = !head.keep_alive || head.ambiguous || (max > 0 && self.served >= max);
         let sni = self.sni.clone();
+        let ctx = self.ctx.clone();
         let mut spec = HeadSpec {
             status: 200,
             conn_id: self.id,
@@ -318,6 +321,9 @@ impl Conn {
             www_auth: None,
             content_type: None,
             sni: sni.as_deref(),
+            name: ctx.name.as_deref(),
+            set_cookie: None,
+            cookie: None,
         };
         match head.route {
             Route::Stats => {
@@ -405,6 +411,8 @@ impl Conn {
         spec.mode = mode;
         spec.keep_alive_1_0 = head.minor == 0 && !spec.close;
         spec.www_auth = hooks.www_auth.as_deref();
+        spec.set_cookie = hooks.set_cookie.as_deref();
+        spec.cookie = head.cookie.as_deref();
         write_head(&mut self.out, &spec);
         // close-after: the head says keep-alive, the connection closes anyway.
         let close = spec.close || hooks.close_after;
@@ -471,6 +479,9 @@ impl Conn {
             www_auth: None,
             content_type: None,
             sni: sni.as_deref(),
+            name: self.ctx.name.as_deref(),
+            set_cookie: None,
+            cookie: None,
         };
         write_head(&mut self.out, &spec);
         self.out.extend_from_slice(err.reason.as_bytes());

@@ -2,7 +2,9 @@
 //!
 //! `status=N`, `www-auth=VALUE`, `chunked=1`, `body=N`, `delay=MS`,
 //! `close=1`, `close-after=1`, `noresponse=1`, `echo=1`, `until-close=1`,
-//! `bad=1`. `close-after=1` answers as a keep-alive response would and then
+//! `bad=1`, `set-cookie=VALUE` (a `set-cookie` field with that value), `echo-cookie=1` (the
+//! request's Cookie fields, joined with `; `, in `x-origin-cookie`, `-` for none).
+//! `close-after=1` answers as a keep-alive response would and then
 //! closes the connection, like a server closing an idle connection. Unknown
 //! keys are ignored; a malformed value of a known key is an error that the
 //! origin answers with 400. Values are percent-decoded (`+` is a space).
@@ -29,6 +31,8 @@ pub(crate) struct Hooks {
     pub echo: bool,
     pub until_close: bool,
     pub bad: bool,
+    pub set_cookie: Option<String>,
+    pub echo_cookie: bool,
 }
 
 impl Hooks {
@@ -76,6 +80,11 @@ impl Hooks {
                 b"echo" => hooks.echo = flag(value)?,
                 b"until-close" => hooks.until_close = flag(value)?,
                 b"bad" => hooks.bad = flag(value)?,
+                b"set-cookie" => {
+                    let decoded = percent_decode(value).ok_or("set-cookie= is not valid")?;
+                    hooks.set_cookie = Some(decoded);
+                }
+                b"echo-cookie" => hooks.echo_cookie = flag(value)?,
                 _ => {}
             }
         }

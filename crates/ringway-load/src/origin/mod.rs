@@ -10,7 +10,8 @@
 //! Every response carries `x-origin-conn` (a per-connection id unique in the
 //! process), `x-origin-conn-req` (1 for the first request on a connection,
 //! counting every request the connection carried) and `x-origin-req-body`
-//! (request body bytes received). `GET /__origin/stats` answers the
+//! (request body bytes received), and `x-origin-name` when the origin has a
+//! [`OriginConfig::name`]. `GET /__origin/stats` answers the
 //! [`OriginStats`] as JSON (with `open` and `open_max`, the connections open
 //! now and the most open at once since the last reset) and
 //! `GET /__origin/reset` zeroes the counters.
@@ -64,6 +65,9 @@ pub struct OriginConfig {
     /// After this many requests a connection is answered with
     /// `Connection: close` and closed (0: unlimited).
     pub max_requests_per_conn: u64,
+    /// A name sent as `x-origin-name` on every response, telling apart origins behind one
+    /// proxy (None: no such field).
+    pub name: Option<String>,
     /// Serve HTTPS with this certificate (None: plain HTTP).
     pub tls: Option<OriginTls>,
 }
@@ -77,6 +81,7 @@ impl Default for OriginConfig {
             delay: Duration::ZERO,
             keepalive_timeout: Duration::from_secs(60),
             max_requests_per_conn: 0,
+            name: None,
             tls: None,
         }
     }
@@ -125,6 +130,7 @@ impl Origin {
                         delay: cfg.delay,
                         keepalive_timeout: cfg.keepalive_timeout,
                         max_requests_per_conn: cfg.max_requests_per_conn,
+                        name: cfg.name.clone(),
                         tls: acceptor,
                         live: Default::default(),
                         stopping: Default::default(),

@@ -40,6 +40,8 @@ pub(crate) struct RequestHead {
     pub expect_continue: bool,
     pub route: Route,
     pub hooks: Result<Hooks, &'static str>,
+    /// The Cookie fields joined with `; ` (`-` for none), when the hooks ask to echo them.
+    pub cookie: Option<String>,
 }
 
 /// Why a head cannot be served; answered with the given status and a close.
@@ -134,6 +136,22 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         Route::Normal => Hooks::parse(query),
         _ => Ok(Hooks::default()),
     };
+    let cookie = hooks
+        .as_ref()
+        .is_ok_and(|hooks| hooks.echo_cookie)
+        .then(|| {
+            let values: Vec<String> = req
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("cookie"))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned())
+                .collect();
+            if values.is_empty() {
+                "-".to_owned()
+            } else {
+                values.join("; ")
+            }
+        });
 
     Ok(Some(RequestHead {
         len,
@@ -145,6 +163,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         expect_continue: expect_continue && minor >= 1,
         route,
         hooks,
+        cookie,
     }))
 }
 
@@ -201,6 +220,18 @@ mod tests {
         assert_eq!(hooks.status, Some(404));
         assert_eq!(hooks.body, Some(3));
         assert!(head("GET /?status=x HTTP/1.1\r\n\r\n").hooks.is_err());
+        let h = head(
+            "GET /?echo-cookie=1&set-cookie=a%3D1 HTTP/1.1\r\nCookie: x=1\r\ncookie: y=2\r\n\r\n",
+        );
+        assert_eq!(h.cookie.as_deref(), Some("x=1; y=2"));
+        assert_eq!(h.hooks.unwrap().set_cookie.as_deref(), Some("a=1"));
+        assert_eq!(
+            head("GET /?echo-cookie=1 HTTP/1.1\r\n\r\n")
+                .cookie
+                .as_deref(),
+            Some("-")
+        );
+        assert_eq!(head("GET / HTTP/1.1\r\nCookie: x=1\r\n\r\n").cookie, None);
     }
 
     #[test]

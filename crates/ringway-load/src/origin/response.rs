@@ -93,6 +93,12 @@ pub(crate) struct HeadSpec<'a> {
     pub content_type: Option<&'a str>,
     /// TLS connections: the client's SNI (`-` for none), as `x-origin-sni`.
     pub sni: Option<&'a str>,
+    /// The origin's name ([`crate::OriginConfig::name`]), as `x-origin-name`.
+    pub name: Option<&'a str>,
+    /// A `set-cookie` field (the `set-cookie=` hook).
+    pub set_cookie: Option<&'a str>,
+    /// The request's cookies, as `x-origin-cookie` (the `echo-cookie=` hook).
+    pub cookie: Option<&'a str>,
 }
 
 /// Appends the response head described by `spec`.
@@ -121,6 +127,15 @@ pub(crate) fn write_head(out: &mut Vec<u8>, spec: &HeadSpec<'_>) {
     }
     if let Some(sni) = spec.sni {
         let _ = write!(out, "x-origin-sni: {sni}\r\n");
+    }
+    if let Some(name) = spec.name {
+        let _ = write!(out, "x-origin-name: {name}\r\n");
+    }
+    if let Some(cookie) = spec.set_cookie {
+        let _ = write!(out, "set-cookie: {cookie}\r\n");
+    }
+    if let Some(cookie) = spec.cookie {
+        let _ = write!(out, "x-origin-cookie: {cookie}\r\n");
     }
     if let Some(auth) = spec.www_auth {
         let _ = write!(out, "www-authenticate: {auth}\r\n");
@@ -175,6 +190,9 @@ mod tests {
                 www_auth: Some("Basic realm=\"r\""),
                 content_type: None,
                 sni: Some("a.test"),
+                name: Some("s1"),
+                set_cookie: Some("a=1"),
+                cookie: Some("b=2"),
             },
         );
         let text = String::from_utf8(out).unwrap();
@@ -182,6 +200,7 @@ mod tests {
             text,
             "HTTP/1.1 401 Unauthorized\r\nx-origin-conn: 3\r\nx-origin-conn-req: 2\r\n\
              x-origin-req-body: 5\r\ncontent-length: 10\r\nx-origin-sni: a.test\r\n\
+             x-origin-name: s1\r\nset-cookie: a=1\r\nx-origin-cookie: b=2\r\n\
              www-authenticate: Basic realm=\"r\"\r\nconnection: close\r\n\r\n"
         );
     }

@@ -23,8 +23,7 @@ use ringway_stats::{
 };
 
 use crate::admin::clients::{read_until, Clients, Deadline, Received};
-use crate::admin::pool_cmds;
-use crate::admin::socket_file;
+use crate::admin::{health_cmds, pool_cmds, socket_file, weights};
 use crate::client::sessions::{self, SNAPSHOT_DEADLINE};
 use crate::process::{Current, ProcessShared, ShardCommand};
 
@@ -161,7 +160,8 @@ fn required_level(words: &[&str]) -> AccessLevel {
     match words {
         ["show", "sess", ..] => AccessLevel::Operator,
         ["set", "server", ..]
-        | ["enable" | "disable", "server", ..]
+        | ["set", "weight" | "maxconn", ..]
+        | ["enable" | "disable", "server" | "health" | "agent", ..]
         | ["shutdown", "session" | "sessions", ..]
         | ["reload"] => AccessLevel::Admin,
         _ => AccessLevel::User,
@@ -212,9 +212,26 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         {
             pool_cmds::set_pool_setting(shared, target, setting, value.first().copied())
         }
+        ["set", "server", target, "weight", rest @ ..] => {
+            weights::set_weight(shared, target, rest.first().copied())
+        }
+        // HAProxy's older form of the same.
+        ["set", "weight", rest @ ..] => {
+            weights::set_weight(shared, arg(rest, 0), rest.get(1).copied())
+        }
+        ["get", "weight", rest @ ..] => weights::get_weight(shared, arg(rest, 0)),
+        ["set", "maxconn", "server", rest @ ..] => {
+            weights::set_maxconn(shared, arg(rest, 0), rest.get(1).copied())
+        }
         // HAProxy's shorter forms of the same: disable puts the server in maintenance.
         ["disable", "server", target] => set_server_state(shared, target, "maint"),
         ["enable", "server", target] => set_server_state(shared, target, "ready"),
+        ["enable" | "disable", what @ ("health" | "agent"), args @ ..] => {
+            health_cmds::toggle(shared, words[0] == "enable", what, args)
+        }
+        ["set", "server", target, "health", args @ ..] => {
+            health_cmds::set_health(shared, target, args)
+        }
         ["shutdown", "session", id] => match parse_session_id(id) {
             Some(id) => {
                 shared.broadcast(ShardCommand::ShutdownSession(id));
@@ -231,6 +248,12 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         },
         _ => unknown_command_text(),
     }
+}
+
+/// The argument at `index`, or "" when the command line stops before it (HAProxy's empty
+/// argument).
+fn arg<'a>(rest: &[&'a str], index: usize) -> &'a str {
+    rest.get(index).copied().unwrap_or("")
 }
 
 fn has_backend(shared: &ProcessShared, name: &str) -> bool {
@@ -293,11 +316,16 @@ fn set_server_state(shared: &ProcessShared, target: &str, state: &str) -> String
         "maint" => ServerState::Maint,
         _ => return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".to_string(),
     };
-    shared.layout.backends[backend].servers[server]
-        .state
-        .set(state);
+    let info = &shared.layout.backends[backend].servers[server];
+    let previous = info.state.get();
+    info.state.set(state);
+    info.health().admin_changed(std::time::Instant::now());
+    if previous == ServerState::Maint && state != ServerState::Maint {
+        shared.layout.came_back(info);
+    }
     if state == ServerState::Maint {
         shared.broadcast(ShardCommand::CloseIdle { backend, server });
     }
+    crate::server::health::refresh_backend(shared, backend);
     String::new()
 }

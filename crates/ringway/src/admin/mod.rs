@@ -13,9 +13,11 @@
 
 pub(crate) mod clients;
 pub(crate) mod control;
+mod health_cmds;
 mod http;
 pub(crate) mod pool_cmds;
 pub(crate) mod socket_file;
+mod weights;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};

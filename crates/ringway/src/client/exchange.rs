@@ -17,8 +17,10 @@ use ringway_stats::CloseReason;
 use crate::client::forward::{relay_body, BodyRelay, RelayError};
 use crate::client::session::Session;
 use crate::error::ProxyError;
+use crate::process::Slot;
 use crate::server::balance::pick_server;
 use crate::server::conn_close::error_reason;
+use crate::server::observe::{self, Event};
 use crate::server::server_conn::{idle_close_reason, ServerConn};
 use crate::tls;
 
@@ -53,6 +55,22 @@ impl Failure {
     }
 }
 
+/// What became of a request sent to one server.
+enum Served {
+    Done(Outcome),
+    /// Every connection attempt failed and nothing was answered yet.
+    ConnectFailed(ProxyError),
+    /// The server went DOWN or into maintenance while the request waited for a slot.
+    ServerGone,
+}
+
+/// How waiting for a `maxconn` slot ended.
+enum SlotWait {
+    Taken(Slot),
+    TimedOut,
+    ServerGone,
+}
+
 /// How the response went, for the pool and the client connection.
 struct Done {
     server_reusable: bool,
@@ -82,20 +100,42 @@ impl Session {
         if self.ctx.sni_from_host {
             self.keep_request_host(&head);
         }
-        self.cbuf.consume(head.head_len);
         let Some(backend) = backend else {
+            self.cbuf.consume(head.head_len);
             return self.fail(ProxyError::NoServer).await;
         };
-        let redispatch = self.ctx.process.config.backends[backend].redispatch;
+        let key = self.balance_key(backend, &head);
+        self.cbuf.consume(head.head_len);
+        let config = &self.ctx.process.config.backends[backend];
+        let redispatch = config.redispatch;
+        // A valid cookie names the server (HAProxy's `cookie`); else the balance algorithm does.
+        let mut pinned = match config.cookie {
+            Some(_) => self.persist_request(backend),
+            None => None,
+        };
         let mut left: Option<usize> = None;
         loop {
             let cursor = &self.ctx.cursors[backend];
-            let Some(server) = pick_server(&self.ctx, backend, cursor, left) else {
+            let by_cookie = pinned.is_some();
+            let chosen = match pinned.take() {
+                Some(server) => Some(server),
+                None => pick_server(&self.ctx, backend, cursor, left, key),
+            };
+            let Some(server) = chosen else {
                 return self.fail(ProxyError::NoServer).await;
             };
-            let (outcome, connect_failed) = self.serve_on(backend, server, &head, started).await;
-            let Some(error) = connect_failed else {
-                return outcome;
+            let error = match self
+                .serve_on(backend, server, &head, started, by_cookie)
+                .await
+            {
+                Served::Done(outcome) => return outcome,
+                // The server went DOWN (or into maintenance) while the request waited in its
+                // queue: it goes to another server, as HAProxy redistributes a queue.
+                Served::ServerGone => {
+                    left = Some(server);
+                    continue;
+                }
+                Served::ConnectFailed(error) => error,
             };
             // Every attempt on that server failed before anything was sent: with `redispatch`,
             // once to another server (HAProxy's `option redispatch`), if there is one.
@@ -113,26 +153,34 @@ impl Session {
             if let Some(log) = &mut self.log {
                 log.redispatch();
             }
+            self.persist_redispatched();
             left = Some(server);
         }
     }
 
-    /// The request on `server`: the outcome, or the connect error when every attempt to
-    /// connect failed and nothing was answered yet (the caller may redispatch).
+    /// The request on `server`: the outcome, the connect error when every attempt to connect
+    /// failed and nothing was answered yet (the caller may redispatch), or the server went
+    /// away while the request waited for a slot. `by_cookie`: its persistence cookie chose the
+    /// server, not the balance algorithm (not in `lbtot`, as HAProxy's `cum_lbconn`).
     async fn serve_on(
         &mut self,
         backend: usize,
         server: usize,
         head: &RequestHead,
         started: Instant,
-    ) -> (Outcome, Option<ProxyError>) {
+        by_cookie: bool,
+    ) -> Served {
         let ctx = self.ctx.clone();
         let counters = &ctx.counters.servers[backend][server];
-        counters.lbtot.inc();
-        self.log_server(server);
-        if !self.wait_for_slot(backend, server).await {
-            return (self.fail(ProxyError::QueueTimeout).await, None);
+        if !by_cookie {
+            counters.lbtot.inc();
         }
+        self.log_server(server);
+        let slot = match self.wait_for_slot(backend, server).await {
+            SlotWait::Taken(slot) => slot,
+            SlotWait::TimedOut => return Served::Done(self.fail(ProxyError::QueueTimeout).await),
+            SlotWait::ServerGone => return Served::ServerGone,
+        };
         self.log_queued();
         counters.sessions.inc();
         counters.stot.inc();
@@ -155,14 +203,28 @@ impl Session {
         counters.record_latency(started.elapsed());
         self.info.server.set(None);
         counters.sessions.dec();
-        ctx.process.release_slot(backend, server);
+        ctx.process.release_slot(backend, server, slot);
         match result {
-            Ok(outcome) => (outcome, None),
+            Ok(outcome) => Served::Done(outcome),
             Err(Failure {
                 error: error @ ProxyError::Connect(_),
                 responded: false,
-            }) => (Outcome::Close, Some(error)),
+            }) => Served::ConnectFailed(error),
             Err(Failure { error, responded }) => {
+                if !responded {
+                    let event = match error {
+                        ProxyError::ServerTimeout => Some(Event::ReadTimeout),
+                        ProxyError::EmptyResponse | ProxyError::NotResent(_) => {
+                            Some(Event::ServerClosed)
+                        }
+                        ProxyError::Server(_) => Some(Event::ReadError),
+                        ProxyError::BadResponse(_) => Some(Event::BadResponse),
+                        _ => None,
+                    };
+                    if let Some(event) = event {
+                        observe::report(&ctx, backend, server, event);
+                    }
+                }
                 match error {
                     ProxyError::Server(_)
                     | ProxyError::ServerTimeout
@@ -178,9 +240,9 @@ impl Session {
                 if responded {
                     self.log(&error);
                     self.log_error(&error, true);
-                    return (Outcome::Close, None);
+                    return Served::Done(Outcome::Close);
                 }
-                (self.fail(error).await, None)
+                Served::Done(self.fail(error).await)
             }
         }
     }
@@ -223,21 +285,26 @@ impl Session {
         frontend.default_backend
     }
 
-    /// Takes a `maxconn` slot on the server, waiting up to timeout_queue.
-    async fn wait_for_slot(&self, backend: usize, server: usize) -> bool {
+    /// Takes a `maxconn` slot on the server, waiting up to timeout_queue; gives up waiting
+    /// when the server goes DOWN or into maintenance.
+    async fn wait_for_slot(&self, backend: usize, server: usize) -> SlotWait {
         let process = &self.ctx.process;
-        if process.try_take_slot(backend, server) {
-            return true;
+        if let Some(slot) = process.try_take_slot(backend, server) {
+            return SlotWait::Taken(slot);
         }
+        let state = &process.layout.backends[backend].servers[server].state;
         let deadline = Instant::now() + process.config.backends[backend].timeouts.queue;
         while Instant::now() < deadline && !self.info.is_shut() {
             // A poller timer: it ends the shard's nap, where a glommio one would wait it out.
             ringway_net::sleep_until(Instant::now() + QUEUE_POLL).await;
-            if process.try_take_slot(backend, server) {
-                return true;
+            if state.is_down_or_maint() {
+                return SlotWait::ServerGone;
+            }
+            if let Some(slot) = process.try_take_slot(backend, server) {
+                return SlotWait::Taken(slot);
             }
         }
-        false
+        SlotWait::TimedOut
     }
 
     /// Sends the request and relays the response, on a connection `acquire` finds. When a
@@ -260,6 +327,7 @@ impl Session {
                 .acquire(backend, server, !resent)
                 .await
                 .map_err(Failure::before_response)?;
+            observe::report(&self.ctx, backend, server, Event::Connected);
             let reused = conn.record.requests > 0;
             conn.record.requests += 1;
             conn.record.closing(CloseReason::Error);
@@ -390,6 +458,9 @@ impl Session {
                 proxy_header.as_deref(),
             )
             .await;
+            if connected.is_err() {
+                observe::report(&self.ctx, backend, server, Event::ConnectFailed);
+            }
             match connected {
                 Ok(conn) => return Ok(conn),
                 Err(_) if attempt < config.retries => {
@@ -470,8 +541,18 @@ impl Session {
                 .status
                 .record(response.status);
             counters.status.record(response.status);
+            observe::report(
+                &ctx,
+                conn.backend,
+                conn.server,
+                Event::Status(response.status),
+            );
             if let Some(log) = &mut self.log {
                 log.response(response.status);
+            }
+            let backend_config = &ctx.process.config.backends[conn.backend];
+            if let (Some(cookie), false) = (&backend_config.cookie, response.status == 101) {
+                self.persist_response(cookie, &backend_config.servers[conn.server], head.method);
             }
             if response.status == 101 {
                 self.client

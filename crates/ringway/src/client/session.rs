@@ -23,6 +23,7 @@ use crate::client::proxy_protocol::{read_client_header, ClientAddrs};
 use crate::error::{is_timeout, ProxyError};
 use crate::logging::access_log::RequestLog;
 use crate::process::shard::ShardCtx;
+use crate::server::persist::RequestPersist;
 use crate::server::server_conn::ServerConn;
 use crate::tls::{self, Stream};
 
@@ -115,6 +116,8 @@ pub(crate) struct Session {
     pub requests: u64,
     /// The request being logged, when the frontend has an access log.
     pub log: Option<RequestLog>,
+    /// The persistence cookie of the request in flight, when its backend has one.
+    pub persist: RequestPersist,
 }
 
 /// Serves one accepted client connection until it closes.
@@ -241,6 +244,7 @@ async fn serve_client(
         private: Vec::new(),
         requests: 0,
         log: RequestLog::for_frontend(ctx, frontend, accepted),
+        persist: RequestPersist::default(),
     };
     session.serve().await;
     // A TLS client learns that the close is deliberate, not a truncation.

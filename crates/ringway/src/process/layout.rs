@@ -3,11 +3,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ringway_config::{Balance, Config};
-use ringway_pool::{HealthMachine, PoolLimits, ServerShared};
-use ringway_stats::{BackendInfo, FrontendInfo, Layout, ServerInfo, SharedState};
+use ringway_config::Config;
+use ringway_pool::{HealthMachine, PoolLimits, ServerShared, ServerWeight};
+use ringway_stats::{BackendHealth, BackendInfo, FrontendInfo, Layout, ServerInfo, SharedState};
 
 pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
+    let now = Instant::now();
     // HAProxy numbers proxies in configuration order; the first real proxy gets 2 in its output.
     let mut next_iid = 2;
     let mut iid = || {
@@ -29,10 +30,8 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
         .map(|backend| BackendInfo {
             name: backend.name.clone(),
             iid: iid(),
-            algo: match backend.balance {
-                Balance::RoundRobin => "roundrobin",
-                Balance::LeastConn => "leastconn",
-            },
+            algo: backend.balance.as_str(),
+            cookie: backend.cookie.as_ref().map(|cookie| cookie.name.clone()),
             servers: backend
                 .servers
                 .iter()
@@ -48,27 +47,31 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
                         name: server.name.clone(),
                         sid: index as u32 + 1,
                         address: server.address,
-                        maxconn: server.maxconn,
+                        maxconn: server.maxconn.into(),
                         pool: Arc::new(ServerShared::new(limits, shards)),
                         state: Arc::new(SharedState::default()),
-                        health: server.check.then(|| {
+                        health: {
                             let check = &backend.health_check;
-                            Arc::new(Mutex::new(HealthMachine::new(
-                                check.rise,
-                                check.fall,
-                                Instant::now(),
-                            )))
-                        }),
+                            let mut machine =
+                                HealthMachine::new(check.rise, check.fall, server.check, now);
+                            machine.observing = server.observe.is_some();
+                            Arc::new(Mutex::new(machine))
+                        },
+                        weight: ServerWeight::new(server.weight, server.slowstart),
+                        backup: server.backup,
+                        cookie: server.cookie.clone(),
                     }
                 })
                 .collect(),
+            allbackups: backend.allbackups,
+            health: BackendHealth::new(now),
         })
         .collect();
     Layout {
         frontends,
         backends,
         shards,
-        started: Instant::now(),
+        started: now,
         start_time_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs()),

@@ -37,8 +37,24 @@ pub enum ShardCommand {
     PoolLimitsChanged { backend: usize, server: usize },
     /// Health checks found this server DOWN: close its idle connections.
     ServerDown { backend: usize, server: usize },
+    /// For shard 0: passive detection saw `errors` consecutive errors on this server, the last
+    /// described by `last` (`server::observe`).
+    Observed {
+        backend: usize,
+        server: usize,
+        errors: u32,
+        last: &'static str,
+    },
     /// Publish a snapshot of this shard's client sessions (`show sess`).
     ShowSessions(crate::client::sessions::SessionsReply),
+}
+
+/// A `maxconn` slot a request holds. It remembers whether it was counted, so that a limit set
+/// or lifted at runtime while it is held leaves the count right.
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct Slot {
+    counted: bool,
 }
 
 pub struct ProcessShared {
@@ -60,6 +76,8 @@ pub struct ProcessShared {
     pub idle: Vec<Vec<ServerIdle>>,
     /// Requests holding a `maxconn` slot, per server: `served[backend][server]`.
     pub served: Vec<Vec<AtomicU32>>,
+    /// Consecutive errors passive detection counted, per server: `observed[backend][server]`.
+    pub observed: Vec<Vec<AtomicU32>>,
     /// Where each frontend's access log goes, opened once at start: `access_logs[frontend]`.
     pub access_logs: Vec<Option<Arc<crate::logging::LogSink>>>,
     /// The process's own messages: to the access logs' syslog receivers, or stderr.
@@ -78,6 +96,9 @@ pub struct ProcessShared {
     pub incoming: Vec<SegQueue<crate::process::reload::Migrated>>,
     /// Pool counters over the last minute, for `show pool advice`.
     pub advice: crate::admin::pool_cmds::AdviceLog,
+    /// The consistent-hash ring of each backend balancing by `source` or `uri`:
+    /// `rings[backend]`, built once per generation.
+    pub rings: Vec<Option<ringway_pool::HashRing>>,
 }
 
 /// The generation serving now, for the threads that outlive generations (the stats sockets,
@@ -166,6 +187,15 @@ impl ProcessShared {
         }
     }
 
+    /// Sends a command to one shard.
+    pub fn tell(&self, shard: usize, command: ShardCommand) {
+        if let (Some(queue), Some(doorbell)) = (self.commands.get(shard), self.doorbells.get(shard))
+        {
+            queue.push(command);
+            doorbell.ring();
+        }
+    }
+
     /// Tells every shard to stop (each sees it at its next control tick, rung now).
     pub fn request_stop(&self) {
         self.stopping.store(true, Relaxed);
@@ -174,23 +204,26 @@ impl ProcessShared {
         }
     }
 
-    /// Takes a `maxconn` slot on the server if one is free (always, when maxconn is 0).
-    pub fn try_take_slot(&self, backend: usize, server: usize) -> bool {
-        let maxconn = self.config.backends[backend].servers[server].maxconn;
-        let served = &self.served[backend][server];
+    /// Takes a `maxconn` slot on the server if one is free (always, when maxconn is 0). The
+    /// limit is the server's current one (`set maxconn server` changes it).
+    pub fn try_take_slot(&self, backend: usize, server: usize) -> Option<Slot> {
+        let maxconn = self.layout.backends[backend].servers[server]
+            .maxconn
+            .load(Relaxed);
         if maxconn == 0 {
             // Unlimited: no slot to count, and no shared write on the request path.
-            return true;
+            return Some(Slot { counted: false });
         }
-        served
+        self.served[backend][server]
             .fetch_update(Relaxed, Relaxed, |current| {
                 (current < maxconn).then_some(current + 1)
             })
-            .is_ok()
+            .ok()
+            .map(|_| Slot { counted: true })
     }
 
-    pub fn release_slot(&self, backend: usize, server: usize) {
-        if self.config.backends[backend].servers[server].maxconn != 0 {
+    pub fn release_slot(&self, backend: usize, server: usize, slot: Slot) {
+        if slot.counted {
             self.served[backend][server].fetch_sub(1, Relaxed);
         }
     }

@@ -751,6 +751,7 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
         .map(|backend| backend.servers.len())
         .collect();
     Ok(ProcessShared {
+        rings: crate::server::persist::hash_rings(&config),
         counters: (0..shards)
             .map(|_| {
                 Arc::new(ShardCounters::new(
@@ -784,6 +785,10 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
             .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
             .collect(),
         advice: crate::admin::pool_cmds::AdviceLog::new(&servers_per_backend),
+        observed: servers_per_backend
+            .iter()
+            .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
+            .collect(),
         access_logs,
         log,
         tls,

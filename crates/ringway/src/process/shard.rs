@@ -15,7 +15,7 @@ use glommio::timer::sleep;
 use ringway_config::Sni;
 use ringway_http::Limits;
 use ringway_net::{IdleCheck, Listener, Socket};
-use ringway_pool::conn_hash;
+use ringway_pool::{conn_hash, Balancer};
 use ringway_stats::Layout;
 use ringway_stats::{CloseReason, ShardCounters};
 use ringway_tls::rustls::ClientConfig;
@@ -66,12 +66,16 @@ pub struct ShardCtx {
     purge_timers: Vec<Vec<PurgeTimer>>,
     /// Round-robin cursor per backend.
     pub cursors: Vec<Cell<usize>>,
+    /// Weighted selection state per backend, this shard's own (`server::balance`).
+    pub balancers: Vec<RefCell<Balancer>>,
     pub sessions: RefCell<HashMap<u64, Rc<SessionInfo>>>,
     next_session: Cell<u64>,
     pub limits: Limits,
     pub stop: LocalStop,
     /// Access log lines waiting to be written, per frontend.
     pub logs: ShardLogs,
+    /// Shard 0's check tasks, which passive detection may wake.
+    pub check_wakes: crate::server::health::CheckWakes,
 }
 
 impl ShardCtx {
@@ -131,6 +135,11 @@ impl ShardCtx {
             sni_from_host,
             purge_timers,
             cursors: layout.backends.iter().map(|_| Cell::new(id)).collect(),
+            balancers: layout
+                .backends
+                .iter()
+                .map(|backend| RefCell::new(Balancer::new(backend.servers.len())))
+                .collect(),
             sessions: RefCell::new(HashMap::new()),
             next_session: Cell::new(0),
             limits: Limits {
@@ -138,6 +147,7 @@ impl ShardCtx {
             },
             stop: LocalStop::default(),
             logs: ShardLogs::new(&process, process.counters[id].clone()),
+            check_wakes: Default::default(),
             process,
         }
     }
@@ -349,6 +359,12 @@ impl ShardCtx {
             ShardCommand::ServerDown { backend, server } => {
                 self.close_idle(backend, server, CloseReason::ServerDown)
             }
+            ShardCommand::Observed {
+                backend,
+                server,
+                errors,
+                last,
+            } => crate::server::observe::on_errors(self, backend, server, errors, last),
             ShardCommand::ShowSessions(reply) => {
                 reply.send(crate::client::sessions::snapshot(self))
             }

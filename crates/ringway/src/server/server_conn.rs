@@ -354,16 +354,24 @@ impl ServerConn {
 
     /// Offers the connection to this shard's idle pool after a complete exchange; a refused
     /// connection is closed. `reusable`: the exchange left it clean and keep-alive.
-    pub fn release(self, ctx: &ShardCtx, reusable: bool) -> Result<(), KeepRefusal> {
+    pub fn release(mut self, ctx: &ShardCtx, reusable: bool) -> Result<(), KeepRefusal> {
         let (backend, server) = (self.backend, self.server);
         let process = &ctx.process;
         let idle = &process.idle[backend][server];
+        let (admin, down) = process.layout.backends[backend].servers[server]
+            .state
+            .admin_and_down();
+        if down {
+            // Its server went DOWN while it carried this request: not kept, like the idle ones
+            // closed then.
+            self.record.closing(CloseReason::ServerDown);
+            return Err(KeepRefusal::NotReusable);
+        }
         let request = KeepRequest {
             mode: process.config.backends[backend].http_reuse,
             is_safe: self.record.requests >= 2,
             private: self.private,
-            server_maint: process.layout.backends[backend].servers[server].state.get()
-                == ServerState::Maint,
+            server_maint: admin == ServerState::Maint,
             reusable: reusable && idle.shared().reuse_allowed(self.record.requests),
             fd: process.fd_pressure(),
         };
