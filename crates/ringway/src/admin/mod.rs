@@ -17,6 +17,7 @@ pub(crate) mod clients;
 pub(crate) mod control;
 mod health_cmds;
 mod http;
+pub(crate) mod pool_cmds;
 pub(crate) mod show;
 pub(crate) mod socket_file;
 mod weights;
@@ -30,7 +31,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ringway_stats::{
-    render_metrics, render_show_stat, render_stats_html, render_stats_json, METRICS_CONTENT_TYPE,
+    render_metrics, render_show_stat, render_stats_html, stats_json, METRICS_CONTENT_TYPE,
 };
 
 use crate::process::upgrade::pipe;
@@ -214,19 +215,19 @@ fn route(request: &Request, shared: &ProcessShared) -> Response {
             METRICS_CONTENT_TYPE,
             render_metrics(layout, counters, stopping),
         ),
-        "/stats" => Response::new(
-            200,
-            "text/html; charset=utf-8",
-            render_stats_html(layout, counters, stopping),
-        ),
+        "/stats" => {
+            let mut page = render_stats_html(layout, counters, stopping);
+            pool_cmds::add_advice_html(&mut page, shared);
+            Response::new(200, "text/html; charset=utf-8", page)
+        }
         path if is_stats_csv(path) => {
             Response::new(200, "text/plain", render_show_stat(layout, counters))
         }
-        "/stats.json" => Response::new(
-            200,
-            "application/json",
-            render_stats_json(layout, counters, stopping),
-        ),
+        "/stats.json" => {
+            let mut document = stats_json(layout, counters, stopping);
+            pool_cmds::add_advice_json(&mut document, shared);
+            Response::new(200, "application/json", format!("{document}\n"))
+        }
         "/ready" if shared.readiness.is_ready() => Response::new(200, "text/plain", "ready\n"),
         "/ready" => Response::new(503, "text/plain", "not ready\n"),
         "/" => {
