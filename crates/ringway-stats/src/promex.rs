@@ -337,8 +337,6 @@ fn check_result(row: &Row) -> &str {
     row.cell("check_status").trim_start_matches("* ")
 }
 
-const TYPE_OF: [(u8, &str); 3] = [(FE, "0"), (BE, "1"), (SRV, "2")];
-
 /// The samples of `metric` for one object `row` with its `labels` (`proxy`, maybe `server`);
 /// `servers` are a backend's servers' rows.
 fn object_samples(
@@ -426,18 +424,15 @@ fn render_process(out: &mut Out, info: &[(&'static str, String)]) {
 
 /// The frontend (`FE`), backend (`BE`) or server (`SRV`) families of `rows`.
 fn render_stats(out: &mut Out, object: u8, rows: &[Row], no_maint: bool) {
-    let prefix = match object {
-        FE => "frontend",
-        BE => "backend",
-        _ => "server",
+    // The family prefix and `show stat`'s `type` column of the object.
+    let (prefix, type_code) = match object {
+        FE => ("frontend", "0"),
+        BE => ("backend", "1"),
+        _ => ("server", "2"),
     };
-    let kind = TYPE_OF
-        .iter()
-        .find(|(o, _)| *o == object)
-        .map_or("", |(_, t)| *t);
     let objects: Vec<&Row> = rows
         .iter()
-        .filter(|row| row.cell("type") == kind)
+        .filter(|row| row.cell("type") == type_code)
         .filter(|row| !(no_maint && object == SRV && state_of(SRV, row) == "MAINT"))
         .collect();
     let servers_of = |proxy: &str| -> Vec<&Row> {
