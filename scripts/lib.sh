@@ -22,17 +22,27 @@ raise_memlock() {
     ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
 }
 
+# Whether a command is on PATH or in /usr/sbin, /usr/bin (where the tests look too).
+has_command() {
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]
+}
+
 # Installs Debian packages when a command is missing: ensure_pkg <command> <package>...
+# Fails when the command is still missing afterwards.
 ensure_pkg() {
     local command=$1
     shift
-    command -v "$command" >/dev/null 2>&1 && return 0
+    has_command "$command" && return 0
     echo "== installing $*"
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
     else
         sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
     fi
+    has_command "$command" || {
+        echo "== $command is still missing after installing $*" >&2
+        return 1
+    }
 }
 
 # Waits until a TCP port accepts connections: wait_port <port> [seconds]

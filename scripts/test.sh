@@ -10,20 +10,25 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
-# Tools the observability tests use: promtool checks /metrics, the HAProxy exporter scrapes the
-# stats socket, socat sends runtime API commands, rsyslogd receives the syslog access lines. A test skips (saying so) only when its tool is
-# missing and cannot be installed.
-ensure_pkg promtool prometheus || echo "== promtool unavailable: its test will be skipped"
-ensure_pkg prometheus-haproxy-exporter prometheus-haproxy-exporter ||
-    echo "== prometheus-haproxy-exporter unavailable: its test will be skipped"
-ensure_pkg socat socat || echo "== socat unavailable: the runtime API test uses a UnixStream"
-# hatop (HAProxy's curses monitor) runs against ringway's stats socket inside tmux.
-ensure_pkg hatop hatop || echo "== hatop unavailable: its test will be skipped"
-ensure_pkg tmux tmux || echo "== tmux unavailable: the hatop test will be skipped"
-# The PROXY protocol tests run curl --haproxy-protocol and an nginx with listen ... proxy_protocol.
-ensure_pkg curl curl || echo "== curl unavailable: its PROXY protocol tests will be skipped"
-ensure_pkg nginx nginx-light || echo "== nginx unavailable: its PROXY protocol test will be skipped"
-ensure_pkg rsyslogd rsyslog || echo "== rsyslogd unavailable: its logging test will be skipped"
+# Every external tool a test runs, as Debian packages (installed when missing; the script stops
+# if one cannot be): promtool checks /metrics, the HAProxy exporter scrapes the stats socket,
+# socat sends runtime API commands, hatop runs in tmux against the stats socket, haproxy (with
+# halog) runs beside ringway, curl and nginx speak the PROXY protocol, rsyslogd receives the
+# syslog access lines, python3 is a misbehaving origin, systemd-analyze checks the unit file.
+ensure_pkg promtool prometheus
+ensure_pkg prometheus-haproxy-exporter prometheus-haproxy-exporter
+ensure_pkg socat socat
+ensure_pkg hatop hatop
+ensure_pkg tmux tmux
+ensure_pkg haproxy haproxy
+ensure_pkg halog haproxy
+ensure_pkg curl curl
+ensure_pkg nginx nginx-light
+ensure_pkg rsyslogd rsyslog
+ensure_pkg python3 python3
+ensure_pkg systemd-analyze systemd
+# Under this variable a test whose tool is missing fails instead of skipping (tests/support).
+export RINGWAY_REQUIRE_TOOLS=1
 
 echo "== cargo test"
 cargo test --workspace

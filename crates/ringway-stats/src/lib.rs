@@ -19,7 +19,9 @@ mod info;
 mod json;
 mod layout;
 mod logline;
+mod metrics_scope;
 mod prometheus;
+mod promex;
 mod rates;
 mod servers_conn;
 mod servers_state;
@@ -56,7 +58,8 @@ pub use layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, ServerState, Sha
 pub use logline::{
     civil_from_days, write_bsd_date, write_haproxy_date, write_iso_date, write_json_str, Civil,
 };
-pub use prometheus::{render_metrics, METRICS_CONTENT_TYPE};
+pub use metrics_scope::MetricsScope;
+pub use prometheus::{render_metrics, render_metrics_for, METRICS_CONTENT_TYPE};
 pub use rates::{
     AverageSnapshot, RateCounter, RateSnapshot, RequestTimes, TimeAverage, TimesSnapshot,
     TIME_SAMPLES,

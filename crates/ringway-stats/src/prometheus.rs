@@ -1,5 +1,7 @@
-//! `GET /metrics`: the Prometheus text format (version 0.0.4), every name prefixed `ringway_`.
-//! Owns the metric names, their help texts and their labels: counters per frontend and shard,
+//! `GET /metrics`: the Prometheus text format (version 0.0.4). Owns ringway's own families,
+//! prefixed `ringway_`, and puts HAProxy's `haproxy_*` families ([`crate::promex`]) after them,
+//! as the scrape's [`MetricsScope`] asks. Owns the `ringway_*` names, their help texts and
+//! their labels: counters per frontend and shard,
 //! per server and shard (so that `sum by (server)` and `sum by (shard)` both work), pool gauges
 //! per server (idle ones also per shard), close reasons, and histograms of request latency (per
 //! server and per shard) and of requests per server connection.
@@ -10,8 +12,12 @@ use std::sync::Arc;
 use crate::close::CloseReason;
 use crate::counters::ShardCounters;
 use crate::histogram::HistogramSnapshot;
+use crate::info::info_lines;
 use crate::info::VERSION;
 use crate::layout::{Layout, ServerState};
+use crate::metrics_scope::MetricsScope;
+use crate::promex::render_haproxy;
+use crate::stat_csv::stat_rows;
 use crate::status::HealthView;
 use crate::totals::{server_sums_on, shard_server_sums, totals, ServerSums, StatusTotals};
 
@@ -20,9 +26,14 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 
 type Labels<'a> = [(&'a str, &'a str)];
 
-struct Out(String);
+pub(crate) struct Out(String);
 
 impl Out {
+    /// Text already in the exposition format.
+    pub(crate) fn raw(&mut self, text: &str) {
+        self.0.push_str(text);
+    }
+
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP ringway_{name} {help}");
         let _ = writeln!(self.0, "# TYPE ringway_{name} {kind}");
@@ -68,7 +79,7 @@ impl Out {
 }
 
 /// Label values escape backslash, double quote and newline.
-fn escape(value: &str) -> String {
+pub(crate) fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -725,12 +736,35 @@ fn shard_metrics(out: &mut Out, shards: &[Arc<ShardCounters>], ids: &[String]) {
     }
 }
 
-/// The whole `/metrics` body.
+/// The whole `/metrics` body: ringway's families and HAProxy's.
 pub fn render_metrics(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: bool) -> String {
-    let ids: Vec<String> = (0..shards.len()).map(|shard| shard.to_string()).collect();
+    render_metrics_for(layout, shards, stopping, &MetricsScope::default())
+}
+
+/// The `/metrics` body for a scrape asking for `scope`.
+pub fn render_metrics_for(
+    layout: &Layout,
+    shards: &[Arc<ShardCounters>],
+    stopping: bool,
+    scope: &MetricsScope,
+) -> String {
     let mut out = Out(String::with_capacity(64 * 1024));
-    process_metrics(&mut out, layout, stopping);
-    frontend_metrics(&mut out, layout, shards, &ids);
+    if scope.ringway {
+        render_ringway(&mut out, layout, shards, stopping);
+    }
+    if scope.any_haproxy() {
+        // Summed once: `show info` and `show stat` print the same lines and rows.
+        let t = totals(layout, shards);
+        let info = info_lines(layout, &t, stopping, layout.started.elapsed());
+        render_haproxy(&mut out, &info, &stat_rows(layout, &t), scope);
+    }
+    out.0
+}
+
+fn render_ringway(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>], stopping: bool) {
+    let ids: Vec<String> = (0..shards.len()).map(|shard| shard.to_string()).collect();
+    process_metrics(out, layout, stopping);
+    frontend_metrics(out, layout, shards, &ids);
     let mut rows = Vec::new();
     for (b, backend) in layout.backends.iter().enumerate() {
         for (s, server) in backend.servers.iter().enumerate() {
@@ -744,13 +778,12 @@ pub fn render_metrics(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: 
             }
         }
     }
-    server_shard_metrics(&mut out, &rows);
-    pool_metrics(&mut out, layout, &ids);
-    weight_metrics(&mut out, layout, shards);
-    health_metrics(&mut out, layout);
-    server_histograms(&mut out, layout, shards);
-    shard_metrics(&mut out, shards, &ids);
-    out.0
+    server_shard_metrics(out, &rows);
+    pool_metrics(out, layout, &ids);
+    weight_metrics(out, layout, shards);
+    health_metrics(out, layout);
+    server_histograms(out, layout, shards);
+    shard_metrics(out, shards, &ids);
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! tmux session on ringway's stats socket (its interactive `prompt` mode, `set timeout cli`,
 //! `show info`, `show stat`) and its screen is read back with `tmux capture-pane`, polled with
 //! a deadline. Its own command line (mode 5) then puts a server in maintenance, which its
-//! status screen and `show stat` both show. Skipped, saying so, only when hatop or tmux is
-//! absent and cannot be installed.
+//! status screen and `show stat` both show. The tools come from `support::tool`: skipped,
+//! saying so, only when one is absent and cannot be installed, and failed then instead under
+//! `RINGWAY_REQUIRE_TOOLS=1` (as `scripts/test.sh` runs it).
 
 mod common;
 mod support;
@@ -122,15 +123,7 @@ fn words(screen: &str, name: &str) -> Vec<String> {
 }
 
 fn tools() -> Option<(PathBuf, PathBuf)> {
-    let hatop = ensure_tool("hatop", "hatop");
-    let tmux = ensure_tool("tmux", "tmux");
-    match (hatop, tmux) {
-        (Some(hatop), Some(tmux)) => Some((hatop, tmux)),
-        _ => {
-            eprintln!("SKIPPED: hatop and tmux are needed (Debian packages hatop, tmux)");
-            None
-        }
-    }
+    Some((tool("hatop", "hatop")?, tool("tmux", "tmux")?))
 }
 
 /// hatop on the socket; should it exit, its last words stay on the screen for the failure

@@ -473,10 +473,7 @@ impl Drop for Rsyslogd {
 
 #[test]
 fn rsyslogd_reads_the_access_lines_and_the_unix_socket_comes_back_after_a_restart() {
-    let Some(binary) = ensure_tool("rsyslogd", "rsyslog") else {
-        eprintln!(
-            "SKIPPED: rsyslogd is missing and the Debian package rsyslog cannot be installed"
-        );
+    let Some(binary) = tool("rsyslogd", "rsyslog") else {
         return;
     };
     let origin = origin();

@@ -3,6 +3,7 @@
 //! response, a body after a HEAD answer, an overlong body, idle connections closed at random.
 
 mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -220,14 +221,14 @@ server.serve_forever()
 #[test]
 fn python_answering_head_with_a_body_never_answers_another_client() {
     use std::io::BufRead;
-    let Ok(mut child) = std::process::Command::new("python3")
+    let Some(python) = support::tool("python3", "python3") else {
+        return;
+    };
+    let mut child = std::process::Command::new(python)
         .args(["-c", PYTHON_ORIGIN])
         .stdout(std::process::Stdio::piped())
         .spawn()
-    else {
-        eprintln!("python3 missing: skipped");
-        return;
-    };
+        .expect("run python3");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)

@@ -164,8 +164,7 @@ const ALL_FIELDS: &str =
 
 #[test]
 fn curl_haproxy_protocol_reaches_the_origin_as_the_client() {
-    let Some(curl) = ensure_tool("curl", "curl") else {
-        eprintln!("skipped: curl is not installed and cannot be");
+    let Some(curl) = tool("curl", "curl") else {
         return;
     };
     let recorder = Recorder::start(false);
@@ -345,8 +344,7 @@ fn a_connection_without_a_valid_header_is_closed() {
 
 #[test]
 fn a_tls_frontend_reads_the_header_before_the_handshake() {
-    let Some(curl) = ensure_tool("curl", "curl") else {
-        eprintln!("skipped: curl is not installed and cannot be");
+    let Some(curl) = tool("curl", "curl") else {
         return;
     };
     let dir = ScratchDir::new("proxy-tls").expect("scratch dir");
@@ -479,10 +477,7 @@ struct Nginx {
 }
 
 fn nginx() -> Option<Nginx> {
-    let Some(binary) = ensure_tool("nginx", "nginx-light") else {
-        eprintln!("skipped: nginx is not installed and cannot be (apt-get install nginx-light)");
-        return None;
-    };
+    let binary = tool("nginx", "nginx-light")?;
     let dir = ScratchDir::new("nginx").expect("scratch dir");
     let addr = free_local_addr();
     let prefix = dir.path();

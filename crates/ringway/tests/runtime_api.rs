@@ -27,8 +27,8 @@ fn with_socket(backend: &str, origin: SocketAddr) -> (Proxy, TempPath) {
 /// `echo "LINE" | socat stdio SOCKET` when socat is installed, else the same over a
 /// `UnixStream`.
 fn via_socat(socket: &TempPath, line: &str) -> String {
-    let Some(socat) = which("socat") else {
-        eprintln!("socat not installed: sending {line:?} over a UnixStream instead");
+    let Some(socat) = tool("socat", "socat") else {
+        eprintln!("sending {line:?} over a UnixStream instead");
         return socket_command(socket.path(), line);
     };
     let mut child = Command::new(socat)

@@ -15,6 +15,8 @@ pub struct Request {
     pub method: String,
     /// The path without its query string.
     pub path: String,
+    /// The query string, without its `?` (and without a `#` fragment); empty when none.
+    pub query: String,
 }
 
 /// Parses the request line of a complete head.
@@ -28,10 +30,12 @@ pub fn parse_request_line(head: &[u8]) -> Option<Request> {
     if parts.next().is_some() || !version.starts_with("HTTP/1.") || !target.starts_with('/') {
         return None;
     }
-    let path = target.split(['?', '#']).next().unwrap_or(target);
+    let target = target.split('#').next().unwrap_or(target);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     Some(Request {
         method: method.to_string(),
         path: path.to_string(),
+        query: query.to_string(),
     })
 }
 
@@ -116,9 +120,15 @@ mod tests {
     fn request_lines() {
         let request = parse_request_line(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n").unwrap();
         assert_eq!(
-            (request.method.as_str(), request.path.as_str()),
-            ("GET", "/metrics")
+            (
+                request.method.as_str(),
+                request.path.as_str(),
+                request.query.as_str()
+            ),
+            ("GET", "/metrics", "x=1")
         );
+        let request = parse_request_line(b"GET /m#f?x HTTP/1.1\r\n").unwrap();
+        assert_eq!((request.path.as_str(), request.query.as_str()), ("/m", ""));
         assert!(parse_request_line(b"GET metrics HTTP/1.1\r\n").is_none());
         assert!(parse_request_line(b"GET / HTTP/2\r\n").is_none());
         assert!(parse_request_line(b"GET / HTTP/1.1 extra\r\n").is_none());

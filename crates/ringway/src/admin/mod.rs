@@ -1,4 +1,5 @@
-//! The admin HTTP listener (`global.admin_listen`): `/metrics` (Prometheus text format),
+//! The admin HTTP listener (`global.admin_listen`): `/metrics` (Prometheus text format, ringway's
+//! families and HAProxy's exporter's; `?scope=` picks some, see `MetricsScope`),
 //! `/stats` (an HTML page that refreshes itself), `/stats.json`, `/stats;csv` (and `/stats.csv`:
 //! the `show stat` CSV, as HAProxy's stats page exports it) and `/ready` (200 while
 //! serving, 503 from the start of a graceful stop, for load balancers). Owns the listener thread
@@ -31,7 +32,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ringway_stats::{
-    render_metrics, render_show_stat, render_stats_html, stats_json, METRICS_CONTENT_TYPE,
+    render_metrics_for, render_show_stat, render_stats_html, stats_json, MetricsScope,
+    METRICS_CONTENT_TYPE,
 };
 
 use crate::process::upgrade::pipe;
@@ -210,11 +212,14 @@ fn route(request: &Request, shared: &ProcessShared) -> Response {
     }
     let (layout, counters, stopping) = (&shared.layout, &shared.counters, shared.is_stopping());
     match request.path.as_str() {
-        "/metrics" => Response::new(
-            200,
-            METRICS_CONTENT_TYPE,
-            render_metrics(layout, counters, stopping),
-        ),
+        "/metrics" => match MetricsScope::from_query(&request.query) {
+            Ok(scope) => Response::new(
+                200,
+                METRICS_CONTENT_TYPE,
+                render_metrics_for(layout, counters, stopping, &scope),
+            ),
+            Err(error) => Response::new(400, "text/plain", format!("{error}\n")),
+        },
         "/stats" => {
             let mut page = render_stats_html(layout, counters, stopping);
             pool_cmds::add_advice_html(&mut page, shared);

@@ -201,6 +201,34 @@ pub fn ensure_tool(command: &str, package: &str) -> Option<PathBuf> {
     which(command)
 }
 
+/// The environment variable `scripts/test.sh` (and so CI) sets to `1`: a test whose external
+/// tool is missing then fails instead of skipping.
+pub const REQUIRE_TOOLS: &str = "RINGWAY_REQUIRE_TOOLS";
+
+/// Whether [`REQUIRE_TOOLS`] is set (to anything but empty or `0`).
+pub fn tools_required() -> bool {
+    std::env::var(REQUIRE_TOOLS).is_ok_and(|value| !value.is_empty() && value != "0")
+}
+
+/// The path of the external tool `command` a test runs, installing the Debian `package` when
+/// it is missing ([`ensure_tool`]). Every tool test gets its tools here. When the tool cannot
+/// be had: under [`REQUIRE_TOOLS`] the test fails; otherwise it prints `SKIPPED <test>: ...`
+/// and gets None, and returns at once.
+pub fn tool(command: &str, package: &str) -> Option<PathBuf> {
+    if let Some(path) = ensure_tool(command, package) {
+        return Some(path);
+    }
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("this test");
+    let why = format!(
+        "{command} is not installed and could not be installed (Debian package {package}, \
+         which scripts/test.sh installs)"
+    );
+    assert!(!tools_required(), "{test}: {why}; {REQUIRE_TOOLS} is set");
+    eprintln!("SKIPPED {test}: {why}");
+    None
+}
+
 /// A free TCP port on 127.0.0.1 for a child process that needs an address on its command
 /// line (the port is released just before the child binds it).
 pub fn free_local_addr() -> SocketAddr {
