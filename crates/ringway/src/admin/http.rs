@@ -15,6 +15,19 @@ pub struct Request {
     pub method: String,
     /// The path without its query string.
     pub path: String,
+    /// The query string, without its `?` (empty when none).
+    pub query: String,
+}
+
+impl Request {
+    /// The value of the first `name=value` pair of the query string (no percent-decoding: the
+    /// admin listener's parameters are plain words).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == name).then_some(value)
+        })
+    }
 }
 
 /// Parses the request line of a complete head.
@@ -28,10 +41,12 @@ pub fn parse_request_line(head: &[u8]) -> Option<Request> {
     if parts.next().is_some() || !version.starts_with("HTTP/1.") || !target.starts_with('/') {
         return None;
     }
-    let path = target.split(['?', '#']).next().unwrap_or(target);
+    let target = target.split('#').next().unwrap_or(target);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     Some(Request {
         method: method.to_string(),
         path: path.to_string(),
+        query: query.to_string(),
     })
 }
 
@@ -119,6 +134,14 @@ mod tests {
             (request.method.as_str(), request.path.as_str()),
             ("GET", "/metrics")
         );
+        assert_eq!(request.param("x"), Some("1"));
+        let request = parse_request_line(b"GET /stats?a=b&stuck=5s#top HTTP/1.1\r\n").unwrap();
+        assert_eq!(
+            (request.path.as_str(), request.param("stuck")),
+            ("/stats", Some("5s"))
+        );
+        assert_eq!(request.param("a"), Some("b"));
+        assert_eq!(request.param("none"), None);
         assert!(parse_request_line(b"GET metrics HTTP/1.1\r\n").is_none());
         assert!(parse_request_line(b"GET / HTTP/2\r\n").is_none());
         assert!(parse_request_line(b"GET / HTTP/1.1 extra\r\n").is_none());

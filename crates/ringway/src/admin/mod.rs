@@ -1,5 +1,6 @@
 //! The admin HTTP listener (`global.admin_listen`): `/metrics` (Prometheus text format),
-//! `/stats` (an HTML page that refreshes itself), `/stats.json`, `/stats;csv` (and `/stats.csv`:
+//! `/stats` (an HTML page that refreshes itself, with the requests stuck past `?stuck=`),
+//! `/stats.json`, `/stats;csv` (and `/stats.csv`:
 //! the `show stat` CSV, as HAProxy's stats page exports it) and `/ready` (200 while
 //! serving, 503 from the start of a graceful stop, for load balancers). Owns the listener thread
 //! and the routing; the documents come from `ringway_stats`' renderers over the shards'
@@ -19,6 +20,7 @@ mod health_cmds;
 mod http;
 pub(crate) mod show;
 pub(crate) mod socket_file;
+mod stuck;
 mod weights;
 
 use std::io;
@@ -214,19 +216,25 @@ fn route(request: &Request, shared: &ProcessShared) -> Response {
             METRICS_CONTENT_TYPE,
             render_metrics(layout, counters, stopping),
         ),
-        "/stats" => Response::new(
-            200,
-            "text/html; charset=utf-8",
-            render_stats_html(layout, counters, stopping),
-        ),
+        "/stats" => match stuck::stuck_sessions(request, shared) {
+            Ok(stuck) => Response::new(
+                200,
+                "text/html; charset=utf-8",
+                render_stats_html(layout, counters, stopping, &stuck),
+            ),
+            Err(response) => response,
+        },
         path if is_stats_csv(path) => {
             Response::new(200, "text/plain", render_show_stat(layout, counters))
         }
-        "/stats.json" => Response::new(
-            200,
-            "application/json",
-            render_stats_json(layout, counters, stopping),
-        ),
+        "/stats.json" => match stuck::stuck_sessions(request, shared) {
+            Ok(stuck) => Response::new(
+                200,
+                "application/json",
+                render_stats_json(layout, counters, stopping, &stuck),
+            ),
+            Err(response) => response,
+        },
         "/ready" if shared.readiness.is_ready() => Response::new(200, "text/plain", "ready\n"),
         "/ready" => Response::new(503, "text/plain", "not ready\n"),
         "/" => {

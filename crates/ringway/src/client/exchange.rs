@@ -328,11 +328,12 @@ impl Session {
     }
 
     /// Logs the error, answers it (counted for `backend` too when the request had one), and
-    /// closes the client connection. A session killed by `shutdown session` gets no answer.
+    /// closes the client connection. A session killed by `shutdown session` gets no answer, nor
+    /// does a half-closed client past timeout_client_fin (HAProxy closes it, `cD`).
     async fn fail(&mut self, error: ProxyError, backend: Option<usize>) -> Outcome {
         self.log(&error);
         self.log_error(&error, false);
-        if self.info.is_shut() {
+        if self.info.is_shut() || matches!(error, ProxyError::ClientFinTimeout) {
             return Outcome::Close;
         }
         let status = error.status();
@@ -819,7 +820,40 @@ impl Session {
     }
 
     /// Reads more of a response head. A close or reset before any byte is an empty response.
+    /// With `timeout_client_fin` set, the wait is cut in waits of that length, and a client
+    /// found half-closed after one of them is not waited for any longer.
     async fn read_response_bytes(
+        &mut self,
+        conn: &mut ServerConn,
+        timeout: Duration,
+    ) -> Result<(), Failure> {
+        let client_fin = self.ctx.process.config.frontends[self.frontend]
+            .timeouts
+            .client_fin;
+        let until = client_fin.map(|_| Instant::now() + timeout);
+        let mut wait = timeout;
+        loop {
+            if let (Some(fin), Some(until)) = (client_fin, until) {
+                wait = fin.min(until.saturating_duration_since(Instant::now()));
+                if wait.is_zero() {
+                    return Err(Failure::before_response(ProxyError::ServerTimeout));
+                }
+            }
+            match self.read_response_once(conn, wait).await {
+                Err(Failure {
+                    error: ProxyError::ServerTimeout,
+                    ..
+                }) if until.is_some_and(|until| Instant::now() < until) => {
+                    if self.client.io().idle_check() == IdleCheck::Closed {
+                        return Err(Failure::before_response(ProxyError::ClientFinTimeout));
+                    }
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn read_response_once(
         &mut self,
         conn: &mut ServerConn,
         timeout: Duration,
