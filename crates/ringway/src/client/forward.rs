@@ -111,8 +111,9 @@ pub struct TunnelTimeouts {
 
 /// Copies bytes both ways. Without fin timeouts the tunnel ends when either side closes or
 /// stays silent for `idle`. With one, a side's close is passed on (a FIN, after TLS's
-/// close_notify) and the other direction goes on, as HAProxy's: a half-closed side then gets
-/// its fin timeout (the other side `idle`) until the other direction ends too.
+/// close_notify) and the other direction goes on, as HAProxy's: both sides are then half-closed,
+/// and each side's waits get its fin timeout (`idle` for a side without one) until the other
+/// direction ends too.
 pub async fn tunnel(client: &mut Stream, server: &mut Stream, timeouts: TunnelTimeouts) {
     let _ = client.io().set_read_timeout(Some(timeouts.idle));
     let _ = server.io().set_read_timeout(Some(timeouts.idle));
