@@ -108,12 +108,18 @@ fn a_held_request_is_stuck_on_stats_and_an_idle_client_is_not() {
 #[test]
 fn a_half_closed_client_is_not_waited_for_past_timeout_client_fin() {
     let origin = origin();
-    let proxy = proxy_with_defaults(
-        "",
-        "timeout_client = \"30s\"\ntimeout_server = \"30s\"\ntimeout_client_fin = \"200ms\"",
-        &one_server("safe", ""),
-        origin.addr(),
-    );
+    let log = TempPath::new("stuck-access.log");
+    let proxy = proxy_from(&format!(
+        "[global]\nshards = 1\npin_shards = false\n\
+         [defaults]\ntimeout_client = \"30s\"\ntimeout_server = \"30s\"\n\
+         timeout_client_fin = \"200ms\"\n\
+         [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         access_log = {}\n\
+         [[backend]]\nname = \"app\"\n\
+         [[backend.server]]\nname = \"s1\"\naddress = \"{}\"\n",
+        log.toml(),
+        origin.addr()
+    ));
     let addr = frontend_addr(&proxy);
     let mut waiting = Client::connect(addr);
     waiting.send_raw(b"GET /?delay=600000 HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -127,6 +133,15 @@ fn a_half_closed_client_is_not_waited_for_past_timeout_client_fin() {
     // The client that did not half-close still waits for its answer.
     let (id, line) = session_of(&proxy, waiting_peer).expect("still listed");
     assert!(line.contains("state=busy"), "{line}");
+    // Logged as a client-side timeout while waiting for the response, with no status (nothing
+    // was sent); not the server's error.
+    let mut logged = String::new();
+    wait_until("the half-closed request's log line", || {
+        logged = std::fs::read_to_string(log.path()).unwrap_or_default();
+        !logged.is_empty()
+    });
+    assert!(logged.contains(" -1 0 - - cH-- "), "{logged}");
+    assert_eq!(stat_num(&proxy, "app", "s1", "eresp"), 0);
     assert_eq!(proxy.command(&format!("shutdown session {id}")), "\n");
     assert!(waiting.closed());
 }
