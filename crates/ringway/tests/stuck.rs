@@ -146,6 +146,54 @@ fn a_half_closed_client_is_not_waited_for_past_timeout_client_fin() {
     assert!(waiting.closed());
 }
 
+/// A server that reads one request head, writes `answer` and then stays silent with the
+/// connection open until `hold` is dropped.
+fn holding_server(answer: &'static [u8], hold: mpsc::Receiver<()>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let _ = stream.write_all(answer);
+        let _ = hold.recv();
+        drop(stream);
+    });
+    addr
+}
+
+#[test]
+fn a_half_closed_client_is_let_go_when_the_response_body_stalls() {
+    let (hold_tx, hold_rx) = mpsc::channel::<()>();
+    let server = holding_server(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", hold_rx);
+    let proxy = proxy_with_defaults(
+        "",
+        "timeout_client = \"30s\"\ntimeout_server = \"30s\"\ntimeout_client_fin = \"200ms\"",
+        &one_server("safe", ""),
+        server,
+    );
+    let mut client = Client::connect(frontend_addr(&proxy));
+    client.send_raw(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.shutdown_write();
+    assert!(
+        client.read_until(b"abc").is_some(),
+        "the head and first bytes"
+    );
+    // The rest of the body never comes: the half-closed client is let go long before
+    // timeout_server (the client reads for at most IO_TIMEOUT, 20 s).
+    assert!(client.closed());
+    assert_eq!(stat_num(&proxy, "app", "s1", "cli_abrt"), 1);
+    drop(hold_tx);
+}
+
 /// A server that answers an upgrade with 101, reports the proxy's FIN on `fin`, then writes
 /// `late` and stays silent with the connection open until `hold` is dropped.
 fn upgrading_server(fin: mpsc::Sender<()>, hold: mpsc::Receiver<()>) -> SocketAddr {

@@ -5,14 +5,16 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use ringway_http::{BodyFramer, HttpError};
+use ringway_net::IdleCheck;
 
 use crate::client::iobuf::IoBuf;
+use crate::error::is_timeout;
 use crate::tls::Stream;
 
 /// Bytes a tunnel moves per read in each direction.
@@ -29,6 +31,9 @@ pub enum RelayError {
     Destination(io::Error),
     /// The body's framing is invalid.
     Framing(HttpError),
+    /// The receiving side half-closed (or went away) and the source stayed silent past its fin
+    /// timeout.
+    DestinationClosed,
 }
 
 /// How one message body is relayed.
@@ -40,6 +45,8 @@ pub struct BodyRelay<'a> {
     /// A scratch buffer: the body goes out without its chunked framing (for an HTTP/1.0
     /// client). None: relayed verbatim.
     pub decoded: Option<&'a mut BytesMut>,
+    /// The destination's fin timeout (timeout_client_fin for a response): see [`read_watching`].
+    pub destination_fin: Option<Duration>,
 }
 
 /// Relays one message body from `source` to `destination`, starting
@@ -56,6 +63,7 @@ pub async fn relay_body(
         read_timeout,
         until_close,
         mut decoded,
+        destination_fin,
     } = relay;
     let mut relayed = 0;
     source
@@ -87,7 +95,18 @@ pub async fn relay_body(
         if framer.is_done() {
             return Ok(relayed);
         }
-        let read = source.read(buf.spare()).await.map_err(RelayError::Source)?;
+        let read = read_watching(
+            source,
+            buf.spare(),
+            destination,
+            read_timeout,
+            destination_fin,
+        )
+        .await
+        .map_err(|error| match error {
+            WatchedRead::Source(error) => RelayError::Source(error),
+            WatchedRead::PeerClosed => RelayError::DestinationClosed,
+        })?;
         if read == 0 {
             return if until_close {
                 Ok(relayed)
@@ -96,6 +115,48 @@ pub async fn relay_body(
             };
         }
         buf.filled(read);
+    }
+}
+
+/// Why [`read_watching`] stopped.
+#[derive(Debug)]
+pub enum WatchedRead {
+    /// The source failed or stayed silent past the whole timeout.
+    Source(io::Error),
+    /// The watched peer half-closed (or went away) while the source stayed silent past `fin`.
+    PeerClosed,
+}
+
+/// Reads from `source`, waiting up to `timeout` (the caller set it as `source`'s read timeout).
+/// With `fin` (HAProxy's client-fin timeout for a client that already sent its FIN) the wait is
+/// cut in waits of `fin`; after each, `peer` is looked at (one peek, only then: none while the
+/// source answers in time) and a peer found closed ends the read. So a half-closed peer is let
+/// go between one and two `fin` after it closed. Without `fin`, a plain read.
+pub async fn read_watching(
+    source: &mut Stream,
+    into: &mut [u8],
+    peer: &Stream,
+    timeout: Duration,
+    fin: Option<Duration>,
+) -> Result<usize, WatchedRead> {
+    let Some(fin) = fin else {
+        return source.read(into).await.map_err(WatchedRead::Source);
+    };
+    let until = Instant::now() + timeout;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(WatchedRead::Source(io::ErrorKind::TimedOut.into()));
+        }
+        let _ = source.io().set_read_timeout(Some(fin.min(left)));
+        match source.read(into).await {
+            Err(error) if is_timeout(&error) => {
+                if peer.io().idle_check() == IdleCheck::Closed {
+                    return Err(WatchedRead::PeerClosed);
+                }
+            }
+            result => return result.map_err(WatchedRead::Source),
+        }
     }
 }
 
