@@ -41,9 +41,10 @@ pub enum ProxyError {
     /// The server did not answer within timeout_server.
     #[error("server timeout")]
     ServerTimeout,
-    /// The client half-closed its connection and the server did not answer within
-    /// timeout_client_fin (HAProxy's client-fin timeout); the client gets no answer.
-    #[error("client half-closed, no response within timeout_client_fin")]
+    /// The client half-closed its connection and the server stayed silent past
+    /// timeout_client_fin, before or during its response (HAProxy's client-fin timeout); the
+    /// client gets no answer.
+    #[error("client half-closed, server silent past timeout_client_fin")]
     ClientFinTimeout,
 }
 
