@@ -81,11 +81,14 @@ pub fn keep_decision(
     if limits.pool_max_conn >= 0 && limits.pool_max_conn as u64 <= idle as u64 {
         return Err(KeepRefusal::PoolFull);
     }
-    // (d) the per-shard floor, or the estimate. `used` still counts this connection.
+    // (d) the per-shard floor, or the estimate. `used + idle` is read as one counter
+    // (`conn_count`), which still counts this connection: read as two, a connection another
+    // shard moves between them at that instant would be counted twice, and in steady state
+    // (used + idle = est_need) this one closed only to be opened again.
     let floor = local_safe == 0 && (req.is_safe || local_idle == 0);
     let estimate = req.fd.below_low() && {
         let used = shared.used_count();
-        used + idle <= used.max(shared.est_need()) + limits.pool_low_conn
+        shared.conn_count() <= used.max(shared.need_held()) + limits.pool_low_conn
     };
     if floor || estimate {
         Ok(())

@@ -4,10 +4,11 @@
 //! (`mode`), the server-wide accounting shared by all shards (`shared`), the per-shard idle pool
 //! (`local`), the keep-on-release rule (`keep`), the purge arithmetic (`purge`), the per-shard pools of a server with
 //! cross-shard takeover (`sharded`) and the file
-//! descriptor pressure thresholds (`fd`), the health-check rise/fall machine (`health`), server weights with slowstart and the
+//! descriptor pressure thresholds (`fd`), the tuning advice from a sliding window of counters (`advice`), the health-check rise/fall machine (`health`), server weights with slowstart and the
 //! backup tier (`weights`), the per-shard weighted selection (`smooth`) and the consistent-hash ring of `balance = "source"`/`"uri"` (`hash_ring`). It is generic over the connection type, so the runtime
 //! stores what it needs (a socket, TLS state, a duplicated fd for takeover) and tests store ids.
 
+mod advice;
 mod fd;
 mod hash;
 mod hash_ring;
@@ -21,6 +22,7 @@ mod shared;
 mod smooth;
 mod weights;
 
+pub use advice::{advise, Advice, AdviceWindow, PoolSample};
 pub use fd::FdPressure;
 pub use hash::conn_hash;
 pub use hash_ring::{hash_key, HashRing, POINTS_PER_WEIGHT};

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::keep::{keep_decision, KeepRefusal, KeepRequest};
 use crate::mode::LookupPlan;
@@ -79,7 +80,7 @@ impl<C> LocalPool<C> {
     /// Takes the oldest connection matching `hash` as `plan` says (§1.3 step 3 on this shard,
     /// §2 step 1). The server-wide counters move it from idle to used.
     pub fn take(&mut self, hash: u64, plan: LookupPlan) -> Option<(C, IdleClass)> {
-        if self.shared.limits().pool_max_conn == 0 || self.shared.idle_count() == 0 {
+        if self.shared.pool_max_conn() == 0 || self.shared.idle_count() == 0 {
             return None;
         }
         let order: &[IdleClass] = match plan {
@@ -92,7 +93,7 @@ impl<C> LocalPool<C> {
             if let Some(conn) = self.take_class(hash, class) {
                 self.shared
                     .idle_removed(self.shard, class == IdleClass::Safe);
-                self.shared.use_conn();
+                self.shared.mark_used();
                 self.shared.set_next_takeover(self.shard);
                 return Some((conn, class));
             }
@@ -155,7 +156,7 @@ impl<C> LocalPool<C> {
             .into_iter()
             .map(|(conn, class)| {
                 self.shared
-                    .idle_removed(self.shard, class == IdleClass::Safe);
+                    .idle_closed(self.shard, class == IdleClass::Safe);
                 conn
             })
             .collect()
@@ -167,14 +168,14 @@ impl<C> LocalPool<C> {
     /// purge trims what turns out not to be needed. A refused connection comes back.
     pub fn adopt(&mut self, conn: C, hash: u64, safe: bool) -> Result<(), C> {
         self.shared.use_conn();
-        if self.shared.limits().pool_max_conn == 0 || !self.shared.reserve_idle() {
+        if self.shared.pool_max_conn() == 0 || !self.shared.reserve_idle() {
             self.shared.drop_used();
             return Err(conn);
         }
         self.shared.idle_added(self.shard, safe);
         // The predecessor needed these: count them in the estimate of need, or the next
         // releases would be refused as not needed and the connections opened again.
-        let need = self.shared.used_count() + self.shared.idle_count();
+        let need = self.shared.conn_count();
         self.shared
             .est_need
             .fetch_max(need, std::sync::atomic::Ordering::Relaxed);
@@ -203,7 +204,7 @@ impl<C> LocalPool<C> {
                 break;
             };
             self.shared
-                .idle_removed(self.shard, class == IdleClass::Safe);
+                .idle_closed(self.shard, class == IdleClass::Safe);
             drained.push((entry.conn, entry.hash));
         }
         drained
@@ -224,14 +225,15 @@ impl<C> LocalPool<C> {
         };
         let entry = self.queue_mut(class).pop_front()?;
         self.shared
-            .idle_removed(self.shard, class == IdleClass::Safe);
+            .idle_closed(self.shard, class == IdleClass::Safe);
         Some(entry.conn)
     }
 
-    /// This shard's purge run for the server (§3.4). Returns the connections to close, oldest
-    /// first, and whether the purge timer must be re-armed.
-    pub fn purge(&mut self) -> (Vec<C>, PurgeOutcome) {
-        let outcome = purge_quota(&self.shared, self.shard);
+    /// This shard's purge run for the server (§3.4) at `now` (a monotonic clock: time since
+    /// any fixed instant). Returns the connections to close, oldest first, and whether the
+    /// purge timer must be re-armed.
+    pub fn purge(&mut self, now: Duration) -> (Vec<C>, PurgeOutcome) {
+        let outcome = purge_quota(&self.shared, self.shard, now);
         let mut closed = Vec::with_capacity(outcome.quota);
         while closed.len() < outcome.quota {
             match self.pop_oldest() {

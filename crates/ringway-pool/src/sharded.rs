@@ -38,8 +38,15 @@ impl<C> ShardedPool<C> {
 
     /// §2 steps 3–4 for a shard that found nothing of its own: unless the server-wide idle
     /// count is below `pool_low_conn` (and descriptors are not short, `fd_pressure`), take the
-    /// oldest matching connection of a peer, scanning from `next_takeover`, skipping empty or
-    /// busy peers. Returns the connection and the shard it came from.
+    /// oldest matching connection of a peer, scanning from `next_takeover`, skipping empty
+    /// peers. Returns the connection and the shard it came from.
+    ///
+    /// A busy peer (its owner or another thief holds its pool at that instant) is skipped
+    /// without waiting, as HAProxy's trylock does; but when the scan found nothing and skipped
+    /// busy peers that hold idle connections, it visits those again and waits for their lock.
+    /// Each pool is held only for a few list operations, while giving up opens a connection
+    /// the pool then holds twice over: on 2 busy shards, the trylock alone made one takeover
+    /// in a hundred open a new connection, closed at its release as `not_needed`.
     pub fn steal(
         &self,
         thief: usize,
@@ -52,17 +59,34 @@ impl<C> ShardedPool<C> {
         }
         let count = self.shards.len();
         let start = self.shared.next_takeover() % count.max(1);
-        for step in 0..count {
-            let peer = (start + step) % count;
-            if peer == thief || self.shared.idle_of_shard(peer) == 0 {
+        let peers = (0..count)
+            .map(|step| (start + step) % count)
+            .filter(|&peer| peer != thief);
+        let mut skipped_busy = false;
+        for peer in peers.clone() {
+            if self.shared.idle_of_shard(peer) == 0 {
                 continue;
             }
             let mut pool = match self.shards[peer].try_lock() {
                 Ok(pool) => pool,
-                Err(TryLockError::WouldBlock) => continue,
+                Err(TryLockError::WouldBlock) => {
+                    skipped_busy = true;
+                    continue;
+                }
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             };
             if let Some((conn, _class)) = pool.take(hash, plan) {
+                return Some((conn, peer));
+            }
+        }
+        if !skipped_busy {
+            return None;
+        }
+        for peer in peers {
+            if self.shared.idle_of_shard(peer) == 0 {
+                continue;
+            }
+            if let Some((conn, _class)) = self.own(peer).take(hash, plan) {
                 return Some((conn, peer));
             }
         }

@@ -13,7 +13,8 @@ use ringway_pool::{
 };
 
 const HASH: u64 = 1;
-const PURGE_EVERY: u64 = 50; // virtual ticks
+const PURGE_EVERY: u64 = 50; // virtual ticks, one purge delay (5 s): a tick is 100 ms
+const TICK: Duration = Duration::from_millis(100);
 
 struct Conn {
     id: u64,
@@ -144,7 +145,7 @@ impl Sim {
     fn run_timers(&mut self, now: u64) {
         for (index, shard) in self.shards.iter_mut().enumerate() {
             if shard.next_purge.is_some_and(|at| at <= now) {
-                let (_closed, outcome) = self.pools.own(index).purge();
+                let (_closed, outcome) = self.pools.own(index).purge(TICK * now as u32);
                 shard.next_purge = outcome.rearm.then_some(now + PURGE_EVERY);
             }
         }
@@ -164,6 +165,11 @@ impl Sim {
             "used count matches connections carrying requests"
         );
         assert_eq!(snapshot.idle_per_shard, lens);
+        assert_eq!(
+            self.shared.conn_count(),
+            busy + pooled,
+            "conn_count is used + idle exactly"
+        );
         let safes: Vec<usize> = (0..self.shards.len())
             .map(|shard| self.pools.own(shard).safe_len())
             .collect();
@@ -285,8 +291,8 @@ fn purge_closes_half_the_excess_each_period() {
         pool.offer(id, HASH, &req).unwrap();
     }
     let mut remaining = Vec::new();
-    for _ in 0..8 {
-        let (closed, _) = pool.purge();
+    for period in 1..=8 {
+        let (closed, _) = pool.purge(Duration::from_secs(5 * period));
         remaining.push((closed.len(), pool.len(), shared.est_need()));
     }
     // Each run uses the old max_used/est_need: excess = idle - max(max_used, est_need), half of it

@@ -22,6 +22,10 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     ("show activity", "show per-shard activity stats"),
     (
+        "show pool advice [<bk>[/<srv>]]",
+        "suggest pool settings from the last minute",
+    ),
+    (
         "show sess [all|<id>]",
         "list the requests in progress (all: idle connections too) or this session",
     ),
@@ -55,6 +59,14 @@ const COMMANDS: &[(&str, &str)] = &[
         "dump volatile server information (all or for a single backend)",
     ),
     ("show version", "show version of the current process"),
+    (
+        "set server <bk>/<srv> pool_max_conn|pool_low_conn|max_reuse <n>",
+        "change a server's pool setting until the next reload",
+    ),
+    (
+        "set server <bk>/<srv> pool_purge_delay <delay>",
+        "change a server's purge delay until the next reload",
+    ),
     (
         "set server <bk>/<srv> weight <w>[%]",
         "change a server's weight",
@@ -141,6 +153,8 @@ mod tests {
                 "get weight <bk>/<srv>",
                 "set maxconn server <bk>/<srv>",
                 "set server <bk>/<srv> health up|stopping|down",
+                "set server <bk>/<srv> pool_max_conn|pool_low_conn|max_reuse <n>",
+                "set server <bk>/<srv> pool_purge_delay <delay>",
                 "set server <bk>/<srv> state ready|drain|maint",
                 "set server <bk>/<srv> weight <w>[%]",
                 "set timeout cli <delay>",
@@ -149,6 +163,7 @@ mod tests {
                 "show backend",
                 "show errors [<px>] [request|response]",
                 "show info [json|typed]",
+                "show pool advice [<bk>[/<srv>]]",
                 "show servers conn [<backend>]",
                 "show servers conn verbose [<backend>]",
                 "show servers state [<backend>]",

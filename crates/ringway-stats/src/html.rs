@@ -28,7 +28,8 @@ td.down{background:#ff9090}td.nolb,td.drain{background:#20a0ff}td.no_check{backg
 td.maint{background:#c07820}\
 .note{color:#666;font-size:.9em}.big{font-weight:600}";
 
-pub(crate) fn escape(text: &str) -> String {
+/// `text` with the HTML special characters escaped.
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

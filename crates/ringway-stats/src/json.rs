@@ -216,6 +216,8 @@ fn backends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
                         "unsafe_idle": pool.unsafe_nb,
                         "safe_idle": pool.safe_nb,
                         "idle_limit": pool.pool_max_conn,
+                        "pool_low_conn": pool.pool_low_conn,
+                        "max_reuse": pool.max_reuse,
                         "idle_per_shard": pool.idle_per_shard,
                         "safe_per_shard": pool.safe_per_shard,
                         "used_per_shard": st.used_per_shard,

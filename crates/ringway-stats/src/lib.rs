@@ -47,7 +47,7 @@ pub use histogram::{
     Histogram, HistogramSnapshot, LatencyHistogram, ReqsPerConnHistogram, LATENCY_BOUNDS_US,
     REQS_PER_CONN_BOUNDS,
 };
-pub use html::{render_stats_html, REFRESH_SECS};
+pub use html::{escape as html_escape, render_stats_html, REFRESH_SECS};
 pub use info::{
     format_uptime, info_format, info_lines, render_info_from, render_show_info,
     render_show_info_as, PRODUCT_NAME, RELEASE_DATE, VERSION,

@@ -47,6 +47,16 @@ fn push_backend(out: &mut String, backend: &BackendInfo, shards: usize) {
     }
 }
 
+/// The pool settings in force (the runtime API may have changed them since the start).
+fn push_limits(out: &mut String, server: &ServerInfo) {
+    let pool = server.pool.snapshot();
+    let _ = write!(
+        out,
+        " limits=pool_max_conn:{},pool_low_conn:{},pool_purge_delay:{}ms,max_reuse:{}",
+        pool.pool_max_conn, pool.pool_low_conn, pool.purge_delay_ms, pool.max_reuse
+    );
+}
+
 /// The verbose fields of one server: how its connections were used and why they closed.
 fn push_verbose(out: &mut String, sums: &ServerSums) {
     let _ = write!(
@@ -90,7 +100,8 @@ fn header(shards: usize) -> String {
 
 /// `show servers conn verbose [<backend>]`: HAProxy's line for each server followed by
 /// `connect=N reuse=N takeover=N req_per_conn=1:N,2:N,3-5:N,... closed=server_close:N,...`
-/// (every bucket and every reason, in a fixed order).
+/// (every bucket and every reason, in a fixed order) and the pool settings in force,
+/// `limits=pool_max_conn:N,pool_low_conn:N,pool_purge_delay:Nms,max_reuse:N`.
 pub fn render_servers_conn_verbose(
     layout: &Layout,
     shards: &[Arc<ShardCounters>],
@@ -99,7 +110,7 @@ pub fn render_servers_conn_verbose(
     let selected = select(layout, backend)?;
     let sums = totals(layout, shards);
     let mut out = header(layout.shards);
-    out.push_str(" connect reuse takeover req_per_conn closed\n");
+    out.push_str(" connect reuse takeover req_per_conn closed limits\n");
     for info in selected {
         let index = layout
             .backends
@@ -115,6 +126,7 @@ pub fn render_servers_conn_verbose(
                 .map(|t| t.counters.clone())
                 .unwrap_or_default();
             push_verbose(&mut out, &counters);
+            push_limits(&mut out, server);
             out.push('\n');
         }
     }
@@ -203,7 +215,7 @@ mod tests {
         assert!(lines
             .next()
             .unwrap()
-            .ends_with("idle_per_thr[2] connect reuse takeover req_per_conn closed"));
+            .ends_with("idle_per_thr[2] connect reuse takeover req_per_conn closed limits"));
         let line = lines.next().unwrap();
         assert!(
             line.starts_with("be/s1 3/1 127.0.0.1 9001 - 5000 0 0 0 0 0 -1 0 0 0 connect=3 "),
@@ -213,7 +225,13 @@ mod tests {
             " reuse=7 takeover=0 req_per_conn=1:1,2:0,3-5:1,6-10:0,11-100:0,101-1000:0,>1000:1 "
         ));
         assert!(line.contains(" closed=server_close:2,purged:0,pool_full:1,not_needed:0,"));
-        assert!(line.ends_with(",tunnel:0,shutdown:0,unexpected_data:0,after_head:0,server_down:0"));
+        assert!(
+            line.ends_with(
+                " limits=pool_max_conn:-1,pool_low_conn:0,pool_purge_delay:5000ms,max_reuse:-1"
+            ),
+            "{line}"
+        );
+        assert!(line.contains(",tunnel:0,shutdown:0,unexpected_data:0,after_head:0,server_down:0 "));
         assert_eq!(lines.next(), None);
         assert_eq!(
             render_servers_conn_verbose(&layout, &shards, Some("nope")),

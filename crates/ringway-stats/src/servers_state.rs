@@ -139,16 +139,11 @@ pub fn render_show_version() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{limits, sample_layout, section_of, server, FORMATS};
-    use ringway_pool::ServerShared;
+    use crate::testutil::{section_of, two_server_layout, FORMATS};
 
+    /// fe (iid 2), be (iid 3) with s1 and s2.
     fn layout() -> Layout {
-        let mut layout = sample_layout(1, limits(-1, 5000));
-        let pool = ServerShared::new(limits(-1, 5000), 1);
-        layout.backends[0]
-            .servers
-            .push(server("s2", 2, "127.0.0.1:9002", 0, pool));
-        layout
+        two_server_layout()
     }
 
     #[test]

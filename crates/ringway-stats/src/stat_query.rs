@@ -140,17 +140,11 @@ pub fn render_show_stat_args(
 mod tests {
     use super::*;
     use crate::layout::ServerState;
-    use crate::testutil::{all_shards, limits, sample_layout, server};
-    use ringway_pool::ServerShared;
+    use crate::testutil::{all_shards, two_server_layout};
 
     /// fe (iid 2), be (iid 3) with s1 and s2.
     fn layout() -> Layout {
-        let mut layout = sample_layout(1, limits(-1, 5000));
-        let pool = ServerShared::new(limits(-1, 5000), 1);
-        layout.backends[0]
-            .servers
-            .push(server("s2", 2, "127.0.0.1:9002", 0, pool));
-        layout
+        two_server_layout()
     }
 
     /// `pxname/svname` of each CSV row.

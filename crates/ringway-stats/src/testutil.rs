@@ -36,6 +36,16 @@ pub fn server(name: &str, sid: u32, addr: &str, maxconn: u32, pool: ServerShared
     }
 }
 
+/// The sample layout on one shard with a second server, `s2` at 127.0.0.1:9002.
+pub fn two_server_layout() -> Layout {
+    let mut layout = sample_layout(1, limits(-1, 5000));
+    let pool = ServerShared::new(limits(-1, 5000), 1);
+    layout.backends[0]
+        .servers
+        .push(server("s2", 2, "127.0.0.1:9002", 0, pool));
+    layout
+}
+
 /// Like the reference sample: frontend `fe` (iid 2, maxconn 8000), backend `be` (iid 3,
 /// roundrobin) with `s1` at 127.0.0.1:9001.
 pub fn sample_layout(shards: usize, limits: PoolLimits) -> Layout {

@@ -26,7 +26,7 @@ use ringway_stats::{
 
 use crate::admin::cli_session::{self, parse_set_timeout, Effect, Limits};
 use crate::admin::clients::Clients;
-use crate::admin::{health_cmds, show, socket_file, weights};
+use crate::admin::{health_cmds, pool_cmds, show, socket_file, weights};
 use crate::client::sessions;
 use crate::process::{Current, ProcessShared, ShardCommand};
 
@@ -238,6 +238,8 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
             render_servers_conn(layout, Some(backend)).unwrap_or_else(|error| error)
         }
         ["show", "activity"] => render_show_activity(layout, counters),
+        ["show", "pool", "advice"] => pool_cmds::show_advice(shared, None),
+        ["show", "pool", "advice", target] => pool_cmds::show_advice(shared, Some(target)),
         ["show", "sess"] => show_sess(shared, None),
         ["show", "sess", "all"] => show_sess(shared, Some(SessFilter::All)),
         ["show", "sess", id] => match parse_session_id(id) {
@@ -246,6 +248,11 @@ fn run_one(shared: &ProcessShared, words: &[&str]) -> String {
         },
         ["quit"] => String::new(),
         ["set", "server", target, "state", state] => set_server_state(shared, target, state),
+        ["set", "server", target, setting, value @ ..]
+            if pool_cmds::is_pool_setting(setting) && value.len() <= 1 =>
+        {
+            pool_cmds::set_pool_setting(shared, target, setting, value.first().copied())
+        }
         ["set", "server", target, "weight", rest @ ..] => {
             weights::set_weight(shared, target, rest.first().copied())
         }

@@ -18,6 +18,7 @@ pub(crate) mod clients;
 pub(crate) mod control;
 mod health_cmds;
 mod http;
+pub(crate) mod pool_cmds;
 pub(crate) mod show;
 pub(crate) mod socket_file;
 mod stuck;
@@ -32,7 +33,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ringway_stats::{
-    render_metrics, render_show_stat, render_stats_html, render_stats_json, METRICS_CONTENT_TYPE,
+    render_metrics, render_show_stat, render_stats_html, stats_json, METRICS_CONTENT_TYPE,
 };
 
 use crate::process::upgrade::pipe;
@@ -217,22 +218,22 @@ fn route(request: &Request, shared: &ProcessShared) -> Response {
             render_metrics(layout, counters, stopping),
         ),
         "/stats" => match stuck::stuck_sessions(request, shared) {
-            Ok(stuck) => Response::new(
-                200,
-                "text/html; charset=utf-8",
-                render_stats_html(layout, counters, stopping, &stuck),
-            ),
+            Ok(stuck) => {
+                let mut page = render_stats_html(layout, counters, stopping, &stuck);
+                pool_cmds::add_advice_html(&mut page, shared);
+                Response::new(200, "text/html; charset=utf-8", page)
+            }
             Err(response) => response,
         },
         path if is_stats_csv(path) => {
             Response::new(200, "text/plain", render_show_stat(layout, counters))
         }
         "/stats.json" => match stuck::stuck_sessions(request, shared) {
-            Ok(stuck) => Response::new(
-                200,
-                "application/json",
-                render_stats_json(layout, counters, stopping, &stuck),
-            ),
+            Ok(stuck) => {
+                let mut document = stats_json(layout, counters, stopping, &stuck);
+                pool_cmds::add_advice_json(&mut document, shared);
+                Response::new(200, "application/json", format!("{document}\n"))
+            }
             Err(response) => response,
         },
         "/ready" if shared.readiness.is_ready() => Response::new(200, "text/plain", "ready\n"),

@@ -33,6 +33,8 @@ pub enum ShardCommand {
     ShutdownServerSessions { backend: usize, server: usize },
     /// Close this server's idle connections (maintenance).
     CloseIdle { backend: usize, server: usize },
+    /// The runtime API changed this server's pool settings (`admin::pool_cmds`).
+    PoolLimitsChanged { backend: usize, server: usize },
     /// Health checks found this server DOWN: close its idle connections.
     ServerDown { backend: usize, server: usize },
     /// For shard 0: passive detection saw `errors` consecutive errors on this server, the last
@@ -100,6 +102,8 @@ pub struct ProcessShared {
     pub accepting: AtomicU64,
     /// Idle server connections a predecessor handed over, per shard: `incoming[shard]`.
     pub incoming: Vec<SegQueue<crate::process::reload::Migrated>>,
+    /// Pool counters over the last minute, for `show pool advice`.
+    pub advice: crate::admin::pool_cmds::AdviceLog,
     /// The consistent-hash ring of each backend balancing by `source` or `uri`:
     /// `rings[backend]`, built once per generation.
     pub rings: Vec<Option<ringway_pool::HashRing>>,

@@ -785,6 +785,7 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
             .iter()
             .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())
             .collect(),
+        advice: crate::admin::pool_cmds::AdviceLog::new(&servers_per_backend),
         observed: servers_per_backend
             .iter()
             .map(|&count| (0..count).map(|_| AtomicU32::new(0)).collect())

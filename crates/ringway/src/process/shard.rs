@@ -185,7 +185,7 @@ impl ShardCtx {
     pub fn arm_purge(&self, backend: usize, server: usize) {
         let timer = &self.purge_timers[backend][server];
         if timer.deadline.get().is_none() {
-            let delay = self.process.config.backends[backend].servers[server].pool_purge_delay;
+            let delay = self.process.idle[backend][server].shared().purge_delay();
             timer.deadline.set(Some(Instant::now() + delay));
             timer.armed.notify();
         }
@@ -293,6 +293,41 @@ impl ShardCtx {
         );
     }
 
+    /// New pool settings from the runtime API: a purge timer armed with the old delay fires
+    /// by the new one if sooner, and idle connections over a lowered `pool_max_conn` close,
+    /// this shard's oldest first (`pooling_disabled` at 0, `pool_full` otherwise).
+    fn apply_pool_limits(&self, backend: usize, server: usize) {
+        let idle = &self.process.idle[backend][server];
+        let timer = &self.purge_timers[backend][server];
+        if let Some(deadline) = timer.deadline.get() {
+            let sooner = Instant::now() + idle.shared().purge_delay();
+            if sooner < deadline {
+                timer.deadline.set(Some(sooner));
+                timer.armed.notify();
+            }
+        }
+        let max = idle.shared().pool_max_conn();
+        let Ok(max) = usize::try_from(max) else {
+            return; // -1: unlimited
+        };
+        let reason = if max == 0 {
+            CloseReason::PoolingDisabled
+        } else {
+            CloseReason::PoolFull
+        };
+        let mut closed = Vec::new();
+        {
+            let mut pool = idle.own(self.id);
+            while idle.shared().idle_count() > max {
+                match pool.pop_oldest() {
+                    Some(conn) => closed.push(conn),
+                    None => break,
+                }
+            }
+        }
+        self.close_pooled(backend, server, closed, reason);
+    }
+
     fn close_idle(&self, backend: usize, server: usize, reason: CloseReason) {
         let closed = self.process.idle[backend][server].own(self.id).drain_all();
         self.close_pooled(backend, server, closed, reason);
@@ -324,6 +359,9 @@ impl ShardCtx {
             }
             ShardCommand::CloseIdle { backend, server } => {
                 self.close_idle(backend, server, CloseReason::Maintenance)
+            }
+            ShardCommand::PoolLimitsChanged { backend, server } => {
+                self.apply_pool_limits(backend, server)
             }
             ShardCommand::ServerDown { backend, server } => {
                 self.close_idle(backend, server, CloseReason::ServerDown)
@@ -462,6 +500,13 @@ async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
     }
 }
 
+/// Time since the first call in this process: the monotonic clock the pools' purge runs share
+/// (any fixed instant serves, as long as every shard uses the same).
+fn since_start() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
 async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
     let timer = &ctx.purge_timers[backend][server];
     loop {
@@ -474,13 +519,17 @@ async fn purge_loop(ctx: Rc<ShardCtx>, backend: usize, server: usize) {
         };
         let now = Instant::now();
         if deadline > now {
-            futures_lite::future::or(sleep(deadline - now), ctx.stop.wait()).await;
+            // A new purge delay from the runtime API may bring the deadline forward.
+            let woken = futures_lite::future::or(sleep(deadline - now), timer.armed.notified());
+            futures_lite::future::or(woken, ctx.stop.wait()).await;
             continue;
         }
-        let (closed, outcome) = ctx.process.idle[backend][server].own(ctx.id).purge();
+        let (closed, outcome) = ctx.process.idle[backend][server]
+            .own(ctx.id)
+            .purge(since_start());
         ctx.close_pooled(backend, server, closed, CloseReason::Purged);
         ctx.drop_orphans(backend, server);
-        let delay = ctx.process.config.backends[backend].servers[server].pool_purge_delay;
+        let delay = ctx.process.idle[backend][server].shared().purge_delay();
         timer
             .deadline
             .set(outcome.rearm.then(|| Instant::now() + delay));
@@ -538,6 +587,9 @@ async fn control_tick(ctx: &ShardCtx) {
             ctx.drop_orphans(backend, server);
         }
         ctx.logs.flush_all();
+        if ctx.id == 0 {
+            ctx.process.advice.sample(&ctx.process);
+        }
         let tasks = glommio::executor().executor_stats().tasks_executed();
         ctx.counters
             .activity

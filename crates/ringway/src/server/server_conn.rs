@@ -368,7 +368,7 @@ impl ServerConn {
             is_safe: self.record.requests >= 2,
             private: self.private,
             server_maint: admin == ServerState::Maint,
-            reusable: reusable && idle.shared().limits().reuse_allowed(self.record.requests),
+            reusable: reusable && idle.shared().reuse_allowed(self.record.requests),
             fd: process.fd_pressure(),
         };
         let ServerConn {
