@@ -88,7 +88,20 @@ pub(crate) struct DraftTuning {
     pub http_keep_alive: Option<At<Duration>>,
     pub queue: Option<At<Duration>>,
     pub tunnel: Option<At<Duration>>,
+    pub client_fin: Option<At<Duration>>,
+    pub server_fin: Option<At<Duration>>,
     pub retries: Option<At<i64>>,
+    pub tcp_keepalive: Option<DraftTcpKeepalive>,
+}
+
+/// `tcp_keepalive`, an inline table.
+#[derive(Debug, Default)]
+pub(crate) struct DraftTcpKeepalive {
+    pub client: Option<At<bool>>,
+    pub server: Option<At<bool>>,
+    pub idle: Option<At<Duration>>,
+    pub interval: Option<At<Duration>>,
+    pub count: Option<At<i64>>,
 }
 
 #[derive(Debug, Default)]

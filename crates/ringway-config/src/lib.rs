@@ -37,7 +37,7 @@ pub use model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, CookieMode,
     ForwardHeaders, Frontend, FrontendTls, Global, HealthCheck, LogFormat, LogTarget, Observe,
     ObserveLayer, OnError, PersistCookie, ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni,
-    StatsSocket, SyslogOptions, SyslogRfc, Timeouts, Verify, FACILITIES,
+    StatsSocket, SyslogOptions, SyslogRfc, TcpKeepalive, Timeouts, Verify, FACILITIES,
 };
 
 /// Reads and checks the configuration file at `path`.

@@ -129,6 +129,13 @@ pub struct Timeouts {
     pub queue: Duration,
     /// `timeout_tunnel`: inactivity of an upgraded (tunnelled) connection.
     pub tunnel: Duration,
+    /// `timeout_client_fin` (HAProxy's `timeout client-fin`; a frontend's applies): the client
+    /// side's inactivity once one direction is shut (the client sent its FIN, or the proxy sent
+    /// one to it). None: the side's ordinary timeout, as HAProxy when unset.
+    pub client_fin: Option<Duration>,
+    /// `timeout_server_fin` (HAProxy's `timeout server-fin`; a backend's applies): the server
+    /// side's inactivity once one direction is shut.
+    pub server_fin: Option<Duration>,
 }
 
 impl Default for Timeouts {
@@ -141,8 +148,26 @@ impl Default for Timeouts {
             http_keep_alive: Duration::from_secs(10),
             queue: Duration::from_secs(5),
             tunnel: Duration::from_secs(3600),
+            client_fin: None,
+            server_fin: None,
         }
     }
+}
+
+/// `tcp_keepalive`: SO_KEEPALIVE on accepted client sockets (`client`, HAProxy's `option
+/// clitcpka`, read from the frontend) and on server connections (`server`, `option srvtcpka`,
+/// read from the backend); the system's probe intervals unless `idle`, `interval` or `count`
+/// (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT) are set. Off by default, as HAProxy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    pub client: bool,
+    pub server: bool,
+    /// Silence before the first probe (whole seconds).
+    pub idle: Option<Duration>,
+    /// Between probes (whole seconds).
+    pub interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped.
+    pub count: Option<u32>,
 }
 
 /// Default `retries` when neither `[defaults]` nor the section sets it.
@@ -169,6 +194,8 @@ pub struct Frontend {
     pub monitor_uri: Option<String>,
     pub timeouts: Timeouts,
     pub retries: u32,
+    /// SO_KEEPALIVE on accepted client sockets when `client` is set.
+    pub tcp_keepalive: TcpKeepalive,
 }
 
 /// A host route of a frontend.
@@ -308,6 +335,8 @@ pub struct Backend {
     pub servers: Vec<Server>,
     pub timeouts: Timeouts,
     pub retries: u32,
+    /// SO_KEEPALIVE on server connections when `server` is set.
+    pub tcp_keepalive: TcpKeepalive,
     /// How servers with `check = true` are checked (`health_check`; HAProxy's defaults when
     /// absent).
     pub health_check: HealthCheck,

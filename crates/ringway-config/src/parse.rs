@@ -12,7 +12,7 @@ use toml::Spanned;
 use crate::draft::{
     At, DraftAccessLog, DraftBackend, DraftCertPair, DraftConfig, DraftCookie, DraftFrontend,
     DraftFrontendTls, DraftGlobal, DraftHealthCheck, DraftRoute, DraftServer, DraftServerTls,
-    DraftStatsSocket, DraftTuning, List, Origin,
+    DraftStatsSocket, DraftTcpKeepalive, DraftTuning, List, Origin,
 };
 use crate::duration::parse_duration;
 use crate::error::Issues;
@@ -41,8 +41,12 @@ const TUNING_KEYS: &[&str] = &[
     "timeout_http_keep_alive",
     "timeout_queue",
     "timeout_tunnel",
+    "timeout_client_fin",
+    "timeout_server_fin",
     "retries",
+    "tcp_keepalive",
 ];
+const TCP_KEEPALIVE_KEYS: &[&str] = &["client", "server", "idle", "interval", "count"];
 const FRONTEND_KEYS: &[&str] = &[
     "name",
     "bind",
@@ -219,7 +223,23 @@ fn read_tuning(table: &Reader<'_, '_>, issues: &mut Issues) -> DraftTuning {
         http_keep_alive: table.duration("timeout_http_keep_alive", issues),
         queue: table.duration("timeout_queue", issues),
         tunnel: table.duration("timeout_tunnel", issues),
+        client_fin: table.duration("timeout_client_fin", issues),
+        server_fin: table.duration("timeout_server_fin", issues),
         retries: table.integer("retries", issues),
+        tcp_keepalive: table
+            .table("tcp_keepalive", issues)
+            .map(|keepalive| read_tcp_keepalive(keepalive, issues)),
+    }
+}
+
+fn read_tcp_keepalive(table: Reader<'_, '_>, issues: &mut Issues) -> DraftTcpKeepalive {
+    table.check_keys(&[TCP_KEEPALIVE_KEYS], issues);
+    DraftTcpKeepalive {
+        client: table.boolean("client", issues),
+        server: table.boolean("server", issues),
+        idle: table.duration("idle", issues),
+        interval: table.duration("interval", issues),
+        count: table.integer("count", issues),
     }
 }
 

@@ -9,6 +9,7 @@
 //! when no issue was recorded.
 
 mod cookie;
+mod keepalive;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,8 +28,8 @@ use crate::log_target::{parse_facility, parse_format, parse_rfc, parse_tag, pars
 use crate::model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, ForwardHeaders,
     Frontend, FrontendTls, Global, HealthCheck, LogFormat, Observe, ObserveLayer, OnError,
-    ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, SyslogOptions, Timeouts,
-    Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
+    ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, SyslogOptions,
+    TcpKeepalive, Timeouts, Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
 };
 
 const MAX_SHARDS: i64 = 1024;
@@ -60,6 +61,7 @@ pub(crate) fn build(draft: DraftConfig, base: Option<&Path>, issues: &mut Issues
         Tuning {
             timeouts: Timeouts::default(),
             retries: DEFAULT_RETRIES,
+            tcp_keepalive: TcpKeepalive::default(),
         },
     );
     check.not_empty(
@@ -114,6 +116,7 @@ pub(crate) fn build(draft: DraftConfig, base: Option<&Path>, issues: &mut Issues
 struct Tuning {
     timeouts: Timeouts,
     retries: u32,
+    tcp_keepalive: TcpKeepalive,
 }
 
 /// Names seen so far in one namespace, for uniqueness and lookups.
@@ -307,6 +310,21 @@ impl Checker<'_> {
                 }
             }
         }
+        for (given, slot) in [
+            (&draft.client_fin, &mut out.timeouts.client_fin),
+            (&draft.server_fin, &mut out.timeouts.server_fin),
+        ] {
+            if let Some(given) = given {
+                if given.value.is_zero() {
+                    self.issue(given, "must be greater than 0");
+                } else {
+                    *slot = Some(given.value);
+                }
+            }
+        }
+        if let Some(keepalive) = &draft.tcp_keepalive {
+            out.tcp_keepalive = self.tcp_keepalive(keepalive, out.tcp_keepalive);
+        }
         if let Some(retries) = self.ranged(&draft.retries, 0, i64::from(u32::MAX)) {
             out.retries = u32::try_from(retries).unwrap_or(out.retries);
         }
@@ -378,6 +396,7 @@ impl Checker<'_> {
                 .iter()
                 .filter_map(|server| server.cookie.as_ref()),
         );
+        self.keepalive_side(&draft.tuning, "client", "frontend");
         let tuning = self.tuning(&draft.tuning, defaults);
         Backend {
             name: name_of(&draft.name),
@@ -390,6 +409,7 @@ impl Checker<'_> {
             servers,
             timeouts: tuning.timeouts,
             retries: tuning.retries,
+            tcp_keepalive: tuning.tcp_keepalive,
             health_check,
             allbackups: draft.allbackups.as_ref().is_some_and(|all| all.value),
             cookie,
@@ -734,6 +754,7 @@ impl Checker<'_> {
             .monitor_uri
             .as_ref()
             .and_then(|uri| self.monitor_uri(uri));
+        self.keepalive_side(&draft.tuning, "server", "backend");
         let tuning = self.tuning(&draft.tuning, defaults);
         Frontend {
             name: name_of(&draft.name),
@@ -750,6 +771,7 @@ impl Checker<'_> {
             monitor_uri,
             timeouts: tuning.timeouts,
             retries: tuning.retries,
+            tcp_keepalive: tuning.tcp_keepalive,
         }
     }
 

@@ -129,6 +129,21 @@ fn full_example_sets_every_key() {
     assert_eq!(web.access_log, Some(AccessLog::new(LogTarget::Stderr)));
     assert_eq!(web.timeouts.client, Duration::from_secs(60));
     assert_eq!(web.timeouts.server, Duration::from_secs(30));
+    assert_eq!(web.timeouts.client_fin, Some(Duration::from_secs(1)));
+    assert_eq!(
+        config.backends[0].timeouts.server_fin,
+        Some(Duration::from_secs(1))
+    );
+    let keepalive = config.backends[0].tcp_keepalive;
+    assert!(web.tcp_keepalive.client && keepalive.server);
+    assert_eq!(
+        (keepalive.idle, keepalive.interval, keepalive.count),
+        (
+            Some(Duration::from_secs(60)),
+            Some(Duration::from_secs(10)),
+            Some(6)
+        )
+    );
 
     let plain = &config.frontends[1];
     assert_eq!(

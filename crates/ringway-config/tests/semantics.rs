@@ -26,6 +26,8 @@ fn built_in_defaults() {
         http_keep_alive: Duration::from_secs(10),
         queue: Duration::from_secs(5),
         tunnel: Duration::from_secs(3600),
+        client_fin: None,
+        server_fin: None,
     };
     assert_eq!(Timeouts::default(), timeouts);
     assert_eq!(config.frontends[0].timeouts, timeouts);

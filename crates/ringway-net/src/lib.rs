@@ -20,7 +20,7 @@ mod watch;
 pub use doorbell::{Doorbell, DoorbellListener};
 pub use listener::Listener;
 pub use poller::{Poller, PollerActivity};
-pub use socket::Socket;
+pub use socket::{Keepalive, Socket};
 pub use spin::Spin;
 pub use timer::sleep_until;
 pub use watch::{watch_fired, IdleCheck};

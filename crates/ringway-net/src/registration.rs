@@ -96,6 +96,12 @@ impl Registration {
         Poll::Pending
     }
 
+    /// Forgets the deadline of a wait under way in `direction`: its next poll sets one from the
+    /// timeout it is given then.
+    pub(crate) fn restart_wait(&self, direction: Direction) {
+        self.wait_cell(direction).set(None);
+    }
+
     fn wait_cell(&self, direction: Direction) -> &Cell<Option<Option<Instant>>> {
         match direction {
             Direction::Read => &self.read_wait,

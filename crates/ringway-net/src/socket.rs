@@ -21,6 +21,17 @@ use crate::poller::Direction;
 use crate::registration::Registration;
 use crate::watch::IdleCheck;
 
+/// TCP keepalive timings; `None` keeps the system's (`net.ipv4.tcp_keepalive_*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence before the first probe (TCP_KEEPIDLE, whole seconds).
+    pub idle: Option<Duration>,
+    /// Between probes (TCP_KEEPINTVL, whole seconds).
+    pub interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped (TCP_KEEPCNT).
+    pub count: Option<u32>,
+}
+
 /// A TCP stream read and written through the thread's poller.
 pub struct Socket {
     registration: Registration,
@@ -95,6 +106,21 @@ impl Socket {
         Ok(())
     }
 
+    /// As [`Socket::set_read_timeout`], and a read already waiting takes the new bound from now
+    /// (a tunnel whose other direction just closed).
+    pub fn reset_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(timeout)?;
+        self.registration.restart_wait(Direction::Read);
+        Ok(())
+    }
+
+    /// As [`Socket::set_write_timeout`], and a write already waiting takes the new bound from now.
+    pub fn reset_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set_write_timeout(timeout)?;
+        self.registration.restart_wait(Direction::Write);
+        Ok(())
+    }
+
     pub fn write_timeout(&self) -> Option<Duration> {
         self.write_timeout.get()
     }
@@ -109,6 +135,27 @@ impl Socket {
 
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.tcp.set_nodelay(nodelay)
+    }
+
+    /// Turns TCP keepalive probes on (SO_KEEPALIVE), with the timings `keepalive` gives and the
+    /// system's for the others. One system call per timing set, once per connection.
+    pub fn set_keepalive(&self, keepalive: Keepalive) -> io::Result<()> {
+        let mut params = socket2::TcpKeepalive::new();
+        if let Some(idle) = keepalive.idle {
+            params = params.with_time(idle);
+        }
+        if let Some(interval) = keepalive.interval {
+            params = params.with_interval(interval);
+        }
+        if let Some(count) = keepalive.count {
+            params = params.with_retries(count);
+        }
+        socket2::SockRef::from(&self.tcp).set_tcp_keepalive(&params)
+    }
+
+    /// Whether SO_KEEPALIVE is on (a `getsockopt`, for diagnostics and tests).
+    pub fn keepalive(&self) -> io::Result<bool> {
+        socket2::SockRef::from(&self.tcp).keepalive()
     }
 
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {

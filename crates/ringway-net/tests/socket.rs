@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{connect, on_executor, round_trip, DEADLINE};
+use common::{connect, echo_server, on_executor, round_trip, DEADLINE};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use ringway_net::{Listener, Socket};
 
@@ -152,5 +152,35 @@ fn an_accepted_socket_round_trips_with_a_connected_one() {
         }
         drop(client);
         server.await;
+    });
+}
+
+#[test]
+fn keepalive_is_off_until_set_and_takes_the_given_timings() {
+    let addr = echo_server();
+    on_executor(1, move || async move {
+        let socket = connect(addr).await;
+        assert!(!socket.keepalive().unwrap(), "off by default");
+        socket
+            .set_keepalive(ringway_net::Keepalive::default())
+            .unwrap();
+        assert!(socket.keepalive().unwrap());
+        let system_idle = socket2::SockRef::from(&socket).keepalive_time().unwrap();
+        socket
+            .set_keepalive(ringway_net::Keepalive {
+                idle: Some(Duration::from_secs(7)),
+                interval: Some(Duration::from_secs(3)),
+                count: Some(4),
+            })
+            .unwrap();
+        let raw = socket2::SockRef::from(&socket);
+        assert_eq!(raw.keepalive_time().unwrap(), Duration::from_secs(7));
+        assert_eq!(raw.keepalive_interval().unwrap(), Duration::from_secs(3));
+        assert_eq!(raw.keepalive_retries().unwrap(), 4);
+        assert_ne!(
+            system_idle,
+            Duration::from_secs(7),
+            "the timing came from the setter"
+        );
     });
 }

@@ -2,7 +2,8 @@
 //! layout: client connections against requests per frontend (seed 000: sessions are not
 //! connections), then per backend a row per server with requests, new connections, reuse
 //! ratio, pool state per shard, takeovers, purges, the reasons connections closed and how many
-//! requests they carried (seed 001), then per-shard activity. Every name is HTML-escaped.
+//! requests they carried (seed 001), then per-shard activity. The stuck requests (seed 003)
+//! come after the frontends (`stuck.rs`). Every name is HTML-escaped.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use crate::close::CloseReason;
 use crate::counters::ShardCounters;
 use crate::info::{format_uptime, PRODUCT_NAME, VERSION};
 use crate::layout::{Layout, ServerState};
+use crate::stuck::{stuck_html, StuckSessions};
 use crate::totals::{shard_server_sums, totals, ServerTotals};
 
 /// Seconds between the page's own reloads.
@@ -258,8 +260,13 @@ fn shards_table(out: &mut String, shards: &[Arc<ShardCounters>]) {
     out.push_str("</table>\n");
 }
 
-/// The whole `/stats` page.
-pub fn render_stats_html(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: bool) -> String {
+/// The whole `/stats` page; `stuck` are the requests in progress past the page's threshold.
+pub fn render_stats_html(
+    layout: &Layout,
+    shards: &[Arc<ShardCounters>],
+    stopping: bool,
+    stuck: &StuckSessions,
+) -> String {
     let t = totals(layout, shards);
     let mut out = String::with_capacity(16 * 1024);
     head(&mut out, &format!("{PRODUCT_NAME} stats"));
@@ -274,6 +281,7 @@ pub fn render_stats_html(layout: &Layout, shards: &[Arc<ShardCounters>], stoppin
         if stopping { " &middot; <b>stopping</b>" } else { "" },
     );
     frontends(&mut out, layout, &t);
+    stuck_html(&mut out, layout, stuck);
     backends(&mut out, layout, &t);
     shards_table(&mut out, shards);
     out.push_str(
@@ -305,7 +313,7 @@ mod tests {
         s1.record_close(CloseReason::PoolFull, 2);
         s1.record_close(CloseReason::ServerClose, 1);
         layout.backends[0].servers[0].state.set(ServerState::Maint);
-        let page = render_stats_html(&layout, &shards, false);
+        let page = render_stats_html(&layout, &shards, false, &StuckSessions::default());
         assert!(page.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
         assert!(page.contains("<td>4.00</td>"), "requests per connection");
         assert!(page.contains("Backend b&lt;&amp;&gt;"));

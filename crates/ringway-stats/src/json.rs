@@ -1,7 +1,8 @@
 //! `GET /stats.json`: everything the other outputs show, as one JSON document. Owns its shape:
 //! `process`, `frontends` (with per-shard values), `backends` with their `servers` (counters,
 //! pool state, close reasons, requests per connection, latency, per-shard values) and
-//! `shards` (activity and latency). Histograms are `{"buckets": [{"le": bound, "count": n}],
+//! `shards` (activity and latency), and `stuck`: the requests in progress past the threshold
+//! (`stuck_threshold_ms`), oldest first. Histograms are `{"buckets": [{"le": bound, "count": n}],
 //! "count": n, "sum": n}` with per-bucket (not cumulative) counts and `"le": null` for the
 //! overflow bucket.
 
@@ -15,6 +16,7 @@ use crate::histogram::HistogramSnapshot;
 use crate::info::{PRODUCT_NAME, VERSION};
 use crate::layout::{Layout, ServerState};
 use crate::status::HealthView;
+use crate::stuck::{stuck_json, StuckSessions};
 use crate::totals::{
     server_sums_on, shard_server_sums, totals, ServerSums, StatusTotals, TlsTotals,
 };
@@ -274,7 +276,12 @@ fn shard_values(shards: &[Arc<ShardCounters>]) -> Vec<Value> {
 }
 
 /// The `/stats.json` document.
-pub fn stats_json(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: bool) -> Value {
+pub fn stats_json(
+    layout: &Layout,
+    shards: &[Arc<ShardCounters>],
+    stopping: bool,
+    stuck: &StuckSessions,
+) -> Value {
     let t = totals(layout, shards);
     json!({
         "process": {
@@ -293,12 +300,19 @@ pub fn stats_json(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: bool
         "frontends": frontends(layout, shards),
         "backends": backends(layout, shards),
         "shards": shard_values(shards),
+        "stuck_threshold_ms": stuck.threshold.as_millis() as u64,
+        "stuck": stuck_json(layout, stuck),
     })
 }
 
 /// [`stats_json`] as text.
-pub fn render_stats_json(layout: &Layout, shards: &[Arc<ShardCounters>], stopping: bool) -> String {
-    let mut text = stats_json(layout, shards, stopping).to_string();
+pub fn render_stats_json(
+    layout: &Layout,
+    shards: &[Arc<ShardCounters>],
+    stopping: bool,
+    stuck: &StuckSessions,
+) -> String {
+    let mut text = stats_json(layout, shards, stopping, stuck).to_string();
     text.push('\n');
     text
 }
@@ -320,7 +334,13 @@ mod tests {
         s1.connect.add(2);
         s1.reuse.add(8);
         s1.record_close(CloseReason::Maintenance, 7);
-        let v: Value = serde_json::from_str(&render_stats_json(&layout, &shards, false)).unwrap();
+        let v: Value = serde_json::from_str(&render_stats_json(
+            &layout,
+            &shards,
+            false,
+            &StuckSessions::default(),
+        ))
+        .unwrap();
         assert_eq!(v["process"]["shards"], 2);
         assert_eq!(v["process"]["requests"], 10);
         let fe = &v["frontends"][0];
@@ -351,8 +371,13 @@ mod tests {
         let now = std::time::Instant::now();
         *server.health() = ringway_pool::HealthMachine::new(2, 3, true, now);
         server.health().force(ringway_pool::Health::Stopping, now);
-        let v: Value =
-            serde_json::from_str(&render_stats_json(&layout, &all_shards(&layout), false)).unwrap();
+        let v: Value = serde_json::from_str(&render_stats_json(
+            &layout,
+            &all_shards(&layout),
+            false,
+            &StuckSessions::default(),
+        ))
+        .unwrap();
         let server = &v["backends"][0]["servers"][0];
         assert_eq!(server["status"], "NOLB");
         let health = &server["health"];

@@ -29,6 +29,7 @@ mod sess;
 mod stat_csv;
 mod stat_query;
 mod status;
+mod stuck;
 mod syslog;
 mod totals;
 mod typed;
@@ -73,6 +74,7 @@ pub use stat_csv::{
 };
 pub use stat_query::{render_show_stat_args, StatFilter, StatQuery, NO_SUCH_PROXY};
 pub use status::{BackendHealth, BackendHistory, CheckCounters, CheckView, HealthView};
+pub use stuck::{StuckServer, StuckSessions, DEFAULT_STUCK_THRESHOLD, STUCK_LISTED};
 pub use syslog::{pri, Severity, SyslogFrame, SyslogRfc, SyslogTime, MAX_FACILITY};
 pub use totals::{
     server_sums_on, shard_server_sums, totals, uptime_ms, BackendOwn, BackendTotals,

@@ -32,7 +32,8 @@ pub struct SessionRow {
     pub requests: u64,
 }
 
-fn names(layout: &Layout, server: Option<(usize, usize)>) -> (&str, &str) {
+/// The backend and server names of a row's server; HAProxy's `<NONE>`/`<none>` without one.
+pub(crate) fn server_names(layout: &Layout, server: Option<(usize, usize)>) -> (&str, &str) {
     let found = server.and_then(|(backend, server)| {
         let backend = layout.backends.get(backend)?;
         Some((
@@ -54,7 +55,7 @@ pub fn render_show_sess(layout: &Layout, rows: &[SessionRow]) -> String {
             .frontends
             .get(row.frontend)
             .map_or("<NONE>", |f| f.name.as_str());
-        let (backend, server) = names(layout, row.server);
+        let (backend, server) = server_names(layout, row.server);
         let _ = writeln!(
             out,
             "{:#x}: proto={proto} src={} fe={frontend} be={backend} srv={server} \

@@ -41,6 +41,11 @@ pub enum ProxyError {
     /// The server did not answer within timeout_server.
     #[error("server timeout")]
     ServerTimeout,
+    /// The client half-closed its connection and the server stayed silent past
+    /// timeout_client_fin, before or during its response (HAProxy's client-fin timeout); the
+    /// client gets no answer.
+    #[error("client half-closed, server silent past timeout_client_fin")]
+    ClientFinTimeout,
 }
 
 impl ProxyError {
@@ -56,6 +61,7 @@ impl ProxyError {
             | ProxyError::BadResponse(_)
             | ProxyError::Server(_) => 502,
             ProxyError::ServerTimeout => 504,
+            ProxyError::ClientFinTimeout => 408,
         }
     }
 

@@ -19,6 +19,17 @@ pub struct Request {
     pub query: String,
 }
 
+impl Request {
+    /// The value of the first `name=value` pair of the query string (no percent-decoding: the
+    /// admin listener's parameters are plain words).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == name).then_some(value)
+        })
+    }
+}
+
 /// Parses the request line of a complete head.
 pub fn parse_request_line(head: &[u8]) -> Option<Request> {
     let end = head
@@ -127,6 +138,14 @@ mod tests {
             ),
             ("GET", "/metrics", "x=1")
         );
+        assert_eq!(request.param("x"), Some("1"));
+        let request = parse_request_line(b"GET /stats?a=b&stuck=5s#top HTTP/1.1\r\n").unwrap();
+        assert_eq!(
+            (request.path.as_str(), request.param("stuck")),
+            ("/stats", Some("5s"))
+        );
+        assert_eq!(request.param("a"), Some("b"));
+        assert_eq!(request.param("none"), None);
         let request = parse_request_line(b"GET /m#f?x HTTP/1.1\r\n").unwrap();
         assert_eq!((request.path.as_str(), request.query.as_str()), ("/m", ""));
         assert!(parse_request_line(b"GET metrics HTTP/1.1\r\n").is_none());

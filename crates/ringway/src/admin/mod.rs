@@ -1,6 +1,7 @@
 //! The admin HTTP listener (`global.admin_listen`): `/metrics` (Prometheus text format, ringway's
 //! families and HAProxy's exporter's; `?scope=` picks some, see `MetricsScope`),
-//! `/stats` (an HTML page that refreshes itself), `/stats.json`, `/stats;csv` (and `/stats.csv`:
+//! `/stats` (an HTML page that refreshes itself, with the requests stuck past `?stuck=`),
+//! `/stats.json`, `/stats;csv` (and `/stats.csv`:
 //! the `show stat` CSV, as HAProxy's stats page exports it) and `/ready` (200 while
 //! serving, 503 from the start of a graceful stop, for load balancers). Owns the listener thread
 //! and the routing; the documents come from `ringway_stats`' renderers over the shards'
@@ -21,6 +22,7 @@ mod http;
 pub(crate) mod pool_cmds;
 pub(crate) mod show;
 pub(crate) mod socket_file;
+mod stuck;
 mod weights;
 
 use std::io;
@@ -220,19 +222,25 @@ fn route(request: &Request, shared: &ProcessShared) -> Response {
             ),
             Err(error) => Response::new(400, "text/plain", format!("{error}\n")),
         },
-        "/stats" => {
-            let mut page = render_stats_html(layout, counters, stopping);
-            pool_cmds::add_advice_html(&mut page, shared);
-            Response::new(200, "text/html; charset=utf-8", page)
-        }
+        "/stats" => match stuck::stuck_sessions(request, shared) {
+            Ok(stuck) => {
+                let mut page = render_stats_html(layout, counters, stopping, &stuck);
+                pool_cmds::add_advice_html(&mut page, shared);
+                Response::new(200, "text/html; charset=utf-8", page)
+            }
+            Err(response) => response,
+        },
         path if is_stats_csv(path) => {
             Response::new(200, "text/plain", render_show_stat(layout, counters))
         }
-        "/stats.json" => {
-            let mut document = stats_json(layout, counters, stopping);
-            pool_cmds::add_advice_json(&mut document, shared);
-            Response::new(200, "application/json", format!("{document}\n"))
-        }
+        "/stats.json" => match stuck::stuck_sessions(request, shared) {
+            Ok(stuck) => {
+                let mut document = stats_json(layout, counters, stopping, &stuck);
+                pool_cmds::add_advice_json(&mut document, shared);
+                Response::new(200, "application/json", format!("{document}\n"))
+            }
+            Err(response) => response,
+        },
         "/ready" if shared.readiness.is_ready() => Response::new(200, "text/plain", "ready\n"),
         "/ready" => Response::new(503, "text/plain", "not ready\n"),
         "/" => {

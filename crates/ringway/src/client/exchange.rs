@@ -5,7 +5,6 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use futures_lite::AsyncReadExt;
 use glommio::timer::sleep;
 use ringway_http::{
     add_host, parse_response, BodyFramer, BodyKind, ClientSide, HttpError, Method, RequestHead,
@@ -14,7 +13,7 @@ use ringway_net::IdleCheck;
 use ringway_pool::{lookup_plan, ReuseMode};
 use ringway_stats::CloseReason;
 
-use crate::client::forward::{relay_body, BodyRelay, RelayError};
+use crate::client::forward::{read_watching, relay_body, BodyRelay, RelayError, WatchedRead};
 use crate::client::session::Session;
 use crate::error::ProxyError;
 use crate::process::Slot;
@@ -328,11 +327,12 @@ impl Session {
     }
 
     /// Logs the error, answers it (counted for `backend` too when the request had one), and
-    /// closes the client connection. A session killed by `shutdown session` gets no answer.
+    /// closes the client connection. A session killed by `shutdown session` gets no answer, nor
+    /// does a half-closed client past timeout_client_fin (HAProxy closes it, `cD`).
     async fn fail(&mut self, error: ProxyError, backend: Option<usize>) -> Outcome {
         self.log(&error);
         self.log_error(&error, false);
-        if self.info.is_shut() {
+        if self.info.is_shut() || matches!(error, ProxyError::ClientFinTimeout) {
             return Outcome::Close;
         }
         let status = error.status();
@@ -596,11 +596,11 @@ impl Session {
         request_body: &mut BodyFramer,
     ) -> Result<Done, Failure> {
         let timeouts = &self.ctx.process.config.backends[conn.backend].timeouts;
-        let (server_timeout, client_timeout) = (
+        let client_timeouts = &self.ctx.process.config.frontends[self.frontend].timeouts;
+        let (server_timeout, client_timeout, client_fin) = (
             timeouts.server,
-            self.ctx.process.config.frontends[self.frontend]
-                .timeouts
-                .client,
+            client_timeouts.client,
+            client_timeouts.client_fin,
         );
         let _ = conn.stream.io().set_write_timeout(Some(server_timeout));
         let _ = self.client.io().set_write_timeout(Some(client_timeout));
@@ -737,6 +737,7 @@ impl Session {
                     read_timeout: server_timeout,
                     until_close,
                     decoded: response.dechunk.then_some(&mut self.to_client),
+                    destination_fin: client_fin,
                 },
             )
             .await
@@ -790,6 +791,7 @@ impl Session {
                 read_timeout: timeout,
                 until_close: false,
                 decoded: None,
+                destination_fin: None,
             },
         )
         .await;
@@ -815,10 +817,15 @@ impl Session {
             Err(RelayError::Destination(error)) => {
                 Err(Failure::before_response(ProxyError::from_server_io(error)))
             }
+            // Not watched for here (no `destination_fin`): the server is the destination.
+            Err(RelayError::DestinationClosed) => Err(Failure::before_response(
+                ProxyError::Server(std::io::ErrorKind::UnexpectedEof.into()),
+            )),
         }
     }
 
-    /// Reads more of a response head. A close or reset before any byte is an empty response.
+    /// Reads more of a response head. A close or reset before any byte is an empty response; a
+    /// client that half-closed is not waited for past timeout_client_fin ([`read_watching`]).
     async fn read_response_bytes(
         &mut self,
         conn: &mut ServerConn,
@@ -832,25 +839,29 @@ impl Session {
                 HttpError::HeadTooLarge,
             )));
         }
-        match conn.stream.read(spare).await {
-            Ok(0) if nothing_yet => Err(Failure::before_response(ProxyError::EmptyResponse)),
-            Ok(0) => Err(Failure::before_response(ProxyError::BadResponse(
-                HttpError::Malformed("truncated head"),
-            ))),
+        let client_fin = self.ctx.process.config.frontends[self.frontend]
+            .timeouts
+            .client_fin;
+        let read = read_watching(&mut conn.stream, spare, &self.client, timeout, client_fin).await;
+        let error = match read {
+            Ok(0) if nothing_yet => ProxyError::EmptyResponse,
+            Ok(0) => ProxyError::BadResponse(HttpError::Malformed("truncated head")),
             Ok(read) => {
                 self.sbuf.filled(read);
-                Ok(())
+                return Ok(());
             }
-            Err(error) if crate::error::is_timeout(&error) => {
-                Err(Failure::before_response(ProxyError::ServerTimeout))
+            Err(WatchedRead::PeerClosed) => ProxyError::ClientFinTimeout,
+            Err(WatchedRead::Source(error)) if crate::error::is_timeout(&error) => {
+                ProxyError::ServerTimeout
             }
             // A TLS alert or protocol error says why; keep it rather than "closed".
-            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
-                Err(Failure::before_response(ProxyError::Server(error)))
+            Err(WatchedRead::Source(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
+                ProxyError::Server(error)
             }
-            Err(_) if nothing_yet => Err(Failure::before_response(ProxyError::EmptyResponse)),
-            Err(error) => Err(Failure::before_response(ProxyError::Server(error))),
-        }
+            Err(WatchedRead::Source(_)) if nothing_yet => ProxyError::EmptyResponse,
+            Err(WatchedRead::Source(error)) => ProxyError::Server(error),
+        };
+        Err(Failure::before_response(error))
     }
 
     /// Returns the server connection where it belongs after a complete exchange.
@@ -921,6 +932,10 @@ fn response_relay_failure(error: RelayError, counters: &ringway_stats::ServerCou
         RelayError::Destination(error) => {
             counters.cli_abrt.inc();
             ProxyError::Client(error)
+        }
+        RelayError::DestinationClosed => {
+            counters.cli_abrt.inc();
+            ProxyError::ClientFinTimeout
         }
     };
     Failure::after_response(error)

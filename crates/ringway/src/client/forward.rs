@@ -1,15 +1,20 @@
 //! Moving bytes between the two sides of an exchange: a message body relayed verbatim under its
-//! framing, and the bidirectional tunnel after a 101 Switching Protocols.
+//! framing, and the bidirectional tunnel after a 101 Switching Protocols (with HAProxy's
+//! half-closed handling when `timeout_client_fin` or `timeout_server_fin` is set).
 
 use std::io;
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use ringway_http::{BodyFramer, HttpError};
+use ringway_net::IdleCheck;
 
 use crate::client::iobuf::IoBuf;
+use crate::error::is_timeout;
 use crate::tls::Stream;
 
 /// Bytes a tunnel moves per read in each direction.
@@ -26,6 +31,9 @@ pub enum RelayError {
     Destination(io::Error),
     /// The body's framing is invalid.
     Framing(HttpError),
+    /// The receiving side half-closed (or went away) and the source stayed silent past its fin
+    /// timeout.
+    DestinationClosed,
 }
 
 /// How one message body is relayed.
@@ -37,6 +45,8 @@ pub struct BodyRelay<'a> {
     /// A scratch buffer: the body goes out without its chunked framing (for an HTTP/1.0
     /// client). None: relayed verbatim.
     pub decoded: Option<&'a mut BytesMut>,
+    /// The destination's fin timeout (timeout_client_fin for a response): see [`read_watching`].
+    pub destination_fin: Option<Duration>,
 }
 
 /// Relays one message body from `source` to `destination`, starting
@@ -53,6 +63,7 @@ pub async fn relay_body(
         read_timeout,
         until_close,
         mut decoded,
+        destination_fin,
     } = relay;
     let mut relayed = 0;
     source
@@ -84,7 +95,18 @@ pub async fn relay_body(
         if framer.is_done() {
             return Ok(relayed);
         }
-        let read = source.read(buf.spare()).await.map_err(RelayError::Source)?;
+        let read = read_watching(
+            source,
+            buf.spare(),
+            destination,
+            read_timeout,
+            destination_fin,
+        )
+        .await
+        .map_err(|error| match error {
+            WatchedRead::Source(error) => RelayError::Source(error),
+            WatchedRead::PeerClosed => RelayError::DestinationClosed,
+        })?;
         if read == 0 {
             return if until_close {
                 Ok(relayed)
@@ -96,17 +118,177 @@ pub async fn relay_body(
     }
 }
 
-/// Copies bytes both ways until either side closes or stays silent for `idle`.
-pub async fn tunnel(client: &mut Stream, server: &mut Stream, idle: Duration) {
-    let _ = client.io().set_read_timeout(Some(idle));
-    let _ = server.io().set_read_timeout(Some(idle));
-    let (mut client_rx, mut client_tx) = futures_lite::io::split(client);
-    let (mut server_rx, mut server_tx) = futures_lite::io::split(server);
-    let upstream = copy_flushed(&mut client_rx, &mut server_tx);
-    let downstream = copy_flushed(&mut server_rx, &mut client_tx);
-    futures_lite::future::or(upstream, downstream).await;
+/// Why [`read_watching`] stopped.
+#[derive(Debug)]
+pub enum WatchedRead {
+    /// The source failed or stayed silent past the whole timeout.
+    Source(io::Error),
+    /// The watched peer half-closed (or went away) while the source stayed silent past `fin`.
+    PeerClosed,
 }
 
+/// Reads from `source`, waiting up to `timeout` (the caller set it as `source`'s read timeout).
+/// With `fin` (HAProxy's client-fin timeout for a client that already sent its FIN) the wait is
+/// cut in waits of `fin`; after each, `peer` is looked at (one peek, only then: none while the
+/// source answers in time) and a peer found closed ends the read. So a half-closed peer is let
+/// go between one and two `fin` after it closed. Without `fin`, a plain read.
+pub async fn read_watching(
+    source: &mut Stream,
+    into: &mut [u8],
+    peer: &Stream,
+    timeout: Duration,
+    fin: Option<Duration>,
+) -> Result<usize, WatchedRead> {
+    let Some(fin) = fin else {
+        return source.read(into).await.map_err(WatchedRead::Source);
+    };
+    let until = Instant::now() + timeout;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(WatchedRead::Source(io::ErrorKind::TimedOut.into()));
+        }
+        let _ = source.io().set_read_timeout(Some(fin.min(left)));
+        match source.read(into).await {
+            Err(error) if is_timeout(&error) => {
+                if peer.io().idle_check() == IdleCheck::Closed {
+                    return Err(WatchedRead::PeerClosed);
+                }
+            }
+            result => return result.map_err(WatchedRead::Source),
+        }
+    }
+}
+
+/// The timeouts of a tunnel: `idle` (timeout_tunnel) for each direction's silence, and, once
+/// one direction has ended, each side's `*_fin` timeout (HAProxy's `timeout client-fin` /
+/// `server-fin`).
+#[derive(Debug, Clone, Copy)]
+pub struct TunnelTimeouts {
+    pub idle: Duration,
+    pub client_fin: Option<Duration>,
+    pub server_fin: Option<Duration>,
+}
+
+/// Copies bytes both ways. Without fin timeouts the tunnel ends when either side closes or
+/// stays silent for `idle`. With one, a side's close is passed on (a FIN, after TLS's
+/// close_notify) and the other direction goes on, as HAProxy's: both sides are then half-closed,
+/// and each side's waits get its fin timeout (`idle` for a side without one) until the other
+/// direction ends too.
+pub async fn tunnel(client: &mut Stream, server: &mut Stream, timeouts: TunnelTimeouts) {
+    let _ = client.io().set_read_timeout(Some(timeouts.idle));
+    let _ = server.io().set_read_timeout(Some(timeouts.idle));
+    if timeouts.client_fin.is_none() && timeouts.server_fin.is_none() {
+        let (mut client_rx, mut client_tx) = futures_lite::io::split(client);
+        let (mut server_rx, mut server_tx) = futures_lite::io::split(server);
+        let upstream = copy_flushed(&mut client_rx, &mut server_tx);
+        let downstream = copy_flushed(&mut server_rx, &mut client_tx);
+        futures_lite::future::or(upstream, downstream).await;
+        return;
+    }
+    let mut upstream = Pipe::new();
+    let mut downstream = Pipe::new();
+    let client_fin = timeouts.client_fin.unwrap_or(timeouts.idle);
+    let server_fin = timeouts.server_fin.unwrap_or(timeouts.idle);
+    futures_lite::future::poll_fn(|cx| {
+        let mut progress = true;
+        while progress {
+            progress = false;
+            if !upstream.ended {
+                match upstream.poll(cx, client, server) {
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Ready(Ok(())) => {
+                        // The client closed and the server got the FIN: both sides are now
+                        // half-closed; the direction left reads the server.
+                        let _ = server.io().reset_read_timeout(Some(server_fin));
+                        let _ = client.io().reset_write_timeout(Some(client_fin));
+                        progress = true;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if !downstream.ended {
+                match downstream.poll(cx, server, client) {
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Ready(Ok(())) => {
+                        let _ = client.io().reset_read_timeout(Some(client_fin));
+                        let _ = server.io().reset_write_timeout(Some(server_fin));
+                        progress = true;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+        }
+        if upstream.ended && downstream.ended {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// One direction of a half-closing tunnel: what was read and not yet written.
+struct Pipe {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Written since the last flush (TLS buffers what it encrypts).
+    unflushed: bool,
+    /// The source closed: close the destination's writing side once the bytes are out.
+    closing: bool,
+    /// The close was passed on.
+    ended: bool,
+}
+
+impl Pipe {
+    fn new() -> Pipe {
+        Pipe {
+            buf: vec![0; TUNNEL_CHUNK],
+            start: 0,
+            end: 0,
+            unflushed: false,
+            closing: false,
+            ended: false,
+        }
+    }
+
+    /// Moves bytes until `from` closes (then `to`'s writing side is closed: `Ready(Ok)`), an
+    /// error or a timeout (`Ready(Err)`), or neither side can go on now.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: &mut Stream,
+        to: &mut Stream,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if self.start < self.end {
+                let written =
+                    ready!(Pin::new(&mut *to).poll_write(cx, &self.buf[self.start..self.end]))?;
+                if written == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                self.start += written;
+                self.unflushed = true;
+                continue;
+            }
+            if self.unflushed {
+                ready!(Pin::new(&mut *to).poll_flush(cx))?;
+                self.unflushed = false;
+            }
+            if self.closing {
+                ready!(Pin::new(&mut *to).poll_close(cx))?;
+                self.ended = true;
+                return Poll::Ready(Ok(()));
+            }
+            let read = ready!(Pin::new(&mut *from).poll_read(cx, &mut self.buf))?;
+            if read == 0 {
+                self.closing = true;
+            }
+            (self.start, self.end) = (0, read);
+        }
+    }
+}
 /// Copies until end of stream or an error, flushing after every write: TLS buffers what it
 /// encrypts, and a tunnel's peer waits for each piece.
 async fn copy_flushed(from: &mut (impl AsyncRead + Unpin), to: &mut (impl AsyncWrite + Unpin)) {

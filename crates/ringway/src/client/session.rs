@@ -17,7 +17,7 @@ use ringway_http::{
 use ringway_net::Socket;
 
 use crate::client::exchange::{Marks, Outcome};
-use crate::client::forward::tunnel;
+use crate::client::forward::{tunnel, TunnelTimeouts};
 use crate::client::iobuf::IoBuf;
 use crate::client::proxy_protocol::{read_client_header, ClientAddrs};
 use crate::error::{is_timeout, ProxyError};
@@ -128,6 +128,10 @@ pub(crate) struct Session {
 pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, mut tcp: Socket) {
     let Ok(peer) = tcp.peer_addr() else { return };
     let _ = tcp.set_nodelay(true);
+    let keepalive = &ctx.process.config.frontends[frontend].tcp_keepalive;
+    if keepalive.client {
+        let _ = crate::process::set_keepalive(&tcp, keepalive);
+    }
     let accepted = Instant::now();
     let counters = &ctx.counters.frontends[frontend];
     counters.sessions.inc();
@@ -445,9 +449,12 @@ impl Session {
 
     async fn relay_tunnel(&mut self, mut conn: Box<ServerConn>) {
         self.info.phase.set(SessionPhase::Tunnel);
-        let idle = self.ctx.process.config.backends[conn.backend]
-            .timeouts
-            .tunnel;
+        let config = &self.ctx.process.config;
+        let timeouts = TunnelTimeouts {
+            idle: config.backends[conn.backend].timeouts.tunnel,
+            client_fin: config.frontends[self.frontend].timeouts.client_fin,
+            server_fin: config.backends[conn.backend].timeouts.server_fin,
+        };
         if !self.cbuf.is_empty() && conn.stream.write_all(self.cbuf.data()).await.is_err() {
             return;
         }
@@ -456,6 +463,6 @@ impl Session {
         }
         let _ = conn.stream.io().set_write_timeout(None);
         let _ = self.client.io().set_write_timeout(None);
-        tunnel(&mut self.client, &mut conn.stream, idle).await;
+        tunnel(&mut self.client, &mut conn.stream, timeouts).await;
     }
 }

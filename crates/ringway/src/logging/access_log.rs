@@ -428,7 +428,7 @@ fn termination(error: &ProxyError, phase: u8, killed: bool) -> [u8; 2] {
     let cause = match error {
         ProxyError::NoServer => return *b"SC",
         ProxyError::BadRequest(_) | ProxyError::BadResponse(_) => b'P',
-        ProxyError::RequestTimeout => b'c',
+        ProxyError::RequestTimeout | ProxyError::ClientFinTimeout => b'c',
         ProxyError::Client(_) => b'C',
         ProxyError::QueueTimeout | ProxyError::ServerTimeout => b's',
         ProxyError::Connect(_)

@@ -236,3 +236,16 @@ impl ProcessShared {
         }
     }
 }
+
+/// Turns TCP keepalive on for a client or server socket with `tcp_keepalive`'s timings (the
+/// caller checks the side's switch: nothing is done, and no system call made, when it is off).
+pub fn set_keepalive(
+    socket: &ringway_net::Socket,
+    keepalive: &ringway_config::TcpKeepalive,
+) -> std::io::Result<()> {
+    socket.set_keepalive(ringway_net::Keepalive {
+        idle: keepalive.idle,
+        interval: keepalive.interval,
+        count: keepalive.count,
+    })
+}

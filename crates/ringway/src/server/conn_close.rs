@@ -113,7 +113,7 @@ pub fn error_reason(error: &ProxyError) -> CloseReason {
             _ => CloseReason::Error,
         },
         ProxyError::ServerTimeout | ProxyError::RequestTimeout => CloseReason::Timeout,
-        ProxyError::Client(_) => CloseReason::ClientAbort,
+        ProxyError::Client(_) | ProxyError::ClientFinTimeout => CloseReason::ClientAbort,
         _ => CloseReason::Error,
     }
 }

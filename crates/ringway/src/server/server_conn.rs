@@ -138,6 +138,9 @@ impl ServerConn {
                 Err(error) => return Err(error),
             };
         stream.set_nodelay(true)?;
+        if config.tcp_keepalive.server {
+            crate::process::set_keepalive(&stream, &config.tcp_keepalive)?;
+        }
         if let Some(header) = proxy_header {
             let sent = send_server_header(&mut stream, header, config.timeouts.connect).await;
             sent?;
