@@ -504,37 +504,77 @@ fn changing_weights_and_maxconn_needs_the_admin_level_reading_them_does_not() {
     assert_eq!(stat(&proxy, "app", "s1", "slim"), "3");
 }
 
-#[test]
-fn a_weight_change_is_logged_as_a_notice() {
-    let only = origin();
-    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let proxy = proxy_from(&format!(
+/// A proxy with one frontend logging to a UDP receiver, and backend `app` with `servers`.
+fn logging_proxy(receiver: &UdpSocket, servers: &str) -> Proxy {
+    proxy_from(&format!(
         "[global]\nshards = 1\npin_shards = false\n\
          [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
          access_log = \"udp://{}\"\n\
-         [[backend]]\nname = \"app\"\n[[backend.server]]\nname = \"s1\"\naddress = \"{}\"\n",
+         [[backend]]\nname = \"app\"\n{servers}",
         receiver.local_addr().unwrap(),
-        only.addr()
-    ));
-    assert_eq!(proxy.command("set server app/s1 weight 3"), "\n");
+    ))
+}
+
+/// The first datagram `receiver` gets that contains `needle`.
+fn wait_message(receiver: &UdpSocket, needle: &str) -> String {
     let deadline = Instant::now() + IO_TIMEOUT;
     let mut buffer = vec![0u8; 65_536];
-    let line = loop {
+    loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "no weight change logged");
+        assert!(!left.is_zero(), "no message with {needle:?}");
         receiver.set_read_timeout(Some(left)).unwrap();
         let Ok(size) = receiver.recv(&mut buffer) else {
             continue;
         };
         let message = String::from_utf8_lossy(&buffer[..size]).into_owned();
-        if message.contains("changed its weight") {
-            break message;
+        if message.contains(needle) {
+            return message;
         }
-    };
+    }
+}
+
+#[test]
+fn a_weight_change_is_logged_as_a_notice() {
+    let only = origin();
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let proxy = logging_proxy(
+        &receiver,
+        &format!(
+            "[[backend.server]]\nname = \"s1\"\naddress = \"{}\"\n",
+            only.addr()
+        ),
+    );
+    assert_eq!(proxy.command("set server app/s1 weight 3"), "\n");
+    let line = wait_message(&receiver, "changed its weight");
     // local0.notice, HAProxy's severity for a server's changes.
     assert!(line.starts_with("<133>"), "{line}");
     assert!(
         line.ends_with("app/s1 changed its weight from 1 to 3 by 'stats socket command'."),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_backup_server_s_state_change_is_logged_as_a_backup_s() {
+    let (active, standby) = (origin(), origin());
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let proxy = logging_proxy(
+        &receiver,
+        &format!(
+            "[[backend.server]]\nname = \"s1\"\naddress = \"{}\"\n\
+             [[backend.server]]\nname = \"b1\"\naddress = \"{}\"\nbackup = true\n",
+            active.addr(),
+            standby.addr()
+        ),
+    );
+    assert_eq!(proxy.command("set server app/b1 health down"), "\n");
+    let line = wait_message(&receiver, "is DOWN");
+    // As HAProxy words it: a backup is a "Backup Server"; the counts are what is left usable.
+    assert!(line.starts_with("<132>"), "local0.warning: {line}");
+    assert!(
+        line.ends_with(
+            "Backup Server app/b1 is DOWN, changed from CLI. 1 active and 0 backup servers left."
+        ),
         "{line}"
     );
 }

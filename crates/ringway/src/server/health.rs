@@ -175,7 +175,12 @@ pub fn publish(
     }
     let (active, backup) = process.layout.usable_servers(backend);
     let mut message = format!(
-        "Server {}/{} is {}",
+        "{} {}/{} is {}",
+        if info.backup {
+            "Backup Server"
+        } else {
+            "Server"
+        },
         process.config.backends[backend].name,
         info.name,
         match health {
