@@ -3,20 +3,10 @@
 
 use std::time::Duration;
 
-use ringway_config::{parse, Config, ConfigError, TcpKeepalive};
+use ringway_config::TcpKeepalive;
 
 mod common;
-
-fn ok(text: &str) -> Config {
-    parse(text, "test.toml").unwrap_or_else(|errors| panic!("{errors}"))
-}
-
-fn single(text: &str, key: &str) -> ConfigError {
-    let errors = parse(text, "test.toml").expect_err("expected an error").0;
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].key, key, "{errors:?}");
-    errors.into_iter().next().unwrap()
-}
+use common::{ok, single};
 
 #[test]
 fn off_by_default_as_haproxy() {

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use ringway_config::{parse, CheckKind, Config, ConfigError, HealthCheck, ObserveLayer, OnError};
+use ringway_config::{CheckKind, HealthCheck, ObserveLayer, OnError};
 
 mod common;
+use common::{ok, single};
 
 /// MINIMAL with `check` lines on the backend (before its server) and on the server.
 fn config(backend: &str, server: &str) -> String {
@@ -18,17 +19,6 @@ fn config(backend: &str, server: &str) -> String {
         .to_string()
         + server
         + "\n"
-}
-
-fn ok(text: &str) -> Config {
-    parse(text, "test.toml").unwrap_or_else(|errors| panic!("{errors}"))
-}
-
-fn single(text: &str, key: &str) -> ConfigError {
-    let errors = parse(text, "test.toml").expect_err("expected an error").0;
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].key, key, "{errors:?}");
-    errors.into_iter().next().unwrap()
 }
 
 #[test]

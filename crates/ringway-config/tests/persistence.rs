@@ -1,9 +1,10 @@
 //! The backend's `cookie` table, the server's `cookie` value and `balance = "source"`/`"uri"`:
 //! defaults, values, and errors at the offending key.
 
-use ringway_config::{parse, Balance, Config, ConfigError, CookieMode, PersistCookie};
+use ringway_config::{Balance, CookieMode, PersistCookie};
 
 mod common;
+use common::{ok, single};
 
 /// MINIMAL with lines on the backend (before its server) and on its server, then `more`
 /// (extra servers).
@@ -15,17 +16,6 @@ fn config(backend: &str, server: &str, more: &str) -> String {
     ) + server
         + "\n"
         + more
-}
-
-fn ok(text: &str) -> Config {
-    parse(text, "test.toml").unwrap_or_else(|errors| panic!("{errors}"))
-}
-
-fn single(text: &str, key: &str) -> ConfigError {
-    let errors = parse(text, "test.toml").expect_err("expected an error").0;
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].key, key, "{errors:?}");
-    errors.into_iter().next().unwrap()
 }
 
 const SECOND: &str = "[[backend.server]]\nname = \"s2\"\naddress = \"127.0.0.1:8082\"\n";

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use ringway_config::{parse, Config, ConfigError};
-
 mod common;
+use common::{ok, single};
 
 /// MINIMAL with `backend` lines on the backend (before its server) and `server` lines on it.
 fn config(backend: &str, server: &str) -> String {
@@ -15,17 +14,6 @@ fn config(backend: &str, server: &str) -> String {
         1,
     ) + server
         + "\n"
-}
-
-fn ok(text: &str) -> Config {
-    parse(text, "test.toml").unwrap_or_else(|errors| panic!("{errors}"))
-}
-
-fn single(text: &str, key: &str) -> ConfigError {
-    let errors = parse(text, "test.toml").expect_err("expected an error").0;
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].key, key, "{errors:?}");
-    errors.into_iter().next().unwrap()
 }
 
 #[test]
