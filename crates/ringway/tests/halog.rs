@@ -152,16 +152,7 @@ fn haproxy_lines(haproxy: &std::path::Path, up: &Upstreams) -> Vec<String> {
         haproxy_config(up, bind, syslog.local_addr().unwrap()),
     )
     .unwrap();
-    let _child = Child(
-        Command::new(haproxy)
-            .arg("-db")
-            .arg("-f")
-            .arg(config.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy"),
-    );
+    let _child = run_haproxy(haproxy.as_ref(), config.path());
     wait_until("haproxy to listen", || {
         std::net::TcpStream::connect(bind).is_ok()
     });

@@ -14,7 +14,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 
 use common::*;
 use ringway::Proxy;
@@ -88,16 +87,7 @@ fn haproxy_metrics(haproxy: &std::path::Path, origin: SocketAddr) -> String {
         ),
     )
     .unwrap();
-    let _child = Child(
-        Command::new(haproxy)
-            .arg("-db")
-            .arg("-f")
-            .arg(config.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy"),
-    );
+    let _child = run_haproxy(haproxy, config.path());
     // HAProxy binds every listener before it serves any, so `web` listens once `prom` does;
     // `web` is not probed: HAProxy counts an empty connection as a request.
     wait_until("haproxy to listen", || {

@@ -522,15 +522,7 @@ fn cookies_move_between_haproxy_and_ringway() {
         ),
     )
     .unwrap();
-    let _haproxy = support::Child(
-        std::process::Command::new(haproxy)
-            .args(["-db", "-f"])
-            .arg(config.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("haproxy runs"),
-    );
+    let _haproxy = support::run_haproxy(haproxy.as_ref(), config.path());
     wait_until("haproxy listening", || TcpStream::connect(listen).is_ok());
 
     let now = SystemTime::now()

@@ -246,6 +246,20 @@ impl Drop for Child {
     }
 }
 
+/// HAProxy (`haproxy`, the binary's path) in the foreground on `config`, its output
+/// discarded; stopped when dropped. The caller waits for its listeners.
+pub fn run_haproxy(haproxy: &Path, config: &Path) -> Child {
+    Child(
+        std::process::Command::new(haproxy)
+            .args(["-db", "-f"])
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start haproxy"),
+    )
+}
+
 /// `ringway run -c config` as a child with its stderr piped, once it printed its first
 /// "listening on ADDR" line: the child, its stderr, and that address.
 pub fn run_listening(
