@@ -152,7 +152,7 @@ fn haproxy_lines(haproxy: &std::path::Path, up: &Upstreams) -> Vec<String> {
         haproxy_config(up, bind, syslog.local_addr().unwrap()),
     )
     .unwrap();
-    let _child = run_haproxy(haproxy.as_ref(), config.path());
+    let _child = run_haproxy(haproxy, config.path());
     wait_until("haproxy to listen", || {
         std::net::TcpStream::connect(bind).is_ok()
     });
