@@ -1,9 +1,10 @@
 //! One origin connection speaking HTTP/2 over clear text with prior
 //! knowledge (h2c, `--h2`), driven by the `h2` crate.
 //!
-//! The connection task runs the h2 handshake and accepts streams; a stream
-//! whose answer needs no waiting (no request body, no delay, a small
-//! response) is answered inline, any other gets its own local task. Each
+//! The connection task runs the h2 handshake and accepts streams, taking
+//! every stream already decoded before answering any; a stream whose
+//! answer needs no waiting (no request body, no delay, a small response)
+//! is answered inline, any other gets its own local task. Each
 //! stream is counted like an HTTP/1.1 request, and carries the same
 //! `x-origin-*` fields: `x-origin-conn-req` is the stream's rank on its
 //! connection. The hooks `status=`, `body=`, `delay=`, `www-auth=`,
@@ -24,6 +25,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_lite::future::poll_once;
 use h2::server::{Builder, SendResponse};
 use h2::{Reason, RecvStream, SendStream};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
@@ -92,8 +94,24 @@ pub(crate) async fn serve_h2(tcp: Socket, ctx: Rc<ThreadCtx>) {
         Err(_) => return,
     };
     let mut served = 0u64;
-    while let Some(next) = conn.accept().await {
-        let Ok((request, respond)) = next else { break };
+    // Streams h2 has decoded and we have not answered yet. They are answered
+    // only once accepting would wait: h2 writes out what is queued each time
+    // it is polled, so answering each stream as it comes costs one send per
+    // response, answering the batch one send per batch (docs/http2.md).
+    let mut batch = Vec::new();
+    loop {
+        let next = match poll_once(conn.accept()).await {
+            Some(next) => next,
+            None => {
+                for (stream, request, respond) in batch.drain(..) {
+                    answer(stream, request, respond);
+                }
+                conn.accept().await
+            }
+        };
+        let Some(Ok((request, respond))) = next else {
+            break;
+        };
         served += 1;
         let max = ctx.max_requests_per_conn;
         if max > 0 && served == max {
@@ -106,11 +124,16 @@ pub(crate) async fn serve_h2(tcp: Socket, ctx: Rc<ThreadCtx>) {
             conn_req: served,
             counted: counted.clone(),
         };
-        if stream.is_quick(&request) {
-            stream.answer_now(request, respond);
-        } else {
-            glommio::spawn_local(stream.answer(request, respond)).detach();
-        }
+        batch.push((stream, request, respond));
+    }
+}
+
+/// Answers a stream at once, or from its own task when it has to wait.
+fn answer(stream: Stream, request: Request<RecvStream>, respond: SendResponse<Bytes>) {
+    if stream.is_quick(&request) {
+        stream.answer_now(request, respond);
+    } else {
+        glommio::spawn_local(stream.answer(request, respond)).detach();
     }
 }
 
