@@ -30,7 +30,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve HTTP/1.1 (HTTPS with --tls-cert/--tls-key) as a test origin
+    /// Serve HTTP/1.1 (HTTPS with --tls-cert/--tls-key, h2c with --h2) as a test origin
     /// until killed.
     Origin(OriginArgs),
     /// Generate load against an http:// or https:// URL and report
@@ -144,6 +144,10 @@ pub struct OriginArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Speak HTTP/2 over clear text with prior knowledge (h2c) instead of
+    /// HTTP/1.1.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub h2: bool,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +256,7 @@ impl OriginArgs {
                 (Some(cert), Some(key)) => Some(OriginTls::new(cert, key)),
                 _ => None,
             },
+            h2: self.h2,
         }
     }
 }
@@ -466,6 +471,16 @@ mod tests {
         assert_eq!(cfg.keepalive_timeout, Duration::from_secs(60));
         assert_eq!(cfg.threads, 1);
         assert_eq!(cfg.tls, None);
+        assert!(!cfg.h2);
+        let h2 = ["ringway-load", "origin", "--listen", "127.0.0.1:0", "--h2"];
+        let Command::Origin(args) = Cli::try_parse_from(h2).unwrap().command else {
+            panic!("not origin")
+        };
+        assert!(args.to_config().h2);
+        let both = h2
+            .into_iter()
+            .chain(["--tls-cert", "c.pem", "--tls-key", "k.pem"]);
+        assert!(Cli::try_parse_from(both).is_err());
     }
 
     #[test]

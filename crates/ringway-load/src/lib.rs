@@ -6,6 +6,8 @@
 //!   crates start it in-process through [`Origin::start`]. With
 //!   [`OriginConfig::tls`] it serves HTTPS and counts handshakes, resumed
 //!   handshakes, failed handshakes and SNI names.
+//!   With [`OriginConfig::h2`] it speaks HTTP/2 over clear text with prior
+//!   knowledge (h2c) instead, each stream counted as a request.
 //! - [`load`] owns the load generator: closed-loop and open-loop (fixed
 //!   rate) HTTP/1.1 clients on one glommio executor per thread, latency in
 //!   HdrHistograms, a [`LoadReport`] at the end. `https://` URLs speak TLS,

@@ -58,6 +58,8 @@ pub(crate) struct ThreadCtx {
     pub max_requests_per_conn: u64,
     /// Sent as `x-origin-name` on every response.
     pub name: Option<String>,
+    /// Serve HTTP/2 with prior knowledge (`h2conn.rs`) instead of HTTP/1.1.
+    pub h2: bool,
     /// Set for an HTTPS origin.
     pub tls: Option<Acceptor>,
     /// Sockets of the live connections, by connection id, so that stopping
@@ -84,11 +86,11 @@ impl ThreadCtx {
 }
 
 /// Keeps a connection registered in [`ThreadCtx::live`] while it exists.
-struct LiveGuard {
-    ctx: Rc<ThreadCtx>,
-    id: u64,
+pub(crate) struct LiveGuard {
+    pub ctx: Rc<ThreadCtx>,
+    pub id: u64,
     /// The connection carried a counted request (see `OriginStats::open_max`).
-    served: Rc<Cell<bool>>,
+    pub served: Rc<Cell<bool>>,
 }
 
 impl Drop for LiveGuard {

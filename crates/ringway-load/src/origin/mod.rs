@@ -16,6 +16,10 @@
 //! now and the most open at once since the last reset) and
 //! `GET /__origin/reset` zeroes the counters.
 //!
+//! With [`OriginConfig::h2`] the origin speaks HTTP/2 over clear text with
+//! prior knowledge instead (`h2conn.rs`): each stream is counted and
+//! answered as a request.
+//!
 //! With [`OriginConfig::tls`] the origin speaks HTTPS only: every accepted
 //! connection completes a TLS handshake (SNI picks nothing: there is one
 //! certificate; sessions resume by ticket or session id, across threads)
@@ -25,6 +29,7 @@
 //! per SNI name).
 
 mod conn;
+mod h2conn;
 mod hooks;
 mod request;
 mod response;
@@ -70,6 +75,9 @@ pub struct OriginConfig {
     pub name: Option<String>,
     /// Serve HTTPS with this certificate (None: plain HTTP).
     pub tls: Option<OriginTls>,
+    /// Serve HTTP/2 over clear text with prior knowledge (h2c) instead of
+    /// HTTP/1.1; not with `tls`.
+    pub h2: bool,
 }
 
 impl Default for OriginConfig {
@@ -83,6 +91,7 @@ impl Default for OriginConfig {
             max_requests_per_conn: 0,
             name: None,
             tls: None,
+            h2: false,
         }
     }
 }
@@ -106,6 +115,12 @@ impl Origin {
     /// `InvalidInput` error naming the file.
     pub fn start(cfg: OriginConfig) -> io::Result<Origin> {
         let threads = cfg.threads.max(1);
+        if cfg.h2 && cfg.tls.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the origin speaks HTTP/2 over clear text only (h2 with tls is not supported)",
+            ));
+        }
         let acceptor = cfg.tls.as_ref().map(tls::Acceptor::new).transpose()?;
         let mut origin = Origin {
             addr: cfg.listen,
@@ -131,6 +146,7 @@ impl Origin {
                         keepalive_timeout: cfg.keepalive_timeout,
                         max_requests_per_conn: cfg.max_requests_per_conn,
                         name: cfg.name.clone(),
+                        h2: cfg.h2,
                         tls: acceptor,
                         live: Default::default(),
                         stopping: Default::default(),

@@ -19,6 +19,7 @@ use glommio::net::UnixStream;
 use ringway_net::Listener;
 
 use super::conn::{serve, ThreadCtx};
+use super::h2conn::serve_h2;
 
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop
 /// does not spin while the condition lasts.
@@ -60,7 +61,11 @@ pub(crate) async fn run_thread(
         loop {
             match listener.accept().await {
                 Ok(stream) => {
-                    glommio::spawn_local(serve(stream, ctx.clone())).detach();
+                    if ctx.h2 {
+                        glommio::spawn_local(serve_h2(stream, ctx.clone())).detach();
+                    } else {
+                        glommio::spawn_local(serve(stream, ctx.clone())).detach();
+                    }
                 }
                 Err(_) => glommio::timer::sleep(ACCEPT_BACKOFF).await,
             }
