@@ -27,6 +27,7 @@ ensure_pkg nginx nginx-light
 ensure_pkg rsyslogd rsyslog
 ensure_pkg python3 python3
 ensure_pkg systemd-analyze systemd
+ensure_pkg h2load nghttp2-client
 # Under this variable a test whose tool is missing fails instead of skipping (tests/support).
 export RINGWAY_REQUIRE_TOOLS=1
 
