@@ -14,7 +14,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 # if one cannot be): promtool checks /metrics, the HAProxy exporter scrapes the stats socket,
 # socat sends runtime API commands, hatop runs in tmux against the stats socket, haproxy (with
 # halog) runs beside ringway, curl and nginx speak the PROXY protocol, rsyslogd receives the
-# syslog access lines, python3 is a misbehaving origin, systemd-analyze checks the unit file.
+# syslog access lines, python3 is a misbehaving origin, systemd-analyze checks the unit file,
+# h2load drives the HTTP/2 test origin.
 ensure_pkg promtool prometheus
 ensure_pkg prometheus-haproxy-exporter prometheus-haproxy-exporter
 ensure_pkg socat socat
