@@ -100,8 +100,9 @@ impl Drop for LiveGuard {
     }
 }
 
-/// Serves one accepted connection until it closes.
-pub(crate) async fn serve(tcp: Socket, ctx: Rc<ThreadCtx>) {
+/// Counts an accepted connection, sets its socket options and registers it as live (HTTP/1.1
+/// and HTTP/2 alike): its id, and the flag telling whether it carried a counted request.
+pub(crate) fn begin_conn(tcp: &Socket, ctx: &ThreadCtx) -> (u64, Rc<Cell<bool>>) {
     ctx.stats.on_accept(ctx.shard);
     let _ = tcp.set_nodelay(true);
     if !ctx.keepalive_timeout.is_zero() {
@@ -109,7 +110,12 @@ pub(crate) async fn serve(tcp: Socket, ctx: Rc<ThreadCtx>) {
     }
     let id = next_conn_id();
     ctx.live.borrow_mut().insert(id, tcp.as_raw_fd());
-    let counted = Rc::new(Cell::new(false));
+    (id, Rc::new(Cell::new(false)))
+}
+
+/// Serves one accepted connection until it closes.
+pub(crate) async fn serve(tcp: Socket, ctx: Rc<ThreadCtx>) {
+    let (id, counted) = begin_conn(&tcp, &ctx);
     let tls = match &ctx.tls {
         None => None,
         Some(acceptor) => match acceptor.start(&ctx.stats, ctx.shard) {

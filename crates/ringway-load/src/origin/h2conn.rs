@@ -20,7 +20,6 @@
 
 use std::cell::Cell;
 use std::future::poll_fn;
-use std::os::unix::io::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -32,10 +31,9 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use ringway_net::Socket;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
-use super::conn::{LiveGuard, ThreadCtx};
+use super::conn::{begin_conn, LiveGuard, ThreadCtx};
 use super::hooks::Hooks;
 use super::response::origin_body;
-use super::stats::next_conn_id;
 
 /// Streams one connection may have open at once (SETTINGS).
 const MAX_CONCURRENT_STREAMS: u32 = 256;
@@ -69,14 +67,7 @@ fn pattern(offset: usize, len: usize) -> Bytes {
 
 /// Serves one accepted connection as HTTP/2 until it closes.
 pub(crate) async fn serve_h2(tcp: Socket, ctx: Rc<ThreadCtx>) {
-    ctx.stats.on_accept(ctx.shard);
-    let _ = tcp.set_nodelay(true);
-    if !ctx.keepalive_timeout.is_zero() {
-        let _ = tcp.set_read_timeout(Some(ctx.keepalive_timeout));
-    }
-    let id = next_conn_id();
-    ctx.live.borrow_mut().insert(id, tcp.as_raw_fd());
-    let counted = Rc::new(Cell::new(false));
+    let (id, counted) = begin_conn(&tcp, &ctx);
     let _guard = LiveGuard {
         ctx: ctx.clone(),
         id,
