@@ -139,7 +139,8 @@ pub(crate) struct DraftRoute {
 #[derive(Debug, Default)]
 pub(crate) struct DraftFrontendTls {
     pub certs: List<DraftCertPair>,
-    pub alpn: Vec<At<String>>,
+    /// None: the key is absent (the default list applies).
+    pub alpn: Option<Vec<At<String>>>,
 }
 
 #[derive(Debug, Default)]

@@ -328,10 +328,7 @@ fn read_frontend_tls(table: Reader<'_, '_>, issues: &mut Issues) -> DraftFronten
     );
     DraftFrontendTls {
         certs: table.list("certs", issues, read_cert_pair),
-        alpn: table
-            .strings("alpn", issues)
-            .map(|alpn| alpn.value)
-            .unwrap_or_default(),
+        alpn: table.strings("alpn", issues).map(|alpn| alpn.value),
     }
 }
 

@@ -41,7 +41,9 @@ const MAX_SOCKET_PATH: usize = 107;
 /// An ALPN protocol id is at most 255 bytes.
 const MAX_ALPN_LEN: usize = 255;
 /// The ALPN names of the protocols ringway speaks.
-const HTTP1_ALPN: [&str; 2] = ["http/1.1", "http/1.0"];
+const KNOWN_ALPN: [&str; 3] = ["h2", "http/1.1", "http/1.0"];
+/// What a TLS frontend offers when its `alpn` key is absent.
+const DEFAULT_ALPN: [&str; 2] = ["h2", "http/1.1"];
 /// Longest `grace`: a stop that waits longer is surely a typo.
 const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// Longest `slowstart` ramp.
@@ -893,18 +895,22 @@ impl Checker<'_> {
                 })
             })
             .collect();
+        let Some(offered) = &draft.alpn else {
+            let alpn = DEFAULT_ALPN.iter().map(|name| name.to_string()).collect();
+            return FrontendTls { certs, alpn };
+        };
         let mut alpn = Vec::new();
-        for protocol in &draft.alpn {
+        for protocol in offered {
             if protocol.value.is_empty() || protocol.value.len() > MAX_ALPN_LEN {
                 self.issue(
                     protocol,
                     format!("an ALPN protocol name is 1 to {MAX_ALPN_LEN} bytes"),
                 );
-            } else if !HTTP1_ALPN.contains(&protocol.value.as_str()) {
-                // Offering h2 would make clients speak a protocol we do not.
+            } else if !KNOWN_ALPN.contains(&protocol.value.as_str()) {
+                // Offering another protocol would make clients speak one we do not.
                 self.issue(
                     protocol,
-                    "ringway speaks HTTP/1.x: the ALPN protocols are \"http/1.1\" and \"http/1.0\"",
+                    "ringway speaks HTTP/2 and HTTP/1.x: the ALPN protocols are \"h2\", \"http/1.1\" and \"http/1.0\"",
                 );
             } else {
                 alpn.push(protocol.value.clone());

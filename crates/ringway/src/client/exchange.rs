@@ -15,6 +15,7 @@ use ringway_stats::CloseReason;
 
 use crate::client::forward::{read_watching, relay_body, BodyRelay, RelayError, WatchedRead};
 use crate::client::session::Session;
+use crate::client::transport::Transport;
 use crate::error::ProxyError;
 use crate::process::Slot;
 use crate::server::balance::pick_server;

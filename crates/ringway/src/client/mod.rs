@@ -9,8 +9,10 @@
 pub(crate) mod capture;
 pub(crate) mod exchange;
 pub(crate) mod forward;
+pub(crate) mod h2;
 pub(crate) mod iobuf;
 pub(crate) mod monitor;
 pub(crate) mod proxy_protocol;
 pub(crate) mod session;
 pub(crate) mod sessions;
+pub(crate) mod transport;
