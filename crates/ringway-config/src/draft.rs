@@ -206,6 +206,7 @@ pub(crate) struct DraftServer {
     pub max_reuse: Option<At<i64>>,
     pub tls: Option<DraftServerTls>,
     pub send_proxy: Option<At<String>>,
+    pub proto: Option<At<String>>,
     pub check: Option<At<bool>>,
     pub weight: Option<At<i64>>,
     pub backup: Option<At<bool>>,

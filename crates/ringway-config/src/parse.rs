@@ -99,6 +99,7 @@ const SERVER_KEYS: &[&str] = &[
     "max_reuse",
     "tls",
     "send_proxy",
+    "proto",
     "check",
     "weight",
     "backup",
@@ -412,6 +413,7 @@ fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
             .table("tls", issues)
             .map(|tls| read_server_tls(tls, issues)),
         send_proxy: table.string("send_proxy", issues),
+        proto: table.string("proto", issues),
         check: table.boolean("check", issues),
         weight: table.integer("weight", issues),
         backup: table.boolean("backup", issues),

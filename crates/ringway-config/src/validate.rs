@@ -28,8 +28,8 @@ use crate::log_target::{parse_facility, parse_format, parse_rfc, parse_tag, pars
 use crate::model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, ForwardHeaders,
     Frontend, FrontendTls, Global, HealthCheck, LogFormat, Observe, ObserveLayer, OnError,
-    ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, SyslogOptions,
-    TcpKeepalive, Timeouts, Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
+    ProxyVersion, ReuseMode, Route, Server, ServerProto, ServerTls, Sni, StatsSocket,
+    SyslogOptions, TcpKeepalive, Timeouts, Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
 };
 
 const MAX_SHARDS: i64 = 1024;
@@ -542,6 +542,18 @@ impl Checker<'_> {
                     None
                 }
             });
+        let proto =
+            draft
+                .proto
+                .as_ref()
+                .map_or(ServerProto::H1, |given| match given.value.as_str() {
+                    "h1" => ServerProto::H1,
+                    "h2" => ServerProto::H2,
+                    _ => {
+                        self.issue(given, "must be \"h1\" or \"h2\"");
+                        ServerProto::H1
+                    }
+                });
         Some(Server {
             name: name_of(&draft.name),
             address: address?,
@@ -557,6 +569,7 @@ impl Checker<'_> {
             max_reuse: max_reuse.unwrap_or(-1),
             tls,
             send_proxy,
+            proto,
             check: draft.check.as_ref().is_some_and(|check| check.value),
             weight: weight.and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
             backup: draft.backup.as_ref().is_some_and(|backup| backup.value),

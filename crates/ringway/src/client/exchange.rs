@@ -12,6 +12,7 @@ use ringway_http::{
 use ringway_net::IdleCheck;
 use ringway_pool::{lookup_plan, ReuseMode};
 use ringway_stats::CloseReason;
+use ringway_tls::NetStream;
 
 use crate::client::forward::{read_watching, relay_body, BodyRelay, RelayError, WatchedRead};
 use crate::client::session::Session;
@@ -90,6 +91,13 @@ struct Done {
     extra_bytes: bool,
     /// The response answered a HEAD request: the connection is not reused.
     after_head: bool,
+}
+
+/// Where a request goes: the stream to the server (a connection's, or an HTTP/2 stream's).
+struct Target<'a, T> {
+    stream: &'a mut NetStream<T>,
+    backend: usize,
+    server: usize,
 }
 
 /// How long to wait between connection attempts (HAProxy's turn-around: at most 1 s).
@@ -456,8 +464,13 @@ impl Session {
             }
             self.info.server_fd.set(conn.stream.io().as_raw_fd());
             let sent_before = conn.stream.io().bytes_sent();
+            let target = Target {
+                stream: &mut conn.stream,
+                backend,
+                server,
+            };
             let result = self
-                .round_trip(&mut conn, head, client, &mut request_body)
+                .round_trip(target, head, client, &mut request_body)
                 .await;
             self.info.server_fd.set(-1);
             let failure = match result {
@@ -589,26 +602,30 @@ impl Session {
         }
     }
 
-    async fn round_trip(
+    async fn round_trip<T: Transport>(
         &mut self,
-        conn: &mut ServerConn,
+        target: Target<'_, T>,
         head: &RequestHead,
         client: &ClientSide,
         request_body: &mut BodyFramer,
     ) -> Result<Done, Failure> {
-        let timeouts = &self.ctx.process.config.backends[conn.backend].timeouts;
+        let Target {
+            stream: conn,
+            backend,
+            server,
+        } = target;
+        let timeouts = &self.ctx.process.config.backends[backend].timeouts;
         let client_timeouts = &self.ctx.process.config.frontends[self.frontend].timeouts;
         let (server_timeout, client_timeout, client_fin) = (
             timeouts.server,
             client_timeouts.client,
             client_timeouts.client_fin,
         );
-        let _ = conn.stream.io().set_write_timeout(Some(server_timeout));
+        let _ = conn.io().set_write_timeout(Some(server_timeout));
         let _ = self.client.io().set_write_timeout(Some(client_timeout));
         let ctx = self.ctx.clone();
-        let counters = &ctx.counters.servers[conn.backend][conn.server];
-        conn.stream
-            .write_all(&self.to_server)
+        let counters = &ctx.counters.servers[backend][server];
+        conn.write_all(&self.to_server)
             .await
             .map_err(|_| Failure::before_response(ProxyError::EmptyResponse))?;
         counters.bytes_in.add(self.to_server.len() as u64);
@@ -660,18 +677,13 @@ impl Session {
                 .status
                 .record(response.status);
             counters.status.record(response.status);
-            let backend = &self.ctx.counters.backends[conn.backend];
-            backend.status.record(response.status);
-            backend.req_tot.inc();
-            observe::report(
-                &ctx,
-                conn.backend,
-                conn.server,
-                Event::Status(response.status),
-            );
-            let backend_config = &ctx.process.config.backends[conn.backend];
+            let backend_counters = &self.ctx.counters.backends[backend];
+            backend_counters.status.record(response.status);
+            backend_counters.req_tot.inc();
+            observe::report(&ctx, backend, server, Event::Status(response.status));
+            let backend_config = &ctx.process.config.backends[backend];
             if let (Some(cookie), false) = (&backend_config.cookie, response.status == 101) {
-                self.persist_response(cookie, &backend_config.servers[conn.server], head.method);
+                self.persist_response(cookie, &backend_config.servers[server], head.method);
             }
             if response.status == 101 {
                 self.client
@@ -730,7 +742,7 @@ impl Session {
             // A body that does not fit is relayed in reads as large as the buffer may grow.
             self.sbuf.grow_to_limit();
             let relayed = relay_body(
-                &mut conn.stream,
+                conn,
                 &mut self.sbuf,
                 &mut self.client,
                 BodyRelay {
@@ -774,9 +786,9 @@ impl Session {
         outcome
     }
 
-    async fn send_request_body(
+    async fn send_request_body<T: Transport>(
         &mut self,
-        conn: &mut ServerConn,
+        conn: &mut NetStream<T>,
         framer: &mut BodyFramer,
         timeout: Duration,
     ) -> Result<(), Failure> {
@@ -786,7 +798,7 @@ impl Session {
         let relayed = relay_body(
             &mut self.client,
             &mut self.cbuf,
-            &mut conn.stream,
+            conn,
             BodyRelay {
                 framer,
                 read_timeout: timeout,
@@ -827,12 +839,12 @@ impl Session {
 
     /// Reads more of a response head. A close or reset before any byte is an empty response; a
     /// client that half-closed is not waited for past timeout_client_fin ([`read_watching`]).
-    async fn read_response_bytes(
+    async fn read_response_bytes<T: Transport>(
         &mut self,
-        conn: &mut ServerConn,
+        conn: &mut NetStream<T>,
         timeout: Duration,
     ) -> Result<(), Failure> {
-        let _ = conn.stream.io().set_read_timeout(Some(timeout));
+        let _ = conn.io().set_read_timeout(Some(timeout));
         let nothing_yet = self.sbuf.is_empty();
         let spare = self.sbuf.spare();
         if spare.is_empty() {
@@ -843,7 +855,7 @@ impl Session {
         let client_fin = self.ctx.process.config.frontends[self.frontend]
             .timeouts
             .client_fin;
-        let read = read_watching(&mut conn.stream, spare, &self.client, timeout, client_fin).await;
+        let read = read_watching(conn, spare, &self.client, timeout, client_fin).await;
         let error = match read {
             Ok(0) if nothing_yet => ProxyError::EmptyResponse,
             Ok(0) => ProxyError::BadResponse(HttpError::Malformed("truncated head")),

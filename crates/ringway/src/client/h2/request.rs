@@ -209,15 +209,10 @@ mod tests {
 
     #[test]
     fn smuggling_and_connect_are_refused() {
-        let mut request = Request::get("http://h/").body(()).unwrap();
-        // SAFETY: unchecked on purpose, as a lax HPACK decoder could hand the value over.
-        let evil = unsafe {
-            HeaderValue::from_maybe_shared_unchecked(bytes::Bytes::from_static(
-                b"a\r\n\r\nGET /admin HTTP/1.1",
-            ))
-        };
-        request.headers_mut().insert("x-evil", evil);
-        assert!(matches!(head(request, true).0, Err(Refusal::Malformed(_))));
+        // `http` refuses such values itself; the check here is the second line of defence.
+        assert!(!clean(b"a\r\n\r\nGET /admin HTTP/1.1"));
+        assert!(!clean(b"a\0b"));
+        assert!(clean(b"a b\tc"));
         let request = Request::get("http://h/")
             .header("transfer-encoding", "chunked")
             .body(())
