@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use glommio::timer::sleep;
+use ringway_config::ServerProto;
 use ringway_http::{
     add_host, parse_response, BodyFramer, BodyKind, ClientSide, HttpError, Method, RequestHead,
 };
@@ -35,20 +36,20 @@ pub enum Outcome {
 }
 
 /// An exchange failure; `responded` tells whether the client already got response bytes.
-struct Failure {
+pub(super) struct Failure {
     error: ProxyError,
-    responded: bool,
+    pub responded: bool,
 }
 
 impl Failure {
-    fn before_response(error: ProxyError) -> Failure {
+    pub(super) fn before_response(error: ProxyError) -> Failure {
         Failure {
             error,
             responded: false,
         }
     }
 
-    fn after_response(error: ProxyError) -> Failure {
+    pub(super) fn after_response(error: ProxyError) -> Failure {
         Failure {
             error,
             responded: true,
@@ -78,30 +79,30 @@ enum SlotWait {
 }
 
 /// How the response went, for the pool and the client connection.
-struct Done {
-    server_reusable: bool,
+pub(super) struct Done {
+    pub server_reusable: bool,
     /// The server does not keep the connection (`Connection: close`, body until close).
-    server_close: bool,
-    client_keep_alive: bool,
-    private_auth: bool,
-    upgraded: bool,
+    pub server_close: bool,
+    pub client_keep_alive: bool,
+    pub private_auth: bool,
+    pub upgraded: bool,
     /// The response sits whole in `to_client`, not yet written.
-    reply_pending: bool,
+    pub reply_pending: bool,
     /// The server sent bytes past the end of the response: the connection is not reusable.
-    extra_bytes: bool,
+    pub extra_bytes: bool,
     /// The response answered a HEAD request: the connection is not reused.
-    after_head: bool,
+    pub after_head: bool,
 }
 
 /// Where a request goes: the stream to the server (a connection's, or an HTTP/2 stream's).
-struct Target<'a, T> {
-    stream: &'a mut NetStream<T>,
-    backend: usize,
-    server: usize,
+pub(super) struct Target<'a, T> {
+    pub stream: &'a mut NetStream<T>,
+    pub backend: usize,
+    pub server: usize,
 }
 
 /// How long to wait between connection attempts (HAProxy's turn-around: at most 1 s).
-const RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
+pub(super) const RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// How often a request waiting for a `maxconn` slot looks again.
 const QUEUE_POLL: Duration = Duration::from_millis(1);
 
@@ -438,6 +439,9 @@ impl Session {
         head: &RequestHead,
         client: &ClientSide,
     ) -> Result<Outcome, Failure> {
+        if self.ctx.process.config.backends[backend].servers[server].proto == ServerProto::H2 {
+            return self.forward_h2(backend, server, head, client).await;
+        }
         let mut request_body = self.take_whole_body(head.body);
         let replayable = request_body.is_done();
         let mut resent = false;
@@ -517,7 +521,7 @@ impl Session {
     /// The request's body, when the client already sent all of it with the head, moves into
     /// `to_server`: it goes out in the same write, and stays there to be sent again. Returns
     /// the body's framer, done when the body is whole in `to_server` (or there is none).
-    fn take_whole_body(&mut self, body: BodyKind) -> BodyFramer {
+    pub(super) fn take_whole_body(&mut self, body: BodyKind) -> BodyFramer {
         let framer = BodyFramer::new(body);
         if framer.is_done() || self.cbuf.is_empty() {
             return framer;
@@ -602,7 +606,7 @@ impl Session {
         }
     }
 
-    async fn round_trip<T: Transport>(
+    pub(super) async fn round_trip<T: Transport>(
         &mut self,
         target: Target<'_, T>,
         head: &RequestHead,
@@ -770,7 +774,12 @@ impl Session {
     }
 
     /// Writes a response held whole in `to_client`.
-    async fn send_reply(&mut self, backend: usize, server: usize, outcome: Outcome) -> Outcome {
+    pub(super) async fn send_reply(
+        &mut self,
+        backend: usize,
+        server: usize,
+        outcome: Outcome,
+    ) -> Outcome {
         let sent = self.to_client.len() as u64;
         if let Some(log) = &mut self.log {
             log.bytes += sent;

@@ -8,6 +8,7 @@
 
 pub(crate) mod capture;
 pub(crate) mod exchange;
+mod exchange_h2;
 pub(crate) mod forward;
 pub(crate) mod h2;
 pub(crate) mod iobuf;

@@ -93,7 +93,7 @@ pub(crate) async fn serve(
         .initial_connection_window_size(CONNECTION_WINDOW)
         .max_send_buffer_size(SEND_BUFFER)
         .handshake::<_, Bytes>(io.compat());
-    let Some(Ok(mut conn)) = within(timeouts.http_request, handshake).await else {
+    let Some(Ok(mut conn)) = crate::http2::within(timeouts.http_request, handshake).await else {
         return;
     };
     let origin = Rc::new(origin);
@@ -162,7 +162,7 @@ pub(crate) async fn serve(
             }
         }
     }
-    let _ = within(
+    let _ = crate::http2::within(
         CLOSE_GRACE,
         futures_lite::future::poll_fn(|cx| conn.poll_closed(cx)),
     )
@@ -254,16 +254,6 @@ fn log_connection_error(ctx: &ShardCtx, origin: &Origin, error: &h2::Error) {
         "{} {} session {:#x}: HTTP/2 connection error ({error})",
         frontend.name, origin.info.peer, origin.info.id
     ));
-}
-
-/// `future`'s output, or None past `timeout`.
-async fn within<T>(timeout: Duration, future: impl Future<Output = T>) -> Option<T> {
-    let deadline = ringway_net::sleep_until(Instant::now() + timeout);
-    futures_lite::future::or(async { Some(future.await) }, async {
-        deadline.await;
-        None
-    })
-    .await
 }
 
 /// A stream whose first bytes were already read (the preface, seen by the HTTP/1.1 reader).

@@ -1,49 +1,32 @@
-//! One HTTP/2 stream as the byte stream of an HTTP/1.1 client connection, so that an exchange
-//! serves it as it serves any client (routing, pools, retries, logs, counters). Reads give the
-//! request body in the framing the request head announced (as is under `content-length`, else
-//! chunked with the client's trailers); writes take the HTTP/1.1 response the exchange
-//! produced, and send its head as a HEADERS frame and its body as DATA frames, without its
-//! chunked framing. Flow control is end to end: the client's window is released as the
-//! exchange takes the bytes (to write them to the server), and a write waits until the
-//! client's window has room. Waits are bounded as a socket's are ([`Wait`]).
+//! One client HTTP/2 stream as the byte stream of an HTTP/1.1 client connection, so that an
+//! exchange serves it as it serves any client (routing, pools, retries, logs, counters). Reads
+//! give the request body in the framing the request head announced; writes take the HTTP/1.1
+//! response the exchange produced and send its head as a HEADERS frame (interim responses
+//! dropped) and its body as DATA frames ([`crate::http2::body`]).
 
-use std::cell::{Cell, RefCell};
-use std::future::Future;
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use h2::server::SendResponse;
-use h2::{Reason, RecvStream, SendStream};
+use h2::{Reason, RecvStream};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
-use ringway_http::{BodyFramer, BodyKind};
+use ringway_http::BodyKind;
 use ringway_net::IdleCheck;
 
-use crate::client::h2::request::{write_last_chunk, RequestBody};
+use crate::client::h2::request::RequestBody;
+use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
+use crate::http2::fields::{connection_tokens, hop_by_hop, is_chunked};
+use crate::http2::wait::Wait;
 
-/// At most this much of a response body is asked of the client's window at once.
-const MAX_RESERVE: usize = 64 * 1024;
 /// Fields a response head may carry here: the exchange's own output, already bounded.
 const MAX_FIELDS: usize = 128;
 
-/// Response fields HTTP/2 forbids (RFC 9113 §8.2.2).
-const CONNECTION_SPECIFIC: [&str; 5] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-];
-
 pub struct StreamIo {
-    /// The request body not yet read; None once it ended.
-    body: Option<RecvStream>,
-    chunked: bool,
-    /// Request bytes ready for the exchange.
-    staged: Bytes,
+    request: BodyIn,
     response: RefCell<Reply>,
     head_request: bool,
     read_wait: Wait,
@@ -59,17 +42,8 @@ enum Reply {
         respond: SendResponse<Bytes>,
         head: BytesMut,
     },
-    Body {
-        send: SendStream<Bytes>,
-        body: OutBody,
-    },
+    Body(BodyOut),
     Done,
-}
-
-enum OutBody {
-    Length(u64),
-    Chunked(BodyFramer, BytesMut),
-    UntilClose,
 }
 
 impl StreamIo {
@@ -81,10 +55,12 @@ impl StreamIo {
         local: SocketAddr,
         over_tls: bool,
     ) -> StreamIo {
+        let request = match framing {
+            RequestBody::None => BodyIn::empty(),
+            framing => BodyIn::new(body, framing == RequestBody::Chunked),
+        };
         StreamIo {
-            body: (framing != RequestBody::None).then_some(body),
-            chunked: framing == RequestBody::Chunked,
-            staged: Bytes::new(),
+            request,
             response: RefCell::new(Reply::Head {
                 respond,
                 head: BytesMut::new(),
@@ -113,103 +89,33 @@ impl StreamIo {
         self.write_wait.set(timeout, restart)
     }
 
-    /// Closed once the client reset the stream (or the connection went away).
+    /// Closed once the client reset the stream (or its connection went away).
     pub fn idle_check(&self) -> IdleCheck {
         let mut cx = Context::from_waker(Waker::noop());
         let reset = match &mut *self.response.borrow_mut() {
-            Reply::Head { respond, .. } => respond.poll_reset(&mut cx),
-            Reply::Body { send, .. } => send.poll_reset(&mut cx),
-            Reply::Done => return IdleCheck::Quiet,
+            Reply::Head { respond, .. } => respond.poll_reset(&mut cx).is_ready(),
+            Reply::Body(body) => body.was_reset(&mut cx),
+            Reply::Done => false,
         };
-        match reset {
-            Poll::Ready(_) => IdleCheck::Closed,
-            Poll::Pending => IdleCheck::Quiet,
+        if reset {
+            IdleCheck::Closed
+        } else {
+            IdleCheck::Quiet
         }
     }
 
     pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        loop {
-            if !self.staged.is_empty() {
-                let taken = self.staged.len().min(buf.len());
-                buf[..taken].copy_from_slice(&self.staged[..taken]);
-                self.staged.advance(taken);
-                return Poll::Ready(Ok(taken));
-            }
-            let Some(body) = &mut self.body else {
-                return Poll::Ready(Ok(0));
-            };
-            match body.poll_data(cx) {
-                Poll::Ready(Some(Ok(data))) => {
-                    self.read_wait.progress();
-                    // The exchange writes these bytes to the server before it reads again.
-                    let _ = body.flow_control().release_capacity(data.len());
-                    if data.is_empty() {
-                        continue;
-                    }
-                    self.staged = if self.chunked {
-                        let mut chunk = BytesMut::with_capacity(data.len() + 12);
-                        chunk.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-                        chunk.extend_from_slice(&data);
-                        chunk.extend_from_slice(b"\r\n");
-                        chunk.freeze()
-                    } else {
-                        data
-                    };
-                }
-                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(stream_error(error))),
-                Poll::Ready(None) => {
-                    if self.chunked {
-                        let trailers = match body.poll_trailers(cx) {
-                            Poll::Ready(Ok(trailers)) => trailers,
-                            Poll::Ready(Err(error)) => {
-                                return Poll::Ready(Err(stream_error(error)))
-                            }
-                            Poll::Pending => return self.read_wait.pending(cx),
-                        };
-                        let mut end = BytesMut::new();
-                        if let Err(refusal) = write_last_chunk(trailers.as_ref(), &mut end) {
-                            return Poll::Ready(Err(io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                refusal.to_string(),
-                            )));
-                        }
-                        self.staged = end.freeze();
-                    }
-                    self.body = None;
-                }
-                Poll::Pending => return self.read_wait.pending(cx),
-            }
-        }
+        self.request.poll_read(cx, buf, &mut self.read_wait)
     }
 
     pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let reply = self.response.get_mut();
-        match reply {
+        match self.response.get_mut() {
             Reply::Head { head, .. } => {
                 head.extend_from_slice(buf);
                 self.start_response()?;
                 Poll::Ready(Ok(buf.len()))
             }
-            Reply::Body { send, .. } => {
-                let mut capacity = send.capacity();
-                if capacity == 0 {
-                    send.reserve_capacity(buf.len().min(MAX_RESERVE));
-                    capacity = match send.poll_capacity(cx) {
-                        Poll::Ready(Some(Ok(granted))) => granted,
-                        Poll::Ready(Some(Err(error))) => {
-                            return Poll::Ready(Err(stream_error(error)))
-                        }
-                        Poll::Ready(None) => return Poll::Ready(Err(reset())),
-                        Poll::Pending => return self.write_wait.pending(cx),
-                    };
-                    if capacity == 0 {
-                        return self.write_wait.pending(cx);
-                    }
-                }
-                self.write_wait.progress();
-                let taken = self.send_body(&buf[..buf.len().min(capacity)])?;
-                Poll::Ready(Ok(taken))
-            }
+            Reply::Body(body) => body.poll_write(cx, buf, &mut self.write_wait),
             // Bytes past the response's end: not for the client.
             Reply::Done => Poll::Ready(Ok(buf.len())),
         }
@@ -221,13 +127,7 @@ impl StreamIo {
         match std::mem::replace(self.response.get_mut(), Reply::Done) {
             Reply::Done => {}
             Reply::Head { mut respond, .. } => respond.send_reset(Reason::INTERNAL_ERROR),
-            Reply::Body {
-                mut send,
-                body: OutBody::UntilClose,
-            } => {
-                let _ = send.send_data(Bytes::new(), true);
-            }
-            Reply::Body { mut send, .. } => send.send_reset(Reason::INTERNAL_ERROR),
+            Reply::Body(mut body) => body.finish(),
         }
         Ok(())
     }
@@ -259,62 +159,23 @@ impl StreamIo {
             else {
                 return Ok(());
             };
-            let end = matches!(body, BodyKind::None | BodyKind::Length(0));
-            let send = respond.send_response(response, end).map_err(stream_error)?;
-            if end {
+            let framing = Framing::of(body);
+            let send = respond
+                .send_response(response, framing.is_none())
+                .map_err(stream_error)?;
+            let Some(framing) = framing else {
                 return Ok(());
-            }
-            let body = match body {
-                BodyKind::Length(length) => OutBody::Length(length),
-                BodyKind::Chunked => {
-                    OutBody::Chunked(BodyFramer::new(BodyKind::Chunked), BytesMut::new())
-                }
-                _ => OutBody::UntilClose,
             };
-            *self.response.get_mut() = Reply::Body { send, body };
+            let mut body = BodyOut::new(send, framing);
             if !rest.is_empty() {
                 // What came with the head is queued whatever the window: at most a buffer.
-                self.send_body(&rest)?;
+                body.queue(&rest)?;
+            }
+            if !body.is_ended() {
+                *self.response.get_mut() = Reply::Body(body);
             }
             return Ok(());
         }
-    }
-
-    /// Sends body bytes without their HTTP/1.1 framing; returns how many of `data` it took.
-    fn send_body(&mut self, data: &[u8]) -> io::Result<usize> {
-        let Reply::Body { send, body } = self.response.get_mut() else {
-            return Ok(data.len());
-        };
-        let (out, taken, end) = match body {
-            OutBody::Length(left) => {
-                let taken = data.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                *left -= taken as u64;
-                (
-                    Bytes::copy_from_slice(&data[..taken]),
-                    data.len(),
-                    *left == 0,
-                )
-            }
-            OutBody::Chunked(framer, scratch) => {
-                scratch.clear();
-                let progress = framer
-                    .feed_decoded(data, scratch)
-                    .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
-                (
-                    scratch.split().freeze(),
-                    progress.consumed,
-                    framer.is_done(),
-                )
-            }
-            OutBody::UntilClose => (Bytes::copy_from_slice(data), data.len(), false),
-        };
-        if !out.is_empty() || end {
-            send.send_data(out, end).map_err(stream_error)?;
-        }
-        if end {
-            *self.response.get_mut() = Reply::Done;
-        }
-        Ok(taken)
     }
 }
 
@@ -335,29 +196,13 @@ fn translate(
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
     let mut length = None;
     let mut chunked = false;
-    // Fields the Connection field names are hop-by-hop too.
-    let named: Vec<&[u8]> = parsed
-        .headers
-        .iter()
-        .filter(|field| field.name.eq_ignore_ascii_case("connection"))
-        .flat_map(|field| field.value.split(|&byte| byte == b','))
-        .map(|token| token.trim_ascii())
-        .collect();
+    let named = connection_tokens(parsed.headers);
     for field in parsed.headers.iter() {
         let name = field.name;
         if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked |= field
-                .value
-                .split(|&byte| byte == b',')
-                .any(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            chunked |= is_chunked(field.value);
         }
-        if CONNECTION_SPECIFIC
-            .iter()
-            .any(|forbidden| name.eq_ignore_ascii_case(forbidden))
-            || named
-                .iter()
-                .any(|token| token.eq_ignore_ascii_case(name.as_bytes()))
-        {
+        if hop_by_hop(name, &named) {
             continue;
         }
         if name.eq_ignore_ascii_case("content-length") {
@@ -383,59 +228,4 @@ fn translate(
         BodyKind::UntilClose
     };
     Ok((response, body))
-}
-
-fn stream_error(error: h2::Error) -> io::Error {
-    if error.is_io() {
-        return error.into_io().unwrap_or_else(reset);
-    }
-    io::Error::new(io::ErrorKind::ConnectionReset, error)
-}
-
-fn reset() -> io::Error {
-    io::ErrorKind::ConnectionReset.into()
-}
-
-/// A bound on each wait of one direction, as a socket's read or write timeout: armed when the
-/// direction has to wait, disarmed when it makes progress.
-#[derive(Default)]
-struct Wait {
-    timeout: Cell<Option<Duration>>,
-    restart: Cell<bool>,
-    timer: Option<Pin<Box<dyn Future<Output = ()>>>>,
-}
-
-impl Wait {
-    fn set(&self, timeout: Option<Duration>, restart: bool) -> io::Result<()> {
-        if timeout == Some(Duration::ZERO) {
-            return Err(io::ErrorKind::InvalidInput.into());
-        }
-        self.timeout.set(timeout);
-        self.restart.set(restart);
-        Ok(())
-    }
-
-    fn progress(&mut self) {
-        self.timer = None;
-    }
-
-    /// The direction has to wait: Pending, or TimedOut once the bound has passed.
-    fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        if self.restart.replace(false) {
-            self.timer = None;
-        }
-        let Some(timeout) = self.timeout.get() else {
-            return Poll::Pending;
-        };
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(ringway_net::sleep_until(Instant::now() + timeout)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                self.timer = None;
-                Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
 }
