@@ -31,6 +31,9 @@ use crate::tls::{self, Stream};
 
 /// Initial size of a session's receive buffers; they grow up to the head limit when needed.
 const BUFFER_SIZE: usize = 16 * 1024;
+/// An HTTP/2 stream's request buffer: it holds the request head and pieces of its body, which
+/// come in DATA frames the stream hands over as they are read.
+const STREAM_BUFFER_SIZE: usize = 4 * 1024;
 /// How long, and how many bytes, an error response's lingering close reads before closing.
 const LINGER_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 const LINGER_BYTES: usize = 256 * 1024;
@@ -331,6 +334,11 @@ impl Session {
     ) -> Session {
         let head_limit = ctx.limits.max_head;
         let (frontend, accepted) = (info.frontend, info.accepted);
+        let request_buffer = if client.io().is_stream() {
+            STREAM_BUFFER_SIZE
+        } else {
+            BUFFER_SIZE
+        };
         Session {
             ctx: ctx.clone(),
             info: info.clone(),
@@ -340,7 +348,7 @@ impl Session {
             local_port,
             proxied_local,
             request_host: String::new(),
-            cbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
+            cbuf: IoBuf::new(request_buffer, head_limit.max(BUFFER_SIZE)),
             sbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
             to_server: BytesMut::with_capacity(1024),
             to_client: BytesMut::with_capacity(1024),
@@ -392,8 +400,10 @@ impl Session {
 
     /// Serves the one request of an HTTP/2 stream, whose HTTP/1.1 head is `head`.
     pub(crate) async fn serve_stream(&mut self, head: &[u8]) {
-        // A head past the buffer's size is cut, and so answered as too large.
-        self.cbuf.grow_to_limit();
+        if head.len() > self.cbuf.spare().len() {
+            // A head past the limit is cut, and so answered as too large.
+            self.cbuf.grow_to_limit();
+        }
         let spare = self.cbuf.spare();
         let taken = head.len().min(spare.len());
         spare[..taken].copy_from_slice(&head[..taken]);

@@ -139,9 +139,12 @@ impl StreamIo {
             let Reply::Head { head, .. } = self.response.get_mut() else {
                 return Ok(());
             };
-            let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-            let mut parsed = httparse::Response::new(&mut fields);
-            let head_len = match parsed.parse(head) {
+            // Uninitialised slots: zeroing them per response would cost more than the parse.
+            let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_FIELDS];
+            let mut parsed = httparse::Response::new(&mut []);
+            let head_len = match httparse::ParserConfig::default()
+                .parse_response_with_uninit_headers(&mut parsed, head, &mut fields)
+            {
                 Ok(httparse::Status::Complete(len)) => len,
                 Ok(httparse::Status::Partial) => return Ok(()),
                 Err(error) => return Err(io::Error::new(io::ErrorKind::InvalidData, error)),

@@ -84,9 +84,12 @@ impl ServerStream {
         let Outgoing::Head(head) = &mut self.request else {
             return Poll::Ready(Ok(()));
         };
-        let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-        let mut parsed = httparse::Request::new(&mut fields);
-        let head_len = match parsed.parse(head) {
+        // Uninitialised slots: zeroing them per request would cost more than the parse.
+        let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_FIELDS];
+        let mut parsed = httparse::Request::new(&mut []);
+        let head_len = match httparse::ParserConfig::default()
+            .parse_request_with_uninit_headers(&mut parsed, head, &mut fields)
+        {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Poll::Ready(Ok(())),
             Err(error) => {
