@@ -317,4 +317,5 @@ fn the_access_log_and_show_sess_name_http_2() {
         "{lines:?}"
     );
     assert!(lines[0].contains(" 200 "), "{lines:?}");
+    assert!(lines[0].ends_with(" proto=h2/h1"), "{lines:?}");
 }

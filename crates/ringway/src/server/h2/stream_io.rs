@@ -87,9 +87,11 @@ impl ServerStream {
         // Uninitialised slots: zeroing them per request would cost more than the parse.
         let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_FIELDS];
         let mut parsed = httparse::Request::new(&mut []);
-        let head_len = match httparse::ParserConfig::default()
-            .parse_request_with_uninit_headers(&mut parsed, head, &mut fields)
-        {
+        let head_len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
+            &mut parsed,
+            head,
+            &mut fields,
+        ) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Poll::Ready(Ok(())),
             Err(error) => {
