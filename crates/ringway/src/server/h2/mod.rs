@@ -98,6 +98,9 @@ impl Drop for StreamSlot {
     fn drop(&mut self) {
         let conn = &self.conn;
         conn.open.set(conn.open.get() - 1);
+        self.pool.counters.servers[self.backend][self.server]
+            .h2_streams
+            .dec();
         if self.first_of.is_some() && conn.owner.get() == self.first_of {
             conn.owner.set(None);
         }
@@ -167,6 +170,7 @@ fn take_stream(
 ) -> StreamSlot {
     conn.open.set(conn.open.get() + 1);
     conn.begun.set(conn.begun.get() + 1);
+    ctx.counters.servers[backend][server].h2_streams.inc();
     let first_of = if own && conn.owner.get().is_none() {
         conn.owner.set(Some(client));
         (mode == ReuseMode::Safe).then_some(client)
@@ -231,6 +235,7 @@ async fn connect(ctx: &Rc<ShardCtx>, backend: usize, server: usize) -> io::Resul
         closed: closed.clone(),
         idle_since: Cell::new(Instant::now()),
     });
+    counters.h2_conns.inc();
     glommio::spawn_local(drive(
         ctx.clone(),
         backend,
@@ -270,6 +275,7 @@ where
     )
     .await;
     conn.retire();
+    ctx.counters.servers[backend][server].h2_conns.dec();
     ctx.h2_pools[backend][server]
         .conns
         .borrow_mut()
