@@ -125,7 +125,7 @@ impl ServerShard<'_> {
     }
 }
 
-/// A counter family: name, help, and how to read it from a server's sums.
+/// A family (counter or gauge): name, help, and how to read it from a server's sums.
 type CounterFamily = (&'static str, &'static str, fn(&ServerSums) -> u64);
 
 /// Per-server counters, one sample per server and shard.
@@ -345,7 +345,7 @@ fn server_shard_metrics(out: &mut Out, rows: &[ServerShard]) {
     for row in rows {
         out.sample("server_current_requests", &row.labels(), row.sums.scur);
     }
-    let h2_gauges: [(&str, &str, fn(&ServerSums) -> u64); 3] = [
+    let h2_gauges: [CounterFamily; 3] = [
         (
             "server_h2_connections",
             "HTTP/2 connections open to the server (proto h2).",
