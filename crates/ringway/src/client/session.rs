@@ -126,7 +126,7 @@ pub(crate) struct Session {
     pub info: Rc<SessionInfo>,
     pub frontend: usize,
     pub client: ClientStream,
-    pub client_ip: String,
+    pub client_ip: Rc<str>,
     /// The port the client connected to, when a forwarding field needs it (else 0).
     pub local_port: u16,
     /// Where the client connected to, as its PROXY protocol header announced.
@@ -281,6 +281,7 @@ fn h2_origin(
         .or_else(|| client.io().local_addr().ok())
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     crate::client::h2::Origin {
+        client_ip: Rc::from(info.peer.ip().to_string()),
         info: info.clone(),
         tls,
         local,
@@ -298,7 +299,8 @@ async fn serve_client(
     local_port: u16,
     proxied_local: Option<SocketAddr>,
 ) {
-    let mut session = Session::new(ctx, info, client, local_port, proxied_local);
+    let client_ip = Rc::from(info.peer.ip().to_string());
+    let mut session = Session::new(ctx, info, client_ip, client, local_port, proxied_local);
     if session.serve().await {
         // The client began with the HTTP/2 preface: its connection goes to the h2 server.
         let prefix = bytes::Bytes::copy_from_slice(session.cbuf.data());
@@ -328,6 +330,7 @@ impl Session {
     pub(crate) fn new(
         ctx: &Rc<ShardCtx>,
         info: &Rc<SessionInfo>,
+        client_ip: Rc<str>,
         client: ClientStream,
         local_port: u16,
         proxied_local: Option<SocketAddr>,
@@ -344,7 +347,7 @@ impl Session {
             info: info.clone(),
             frontend,
             client,
-            client_ip: info.peer.ip().to_string(),
+            client_ip,
             local_port,
             proxied_local,
             request_host: String::new(),

@@ -59,6 +59,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// What the connection and the client addresses are, for each stream's session.
 pub(crate) struct Origin {
     pub info: Rc<SessionInfo>,
+    pub client_ip: Rc<str>,
     pub tls: bool,
     pub local: SocketAddr,
     pub local_port: u16,
@@ -203,6 +204,7 @@ async fn serve_stream(
             let mut session = Session::new(
                 &ctx,
                 &info,
+                origin.client_ip.clone(),
                 NetStream::plain(ClientIo::H2(Box::new(io))),
                 origin.local_port,
                 origin.proxied_local,
