@@ -319,3 +319,29 @@ fn the_access_log_and_show_sess_name_http_2() {
     assert!(lines[0].contains(" 200 "), "{lines:?}");
     assert!(lines[0].ends_with(" proto=h2/h1"), "{lines:?}");
 }
+
+#[test]
+fn a_stop_lets_streams_in_flight_finish_then_the_connection_ends() {
+    let Some(curl_path) = tool("curl", "curl") else {
+        return;
+    };
+    let origin = origin();
+    let proxy = proxy("", &one_server("safe", ""), origin.addr());
+    let addr = frontend_addr(&proxy);
+    let url = format!("http://{addr}/slow?delay=800&body=4");
+    let in_flight = std::thread::spawn({
+        let curl_path = curl_path.clone();
+        move || h2c(&curl_path, &[], &url)
+    });
+    wait_until("the stream to be served", || {
+        proxy
+            .command("show sess")
+            .lines()
+            .any(|line| line.contains("h2_conn=0x") && line.contains("srv=s1"))
+    });
+    proxy.stopper().stop();
+    let reply = in_flight.join().unwrap();
+    assert_eq!((reply.status, reply.size), (200, 4), "the stream finished");
+    // The HTTP/2 connection ended (GOAWAY, then the close): the proxy can stop.
+    proxy.wait();
+}
