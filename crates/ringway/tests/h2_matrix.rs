@@ -1,6 +1,7 @@
 //! Conformance across every frontend and server combination (issue 19): curl, nghttp and
 //! h2load against a clear-text and a TLS frontend, each in front of an HTTP/1.1 and an h2c
-//! server; and HTTP/1.1 curl in front of both servers. Each must get its 200 and its body.
+//! server; and HTTP/1.1 curl in front of both servers. Each must get its 200 and its body, and
+//! a chunked response's trailer must reach the HTTP/2 client.
 
 mod common;
 mod support;

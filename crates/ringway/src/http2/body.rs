@@ -11,7 +11,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use h2::{Reason, RecvStream, SendStream};
 use ringway_http::{BodyFramer, BodyKind};
 
-use crate::http2::fields::write_last_chunk;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::http2::fields::{hop_by_hop, write_last_chunk};
 use crate::http2::wait::Wait;
 
 /// At most this much of a body is asked of the peer's window at once.
@@ -32,7 +34,7 @@ impl Framing {
             BodyKind::None | BodyKind::Length(0) => None,
             BodyKind::Length(length) => Some(Framing::Length(length)),
             BodyKind::Chunked => Some(Framing::Chunked(
-                BodyFramer::new(BodyKind::Chunked),
+                BodyFramer::keeping_trailers(),
                 BytesMut::new(),
             )),
             BodyKind::UntilClose => Some(Framing::UntilClose),
@@ -94,6 +96,7 @@ impl BodyOut {
         if self.ended {
             return Ok(data.len());
         }
+        let mut trailers = None;
         let (out, taken, end) = match &mut self.framing {
             Framing::Length(left) => {
                 let taken = data.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
@@ -109,6 +112,9 @@ impl BodyOut {
                 let progress = framer
                     .feed_decoded(data, scratch)
                     .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+                if framer.is_done() {
+                    trailers = trailer_fields(&framer.take_trailers());
+                }
                 (
                     scratch.split().freeze(),
                     progress.consumed,
@@ -117,8 +123,18 @@ impl BodyOut {
             }
             Framing::UntilClose => (Bytes::copy_from_slice(data), data.len(), false),
         };
-        if !out.is_empty() || end {
-            self.send.send_data(out, end).map_err(stream_error)?;
+        match trailers {
+            // The trailer section ends the stream: HEADERS after the last DATA.
+            Some(fields) => {
+                if !out.is_empty() {
+                    self.send.send_data(out, false).map_err(stream_error)?;
+                }
+                self.send.send_trailers(fields).map_err(stream_error)?;
+            }
+            None if !out.is_empty() || end => {
+                self.send.send_data(out, end).map_err(stream_error)?;
+            }
+            None => {}
         }
         self.ended = end;
         Ok(taken)
@@ -143,6 +159,29 @@ impl BodyOut {
     pub fn was_reset(&mut self, cx: &mut Context<'_>) -> bool {
         self.send.poll_reset(cx).is_ready()
     }
+}
+
+/// Trailer lines (`name:value\r\n`) as HTTP/2 fields; None when there is none to send.
+/// Fields HTTP/2 cannot carry, or that describe the framing, are left out.
+fn trailer_fields(lines: &[u8]) -> Option<HeaderMap> {
+    let mut fields = HeaderMap::new();
+    for line in lines.split(|&byte| byte == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&byte| byte == b':') else {
+            continue;
+        };
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        let Ok(name) = HeaderName::from_bytes(name) else {
+            continue;
+        };
+        if hop_by_hop(name.as_str(), &[]) || name == http::header::CONTENT_LENGTH {
+            continue;
+        }
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            fields.append(name, value);
+        }
+    }
+    (!fields.is_empty()).then_some(fields)
 }
 
 /// A body being received on an HTTP/2 stream, read as HTTP/1.1 bytes.
