@@ -286,3 +286,29 @@ fn an_h2_server_over_tls_is_reached_by_alpn() {
         "one TLS connection: {conns}"
     );
 }
+
+#[test]
+fn idle_h2_connections_close_after_the_purge_delay_or_past_pool_max_conn() {
+    let origin = h2_origin(0);
+    let proxy = h2_proxy("always", "pool_purge_delay = \"300ms\"", origin.addr());
+    let mut client = Client::connect(frontend_addr(&proxy));
+    assert_eq!(client.get("/").status, 200);
+    assert_eq!(origin.open_connections(), 1);
+    wait_until("the idle HTTP/2 connection to close", || {
+        origin.open_connections() == 0
+    });
+    let conns = proxy.command("show servers conn verbose");
+    assert!(conns.contains(" h2_conns=0 "), "{conns}");
+
+    // pool_max_conn = 0: no idle connection is kept, each closes with its last stream.
+    let origin = h2_origin(0);
+    let proxy = h2_proxy("always", "pool_max_conn = 0", origin.addr());
+    let mut client = Client::connect(frontend_addr(&proxy));
+    for _ in 0..3 {
+        assert_eq!(client.get("/").status, 200);
+    }
+    wait_until("each connection to close", || {
+        origin.open_connections() == 0
+    });
+    assert_eq!(origin.stats().accepted, 3);
+}
