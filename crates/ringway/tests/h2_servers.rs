@@ -312,3 +312,35 @@ fn idle_h2_connections_close_after_the_purge_delay_or_past_pool_max_conn() {
     });
     assert_eq!(origin.stats().accepted, 3);
 }
+
+#[test]
+fn closing_clients_in_safe_mode_do_not_pile_up_idle_connections() {
+    // Each closing client's only request is its first: in `safe` it gets a connection of its
+    // own, which is shared once the request ends but which no later first request may take.
+    // Idle ones beyond the recent need close (HAProxy keeps used + idle within est_need).
+    let origin = h2_origin(0);
+    let proxy = h2_proxy("safe", "", origin.addr());
+    let addr = frontend_addr(&proxy);
+    let clients: Vec<_> = (0..10)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..30)
+                    .map(|_| support::http(addr, "GET", "/").status)
+                    .filter(|&status| status == 200)
+                    .count()
+            })
+        })
+        .collect();
+    let served: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(served, 300);
+    let stats = origin.stats();
+    assert_eq!(
+        stats.accepted, 300,
+        "one connection per first request, as HAProxy's safe"
+    );
+    assert!(
+        stats.open_max <= 40,
+        "{} server connections open at once for 10 clients",
+        stats.open_max
+    );
+}

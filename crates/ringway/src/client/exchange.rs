@@ -37,7 +37,7 @@ pub enum Outcome {
 
 /// An exchange failure; `responded` tells whether the client already got response bytes.
 pub(super) struct Failure {
-    error: ProxyError,
+    pub error: ProxyError,
     pub responded: bool,
 }
 

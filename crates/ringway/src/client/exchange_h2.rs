@@ -64,7 +64,17 @@ impl Session {
                     }
                     return Ok(outcome);
                 }
-                Err(failure) if refused && !failure.responded && !resent && replayable => {
+                // Refused unprocessed, or a reused connection that ended before any response
+                // byte while the request can safely go twice: once more, on a new connection.
+                Err(failure)
+                    if !failure.responded
+                        && !resent
+                        && replayable
+                        && (refused
+                            || (reused
+                                && head.is_idempotent()
+                                && matches!(failure.error, ProxyError::EmptyResponse))) =>
+                {
                     if let Some(log) = &mut self.log {
                         log.retry();
                     }

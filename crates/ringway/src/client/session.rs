@@ -511,6 +511,16 @@ impl Session {
                 return Err(ProxyError::RequestTimeout);
             }
             let _ = self.client.io().set_read_timeout(Some(timeout));
+            if deadline.is_none() && !self.client.is_tls() {
+                // Between requests: the buffers go back to the shard until the next request's
+                // bytes are there (TLS may hold decrypted bytes of its own: not for TLS).
+                self.cbuf.release();
+                self.sbuf.release();
+                match self.client.io().readable().await {
+                    Ok(()) => {}
+                    Err(_) => return Ok(Incoming::Closed),
+                }
+            }
             let spare = self.cbuf.spare();
             if spare.is_empty() {
                 return Err(ProxyError::BadRequest(HttpError::HeadTooLarge));

@@ -80,6 +80,15 @@ impl ClientIo {
         }
     }
 
+    /// Waits until a read would not block, without reading (see [`Socket::readable`]).
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            ClientIo::Tcp(socket) => socket.readable().await,
+            ClientIo::H2(_) => Ok(()),
+            ClientIo::Gone => Err(gone()),
+        }
+    }
+
     /// An HTTP/2 stream, not a connection of its own.
     pub fn is_stream(&self) -> bool {
         matches!(self, ClientIo::H2(_))

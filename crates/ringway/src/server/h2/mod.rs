@@ -21,6 +21,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -53,6 +54,8 @@ pub struct H2Conn {
     /// The connection ended (GOAWAY, error, close): it takes no more streams.
     closed: Rc<Cell<bool>>,
     idle_since: Cell<Instant>,
+    /// The driver's idle watch, waiting for the last stream to end.
+    idle_waker: RefCell<Option<Waker>>,
 }
 
 impl H2Conn {
@@ -82,6 +85,35 @@ impl H2Conn {
 #[derive(Default)]
 pub struct H2Pool {
     conns: RefCell<Vec<Rc<H2Conn>>>,
+    /// Connections with a stream in flight now.
+    busy: Cell<usize>,
+    /// The most connections busy at once in this purge period and in the one before: the
+    /// need an idle connection is kept for (HAProxy's `est_need`).
+    peak: Cell<usize>,
+    peak_before: Cell<usize>,
+    period_start: Cell<Option<Instant>>,
+}
+
+impl H2Pool {
+    /// A connection took its first stream in flight.
+    fn became_busy(&self) {
+        self.busy.set(self.busy.get() + 1);
+        self.peak.set(self.peak.get().max(self.busy.get()));
+    }
+
+    /// Connections worth keeping, busy and idle: the peak of busy ones over the last one to
+    /// two purge periods.
+    fn need(&self, now: Instant, period: std::time::Duration) -> usize {
+        let start = *self.period_start.get().get_or_insert(now);
+        if now.saturating_duration_since(start) >= period {
+            self.peak_before.set(self.peak.get());
+            self.peak.set(self.busy.get());
+            self.period_start.set(Some(now));
+        } else {
+            self.period_start.set(Some(start));
+        }
+        self.peak.get().max(self.peak_before.get())
+    }
 }
 
 /// A stream of a connection, held by one request; its end frees the stream.
@@ -98,6 +130,13 @@ impl Drop for StreamSlot {
     fn drop(&mut self) {
         let conn = &self.conn;
         conn.open.set(conn.open.get() - 1);
+        if conn.open.get() == 0 {
+            let pool = &self.pool.h2_pools[self.backend][self.server];
+            pool.busy.set(pool.busy.get().saturating_sub(1));
+            if let Some(waker) = conn.idle_waker.borrow_mut().take() {
+                waker.wake();
+            }
+        }
         self.pool.counters.servers[self.backend][self.server]
             .h2_streams
             .dec();
@@ -170,6 +209,9 @@ fn take_stream(
 ) -> StreamSlot {
     conn.open.set(conn.open.get() + 1);
     conn.begun.set(conn.begun.get() + 1);
+    if conn.open.get() == 1 {
+        ctx.h2_pools[backend][server].became_busy();
+    }
     ctx.counters.servers[backend][server].h2_streams.inc();
     let first_of = if own && conn.owner.get().is_none() {
         conn.owner.set(Some(client));
@@ -234,6 +276,7 @@ async fn connect(ctx: &Rc<ShardCtx>, backend: usize, server: usize) -> io::Resul
         owner: Cell::new(None),
         closed: closed.clone(),
         idle_since: Cell::new(Instant::now()),
+        idle_waker: RefCell::new(None),
     });
     counters.h2_conns.inc();
     glommio::spawn_local(drive(
@@ -255,16 +298,26 @@ where
 {
     let idle_watch = async {
         loop {
+            if conn.open.get() > 0 {
+                futures_lite::future::poll_fn(|cx| {
+                    if conn.open.get() == 0 {
+                        return Poll::Ready(());
+                    }
+                    *conn.idle_waker.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                })
+                .await;
+                continue;
+            }
             let delay = ctx.process.layout.backends[backend].servers[server]
                 .pool
                 .limits()
                 .purge_delay;
-            let until = conn.idle_since.get().max(Instant::now()) + delay;
-            ringway_net::sleep_until(until).await;
-            let idle_for = Instant::now().saturating_duration_since(conn.idle_since.get());
-            if conn.open.get() == 0 && idle_for >= delay {
+            let until = conn.idle_since.get() + delay;
+            if Instant::now() >= until {
                 return;
             }
+            ringway_net::sleep_until(until).await;
         }
     };
     futures_lite::future::or(
@@ -288,8 +341,13 @@ fn release_idle(ctx: &ShardCtx, backend: usize, server: usize) {
     let limits = ctx.process.layout.backends[backend].servers[server]
         .pool
         .limits();
-    let mut conns = ctx.h2_pools[backend][server].conns.borrow_mut();
-    let max_idle = usize::try_from(limits.pool_max_conn).unwrap_or(usize::MAX);
+    let pool = &ctx.h2_pools[backend][server];
+    let need = pool.need(Instant::now(), limits.purge_delay);
+    let mut conns = pool.conns.borrow_mut();
+    // Idle connections kept: within pool_max_conn, and with the busy ones within the need.
+    let max_idle = usize::try_from(limits.pool_max_conn)
+        .unwrap_or(usize::MAX)
+        .min(need.saturating_sub(pool.busy.get()));
     let mut idle = 0;
     conns.retain(|conn| {
         let unused = conn.open.get() == 0;
