@@ -5,7 +5,9 @@
     tests/h2/abuse.py --list
 
 Speaks h2c with prior knowledge (or h2 over TLS with ALPN under --tls, no
-certificate check), runs CASE and prints one JSON line: what the peer did
+certificate check), runs CASE while a request is in flight on another
+connection (the bystander, a POST whose body is sent after the case, which
+must then get its 200), and prints one JSON line: what the peer did
 (GOAWAY and its error code, RST_STREAMs by error code, response statuses,
 whether it closed the connection or stopped reading), the timings, how many
 frames and bytes were sent, the reaction RFC 9113 asks for, and the verdict.
@@ -654,6 +656,27 @@ CASES = {
 }
 
 
+def open_bystander(host, port, tls, authority):
+    """Another connection with a request in flight during the abuse: a POST
+    whose body is sent only afterwards. Raises OSError if it cannot be set up."""
+    peer = Peer(host, port, tls, authority)
+    peer.handshake()
+    block = request_block(authority, method=b"POST")
+    peer.send(frame(HEADERS, END_HEADERS, 1, block))
+    return peer
+
+
+def finish_bystander(peer):
+    """Ends the bystander's request; its outcome: "status 200" when the abuse
+    on the other connection left it alone."""
+    try:
+        peer.send(frame(DATA, END_STREAM, 1, b"after"))
+    except (Closed, Stalled):
+        pass
+    peer.wait(5, lambda: peer.refused_or_ended(1))
+    return stream_outcome(peer, 1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--list", action="store_true", help="print the case names and exit")
@@ -673,11 +696,16 @@ def main():
         peer = Peer(args.host, args.port, args.tls, authority)
         if args.case != "invalid-preface":
             peer.handshake()
+        bystander = open_bystander(args.host, args.port, args.tls, authority)
     except (OSError, Closed, Stalled) as e:
         print(json.dumps({"case": args.case, "pass": False, "error": f"setup failed: {e!r}"}))
         return 2
     ok, outcome = run(peer)
-    result = {"case": args.case, "pass": ok if ok is None else bool(ok), "outcome": outcome, "rfc9113": rfc}
+    bystanding = finish_bystander(bystander)
+    if ok and bystanding != "status 200":
+        ok = False
+    result = {"case": args.case, "pass": ok if ok is None else bool(ok), "outcome": outcome,
+              "bystander": bystanding, "rfc9113": rfc}
     result.update(peer.record())
     if peer.decode_error:
         result["decode_error"] = peer.decode_error

@@ -1,7 +1,8 @@
 //! Runs the raw-frame HTTP/2 abuse cases of `tests/h2/abuse.py` against a
-//! peer speaking h2c with prior knowledge: each case on a fresh connection,
-//! then a normal request (curl) on another connection, which must still
-//! get its 200. Included with `#[path]` by the integration tests that run
+//! peer speaking h2c with prior knowledge: each case on a fresh connection
+//! (the script's verdict includes its bystander: a request in flight on
+//! another connection during the abuse must get its 200), then a normal
+//! request (curl) on a new connection, which must get its 200 too. Included with `#[path]` by the integration tests that run
 //! the cases: the origin's (`crates/ringway-load/tests/h2_abuse.rs`) and any
 //! other crate's (the path is the same from every `crates/*/tests`):
 //!
