@@ -456,6 +456,7 @@ impl Session {
     /// A complete request head, routed to `backend`; keeps its request line.
     #[inline]
     pub(crate) fn log_head(&mut self, head: &RequestHead, backend: Option<usize>, at: Instant) {
+        let h2 = self.client.io().is_stream();
         let Some(log) = &mut self.log else { return };
         log.pending = true;
         log.head = Some(at);
@@ -475,6 +476,11 @@ impl Session {
                 byte
             }
         }));
+        if h2 && log.request.ends_with(b" HTTP/1.1") {
+            // The client spoke HTTP/2; its request reached us as HTTP/1.1 (as HAProxy logs it).
+            let at = log.request.len() - 3;
+            log.request[at..].copy_from_slice(b"2.0");
+        }
     }
 
     #[inline]
@@ -535,6 +541,7 @@ impl Session {
 
     /// The request is over: buffer its line and get ready for the next one.
     pub(crate) fn log_end(&mut self) {
+        let tls = self.client_tls();
         let Some(log) = &mut self.log else { return };
         if log.pending {
             let config = &self.ctx.process.config;
@@ -550,7 +557,7 @@ impl Session {
             let names = LineNames {
                 peer: self.info.peer,
                 frontend,
-                tls: self.client.is_tls(),
+                tls,
                 backend: backend.map_or(frontend, |b| b.name.as_str()),
                 server,
                 conns: concurrency(

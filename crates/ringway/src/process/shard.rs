@@ -64,6 +64,8 @@ pub struct ShardCtx {
     /// Some server takes its SNI from the request's Host.
     pub sni_from_host: bool,
     purge_timers: Vec<Vec<PurgeTimer>>,
+    /// This shard's HTTP/2 connections per server (`proto = "h2"`).
+    pub h2_pools: Vec<Vec<crate::server::h2::H2Pool>>,
     /// Round-robin cursor per backend.
     pub cursors: Vec<Cell<usize>>,
     /// Weighted selection state per backend, this shard's own (`server::balance`).
@@ -134,6 +136,11 @@ impl ShardCtx {
             tls_connectors,
             sni_from_host,
             purge_timers,
+            h2_pools: layout
+                .backends
+                .iter()
+                .map(|backend| backend.servers.iter().map(|_| Default::default()).collect())
+                .collect(),
             cursors: layout.backends.iter().map(|_| Cell::new(id)).collect(),
             balancers: layout
                 .backends
