@@ -3,9 +3,9 @@
 # HTTP/2 towards the server (h2c) and HTTP/1.1 towards it, for http-reuse safe / aggressive /
 # always, with 50 clients that close after every request and 50 keep-alive clients.
 #
-#   bench/h2.sh                                   # HAProxy and nginx, every row (about 3 min)
+#   bench/h2.sh                                   # ringway, HAProxy, nginx: 39 rows, about 5 min
 #   PROXIES=haproxy MODES=always DURATION=10 bench/h2.sh
-#   PROXIES="ringway haproxy" RINGWAY_BIN=target/release/ringway bench/h2.sh
+#   PROXIES="ringway haproxy" RINGWAY_BIN=/path/to/ringway bench/h2.sh
 #
 # Pinning as bench/run.sh: the proxy (one thread / worker) on PROXY_CPU (default the last CPU),
 # the origins and the load on LOAD_CPU (default 0). The origins are `ringway-load origin --h2`
@@ -36,7 +36,7 @@ ROOT=$(dirname "$BENCH_DIR")
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
-PROXIES=${PROXIES:-haproxy nginx}
+PROXIES=${PROXIES:-ringway haproxy nginx}
 MODES=${MODES:-safe aggressive always}
 SERVERS=${SERVERS:-h2 h1}
 CLIENT_KINDS=${CLIENT_KINDS:-h1-close h1-ka h2-ka}
@@ -65,8 +65,8 @@ ulimit -n "$(ulimit -H -n)"
 ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
 for port in "$PROXY_PORT" "$H1_ORIGIN" "$H2_ORIGIN"; do port_free "$port"; done
 if [ -z "${NO_BUILD:-}" ]; then
-    log "building ringway-load (release)"
-    (cd "$ROOT" && cargo build --release -q -p ringway-load)
+    log "building ringway and ringway-load (release)"
+    (cd "$ROOT" && cargo build --release -q -p ringway -p ringway-load)
 fi
 
 # ---------------------------------------------------------------- origins
@@ -139,11 +139,10 @@ nginx_start() {
     read -ra PROXY_PIDS <<<"$(process_tree "$PROXY_MAIN")"
 }
 
-# ---- ringway rows (slot) -------------------------------------------------------------------
+# ---- ringway rows ---------------------------------------------------------------------------
 # ringway_row_config <server proto> <mode>: bench/lib.sh's ringway_config (one shard) with
-# `proto = "h2"` on the server for h2c servers. Today's ringway rejects the `proto` key and
-# answers h2c clients with 400: run PROXIES=ringway once the issue-19 work has landed (the
-# h2c frontend needs no key: the preface is detected on the clear-text bind).
+# `proto = "h2"` on the server for h2c servers. The h2c frontend needs no key: the preface is
+# detected on the clear-text bind, beside HTTP/1.1. RINGWAY_BIN picks the build under test.
 ringway_row_config() {
     local cfg
     cfg=$(ringway_config "$WORK" "$PROXY_PORT" "$(origin_port "$1")" "$2" 1)
