@@ -233,8 +233,9 @@ fn a_failed_stream_leaves_its_connection_serving() {
     let Some(h2load_path) = tool("h2load", "nghttp2-client") else {
         return;
     };
-    let proxy = proxy(
+    let proxy = proxy_with_defaults(
         "",
+        "retries = 0",
         "[[backend.server]]\nname = \"s1\"\naddress = \"{origin}\"\n",
         dead_addr(),
     );

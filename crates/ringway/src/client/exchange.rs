@@ -398,6 +398,12 @@ impl Session {
                 ahead: 0,
             };
         }
+        Box::pin(self.wait_in_queue(backend, server)).await
+    }
+
+    /// The server is full: waits in its queue (boxed by the caller: a rare wait).
+    async fn wait_in_queue(&self, backend: usize, server: usize) -> SlotWait {
+        let process = &self.ctx.process;
         let state = &process.layout.backends[backend].servers[server].state;
         let queue = &self.ctx.counters.servers[backend][server].queue;
         let backend_queue = &self.ctx.counters.backends[backend].queue;
@@ -440,7 +446,7 @@ impl Session {
         client: &ClientSide,
     ) -> Result<Outcome, Failure> {
         if self.ctx.process.config.backends[backend].servers[server].proto == ServerProto::H2 {
-            return self.forward_h2(backend, server, head, client).await;
+            return Box::pin(self.forward_h2(backend, server, head, client)).await;
         }
         let mut request_body = self.take_whole_body(head.body);
         let replayable = request_body.is_done();
@@ -578,7 +584,9 @@ impl Session {
             .map(|version| self.proxy_header(version));
         loop {
             let private = mode == ReuseMode::Never;
-            let connected = ServerConn::connect(
+            // Boxed: a connect (TLS handshake included) is rare next to a reuse, and inline its
+            // state would weigh on every session's task, idle ones included.
+            let connected = Box::pin(ServerConn::connect(
                 &self.ctx,
                 backend,
                 server,
@@ -586,7 +594,7 @@ impl Session {
                 sni(),
                 hash,
                 proxy_header.as_deref(),
-            )
+            ))
             .await;
             if connected.is_err() {
                 observe::report(&self.ctx, backend, server, Event::ConnectFailed);

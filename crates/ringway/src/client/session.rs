@@ -168,7 +168,7 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, mut tcp: Socket) {
     counters.conn_rate.record(ctx.uptime_ms(accepted));
     ctx.process.open_fds.fetch_add(1, Relaxed);
     let addrs = if ctx.process.config.frontends[frontend].accept_proxy {
-        read_client_header(&ctx, frontend, &mut tcp, peer).await
+        Box::pin(read_client_header(&ctx, frontend, &mut tcp, peer)).await
     } else {
         Some(ClientAddrs { peer, local: None })
     };
@@ -232,7 +232,14 @@ async fn serve_connection(
             .is_some_and(|tls| tls.alpn_protocol() == Some(b"h2"));
         if alpn_h2 {
             let origin = h2_origin(&info, &client, true, local_port, addrs.local);
-            crate::client::h2::serve(ctx, origin, client, bytes::Bytes::new()).await;
+            // Boxed, as every rare path: a session's task keeps the size of its largest state.
+            Box::pin(crate::client::h2::serve(
+                ctx,
+                origin,
+                client,
+                bytes::Bytes::new(),
+            ))
+            .await;
         } else {
             let (tcp, tls) = client.into_parts();
             let client = ClientStream::from_parts(ClientIo::Tcp(tcp), tls);
@@ -253,7 +260,7 @@ async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: Socket) -> Option<
         return Some(Stream::plain(tcp));
     };
     let counters = &ctx.counters.frontends[info.frontend];
-    match tls::accept(tcp, config, frontend.timeouts.http_request).await {
+    match Box::pin(tls::accept(tcp, config, frontend.timeouts.http_request)).await {
         Ok(stream) => {
             counters.tls.record(stream.resumed());
             Some(stream)
@@ -311,7 +318,7 @@ async fn serve_client(
         };
         let client = Stream::from_parts(tcp, tls);
         let origin = h2_origin(info, &client, false, local_port, proxied_local);
-        return crate::client::h2::serve(ctx, origin, client, prefix).await;
+        return Box::pin(crate::client::h2::serve(ctx, origin, client, prefix)).await;
     }
     // A TLS client learns that the close is deliberate, not a truncation.
     let _ = session.client.close_notify().await;
@@ -387,14 +394,16 @@ impl Session {
                     return false;
                 }
             };
-            match self.serve_request(head).await {
+            // Boxed: the request's state (the exchange, the relays) lives only while it is
+            // served, so an idle keep-alive connection's task stays small.
+            match Box::pin(self.serve_request(head)).await {
                 // The answer promised the client its connection: a stop that began since
                 // closes it once idle (or, for a generation retiring at a reload, after its next
                 // answer, which says close), never under a request the client is sending.
                 Outcome::KeepAlive => continue,
                 Outcome::Close => return false,
                 Outcome::Tunnel(conn) => {
-                    self.relay_tunnel(conn).await;
+                    Box::pin(self.relay_tunnel(conn)).await;
                     return false;
                 }
             }
@@ -441,6 +450,7 @@ impl Session {
             counters.req_tot.inc();
             counters.req_rate.record(ctx.uptime_ms(started));
             counters.streams.inc();
+            ctx.request_began();
             let outcome = if self.is_monitor_request(&head) {
                 self.answer_monitor(&head).await
             } else {
@@ -448,6 +458,7 @@ impl Session {
             };
             counters.streams.dec();
             self.log_end();
+            self.ctx.request_ended();
             self.requests += 1;
             self.info.requests.set(self.requests);
             outcome
@@ -516,6 +527,9 @@ impl Session {
                 // bytes are there (TLS may hold decrypted bytes of its own: not for TLS).
                 self.cbuf.release();
                 self.sbuf.release();
+                // Freed too: the next request allocates what its heads need.
+                self.to_server = BytesMut::new();
+                self.to_client = BytesMut::new();
                 match self.client.io().readable().await {
                     Ok(()) => {}
                     Err(_) => return Ok(Incoming::Closed),
@@ -558,7 +572,7 @@ impl Session {
                 .client,
         ));
         if self.client.write_all(&self.to_client).await.is_ok() {
-            self.linger().await;
+            Box::pin(self.linger()).await;
         }
     }
 

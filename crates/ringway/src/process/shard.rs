@@ -74,6 +74,10 @@ pub struct ShardCtx {
     next_session: Cell<u64>,
     pub limits: Limits,
     pub stop: LocalStop,
+    /// Requests being served on this shard now; with none, the control tick sleeps long.
+    busy_requests: Cell<usize>,
+    /// The control tick sleeps until its doorbell rings (no request in progress).
+    control_asleep: Cell<bool>,
     /// Access log lines waiting to be written, per frontend.
     pub logs: ShardLogs,
     /// Shard 0's check tasks, which passive detection may wake.
@@ -153,6 +157,8 @@ impl ShardCtx {
                 max_head: process.config.global.max_request_head,
             },
             stop: LocalStop::default(),
+            busy_requests: Cell::new(0),
+            control_asleep: Cell::new(false),
             logs: ShardLogs::new(&process, process.counters[id].clone()),
             check_wakes: Default::default(),
             process,
@@ -199,6 +205,22 @@ impl ShardCtx {
     }
 
     /// The process is stopping: this shard has seen it, or the control tick has yet to.
+    /// A request begins: the first one wakes a control tick asleep, which flushes its
+    /// access log line within a tick.
+    pub fn request_began(&self) {
+        let busy = self.busy_requests.get() + 1;
+        self.busy_requests.set(busy);
+        if busy == 1 && self.control_asleep.get() {
+            self.control_asleep.set(false);
+            self.process.doorbells[self.id].ring();
+        }
+    }
+
+    pub fn request_ended(&self) {
+        self.busy_requests
+            .set(self.busy_requests.get().saturating_sub(1));
+    }
+
     pub fn stopping(&self) -> bool {
         self.stop.is_stopped() || self.process.is_stopping()
     }
@@ -570,8 +592,9 @@ async fn watch_idle(ctx: Rc<ShardCtx>) {
 }
 
 /// Applies commands and watches the stop flag until the process stops. Every
-/// `CONTROL_TICK` while the shard has sessions (their access log lines are flushed here);
-/// with none it sleeps until its doorbell rings (a command, the stop, a first session) or
+/// `CONTROL_TICK` while the shard serves requests (their access log lines are flushed here);
+/// with none in progress (no session, or only idle keep-alive ones) it sleeps until its
+/// doorbell rings (a command, the stop, a first session, a request beginning) or
 /// `IDLE_CONTROL_TICK` passes, so an idle shard is not woken 50 times a second.
 async fn control_tick(ctx: &ShardCtx) {
     let queue = &ctx.process.commands[ctx.id];
@@ -621,8 +644,12 @@ async fn control_tick(ctx: &ShardCtx) {
             return;
         }
         match &doorbell {
-            Ok(doorbell) if ctx.sessions.borrow().is_empty() => {
+            // No request in progress (idle keep-alive clients make no log line): no need to
+            // wake 50 times a second; a request that begins rings the doorbell.
+            Ok(doorbell) if ctx.busy_requests.get() == 0 => {
+                ctx.control_asleep.set(true);
                 futures_lite::future::or(doorbell.rung(), sleep(IDLE_CONTROL_TICK)).await;
+                ctx.control_asleep.set(false);
             }
             _ => sleep(CONTROL_TICK).await,
         }
