@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use ringway_load::{Pki, ScratchDir};
-use support::{tool, TempPath};
+use support::{h2load, h2load_status_codes, tool, TempPath};
 
 /// What curl saw: the status, the HTTP version it spoke, the body size, the response head.
 struct Curl {
@@ -178,27 +178,6 @@ fn alpn_picks_h2_on_a_tls_frontend() {
     );
 }
 
-/// Runs h2load; returns its stdout.
-fn h2load(path: &Path, args: &[&str], url: &str) -> String {
-    let output = Command::new(path)
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("h2load runs");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The numbers h2load reports on its `status codes:` line: 2xx, 3xx, 4xx, 5xx.
-fn status_codes(report: &str) -> Vec<u64> {
-    let line = report
-        .lines()
-        .find(|line| line.starts_with("status codes:"))
-        .unwrap_or_else(|| panic!("no status line in {report}"));
-    line.split([' ', ','])
-        .filter_map(|word| word.parse().ok())
-        .collect()
-}
-
 #[test]
 fn streams_of_many_clients_share_pooled_server_connections() {
     let Some(h2load_path) = tool("h2load", "nghttp2-client") else {
@@ -213,7 +192,11 @@ fn streams_of_many_clients_share_pooled_server_connections() {
             &["-n", "4000", "-c", "4", "-m", "10"],
             &format!("http://{addr}/?body=100"),
         );
-        assert_eq!(status_codes(&report), [4000, 0, 0, 0], "{mode}: {report}");
+        assert_eq!(
+            h2load_status_codes(&report),
+            [4000, 0, 0, 0],
+            "{mode}: {report}"
+        );
         let stats = origin.stats();
         assert_eq!(stats.requests, 4000, "{mode}");
         // About one server connection per stream in flight (4 × 10; more when the pool's
@@ -246,7 +229,7 @@ fn a_failed_stream_leaves_its_connection_serving() {
         &["-n", "10", "-c", "1", "-m", "1"],
         &format!("http://{addr}/"),
     );
-    assert_eq!(status_codes(&report), [0, 0, 0, 10], "{report}");
+    assert_eq!(h2load_status_codes(&report), [0, 0, 0, 10], "{report}");
     assert!(
         report.contains("10 done, 0 succeeded") || report.contains("10 done"),
         "{report}"

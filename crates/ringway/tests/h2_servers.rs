@@ -13,7 +13,7 @@ use std::process::Command;
 use common::*;
 use ringway::Proxy;
 use ringway_load::{Origin, OriginConfig};
-use support::tool;
+use support::{h2load, h2load_status_codes, tool};
 
 fn h2_origin(max_requests_per_conn: u64) -> Origin {
     Origin::start(OriginConfig {
@@ -31,27 +31,6 @@ fn h2_proxy(mode: &str, server: &str, origin: SocketAddr) -> Proxy {
         &one_server(mode, &format!("proto = \"h2\"\n{server}")),
         origin,
     )
-}
-
-/// h2load's report.
-fn h2load(path: &Path, args: &[&str], url: &str) -> String {
-    let output = Command::new(path)
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("h2load runs");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// 2xx, 3xx, 4xx, 5xx from h2load's `status codes:` line.
-fn status_codes(report: &str) -> Vec<u64> {
-    let line = report
-        .lines()
-        .find(|line| line.starts_with("status codes:"))
-        .unwrap_or_else(|| panic!("no status line in {report}"));
-    line.split([' ', ','])
-        .filter_map(|word| word.parse().ok())
-        .collect()
 }
 
 #[test]
@@ -76,7 +55,11 @@ fn fifty_http_1_1_clients_ride_few_server_connections_by_reuse_mode() {
             &["--h1", "-n", "5000", "-c", "50", "-m", "1"],
             &format!("http://{addr}/?body=100"),
         );
-        assert_eq!(status_codes(&report), [5000, 0, 0, 0], "{mode}: {report}");
+        assert_eq!(
+            h2load_status_codes(&report),
+            [5000, 0, 0, 0],
+            "{mode}: {report}"
+        );
         let stats = origin.stats();
         assert_eq!(stats.requests, 5000, "{mode}");
         assert!(
@@ -156,7 +139,7 @@ fn http_2_end_to_end_multiplexes_on_one_server_connection() {
         &["-n", "4000", "-c", "4", "-m", "20"],
         &format!("http://{addr}/?body=200"),
     );
-    assert_eq!(status_codes(&report), [4000, 0, 0, 0], "{report}");
+    assert_eq!(h2load_status_codes(&report), [4000, 0, 0, 0], "{report}");
     let stats = origin.stats();
     assert_eq!(stats.requests, 4000);
     // 80 streams in flight fit the origin's 256 concurrent streams on one connection.
@@ -197,7 +180,7 @@ fn streams_refused_by_a_goaway_go_again_on_a_new_connection() {
         &["--h1", "-n", "2000", "-c", "20", "-m", "1"],
         &format!("http://{addr}/"),
     );
-    assert_eq!(status_codes(&report), [2000, 0, 0, 0], "{report}");
+    assert_eq!(h2load_status_codes(&report), [2000, 0, 0, 0], "{report}");
     let stats = origin.stats();
     assert_eq!(stats.requests, 2000);
     assert!(stats.accepted >= 80, "{} connections", stats.accepted);

@@ -4,7 +4,7 @@
 //! chunked body.
 
 use bytes::{BufMut, BytesMut};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Fields that only make sense on one HTTP/1.1 connection.
 pub const CONNECTION_SPECIFIC: [&str; 5] = [
@@ -65,6 +65,47 @@ pub fn write_last_chunk(
     }
     out.put_slice(b"\r\n");
     Ok(())
+}
+
+/// What an HTTP/1.1 head's fields say of its body.
+pub struct BodyFields {
+    pub length: Option<u64>,
+    pub chunked: bool,
+}
+
+/// Copies an HTTP/1.1 head's fields into HTTP/2 fields, less the hop-by-hop ones and those
+/// `skip` refuses (name, value); says how the body is framed.
+pub fn copy_fields(
+    fields: &[httparse::Header<'_>],
+    skip: impl Fn(&str, &[u8]) -> bool,
+    into: &mut HeaderMap,
+) -> BodyFields {
+    let named = connection_tokens(fields);
+    let mut body = BodyFields {
+        length: None,
+        chunked: false,
+    };
+    for field in fields {
+        let name = field.name;
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            body.chunked |= is_chunked(field.value);
+        }
+        if hop_by_hop(name, &named) || skip(name, field.value) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            body.length = std::str::from_utf8(field.value)
+                .ok()
+                .and_then(|value| value.trim().parse::<u64>().ok());
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(field.value),
+        ) {
+            into.append(name, value);
+        }
+    }
+    body
 }
 
 /// Whether a chunked `transfer-encoding` value.

@@ -296,3 +296,24 @@ pub fn stderr_line(stderr: &mut impl std::io::BufRead, needle: &str) -> String {
         seen.push_str(&line);
     }
 }
+
+/// Runs h2load (`-n`, `-c`, `-m`... then the URL); returns its report.
+pub fn h2load(path: &Path, args: &[&str], url: &str) -> String {
+    let output = Command::new(path)
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("h2load runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The numbers on h2load's `status codes:` line: 2xx, 3xx, 4xx, 5xx.
+pub fn h2load_status_codes(report: &str) -> Vec<u64> {
+    let line = report
+        .lines()
+        .find(|line| line.starts_with("status codes:"))
+        .unwrap_or_else(|| panic!("no status line in {report}"));
+    line.split([' ', ','])
+        .filter_map(|word| word.parse().ok())
+        .collect()
+}

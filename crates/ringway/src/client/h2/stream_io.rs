@@ -13,13 +13,13 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream};
-use http::{HeaderName, HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 use ringway_http::BodyKind;
 use ringway_net::IdleCheck;
 
 use crate::client::h2::request::RequestBody;
 use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
-use crate::http2::fields::{connection_tokens, hop_by_hop, is_chunked};
+use crate::http2::fields::{copy_fields, BodyFields};
 use crate::http2::wait::Wait;
 
 /// Fields a response head may carry here: the exchange's own output, already bounded.
@@ -197,30 +197,8 @@ fn translate(
     let mut response = Response::new(());
     *response.status_mut() = StatusCode::from_u16(status)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
-    let mut length = None;
-    let mut chunked = false;
-    let named = connection_tokens(parsed.headers);
-    for field in parsed.headers.iter() {
-        let name = field.name;
-        if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked |= is_chunked(field.value);
-        }
-        if hop_by_hop(name, &named) {
-            continue;
-        }
-        if name.eq_ignore_ascii_case("content-length") {
-            length = std::str::from_utf8(field.value)
-                .ok()
-                .and_then(|value| value.trim().parse::<u64>().ok());
-        }
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(field.value),
-        ) else {
-            continue;
-        };
-        response.headers_mut().append(name, value);
-    }
+    let BodyFields { length, chunked } =
+        copy_fields(parsed.headers, |_, _| false, response.headers_mut());
     let body = if head_request || status == 204 || status == 304 {
         BodyKind::None
     } else if chunked {

@@ -16,13 +16,13 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 use h2::client::{ResponseFuture, SendRequest};
 use h2::Reason;
 use http::uri::Scheme;
-use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http::{Method, Request, Uri};
 use ringway_http::BodyKind;
 use ringway_net::IdleCheck;
 
 use crate::client::transport::Transport;
 use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
-use crate::http2::fields::{connection_tokens, hop_by_hop, is_chunked, put_field};
+use crate::http2::fields::{copy_fields, put_field, BodyFields};
 use crate::http2::wait::Wait;
 use crate::server::h2::StreamSlot;
 
@@ -157,7 +157,6 @@ fn translate(
     let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
     let method = Method::from_bytes(parsed.method.unwrap_or("GET").as_bytes())
         .map_err(|_| invalid("method"))?;
-    let named = connection_tokens(parsed.headers);
     let host = parsed
         .headers
         .iter()
@@ -179,32 +178,12 @@ fn translate(
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
-    let mut length = None;
-    let mut chunked = false;
-    for field in parsed.headers.iter() {
-        let name = field.name;
-        if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked |= is_chunked(field.value);
-        }
-        if hop_by_hop(name, &named) || name.eq_ignore_ascii_case("host") {
-            continue;
-        }
-        if name.eq_ignore_ascii_case("te") && !field.value.eq_ignore_ascii_case(b"trailers") {
-            continue;
-        }
-        if name.eq_ignore_ascii_case("content-length") {
-            length = std::str::from_utf8(field.value)
-                .ok()
-                .and_then(|value| value.trim().parse::<u64>().ok());
-        }
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(field.value),
-        ) else {
-            continue;
-        };
-        request.headers_mut().append(name, value);
-    }
+    // Host became :authority; te goes only as `trailers` (RFC 9113 §8.2.2).
+    let skip = |name: &str, value: &[u8]| {
+        name.eq_ignore_ascii_case("host")
+            || (name.eq_ignore_ascii_case("te") && !value.eq_ignore_ascii_case(b"trailers"))
+    };
+    let BodyFields { length, chunked } = copy_fields(parsed.headers, skip, request.headers_mut());
     let body = if chunked {
         BodyKind::Chunked
     } else {
