@@ -7,8 +7,6 @@ mod common;
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use ringway::Proxy;
