@@ -329,3 +329,38 @@ fn a_stop_lets_streams_in_flight_finish_then_the_connection_ends() {
     // The HTTP/2 connection ended (GOAWAY, then the close): the proxy can stop.
     proxy.wait();
 }
+
+/// The HTTP/2 frames of a byte stream: (type, flags, stream id) of each complete frame.
+fn frames(mut bytes: &[u8]) -> Vec<(u8, u8, u32)> {
+    let mut out = Vec::new();
+    while bytes.len() >= 9 {
+        let length = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
+        let stream = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]) & 0x7fff_ffff;
+        out.push((bytes[3], bytes[4], stream));
+        bytes = bytes.get(9 + length..).unwrap_or_default();
+    }
+    out
+}
+
+#[test]
+fn an_idle_h2c_connection_gets_goaway_at_the_keep_alive_timeout() {
+    use std::io::{Read, Write};
+    let origin = origin();
+    let proxy = proxy_with_defaults(
+        "",
+        "timeout_http_request = \"300ms\"\ntimeout_http_keep_alive = \"300ms\"",
+        &one_server("safe", ""),
+        origin.addr(),
+    );
+    let mut client = std::net::TcpStream::connect(frontend_addr(&proxy)).unwrap();
+    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    // The preface and an empty SETTINGS frame, then nothing.
+    client.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    let mut received = Vec::new();
+    // Read until the proxy closes: the read timeout (20 s) is far past the keep-alive one.
+    let _ = client.read_to_end(&mut received);
+    let kinds: Vec<u8> = frames(&received).iter().map(|frame| frame.0).collect();
+    assert_eq!(kinds.first(), Some(&4), "SETTINGS first: {kinds:?}");
+    assert_eq!(kinds.last(), Some(&7), "GOAWAY last: {kinds:?}");
+}
