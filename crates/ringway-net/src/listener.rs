@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::poller::Direction;
 use crate::registration::Registration;
@@ -90,6 +90,29 @@ impl AsRawFd for Listener {
     fn as_raw_fd(&self) -> RawFd {
         self.tcp.as_raw_fd()
     }
+}
+
+/// Sets TCP_DEFER_ACCEPT on a listening socket (`seconds`; 0 turns it off): a connection is
+/// reported to `accept` once its first bytes arrive, so a client that connects and sends
+/// nothing costs no accept, no session and no read that finds the socket empty. The kernel
+/// rounds `seconds` to SYN-ACK retransmissions (1 s, then doubling); a client silent past
+/// them is accepted at its next ACK all the same.
+pub fn set_defer_accept(socket: BorrowedFd<'_>, seconds: u32) -> io::Result<()> {
+    let value = libc::c_int::try_from(seconds).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `value` is valid for reads of its size for the call; `socket` is open.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn accept_now(fd: RawFd) -> io::Result<TcpStream> {

@@ -244,7 +244,10 @@ impl ShardCtx {
         }
         let mut streams = self.idle_streams.borrow_mut();
         for conn in closed {
-            streams.remove(&conn.id);
+            // Idle: nothing in flight, so a reset, not a FIN (`Socket::abort_on_close`).
+            if let Some(stream) = streams.remove(&conn.id) {
+                stream.socket.abort_on_close();
+            }
             record_idle_close(self, backend, server, reason, conn.requests);
         }
     }
@@ -283,7 +286,9 @@ impl ShardCtx {
             self.drop_orphans(backend, server);
             return;
         };
-        streams.remove(&id);
+        if let Some(stream) = streams.remove(&id) {
+            stream.socket.abort_on_close();
+        }
         record_idle_close(
             self,
             backend,

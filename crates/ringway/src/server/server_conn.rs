@@ -197,6 +197,14 @@ impl ServerConn {
         }
     }
 
+    /// Closes the connection, counted under `reason`, after an exchange whose response is
+    /// complete: nothing is in flight on it, so it is reset rather than FIN-closed and leaves
+    /// no TIME_WAIT on this side's port ([`Socket::abort_on_close`]).
+    pub fn discard(mut self, reason: CloseReason) {
+        self.record.closing(reason);
+        self.stream.io().abort_on_close();
+    }
+
     /// The connection becomes private to its client session (HAProxy's `conn_set_private`).
     pub fn make_private(&mut self) {
         self.used.release();
@@ -234,7 +242,10 @@ impl ServerConn {
                 IdleCheck::Quiet => {
                     return Some(ServerConn::from_idle(ctx, target, stream.socket, conn))
                 }
-                state => close_taken(ctx, target, conn.requests, state),
+                state => {
+                    stream.socket.abort_on_close();
+                    close_taken(ctx, target, conn.requests, state)
+                }
             }
         }
         // A thief's socket is new to its poller: one peek tells whether it is clean.
@@ -243,10 +254,7 @@ impl ServerConn {
                 .or_else(|| Self::borrow_from_successor(ctx, target, plan))?;
             match conn.stream.io().idle_check() {
                 IdleCheck::Quiet => return Some(conn),
-                state => {
-                    let mut conn = conn;
-                    conn.record.closing(idle_close_reason(state));
-                }
+                state => conn.discard(idle_close_reason(state)),
             }
         }
         None
@@ -350,7 +358,7 @@ impl ServerConn {
 
     /// Offers the connection to this shard's idle pool after a complete exchange; a refused
     /// connection is closed. `reusable`: the exchange left it clean and keep-alive.
-    pub fn release(mut self, ctx: &ShardCtx, reusable: bool) -> Result<(), KeepRefusal> {
+    pub fn release(self, ctx: &ShardCtx, reusable: bool) -> Result<(), KeepRefusal> {
         let (backend, server) = (self.backend, self.server);
         let process = &ctx.process;
         let idle = &process.idle[backend][server];
@@ -360,7 +368,7 @@ impl ServerConn {
         if down {
             // Its server went DOWN while it carried this request: not kept, like the idle ones
             // closed then.
-            self.record.closing(CloseReason::ServerDown);
+            self.discard(CloseReason::ServerDown);
             return Err(KeepRefusal::NotReusable);
         }
         let request = KeepRequest {
@@ -390,6 +398,7 @@ impl ServerConn {
         };
         if state != IdleCheck::Quiet {
             record.closing(idle_close_reason(state));
+            socket.abort_on_close();
             return Err(KeepRefusal::NotReusable);
         }
         // The stream is stored before the entry becomes visible to thieves, so that an orphan
@@ -428,7 +437,9 @@ impl ServerConn {
             Err((_refused, refusal)) => {
                 // Still counted as used by the pool: the slot's drop releases it.
                 used.counted = true;
-                ctx.idle_streams.borrow_mut().remove(&id);
+                if let Some(stream) = ctx.idle_streams.borrow_mut().remove(&id) {
+                    stream.socket.abort_on_close();
+                }
                 record.closing(refusal_reason(refusal, reusable));
                 Err(refusal)
             }
