@@ -18,7 +18,7 @@ mod timer;
 mod watch;
 
 pub use doorbell::{Doorbell, DoorbellListener};
-pub use listener::{set_defer_accept, Listener};
+pub use listener::{set_listen_options, Listener};
 pub use poller::{Poller, PollerActivity};
 pub use socket::{Keepalive, Socket};
 pub use spin::Spin;

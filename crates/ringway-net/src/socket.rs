@@ -64,16 +64,19 @@ impl Socket {
     /// Connects to `address`, failing with `TimedOut` after `timeout`.
     pub async fn connect(address: SocketAddr, timeout: Duration) -> io::Result<Socket> {
         let domain = socket2::Domain::for_address(address);
-        let raw =
-            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-        raw.set_nonblocking(true)?;
+        // Non-blocking (and close-on-exec) from its creation: no fcntl calls.
+        let raw = socket2::Socket::new(
+            domain,
+            socket2::Type::STREAM.nonblocking(),
+            Some(socket2::Protocol::TCP),
+        )?;
         let target = socket2::SockAddr::from(address);
         match raw.connect(&target) {
-            Ok(()) => return Socket::adopt(raw.into()),
+            Ok(()) => return Socket::connected(raw.into()),
             Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(error) => return Err(error),
         }
-        let socket = Socket::adopt(TcpStream::from(raw))?;
+        let socket = Socket::connected(TcpStream::from(raw))?;
         // A second connect tells how the first one went: EISCONN once it is established, the
         // error if it failed, EALREADY while it is under way. On loopback it is usually done.
         let fd = socket.as_raw_fd();
@@ -87,6 +90,16 @@ impl Socket {
             )
         })
         .await?;
+        Ok(socket)
+    }
+
+    /// Adopts a socket whose connect was just made: it joins the poller's epoll set now, known
+    /// to hold nothing to read (the peer answers what we send), so its first read waits for
+    /// the poller's event instead of trying a `recv` that finds it empty. Anything that does
+    /// arrive (a server that speaks first or closes) is reported by the registration itself.
+    fn connected(tcp: TcpStream) -> io::Result<Socket> {
+        let socket = Socket::adopt(tcp)?;
+        socket.registration.register_quiet()?;
         Ok(socket)
     }
 

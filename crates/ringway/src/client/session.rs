@@ -124,10 +124,9 @@ pub(crate) struct Session {
     pub marks: Marks,
 }
 
-/// Serves one accepted client connection until it closes.
-pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, mut tcp: Socket) {
-    let Ok(peer) = tcp.peer_addr() else { return };
-    let _ = tcp.set_nodelay(true);
+/// Serves one accepted client connection, from `peer`, until it closes.
+/// TCP_NODELAY comes from the listening socket (`process::listeners`).
+pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, mut tcp: Socket, peer: SocketAddr) {
     let keepalive = &ctx.process.config.frontends[frontend].tcp_keepalive;
     if keepalive.client {
         let _ = crate::process::set_keepalive(&tcp, keepalive);

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 
 use ringway_config::Config;
-use ringway_net::{set_defer_accept, Listener};
+use ringway_net::{set_listen_options, Listener};
 
 /// TCP_DEFER_ACCEPT's delay on the sockets of a `defer_accept` frontend: the kernel holds a
 /// silent connection back for two SYN-ACK retransmissions (at 1 s and 3 s). HAProxy's
@@ -59,17 +59,11 @@ impl ListenerSet {
                             Some(bind) => grow(bind, shards)?,
                             None => bind_new(address, shards)?,
                         };
-                        // Set on inherited sockets too: a reload may turn it on or off.
-                        let seconds = if frontend.defer_accept {
-                            DEFER_ACCEPT_SECS
-                        } else {
-                            0
-                        };
                         for socket in &bind.sockets {
-                            set_defer_accept(socket.as_fd(), seconds).map_err(|error| {
+                            configure(socket, frontend.defer_accept).map_err(|error| {
                                 io::Error::new(
                                     error.kind(),
-                                    format!("cannot set TCP_DEFER_ACCEPT on {address}: {error}"),
+                                    format!("cannot set up {address}: {error}"),
                                 )
                             })?;
                         }
@@ -145,6 +139,14 @@ impl ListenerSet {
             })
             .collect()
     }
+}
+
+/// The options of a listening socket ([`set_listen_options`]: TCP_NODELAY for its accepted
+/// sockets, TCP_DEFER_ACCEPT on or off), set on inherited sockets too: a reload may change
+/// them, and an earlier binary may not have set them.
+fn configure(socket: &OwnedFd, defer_accept: bool) -> io::Result<()> {
+    let seconds = if defer_accept { DEFER_ACCEPT_SECS } else { 0 };
+    set_listen_options(socket.as_fd(), seconds)
 }
 
 /// An inherited bind with at least `shards` sockets.

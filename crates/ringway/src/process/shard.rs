@@ -462,19 +462,20 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<Listener>>) {
 async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
     ctx.process.accepting.fetch_add(1, Relaxed);
     loop {
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            ctx.stop.wait().await;
-            None
-        })
-        .await;
-        let stream = match accepted {
+        let accepted =
+            futures_lite::future::or(async { Some(listener.accept_from().await) }, async {
+                ctx.stop.wait().await;
+                None
+            })
+            .await;
+        let (stream, peer) = match accepted {
             None => {
                 // A successor may accept on this socket through its own duplicate.
                 listener.leave_poller();
                 ctx.process.accepting.fetch_sub(1, Relaxed);
                 return;
             }
-            Some(Ok(stream)) => stream,
+            Some(Ok(accepted)) => accepted,
             Some(Err(error)) => {
                 ctx.process
                     .log
@@ -501,7 +502,7 @@ async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
             continue;
         }
         ctx.counters.activity.accepted.inc();
-        glommio::spawn_local(run_session(ctx.clone(), frontend, stream)).detach();
+        glommio::spawn_local(run_session(ctx.clone(), frontend, stream, peer)).detach();
     }
 }
 

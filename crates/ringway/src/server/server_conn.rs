@@ -54,7 +54,8 @@ fn close_taken(
 /// turn out closed.
 const STEAL_ATTEMPTS: usize = 4;
 
-/// Descriptors one server connection holds: the socket and the duplicate kept for takeover.
+/// Descriptors one server connection holds: the socket and the duplicate kept for takeover
+/// (counted from the connect, though made only when the connection first enters the pool).
 const FDS_PER_CONN: u64 = 2;
 
 /// Membership in the server's `curr_used` count (non-private connections carrying a request).
@@ -80,8 +81,9 @@ impl Drop for UsedSlot {
 pub struct ServerConn {
     pub stream: Stream,
     /// A duplicate of the socket's descriptor, handed to a peer shard if it takes the
-    /// connection while idle.
-    dup: OwnedFd,
+    /// connection while idle; made when it first enters the pool, so that a connection that
+    /// never does (private, refused, closed after its response) costs no `fcntl` and `close`.
+    dup: Option<OwnedFd>,
     id: u64,
     pub backend: usize,
     pub server: usize,
@@ -145,7 +147,6 @@ impl ServerConn {
             let sent = send_server_header(&mut stream, header, config.timeouts.connect).await;
             sent?;
         }
-        let dup = duplicate(stream.as_raw_fd())?;
         let stream = match &ctx.tls_connectors[backend][server] {
             None => Stream::plain(stream),
             Some(tls) => match tls::connect(stream, tls, sni, config.timeouts.connect).await {
@@ -161,7 +162,7 @@ impl ServerConn {
         };
         Ok(ServerConn {
             stream,
-            dup,
+            dup: None,
             id: ctx.new_conn_id(),
             backend,
             server,
@@ -182,7 +183,7 @@ impl ServerConn {
     ) -> ServerConn {
         ServerConn {
             stream: Stream::from_parts(tcp, idle.tls),
-            dup: idle.dup,
+            dup: Some(idle.dup),
             id: idle.id,
             backend,
             server,
@@ -401,6 +402,15 @@ impl ServerConn {
             socket.abort_on_close();
             return Err(KeepRefusal::NotReusable);
         }
+        let dup = match dup.map_or_else(|| duplicate(socket.as_raw_fd()), Ok) {
+            Ok(dup) => dup,
+            Err(_) => {
+                // Out of descriptors: not kept.
+                record.closing(CloseReason::FdPressure);
+                socket.abort_on_close();
+                return Err(KeepRefusal::FdPressure);
+            }
+        };
         // The stream is stored before the entry becomes visible to thieves, so that an orphan
         // notice can never arrive before it.
         ctx.idle_streams.borrow_mut().insert(
