@@ -121,3 +121,26 @@ fn without_defer_accept_a_silent_connection_is_accepted() {
     assert_eq!(conn_tot(&proxy), 2);
     drop(silent);
 }
+
+#[test]
+fn private_connections_are_reset_when_their_client_leaves() {
+    let origin = origin();
+    let proxy = proxy("", &one_server("never", ""), origin.addr());
+    for _ in 0..REQUESTS / 2 {
+        let mut client = Client::connect(frontend_addr(&proxy));
+        assert_eq!(client.get("/").status, 200);
+        assert_eq!(client.get("/").status, 200);
+    }
+    wait_until("every server connection to be closed", || {
+        stat_num(&proxy, "app", "s1", "connect") == REQUESTS / 2
+            && towards(origin.addr().port())
+                .iter()
+                .all(|state| state == TIME_WAIT)
+            && origin.stats().open == 0
+    });
+    let time_waits = towards(origin.addr().port())
+        .iter()
+        .filter(|state| *state == TIME_WAIT)
+        .count();
+    assert_eq!(time_waits, 0, "TIME_WAIT sockets left on the proxy's ports");
+}

@@ -257,6 +257,8 @@ async fn serve_client(
         marks: Marks::new(accepted),
     };
     session.serve().await;
+    // Its private server connections are idle, their responses complete: reset, not FIN.
+    session.private.drain(..).for_each(ServerConn::reset);
     // A TLS client learns that the close is deliberate, not a truncation.
     let _ = session.client.close_notify().await;
 }
@@ -441,7 +443,7 @@ impl Session {
     /// Keeps a private server connection for this session's later requests.
     pub fn keep_private(&mut self, conn: ServerConn) {
         if self.private.len() >= MAX_PRIVATE_CONNS {
-            self.private.remove(0);
+            self.private.remove(0).reset();
         }
         self.private.push(conn);
     }

@@ -203,6 +203,12 @@ impl ServerConn {
     /// no TIME_WAIT on this side's port ([`Socket::abort_on_close`]).
     pub fn discard(mut self, reason: CloseReason) {
         self.record.closing(reason);
+        self.reset();
+    }
+
+    /// Closes an idle connection (a private one its session drops) under the reason it was
+    /// kept with, by a reset as [`ServerConn::discard`].
+    pub fn reset(self) {
         self.stream.io().abort_on_close();
     }
 
