@@ -50,6 +50,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 PROXIES=${PROXIES:-ringway haproxy nginx}
 RINGWAY_BEFORE=${RINGWAY_BEFORE:-}   # a ringway binary to compare, run as proxy `ringway-before`
 ALTERNATE=${ALTERNATE:-0}             # keepalive, close: one run per cell in turns, RUNS rounds
+LOAD_OPTS=${LOAD_OPTS:-}              # keepalive, close: more ringway-load options (--rate N)
 FLOOR=${FLOOR:-1}                     # keepalive, latency: also measure the byte forwarder (the floor)
 MODES=${MODES:-never safe aggressive always}
 REUSE=${REUSE:-safe}                  # reuse mode of the latency, shards and bodies scenarios
@@ -432,9 +433,9 @@ scenario_reuse_table() { # <scenario> <clients: keep-alive | close>
                     if [ "$proxy" = nginx ]; then
                         # nginx has one row: run it with the first mode only.
                         [ "$mode" = "${MODES%% *}" ] || continue
-                        RUNS=1 RUN_OFFSET=$round cell "$1" nginx - "$2" 0 1
+                        RUNS=1 RUN_OFFSET=$round cell "$1" nginx - "$2" 0 1 $LOAD_OPTS
                     else
-                        RUNS=1 RUN_OFFSET=$round cell "$1" "$proxy" "$mode" "$2" 0 1
+                        RUNS=1 RUN_OFFSET=$round cell "$1" "$proxy" "$mode" "$2" 0 1 $LOAD_OPTS
                     fi
                 done
             done
@@ -443,7 +444,7 @@ scenario_reuse_table() { # <scenario> <clients: keep-alive | close>
     fi
     for proxy in $PROXIES; do
         for mode in $(modes_of "$proxy"); do
-            cell "$1" "$proxy" "$mode" "$2" 0 1
+            cell "$1" "$proxy" "$mode" "$2" 0 1 $LOAD_OPTS
         done
     done
     if [ "$FLOOR" = 1 ] && [ "$2" = keep-alive ]; then
