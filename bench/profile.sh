@@ -83,6 +83,8 @@ w0=$(date +%s.%N)
 perf record -q -e cpu-clock -F 999 -g -o "$WORK/perf.data" -p "$(echo "${pids[@]}" | tr ' ' ,)" \
     -- sleep "$SECONDS_SAMPLED" >/dev/null 2>&1
 t1=$(cpu_ticks "${pids[@]}")
+r1=$(res_count)
+w1=$(date +%s.%N)
 # System calls per request, in a second window of the same run (tracepoints, not sampled).
 # Every system call the proxy made, and the reads and accepts that found nothing (EAGAIN).
 perf stat -x, -o "$WORK/syscalls.csv" -p "$(echo "${pids[@]}" | tr ' ' ,)" \
@@ -90,8 +92,6 @@ perf stat -x, -o "$WORK/syscalls.csv" -p "$(echo "${pids[@]}" | tr ' ' ,)" \
     -e syscalls:sys_exit_recvfrom --filter 'ret == -11' \
     -e syscalls:sys_exit_accept4 --filter 'ret == -11' \
     -- sleep 1 >/dev/null 2>&1 || true
-r1=$(res_count)
-w1=$(date +%s.%N)
 wait "$loader"
 rps=$(jq .rps "$WORK/load.json")
 
@@ -99,7 +99,7 @@ mkdir -p "$OUT"
 report=$OUT/profile-$PROXY.txt
 set +o pipefail # head closes the pipes early
 {
-    echo "# $PROXY, http_reuse $MODE, $CONNECTIONS ${CLOSE:+Connection: close}${CLOSE:-keep-alive} clients${RATE:+ at $RATE req/s}${SPIN:+, spin_rounds $SPIN}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# $PROXY, http_reuse $MODE, $CONNECTIONS $([ -n "${CLOSE:-}" ] && echo "Connection: close" || echo keep-alive) clients${RATE:+ at $RATE req/s}${SPIN:+, spin_rounds $SPIN}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# proxy on CPU $PROXY_CPU, origin and load generator on CPU $LOAD_CPU"
     jq -rn --argjson rps "$rps" --argjson t $((t1 - t0)) --argjson hz "$(getconf CLK_TCK)" \
         --argjson s "$(echo "$w1 - $w0" | bc -l)" --argjson res $((r1 - r0)) '
@@ -109,14 +109,23 @@ set +o pipefail # head closes the pipes early
     jq -r '.latency_us | "latency (us): p50 \(.p50)  p99 \(.p99)  p99.9 \(.p999)  max \(.max)"' \
         "$WORK/load.json"
     echo
-    echo "## system calls per request (one second after the sampled window)"
-    awk -F, -v rps="$rps" '$3 ~ /syscalls/ && $1 + 0 > 0 {
+    # Keep-alive: divided by the run's requests per second. Close clients: by the connections
+    # accepted in the window (one per request), which does not depend on the window's length.
+    echo "## system calls per request (one second after the sampled window;" \
+        "$([ -n "${CLOSE:-}" ] && echo "per accepted connection" || echo "per request at the run's rate"))"
+    awk -F, -v rps="$rps" -v closing="${CLOSE:-}" '$3 ~ /syscalls/ {
         name = $3; sub(/^(raw_)?syscalls:sys_/, "", name)
         if (name == "enter") name = "all system calls"
         else if (name == "exit_recvfrom") name = "recvfrom returning EAGAIN"
         else if (name == "exit_accept4") name = "accept4 returning EAGAIN"
         else sub(/enter_/, "", name)
-        printf "%.2f %s\n", $1 / rps, name }' "$WORK/syscalls.csv" | sort -rn |
+        count[name] = $1 + 0 }
+        END {
+            per = rps
+            if (closing != "") per = count["accept4"] - count["accept4 returning EAGAIN"]
+            if (per <= 0) per = 1
+            for (name in count) if (count[name] > 0) printf "%.2f %s\n", count[name] / per, name
+        }' "$WORK/syscalls.csv" | sort -rn |
         awk '{ v = $1; $1 = ""; printf "    %-28s %6.2f\n", substr($0, 2), v }'
     echo
     echo "## where the samples are, by DSO"
