@@ -29,6 +29,13 @@ ensure_pkg rsyslogd rsyslog
 ensure_pkg python3 python3
 ensure_pkg systemd-analyze systemd
 ensure_pkg h2load nghttp2-client
+# python3-h2 (hyperframe, hpack) has no command to look for: the raw-frame HTTP/2 abuse client
+# (tests/h2/abuse.py) imports it, from Debian's interpreter.
+if ! /usr/bin/python3 -c 'import h2' 2>/dev/null; then
+    echo "== installing python3-h2"
+    sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-h2
+fi
 # Under this variable a test whose tool is missing fails instead of skipping (tests/support).
 export RINGWAY_REQUIRE_TOOLS=1
 

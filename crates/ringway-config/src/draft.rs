@@ -140,7 +140,8 @@ pub(crate) struct DraftRoute {
 #[derive(Debug, Default)]
 pub(crate) struct DraftFrontendTls {
     pub certs: List<DraftCertPair>,
-    pub alpn: Vec<At<String>>,
+    /// None: the key is absent (the default list applies).
+    pub alpn: Option<Vec<At<String>>>,
 }
 
 #[derive(Debug, Default)]
@@ -206,6 +207,7 @@ pub(crate) struct DraftServer {
     pub max_reuse: Option<At<i64>>,
     pub tls: Option<DraftServerTls>,
     pub send_proxy: Option<At<String>>,
+    pub proto: Option<At<String>>,
     pub check: Option<At<bool>>,
     pub weight: Option<At<i64>>,
     pub backup: Option<At<bool>>,

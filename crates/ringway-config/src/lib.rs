@@ -36,8 +36,9 @@ pub use file::{read_bounded, ReadError, MAX_CONFIG_FILE, MAX_PEM_FILE};
 pub use model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, CookieMode,
     ForwardHeaders, Frontend, FrontendTls, Global, HealthCheck, LogFormat, LogTarget, Observe,
-    ObserveLayer, OnError, PersistCookie, ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni,
-    StatsSocket, SyslogOptions, SyslogRfc, TcpKeepalive, Timeouts, Verify, FACILITIES,
+    ObserveLayer, OnError, PersistCookie, ProxyVersion, ReuseMode, Route, Server, ServerProto,
+    ServerTls, Sni, StatsSocket, SyslogOptions, SyslogRfc, TcpKeepalive, Timeouts, Verify,
+    FACILITIES,
 };
 
 /// Reads and checks the configuration file at `path`.

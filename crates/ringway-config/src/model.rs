@@ -426,6 +426,14 @@ impl Balance {
 
 /// `http_reuse`: the pool crate owns the reuse modes and their table.
 pub use ringway_http::{CookieMode, ForwardHeaders, PersistCookie, ProxyVersion};
+
+/// A server's `proto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServerProto {
+    #[default]
+    H1,
+    H2,
+}
 pub use ringway_pool::ReuseMode;
 
 /// A `[[backend.server]]`.
@@ -446,6 +454,9 @@ pub struct Server {
     /// Each new connection starts with a PROXY protocol header of this version (`send_proxy`),
     /// announcing the client; such connections are reused only for that client.
     pub send_proxy: Option<ProxyVersion>,
+    /// The protocol spoken to the server (`proto`): HTTP/1.1, or HTTP/2 (h2 by ALPN over TLS,
+    /// h2c with prior knowledge in clear text).
+    pub proto: ServerProto,
     /// Probed by the backend's `health_check` (`check = true`); taken out of the rotation while
     /// DOWN.
     pub check: bool,

@@ -100,6 +100,7 @@ const SERVER_KEYS: &[&str] = &[
     "max_reuse",
     "tls",
     "send_proxy",
+    "proto",
     "check",
     "weight",
     "backup",
@@ -330,10 +331,7 @@ fn read_frontend_tls(table: Reader<'_, '_>, issues: &mut Issues) -> DraftFronten
     );
     DraftFrontendTls {
         certs: table.list("certs", issues, read_cert_pair),
-        alpn: table
-            .strings("alpn", issues)
-            .map(|alpn| alpn.value)
-            .unwrap_or_default(),
+        alpn: table.strings("alpn", issues).map(|alpn| alpn.value),
     }
 }
 
@@ -417,6 +415,7 @@ fn read_server(table: Reader<'_, '_>, issues: &mut Issues) -> DraftServer {
             .table("tls", issues)
             .map(|tls| read_server_tls(tls, issues)),
         send_proxy: table.string("send_proxy", issues),
+        proto: table.string("proto", issues),
         check: table.boolean("check", issues),
         weight: table.integer("weight", issues),
         backup: table.boolean("backup", issues),

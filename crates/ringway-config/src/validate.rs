@@ -28,8 +28,8 @@ use crate::log_target::{parse_facility, parse_format, parse_rfc, parse_tag, pars
 use crate::model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, ForwardHeaders,
     Frontend, FrontendTls, Global, HealthCheck, LogFormat, Observe, ObserveLayer, OnError,
-    ProxyVersion, ReuseMode, Route, Server, ServerTls, Sni, StatsSocket, SyslogOptions,
-    TcpKeepalive, Timeouts, Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
+    ProxyVersion, ReuseMode, Route, Server, ServerProto, ServerTls, Sni, StatsSocket,
+    SyslogOptions, TcpKeepalive, Timeouts, Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
 };
 
 const MAX_SHARDS: i64 = 1024;
@@ -41,7 +41,9 @@ const MAX_SOCKET_PATH: usize = 107;
 /// An ALPN protocol id is at most 255 bytes.
 const MAX_ALPN_LEN: usize = 255;
 /// The ALPN names of the protocols ringway speaks.
-const HTTP1_ALPN: [&str; 2] = ["http/1.1", "http/1.0"];
+const KNOWN_ALPN: [&str; 3] = ["h2", "http/1.1", "http/1.0"];
+/// What a TLS frontend offers when its `alpn` key is absent.
+const DEFAULT_ALPN: [&str; 2] = ["h2", "http/1.1"];
 /// Longest `grace`: a stop that waits longer is surely a typo.
 const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// Longest `slowstart` ramp.
@@ -540,6 +542,18 @@ impl Checker<'_> {
                     None
                 }
             });
+        let proto =
+            draft
+                .proto
+                .as_ref()
+                .map_or(ServerProto::H1, |given| match given.value.as_str() {
+                    "h1" => ServerProto::H1,
+                    "h2" => ServerProto::H2,
+                    _ => {
+                        self.issue(given, "must be \"h1\" or \"h2\"");
+                        ServerProto::H1
+                    }
+                });
         Some(Server {
             name: name_of(&draft.name),
             address: address?,
@@ -555,6 +569,7 @@ impl Checker<'_> {
             max_reuse: max_reuse.unwrap_or(-1),
             tls,
             send_proxy,
+            proto,
             check: draft.check.as_ref().is_some_and(|check| check.value),
             weight: weight.and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
             backup: draft.backup.as_ref().is_some_and(|backup| backup.value),
@@ -894,18 +909,22 @@ impl Checker<'_> {
                 })
             })
             .collect();
+        let Some(offered) = &draft.alpn else {
+            let alpn = DEFAULT_ALPN.iter().map(|name| name.to_string()).collect();
+            return FrontendTls { certs, alpn };
+        };
         let mut alpn = Vec::new();
-        for protocol in &draft.alpn {
+        for protocol in offered {
             if protocol.value.is_empty() || protocol.value.len() > MAX_ALPN_LEN {
                 self.issue(
                     protocol,
                     format!("an ALPN protocol name is 1 to {MAX_ALPN_LEN} bytes"),
                 );
-            } else if !HTTP1_ALPN.contains(&protocol.value.as_str()) {
-                // Offering h2 would make clients speak a protocol we do not.
+            } else if !KNOWN_ALPN.contains(&protocol.value.as_str()) {
+                // Offering another protocol would make clients speak one we do not.
                 self.issue(
                     protocol,
-                    "ringway speaks HTTP/1.x: the ALPN protocols are \"http/1.1\" and \"http/1.0\"",
+                    "ringway speaks HTTP/2 and HTTP/1.x: the ALPN protocols are \"h2\", \"http/1.1\" and \"http/1.0\"",
                 );
             } else {
                 alpn.push(protocol.value.clone());

@@ -125,7 +125,7 @@ fn full_example_sets_every_key() {
     assert_eq!(tls.certs.len(), 1);
     assert_eq!(tls.certs[0].cert, dir.join("certs/site.pem"));
     assert_eq!(tls.certs[0].key, dir.join("certs/site.key"));
-    assert_eq!(tls.alpn, vec!["http/1.1".to_owned()]);
+    assert_eq!(tls.alpn, ["h2", "http/1.1"]);
     assert_eq!(web.access_log, Some(AccessLog::new(LogTarget::Stderr)));
     assert_eq!(web.timeouts.client, Duration::from_secs(60));
     assert_eq!(web.timeouts.server, Duration::from_secs(30));

@@ -126,7 +126,8 @@ fn parse_keeps_relative_paths() {
     );
     let tls = frontend.tls.as_ref().unwrap();
     assert_eq!(tls.certs[0].cert, Path::new("site.pem"));
-    assert!(tls.alpn.is_empty());
+    // Absent: HTTP/2 first, then HTTP/1.1.
+    assert_eq!(tls.alpn, ["h2", "http/1.1"]);
     let server_tls = config.backends[0].servers[0].tls.as_ref().unwrap();
     assert_eq!(server_tls.ca_file.as_deref(), Some(Path::new("ca/ca.pem")));
 }

@@ -45,6 +45,8 @@ const MAX_SIZE_DIGITS: u8 = 16;
 #[derive(Debug, Clone)]
 pub struct BodyFramer {
     state: State,
+    /// The trailer fields' lines, when the framer keeps them ([`BodyFramer::keeping_trailers`]).
+    kept: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -112,7 +114,21 @@ impl BodyFramer {
                 trailers: 0,
             }),
         };
-        BodyFramer { state }
+        BodyFramer { state, kept: None }
+    }
+
+    /// A chunked body's framer that keeps the trailer fields it passes over, for a next hop
+    /// that carries trailers another way (HTTP/2's trailing HEADERS frame).
+    pub fn keeping_trailers() -> Self {
+        BodyFramer {
+            kept: Some(Vec::new()),
+            ..BodyFramer::new(BodyKind::Chunked)
+        }
+    }
+
+    /// The trailer field lines kept so far (`name:value\r\n` each), taken.
+    pub fn take_trailers(&mut self) -> Vec<u8> {
+        self.kept.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     pub fn is_done(&self) -> bool {
@@ -167,7 +183,7 @@ impl BodyFramer {
                 }
             }
             // The chunked decoder hands its data out itself.
-            State::Chunked(c) => match c.feed(input, data.take()) {
+            State::Chunked(c) => match c.feed(input, data.take(), self.kept.as_mut()) {
                 Ok((consumed, content, done)) => {
                     if done {
                         self.state = State::Done;
@@ -204,6 +220,7 @@ impl Chunked {
         &mut self,
         input: &[u8],
         mut data: Option<&mut BytesMut>,
+        mut kept: Option<&mut Vec<u8>>,
     ) -> Result<(usize, usize, bool), HttpError> {
         let mut i = 0;
         let mut content = 0;
@@ -228,8 +245,19 @@ impl Chunked {
             }
             let Some(&b) = rest.first() else { break };
             i += 1;
+            let before = self.phase;
             if self.step(b)? {
                 return Ok((i, content, true));
+            }
+            if let Some(kept) = &mut kept {
+                // The bytes of trailer lines, their CRLF included; not the final blank line.
+                let in_line = matches!(
+                    self.phase,
+                    Phase::TrailerName | Phase::TrailerValue | Phase::TrailerLf
+                );
+                if in_line || (before == Phase::TrailerLf && self.phase == Phase::TrailerStart) {
+                    kept.push(b);
+                }
             }
         }
         Ok((i, content, false))
@@ -312,5 +340,31 @@ impl Chunked {
             (Phase::Data(_), _) => return Err(HttpError::BadChunk("unexpected state")),
         };
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_framer_keeping_trailers_hands_their_lines_over_whatever_the_split() {
+        let body = b"5\r\nhello\r\n0\r\nx-sum: 42\r\nx-b:c\r\n\r\n";
+        for split in 1..body.len() {
+            let mut framer = BodyFramer::keeping_trailers();
+            let mut data = BytesMut::new();
+            framer.feed_decoded(&body[..split], &mut data).unwrap();
+            framer.feed_decoded(&body[split..], &mut data).unwrap();
+            assert!(framer.is_done());
+            assert_eq!(&data[..], b"hello");
+            assert_eq!(
+                framer.take_trailers(),
+                b"x-sum: 42\r\nx-b:c\r\n",
+                "split {split}"
+            );
+        }
+        let mut plain = BodyFramer::new(BodyKind::Chunked);
+        plain.feed(body).unwrap();
+        assert!(plain.take_trailers().is_empty());
     }
 }

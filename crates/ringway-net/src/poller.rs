@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 
+use crate::deadlines::Deadlines;
 use crate::spin::{Spin, SpinState};
 use crate::tick::TickGate;
 use crate::timer::Timers;
@@ -71,6 +72,8 @@ struct Waiting {
     deadline: Option<Instant>,
     /// The waiting task's deadline passed.
     timed_out: bool,
+    /// The deadline of this side's entry in the poller's `deadlines`, if it has one.
+    queued: Option<Instant>,
 }
 
 impl Default for Waiting {
@@ -81,6 +84,7 @@ impl Default for Waiting {
             ready: true,
             deadline: None,
             timed_out: false,
+            queued: None,
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct Poller {
     timers: Timers,
     /// Whether the tick has work.
     tick_gate: TickGate,
+    /// The waits' deadlines, earliest first.
+    deadlines: Deadlines,
     /// Idle watches that fired.
     watches: Watches,
     /// The current wait for events began then (its time is not yet in `idle_us`).
@@ -173,6 +179,7 @@ impl Poller {
             activity: Cell::new(PollerActivity::default()),
             timers: Timers::default(),
             tick_gate: TickGate::default(),
+            deadlines: Deadlines::default(),
             watches: Watches::default(),
             idle_since: Cell::new(None),
         });
@@ -181,10 +188,20 @@ impl Poller {
         let ticked = poller.clone();
         glommio::spawn_local(async move {
             loop {
-                ticked.tick_gate.until_needed().await;
-                glommio::timer::sleep(TICK).await;
+                let gate = &ticked.tick_gate;
+                gate.until_needed().await;
+                let now = Instant::now();
+                // Awake, the driver needs the tick's bound on a lost wake-up; asleep, only the
+                // earliest deadline matters.
+                let next = match ticked.deadlines.next() {
+                    Some(deadline) if gate.driver_parked() => deadline.max(now + TICK),
+                    _ => now + TICK,
+                };
+                gate.plan(next);
+                futures_lite::future::or(glommio::timer::sleep(next - now), gate.replanned()).await;
+                gate.woke();
                 let pending = ticked.expire(Instant::now());
-                ticked.tick_gate.set_deadlines(pending);
+                gate.set_deadlines(pending);
             }
         })
         .detach();
@@ -336,12 +353,20 @@ impl Poller {
         waker: &Waker,
         deadline: Option<Instant>,
     ) {
-        if deadline.is_some() {
-            self.tick_gate.deadline_set();
+        if let Some(deadline) = deadline {
+            self.tick_gate.deadline_set(deadline);
         }
         self.with_slot(fd, |slot| {
             let side = slot.side(direction);
             side.deadline = deadline;
+            if let Some(deadline) = deadline {
+                // One entry per side: an earlier one already queued finds this deadline
+                // when it comes due.
+                if side.queued.is_none_or(|queued| deadline < queued) {
+                    side.queued = Some(deadline);
+                    self.deadlines.push(deadline, fd, direction);
+                }
+            }
             match &side.waker {
                 Some(current) if current.will_wake(waker) => {}
                 _ => side.waker = Some(waker.clone()),
@@ -359,28 +384,39 @@ impl Poller {
     }
 
     /// Wakes the waits whose deadline passed, marked as timed out; returns whether any wait
-    /// still has a deadline.
+    /// may still have a deadline. Looks only at the entries due.
     fn expire(&self, now: Instant) -> bool {
-        let mut pending = false;
-        for slot in self.slots.borrow_mut().iter_mut() {
-            for side in [&mut slot.read, &mut slot.write] {
-                if side.waker.is_none() {
-                    continue;
-                }
-                match side.deadline {
-                    Some(deadline) if deadline <= now => {
-                        side.timed_out = true;
-                        side.deadline = None;
-                        if let Some(waker) = side.waker.take() {
-                            waker.wake();
-                        }
+        while let Some((queued, fd, direction)) = self.deadlines.pop_due(now) {
+            let mut slots = self.slots.borrow_mut();
+            let Some(slot) = slots.get_mut(fd as usize) else {
+                continue;
+            };
+            let side = slot.side(direction);
+            if side.queued != Some(queued) {
+                // Its descriptor was closed and reused, or a later entry replaced it.
+                continue;
+            }
+            side.queued = None;
+            if side.waker.is_none() {
+                continue;
+            }
+            match side.deadline {
+                Some(deadline) if deadline <= now => {
+                    side.timed_out = true;
+                    side.deadline = None;
+                    if let Some(waker) = side.waker.take() {
+                        waker.wake();
                     }
-                    Some(_) => pending = true,
-                    None => {}
                 }
+                // The wait moved its deadline on: queued again for then.
+                Some(deadline) => {
+                    side.queued = Some(deadline);
+                    self.deadlines.push(deadline, fd, direction);
+                }
+                None => {}
             }
         }
-        pending
+        self.deadlines.next().is_some()
     }
 
     fn with_slot(&self, fd: RawFd, change: impl FnOnce(&mut Slot)) {

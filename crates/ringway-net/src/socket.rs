@@ -288,6 +288,22 @@ impl Socket {
         .await
     }
 
+    /// Waits, up to the read timeout, until a read would not block, without reading (a
+    /// connection waiting for its next request holds no buffer meanwhile). Ready at once
+    /// unless the socket is known to be empty.
+    pub async fn readable(&self) -> io::Result<()> {
+        futures_lite::future::poll_fn(|cx| {
+            self.registration.poll(
+                cx,
+                Direction::Read,
+                self.read_timeout.get(),
+                || Ok(()),
+                |_| false,
+            )
+        })
+        .await
+    }
+
     /// Takes the socket out of the poller's epoll set before it is dropped, for a socket that
     /// stays open through another descriptor (a server connection another shard took over):
     /// otherwise closing the last descriptor of a socket removes it by itself.

@@ -125,6 +125,7 @@ impl ShardCounters {
         for server in self.servers.iter().flatten() {
             server.sessions.reset_max();
             server.queue.reset_max();
+            server.h2_streams.reset_max();
             server.sess_rate.reset_max();
             server.times.reset_max();
         }

@@ -228,6 +228,10 @@ pub struct ServerCounters {
     pub latency: LatencyHistogram,
     /// TLS handshakes with this server.
     pub tls: TlsCounters,
+    /// HTTP/2 connections open to this server (`proto = "h2"`).
+    pub h2_conns: Gauge,
+    /// Streams in flight on them now, and the peak.
+    pub h2_streams: Gauge,
 }
 
 impl ServerCounters {

@@ -81,6 +81,11 @@ fn server_counters(s: &ServerSums) -> Value {
         "requests_per_connection": reqs_per_conn(s),
         "latency_us": histogram(&s.latency),
         "tls": tls(&s.tls),
+        "h2": {
+            "connections": s.h2_conns,
+            "streams": s.h2_streams,
+            "max_streams": s.h2_streams_max,
+        },
     })
 }
 

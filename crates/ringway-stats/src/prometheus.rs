@@ -125,7 +125,7 @@ impl ServerShard<'_> {
     }
 }
 
-/// A counter family: name, help, and how to read it from a server's sums.
+/// A family (counter or gauge): name, help, and how to read it from a server's sums.
 type CounterFamily = (&'static str, &'static str, fn(&ServerSums) -> u64);
 
 /// Per-server counters, one sample per server and shard.
@@ -344,6 +344,29 @@ fn server_shard_metrics(out: &mut Out, rows: &[ServerShard]) {
     );
     for row in rows {
         out.sample("server_current_requests", &row.labels(), row.sums.scur);
+    }
+    let h2_gauges: [CounterFamily; 3] = [
+        (
+            "server_h2_connections",
+            "HTTP/2 connections open to the server (proto h2).",
+            |s| s.h2_conns,
+        ),
+        (
+            "server_h2_streams",
+            "Streams in flight on the server's HTTP/2 connections.",
+            |s| s.h2_streams,
+        ),
+        (
+            "server_h2_streams_max",
+            "Most streams in flight at once on the server's HTTP/2 connections.",
+            |s| s.h2_streams_max,
+        ),
+    ];
+    for (name, help, read) in h2_gauges {
+        out.family(name, "gauge", help);
+        for row in rows {
+            out.sample(name, &row.labels(), read(&row.sums));
+        }
     }
     for (name, help, read) in SERVER_COUNTERS {
         out.family(name, "counter", help);

@@ -61,9 +61,18 @@ fn push_limits(out: &mut String, server: &ServerInfo) {
 fn push_verbose(out: &mut String, sums: &ServerSums) {
     let _ = write!(
         out,
-        " connect={} reuse={} takeover={} req_per_conn=",
+        " connect={} reuse={} takeover={}",
         sums.connect, sums.reuse, sums.takeovers
     );
+    if sums.h2_conns + sums.h2_streams_max > 0 {
+        // An HTTP/2 server's requests ride streams: connections open, streams now and at most.
+        let _ = write!(
+            out,
+            " h2_conns={} h2_streams={} h2_streams_max={}",
+            sums.h2_conns, sums.h2_streams, sums.h2_streams_max
+        );
+    }
+    out.push_str(" req_per_conn=");
     let labels = sums.reqs_per_conn.range_labels();
     for (index, (label, count)) in labels.iter().zip(&sums.reqs_per_conn.counts).enumerate() {
         let comma = if index == 0 { "" } else { "," };

@@ -30,6 +30,8 @@ pub struct SessionRow {
     pub conn_age: Duration,
     /// Requests completed on the connection.
     pub requests: u64,
+    /// For an HTTP/2 stream, the id of its connection's session.
+    pub h2_conn: Option<u64>,
 }
 
 /// The backend and server names of a row's server; HAProxy's `<NONE>`/`<none>` without one.
@@ -68,6 +70,11 @@ pub fn render_show_sess(layout: &Layout, rows: &[SessionRow]) -> String {
             row.conn_age.as_secs(),
             row.requests,
         );
+        if let Some(conn) = row.h2_conn {
+            // The stream's line names its connection's line.
+            out.pop();
+            let _ = writeln!(out, " h2_conn={conn:#x}");
+        }
     }
     out
 }
@@ -88,6 +95,7 @@ mod tests {
             age: Duration::from_millis(3_700),
             conn_age: Duration::from_secs(60),
             requests: 2,
+            h2_conn: None,
         }
     }
 

@@ -185,6 +185,7 @@ mod tests {
             age: Duration::from_millis(age_ms),
             conn_age: Duration::from_secs(99),
             requests: 0,
+            h2_conn: None,
         }
     }
 

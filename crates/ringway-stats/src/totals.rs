@@ -134,6 +134,10 @@ pub struct ServerSums {
     /// Request latency in microseconds.
     pub latency: HistogramSnapshot,
     pub tls: TlsTotals,
+    /// HTTP/2 connections open, streams in flight on them, and the most streams at once.
+    pub h2_conns: u64,
+    pub h2_streams: u64,
+    pub h2_streams_max: u64,
 }
 
 impl ServerSums {
@@ -183,6 +187,9 @@ impl ServerSums {
         self.reqs_per_conn.add(&c.reqs_per_conn.snapshot());
         self.latency.add(&c.latency.snapshot());
         self.tls.add_counters(&c.tls);
+        self.h2_conns += gauge_value(c.h2_conns.get());
+        self.h2_streams += gauge_value(c.h2_streams.get());
+        self.h2_streams_max += gauge_value(c.h2_streams.max());
     }
 
     fn add(&mut self, o: &ServerSums) {
@@ -211,6 +218,9 @@ impl ServerSums {
         self.reqs_per_conn.add(&o.reqs_per_conn);
         self.latency.add(&o.latency);
         self.tls.add(&o.tls);
+        self.h2_conns += o.h2_conns;
+        self.h2_streams += o.h2_streams;
+        self.h2_streams_max += o.h2_streams_max;
     }
 }
 

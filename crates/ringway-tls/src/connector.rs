@@ -38,6 +38,8 @@ pub struct ConnectorSettings {
     pub check_name: bool,
     /// Client certificate chain and key files.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// Offer `h2` by ALPN instead of `http/1.1`.
+    pub h2: bool,
 }
 
 /// A server's configuration; give each shard its own copy with [`with_own_session_cache`].
@@ -72,7 +74,11 @@ pub fn connector_config(settings: &ConnectorSettings) -> Result<ClientConfig, Tl
                 source,
             })?,
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![if settings.h2 {
+        b"h2".to_vec()
+    } else {
+        b"http/1.1".to_vec()
+    }];
     Ok(config)
 }
 

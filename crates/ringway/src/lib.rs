@@ -4,6 +4,7 @@
 mod admin;
 mod client;
 mod error;
+mod http2;
 mod logging;
 mod process;
 mod server;

@@ -13,7 +13,7 @@ use ringway::{Proxy, Reloader, Stopper, Upgrader};
 #[command(
     name = "ringway",
     version,
-    about = "Thread-per-core HTTP/1.1 reverse proxy with per-core server connection pools"
+    about = "Thread-per-core HTTP/1.1 and HTTP/2 reverse proxy with per-core server connection pools"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringway_config::{Config, Server, ServerTls, Sni, Verify};
+use ringway_config::{Config, Server, ServerProto, ServerTls, Sni, Verify};
 use ringway_net::Socket;
 use ringway_tls::rustls::{ClientConfig, ClientConnection, Connection, ServerConfig};
 use ringway_tls::{
@@ -70,7 +70,7 @@ impl TlsSetup {
                         server
                             .tls
                             .as_ref()
-                            .map(|tls| connector_config(&connector_settings(tls)))
+                            .map(|tls| connector_config(&connector_settings(tls, server.proto)))
                             .transpose()
                             .map_err(|error| {
                                 format!("server {}/{} tls: {error}", backend.name, server.name)
@@ -86,7 +86,7 @@ impl TlsSetup {
     }
 }
 
-fn connector_settings(tls: &ServerTls) -> ConnectorSettings {
+fn connector_settings(tls: &ServerTls, proto: ServerProto) -> ConnectorSettings {
     ConnectorSettings {
         verify: match tls.verify {
             Verify::Required => ServerVerify::Required {
@@ -96,6 +96,7 @@ fn connector_settings(tls: &ServerTls) -> ConnectorSettings {
         },
         check_name: tls.sni.is_some(),
         client_cert: tls.cert.clone().zip(tls.key.clone()),
+        h2: proto == ServerProto::H2,
     }
 }
 

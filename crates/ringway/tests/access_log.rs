@@ -69,7 +69,7 @@ fn one_line_per_request_with_timings_reuse_and_shard() {
     let requests = ["GET /a HTTP/1.1", "GET /b?x=1 HTTP/1.1", "HEAD /c HTTP/1.0"];
     for (index, (line, request)) in lines.iter().zip(requests).enumerate() {
         let f = fields(line);
-        assert_eq!(f.len(), 16, "{line}");
+        assert_eq!(f.len(), 17, "{line}");
         assert_eq!(f[0], peer.to_string());
         assert!(
             f[1].starts_with('[') && f[1].ends_with(']') && f[1].len() == 26,
@@ -98,6 +98,7 @@ fn one_line_per_request_with_timings_reuse_and_shard() {
             "{line}"
         );
         assert!(f[15].starts_with("conn=0x"), "{line}");
+        assert_eq!(f[16], "proto=h1/h1", "{line}");
     }
 }
 

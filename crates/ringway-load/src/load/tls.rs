@@ -48,6 +48,7 @@ pub(crate) fn base_config(
         },
         check_name: true,
         client_cert: None,
+        h2: false,
     };
     let mut config = ringway_tls::connector_config(&settings).context("TLS client settings")?;
     if !options.resume {

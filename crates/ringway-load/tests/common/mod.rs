@@ -90,6 +90,7 @@ pub fn tls_config(ca_file: &Path) -> Arc<ClientConfig> {
         },
         check_name: true,
         client_cert: None,
+        h2: false,
     };
     ringway_tls::with_own_session_cache(&ringway_tls::connector_config(&settings).unwrap())
 }

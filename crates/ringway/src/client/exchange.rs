@@ -6,15 +6,18 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use glommio::timer::sleep;
+use ringway_config::ServerProto;
 use ringway_http::{
     add_host, parse_response, BodyFramer, BodyKind, ClientSide, HttpError, Method, RequestHead,
 };
 use ringway_net::IdleCheck;
 use ringway_pool::{lookup_plan, ReuseMode};
 use ringway_stats::CloseReason;
+use ringway_tls::NetStream;
 
 use crate::client::forward::{read_watching, relay_body, BodyRelay, RelayError, WatchedRead};
 use crate::client::session::Session;
+use crate::client::transport::Transport;
 use crate::error::ProxyError;
 use crate::process::Slot;
 use crate::server::balance::pick_server;
@@ -33,20 +36,20 @@ pub enum Outcome {
 }
 
 /// An exchange failure; `responded` tells whether the client already got response bytes.
-struct Failure {
-    error: ProxyError,
-    responded: bool,
+pub(super) struct Failure {
+    pub error: ProxyError,
+    pub responded: bool,
 }
 
 impl Failure {
-    fn before_response(error: ProxyError) -> Failure {
+    pub(super) fn before_response(error: ProxyError) -> Failure {
         Failure {
             error,
             responded: false,
         }
     }
 
-    fn after_response(error: ProxyError) -> Failure {
+    pub(super) fn after_response(error: ProxyError) -> Failure {
         Failure {
             error,
             responded: true,
@@ -76,23 +79,30 @@ enum SlotWait {
 }
 
 /// How the response went, for the pool and the client connection.
-struct Done {
-    server_reusable: bool,
+pub(super) struct Done {
+    pub server_reusable: bool,
     /// The server does not keep the connection (`Connection: close`, body until close).
-    server_close: bool,
-    client_keep_alive: bool,
-    private_auth: bool,
-    upgraded: bool,
+    pub server_close: bool,
+    pub client_keep_alive: bool,
+    pub private_auth: bool,
+    pub upgraded: bool,
     /// The response sits whole in `to_client`, not yet written.
-    reply_pending: bool,
+    pub reply_pending: bool,
     /// The server sent bytes past the end of the response: the connection is not reusable.
-    extra_bytes: bool,
+    pub extra_bytes: bool,
     /// The response answered a HEAD request: the connection is not reused.
-    after_head: bool,
+    pub after_head: bool,
+}
+
+/// Where a request goes: the stream to the server (a connection's, or an HTTP/2 stream's).
+pub(super) struct Target<'a, T> {
+    pub stream: &'a mut NetStream<T>,
+    pub backend: usize,
+    pub server: usize,
 }
 
 /// How long to wait between connection attempts (HAProxy's turn-around: at most 1 s).
-const RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
+pub(super) const RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// How often a request waiting for a `maxconn` slot looks again.
 const QUEUE_POLL: Duration = Duration::from_millis(1);
 
@@ -429,6 +439,9 @@ impl Session {
         head: &RequestHead,
         client: &ClientSide,
     ) -> Result<Outcome, Failure> {
+        if self.ctx.process.config.backends[backend].servers[server].proto == ServerProto::H2 {
+            return self.forward_h2(backend, server, head, client).await;
+        }
         let mut request_body = self.take_whole_body(head.body);
         let replayable = request_body.is_done();
         let mut resent = false;
@@ -455,8 +468,13 @@ impl Session {
             }
             self.info.server_fd.set(conn.stream.io().as_raw_fd());
             let sent_before = conn.stream.io().bytes_sent();
+            let target = Target {
+                stream: &mut conn.stream,
+                backend,
+                server,
+            };
             let result = self
-                .round_trip(&mut conn, head, client, &mut request_body)
+                .round_trip(target, head, client, &mut request_body)
                 .await;
             self.info.server_fd.set(-1);
             let failure = match result {
@@ -503,7 +521,7 @@ impl Session {
     /// The request's body, when the client already sent all of it with the head, moves into
     /// `to_server`: it goes out in the same write, and stays there to be sent again. Returns
     /// the body's framer, done when the body is whole in `to_server` (or there is none).
-    fn take_whole_body(&mut self, body: BodyKind) -> BodyFramer {
+    pub(super) fn take_whole_body(&mut self, body: BodyKind) -> BodyFramer {
         let framer = BodyFramer::new(body);
         if framer.is_done() || self.cbuf.is_empty() {
             return framer;
@@ -588,26 +606,30 @@ impl Session {
         }
     }
 
-    async fn round_trip(
+    pub(super) async fn round_trip<T: Transport>(
         &mut self,
-        conn: &mut ServerConn,
+        target: Target<'_, T>,
         head: &RequestHead,
         client: &ClientSide,
         request_body: &mut BodyFramer,
     ) -> Result<Done, Failure> {
-        let timeouts = &self.ctx.process.config.backends[conn.backend].timeouts;
+        let Target {
+            stream: conn,
+            backend,
+            server,
+        } = target;
+        let timeouts = &self.ctx.process.config.backends[backend].timeouts;
         let client_timeouts = &self.ctx.process.config.frontends[self.frontend].timeouts;
         let (server_timeout, client_timeout, client_fin) = (
             timeouts.server,
             client_timeouts.client,
             client_timeouts.client_fin,
         );
-        let _ = conn.stream.io().set_write_timeout(Some(server_timeout));
+        let _ = conn.io().set_write_timeout(Some(server_timeout));
         let _ = self.client.io().set_write_timeout(Some(client_timeout));
         let ctx = self.ctx.clone();
-        let counters = &ctx.counters.servers[conn.backend][conn.server];
-        conn.stream
-            .write_all(&self.to_server)
+        let counters = &ctx.counters.servers[backend][server];
+        conn.write_all(&self.to_server)
             .await
             .map_err(|_| Failure::before_response(ProxyError::EmptyResponse))?;
         counters.bytes_in.add(self.to_server.len() as u64);
@@ -659,18 +681,13 @@ impl Session {
                 .status
                 .record(response.status);
             counters.status.record(response.status);
-            let backend = &self.ctx.counters.backends[conn.backend];
-            backend.status.record(response.status);
-            backend.req_tot.inc();
-            observe::report(
-                &ctx,
-                conn.backend,
-                conn.server,
-                Event::Status(response.status),
-            );
-            let backend_config = &ctx.process.config.backends[conn.backend];
+            let backend_counters = &self.ctx.counters.backends[backend];
+            backend_counters.status.record(response.status);
+            backend_counters.req_tot.inc();
+            observe::report(&ctx, backend, server, Event::Status(response.status));
+            let backend_config = &ctx.process.config.backends[backend];
             if let (Some(cookie), false) = (&backend_config.cookie, response.status == 101) {
-                self.persist_response(cookie, &backend_config.servers[conn.server], head.method);
+                self.persist_response(cookie, &backend_config.servers[server], head.method);
             }
             if response.status == 101 {
                 self.client
@@ -729,7 +746,7 @@ impl Session {
             // A body that does not fit is relayed in reads as large as the buffer may grow.
             self.sbuf.grow_to_limit();
             let relayed = relay_body(
-                &mut conn.stream,
+                conn,
                 &mut self.sbuf,
                 &mut self.client,
                 BodyRelay {
@@ -757,7 +774,12 @@ impl Session {
     }
 
     /// Writes a response held whole in `to_client`.
-    async fn send_reply(&mut self, backend: usize, server: usize, outcome: Outcome) -> Outcome {
+    pub(super) async fn send_reply(
+        &mut self,
+        backend: usize,
+        server: usize,
+        outcome: Outcome,
+    ) -> Outcome {
         let sent = self.to_client.len() as u64;
         if let Some(log) = &mut self.log {
             log.bytes += sent;
@@ -773,9 +795,9 @@ impl Session {
         outcome
     }
 
-    async fn send_request_body(
+    async fn send_request_body<T: Transport>(
         &mut self,
-        conn: &mut ServerConn,
+        conn: &mut NetStream<T>,
         framer: &mut BodyFramer,
         timeout: Duration,
     ) -> Result<(), Failure> {
@@ -785,7 +807,7 @@ impl Session {
         let relayed = relay_body(
             &mut self.client,
             &mut self.cbuf,
-            &mut conn.stream,
+            conn,
             BodyRelay {
                 framer,
                 read_timeout: timeout,
@@ -826,12 +848,12 @@ impl Session {
 
     /// Reads more of a response head. A close or reset before any byte is an empty response; a
     /// client that half-closed is not waited for past timeout_client_fin ([`read_watching`]).
-    async fn read_response_bytes(
+    async fn read_response_bytes<T: Transport>(
         &mut self,
-        conn: &mut ServerConn,
+        conn: &mut NetStream<T>,
         timeout: Duration,
     ) -> Result<(), Failure> {
-        let _ = conn.stream.io().set_read_timeout(Some(timeout));
+        let _ = conn.io().set_read_timeout(Some(timeout));
         let nothing_yet = self.sbuf.is_empty();
         let spare = self.sbuf.spare();
         if spare.is_empty() {
@@ -842,7 +864,7 @@ impl Session {
         let client_fin = self.ctx.process.config.frontends[self.frontend]
             .timeouts
             .client_fin;
-        let read = read_watching(&mut conn.stream, spare, &self.client, timeout, client_fin).await;
+        let read = read_watching(conn, spare, &self.client, timeout, client_fin).await;
         let error = match read {
             Ok(0) if nothing_yet => ProxyError::EmptyResponse,
             Ok(0) => ProxyError::BadResponse(HttpError::Malformed("truncated head")),

@@ -13,9 +13,11 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use ringway_http::{BodyFramer, HttpError};
 use ringway_net::IdleCheck;
 
+use ringway_tls::NetStream;
+
 use crate::client::iobuf::IoBuf;
+use crate::client::transport::Transport;
 use crate::error::is_timeout;
-use crate::tls::Stream;
 
 /// Bytes a tunnel moves per read in each direction.
 const TUNNEL_CHUNK: usize = 16 * 1024;
@@ -52,10 +54,10 @@ pub struct BodyRelay<'a> {
 /// Relays one message body from `source` to `destination`, starting
 /// with the bytes already in `buf`; bytes past the end of the message stay in `buf`. Returns
 /// the number of bytes written.
-pub async fn relay_body(
-    source: &mut Stream,
+pub async fn relay_body<S: Transport, D: Transport>(
+    source: &mut NetStream<S>,
     buf: &mut IoBuf,
-    destination: &mut Stream,
+    destination: &mut NetStream<D>,
     relay: BodyRelay<'_>,
 ) -> Result<u64, RelayError> {
     let BodyRelay {
@@ -132,10 +134,10 @@ pub enum WatchedRead {
 /// cut in waits of `fin`; after each, `peer` is looked at (one peek, only then: none while the
 /// source answers in time) and a peer found closed ends the read. So a half-closed peer is let
 /// go between one and two `fin` after it closed. Without `fin`, a plain read.
-pub async fn read_watching(
-    source: &mut Stream,
+pub async fn read_watching<S: Transport, P: Transport>(
+    source: &mut NetStream<S>,
     into: &mut [u8],
-    peer: &Stream,
+    peer: &NetStream<P>,
     timeout: Duration,
     fin: Option<Duration>,
 ) -> Result<usize, WatchedRead> {
@@ -175,7 +177,11 @@ pub struct TunnelTimeouts {
 /// close_notify) and the other direction goes on, as HAProxy's: both sides are then half-closed,
 /// and each side's waits get its fin timeout (`idle` for a side without one) until the other
 /// direction ends too.
-pub async fn tunnel(client: &mut Stream, server: &mut Stream, timeouts: TunnelTimeouts) {
+pub async fn tunnel<C: Transport, S: Transport>(
+    client: &mut NetStream<C>,
+    server: &mut NetStream<S>,
+    timeouts: TunnelTimeouts,
+) {
     let _ = client.io().set_read_timeout(Some(timeouts.idle));
     let _ = server.io().set_read_timeout(Some(timeouts.idle));
     if timeouts.client_fin.is_none() && timeouts.server_fin.is_none() {
@@ -255,11 +261,11 @@ impl Pipe {
 
     /// Moves bytes until `from` closes (then `to`'s writing side is closed: `Ready(Ok)`), an
     /// error or a timeout (`Ready(Err)`), or neither side can go on now.
-    fn poll(
+    fn poll<F: Transport, T: Transport>(
         &mut self,
         cx: &mut Context<'_>,
-        from: &mut Stream,
-        to: &mut Stream,
+        from: &mut NetStream<F>,
+        to: &mut NetStream<T>,
     ) -> Poll<io::Result<()>> {
         loop {
             if self.start < self.end {

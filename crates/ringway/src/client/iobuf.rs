@@ -6,8 +6,9 @@
 
 use std::cell::RefCell;
 
-/// Buffers kept per thread for the next connections.
-const FREE_BUFFERS: usize = 256;
+/// Buffers kept per thread for the next connections (or HTTP/2 streams: a client connection
+/// with 100 streams in flight holds 200 buffers).
+const FREE_BUFFERS: usize = 1024;
 
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
@@ -24,14 +25,8 @@ pub struct IoBuf {
 impl IoBuf {
     /// A buffer of `initial` bytes that may grow to `limit` bytes.
     pub fn new(initial: usize, limit: usize) -> IoBuf {
-        // Old bytes in a recycled buffer are never read: only what a read wrote is data.
-        let recycled = FREE.with(|free| {
-            let mut free = free.borrow_mut();
-            let at = free.iter().rposition(|buf| buf.len() == initial)?;
-            Some(free.swap_remove(at))
-        });
         IoBuf {
-            buf: recycled.unwrap_or_else(|| vec![0; initial]),
+            buf: take_free(initial),
             start: 0,
             end: 0,
             initial,
@@ -60,9 +55,20 @@ impl IoBuf {
         self.end = 0;
     }
 
+    /// Gives an empty buffer's memory back (to the thread's free list) until it is needed
+    /// again: a connection waiting for its next request holds none.
+    pub fn release(&mut self) {
+        debug_assert!(self.is_empty());
+        self.clear();
+        self.give_back();
+    }
+
     /// Room to read into: moves pending bytes to the front when the tail is short and grows the
     /// buffer (up to the limit) when it is full. Empty only when the limit is reached.
     pub fn spare(&mut self) -> &mut [u8] {
+        if self.buf.is_empty() {
+            self.buf = take_free(self.initial);
+        }
         if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -89,9 +95,28 @@ impl IoBuf {
     }
 }
 
+/// A buffer of `initial` bytes from the thread's free list, or a new one. Old bytes in a
+/// recycled buffer are never read: only what a read wrote is data.
+fn take_free(initial: usize) -> Vec<u8> {
+    let recycled = FREE.with(|free| {
+        let mut free = free.borrow_mut();
+        let at = free.iter().rposition(|buf| buf.len() == initial)?;
+        Some(free.swap_remove(at))
+    });
+    recycled.unwrap_or_else(|| vec![0; initial])
+}
+
 impl Drop for IoBuf {
     fn drop(&mut self) {
+        self.give_back();
+    }
+}
+
+impl IoBuf {
+    /// Puts the buffer on the free list if it kept its initial size (a grown one is freed).
+    fn give_back(&mut self) {
         if self.buf.len() != self.initial {
+            self.buf = Vec::new();
             return;
         }
         let buf = std::mem::take(&mut self.buf);

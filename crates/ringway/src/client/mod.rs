@@ -8,9 +8,12 @@
 
 pub(crate) mod capture;
 pub(crate) mod exchange;
+mod exchange_h2;
 pub(crate) mod forward;
+pub(crate) mod h2;
 pub(crate) mod iobuf;
 pub(crate) mod monitor;
 pub(crate) mod proxy_protocol;
 pub(crate) mod session;
 pub(crate) mod sessions;
+pub(crate) mod transport;

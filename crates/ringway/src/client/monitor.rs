@@ -10,6 +10,7 @@ use ringway_http::{BodyKind, Method, RequestHead};
 
 use crate::client::exchange::Outcome;
 use crate::client::session::Session;
+use crate::client::transport::Transport;
 
 /// The body of a 200 answer (HAProxy's wording).
 const READY_BODY: &[u8] = b"<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n";

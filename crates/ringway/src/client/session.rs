@@ -18,8 +18,10 @@ use ringway_net::Socket;
 
 use crate::client::exchange::{Marks, Outcome};
 use crate::client::forward::{tunnel, TunnelTimeouts};
+use crate::client::h2::PREFACE;
 use crate::client::iobuf::IoBuf;
 use crate::client::proxy_protocol::{read_client_header, ClientAddrs};
+use crate::client::transport::{ClientIo, ClientStream, Transport};
 use crate::error::{is_timeout, ProxyError};
 use crate::logging::access_log::RequestLog;
 use crate::process::shard::ShardCtx;
@@ -29,12 +31,15 @@ use crate::tls::{self, Stream};
 
 /// Initial size of a session's receive buffers; they grow up to the head limit when needed.
 const BUFFER_SIZE: usize = 16 * 1024;
+/// An HTTP/2 stream's request buffer: it holds the request head and pieces of its body, which
+/// come in DATA frames the stream hands over as they are read.
+const STREAM_BUFFER_SIZE: usize = 4 * 1024;
 /// How long, and how many bytes, an error response's lingering close reads before closing.
 const LINGER_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 const LINGER_BYTES: usize = 256 * 1024;
 /// At most this many idle private server connections per session, as HAProxy's
 /// `max-session-srv-conns`.
-const MAX_PRIVATE_CONNS: usize = 5;
+pub(crate) const MAX_PRIVATE_CONNS: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionPhase {
@@ -64,6 +69,9 @@ pub struct SessionInfo {
     pub server: Cell<Option<(usize, usize)>>,
     /// The socket of the server connection carrying the current request, or -1.
     pub server_fd: Cell<i32>,
+    /// For an HTTP/2 stream, the session id of its connection.
+    pub h2_conn: Option<u64>,
+    /// The client socket; -1 for an HTTP/2 stream, which shares its connection's.
     fd: i32,
     shut: Cell<bool>,
 }
@@ -77,7 +85,9 @@ impl SessionInfo {
             // dropped, so `fd` is open for as long as this entry can be reached; `server_fd` is
             // set only while its connection is held by the session's exchange.
             unsafe {
-                libc::shutdown(self.fd, libc::SHUT_RDWR);
+                if self.fd >= 0 {
+                    libc::shutdown(self.fd, libc::SHUT_RDWR);
+                }
                 let server = self.server_fd.get();
                 if server >= 0 {
                     libc::shutdown(server, libc::SHUT_RDWR);
@@ -90,14 +100,33 @@ impl SessionInfo {
     pub fn is_shut(&self) -> bool {
         self.shut.get()
     }
+
+    /// The session of one stream of the HTTP/2 connection `conn`, its request begun now.
+    pub fn for_stream(ctx: &ShardCtx, conn: &SessionInfo) -> SessionInfo {
+        let now = Instant::now();
+        SessionInfo {
+            id: ctx.new_session_id(),
+            peer: conn.peer,
+            frontend: conn.frontend,
+            accepted: now,
+            request_began: Cell::new(now),
+            requests: Cell::new(0),
+            phase: Cell::new(SessionPhase::Busy),
+            server: Cell::new(None),
+            server_fd: Cell::new(-1),
+            h2_conn: Some(conn.id),
+            fd: -1,
+            shut: Cell::new(false),
+        }
+    }
 }
 
 pub(crate) struct Session {
     pub ctx: Rc<ShardCtx>,
     pub info: Rc<SessionInfo>,
     pub frontend: usize,
-    pub client: Stream,
-    pub client_ip: String,
+    pub client: ClientStream,
+    pub client_ip: Rc<str>,
     /// The port the client connected to, when a forwarding field needs it (else 0).
     pub local_port: u16,
     /// Where the client connected to, as its PROXY protocol header announced.
@@ -167,6 +196,7 @@ async fn serve_connection(
         phase: Cell::new(SessionPhase::Reading),
         server: Cell::new(None),
         server_fd: Cell::new(-1),
+        h2_conn: None,
         fd: tcp.as_raw_fd(),
         shut: Cell::new(false),
     });
@@ -196,7 +226,17 @@ async fn serve_connection(
         if is_tls {
             tls_open.inc();
         }
-        serve_client(ctx, &info, client, local_port, addrs.local).await;
+        let alpn_h2 = client
+            .tls()
+            .is_some_and(|tls| tls.alpn_protocol() == Some(b"h2"));
+        if alpn_h2 {
+            let origin = h2_origin(&info, &client, true, local_port, addrs.local);
+            crate::client::h2::serve(ctx, origin, client, bytes::Bytes::new()).await;
+        } else {
+            let (tcp, tls) = client.into_parts();
+            let client = ClientStream::from_parts(ClientIo::Tcp(tcp), tls);
+            serve_client(ctx, &info, client, local_port, addrs.local).await;
+        }
         if is_tls {
             tls_open.dec();
         }
@@ -228,43 +268,110 @@ async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: Socket) -> Option<
     }
 }
 
+/// What an HTTP/2 connection's streams need to know of it.
+fn h2_origin(
+    info: &Rc<SessionInfo>,
+    client: &Stream,
+    tls: bool,
+    local_port: u16,
+    proxied_local: Option<SocketAddr>,
+) -> crate::client::h2::Origin {
+    let local = proxied_local
+        .or_else(|| client.io().local_addr().ok())
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    crate::client::h2::Origin {
+        client_ip: Rc::from(info.peer.ip().to_string()),
+        info: info.clone(),
+        tls,
+        local,
+        local_port,
+        proxied_local,
+        streams: Cell::new(0),
+        private: std::cell::RefCell::new(Vec::new()),
+    }
+}
+
 async fn serve_client(
     ctx: &Rc<ShardCtx>,
     info: &Rc<SessionInfo>,
-    client: Stream,
+    client: ClientStream,
     local_port: u16,
     proxied_local: Option<SocketAddr>,
 ) {
-    let head_limit = ctx.limits.max_head;
-    let (frontend, accepted) = (info.frontend, info.accepted);
-    let mut session = Session {
-        ctx: ctx.clone(),
-        info: info.clone(),
-        frontend,
-        client,
-        client_ip: info.peer.ip().to_string(),
-        local_port,
-        proxied_local,
-        request_host: String::new(),
-        cbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
-        sbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
-        to_server: BytesMut::with_capacity(1024),
-        to_client: BytesMut::with_capacity(1024),
-        private: Vec::new(),
-        requests: 0,
-        log: RequestLog::for_frontend(ctx, frontend, accepted),
-        persist: RequestPersist::default(),
-        marks: Marks::new(accepted),
-    };
-    session.serve().await;
+    let client_ip = Rc::from(info.peer.ip().to_string());
+    let mut session = Session::new(ctx, info, client_ip, client, local_port, proxied_local);
+    if session.serve().await {
+        // The client began with the HTTP/2 preface: its connection goes to the h2 server.
+        let prefix = bytes::Bytes::copy_from_slice(session.cbuf.data());
+        let client = std::mem::replace(&mut session.client, ClientStream::plain(ClientIo::Gone));
+        drop(session);
+        let (ClientIo::Tcp(tcp), tls) = client.into_parts() else {
+            return;
+        };
+        let client = Stream::from_parts(tcp, tls);
+        let origin = h2_origin(info, &client, false, local_port, proxied_local);
+        return crate::client::h2::serve(ctx, origin, client, prefix).await;
+    }
     // Its private server connections are idle, their responses complete: reset, not FIN.
     session.private.drain(..).for_each(ServerConn::reset);
     // A TLS client learns that the close is deliberate, not a truncation.
     let _ = session.client.close_notify().await;
 }
 
+/// What became of the wait for a request.
+pub(crate) enum Incoming {
+    Request(RequestHead),
+    /// The client closed, or stayed silent past the keep-alive timeout.
+    Closed,
+    /// The client sent the HTTP/2 connection preface.
+    H2Preface,
+}
+
 impl Session {
-    async fn serve(&mut self) {
+    pub(crate) fn new(
+        ctx: &Rc<ShardCtx>,
+        info: &Rc<SessionInfo>,
+        client_ip: Rc<str>,
+        client: ClientStream,
+        local_port: u16,
+        proxied_local: Option<SocketAddr>,
+    ) -> Session {
+        let head_limit = ctx.limits.max_head;
+        let (frontend, accepted) = (info.frontend, info.accepted);
+        let request_buffer = if client.io().is_stream() {
+            STREAM_BUFFER_SIZE
+        } else {
+            BUFFER_SIZE
+        };
+        Session {
+            ctx: ctx.clone(),
+            info: info.clone(),
+            frontend,
+            client,
+            client_ip,
+            local_port,
+            proxied_local,
+            request_host: String::new(),
+            cbuf: IoBuf::new(request_buffer, head_limit.max(BUFFER_SIZE)),
+            sbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
+            to_server: BytesMut::with_capacity(1024),
+            to_client: BytesMut::with_capacity(1024),
+            private: Vec::new(),
+            requests: 0,
+            log: RequestLog::for_frontend(ctx, frontend, accepted),
+            persist: RequestPersist::default(),
+            marks: Marks::new(accepted),
+        }
+    }
+
+    /// The client's connection is TLS (an HTTP/2 stream's connection, for a stream).
+    pub(crate) fn client_tls(&self) -> bool {
+        self.client.is_tls() || self.client.io().stream_over_tls()
+    }
+
+    /// Serves the requests of an HTTP/1.x connection until it closes; true when it turned out
+    /// to be an HTTP/2 connection (the preface is in `cbuf`).
+    async fn serve(&mut self) -> bool {
         loop {
             let phase = if self.requests == 0 {
                 SessionPhase::Reading
@@ -273,18 +380,61 @@ impl Session {
             };
             self.info.phase.set(phase);
             let head = match self.read_head().await {
-                Ok(Some(head)) => head,
-                Ok(None) => return,
+                Ok(Incoming::Request(head)) => head,
+                Ok(Incoming::Closed) => return false,
+                Ok(Incoming::H2Preface) => return true,
                 Err(error) => {
-                    self.ctx.counters.frontends[self.frontend].ereq.inc();
-                    self.capture_bad_request(&error);
-                    self.log(&error);
-                    self.log_error(&error, false);
-                    self.send_error(error.status()).await;
-                    self.log_end();
-                    return;
+                    self.fail_head(error).await;
+                    return false;
                 }
             };
+            match self.serve_request(head).await {
+                // The answer promised the client its connection: a stop that began since
+                // closes it once idle (or, for a generation retiring at a reload, after its next
+                // answer, which says close), never under a request the client is sending.
+                Outcome::KeepAlive => continue,
+                Outcome::Close => return false,
+                Outcome::Tunnel(conn) => {
+                    self.relay_tunnel(conn).await;
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Serves the one request of an HTTP/2 stream, whose HTTP/1.1 head is `head`.
+    pub(crate) async fn serve_stream(&mut self, head: &[u8]) {
+        if head.len() > self.cbuf.spare().len() {
+            // A head past the limit is cut, and so answered as too large.
+            self.cbuf.grow_to_limit();
+        }
+        let spare = self.cbuf.spare();
+        let taken = head.len().min(spare.len());
+        spare[..taken].copy_from_slice(&head[..taken]);
+        self.cbuf.filled(taken);
+        match self.read_head().await {
+            Ok(Incoming::Request(head)) => {
+                // A stream has no upgrade: a 101 from the server ends it.
+                let _ = self.serve_request(head).await;
+            }
+            Ok(_) => {}
+            Err(error) => self.fail_head(error).await,
+        }
+    }
+
+    /// A request head that could not be read: counted, logged, answered.
+    async fn fail_head(&mut self, error: ProxyError) {
+        self.ctx.counters.frontends[self.frontend].ereq.inc();
+        self.capture_bad_request(&error);
+        self.log(&error);
+        self.log_error(&error, false);
+        self.send_error(error.status()).await;
+        self.log_end();
+    }
+
+    /// One request whose head was read.
+    async fn serve_request(&mut self, head: RequestHead) -> Outcome {
+        {
             self.info.phase.set(SessionPhase::Busy);
             let started = Instant::now();
             let ctx = self.ctx.clone();
@@ -301,20 +451,13 @@ impl Session {
             self.log_end();
             self.requests += 1;
             self.info.requests.set(self.requests);
-            match outcome {
-                // The answer promised the client its connection: a stop that began since
-                // closes it once idle (or, for a generation retiring at a reload, after its next
-                // answer, which says close), never under a request the client is sending.
-                Outcome::KeepAlive => continue,
-                Outcome::Close => return,
-                Outcome::Tunnel(conn) => return self.relay_tunnel(conn).await,
-            }
+            outcome
         }
     }
 
     /// Reads until a complete request head is in `cbuf`. Ok(None): the client closed, or stayed
     /// silent past the keep-alive timeout.
-    async fn read_head(&mut self) -> Result<Option<RequestHead>, ProxyError> {
+    async fn read_head(&mut self) -> Result<Incoming, ProxyError> {
         let timeouts = &self.ctx.process.config.frontends[self.frontend].timeouts;
         let (request_timeout, keep_alive_timeout) =
             (timeouts.http_request, timeouts.http_keep_alive);
@@ -330,24 +473,35 @@ impl Session {
                     self.info.request_began.set(now);
                     self.info.phase.set(SessionPhase::Reading);
                 }
-                self.to_server.clear();
-                let forwarding = Forwarding {
-                    headers: self.ctx.process.config.frontends[self.frontend].forward_headers,
-                    client_ip: &self.client_ip,
-                    client_port: self.info.peer.port(),
-                    tls: self.client.is_tls(),
-                    local_port: self.local_port,
-                };
-                let parsed = parse_request(
-                    self.cbuf.data(),
-                    &self.ctx.limits,
-                    &forwarding,
-                    &mut self.to_server,
-                );
-                match parsed {
-                    Ok(Some(head)) => return Ok(Some(head)),
-                    Ok(None) => {}
-                    Err(error) => return Err(ProxyError::BadRequest(error)),
+                // h2c with prior knowledge: the preface (or the start of it) on a clear-text
+                // connection's first bytes.
+                let data = self.cbuf.data();
+                let seen = data.len().min(PREFACE.len());
+                let preface =
+                    self.requests == 0 && data[..seen] == PREFACE[..seen] && !self.client_tls();
+                if preface && seen == PREFACE.len() {
+                    return Ok(Incoming::H2Preface);
+                }
+                if !preface {
+                    self.to_server.clear();
+                    let forwarding = Forwarding {
+                        headers: self.ctx.process.config.frontends[self.frontend].forward_headers,
+                        client_ip: &self.client_ip,
+                        client_port: self.info.peer.port(),
+                        tls: self.client_tls(),
+                        local_port: self.local_port,
+                    };
+                    let parsed = parse_request(
+                        self.cbuf.data(),
+                        &self.ctx.limits,
+                        &forwarding,
+                        &mut self.to_server,
+                    );
+                    match parsed {
+                        Ok(Some(head)) => return Ok(Incoming::Request(head)),
+                        Ok(None) => {}
+                        Err(error) => return Err(ProxyError::BadRequest(error)),
+                    }
                 }
             }
             let timeout = match deadline {
@@ -358,12 +512,22 @@ impl Session {
                 return Err(ProxyError::RequestTimeout);
             }
             let _ = self.client.io().set_read_timeout(Some(timeout));
+            if deadline.is_none() && !self.client.is_tls() {
+                // Between requests: the buffers go back to the shard until the next request's
+                // bytes are there (TLS may hold decrypted bytes of its own: not for TLS).
+                self.cbuf.release();
+                self.sbuf.release();
+                match self.client.io().readable().await {
+                    Ok(()) => {}
+                    Err(_) => return Ok(Incoming::Closed),
+                }
+            }
             let spare = self.cbuf.spare();
             if spare.is_empty() {
                 return Err(ProxyError::BadRequest(HttpError::HeadTooLarge));
             }
             match self.client.read(spare).await {
-                Ok(0) => return Ok(None),
+                Ok(0) => return Ok(Incoming::Closed),
                 Ok(read) => {
                     self.cbuf.filled(read);
                     self.ctx.counters.frontends[self.frontend]
@@ -372,11 +536,11 @@ impl Session {
                 }
                 Err(error) if is_timeout(&error) => {
                     return match deadline {
-                        None => Ok(None),
+                        None => Ok(Incoming::Closed),
                         Some(_) => Err(ProxyError::RequestTimeout),
                     };
                 }
-                Err(_) => return Ok(None),
+                Err(_) => return Ok(Incoming::Closed),
             }
         }
     }
@@ -403,6 +567,10 @@ impl Session {
     /// dropped: closing with unread input makes the kernel send a reset, which can destroy the
     /// error response before the client reads it (HAProxy's lingering close).
     pub(crate) async fn linger(&mut self) {
+        if self.client.io().is_stream() {
+            // The stream ends (or is reset) when the session drops it; its connection goes on.
+            return;
+        }
         if self.client.close_notify().await.is_err()
             || self
                 .client

@@ -10,7 +10,7 @@
 //! A line, HAProxy's `%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc
 //! %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r`, then ringway's own fields:
 //! ```text
-//! 127.0.0.1:40312 [21/Nov/2026:10:00:00.123] web app/s1 0/0/1/2/3 200 123 - - ---- 1/1/0/0/0 0/0 "GET / HTTP/1.1" reused=1 shard=0 conn=0x2
+//! 127.0.0.1:40312 [21/Nov/2026:10:00:00.123] web app/s1 0/0/1/2/3 200 123 - - ---- 1/1/0/0/0 0/0 "GET / HTTP/1.1" reused=1 shard=0 conn=0x2 proto=h1/h1
 //! ```
 //! client address and port; `[date]` the request began, in local time (HAProxy's; run with
 //! `TZ=UTC` for UTC), millisecond precision; frontend (`~` after it for TLS);
@@ -38,7 +38,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::logging::host::utc_offset;
 
-use ringway_config::LogFormat;
+use ringway_config::{LogFormat, ServerProto};
 use ringway_http::RequestHead;
 use ringway_stats::{
     write_haproxy_date, write_iso_date, write_json_str, Counter, Severity, ShardCounters,
@@ -314,8 +314,8 @@ impl RequestLog {
         write_json_str(out, self.request_line());
         let _ = writeln!(
             out,
-            ",\"reused\":{},\"shard\":{},\"session\":\"{:#x}\"}}",
-            self.reused, names.shard, names.session
+            ",\"reused\":{},\"shard\":{},\"session\":\"{:#x}\",\"client_proto\":\"{}\",\"server_proto\":\"{}\"}}",
+            self.reused, names.shard, names.session, names.protocols[0], names.protocols[1]
         );
     }
 
@@ -358,10 +358,12 @@ impl RequestLog {
         out.extend_from_slice(self.request_line());
         let _ = writeln!(
             out,
-            "\" reused={} shard={} conn={:#x}",
+            "\" reused={} shard={} conn={:#x} proto={}/{}",
             u8::from(self.reused),
             names.shard,
-            names.session
+            names.session,
+            names.protocols[0],
+            names.protocols[1]
         );
     }
 }
@@ -378,6 +380,8 @@ struct LineNames<'a> {
     conns: [u64; 4],
     shard: usize,
     session: u64,
+    /// The client's protocol and the server's: `h1`, `h2` (`-` without a server).
+    protocols: [&'a str; 2],
     utc_offset: i32,
 }
 
@@ -456,6 +460,7 @@ impl Session {
     /// A complete request head, routed to `backend`; keeps its request line.
     #[inline]
     pub(crate) fn log_head(&mut self, head: &RequestHead, backend: Option<usize>, at: Instant) {
+        let h2 = self.client.io().is_stream();
         let Some(log) = &mut self.log else { return };
         log.pending = true;
         log.head = Some(at);
@@ -475,6 +480,11 @@ impl Session {
                 byte
             }
         }));
+        if h2 && log.request.ends_with(b" HTTP/1.1") {
+            // The client spoke HTTP/2; its request reached us as HTTP/1.1 (as HAProxy logs it).
+            let at = log.request.len() - 3;
+            log.request[at..].copy_from_slice(b"2.0");
+        }
     }
 
     #[inline]
@@ -535,6 +545,8 @@ impl Session {
 
     /// The request is over: buffer its line and get ready for the next one.
     pub(crate) fn log_end(&mut self) {
+        let tls = self.client_tls();
+        let client_h2 = self.client.io().is_stream();
         let Some(log) = &mut self.log else { return };
         if log.pending {
             let config = &self.ctx.process.config;
@@ -543,14 +555,20 @@ impl Session {
                 .get(self.frontend)
                 .map_or("-", |f| f.name.as_str());
             let backend = log.backend.and_then(|b| config.backends.get(b));
-            let server = backend
-                .zip(log.server)
-                .and_then(|(b, s)| b.servers.get(s))
-                .map_or("<NOSRV>", |s| s.name.as_str());
+            let server_config = backend.zip(log.server).and_then(|(b, s)| b.servers.get(s));
+            let server = server_config.map_or("<NOSRV>", |s| s.name.as_str());
+            let protocols = [
+                if client_h2 { "h2" } else { "h1" },
+                match server_config.map(|s| s.proto) {
+                    Some(ServerProto::H2) => "h2",
+                    Some(ServerProto::H1) => "h1",
+                    None => "-",
+                },
+            ];
             let names = LineNames {
                 peer: self.info.peer,
                 frontend,
-                tls: self.client.is_tls(),
+                tls,
                 backend: backend.map_or(frontend, |b| b.name.as_str()),
                 server,
                 conns: concurrency(
@@ -561,6 +579,7 @@ impl Session {
                 ),
                 shard: self.ctx.id,
                 session: self.info.id,
+                protocols,
                 utc_offset: self.ctx.logs.utc_offset.get(),
             };
             let end = Instant::now();

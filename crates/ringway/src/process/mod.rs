@@ -3,6 +3,7 @@
 //! descriptor count and one command queue per shard. These are the only cross-shard surfaces
 //! besides the pool accounting itself.
 
+pub(crate) mod id_map;
 pub(crate) mod layout;
 pub(crate) mod listeners;
 pub(crate) mod privileges;

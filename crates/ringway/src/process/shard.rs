@@ -3,8 +3,8 @@
 //! timers, the watch on its idle connections and a control tick that applies stop and
 //! control-thread commands.
 
+use crate::process::id_map::IdMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -55,7 +55,7 @@ pub struct ShardCtx {
     pub counters: Arc<ShardCounters>,
     /// Sockets of this shard's idle connections, by connection id; their shareable part is in
     /// `process.idle`.
-    pub idle_streams: RefCell<HashMap<u64, IdleStream>>,
+    pub idle_streams: RefCell<IdMap<IdleStream>>,
     next_conn: Cell<u64>,
     /// Connection hash of each server with its fixed SNI, if any (§1.4).
     conn_hashes: Vec<Vec<u64>>,
@@ -64,11 +64,13 @@ pub struct ShardCtx {
     /// Some server takes its SNI from the request's Host.
     pub sni_from_host: bool,
     purge_timers: Vec<Vec<PurgeTimer>>,
+    /// This shard's HTTP/2 connections per server (`proto = "h2"`).
+    pub h2_pools: Vec<Vec<crate::server::h2::H2Pool>>,
     /// Round-robin cursor per backend.
     pub cursors: Vec<Cell<usize>>,
     /// Weighted selection state per backend, this shard's own (`server::balance`).
     pub balancers: Vec<RefCell<Balancer>>,
-    pub sessions: RefCell<HashMap<u64, Rc<SessionInfo>>>,
+    pub sessions: RefCell<IdMap<Rc<SessionInfo>>>,
     next_session: Cell<u64>,
     pub limits: Limits,
     pub stop: LocalStop,
@@ -128,19 +130,24 @@ impl ShardCtx {
         ShardCtx {
             id,
             counters: process.counters[id].clone(),
-            idle_streams: RefCell::new(HashMap::new()),
+            idle_streams: RefCell::new(IdMap::default()),
             next_conn: Cell::new(0),
             conn_hashes,
             tls_connectors,
             sni_from_host,
             purge_timers,
+            h2_pools: layout
+                .backends
+                .iter()
+                .map(|backend| backend.servers.iter().map(|_| Default::default()).collect())
+                .collect(),
             cursors: layout.backends.iter().map(|_| Cell::new(id)).collect(),
             balancers: layout
                 .backends
                 .iter()
                 .map(|backend| RefCell::new(Balancer::new(backend.servers.len())))
                 .collect(),
-            sessions: RefCell::new(HashMap::new()),
+            sessions: RefCell::new(IdMap::default()),
             next_session: Cell::new(0),
             limits: Limits {
                 max_head: process.config.global.max_request_head,

@@ -1,0 +1,77 @@
+//! The deadlines of a thread's socket waits, earliest first, so that the tick expires only
+//! the waits that are due instead of scanning every descriptor (50 000 idle keep-alive clients
+//! would otherwise cost a scan of 100 000 entries every 10 ms). Each side of a descriptor has
+//! at most one entry in the heap (`Waiting::queued` in the poller): a wait whose deadline is
+//! later than its queued entry's is found when that entry comes due and is queued again then;
+//! an entry whose wait ended or changed is dropped when it comes due.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use crate::poller::Direction;
+
+#[derive(Default)]
+pub(crate) struct Deadlines {
+    heap: RefCell<BinaryHeap<Reverse<(Instant, RawFd, bool)>>>,
+}
+
+impl Deadlines {
+    pub(crate) fn push(&self, deadline: Instant, fd: RawFd, direction: Direction) {
+        let write = direction == Direction::Write;
+        self.heap.borrow_mut().push(Reverse((deadline, fd, write)));
+    }
+
+    /// The earliest entry due at `now`, taken.
+    pub(crate) fn pop_due(&self, now: Instant) -> Option<(Instant, RawFd, Direction)> {
+        let mut heap = self.heap.borrow_mut();
+        match heap.peek() {
+            Some(Reverse((deadline, _, _))) if *deadline <= now => {}
+            _ => return None,
+        }
+        let Reverse((deadline, fd, write)) = heap.pop()?;
+        let direction = if write {
+            Direction::Write
+        } else {
+            Direction::Read
+        };
+        Some((deadline, fd, direction))
+    }
+
+    /// When the earliest entry comes due.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.heap
+            .borrow()
+            .peek()
+            .map(|Reverse((deadline, _, _))| *deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn only_due_entries_come_out_earliest_first() {
+        let deadlines = Deadlines::default();
+        let now = Instant::now();
+        deadlines.push(now + Duration::from_secs(60), 7, Direction::Read);
+        deadlines.push(now + Duration::from_millis(5), 8, Direction::Write);
+        deadlines.push(now + Duration::from_millis(1), 9, Direction::Read);
+        assert_eq!(deadlines.pop_due(now), None);
+        let later = now + Duration::from_millis(10);
+        assert_eq!(
+            deadlines.pop_due(later).map(|(_, fd, dir)| (fd, dir)),
+            Some((9, Direction::Read))
+        );
+        assert_eq!(
+            deadlines.pop_due(later).map(|(_, fd, dir)| (fd, dir)),
+            Some((8, Direction::Write))
+        );
+        assert_eq!(deadlines.pop_due(later), None);
+        assert_eq!(deadlines.next(), Some(now + Duration::from_secs(60)));
+    }
+}

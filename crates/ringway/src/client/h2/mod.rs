@@ -1,0 +1,298 @@
+//! HTTP/2 clients: a connection that chose `h2` by ALPN, or began with the HTTP/2 connection
+//! preface on a clear-text frontend (h2c with prior knowledge), is served by the `h2` crate
+//! (hyperium) on the shard, over our socket through tokio-util's `compat`. Each stream the
+//! client opens becomes a session of its own running one exchange, which sees the stream as an
+//! HTTP/1.1 connection ([`StreamIo`], the request head from [`request`]): routing, server
+//! choice, pools, retries, access log, counters and `show sess` are the HTTP/1.1 ones. This is
+//! HAProxy 1.8's design (HTTP/2 translated to HTTP/1.1 at the edge), chosen so that one
+//! exchange implementation serves both; see docs/http2.md.
+//!
+//! The connection task takes every stream h2 has decoded before it yields, and the stream
+//! tasks run before it is polled again, so the responses of one read leave in one write.
+//! Limits (safe by default, docs/http2.md): concurrent streams, header list size (which also
+//! bounds CONTINUATION frames), resets (CVE-2023-44487), windows; a client past them gets
+//! GOAWAY and only its connection closes.
+
+pub(crate) mod request;
+mod stream_io;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use h2::server::{Builder, SendResponse};
+use h2::RecvStream;
+use http::Request;
+use ringway_net::Socket;
+use ringway_tls::NetStream;
+use tokio_util::compat::FuturesAsyncReadCompatExt;
+
+use crate::client::session::{Session, SessionInfo, SessionPhase, MAX_PRIVATE_CONNS};
+use crate::client::transport::ClientIo;
+use crate::process::shard::ShardCtx;
+use crate::server::server_conn::ServerConn;
+pub use stream_io::StreamIo;
+
+/// The HTTP/2 connection preface a client sends first (RFC 9113 §3.4).
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Streams a client may have open at once (HAProxy's `tune.h2.max-concurrent-streams`: 100).
+const MAX_CONCURRENT_STREAMS: u32 = 100;
+/// Streams the client may reset before we accept them, and our own resets of its streams'
+/// errors, before the connection ends with GOAWAY (h2's defaults, against rapid reset).
+const MAX_PENDING_RESETS: usize = 20;
+const MAX_ERROR_RESETS: usize = 1024;
+/// Initial windows: a stream's, and the connection's (for the request bodies).
+const STREAM_WINDOW: u32 = 64 * 1024;
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// Response bytes h2 may hold for one stream beyond what the client's window lets out.
+const SEND_BUFFER: usize = 256 * 1024;
+/// How long a connection ending (GOAWAY sent) may take to finish its streams' writes.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// What the connection and the client addresses are, for each stream's session.
+pub(crate) struct Origin {
+    pub info: Rc<SessionInfo>,
+    pub client_ip: Rc<str>,
+    pub tls: bool,
+    pub local: SocketAddr,
+    pub local_port: u16,
+    pub proxied_local: Option<SocketAddr>,
+    /// Streams begun on the connection: `http_reuse = safe` lets a stream after the first
+    /// reuse a shared server connection, as an HTTP/1.1 client's later requests.
+    pub streams: Cell<u64>,
+    /// Server connections private to this client (`never`, NTLM), between its streams.
+    pub private: RefCell<Vec<ServerConn>>,
+}
+
+/// Serves an HTTP/2 client connection until it closes. `prefix`: bytes already read from it.
+pub(crate) async fn serve(
+    ctx: &Rc<ShardCtx>,
+    origin: Origin,
+    stream: NetStream<Socket>,
+    prefix: Bytes,
+) {
+    let frontend = &ctx.process.config.frontends[origin.info.frontend];
+    let timeouts = &frontend.timeouts;
+    // h2 reads whenever the client sends: an idle connection is bounded by the keep-alive
+    // timer below, not by a socket read timeout; a client that stops reading, by the write one.
+    let _ = stream.io().set_read_timeout(None);
+    let _ = stream.io().set_write_timeout(Some(timeouts.client));
+    let io = Prefixed { prefix, io: stream };
+    let handshake = Builder::new()
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(u32::try_from(ctx.limits.max_head).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(Some(MAX_ERROR_RESETS))
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_send_buffer_size(SEND_BUFFER)
+        .handshake::<_, Bytes>(io.compat());
+    let Some(Ok(mut conn)) = crate::http2::within(timeouts.http_request, handshake).await else {
+        return;
+    };
+    let origin = Rc::new(origin);
+    let shared = Rc::new(Streams::default());
+    let mut idle_timer: Option<Pin<Box<dyn Future<Output = ()>>>> = None;
+    let mut goaway = false;
+    let mut first = true;
+    loop {
+        let next = futures_lite::future::poll_fn(|cx| {
+            if !goaway && ctx.stopping() {
+                conn.graceful_shutdown();
+                goaway = true;
+            }
+            if let Poll::Ready(accepted) = conn.poll_accept(cx) {
+                return Poll::Ready(Some(accepted));
+            }
+            if shared.open.get() > 0 {
+                origin.info.phase.set(SessionPhase::Busy);
+                idle_timer = None;
+                *shared.waker.borrow_mut() = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            // No stream open: the connection is idle, for the keep-alive timeout (the
+            // request timeout before the first request).
+            origin.info.phase.set(if first {
+                SessionPhase::Reading
+            } else {
+                SessionPhase::Idle
+            });
+            let wait = if first {
+                timeouts.http_request
+            } else {
+                timeouts.http_keep_alive
+            };
+            let timer = idle_timer
+                .get_or_insert_with(|| Box::pin(ringway_net::sleep_until(Instant::now() + wait)));
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match next {
+            Some(Some(Ok((request, respond)))) => {
+                first = false;
+                idle_timer = None;
+                shared.open.set(shared.open.get() + 1);
+                glommio::spawn_local(serve_stream(
+                    ctx.clone(),
+                    origin.clone(),
+                    shared.clone(),
+                    request,
+                    respond,
+                ))
+                .detach();
+            }
+            Some(Some(Err(error))) => {
+                log_connection_error(ctx, &origin, &error);
+                break;
+            }
+            Some(None) => break,
+            None => {
+                // Idle past its timeout: GOAWAY, then the close.
+                conn.graceful_shutdown();
+                break;
+            }
+        }
+    }
+    let _ = crate::http2::within(
+        CLOSE_GRACE,
+        futures_lite::future::poll_fn(|cx| conn.poll_closed(cx)),
+    )
+    .await;
+}
+
+/// The streams of one connection being served.
+#[derive(Default)]
+struct Streams {
+    open: Cell<usize>,
+    /// The connection task, waiting while streams are open: woken when the last one ends.
+    waker: RefCell<Option<Waker>>,
+}
+
+/// One stream: a session of its own that runs one exchange.
+async fn serve_stream(
+    ctx: Rc<ShardCtx>,
+    origin: Rc<Origin>,
+    streams: Rc<Streams>,
+    request: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
+    let (parts, body) = request.into_parts();
+    let mut head = BytesMut::with_capacity(512);
+    let end_stream = body.is_end_stream();
+    match request::write_head(&parts, end_stream, &mut head) {
+        Ok(framing) => {
+            let io = StreamIo::new(
+                body,
+                framing,
+                respond,
+                parts.method == http::Method::HEAD,
+                origin.local,
+                origin.tls,
+            );
+            let info = Rc::new(SessionInfo::for_stream(&ctx, &origin.info));
+            ctx.sessions.borrow_mut().insert(info.id, info.clone());
+            let mut session = Session::new(
+                &ctx,
+                &info,
+                origin.client_ip.clone(),
+                NetStream::plain(ClientIo::H2(Box::new(io))),
+                origin.local_port,
+                origin.proxied_local,
+            );
+            session.requests = origin.streams.replace(origin.streams.get() + 1);
+            session.private = origin.private.take();
+            session.serve_stream(&head).await;
+            let mut private = origin.private.borrow_mut();
+            for conn in session.private.drain(..) {
+                if private.len() < MAX_PRIVATE_CONNS {
+                    private.push(conn);
+                }
+            }
+            drop(private);
+            drop(session);
+            ctx.sessions.borrow_mut().remove(&info.id);
+        }
+        Err(refusal) => {
+            let frontend = &ctx.process.config.frontends[origin.info.frontend];
+            ctx.counters.frontends[origin.info.frontend].ereq.inc();
+            ctx.process.log.err(format_args!(
+                "{} {} session {:#x}: {} ({refusal})",
+                frontend.name,
+                origin.info.peer,
+                origin.info.id,
+                refusal.status()
+            ));
+            let mut response = http::Response::new(());
+            *response.status_mut() =
+                http::StatusCode::from_u16(refusal.status()).unwrap_or_default();
+            let _ = respond.send_response(response, true);
+        }
+    }
+    streams.open.set(streams.open.get() - 1);
+    if streams.open.get() == 0 {
+        if let Some(waker) = streams.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
+fn log_connection_error(ctx: &ShardCtx, origin: &Origin, error: &h2::Error) {
+    if error.is_io() {
+        return;
+    }
+    let frontend = &ctx.process.config.frontends[origin.info.frontend];
+    ctx.counters.frontends[origin.info.frontend].ereq.inc();
+    ctx.process.log.warning(format_args!(
+        "{} {} session {:#x}: HTTP/2 connection error ({error})",
+        frontend.name, origin.info.peer, origin.info.id
+    ));
+}
+
+/// A stream whose first bytes were already read (the preface, seen by the HTTP/1.1 reader).
+struct Prefixed<T> {
+    prefix: Bytes,
+    io: T,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if !self.prefix.is_empty() {
+            let taken = self.prefix.len().min(buf.len());
+            buf[..taken].copy_from_slice(&self.prefix.split_to(taken));
+            return Poll::Ready(Ok(taken));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_close(cx)
+    }
+}

@@ -1,0 +1,234 @@
+//! One client HTTP/2 stream as the byte stream of an HTTP/1.1 client connection, so that an
+//! exchange serves it as it serves any client (routing, pools, retries, logs, counters). Reads
+//! give the request body in the framing the request head announced; writes take the HTTP/1.1
+//! response the exchange produced and send its head as a HEADERS frame (interim responses
+//! dropped) and its body as DATA frames ([`crate::http2::body`]).
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+use ringway_http::BodyKind;
+use ringway_net::IdleCheck;
+
+use crate::client::h2::request::RequestBody;
+use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
+use crate::http2::fields::{connection_tokens, hop_by_hop, is_chunked};
+use crate::http2::wait::Wait;
+
+/// Fields a response head may carry here: the exchange's own output, already bounded.
+const MAX_FIELDS: usize = 128;
+
+pub struct StreamIo {
+    request: BodyIn,
+    response: RefCell<Reply>,
+    head_request: bool,
+    read_wait: Wait,
+    write_wait: Wait,
+    local: SocketAddr,
+    over_tls: bool,
+}
+
+/// Where the response is.
+enum Reply {
+    /// Its head is being written.
+    Head {
+        respond: SendResponse<Bytes>,
+        head: BytesMut,
+    },
+    Body(BodyOut),
+    Done,
+}
+
+impl StreamIo {
+    pub fn new(
+        body: RecvStream,
+        framing: RequestBody,
+        respond: SendResponse<Bytes>,
+        head_request: bool,
+        local: SocketAddr,
+        over_tls: bool,
+    ) -> StreamIo {
+        let request = match framing {
+            RequestBody::None => BodyIn::empty(),
+            framing => BodyIn::new(body, framing == RequestBody::Chunked),
+        };
+        StreamIo {
+            request,
+            response: RefCell::new(Reply::Head {
+                respond,
+                head: BytesMut::new(),
+            }),
+            head_request,
+            read_wait: Wait::default(),
+            write_wait: Wait::default(),
+            local,
+            over_tls,
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn over_tls(&self) -> bool {
+        self.over_tls
+    }
+
+    pub fn set_read_timeout(&self, timeout: Option<Duration>, restart: bool) -> io::Result<()> {
+        self.read_wait.set(timeout, restart)
+    }
+
+    pub fn set_write_timeout(&self, timeout: Option<Duration>, restart: bool) -> io::Result<()> {
+        self.write_wait.set(timeout, restart)
+    }
+
+    /// Closed once the client reset the stream (or its connection went away).
+    pub fn idle_check(&self) -> IdleCheck {
+        let mut cx = Context::from_waker(Waker::noop());
+        let reset = match &mut *self.response.borrow_mut() {
+            Reply::Head { respond, .. } => respond.poll_reset(&mut cx).is_ready(),
+            Reply::Body(body) => body.was_reset(&mut cx),
+            Reply::Done => false,
+        };
+        if reset {
+            IdleCheck::Closed
+        } else {
+            IdleCheck::Quiet
+        }
+    }
+
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.request.poll_read(cx, buf, &mut self.read_wait)
+    }
+
+    pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.response.get_mut() {
+            Reply::Head { head, .. } => {
+                head.extend_from_slice(buf);
+                self.start_response()?;
+                Poll::Ready(Ok(buf.len()))
+            }
+            Reply::Body(body) => body.poll_write(cx, buf, &mut self.write_wait),
+            // Bytes past the response's end: not for the client.
+            Reply::Done => Poll::Ready(Ok(buf.len())),
+        }
+    }
+
+    /// Ends the response: a body that ends with the close ends now; a response not complete
+    /// resets the stream, so the client cannot take a truncated response for a whole one.
+    pub fn finish(&mut self) -> io::Result<()> {
+        match std::mem::replace(self.response.get_mut(), Reply::Done) {
+            Reply::Done => {}
+            Reply::Head { mut respond, .. } => respond.send_reset(Reason::INTERNAL_ERROR),
+            Reply::Body(mut body) => body.finish(),
+        }
+        Ok(())
+    }
+
+    /// Sends the response head once `head` holds all of it (skipping interim responses), and
+    /// the body bytes that came with it.
+    fn start_response(&mut self) -> io::Result<()> {
+        loop {
+            let Reply::Head { head, .. } = self.response.get_mut() else {
+                return Ok(());
+            };
+            // Uninitialised slots: zeroing them per response would cost more than the parse.
+            let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_FIELDS];
+            let mut parsed = httparse::Response::new(&mut []);
+            let head_len = match httparse::ParserConfig::default()
+                .parse_response_with_uninit_headers(&mut parsed, head, &mut fields)
+            {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) => return Ok(()),
+                Err(error) => return Err(io::Error::new(io::ErrorKind::InvalidData, error)),
+            };
+            let status = parsed.code.unwrap_or(502);
+            if (100..200).contains(&status) {
+                // 100 Continue and other interim responses are not relayed to HTTP/2 clients.
+                head.advance(head_len);
+                continue;
+            }
+            let (response, body) = translate(&parsed, status, self.head_request)?;
+            let rest = head.split_off(head_len).freeze();
+            let Reply::Head { mut respond, .. } =
+                std::mem::replace(self.response.get_mut(), Reply::Done)
+            else {
+                return Ok(());
+            };
+            let framing = Framing::of(body);
+            let send = respond
+                .send_response(response, framing.is_none())
+                .map_err(stream_error)?;
+            let Some(framing) = framing else {
+                return Ok(());
+            };
+            let mut body = BodyOut::new(send, framing);
+            if !rest.is_empty() {
+                // What came with the head is queued whatever the window: at most a buffer.
+                body.queue(&rest)?;
+            }
+            if !body.is_ended() {
+                *self.response.get_mut() = Reply::Body(body);
+            }
+            return Ok(());
+        }
+    }
+}
+
+impl Drop for StreamIo {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// The HTTP/2 response for an HTTP/1.1 response head, and how its body is framed.
+fn translate(
+    parsed: &httparse::Response<'_, '_>,
+    status: u16,
+    head_request: bool,
+) -> io::Result<(Response<()>, BodyKind)> {
+    let mut response = Response::new(());
+    *response.status_mut() = StatusCode::from_u16(status)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+    let mut length = None;
+    let mut chunked = false;
+    let named = connection_tokens(parsed.headers);
+    for field in parsed.headers.iter() {
+        let name = field.name;
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked |= is_chunked(field.value);
+        }
+        if hop_by_hop(name, &named) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            length = std::str::from_utf8(field.value)
+                .ok()
+                .and_then(|value| value.trim().parse::<u64>().ok());
+        }
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(field.value),
+        ) else {
+            continue;
+        };
+        response.headers_mut().append(name, value);
+    }
+    let body = if head_request || status == 204 || status == 304 {
+        BodyKind::None
+    } else if chunked {
+        BodyKind::Chunked
+    } else if let Some(length) = length {
+        BodyKind::Length(length)
+    } else {
+        BodyKind::UntilClose
+    };
+    Ok((response, body))
+}

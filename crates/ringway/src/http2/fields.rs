@@ -1,0 +1,110 @@
+//! Header fields crossing between HTTP/1.1 and HTTP/2: the connection-specific fields HTTP/2
+//! forbids (RFC 9113 §8.2.2), the bytes HTTP/1.1 would read as a line or field end (refused,
+//! against request smuggling through a downgrade), and trailers written as the end of a
+//! chunked body.
+
+use bytes::{BufMut, BytesMut};
+use http::HeaderMap;
+
+/// Fields that only make sense on one HTTP/1.1 connection.
+pub const CONNECTION_SPECIFIC: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether an HTTP/1.1 field named `name` stays on its connection: connection-specific, or
+/// named by the message's `Connection` field (`named`, its tokens).
+pub fn hop_by_hop(name: &str, named: &[&[u8]]) -> bool {
+    CONNECTION_SPECIFIC
+        .iter()
+        .any(|forbidden| name.eq_ignore_ascii_case(forbidden))
+        || named
+            .iter()
+            .any(|token| token.eq_ignore_ascii_case(name.as_bytes()))
+}
+
+/// The tokens of the `Connection` fields among `fields`.
+pub fn connection_tokens<'a>(fields: &[httparse::Header<'a>]) -> Vec<&'a [u8]> {
+    fields
+        .iter()
+        .filter(|field| field.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|field| field.value.split(|&byte| byte == b','))
+        .map(|token| token.trim_ascii())
+        .collect()
+}
+
+/// No byte that would end a line or a field in HTTP/1.1.
+pub fn clean(bytes: &[u8]) -> bool {
+    !bytes
+        .iter()
+        .any(|&byte| byte == b'\r' || byte == b'\n' || byte == 0)
+}
+
+pub fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.put_slice(name);
+    out.put_slice(b": ");
+    out.put_slice(value);
+    out.put_slice(b"\r\n");
+}
+
+/// Writes the end of a chunked body: the last chunk, the trailers, the blank line. Err when a
+/// trailer holds a byte HTTP/1.1 cannot carry.
+pub fn write_last_chunk(
+    trailers: Option<&HeaderMap>,
+    out: &mut BytesMut,
+) -> Result<(), &'static str> {
+    out.put_slice(b"0\r\n");
+    for (name, value) in trailers.into_iter().flatten() {
+        if !clean(value.as_bytes()) {
+            return Err("a forbidden character in a trailer");
+        }
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    out.put_slice(b"\r\n");
+    Ok(())
+}
+
+/// Whether a chunked `transfer-encoding` value.
+pub fn is_chunked(value: &[u8]) -> bool {
+    value
+        .split(|&byte| byte == b',')
+        .any(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn line_ends_and_nul_are_not_clean() {
+        // `http` refuses such values itself; this is the second line of defence.
+        assert!(!clean(b"a\r\n\r\nGET /admin HTTP/1.1"));
+        assert!(!clean(b"a\0b"));
+        assert!(clean(b"a b\tc"));
+    }
+
+    #[test]
+    fn trailers_end_a_chunked_body() {
+        let mut out = BytesMut::new();
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-sum", HeaderValue::from_static("42"));
+        write_last_chunk(Some(&trailers), &mut out).unwrap();
+        assert_eq!(&out[..], b"0\r\nx-sum: 42\r\n\r\n");
+    }
+
+    #[test]
+    fn fields_named_by_connection_are_hop_by_hop() {
+        let fields = [httparse::Header {
+            name: "Connection",
+            value: b"close, X-Private",
+        }];
+        let named = connection_tokens(&fields);
+        assert!(hop_by_hop("x-private", &named));
+        assert!(hop_by_hop("Transfer-Encoding", &named));
+        assert!(!hop_by_hop("x-public", &named));
+    }
+}

@@ -1,0 +1,362 @@
+//! HTTP/2 servers (`proto = "h2"`): h2 by ALPN over TLS, h2c with prior knowledge in clear
+//! text. Each shard keeps, per server, its HTTP/2 connections ([`H2Pool`]); one carries as
+//! many requests at once as the server's SETTINGS allow, and while it has a free stream it is
+//! *available* (HAProxy's `avail_conns`): a request takes the first available connection its
+//! `http_reuse` mode allows before it opens one:
+//! - `never`: connections are private to the client (its connection, for an HTTP/2 client);
+//! - `safe`: a client's first request gets a connection of its own, shared once that request
+//!   ends; later requests share;
+//! - `aggressive`, `always`: shared from the start.
+//!
+//! `max_reuse` counts streams: a connection that carried that many takes no more and closes
+//! once its last stream ends. A connection without streams is idle: at most `pool_max_conn`
+//! idle ones stay (-1: no bound), each closed after `pool_purge_delay` without a stream. An
+//! HTTP/2 connection is not taken over by another shard: its HPACK tables live in this shard's
+//! h2 state (docs/http2.md). `maxconn` counts requests (each holds a slot), not connections.
+//! The exchange sees each stream as an HTTP/1.1 byte stream ([`ServerStream`]).
+
+mod stream_io;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use ringway_net::Socket;
+use ringway_pool::ReuseMode;
+use ringway_tls::NetStream;
+use tokio_util::compat::FuturesAsyncReadCompatExt;
+
+use crate::process::shard::ShardCtx;
+use crate::tls;
+pub use stream_io::ServerStream;
+
+/// Streams we accept from a server at once: none (servers do not push; h2's client refuses
+/// pushes with `enable_push(false)`), and the windows of the responses we read.
+const STREAM_WINDOW: u32 = 256 * 1024;
+const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+
+/// One HTTP/2 connection to a server.
+pub struct H2Conn {
+    pub id: u64,
+    /// None once retired: with its last stream over, the connection then closes.
+    send: RefCell<Option<SendRequest<Bytes>>>,
+    /// Streams of ours in flight on it.
+    open: Cell<usize>,
+    /// Streams begun on it (`max_reuse`).
+    begun: Cell<u64>,
+    /// The client it is private to (`never`; `safe` during a client's first request).
+    owner: Cell<Option<u64>>,
+    /// The connection ended (GOAWAY, error, close): it takes no more streams.
+    closed: Rc<Cell<bool>>,
+    idle_since: Cell<Instant>,
+    /// The driver's idle watch, waiting for the last stream to end.
+    idle_waker: RefCell<Option<Waker>>,
+}
+
+impl H2Conn {
+    /// It can take one more stream now.
+    fn has_room(&self) -> bool {
+        !self.closed.get()
+            && self
+                .send
+                .borrow()
+                .as_ref()
+                .is_some_and(|send| self.open.get() < send.current_max_send_streams())
+    }
+
+    /// A handle to open a stream on the connection; None once it is retired.
+    pub fn send_request(&self) -> Option<SendRequest<Bytes>> {
+        self.send.borrow().clone()
+    }
+
+    /// Takes no more streams; it closes once those in flight end.
+    fn retire(&self) {
+        self.closed.set(true);
+        self.send.borrow_mut().take();
+    }
+}
+
+/// A shard's HTTP/2 connections to one server.
+#[derive(Default)]
+pub struct H2Pool {
+    conns: RefCell<Vec<Rc<H2Conn>>>,
+    /// Connections with a stream in flight now.
+    busy: Cell<usize>,
+    /// The most connections busy at once in this purge period and in the one before: the
+    /// need an idle connection is kept for (HAProxy's `est_need`).
+    peak: Cell<usize>,
+    peak_before: Cell<usize>,
+    period_start: Cell<Option<Instant>>,
+}
+
+impl H2Pool {
+    /// A connection took its first stream in flight.
+    fn became_busy(&self) {
+        self.busy.set(self.busy.get() + 1);
+        self.peak.set(self.peak.get().max(self.busy.get()));
+    }
+
+    /// Connections worth keeping, busy and idle: the peak of busy ones over the last one to
+    /// two purge periods.
+    fn need(&self, now: Instant, period: std::time::Duration) -> usize {
+        let start = *self.period_start.get().get_or_insert(now);
+        if now.saturating_duration_since(start) >= period {
+            self.peak_before.set(self.peak.get());
+            self.peak.set(self.busy.get());
+            self.period_start.set(Some(now));
+        } else {
+            self.period_start.set(Some(start));
+        }
+        self.peak.get().max(self.peak_before.get())
+    }
+}
+
+/// A stream of a connection, held by one request; its end frees the stream.
+pub struct StreamSlot {
+    pub conn: Rc<H2Conn>,
+    pool: Rc<ShardCtx>,
+    backend: usize,
+    server: usize,
+    /// The request's client, when the connection became its own for this request (`safe`).
+    first_of: Option<u64>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let conn = &self.conn;
+        conn.open.set(conn.open.get() - 1);
+        if conn.open.get() == 0 {
+            let pool = &self.pool.h2_pools[self.backend][self.server];
+            pool.busy.set(pool.busy.get().saturating_sub(1));
+            if let Some(waker) = conn.idle_waker.borrow_mut().take() {
+                waker.wake();
+            }
+        }
+        self.pool.counters.servers[self.backend][self.server]
+            .h2_streams
+            .dec();
+        if self.first_of.is_some() && conn.owner.get() == self.first_of {
+            conn.owner.set(None);
+        }
+        if conn.open.get() == 0 {
+            conn.idle_since.set(Instant::now());
+            release_idle(&self.pool, self.backend, self.server);
+        }
+    }
+}
+
+/// A stream for a request of `client` (its session, or its HTTP/2 connection's) on an
+/// available connection, or on a new one. `first`: the client's first request (`safe`).
+/// Returns the stream and whether its connection was reused.
+pub async fn acquire(
+    ctx: &Rc<ShardCtx>,
+    backend: usize,
+    server: usize,
+    client: u64,
+    first: bool,
+    may_reuse: bool,
+) -> io::Result<(StreamSlot, bool)> {
+    let mode = ctx.process.config.backends[backend].http_reuse;
+    let pool = &ctx.h2_pools[backend][server];
+    let limits = ctx.process.layout.backends[backend].servers[server]
+        .pool
+        .limits();
+    let own = mode == ReuseMode::Never || (mode == ReuseMode::Safe && first);
+    if may_reuse {
+        pool.conns.borrow_mut().retain(|conn| !conn.closed.get());
+        let found = pool
+            .conns
+            .borrow()
+            .iter()
+            .find(|conn| {
+                let owner = conn.owner.get();
+                let allowed = if own {
+                    owner == Some(client)
+                } else {
+                    owner.is_none() || owner == Some(client)
+                };
+                allowed && conn.has_room() && limits.reuse_allowed(conn.begun.get())
+            })
+            .cloned();
+        if let Some(conn) = found {
+            return Ok((
+                take_stream(ctx, backend, server, conn, client, own, mode),
+                true,
+            ));
+        }
+    }
+    let conn = connect(ctx, backend, server).await?;
+    pool.conns.borrow_mut().push(conn.clone());
+    Ok((
+        take_stream(ctx, backend, server, conn, client, own, mode),
+        false,
+    ))
+}
+
+fn take_stream(
+    ctx: &Rc<ShardCtx>,
+    backend: usize,
+    server: usize,
+    conn: Rc<H2Conn>,
+    client: u64,
+    own: bool,
+    mode: ReuseMode,
+) -> StreamSlot {
+    conn.open.set(conn.open.get() + 1);
+    conn.begun.set(conn.begun.get() + 1);
+    if conn.open.get() == 1 {
+        ctx.h2_pools[backend][server].became_busy();
+    }
+    ctx.counters.servers[backend][server].h2_streams.inc();
+    let first_of = if own && conn.owner.get().is_none() {
+        conn.owner.set(Some(client));
+        (mode == ReuseMode::Safe).then_some(client)
+    } else {
+        None
+    };
+    StreamSlot {
+        conn,
+        pool: ctx.clone(),
+        backend,
+        server,
+        first_of,
+    }
+}
+
+/// Opens an HTTP/2 connection to the server and starts its driver task, counted as a new
+/// server connection (`connect`; a failure in `econ` by the caller).
+async fn connect(ctx: &Rc<ShardCtx>, backend: usize, server: usize) -> io::Result<Rc<H2Conn>> {
+    let config = &ctx.process.config.backends[backend];
+    let counters = &ctx.counters.servers[backend][server];
+    counters.connect.inc();
+    let socket = Socket::connect(config.servers[server].address, config.timeouts.connect).await?;
+    socket.set_nodelay(true)?;
+    if config.tcp_keepalive.server {
+        crate::process::set_keepalive(&socket, &config.tcp_keepalive)?;
+    }
+    let stream = match &ctx.tls_connectors[backend][server] {
+        None => NetStream::plain(socket),
+        Some(connector) => {
+            let sni = tls::request_sni(&config.servers[server], "");
+            match tls::connect(socket, connector, sni, config.timeouts.connect).await {
+                Ok(stream) => {
+                    counters.tls.record(stream.resumed());
+                    stream
+                }
+                Err(error) => {
+                    counters.tls.failed.inc();
+                    return Err(error);
+                }
+            }
+        }
+    };
+    let _ = stream.io().set_write_timeout(Some(config.timeouts.server));
+    let handshake = h2::client::Builder::new()
+        .enable_push(false)
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_header_list_size(u32::try_from(ctx.limits.max_head).unwrap_or(u32::MAX))
+        .handshake::<_, Bytes>(stream.compat());
+    let (send, connection) = match crate::http2::within(config.timeouts.connect, handshake).await {
+        Some(Ok(pair)) => pair,
+        Some(Err(error)) => return Err(io::Error::new(io::ErrorKind::ConnectionRefused, error)),
+        None => return Err(io::ErrorKind::TimedOut.into()),
+    };
+    let closed = Rc::new(Cell::new(false));
+    let conn = Rc::new(H2Conn {
+        id: ctx.new_conn_id(),
+        send: RefCell::new(Some(send)),
+        open: Cell::new(0),
+        begun: Cell::new(0),
+        owner: Cell::new(None),
+        closed: closed.clone(),
+        idle_since: Cell::new(Instant::now()),
+        idle_waker: RefCell::new(None),
+    });
+    counters.h2_conns.inc();
+    glommio::spawn_local(drive(
+        ctx.clone(),
+        backend,
+        server,
+        connection,
+        conn.clone(),
+    ))
+    .detach();
+    Ok(conn)
+}
+
+/// Runs the connection until it ends, or until it has stayed without a stream for
+/// `pool_purge_delay` (the pool then drops it).
+async fn drive<F>(ctx: Rc<ShardCtx>, backend: usize, server: usize, connection: F, conn: Rc<H2Conn>)
+where
+    F: Future<Output = Result<(), h2::Error>>,
+{
+    let idle_watch = async {
+        loop {
+            if conn.open.get() > 0 {
+                futures_lite::future::poll_fn(|cx| {
+                    if conn.open.get() == 0 {
+                        return Poll::Ready(());
+                    }
+                    *conn.idle_waker.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                })
+                .await;
+                continue;
+            }
+            let delay = ctx.process.layout.backends[backend].servers[server]
+                .pool
+                .limits()
+                .purge_delay;
+            let until = conn.idle_since.get() + delay;
+            if Instant::now() >= until {
+                return;
+            }
+            ringway_net::sleep_until(until).await;
+        }
+    };
+    futures_lite::future::or(
+        async {
+            let _ = connection.await;
+        },
+        idle_watch,
+    )
+    .await;
+    conn.retire();
+    ctx.counters.servers[backend][server].h2_conns.dec();
+    ctx.h2_pools[backend][server]
+        .conns
+        .borrow_mut()
+        .retain(|other| other.id != conn.id);
+}
+
+/// A connection's last stream ended: beyond `pool_max_conn` idle connections, or past its
+/// `max_reuse`, it closes.
+fn release_idle(ctx: &ShardCtx, backend: usize, server: usize) {
+    let limits = ctx.process.layout.backends[backend].servers[server]
+        .pool
+        .limits();
+    let pool = &ctx.h2_pools[backend][server];
+    let need = pool.need(Instant::now(), limits.purge_delay);
+    let mut conns = pool.conns.borrow_mut();
+    // Idle connections kept: within pool_max_conn, and with the busy ones within the need.
+    let max_idle = usize::try_from(limits.pool_max_conn)
+        .unwrap_or(usize::MAX)
+        .min(need.saturating_sub(pool.busy.get()));
+    let mut idle = 0;
+    conns.retain(|conn| {
+        let unused = conn.open.get() == 0;
+        let spent = !limits.reuse_allowed(conn.begun.get());
+        idle += usize::from(unused);
+        let keep = !conn.closed.get() && !(unused && (spent || idle > max_idle));
+        if !keep {
+            conn.retire();
+        }
+        keep
+    });
+}

@@ -1,0 +1,382 @@
+//! One request's stream on a server's HTTP/2 connection, as the byte stream of an HTTP/1.1
+//! server connection: writes take the HTTP/1.1 request the exchange produced (its head becomes
+//! a HEADERS frame, its body DATA frames), reads give the server's response as an HTTP/1.1
+//! response (its length kept, else chunked with the server's trailers at the end). A stream the
+//! server refused unprocessed (REFUSED_STREAM, or past a GOAWAY's last stream) says so
+//! ([`ServerStream::refused`]): the request can go again on another connection.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use h2::client::{ResponseFuture, SendRequest};
+use h2::Reason;
+use http::uri::Scheme;
+use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use ringway_http::BodyKind;
+use ringway_net::IdleCheck;
+
+use crate::client::transport::Transport;
+use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
+use crate::http2::fields::{connection_tokens, hop_by_hop, is_chunked, put_field};
+use crate::http2::wait::Wait;
+use crate::server::h2::StreamSlot;
+
+/// Fields a request head may carry here: the exchange's own output, already bounded.
+const MAX_FIELDS: usize = 128;
+
+pub struct ServerStream {
+    /// Holds the connection's stream until the exchange drops this.
+    _slot: StreamSlot,
+    send: Option<SendRequest<Bytes>>,
+    scheme: Scheme,
+    /// `:authority` when the request has no Host.
+    authority: String,
+    request: Outgoing,
+    response: Incoming,
+    head_request: bool,
+    read_wait: Wait,
+    write_wait: Wait,
+    refused: bool,
+}
+
+enum Outgoing {
+    Head(BytesMut),
+    Body(BodyOut),
+    Done,
+}
+
+enum Incoming {
+    NotAsked,
+    Waiting(ResponseFuture),
+    Body(BodyIn),
+}
+
+impl ServerStream {
+    pub fn new(slot: StreamSlot, tls: bool, authority: String) -> ServerStream {
+        let send = slot.conn.send_request();
+        ServerStream {
+            _slot: slot,
+            send,
+            scheme: if tls { Scheme::HTTPS } else { Scheme::HTTP },
+            authority,
+            request: Outgoing::Head(BytesMut::new()),
+            response: Incoming::NotAsked,
+            head_request: false,
+            read_wait: Wait::default(),
+            write_wait: Wait::default(),
+            refused: false,
+        }
+    }
+
+    /// The server did not process the request: it may go again, on another connection.
+    pub fn refused(&self) -> bool {
+        self.refused
+    }
+
+    /// Sends the request head once it is whole; Pending while the connection has no free
+    /// stream.
+    fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Outgoing::Head(head) = &mut self.request else {
+            return Poll::Ready(Ok(()));
+        };
+        // Uninitialised slots: zeroing them per request would cost more than the parse.
+        let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_FIELDS];
+        let mut parsed = httparse::Request::new(&mut []);
+        let head_len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
+            &mut parsed,
+            head,
+            &mut fields,
+        ) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Poll::Ready(Ok(())),
+            Err(error) => {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, error)))
+            }
+        };
+        let Some(send) = &mut self.send else {
+            self.refused = true;
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        };
+        match send.poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(error)) => {
+                self.refused = true;
+                return Poll::Ready(Err(stream_error(error)));
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+        let (request, body) = translate(&parsed, &self.scheme, &self.authority)?;
+        self.head_request = request.method() == Method::HEAD;
+        let framing = Framing::of(body);
+        let (response, send_stream) = match send.send_request(request, framing.is_none()) {
+            Ok(pair) => pair,
+            Err(error) => {
+                self.refused = true;
+                return Poll::Ready(Err(stream_error(error)));
+            }
+        };
+        let rest = head.split_off(head_len);
+        self.response = Incoming::Waiting(response);
+        self.request = match framing {
+            None => Outgoing::Done,
+            Some(framing) => {
+                let mut body = BodyOut::new(send_stream, framing);
+                if !rest.is_empty() {
+                    body.queue(&rest)?;
+                }
+                if body.is_ended() {
+                    Outgoing::Done
+                } else {
+                    Outgoing::Body(body)
+                }
+            }
+        };
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for ServerStream {
+    fn drop(&mut self) {
+        if let Outgoing::Body(body) = &mut self.request {
+            body.finish();
+        }
+    }
+}
+
+/// The HTTP/2 request for an HTTP/1.1 request head, and how its body is framed.
+fn translate(
+    parsed: &httparse::Request<'_, '_>,
+    scheme: &Scheme,
+    default_authority: &str,
+) -> io::Result<(Request<()>, BodyKind)> {
+    let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
+    let method = Method::from_bytes(parsed.method.unwrap_or("GET").as_bytes())
+        .map_err(|_| invalid("method"))?;
+    let named = connection_tokens(parsed.headers);
+    let host = parsed
+        .headers
+        .iter()
+        .find(|field| field.name.eq_ignore_ascii_case("host"))
+        .and_then(|field| std::str::from_utf8(field.value).ok())
+        .unwrap_or(default_authority);
+    let target = parsed.path.unwrap_or("/");
+    let uri = if target.starts_with('/') {
+        Uri::builder()
+            .scheme(scheme.clone())
+            .authority(host)
+            .path_and_query(target)
+            .build()
+    } else {
+        // Absolute form (or `*`): as the client wrote it.
+        target.parse::<Uri>().map_err(Into::into)
+    }
+    .map_err(|_| invalid("request target"))?;
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    let mut length = None;
+    let mut chunked = false;
+    for field in parsed.headers.iter() {
+        let name = field.name;
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked |= is_chunked(field.value);
+        }
+        if hop_by_hop(name, &named) || name.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("te") && !field.value.eq_ignore_ascii_case(b"trailers") {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            length = std::str::from_utf8(field.value)
+                .ok()
+                .and_then(|value| value.trim().parse::<u64>().ok());
+        }
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(field.value),
+        ) else {
+            continue;
+        };
+        request.headers_mut().append(name, value);
+    }
+    let body = if chunked {
+        BodyKind::Chunked
+    } else {
+        length.map_or(BodyKind::None, BodyKind::Length)
+    };
+    Ok((request, body))
+}
+
+/// The HTTP/1.1 head for a server's HTTP/2 response; true when its body goes chunked.
+fn response_head(
+    response: &http::Response<h2::RecvStream>,
+    head_request: bool,
+    out: &mut BytesMut,
+) -> bool {
+    let status = response.status();
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.put_slice(b"\r\n");
+    let mut length = false;
+    for (name, value) in response.headers() {
+        length |= name == http::header::CONTENT_LENGTH;
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    let bodiless = head_request
+        || status.is_informational()
+        || status.as_u16() == 204
+        || status.as_u16() == 304;
+    let chunked = !bodiless && !length && !response.body().is_end_stream();
+    if chunked {
+        out.put_slice(b"transfer-encoding: chunked\r\n");
+    } else if !bodiless && !length {
+        out.put_slice(b"content-length: 0\r\n");
+    }
+    out.put_slice(b"\r\n");
+    chunked
+}
+
+impl AsyncWrite for ServerStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if let Outgoing::Head(head) = &mut this.request {
+            let before = head.len();
+            head.extend_from_slice(buf);
+            match this.poll_start(cx) {
+                Poll::Ready(Ok(())) => {
+                    this.write_wait.progress();
+                    return Poll::Ready(Ok(buf.len()));
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => {
+                    // No free stream yet: the bytes are taken when there is one.
+                    if let Outgoing::Head(head) = &mut this.request {
+                        head.truncate(before);
+                    }
+                    return this.write_wait.pending(cx);
+                }
+            }
+        }
+        match &mut this.request {
+            Outgoing::Body(body) => body.poll_write(cx, buf, &mut this.write_wait),
+            _ => Poll::Ready(Ok(buf.len())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Outgoing::Body(body) = &mut self.get_mut().request {
+            body.finish();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for ServerStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.response {
+                Incoming::NotAsked => {
+                    return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+                }
+                Incoming::Waiting(future) => match Pin::new(future).poll(cx) {
+                    Poll::Ready(Ok(response)) => {
+                        this.read_wait.progress();
+                        let mut head = BytesMut::with_capacity(256);
+                        let chunked = response_head(&response, this.head_request, &mut head);
+                        let mut body = BodyIn::new(response.into_body(), chunked);
+                        body.stage(head.freeze());
+                        this.response = Incoming::Body(body);
+                    }
+                    Poll::Ready(Err(error)) => {
+                        // Refused unprocessed, by a reset or past a GOAWAY (RFC 9113 §8.7).
+                        if error.reason() == Some(Reason::REFUSED_STREAM)
+                            || (error.is_go_away() && error.reason() == Some(Reason::NO_ERROR))
+                        {
+                            this.refused = true;
+                        }
+                        return Poll::Ready(Err(stream_error(error)));
+                    }
+                    Poll::Pending => return this.read_wait.pending(cx),
+                },
+                Incoming::Body(body) => return body.poll_read(cx, buf, &mut this.read_wait),
+            }
+        }
+    }
+}
+
+impl Transport for ServerStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_wait.set(timeout, false)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.write_wait.set(timeout, false)
+    }
+
+    fn reset_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_wait.set(timeout, true)
+    }
+
+    fn reset_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.write_wait.set(timeout, true)
+    }
+
+    fn idle_check(&self) -> IdleCheck {
+        IdleCheck::Quiet
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_and_translate(raw: &[u8]) -> (Request<()>, BodyKind) {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+        let mut parsed = httparse::Request::new(&mut fields);
+        parsed.parse(raw).unwrap();
+        translate(&parsed, &Scheme::HTTP, "10.0.0.1:80").unwrap()
+    }
+
+    #[test]
+    fn an_http_1_1_request_becomes_pseudo_headers_and_fields() {
+        let (request, body) = parse_and_translate(
+            b"POST /up?x=1 HTTP/1.1\r\nHost: example.com\r\nConnection: keep-alive, x-hop\r\n\
+              x-hop: 1\r\nx-keep: 2\r\ncontent-length: 5\r\nte: gzip\r\n\r\n",
+        );
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(request.uri().to_string(), "http://example.com/up?x=1");
+        assert_eq!(body, BodyKind::Length(5));
+        let names: Vec<&str> = request.headers().keys().map(|name| name.as_str()).collect();
+        assert_eq!(names, ["x-keep", "content-length"]);
+    }
+
+    #[test]
+    fn a_chunked_body_loses_its_framing_and_a_missing_host_takes_the_server_address() {
+        let (request, body) =
+            parse_and_translate(b"PUT /a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
+        assert_eq!(body, BodyKind::Chunked);
+        assert_eq!(request.uri().to_string(), "http://10.0.0.1:80/a");
+        assert!(request.headers().is_empty());
+    }
+}
