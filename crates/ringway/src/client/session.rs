@@ -516,6 +516,9 @@ impl Session {
                 // Between requests: the buffers go back to the shard until the next request's
                 // bytes are there (TLS may hold decrypted bytes of its own: not for TLS).
                 self.cbuf.release();
+                // Bytes a server sent past the last response (its connection closed as
+                // unexpected_data) are stale: the next exchange clears them anyway.
+                self.sbuf.clear();
                 self.sbuf.release();
                 match self.client.io().readable().await {
                     Ok(()) => {}
