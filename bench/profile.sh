@@ -43,6 +43,8 @@ ulimit -n "$(ulimit -H -n)"
 ulimit -l unlimited 2>/dev/null || true
 
 port=$PORT_BASE origin=$((PORT_BASE + 1))
+# SO_REUSEPORT would let another run's proxy or origin share these ports, and its load.
+for p in "$port" "$origin"; do port_free "$p" || exit 2; done
 start "$WORK/origin.log" taskset -c "$LOAD_CPU" "$BIN/ringway-load" origin \
     --listen "127.0.0.1:$origin" --spin-rounds "${LOAD_SPIN:-2}"
 wait_port "$origin"
