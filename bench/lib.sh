@@ -126,10 +126,10 @@ server_connects() {
 # Origin counters without the per-connection map: origin_stats <port> [http | https]
 # (an HTTPS origin serves its stats over HTTPS only; its tls_* counters are null over HTTP).
 origin_stats() {
-    curl -sk "${2:-http}://127.0.0.1:$1/__origin/stats" |
+    curl -sk --max-time 10 "${2:-http}://127.0.0.1:$1/__origin/stats" |
         jq -c '{accepted, requests, open, open_max, tls_handshakes, tls_resumed, tls_failed}'
 }
-origin_reset() { curl -sk -o /dev/null "${2:-http}://127.0.0.1:$1/__origin/reset"; }
+origin_reset() { curl -sk --max-time 10 -o /dev/null "${2:-http}://127.0.0.1:$1/__origin/reset"; }
 
 # ---- proxy configurations; each writer prints the path of the file it wrote ----
 

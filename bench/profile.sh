@@ -7,6 +7,7 @@
 #   RATE=30000 bench/profile.sh         # open loop at a fixed rate instead of a closed loop
 #   SPIN=0 bench/profile.sh             # ringway with global.spin_rounds = 0
 #   CLOSE=1 bench/profile.sh            # clients send Connection: close
+#   RINGWAY=/tmp/main/ringway bench/profile.sh   # another ringway binary (before/after)
 #
 # Same pinning and configurations as bench/run.sh. Writes $OUT/profile-$PROXY.txt.
 set -euo pipefail
@@ -25,6 +26,7 @@ LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-$((NCPU - 1))}
 PORT_BASE=${PORT_BASE:-28100}
 BIN=${BIN:-$ROOT/target/release}
+RINGWAY=${RINGWAY:-$BIN/ringway}
 OUT=${OUT:-$BENCH_DIR/results}
 WORK=$(mktemp -d /tmp/ringway-profile.XXXXXX)
 trap 'cleanup; if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi' EXIT
@@ -41,6 +43,8 @@ ulimit -n "$(ulimit -H -n)"
 ulimit -l unlimited 2>/dev/null || true
 
 port=$PORT_BASE origin=$((PORT_BASE + 1))
+# SO_REUSEPORT would let another run's proxy or origin share these ports, and its load.
+for p in "$port" "$origin"; do port_free "$p" || exit 2; done
 start "$WORK/origin.log" taskset -c "$LOAD_CPU" "$BIN/ringway-load" origin \
     --listen "127.0.0.1:$origin" --spin-rounds "${LOAD_SPIN:-2}"
 wait_port "$origin"
@@ -48,7 +52,7 @@ case $PROXY in
     ringway)
         conf=$(ringway_config "$WORK" "$port" "$origin" "$MODE" 1)
         [ -z "${SPIN:-}" ] || sed -i "s/^\[global\]\$/[global]\nspin_rounds = $SPIN/" "$conf"
-        start "$WORK/proxy.log" taskset -c "$PROXY_CPU" "$BIN/ringway" run -c "$conf" ;;
+        start "$WORK/proxy.log" taskset -c "$PROXY_CPU" "$RINGWAY" run -c "$conf" ;;
     haproxy)
         start "$WORK/proxy.log" taskset -c "$PROXY_CPU" haproxy -db \
             -f "$(haproxy_config "$WORK" "$port" "$origin" "$MODE" 1 "$PROXY_CPU")" ;;
@@ -81,14 +85,15 @@ w0=$(date +%s.%N)
 perf record -q -e cpu-clock -F 999 -g -o "$WORK/perf.data" -p "$(echo "${pids[@]}" | tr ' ' ,)" \
     -- sleep "$SECONDS_SAMPLED" >/dev/null 2>&1
 t1=$(cpu_ticks "${pids[@]}")
-# System calls per request, in a second window of the same run (tracepoints, not sampled).
-perf stat -x, -o "$WORK/syscalls.csv" -p "$(echo "${pids[@]}" | tr ' ' ,)" \
-    -e syscalls:sys_enter_recvfrom -e syscalls:sys_exit_recvfrom --filter 'ret == -11' \
-    -e syscalls:sys_enter_sendto -e syscalls:sys_enter_io_uring_enter \
-    -e syscalls:sys_enter_epoll_wait -e syscalls:sys_enter_epoll_pwait \
-    -- sleep 1 >/dev/null 2>&1 || true
 r1=$(res_count)
 w1=$(date +%s.%N)
+# System calls per request, in a second window of the same run (tracepoints, not sampled).
+# Every system call the proxy made, and the reads and accepts that found nothing (EAGAIN).
+perf stat -x, -o "$WORK/syscalls.csv" -p "$(echo "${pids[@]}" | tr ' ' ,)" \
+    -e raw_syscalls:sys_enter -e 'syscalls:sys_enter_*' \
+    -e syscalls:sys_exit_recvfrom --filter 'ret == -11' \
+    -e syscalls:sys_exit_accept4 --filter 'ret == -11' \
+    -- sleep 1 >/dev/null 2>&1 || true
 wait "$loader"
 rps=$(jq .rps "$WORK/load.json")
 
@@ -96,7 +101,7 @@ mkdir -p "$OUT"
 report=$OUT/profile-$PROXY.txt
 set +o pipefail # head closes the pipes early
 {
-    echo "# $PROXY, http_reuse $MODE, $CONNECTIONS ${CLOSE:+Connection: close}${CLOSE:-keep-alive} clients${RATE:+ at $RATE req/s}${SPIN:+, spin_rounds $SPIN}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# $PROXY, http_reuse $MODE, $CONNECTIONS $([ -n "${CLOSE:-}" ] && echo "Connection: close" || echo keep-alive) clients${RATE:+ at $RATE req/s}${SPIN:+, spin_rounds $SPIN}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# proxy on CPU $PROXY_CPU, origin and load generator on CPU $LOAD_CPU"
     jq -rn --argjson rps "$rps" --argjson t $((t1 - t0)) --argjson hz "$(getconf CLK_TCK)" \
         --argjson s "$(echo "$w1 - $w0" | bc -l)" --argjson res $((r1 - r0)) '
@@ -106,12 +111,24 @@ set +o pipefail # head closes the pipes early
     jq -r '.latency_us | "latency (us): p50 \(.p50)  p99 \(.p99)  p99.9 \(.p999)  max \(.max)"' \
         "$WORK/load.json"
     echo
-    echo "## system calls per request (one second after the sampled window)"
-    awk -F, -v rps="$rps" '$3 ~ /syscalls/ {
-        name = $3; sub(/syscalls:sys_/, "", name)
-        if (name == "exit_recvfrom") name = "recvfrom returning EAGAIN"
+    # Keep-alive: divided by the run's requests per second. Close clients: by the connections
+    # accepted in the window (one per request), which does not depend on the window's length.
+    echo "## system calls per request (one second after the sampled window;" \
+        "$([ -n "${CLOSE:-}" ] && echo "per accepted connection" || echo "per request at the run's rate"))"
+    awk -F, -v rps="$rps" -v closing="${CLOSE:-}" '$3 ~ /syscalls/ {
+        name = $3; sub(/^(raw_)?syscalls:sys_/, "", name)
+        if (name == "enter") name = "all system calls"
+        else if (name == "exit_recvfrom") name = "recvfrom returning EAGAIN"
+        else if (name == "exit_accept4") name = "accept4 returning EAGAIN"
         else sub(/enter_/, "", name)
-        printf "    %-28s %6.2f\n", name, $1 / rps }' "$WORK/syscalls.csv"
+        count[name] = $1 + 0 }
+        END {
+            per = rps
+            if (closing != "") per = count["accept4"] - count["accept4 returning EAGAIN"]
+            if (per <= 0) per = 1
+            for (name in count) if (count[name] > 0) printf "%.2f %s\n", count[name] / per, name
+        }' "$WORK/syscalls.csv" | sort -rn |
+        awk '{ v = $1; $1 = ""; printf "    %-28s %6.2f\n", substr($0, 2), v }'
     echo
     echo "## where the samples are, by DSO"
     perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -6

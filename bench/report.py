@@ -16,15 +16,16 @@ CASE_KEYS = ("scenario", "proxy", "mode", "clients", "body", "shards", "variant"
 FIELDS = (
     "rps", "requests", "errors", "cpu_us_per_req", "proxy_cpu_util", "server_connects",
     "origin_accepted", "origin_open_max", "client_conns", "origin_cpu_s", "load_cpu_s",
+    "tw_to_origin", "tw_origin_side", "tw_proxy_clients", "tw_client_side",
     "load_cpu_us_per_req", "load_cpu_util", "nginx_cpu_util", "target_rate",
     "p50", "p90", "p99", "p999", "max", "other_cpu_util", "attempts",
     "client_tls_handshakes", "client_tls_resumed", "origin_tls_handshakes", "origin_tls_resumed",
     "origin_tls_failed", "handshakes_per_s", "cpu_us_per_handshake", "tls_resumed_share",
     "warmup_origin_accepted", "warmup_origin_tls_handshakes", "warmup_origin_tls_resumed",
 )
-PROXY_ORDER = {"ringway": 0, "haproxy": 1, "nginx": 2, "floor": 3, "floor-uring": 4}
+PROXY_ORDER = {"ringway": 0, "ringway-before": 0.5, "haproxy": 1, "nginx": 2, "floor": 3, "floor-uring": 4}
 MODE_ORDER = {"never": 0, "safe": 1, "aggressive": 2, "always": 3, "-": 4}
-COLORS = {"ringway": "#1f77b4", "haproxy": "#d62728", "nginx": "#2ca02c", "floor": "#bcbd22",
+COLORS = {"ringway": "#1f77b4", "ringway-before": "#aec7e8", "haproxy": "#d62728", "nginx": "#2ca02c", "floor": "#bcbd22",
           "floor-uring": "#8c564b",
           "wrk": "#7f7f7f", "ringway-load": "#1f77b4", "ringway-load-spin0": "#9467bd"}
 # The floor (bench/run.sh FLOOR=1): a byte forwarder with no HTTP, what TCP alone costs,
@@ -202,10 +203,12 @@ def markdown(cases, machine, runs):
                          cell(c, "requests"),
                          cell(c, "server_connects"), cell(c, "origin_accepted"),
                          cell(c, "origin_open_max"), cell(c, "cpu_us_per_req", 2),
-                         cell(c, "proxy_cpu_util", 0, 100), cell(c, "p99"), cell(c, "errors")])
+                         cell(c, "proxy_cpu_util", 0, 100), cell(c, "p99"), cell(c, "errors"),
+                         cell(c, "tw_to_origin"), cell(c, "tw_proxy_clients")])
         parts += [table(["proxy", "reuse", "req/s", f"requests in {s['duration']}",
                          "new server conns (proxy)", "new server conns (origin)",
-                         "max server conns", "CPU µs/req", "CPU %", "p99 µs", "errors"], rows), ""]
+                         "max server conns", "CPU µs/req", "CPU %", "p99 µs", "errors",
+                         "TIME_WAIT proxy → origin", "TIME_WAIT proxy, client side"], rows), ""]
 
     if "latency" in by:
         rate = med(by["latency"][0], "target_rate")

@@ -4,6 +4,10 @@
 #   bench/run.sh                        # everything (about 19 minutes with the defaults)
 #   SCENARIOS="keepalive close" bench/run.sh
 #   DURATION=10s RUNS=5 bench/run.sh
+#   RINGWAY_BEFORE=/tmp/main/target/release/ringway PROXIES="ringway ringway-before haproxy" \
+#       ALTERNATE=1 SCENARIOS=close MODES="never safe aggressive" bench/run.sh
+#                                       # another ringway binary as proxy `ringway-before`,
+#                                       # the cells of the keepalive and close tables in turns
 #
 # The proxy runs alone on PROXY_CPUS (default: the last CPU); the origin (ringway-load origin)
 # and the load generator (ringway-load run) share LOAD_CPU (default: CPU 0). Every figure is the
@@ -44,6 +48,9 @@ WARMUP=${WARMUP:-1s}
 RUNS=${RUNS:-3}
 CONNECTIONS=${CONNECTIONS:-50}
 PROXIES=${PROXIES:-ringway haproxy nginx}
+RINGWAY_BEFORE=${RINGWAY_BEFORE:-}   # a ringway binary to compare, run as proxy `ringway-before`
+ALTERNATE=${ALTERNATE:-0}             # keepalive, close: one run per cell in turns, RUNS rounds
+LOAD_OPTS=${LOAD_OPTS:-}              # keepalive, close: more ringway-load options (--rate N)
 FLOOR=${FLOOR:-1}                     # keepalive, latency: also measure the byte forwarder (the floor)
 MODES=${MODES:-never safe aggressive always}
 REUSE=${REUSE:-safe}                  # reuse mode of the latency, shards and bodies scenarios
@@ -83,8 +90,10 @@ trap 'KEEP_WORK=1; echo "bench/run.sh failed at line $LINENO ($BASH_COMMAND); lo
 # ---------------------------------------------------------------- setup
 
 # (linux-perf is only needed by bench/profile.sh, which installs it.)
-need_commands haproxy:haproxy nginx:nginx-light wrk:wrk socat:socat jq:jq curl:curl \
+need_commands haproxy:haproxy nginx:nginx-light socat:socat jq:jq curl:curl \
     /usr/bin/time:time taskset:util-linux
+# wrk only for the loadgen scenario.
+case " $SCENARIOS " in *" loadgen "*) need_commands wrk:wrk ;; esac
 if [ "$NCPU" -lt 2 ]; then
     echo "bench/run.sh needs at least 2 CPUs (proxy on one, load and origin on another)" >&2
     exit 2
@@ -124,12 +133,14 @@ proxy_start() { # <proxy> <mode> <shards: 1 | all>
     if [ "$3" = all ]; then cpus=$ALL_CPUS n=$NCPU; fi
     PROXY_SOCK=
     case $proxy in
-        ringway)
+        ringway | ringway-before)
+            local binary=$BIN/ringway
+            [ "$proxy" = ringway ] || binary=${RINGWAY_BEFORE:?RINGWAY_BEFORE: the ringway binary to compare}
             # ringway pins shard i to the i-th CPU of its affinity mask (core_affinity), so
             # taskset decides the CPUs; shards = 0 means one per allowed CPU.
             cfg=$(ringway_config "$WORK" "$PROXY_PORT" "$ORIGIN_PORT" "$mode" \
                 "$([ "$3" = all ] && echo 0 || echo 1)" "$CLIENT_TLS" "$SERVER_TLS")
-            start "$WORK/ringway.log" taskset -c "$cpus" "$BIN/ringway" run -c "$cfg"
+            start "$WORK/ringway.log" taskset -c "$cpus" "$binary" run -c "$cfg"
             PROXY_SOCK=$WORK/ringway.sock
             ;;
         haproxy)
@@ -219,17 +230,41 @@ measure() {
             "$WORK/row.json" >&2
     done
     jq -c --argjson a "$attempt" '. + {attempts: $a}' "$WORK/row.json" >>"$RAW"
-    tail -n 1 "$RAW" | jq -r '"   run \(.run): \(.rps | floor) req/s, \((.cpu_us_per_req // 0) * 100 | round / 100) us CPU/req (\((.proxy_cpu_util // 0) * 100 | round)% of a CPU), server connects \(.server_connects // "-"), origin accepted \(.origin_accepted), peak \(.origin_open_max), p99 \(.latency_us.p99) us, errors \(.errors)"
+    tail -n 1 "$RAW" | jq -r '"   run \(.run): \(.rps | floor) req/s, \((.cpu_us_per_req // 0) * 100 | round / 100) us CPU/req (\((.proxy_cpu_util // 0) * 100 | round)% of a CPU), server connects \(.server_connects // "-"), origin accepted \(.origin_accepted), peak \(.origin_open_max), p99 \(.latency_us.p99) us, errors \(.errors), TIME_WAIT proxy->origin \(.tw_to_origin) proxy-clients \(.tw_proxy_clients)"
         + (if .client_tls_handshakes != null then ", client TLS handshakes \(.client_tls_handshakes) (\(.client_tls_resumed) resumed)" else "" end)
         + (if .origin_tls_handshakes != null then ", server TLS handshakes \(.origin_tls_handshakes) (\(.origin_tls_resumed) resumed)" else "" end)' >&2
+}
+
+# TIME_WAIT sockets on the machine that entered the state in the last <seconds> (their 60 s
+# timer has more left than 60 - seconds), split by who holds them as in
+# ../shared/docs/field-notes.md: the proxy towards the origin (the proxy closed first), the
+# origin, the proxy's client connections, the clients. As JSON.
+time_waits() { # <seconds>
+    ss -Htano state time-wait | awk -v since="$1" -v proxy="$PROXY_PORT" -v origin="$ORIGIN_PORT" '
+        function port(a) { sub(/.*:/, "", a); return a }
+        {
+            if (!match($0, /timewait,[0-9.]+(ms|sec|min)/)) next
+            t = substr($0, RSTART + 9, RLENGTH - 9)
+            left = t + 0
+            if (t ~ /ms$/) left /= 1000; else if (t ~ /min$/) left *= 60
+            if (left < 60 - since - 1) next
+            l = port($3); p = port($4)
+            if (p == origin && l != origin) to_origin++
+            else if (l == origin) origin_side++
+            else if (l == proxy) proxy_clients++
+            else if (p == proxy) client_side++
+        }
+        END { printf "{\"to_origin\": %d, \"origin_side\": %d, \"proxy_clients\": %d, \"client_side\": %d}\n",
+              to_origin, origin_side, proxy_clients, client_side }'
 }
 
 # One run of the load against the running proxy, its figures written to $WORK/row.json.
 measure_once() {
     local scenario=$1 proxy=$2 mode=$3 clients=$4 body=$5 shards=$6 run=$7
     shift 7
-    local c0=null c1=null p0 p1 o0 o1 m0 m1 ostats tasks=null
+    local c0=null c1=null p0 p1 o0 o1 m0 m1 ostats tasks=null tw w0
     origin_reset "$ORIGIN_PORT" "$ORIGIN_SCHEME"
+    w0=$(date +%s)
     [ -z "$PROXY_SOCK" ] || c0=$(server_connects "$PROXY_SOCK")
     m0=$(machine_ticks)
     p0=$(cpu_ticks "${PROXY_PIDS[@]}")
@@ -239,6 +274,7 @@ measure_once() {
     o1=$(cpu_ticks "$ORIGIN_PID")
     m1=$(machine_ticks)
     [ -z "$PROXY_SOCK" ] || c1=$(server_connects "$PROXY_SOCK")
+    tw=$(time_waits "$(($(date +%s) - w0 + 1))")
     ostats=$(origin_stats "$ORIGIN_PORT" "$ORIGIN_SCHEME")
     # Once per proxy start: the per-thread sums, which must match the process figures.
     if [ "$run" = 1 ]; then
@@ -254,6 +290,7 @@ measure_once() {
         --argjson busy $((${m1% *} - ${m0% *})) --argjson steal $((${m1#* } - ${m0#* })) \
         --argjson c0 "$c0" --argjson c1 "$c1" --argjson tasks "$tasks" \
         --arg variant "$VARIANT" --argjson warm "$WARM_STATS" --arg oscheme "$ORIGIN_SCHEME" \
+        --argjson tw "$tw" \
         --arg ltime "$(tail -n 1 "$WORK/load-time.txt")" '
         $l[0] as $l | ($pt / $hz) as $cpu | ($ltime | split(" ") | map(tonumber) | add) as $lcpu
         | ([$l.duration_secs, 0.001] | max) as $secs
@@ -277,6 +314,9 @@ measure_once() {
             origin_accepted: ($o.accepted - 1), origin_requests: $o.requests,
             origin_open_max: $o.open_max,
             origin_cpu_s: ($ot / $hz),
+            # TIME_WAIT sockets that entered the state during the run, by holder
+            tw_to_origin: $tw.to_origin, tw_origin_side: $tw.origin_side,
+            tw_proxy_clients: $tw.proxy_clients, tw_client_side: $tw.client_side,
             client_tls_handshakes: $chs,
             client_tls_resumed: (if $l.tls then $l.tls_resumed else null end),
             origin_tls_handshakes: $shs, origin_tls_resumed: $o.tls_resumed,
@@ -384,10 +424,27 @@ scenario_loadgen() {
 }
 
 scenario_reuse_table() { # <scenario> <clients: keep-alive | close>
-    local proxy mode
+    local proxy mode round
+    if [ "$ALTERNATE" = 1 ]; then
+        # One run per cell, the cells in turns: a disturbance lands on one run of one cell.
+        for ((round = 0; round < RUNS; round++)); do
+            for mode in $MODES; do
+                for proxy in $PROXIES; do
+                    if [ "$proxy" = nginx ]; then
+                        # nginx has one row: run it with the first mode only.
+                        [ "$mode" = "${MODES%% *}" ] || continue
+                        RUNS=1 RUN_OFFSET=$round cell "$1" nginx - "$2" 0 1 $LOAD_OPTS
+                    else
+                        RUNS=1 RUN_OFFSET=$round cell "$1" "$proxy" "$mode" "$2" 0 1 $LOAD_OPTS
+                    fi
+                done
+            done
+        done
+        return
+    fi
     for proxy in $PROXIES; do
         for mode in $(modes_of "$proxy"); do
-            cell "$1" "$proxy" "$mode" "$2" 0 1
+            cell "$1" "$proxy" "$mode" "$2" 0 1 $LOAD_OPTS
         done
     done
     if [ "$FLOOR" = 1 ] && [ "$2" = keep-alive ]; then

@@ -115,6 +115,7 @@ pub(crate) struct DraftFrontend {
     pub access_log: Option<DraftAccessLog>,
     pub forward_headers: Option<At<Vec<At<String>>>>,
     pub accept_proxy: Option<At<bool>>,
+    pub defer_accept: Option<At<bool>>,
     pub monitor_uri: Option<At<String>>,
     pub tuning: DraftTuning,
 }

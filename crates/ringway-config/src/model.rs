@@ -189,6 +189,9 @@ pub struct Frontend {
     /// Every connection starts with a PROXY protocol header (v1 or v2, `accept_proxy`), whose
     /// addresses replace the connection's own.
     pub accept_proxy: bool,
+    /// `defer_accept`: the listening sockets wait for a connection's first bytes before they
+    /// report it (TCP_DEFER_ACCEPT, HAProxy's `defer-accept`).
+    pub defer_accept: bool,
     /// `monitor_uri`: a request whose target is exactly this (HAProxy's `monitor-uri`) is
     /// answered by the proxy itself: 200 while serving, 503 once a graceful stop starts.
     pub monitor_uri: Option<String>,

@@ -56,6 +56,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "access_log",
     "forward_headers",
     "accept_proxy",
+    "defer_accept",
     "monitor_uri",
 ];
 const ACCESS_LOG_KEYS: &[&str] = &["target", "facility", "tag", "format", "rfc"];
@@ -268,6 +269,7 @@ fn read_frontend(table: Reader<'_, '_>, issues: &mut Issues) -> DraftFrontend {
         access_log: read_access_log(&table, issues),
         forward_headers: table.strings("forward_headers", issues),
         accept_proxy: table.boolean("accept_proxy", issues),
+        defer_accept: table.boolean("defer_accept", issues),
         monitor_uri: table.string("monitor_uri", issues),
         tuning: read_tuning(&table, issues),
         origin: table.origin,

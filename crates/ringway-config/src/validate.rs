@@ -783,6 +783,7 @@ impl Checker<'_> {
                 .accept_proxy
                 .as_ref()
                 .is_some_and(|accept| accept.value),
+            defer_accept: draft.defer_accept.as_ref().is_some_and(|defer| defer.value),
             monitor_uri,
             timeouts: tuning.timeouts,
             retries: tuning.retries,

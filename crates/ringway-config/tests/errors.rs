@@ -902,3 +902,19 @@ fn proxy_protocol_keys() {
     );
     assert!(error.message.contains("send_proxy"), "{error}");
 }
+
+#[test]
+fn defer_accept_key() {
+    let defer = |value: &str| {
+        BASE.replace(
+            "default_backend = \"app\"",
+            &format!("default_backend = \"app\"\ndefer_accept = {value}"),
+        )
+    };
+    assert!(!ok(BASE).frontends[0].defer_accept);
+    assert!(ok(&defer("true")).frontends[0].defer_accept);
+    assert!(!ok(&defer("false")).frontends[0].defer_accept);
+    let error = single(&defer("1"), "frontend[0].defer_accept");
+    assert_eq!(at(&error), (6, 16));
+    assert_eq!(error.message, "expected a boolean, found an integer");
+}

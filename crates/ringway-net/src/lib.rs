@@ -19,7 +19,7 @@ mod timer;
 mod watch;
 
 pub use doorbell::{Doorbell, DoorbellListener};
-pub use listener::Listener;
+pub use listener::{set_listen_options, Listener};
 pub use poller::{Poller, PollerActivity};
 pub use socket::{Keepalive, Socket};
 pub use spin::Spin;

@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::poller::Direction;
 use crate::registration::Registration;
@@ -70,6 +70,12 @@ impl Listener {
 
     /// The next connection, non-blocking. Must be called inside a glommio executor.
     pub async fn accept(&self) -> io::Result<Socket> {
+        Ok(self.accept_from().await?.0)
+    }
+
+    /// The next connection and its peer's address, which `accept4` gives with it (no
+    /// `getpeername`). Must be called inside a glommio executor.
+    pub async fn accept_from(&self) -> io::Result<(Socket, SocketAddr)> {
         let registration = match self.registration.get() {
             Some(registration) => registration,
             None => {
@@ -82,7 +88,12 @@ impl Listener {
             registration.poll(cx, Direction::Read, None, || accept_now(fd), |_| false)
         })
         .await?;
-        Socket::adopt(tcp)
+        let (tcp, peer) = tcp;
+        let peer = match peer {
+            Some(peer) => peer,
+            None => tcp.peer_addr()?,
+        };
+        Ok((Socket::adopt(tcp)?, peer))
     }
 }
 
@@ -92,24 +103,60 @@ impl AsRawFd for Listener {
     }
 }
 
-fn accept_now(fd: RawFd) -> io::Result<TcpStream> {
+/// Sets the options of a listening socket that shape its accepted connections:
+/// - TCP_NODELAY, which accepted sockets inherit, so that none needs a system call of its own;
+/// - TCP_DEFER_ACCEPT (`defer_accept_secs`; 0 turns it off): a connection is reported to
+///   `accept` once its first bytes arrive, so a client that connects and sends nothing costs
+///   no accept, no session and no read that finds the socket empty. The kernel rounds the
+///   delay to SYN-ACK retransmissions (1 s, then doubling); a client silent past them is
+///   accepted at its next ACK all the same.
+pub fn set_listen_options(socket: BorrowedFd<'_>, defer_accept_secs: u32) -> io::Result<()> {
+    socket2::SockRef::from(&socket).set_nodelay(true)?;
+    let value = libc::c_int::try_from(defer_accept_secs).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `value` is valid for reads of its size for the call; `socket` is open.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One `accept4`: the connection, non-blocking, and its peer's address.
+fn accept_now(fd: RawFd) -> io::Result<(TcpStream, Option<SocketAddr>)> {
     loop {
-        // SAFETY: `fd` is the listening socket; no peer address is asked for.
+        // SAFETY: `fd` is the listening socket; `init` hands a zeroed address buffer and its
+        // length, which accept4 fills.
         let accepted = unsafe {
-            libc::accept4(
-                fd,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            )
+            socket2::SockAddr::init(|storage, len| {
+                let rc = libc::accept4(
+                    fd,
+                    storage.cast(),
+                    len,
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                );
+                if rc < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(rc)
+                }
+            })
         };
-        if accepted >= 0 {
-            // SAFETY: `accepted` is a new descriptor that nothing else owns.
-            return Ok(unsafe { TcpStream::from_raw_fd(accepted) });
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
+        match accepted {
+            Ok((accepted, peer)) => {
+                // SAFETY: `accepted` is a new descriptor that nothing else owns.
+                let tcp = unsafe { TcpStream::from_raw_fd(accepted) };
+                return Ok((tcp, peer.as_socket()));
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
         }
     }
 }

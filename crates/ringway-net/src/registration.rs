@@ -118,6 +118,15 @@ impl Registration {
         Ok(())
     }
 
+    /// Joins the epoll set with reads known to block until an event says otherwise (a
+    /// connection that has received nothing yet). Edge-triggered registration reports what
+    /// is already there at once, so nothing that came before is missed.
+    pub(crate) fn register_quiet(&self) -> io::Result<()> {
+        self.ensure_registered()?;
+        self.poller.blocked(self.fd, Direction::Read);
+        Ok(())
+    }
+
     /// Starts an idle watch with `token` (`watch.rs`), joining the epoll set if needed. Returns
     /// whether the poller knows a read would block.
     pub(crate) fn watch(&self, token: u64) -> io::Result<bool> {

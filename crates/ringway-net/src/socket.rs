@@ -64,16 +64,19 @@ impl Socket {
     /// Connects to `address`, failing with `TimedOut` after `timeout`.
     pub async fn connect(address: SocketAddr, timeout: Duration) -> io::Result<Socket> {
         let domain = socket2::Domain::for_address(address);
-        let raw =
-            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-        raw.set_nonblocking(true)?;
+        // Non-blocking (and close-on-exec) from its creation: no fcntl calls.
+        let raw = socket2::Socket::new(
+            domain,
+            socket2::Type::STREAM.nonblocking(),
+            Some(socket2::Protocol::TCP),
+        )?;
         let target = socket2::SockAddr::from(address);
         match raw.connect(&target) {
-            Ok(()) => return Socket::adopt(raw.into()),
+            Ok(()) => return Socket::connected(raw.into()),
             Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(error) => return Err(error),
         }
-        let socket = Socket::adopt(TcpStream::from(raw))?;
+        let socket = Socket::connected(TcpStream::from(raw))?;
         // A second connect tells how the first one went: EISCONN once it is established, the
         // error if it failed, EALREADY while it is under way. On loopback it is usually done.
         let fd = socket.as_raw_fd();
@@ -87,6 +90,16 @@ impl Socket {
             )
         })
         .await?;
+        Ok(socket)
+    }
+
+    /// Adopts a socket whose connect was just made: it joins the poller's epoll set now, known
+    /// to hold nothing to read (the peer answers what we send), so its first read waits for
+    /// the poller's event instead of trying a `recv` that finds it empty. Anything that does
+    /// arrive (a server that speaks first or closes) is reported by the registration itself.
+    fn connected(tcp: TcpStream) -> io::Result<Socket> {
+        let socket = Socket::adopt(tcp)?;
+        socket.registration.register_quiet()?;
         Ok(socket)
     }
 
@@ -156,6 +169,31 @@ impl Socket {
     /// Whether SO_KEEPALIVE is on (a `getsockopt`, for diagnostics and tests).
     pub fn keepalive(&self) -> io::Result<bool> {
         socket2::SockRef::from(&self.tcp).keepalive()
+    }
+
+    /// Makes the socket's last close a reset (SO_LINGER on, 0 s) instead of a FIN: no
+    /// TIME_WAIT is left on this side's port, and anything still queued to send is dropped.
+    /// For a connection with nothing in flight (its last response complete) that its owner
+    /// drops: the side that sends the first FIN keeps TIME_WAIT for 60 s, and a proxy that
+    /// FIN-closes every server connection it does not reuse fills its own port range with
+    /// them, which every connect() then searches (HAProxy resets such connections too). One
+    /// system call.
+    pub fn abort_on_close(&self) {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: `linger` is valid for reads of its size for the call; the descriptor is the
+        // open socket. A failure leaves the FIN close, which is correct, only slower.
+        unsafe {
+            libc::setsockopt(
+                self.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
     }
 
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {

@@ -903,38 +903,48 @@ impl Session {
         if done.private_auth && !conn.private {
             conn.make_private();
         }
-        if done.extra_bytes {
-            conn.record.closing(CloseReason::UnexpectedData);
+        let outcome = if done.client_keep_alive {
+            Outcome::KeepAlive
+        } else {
+            Outcome::Close
+        };
+        let reason = if done.extra_bytes {
+            CloseReason::UnexpectedData
         } else if done.after_head {
-            conn.record.closing(CloseReason::AfterHead);
+            CloseReason::AfterHead
         } else if done.server_reusable && conn.private {
             match conn.idle_state() {
                 IdleCheck::Quiet => {
                     let mode = self.ctx.process.config.backends[conn.backend].http_reuse;
-                    conn.record.closing(if mode == ReuseMode::Never {
+                    let reason = if mode == ReuseMode::Never {
                         CloseReason::NeverMode
                     } else {
                         CloseReason::Private
-                    });
+                    };
+                    // A private connection outlives the response only with its client.
+                    if !done.client_keep_alive {
+                        conn.discard(reason);
+                        return outcome;
+                    }
+                    conn.record.closing(reason);
                     self.keep_private(conn);
+                    return outcome;
                 }
-                state => conn.record.closing(idle_close_reason(state)),
+                state => idle_close_reason(state),
             }
         } else if done.server_reusable {
             // The pool watches it from now on, and refuses it if it already holds something.
             let _ = conn.release(&self.ctx, true);
+            return outcome;
+        } else if done.server_close {
+            CloseReason::ServerClose
         } else {
-            conn.record.closing(if done.server_close {
-                CloseReason::ServerClose
-            } else {
-                CloseReason::Incomplete
-            });
-        }
-        if done.client_keep_alive {
-            Outcome::KeepAlive
-        } else {
-            Outcome::Close
-        }
+            // The request body may still be under way: a FIN close.
+            conn.record.closing(CloseReason::Incomplete);
+            return outcome;
+        };
+        conn.discard(reason);
+        outcome
     }
 }
 

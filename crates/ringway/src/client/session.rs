@@ -153,10 +153,9 @@ pub(crate) struct Session {
     pub marks: Marks,
 }
 
-/// Serves one accepted client connection until it closes.
-pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, mut tcp: Socket) {
-    let Ok(peer) = tcp.peer_addr() else { return };
-    let _ = tcp.set_nodelay(true);
+/// Serves one accepted client connection, from `peer`, until it closes.
+/// TCP_NODELAY comes from the listening socket (`process::listeners`).
+pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, mut tcp: Socket, peer: SocketAddr) {
     let keepalive = &ctx.process.config.frontends[frontend].tcp_keepalive;
     if keepalive.client {
         let _ = crate::process::set_keepalive(&tcp, keepalive);
@@ -320,6 +319,8 @@ async fn serve_client(
         let origin = h2_origin(info, &client, false, local_port, proxied_local);
         return Box::pin(crate::client::h2::serve(ctx, origin, client, prefix)).await;
     }
+    // Its private server connections are idle, their responses complete: reset, not FIN.
+    session.private.drain(..).for_each(ServerConn::reset);
     // A TLS client learns that the close is deliberate, not a truncation.
     let _ = session.client.close_notify().await;
 }
@@ -526,6 +527,9 @@ impl Session {
                 // Between requests: the buffers go back to the shard until the next request's
                 // bytes are there (TLS may hold decrypted bytes of its own: not for TLS).
                 self.cbuf.release();
+                // Bytes a server sent past the last response (its connection closed as
+                // unexpected_data) are stale: the next exchange clears them anyway.
+                self.sbuf.clear();
                 self.sbuf.release();
                 // Freed too: the next request allocates what its heads need.
                 self.to_server = BytesMut::new();
@@ -624,7 +628,7 @@ impl Session {
     /// Keeps a private server connection for this session's later requests.
     pub fn keep_private(&mut self, conn: ServerConn) {
         if self.private.len() >= MAX_PRIVATE_CONNS {
-            self.private.remove(0);
+            self.private.remove(0).reset();
         }
         self.private.push(conn);
     }

@@ -7,10 +7,16 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use ringway_config::Config;
-use ringway_net::Listener;
+use ringway_net::{set_listen_options, Listener};
+
+/// TCP_DEFER_ACCEPT's delay on the sockets of a `defer_accept` frontend: the kernel holds a
+/// silent connection back for two SYN-ACK retransmissions (at 1 s and 3 s). HAProxy's
+/// `defer-accept` asks for 1 s (one retransmission); a little longer keeps more idle
+/// connections out, and a client that sends its request at once is not delayed either way.
+pub const DEFER_ACCEPT_SECS: u32 = 3;
 
 /// One configured bind address: the sockets listening on it, at least one per shard.
 struct Bind {
@@ -48,9 +54,20 @@ impl ListenerSet {
                 frontend
                     .bind
                     .iter()
-                    .map(|&address| match inherited.remove(&address) {
-                        Some(bind) => grow(bind, shards),
-                        None => bind_new(address, shards),
+                    .map(|&address| {
+                        let bind = match inherited.remove(&address) {
+                            Some(bind) => grow(bind, shards)?,
+                            None => bind_new(address, shards)?,
+                        };
+                        for socket in &bind.sockets {
+                            configure(socket, frontend.defer_accept).map_err(|error| {
+                                io::Error::new(
+                                    error.kind(),
+                                    format!("cannot set up {address}: {error}"),
+                                )
+                            })?;
+                        }
+                        Ok(bind)
                     })
                     .collect::<io::Result<Vec<Bind>>>()
                     .map_err(|error| error.to_string())
@@ -124,6 +141,14 @@ impl ListenerSet {
     }
 }
 
+/// The options of a listening socket ([`set_listen_options`]: TCP_NODELAY for its accepted
+/// sockets, TCP_DEFER_ACCEPT on or off), set on inherited sockets too: a reload may change
+/// them, and an earlier binary may not have set them.
+fn configure(socket: &OwnedFd, defer_accept: bool) -> io::Result<()> {
+    let seconds = if defer_accept { DEFER_ACCEPT_SECS } else { 0 };
+    set_listen_options(socket.as_fd(), seconds)
+}
+
 /// An inherited bind with at least `shards` sockets.
 fn grow(mut bind: Bind, shards: usize) -> io::Result<Bind> {
     while bind.sockets.len() < shards {
@@ -157,14 +182,74 @@ mod tests {
     use super::*;
 
     fn config(binds: &[&str], shards: usize) -> Config {
+        config_with(binds, shards, "")
+    }
+
+    /// As [`config`], with `frontend` keys added to the frontend.
+    fn config_with(binds: &[&str], shards: usize, frontend: &str) -> Config {
         let list: Vec<String> = binds.iter().map(|bind| format!("\"{bind}\"")).collect();
         let text = format!(
             "[global]\nshards = {shards}\n[[frontend]]\nname = \"web\"\nbind = [{}]\n\
-             default_backend = \"app\"\n[[backend]]\nname = \"app\"\n\
+             default_backend = \"app\"\n{frontend}\n[[backend]]\nname = \"app\"\n\
              [[backend.server]]\nname = \"s1\"\naddress = \"127.0.0.1:9\"\n",
             list.join(", ")
         );
         ringway_config::parse(&text, "test.toml").expect("config")
+    }
+
+    /// TCP_DEFER_ACCEPT as the kernel reports it back, in seconds.
+    fn defer_accept(fd: &OwnedFd) -> i32 {
+        use std::os::fd::AsRawFd;
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are valid for writes for the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "getsockopt");
+        value
+    }
+
+    #[test]
+    fn defer_accept_is_set_and_follows_a_reload_on_kept_sockets() {
+        let first = ListenerSet::open(
+            &config_with(&["127.0.0.1:0"], 2, "defer_accept = true"),
+            2,
+            None,
+        )
+        .unwrap();
+        let values: Vec<i32> = first.binds[0][0].sockets.iter().map(defer_accept).collect();
+        assert_eq!(values, vec![DEFER_ACCEPT_SECS as i32; 2]);
+        let before: Vec<u64> = first.binds[0][0].sockets.iter().map(inode).collect();
+        let second = ListenerSet::open(&config(&["127.0.0.1:0"], 2), 2, Some(first)).unwrap();
+        let after: Vec<u64> = second.binds[0][0].sockets.iter().map(inode).collect();
+        assert_eq!(before, after, "the very same sockets");
+        let values: Vec<i32> = second.binds[0][0]
+            .sockets
+            .iter()
+            .map(defer_accept)
+            .collect();
+        assert_eq!(values, vec![0, 0], "turned off by the reload");
+        let handed = ListenerSet::inherited(second.duplicates().unwrap()).unwrap();
+        drop(second);
+        let third = ListenerSet::open(
+            &config_with(&["127.0.0.1:0"], 2, "defer_accept = true"),
+            2,
+            Some(handed),
+        )
+        .unwrap();
+        let values: Vec<i32> = third.binds[0][0].sockets.iter().map(defer_accept).collect();
+        assert_eq!(
+            values,
+            vec![DEFER_ACCEPT_SECS as i32; 2],
+            "set by an upgrade"
+        );
     }
 
     fn inode(fd: &OwnedFd) -> u64 {

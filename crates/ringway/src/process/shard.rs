@@ -273,7 +273,10 @@ impl ShardCtx {
         }
         let mut streams = self.idle_streams.borrow_mut();
         for conn in closed {
-            streams.remove(&conn.id);
+            // Idle: nothing in flight, so a reset, not a FIN (`Socket::abort_on_close`).
+            if let Some(stream) = streams.remove(&conn.id) {
+                stream.socket.abort_on_close();
+            }
             record_idle_close(self, backend, server, reason, conn.requests);
         }
     }
@@ -312,7 +315,9 @@ impl ShardCtx {
             self.drop_orphans(backend, server);
             return;
         };
-        streams.remove(&id);
+        if let Some(stream) = streams.remove(&id) {
+            stream.socket.abort_on_close();
+        }
         record_idle_close(
             self,
             backend,
@@ -486,19 +491,20 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<Listener>>) {
 async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
     ctx.process.accepting.fetch_add(1, Relaxed);
     loop {
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            ctx.stop.wait().await;
-            None
-        })
-        .await;
-        let stream = match accepted {
+        let accepted =
+            futures_lite::future::or(async { Some(listener.accept_from().await) }, async {
+                ctx.stop.wait().await;
+                None
+            })
+            .await;
+        let (stream, peer) = match accepted {
             None => {
                 // A successor may accept on this socket through its own duplicate.
                 listener.leave_poller();
                 ctx.process.accepting.fetch_sub(1, Relaxed);
                 return;
             }
-            Some(Ok(stream)) => stream,
+            Some(Ok(accepted)) => accepted,
             Some(Err(error)) => {
                 ctx.process
                     .log
@@ -525,7 +531,7 @@ async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
             continue;
         }
         ctx.counters.activity.accepted.inc();
-        glommio::spawn_local(run_session(ctx.clone(), frontend, stream)).detach();
+        glommio::spawn_local(run_session(ctx.clone(), frontend, stream, peer)).detach();
     }
 }
 

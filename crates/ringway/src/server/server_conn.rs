@@ -54,7 +54,8 @@ fn close_taken(
 /// turn out closed.
 const STEAL_ATTEMPTS: usize = 4;
 
-/// Descriptors one server connection holds: the socket and the duplicate kept for takeover.
+/// Descriptors one server connection holds: the socket and the duplicate kept for takeover
+/// (counted from the connect, though made only when the connection first enters the pool).
 const FDS_PER_CONN: u64 = 2;
 
 /// Membership in the server's `curr_used` count (non-private connections carrying a request).
@@ -80,8 +81,9 @@ impl Drop for UsedSlot {
 pub struct ServerConn {
     pub stream: Stream,
     /// A duplicate of the socket's descriptor, handed to a peer shard if it takes the
-    /// connection while idle.
-    dup: OwnedFd,
+    /// connection while idle; made when it first enters the pool, so that a connection that
+    /// never does (private, refused, closed after its response) costs no `fcntl` and `close`.
+    dup: Option<OwnedFd>,
     id: u64,
     pub backend: usize,
     pub server: usize,
@@ -145,7 +147,6 @@ impl ServerConn {
             let sent = send_server_header(&mut stream, header, config.timeouts.connect).await;
             sent?;
         }
-        let dup = duplicate(stream.as_raw_fd())?;
         let stream = match &ctx.tls_connectors[backend][server] {
             None => Stream::plain(stream),
             Some(tls) => match tls::connect(stream, tls, sni, config.timeouts.connect).await {
@@ -161,7 +162,7 @@ impl ServerConn {
         };
         Ok(ServerConn {
             stream,
-            dup,
+            dup: None,
             id: ctx.new_conn_id(),
             backend,
             server,
@@ -182,7 +183,7 @@ impl ServerConn {
     ) -> ServerConn {
         ServerConn {
             stream: Stream::from_parts(tcp, idle.tls),
-            dup: idle.dup,
+            dup: Some(idle.dup),
             id: idle.id,
             backend,
             server,
@@ -195,6 +196,20 @@ impl ServerConn {
             },
             _fds: idle.guard,
         }
+    }
+
+    /// Closes the connection, counted under `reason`, after an exchange whose response is
+    /// complete: nothing is in flight on it, so it is reset rather than FIN-closed and leaves
+    /// no TIME_WAIT on this side's port ([`Socket::abort_on_close`]).
+    pub fn discard(mut self, reason: CloseReason) {
+        self.record.closing(reason);
+        self.reset();
+    }
+
+    /// Closes an idle connection (a private one its session drops) under the reason it was
+    /// kept with, by a reset as [`ServerConn::discard`].
+    pub fn reset(self) {
+        self.stream.io().abort_on_close();
     }
 
     /// The connection becomes private to its client session (HAProxy's `conn_set_private`).
@@ -234,7 +249,10 @@ impl ServerConn {
                 IdleCheck::Quiet => {
                     return Some(ServerConn::from_idle(ctx, target, stream.socket, conn))
                 }
-                state => close_taken(ctx, target, conn.requests, state),
+                state => {
+                    stream.socket.abort_on_close();
+                    close_taken(ctx, target, conn.requests, state)
+                }
             }
         }
         // A thief's socket is new to its poller: one peek tells whether it is clean.
@@ -243,10 +261,7 @@ impl ServerConn {
                 .or_else(|| Self::borrow_from_successor(ctx, target, plan))?;
             match conn.stream.io().idle_check() {
                 IdleCheck::Quiet => return Some(conn),
-                state => {
-                    let mut conn = conn;
-                    conn.record.closing(idle_close_reason(state));
-                }
+                state => conn.discard(idle_close_reason(state)),
             }
         }
         None
@@ -350,7 +365,7 @@ impl ServerConn {
 
     /// Offers the connection to this shard's idle pool after a complete exchange; a refused
     /// connection is closed. `reusable`: the exchange left it clean and keep-alive.
-    pub fn release(mut self, ctx: &ShardCtx, reusable: bool) -> Result<(), KeepRefusal> {
+    pub fn release(self, ctx: &ShardCtx, reusable: bool) -> Result<(), KeepRefusal> {
         let (backend, server) = (self.backend, self.server);
         let process = &ctx.process;
         let idle = &process.idle[backend][server];
@@ -360,7 +375,7 @@ impl ServerConn {
         if down {
             // Its server went DOWN while it carried this request: not kept, like the idle ones
             // closed then.
-            self.record.closing(CloseReason::ServerDown);
+            self.discard(CloseReason::ServerDown);
             return Err(KeepRefusal::NotReusable);
         }
         let request = KeepRequest {
@@ -390,8 +405,18 @@ impl ServerConn {
         };
         if state != IdleCheck::Quiet {
             record.closing(idle_close_reason(state));
+            socket.abort_on_close();
             return Err(KeepRefusal::NotReusable);
         }
+        let dup = match dup.map_or_else(|| duplicate(socket.as_raw_fd()), Ok) {
+            Ok(dup) => dup,
+            Err(_) => {
+                // Out of descriptors: not kept.
+                record.closing(CloseReason::FdPressure);
+                socket.abort_on_close();
+                return Err(KeepRefusal::FdPressure);
+            }
+        };
         // The stream is stored before the entry becomes visible to thieves, so that an orphan
         // notice can never arrive before it.
         ctx.idle_streams.borrow_mut().insert(
@@ -428,7 +453,9 @@ impl ServerConn {
             Err((_refused, refusal)) => {
                 // Still counted as used by the pool: the slot's drop releases it.
                 used.counted = true;
-                ctx.idle_streams.borrow_mut().remove(&id);
+                if let Some(stream) = ctx.idle_streams.borrow_mut().remove(&id) {
+                    stream.socket.abort_on_close();
+                }
                 record.closing(refusal_reason(refusal, reusable));
                 Err(refusal)
             }
