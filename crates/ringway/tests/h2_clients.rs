@@ -355,7 +355,9 @@ fn an_idle_h2c_connection_gets_goaway_at_the_keep_alive_timeout() {
     let mut client = std::net::TcpStream::connect(frontend_addr(&proxy)).unwrap();
     client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     // The preface and an empty SETTINGS frame, then nothing.
-    client.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    client
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .unwrap();
     client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
     let mut received = Vec::new();
     // Read until the proxy closes: the read timeout (20 s) is far past the keep-alive one.

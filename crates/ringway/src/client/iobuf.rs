@@ -55,10 +55,9 @@ impl IoBuf {
         self.end = 0;
     }
 
-    /// Gives an empty buffer's memory back (to the thread's free list) until it is needed
-    /// again: a connection waiting for its next request holds none.
+    /// Gives the buffer's memory back (to the thread's free list) until it is needed again,
+    /// dropping what it holds: a connection waiting for its next request holds none.
     pub fn release(&mut self) {
-        debug_assert!(self.is_empty());
         self.clear();
         self.give_back();
     }
