@@ -364,5 +364,6 @@ fn an_idle_h2c_connection_gets_goaway_at_the_keep_alive_timeout() {
     let _ = client.read_to_end(&mut received);
     let kinds: Vec<u8> = frames(&received).iter().map(|frame| frame.0).collect();
     assert_eq!(kinds.first(), Some(&4), "SETTINGS first: {kinds:?}");
-    assert_eq!(kinds.last(), Some(&7), "GOAWAY last: {kinds:?}");
+    // A graceful GOAWAY (h2 follows it with a PING), then the close ended read_to_end.
+    assert!(kinds.contains(&7), "a GOAWAY: {kinds:?}");
 }

@@ -168,6 +168,11 @@ pub(crate) async fn serve(
         futures_lite::future::poll_fn(|cx| conn.poll_closed(cx)),
     )
     .await;
+    origin
+        .private
+        .take()
+        .into_iter()
+        .for_each(ServerConn::reset);
 }
 
 /// The streams of one connection being served.
@@ -216,6 +221,9 @@ async fn serve_stream(
             for conn in session.private.drain(..) {
                 if private.len() < MAX_PRIVATE_CONNS {
                     private.push(conn);
+                } else {
+                    // Idle, its response complete: reset, no TIME_WAIT on our port.
+                    conn.reset();
                 }
             }
             drop(private);
