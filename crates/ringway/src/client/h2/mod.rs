@@ -55,6 +55,8 @@ const CONNECTION_WINDOW: u32 = 1024 * 1024;
 const SEND_BUFFER: usize = 256 * 1024;
 /// How long a connection ending (GOAWAY sent) may take to finish its streams' writes.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long a connection ending without a stream open may take to send its GOAWAY.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_millis(200);
 
 /// What the connection and the client addresses are, for each stream's session.
 pub(crate) struct Origin {
@@ -163,8 +165,15 @@ pub(crate) async fn serve(
             }
         }
     }
+    // With streams still open they get CLOSE_GRACE to finish; without, only the flush of the
+    // GOAWAY (h2 would otherwise wait for the client to answer its PING).
+    let grace = if shared.open.get() > 0 {
+        CLOSE_GRACE
+    } else {
+        IDLE_CLOSE_GRACE
+    };
     let _ = crate::http2::within(
-        CLOSE_GRACE,
+        grace,
         futures_lite::future::poll_fn(|cx| conn.poll_closed(cx)),
     )
     .await;
