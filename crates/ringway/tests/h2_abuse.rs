@@ -46,6 +46,12 @@ fn against_proxy(case: &str) {
             "the origin answered the abusive request: {report}"
         );
     }
+    if case == "settings-flood" || case == "ping-flood" {
+        // ringway ends the flood itself (GOAWAY ENHANCE_YOUR_CALM, counted as a request error)
+        // rather than only stop reading, as h2 alone would.
+        assert!(report.contains("\"closed\": true"), "{report}");
+        assert_eq!(stat_num(&proxy, "web", "FRONTEND", "ereq"), 1, "{report}");
+    }
     if case == "rapid-reset" {
         // What the attack multiplies is server work per stream.
         assert!(

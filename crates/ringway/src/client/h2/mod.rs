@@ -10,9 +10,10 @@
 //! The connection task takes every stream h2 has decoded before it yields, and the stream
 //! tasks run before it is polled again, so the responses of one read leave in one write.
 //! Limits (safe by default, docs/http2.md): concurrent streams, header list size (which also
-//! bounds CONTINUATION frames), resets (CVE-2023-44487), windows; a client past them gets
-//! GOAWAY and only its connection closes.
+//! bounds CONTINUATION frames), resets (CVE-2023-44487), windows, SETTINGS and PING floods
+//! (`flood`); a client past them gets GOAWAY and only its connection closes.
 
+mod flood;
 pub(crate) mod request;
 mod stream_io;
 
@@ -34,6 +35,7 @@ use ringway_net::Socket;
 use ringway_tls::NetStream;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
+use crate::client::h2::flood::FloodWatch;
 use crate::client::session::{Session, SessionInfo, SessionPhase, MAX_PRIVATE_CONNS};
 use crate::client::transport::ClientIo;
 use crate::process::shard::ShardCtx;
@@ -86,7 +88,13 @@ pub(crate) async fn serve(
     // timer below, not by a socket read timeout; a client that stops reading, by the write one.
     let _ = stream.io().set_read_timeout(None);
     let _ = stream.io().set_write_timeout(Some(timeouts.client));
-    let io = Prefixed { prefix, io: stream };
+    let flooded = Rc::new(Cell::new(false));
+    let io = Watched {
+        prefix,
+        io: stream,
+        watch: FloodWatch::new(),
+        flooded: flooded.clone(),
+    };
     let handshake = Builder::new()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .max_header_list_size(u32::try_from(ctx.limits.max_head).unwrap_or(u32::MAX))
@@ -103,6 +111,7 @@ pub(crate) async fn serve(
     let shared = Rc::new(Streams::default());
     let mut idle_timer: Option<Pin<Box<dyn Future<Output = ()>>>> = None;
     let mut goaway = false;
+    let mut calmed = false;
     let mut first = true;
     loop {
         let next = futures_lite::future::poll_fn(|cx| {
@@ -110,8 +119,17 @@ pub(crate) async fn serve(
                 conn.graceful_shutdown();
                 goaway = true;
             }
+            if flooded.get() && !calmed {
+                conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                calmed = true;
+            }
             if let Poll::Ready(accepted) = conn.poll_accept(cx) {
                 return Poll::Ready(Some(accepted));
+            }
+            if flooded.get() && !calmed {
+                // The flood was seen in this poll's reads: poll again to send the GOAWAY.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             if shared.open.get() > 0 {
                 origin.info.phase.set(SessionPhase::Busy);
@@ -164,6 +182,14 @@ pub(crate) async fn serve(
                 break;
             }
         }
+    }
+    if calmed {
+        let frontend = &ctx.process.config.frontends[origin.info.frontend];
+        ctx.counters.frontends[origin.info.frontend].ereq.inc();
+        ctx.process.log.warning(format_args!(
+            "{} {} session {:#x}: HTTP/2 SETTINGS/PING flood: GOAWAY ENHANCE_YOUR_CALM",
+            frontend.name, origin.info.peer, origin.info.id
+        ));
     }
     // With streams still open they get CLOSE_GRACE to finish; without, only the flush of the
     // GOAWAY (h2 would otherwise wait for the client to answer its PING).
@@ -275,28 +301,39 @@ fn log_connection_error(ctx: &ShardCtx, origin: &Origin, error: &h2::Error) {
     ));
 }
 
-/// A stream whose first bytes were already read (the preface, seen by the HTTP/1.1 reader).
-struct Prefixed<T> {
+/// The client connection as h2 reads it: the bytes the HTTP/1.1 reader already took (the
+/// preface) first, every byte shown to the flood watch.
+struct Watched<T> {
     prefix: Bytes,
     io: T,
+    watch: FloodWatch,
+    /// Set once the watch saw a flood; the connection task reads it.
+    flooded: Rc<Cell<bool>>,
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if !self.prefix.is_empty() {
-            let taken = self.prefix.len().min(buf.len());
-            buf[..taken].copy_from_slice(&self.prefix.split_to(taken));
-            return Poll::Ready(Ok(taken));
+        let this = &mut *self;
+        let read = if this.prefix.is_empty() {
+            std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?
+        } else {
+            let taken = this.prefix.len().min(buf.len());
+            buf[..taken].copy_from_slice(&this.prefix.split_to(taken));
+            taken
+        };
+        this.watch.observe(&buf[..read]);
+        if this.watch.flooded() {
+            this.flooded.set(true);
         }
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        Poll::Ready(Ok(read))
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
