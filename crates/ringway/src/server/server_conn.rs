@@ -106,6 +106,42 @@ pub(crate) fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }
 
+/// A new connection to a server, ready for requests: TCP (options set), the PROXY protocol
+/// header when given, then the TLS handshake sending `sni` when the server has TLS (counted in
+/// its TLS counters). For HTTP/1.1 connections and HTTP/2 ones (`server::h2`) alike.
+pub(crate) async fn open_stream(
+    ctx: &ShardCtx,
+    backend: usize,
+    server: usize,
+    sni: Option<&str>,
+    proxy_header: Option<&[u8]>,
+) -> io::Result<Stream> {
+    let config = &ctx.process.config.backends[backend];
+    let counters = &ctx.counters.servers[backend][server];
+    let mut socket =
+        Socket::connect(config.servers[server].address, config.timeouts.connect).await?;
+    socket.set_nodelay(true)?;
+    if config.tcp_keepalive.server {
+        crate::process::set_keepalive(&socket, &config.tcp_keepalive)?;
+    }
+    if let Some(header) = proxy_header {
+        send_server_header(&mut socket, header, config.timeouts.connect).await?;
+    }
+    match &ctx.tls_connectors[backend][server] {
+        None => Ok(Stream::plain(socket)),
+        Some(tls) => match tls::connect(socket, tls, sni, config.timeouts.connect).await {
+            Ok(stream) => {
+                counters.tls.record(stream.resumed());
+                Ok(stream)
+            }
+            Err(error) => {
+                counters.tls.failed.inc();
+                Err(error)
+            }
+        },
+    }
+}
+
 impl ServerConn {
     /// Opens a new connection to a server (with its PROXY protocol header when given, then its
     /// TLS handshake, sending `sni`), counting the attempt (`connect`) and a failure (`econ`).
@@ -120,9 +156,7 @@ impl ServerConn {
         proxy_header: Option<&[u8]>,
     ) -> io::Result<ServerConn> {
         let process = &ctx.process;
-        let config = &process.config.backends[backend];
-        let counters = &ctx.counters.servers[backend][server];
-        counters.connect.inc();
+        ctx.counters.servers[backend][server].connect.inc();
         // Counted as used from the attempt on, as HAProxy's `srv_use_conn` in `connect_server`:
         // connections still connecting (a TLS handshake takes a while) are part of the need
         // the keep-on-release estimate sees. A failure releases the slot.
@@ -134,32 +168,7 @@ impl ServerConn {
             pool,
             counted: !private,
         };
-        let mut stream =
-            match Socket::connect(config.servers[server].address, config.timeouts.connect).await {
-                Ok(stream) => stream,
-                Err(error) => return Err(error),
-            };
-        stream.set_nodelay(true)?;
-        if config.tcp_keepalive.server {
-            crate::process::set_keepalive(&stream, &config.tcp_keepalive)?;
-        }
-        if let Some(header) = proxy_header {
-            let sent = send_server_header(&mut stream, header, config.timeouts.connect).await;
-            sent?;
-        }
-        let stream = match &ctx.tls_connectors[backend][server] {
-            None => Stream::plain(stream),
-            Some(tls) => match tls::connect(stream, tls, sni, config.timeouts.connect).await {
-                Ok(stream) => {
-                    counters.tls.record(stream.resumed());
-                    stream
-                }
-                Err(error) => {
-                    counters.tls.failed.inc();
-                    return Err(error);
-                }
-            },
-        };
+        let stream = open_stream(ctx, backend, server, sni, proxy_header).await?;
         Ok(ServerConn {
             stream,
             dup: None,

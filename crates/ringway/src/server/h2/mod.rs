@@ -26,12 +26,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use ringway_net::Socket;
 use ringway_pool::ReuseMode;
-use ringway_tls::NetStream;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
 use crate::process::shard::ShardCtx;
+use crate::server::server_conn::open_stream;
 use crate::tls;
 pub use stream_io::ServerStream;
 
@@ -234,27 +233,8 @@ async fn connect(ctx: &Rc<ShardCtx>, backend: usize, server: usize) -> io::Resul
     let config = &ctx.process.config.backends[backend];
     let counters = &ctx.counters.servers[backend][server];
     counters.connect.inc();
-    let socket = Socket::connect(config.servers[server].address, config.timeouts.connect).await?;
-    socket.set_nodelay(true)?;
-    if config.tcp_keepalive.server {
-        crate::process::set_keepalive(&socket, &config.tcp_keepalive)?;
-    }
-    let stream = match &ctx.tls_connectors[backend][server] {
-        None => NetStream::plain(socket),
-        Some(connector) => {
-            let sni = tls::request_sni(&config.servers[server], "");
-            match tls::connect(socket, connector, sni, config.timeouts.connect).await {
-                Ok(stream) => {
-                    counters.tls.record(stream.resumed());
-                    stream
-                }
-                Err(error) => {
-                    counters.tls.failed.inc();
-                    return Err(error);
-                }
-            }
-        }
-    };
+    let sni = tls::request_sni(&config.servers[server], "");
+    let stream = open_stream(ctx, backend, server, sni, None).await?;
     let _ = stream.io().set_write_timeout(Some(config.timeouts.server));
     let handshake = h2::client::Builder::new()
         .enable_push(false)
