@@ -2,7 +2,10 @@
 //! Taken once per connection and grown only for heads larger than the initial size, so the
 //! request path does not allocate. A buffer that kept its initial size goes back to a
 //! per-thread free list when its connection ends: a connection per request (`Connection:
-//! close` clients) would otherwise zero two fresh 16 KiB buffers every time.
+//! close` clients) would otherwise zero two fresh 16 KiB buffers every time. A buffer grown to
+//! its limit (to relay a large body in large reads) goes to a smaller list of its own, from
+//! which the next growth takes it: a keep-alive connection gives its buffers back between
+//! requests, and a 64 KiB response would otherwise zero a fresh 64 KiB buffer every time.
 
 use std::cell::RefCell;
 
@@ -10,8 +13,12 @@ use std::cell::RefCell;
 /// with 100 streams in flight holds 200 buffers).
 const FREE_BUFFERS: usize = 1024;
 
+/// Grown buffers kept per thread.
+const FREE_GROWN: usize = 64;
+
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static FREE_GROWN_LIST: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
 pub struct IoBuf {
@@ -83,8 +90,25 @@ impl IoBuf {
     /// Grows the buffer to its limit (its content stays), for relaying a large body in fewer
     /// reads and writes.
     pub fn grow_to_limit(&mut self) {
-        if self.buf.len() < self.limit {
-            self.buf.resize(self.limit, 0);
+        if self.buf.len() >= self.limit {
+            return;
+        }
+        let limit = self.limit;
+        let grown = FREE_GROWN_LIST.with(|free| {
+            let mut free = free.borrow_mut();
+            let at = free.iter().rposition(|buf| buf.len() == limit)?;
+            Some(free.swap_remove(at))
+        });
+        match grown {
+            Some(mut grown) => {
+                // The pending bytes move to the front of the larger buffer.
+                let pending = self.end - self.start;
+                grown[..pending].copy_from_slice(&self.buf[self.start..self.end]);
+                let small = std::mem::replace(&mut self.buf, grown);
+                (self.start, self.end) = (0, pending);
+                give_to(&FREE, small, self.initial, FREE_BUFFERS);
+            }
+            None => self.buf.resize(limit, 0),
         }
     }
 
@@ -114,19 +138,33 @@ impl Drop for IoBuf {
 impl IoBuf {
     /// Puts the buffer on the free list if it kept its initial size (a grown one is freed).
     fn give_back(&mut self) {
-        if self.buf.len() != self.initial {
-            self.buf = Vec::new();
-            return;
-        }
         let buf = std::mem::take(&mut self.buf);
-        // A thread being torn down has no free list left: the buffer is just freed.
-        let _ = FREE.try_with(|free| {
-            let mut free = free.borrow_mut();
-            if free.len() < FREE_BUFFERS {
-                free.push(buf);
-            }
-        });
+        if buf.len() == self.limit && self.limit != self.initial {
+            give_to(&FREE_GROWN_LIST, buf, self.limit, FREE_GROWN);
+        } else {
+            give_to(&FREE, buf, self.initial, FREE_BUFFERS);
+        }
     }
+}
+
+/// Puts `buf` on a thread's free list if it has length `size` and the list has room (else it
+/// is freed).
+fn give_to(
+    list: &'static std::thread::LocalKey<RefCell<Vec<Vec<u8>>>>,
+    buf: Vec<u8>,
+    size: usize,
+    room: usize,
+) {
+    if buf.len() != size {
+        return;
+    }
+    // A thread being torn down has no free list left: the buffer is just freed.
+    let _ = list.try_with(|free| {
+        let mut free = free.borrow_mut();
+        if free.len() < room {
+            free.push(buf);
+        }
+    });
 }
 
 #[cfg(test)]
@@ -153,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn a_buffer_of_its_initial_size_is_reused_and_a_grown_one_is_not() {
+    fn a_buffer_of_its_initial_size_is_reused_and_a_grown_one_serves_the_next_growth() {
         let mut first = IoBuf::new(64, 128);
         let address = first.spare().as_ptr();
         drop(first);
@@ -164,8 +202,15 @@ mod tests {
 
         second.filled(64);
         assert_eq!(second.spare().len(), 64, "grown to 128");
-        drop(second);
+        let grown = second.data().as_ptr();
+        second.release();
         let kept = FREE.with(|free| free.borrow().iter().filter(|buf| buf.len() == 64).count());
-        assert_eq!(kept, 0, "the grown buffer was freed, not kept");
+        assert_eq!(kept, 0, "the grown buffer is not an initial one");
+        let mut third = IoBuf::new(64, 128);
+        third.spare()[..3].copy_from_slice(b"abc");
+        third.filled(3);
+        third.grow_to_limit();
+        assert_eq!(third.data(), b"abc", "pending bytes kept");
+        assert_eq!(third.data().as_ptr(), grown, "the grown buffer, taken back");
     }
 }
