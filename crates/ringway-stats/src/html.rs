@@ -150,6 +150,36 @@ fn server_row(out: &mut String, name: &str, st: &ServerTotals) {
     );
 }
 
+/// HTTP/2 servers (`proto = "h2"`): requests ride streams, so connections and streams are
+/// told apart; only the servers with HTTP/2 activity, and only if the backend has one.
+fn h2_table(out: &mut String, names: &[&str], servers: &[ServerTotals]) {
+    let h2 = |st: &ServerTotals| st.counters.h2_conns + st.counters.h2_streams_max > 0;
+    if !servers.iter().any(h2) {
+        return;
+    }
+    out.push_str(
+        "<table><tr><th class=l>HTTP/2 server</th><th>connections open</th>\
+         <th>streams now</th><th>streams at most</th><th>requests per new connection</th></tr>\n",
+    );
+    for (name, st) in names.iter().zip(servers).filter(|(_, st)| h2(st)) {
+        let c = &st.counters;
+        let per_conn = if c.connect == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}", c.stot as f64 / c.connect as f64)
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td class=l>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{per_conn}</td></tr>",
+            escape(name),
+            c.h2_conns,
+            c.h2_streams,
+            c.h2_streams_max,
+        );
+    }
+    out.push_str("</table>\n");
+}
+
 /// Why connections closed and how many requests they carried, one row per server; only the
 /// reasons seen on some server of the backend get a column.
 fn closes_table(out: &mut String, names: &[&str], servers: &[ServerTotals]) {
@@ -227,6 +257,7 @@ fn backends(out: &mut String, layout: &Layout, t: &crate::totals::Totals) {
         }
         out.push_str("</table>\n");
         let names: Vec<&str> = info.servers.iter().map(|s| s.name.as_str()).collect();
+        h2_table(out, &names, &bt.servers);
         closes_table(out, &names, &bt.servers);
     }
 }
@@ -324,5 +355,28 @@ mod tests {
         assert!(page.contains("<tr class=maint>"));
         assert!(page.contains("<td class=\"l maint\">MAINT</td>"));
         assert!(page.ends_with("</html>\n"));
+        assert!(
+            !page.contains("HTTP/2 server"),
+            "no HTTP/2 table without HTTP/2"
+        );
+    }
+
+    #[test]
+    fn http_2_servers_show_connections_and_streams() {
+        let layout = sample_layout(1, limits(-1, 5_000));
+        let shards = all_shards(&layout);
+        let s1 = &shards[0].servers[0][0];
+        s1.connect.add(2);
+        s1.stot.add(50);
+        s1.h2_conns.inc();
+        for _ in 0..3 {
+            s1.h2_streams.inc();
+        }
+        s1.h2_streams.dec();
+        let page = render_stats_html(&layout, &shards, false, &StuckSessions::default());
+        assert!(
+            page.contains("<td>1</td><td>2</td><td>3</td><td>25.0</td></tr>"),
+            "{page}"
+        );
     }
 }
