@@ -156,3 +156,44 @@ impl Tools {
         run.report
     }
 }
+
+/// One `#[test]` per abuse case, each calling `$run(case)`, and `CASES`, the list the
+/// script must run exactly (checked by each crate's `the_script_runs_exactly_these_cases`).
+/// One list for every crate that runs the cases.
+#[macro_export]
+macro_rules! abuse_cases {
+    ($run:path) => {
+        $crate::abuse_cases!($run;
+            normal_request_control => "normal",
+            rapid_reset => "rapid-reset",
+            continuation_flood => "continuation-flood",
+            settings_flood => "settings-flood",
+            ping_flood => "ping-flood",
+            too_many_concurrent_streams => "too-many-streams",
+            oversized_header_list => "oversized-headers",
+            hpack_bomb => "hpack-bomb",
+            window_update_overflow_connection => "window-update-overflow",
+            window_update_overflow_stream => "window-update-overflow-stream",
+            data_beyond_the_window => "data-beyond-window",
+            invalid_preface => "invalid-preface",
+            header_value_with_crlf => "header-crlf",
+            header_value_with_nul => "header-nul",
+            uppercase_header_name => "uppercase-header",
+            connection_specific_header => "connection-header",
+            transfer_encoding_header => "transfer-encoding",
+            missing_path => "missing-path",
+            missing_method => "missing-method",
+            content_length_above_data => "content-length-short",
+            content_length_below_data => "content-length-long",
+        );
+    };
+    ($run:path; $($test:ident => $case:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                $run($case);
+            }
+        )*
+        const CASES: &[&str] = &[$($case),*];
+    };
+}

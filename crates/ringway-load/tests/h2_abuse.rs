@@ -43,44 +43,9 @@ fn against_origin(case: &str) {
     });
 }
 
-/// One test per case; `the_script_runs_exactly_these_cases` keeps the list
-/// equal to the script's.
-macro_rules! cases {
-    ($($test:ident => $case:literal,)*) => {
-        $(
-            #[test]
-            fn $test() {
-                against_origin($case);
-            }
-        )*
-
-        const CASES: &[&str] = &[$($case),*];
-    };
-}
-
-cases! {
-    normal_request_control => "normal",
-    rapid_reset => "rapid-reset",
-    continuation_flood => "continuation-flood",
-    settings_flood => "settings-flood",
-    ping_flood => "ping-flood",
-    too_many_concurrent_streams => "too-many-streams",
-    oversized_header_list => "oversized-headers",
-    hpack_bomb => "hpack-bomb",
-    window_update_overflow_connection => "window-update-overflow",
-    window_update_overflow_stream => "window-update-overflow-stream",
-    data_beyond_the_window => "data-beyond-window",
-    invalid_preface => "invalid-preface",
-    header_value_with_crlf => "header-crlf",
-    header_value_with_nul => "header-nul",
-    uppercase_header_name => "uppercase-header",
-    connection_specific_header => "connection-header",
-    transfer_encoding_header => "transfer-encoding",
-    missing_path => "missing-path",
-    missing_method => "missing-method",
-    content_length_above_data => "content-length-short",
-    content_length_below_data => "content-length-long",
-}
+// One test per case, from the list shared with every crate that runs the cases
+// (`tests/h2/runner.rs`); `the_script_runs_exactly_these_cases` keeps it equal to the script's.
+abuse_cases!(against_origin);
 
 #[test]
 fn the_script_runs_exactly_these_cases() {
