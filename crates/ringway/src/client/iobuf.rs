@@ -6,8 +6,14 @@
 //! its limit (to relay a large body in large reads) goes to a smaller list of its own, from
 //! which the next growth takes it: a keep-alive connection gives its buffers back between
 //! requests, and a 64 KiB response would otherwise zero a fresh 64 KiB buffer every time.
+//! The buffers heads are written into ([`HeadBuf`]) are recycled the same way: an HTTP/2
+//! stream is a session of its own, and a keep-alive connection gives them back between
+//! requests.
 
 use std::cell::RefCell;
+use std::ops::{Deref, DerefMut};
+
+use bytes::BytesMut;
 
 /// Buffers kept per thread for the next connections (or HTTP/2 streams: a client connection
 /// with 100 streams in flight holds 200 buffers).
@@ -16,8 +22,13 @@ const FREE_BUFFERS: usize = 1024;
 /// Grown buffers kept per thread.
 const FREE_GROWN: usize = 64;
 
+/// A head buffer's size when new; one grown past `HEAD_KEPT` is freed rather than kept.
+const HEAD_INITIAL: usize = 1024;
+const HEAD_KEPT: usize = 16 * 1024;
+
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static FREE_HEADS: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
     static FREE_GROWN_LIST: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -167,6 +178,52 @@ fn give_to(
     });
 }
 
+/// A buffer a head is written into, taken from the thread's free list on first write and
+/// given back when released or dropped.
+#[derive(Default)]
+pub struct HeadBuf(BytesMut);
+
+impl HeadBuf {
+    /// Gives the memory back until the next write.
+    pub fn release(&mut self) {
+        let mut buf = std::mem::take(&mut self.0);
+        if (HEAD_INITIAL..=HEAD_KEPT).contains(&buf.capacity()) {
+            buf.clear();
+            let _ = FREE_HEADS.try_with(|free| {
+                let mut free = free.borrow_mut();
+                if free.len() < FREE_BUFFERS {
+                    free.push(buf);
+                }
+            });
+        }
+    }
+}
+
+impl Deref for HeadBuf {
+    type Target = BytesMut;
+
+    fn deref(&self) -> &BytesMut {
+        &self.0
+    }
+}
+
+impl DerefMut for HeadBuf {
+    fn deref_mut(&mut self) -> &mut BytesMut {
+        if self.0.capacity() == 0 {
+            self.0 = FREE_HEADS
+                .with(|free| free.borrow_mut().pop())
+                .unwrap_or_else(|| BytesMut::with_capacity(HEAD_INITIAL));
+        }
+        &mut self.0
+    }
+}
+
+impl Drop for HeadBuf {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +269,19 @@ mod tests {
         third.grow_to_limit();
         assert_eq!(third.data(), b"abc", "pending bytes kept");
         assert_eq!(third.data().as_ptr(), grown, "the grown buffer, taken back");
+    }
+
+    #[test]
+    fn a_head_buffer_is_taken_on_first_write_and_given_back_empty() {
+        let mut first = HeadBuf::default();
+        assert_eq!(first.capacity(), 0, "nothing held before a write");
+        first.extend_from_slice(b"GET / HTTP/1.1\r\n");
+        let address = first.as_ptr();
+        first.release();
+        assert_eq!(first.capacity(), 0);
+        let mut second = HeadBuf::default();
+        second.extend_from_slice(b"x");
+        assert_eq!(second.as_ptr(), address, "taken from the free list");
+        assert_eq!(&second[..], b"x", "no bytes from its last use");
     }
 }

@@ -9,7 +9,6 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use bytes::BytesMut;
 use futures_lite::AsyncReadExt;
 use ringway_http::{
     parse_request, write_error_response, ForwardHeaders, Forwarding, HttpError, RequestHead,
@@ -19,7 +18,7 @@ use ringway_net::Socket;
 use crate::client::exchange::{Marks, Outcome};
 use crate::client::forward::{tunnel, TunnelTimeouts};
 use crate::client::h2::PREFACE;
-use crate::client::iobuf::IoBuf;
+use crate::client::iobuf::{HeadBuf, IoBuf};
 use crate::client::proxy_protocol::{read_client_header, ClientAddrs};
 use crate::client::transport::{ClientIo, ClientStream, Transport};
 use crate::error::{is_timeout, ProxyError};
@@ -138,9 +137,9 @@ pub(crate) struct Session {
     /// Bytes from the server not yet forwarded.
     pub sbuf: IoBuf,
     /// The request head to send to the server (kept intact for a retry).
-    pub to_server: BytesMut,
+    pub to_server: HeadBuf,
     /// Response heads (and small bodies) for the client.
-    pub to_client: BytesMut,
+    pub to_client: HeadBuf,
     /// Server connections owned by this session (never mode, NTLM).
     pub private: Vec<ServerConn>,
     /// Requests completed on this client connection.
@@ -361,8 +360,8 @@ impl Session {
             request_host: String::new(),
             cbuf: IoBuf::new(request_buffer, head_limit.max(BUFFER_SIZE)),
             sbuf: IoBuf::new(BUFFER_SIZE, head_limit.max(BUFFER_SIZE)),
-            to_server: BytesMut::with_capacity(1024),
-            to_client: BytesMut::with_capacity(1024),
+            to_server: HeadBuf::default(),
+            to_client: HeadBuf::default(),
             private: Vec::new(),
             requests: 0,
             log: RequestLog::for_frontend(ctx, frontend, accepted),
@@ -411,8 +410,8 @@ impl Session {
         }
     }
 
-    /// Serves the one request of an HTTP/2 stream, whose HTTP/1.1 head is `head`.
-    pub(crate) async fn serve_stream(&mut self, head: &[u8]) {
+    /// Takes the HTTP/1.1 head of an HTTP/2 stream's request, as if the client had sent it.
+    pub(crate) fn put_stream_head(&mut self, head: &[u8]) {
         if head.len() > self.cbuf.spare().len() {
             // A head past the limit is cut, and so answered as too large.
             self.cbuf.grow_to_limit();
@@ -421,6 +420,10 @@ impl Session {
         let taken = head.len().min(spare.len());
         spare[..taken].copy_from_slice(&head[..taken]);
         self.cbuf.filled(taken);
+    }
+
+    /// Serves the one request of an HTTP/2 stream, whose head was put first.
+    pub(crate) async fn serve_stream(&mut self) {
         match self.read_head().await {
             Ok(Incoming::Request(head)) => {
                 // A stream has no upgrade: a 101 from the server ends it.
@@ -531,9 +534,8 @@ impl Session {
                 // unexpected_data) are stale: the next exchange clears them anyway.
                 self.sbuf.clear();
                 self.sbuf.release();
-                // Freed too: the next request allocates what its heads need.
-                self.to_server = BytesMut::new();
-                self.to_client = BytesMut::new();
+                self.to_server.release();
+                self.to_client.release();
                 match self.client.io().readable().await {
                     Ok(()) => {}
                     Err(_) => return Ok(Incoming::Closed),

@@ -93,6 +93,19 @@ impl BodyOut {
     /// Sends body bytes without their HTTP/1.1 framing, whatever the window (h2 holds what
     /// does not fit); returns how many of `data` it took.
     pub fn queue(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.queue_from(data, None)
+    }
+
+    /// As [`BodyOut::queue`], for bytes already in a `Bytes`: sent without a copy.
+    pub fn queue_shared(&mut self, data: Bytes) -> io::Result<usize> {
+        self.queue_from(&data, Some(&data))
+    }
+
+    /// `shared`: the `Bytes` that `data` is in, if any.
+    fn queue_from(&mut self, data: &[u8], shared: Option<&Bytes>) -> io::Result<usize> {
+        let own = |part: &[u8]| {
+            shared.map_or_else(|| Bytes::copy_from_slice(part), |all| all.slice_ref(part))
+        };
         if self.ended {
             return Ok(data.len());
         }
@@ -101,11 +114,7 @@ impl BodyOut {
             Framing::Length(left) => {
                 let taken = data.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
                 *left -= taken as u64;
-                (
-                    Bytes::copy_from_slice(&data[..taken]),
-                    data.len(),
-                    *left == 0,
-                )
+                (own(&data[..taken]), data.len(), *left == 0)
             }
             Framing::Chunked(framer, scratch) => {
                 scratch.clear();
@@ -121,7 +130,7 @@ impl BodyOut {
                     framer.is_done(),
                 )
             }
-            Framing::UntilClose => (Bytes::copy_from_slice(data), data.len(), false),
+            Framing::UntilClose => (own(data), data.len(), false),
         };
         match trailers {
             // The trailer section ends the stream: HEADERS after the last DATA.

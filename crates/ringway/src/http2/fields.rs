@@ -3,8 +3,19 @@
 //! against request smuggling through a downgrade), and trailers written as the end of a
 //! chunked body.
 
-use bytes::{BufMut, BytesMut};
+use std::cell::RefCell;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::InvalidHeaderName;
 use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// Names kept per thread (see [`header_name`]).
+const NAMES_KEPT: usize = 32;
+
+thread_local! {
+    /// The last names met, the oldest replaced first (its slot at `.1`).
+    static NAMES: RefCell<(Vec<HeaderName>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+}
 
 /// Fields that only make sense on one HTTP/1.1 connection.
 pub const CONNECTION_SPECIFIC: [&str; 5] = [
@@ -74,10 +85,12 @@ pub struct BodyFields {
 }
 
 /// Copies an HTTP/1.1 head's fields into HTTP/2 fields, less the hop-by-hop ones and those
-/// `skip` refuses (name, value); says how the body is framed.
+/// `skip` refuses (name, value); says how the body is framed. With `shared`, the bytes the
+/// head was parsed from, the values are slices of it rather than copies (no allocation each).
 pub fn copy_fields(
     fields: &[httparse::Header<'_>],
     skip: impl Fn(&str, &[u8]) -> bool,
+    shared: Option<&Bytes>,
     into: &mut HeaderMap,
 ) -> BodyFields {
     let named = connection_tokens(fields);
@@ -98,14 +111,38 @@ pub fn copy_fields(
                 .ok()
                 .and_then(|value| value.trim().parse::<u64>().ok());
         }
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(field.value),
-        ) {
+        let value = match shared {
+            Some(head) => HeaderValue::from_maybe_shared(head.slice_ref(field.value)),
+            None => HeaderValue::from_bytes(field.value),
+        };
+        if let (Ok(name), Ok(value)) = (header_name(name.as_bytes()), value) {
             into.append(name, value);
         }
     }
     body
+}
+
+/// The field name `name`. A name outside `http`'s standard ones is a new allocation each
+/// time it is parsed, and a server sends the same few names in every response: the last
+/// names met are kept per thread and cloned (a reference count).
+pub fn header_name(name: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
+    NAMES.with_borrow_mut(|(kept, oldest)| {
+        let known = kept.iter().find(|known| {
+            known.as_str().len() == name.len()
+                && known.as_str().as_bytes().eq_ignore_ascii_case(name)
+        });
+        if let Some(known) = known {
+            return Ok(known.clone());
+        }
+        let parsed = HeaderName::from_bytes(name)?;
+        if kept.len() < NAMES_KEPT {
+            kept.push(parsed.clone());
+        } else {
+            kept[*oldest] = parsed.clone();
+            *oldest = (*oldest + 1) % NAMES_KEPT;
+        }
+        Ok(parsed)
+    })
 }
 
 /// Whether a chunked `transfer-encoding` value.
@@ -135,6 +172,19 @@ mod tests {
         trailers.insert("x-sum", HeaderValue::from_static("42"));
         write_last_chunk(Some(&trailers), &mut out).unwrap();
         assert_eq!(&out[..], b"0\r\nx-sum: 42\r\n\r\n");
+    }
+
+    #[test]
+    fn names_are_kept_and_compared_without_case() {
+        let first = header_name(b"X-Request-Id").unwrap();
+        assert_eq!(first.as_str(), "x-request-id");
+        assert_eq!(header_name(b"x-request-ID").unwrap(), first);
+        assert!(header_name(b"bad name").is_err());
+        for rank in 0..2 * NAMES_KEPT {
+            let name = format!("x-n{rank}");
+            assert_eq!(header_name(name.as_bytes()).unwrap().as_str(), name);
+        }
+        NAMES.with_borrow(|(kept, _)| assert_eq!(kept.len(), NAMES_KEPT, "bounded"));
     }
 
     #[test]

@@ -42,6 +42,11 @@ use crate::process::shard::ShardCtx;
 use crate::server::server_conn::ServerConn;
 pub use stream_io::StreamIo;
 
+thread_local! {
+    /// Where a stream's request head is written as HTTP/1.1 before its session takes it.
+    static HEAD: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(1024));
+}
+
 /// The HTTP/2 connection preface a client sends first (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Streams a client may have open at once (HAProxy's `tune.h2.max-concurrent-streams`: 100).
@@ -224,34 +229,44 @@ async fn serve_stream(
     origin: Rc<Origin>,
     streams: Rc<Streams>,
     request: Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
+    respond: SendResponse<Bytes>,
 ) {
     let (parts, body) = request.into_parts();
-    let mut head = BytesMut::with_capacity(512);
     let end_stream = body.is_end_stream();
-    match request::write_head(&parts, end_stream, &mut head) {
-        Ok(framing) => {
-            let io = StreamIo::new(
-                body,
-                framing,
-                respond,
-                parts.method == http::Method::HEAD,
-                origin.local,
-                origin.tls,
-            );
-            let info = Rc::new(SessionInfo::for_stream(&ctx, &origin.info));
-            ctx.sessions.borrow_mut().insert(info.id, info.clone());
-            let mut session = Session::new(
-                &ctx,
-                &info,
-                origin.client_ip.clone(),
-                NetStream::plain(ClientIo::H2(Box::new(io))),
-                origin.local_port,
-                origin.proxied_local,
-            );
+    // The head goes through a buffer of the thread's into the session's own receive buffer.
+    let started = HEAD.with_borrow_mut(|head| {
+        head.clear();
+        let framing = match request::write_head(&parts, end_stream, head) {
+            Ok(framing) => framing,
+            Err(refusal) => return Err((refusal, respond)),
+        };
+        let io = StreamIo::new(
+            body,
+            framing,
+            respond,
+            parts.method == http::Method::HEAD,
+            origin.local,
+            origin.tls,
+        );
+        let info = Rc::new(SessionInfo::for_stream(&ctx, &origin.info));
+        let mut session = Session::new(
+            &ctx,
+            &info,
+            origin.client_ip.clone(),
+            NetStream::plain(ClientIo::H2(Box::new(io))),
+            origin.local_port,
+            origin.proxied_local,
+        );
+        session.put_stream_head(head);
+        Ok(session)
+    });
+    match started {
+        Ok(mut session) => {
+            let id = session.info.id;
+            ctx.sessions.borrow_mut().insert(id, session.info.clone());
             session.requests = origin.streams.replace(origin.streams.get() + 1);
             session.private = origin.private.take();
-            session.serve_stream(&head).await;
+            session.serve_stream().await;
             let mut private = origin.private.borrow_mut();
             for conn in session.private.drain(..) {
                 if private.len() < MAX_PRIVATE_CONNS {
@@ -263,9 +278,9 @@ async fn serve_stream(
             }
             drop(private);
             drop(session);
-            ctx.sessions.borrow_mut().remove(&info.id);
+            ctx.sessions.borrow_mut().remove(&id);
         }
-        Err(refusal) => {
+        Err((refusal, mut respond)) => {
             let frontend = &ctx.process.config.frontends[origin.info.frontend];
             ctx.counters.frontends[origin.info.frontend].ereq.inc();
             ctx.process.log.err(format_args!(

@@ -110,9 +110,8 @@ impl StreamIo {
 
     pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.response.get_mut() {
-            Reply::Head { head, .. } => {
-                head.extend_from_slice(buf);
-                self.start_response()?;
+            Reply::Head { .. } => {
+                self.start_response(buf)?;
                 Poll::Ready(Ok(buf.len()))
             }
             Reply::Body(body) => body.poll_write(cx, buf, &mut self.write_wait),
@@ -132,31 +131,43 @@ impl StreamIo {
         Ok(())
     }
 
-    /// Sends the response head once `head` holds all of it (skipping interim responses), and
-    /// the body bytes that came with it.
-    fn start_response(&mut self) -> io::Result<()> {
+    /// Sends the response head once it is whole (skipping interim responses), and the body
+    /// bytes that came with it. `buf`: the bytes the exchange writes now.
+    fn start_response(&mut self, buf: &[u8]) -> io::Result<()> {
+        let Reply::Head { head, .. } = self.response.get_mut() else {
+            return Ok(());
+        };
+        // The head nearly always comes in one write: one copy, which the field values and the
+        // first body bytes then share.
+        let mut bytes = if head.is_empty() {
+            Bytes::copy_from_slice(buf)
+        } else {
+            head.extend_from_slice(buf);
+            head.split().freeze()
+        };
         loop {
-            let Reply::Head { head, .. } = self.response.get_mut() else {
-                return Ok(());
-            };
             // Uninitialised slots: zeroing them per response would cost more than the parse.
             let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_FIELDS];
             let mut parsed = httparse::Response::new(&mut []);
             let head_len = match httparse::ParserConfig::default()
-                .parse_response_with_uninit_headers(&mut parsed, head, &mut fields)
+                .parse_response_with_uninit_headers(&mut parsed, &bytes, &mut fields)
             {
                 Ok(httparse::Status::Complete(len)) => len,
-                Ok(httparse::Status::Partial) => return Ok(()),
+                Ok(httparse::Status::Partial) => {
+                    if let Reply::Head { head, .. } = self.response.get_mut() {
+                        head.extend_from_slice(&bytes);
+                    }
+                    return Ok(());
+                }
                 Err(error) => return Err(io::Error::new(io::ErrorKind::InvalidData, error)),
             };
             let status = parsed.code.unwrap_or(502);
             if (100..200).contains(&status) {
                 // 100 Continue and other interim responses are not relayed to HTTP/2 clients.
-                head.advance(head_len);
+                bytes.advance(head_len);
                 continue;
             }
-            let (response, body) = translate(&parsed, status, self.head_request)?;
-            let rest = head.split_off(head_len).freeze();
+            let (response, body) = translate(&parsed, status, self.head_request, &bytes)?;
             let Reply::Head { mut respond, .. } =
                 std::mem::replace(self.response.get_mut(), Reply::Done)
             else {
@@ -170,9 +181,10 @@ impl StreamIo {
                 return Ok(());
             };
             let mut body = BodyOut::new(send, framing);
+            let rest = bytes.slice(head_len..);
             if !rest.is_empty() {
                 // What came with the head is queued whatever the window: at most a buffer.
-                body.queue(&rest)?;
+                body.queue_shared(rest)?;
             }
             if !body.is_ended() {
                 *self.response.get_mut() = Reply::Body(body);
@@ -193,12 +205,17 @@ fn translate(
     parsed: &httparse::Response<'_, '_>,
     status: u16,
     head_request: bool,
+    head: &Bytes,
 ) -> io::Result<(Response<()>, BodyKind)> {
     let mut response = Response::new(());
     *response.status_mut() = StatusCode::from_u16(status)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
-    let BodyFields { length, chunked } =
-        copy_fields(parsed.headers, |_, _| false, response.headers_mut());
+    let BodyFields { length, chunked } = copy_fields(
+        parsed.headers,
+        |_, _| false,
+        Some(head),
+        response.headers_mut(),
+    );
     let body = if head_request || status == 204 || status == 304 {
         BodyKind::None
     } else if chunked {

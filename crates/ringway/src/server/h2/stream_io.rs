@@ -183,7 +183,8 @@ fn translate(
         name.eq_ignore_ascii_case("host")
             || (name.eq_ignore_ascii_case("te") && !value.eq_ignore_ascii_case(b"trailers"))
     };
-    let BodyFields { length, chunked } = copy_fields(parsed.headers, skip, request.headers_mut());
+    let BodyFields { length, chunked } =
+        copy_fields(parsed.headers, skip, None, request.headers_mut());
     let body = if chunked {
         BodyKind::Chunked
     } else {
