@@ -4,6 +4,7 @@
 # always, with 50 clients that close after every request and 50 keep-alive clients.
 #
 #   bench/h2.sh                                   # ringway, HAProxy, nginx: 39 rows, about 5 min
+#   PROXIES="ringway haproxy h2floor" CLIENT_KINDS=h2-ka bench/h2.sh   # and the h2 crate's floor
 #   PROXIES=haproxy MODES=always DURATION=10 bench/h2.sh
 #   PROXIES="ringway haproxy" RINGWAY_BIN=/path/to/ringway bench/h2.sh
 #
@@ -41,6 +42,7 @@ MODES=${MODES:-safe aggressive always}
 SERVERS=${SERVERS:-h2 h1}
 CLIENT_KINDS=${CLIENT_KINDS:-h1-close h1-ka h2-ka}
 CLIENTS=${CLIENTS:-50}
+H2_STREAMS=${H2_STREAMS:-1} # h2load -m: streams at once per h2-ka client
 DURATION=${DURATION:-5}
 NCPU=$(nproc)
 LOAD_CPU=${LOAD_CPU:-0}
@@ -139,6 +141,15 @@ nginx_start() {
     read -ra PROXY_PIDS <<<"$(process_tree "$PROXY_MAIN")"
 }
 
+# The floor under any proxy built on the h2 crate: `ringway-load origin --h2` itself (h2 on a
+# glommio shard over ringway-net, answering at once), pinned where a proxy would be, with the
+# h2-ka clients straight on it. One row (PROXIES="... h2floor"), server and mode columns unused.
+h2floor_start() {
+    [ "$3" = h2-ka ] && [ "$1" = "${SERVERS%% *}" ] && [ "$2" = "${MODES%% *}" ] || return 1
+    proxy_exec h2floor "$BIN/ringway-load" origin --h2 --listen "127.0.0.1:$PROXY_PORT" \
+        --threads 1 --spin-rounds "$LOAD_SPIN"
+}
+
 # ---- ringway rows ---------------------------------------------------------------------------
 # ringway_row_config <server proto> <mode>: bench/lib.sh's ringway_config (one shard) with
 # `proto = "h2"` on the server for h2c servers. The h2c frontend needs no key: the preface is
@@ -163,7 +174,7 @@ proxy_stop() { stop_pid "$PROXY_MAIN"; PROXY_MAIN='' PROXY_PIDS=(); }
 load() { # <client kind>
     local out
     if [ "$1" = h2-ka ]; then
-        out=$(taskset -c "$LOAD_CPU" h2load -t 1 -c "$CLIENTS" -m 1 -D "$DURATION" \
+        out=$(taskset -c "$LOAD_CPU" h2load -t 1 -c "$CLIENTS" -m "$H2_STREAMS" -D "$DURATION" \
             "http://127.0.0.1:$PROXY_PORT/" 2>&1) || true
         sed -n 's/^requests: .* \([0-9]*\) succeeded, \([0-9]*\) failed.*/\1 \2/p' <<<"$out"
     else
