@@ -82,9 +82,9 @@ fn server_counters(s: &ServerSums) -> Value {
         "latency_us": histogram(&s.latency),
         "tls": tls(&s.tls),
         "h2": {
-            "connections": s.h2_conns,
-            "streams": s.h2_streams,
-            "max_streams": s.h2_streams_max,
+            "connections": s.h2.conns,
+            "streams": s.h2.streams,
+            "max_streams": s.h2.streams_max,
         },
     })
 }

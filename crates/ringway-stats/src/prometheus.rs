@@ -349,17 +349,17 @@ fn server_shard_metrics(out: &mut Out, rows: &[ServerShard]) {
         (
             "server_h2_connections",
             "HTTP/2 connections open to the server (proto h2).",
-            |s| s.h2_conns,
+            |s| s.h2.conns,
         ),
         (
             "server_h2_streams",
             "Streams in flight on the server's HTTP/2 connections.",
-            |s| s.h2_streams,
+            |s| s.h2.streams,
         ),
         (
             "server_h2_streams_max",
             "Most streams in flight at once on the server's HTTP/2 connections.",
-            |s| s.h2_streams_max,
+            |s| s.h2.streams_max,
         ),
     ];
     for (name, help, read) in h2_gauges {

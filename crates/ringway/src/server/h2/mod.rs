@@ -29,6 +29,7 @@ use h2::client::SendRequest;
 use ringway_pool::ReuseMode;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
+use crate::http2::frames::{Side, Tallied};
 use crate::process::shard::ShardCtx;
 use crate::server::server_conn::open_stream;
 use crate::tls;
@@ -137,8 +138,8 @@ impl Drop for StreamSlot {
             }
         }
         self.pool.counters.servers[self.backend][self.server]
-            .h2_streams
-            .dec();
+            .h2
+            .stream_ended();
         if self.first_of.is_some() && conn.owner.get() == self.first_of {
             conn.owner.set(None);
         }
@@ -211,7 +212,7 @@ fn take_stream(
     if conn.open.get() == 1 {
         ctx.h2_pools[backend][server].became_busy();
     }
-    ctx.counters.servers[backend][server].h2_streams.inc();
+    ctx.counters.servers[backend][server].h2.stream_began();
     let first_of = if own && conn.owner.get().is_none() {
         conn.owner.set(Some(client));
         (mode == ReuseMode::Safe).then_some(client)
@@ -241,7 +242,9 @@ async fn connect(ctx: &Rc<ShardCtx>, backend: usize, server: usize) -> io::Resul
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .max_header_list_size(u32::try_from(ctx.limits.max_head).unwrap_or(u32::MAX))
-        .handshake::<_, Bytes>(stream.compat());
+        .handshake::<_, Bytes>(
+            Tallied::new(stream, ctx.counters.clone(), Side::Server(backend, server)).compat(),
+        );
     let (send, connection) = match crate::http2::within(config.timeouts.connect, handshake).await {
         Some(Ok(pair)) => pair,
         Some(Err(error)) => return Err(io::Error::new(io::ErrorKind::ConnectionRefused, error)),
@@ -258,7 +261,6 @@ async fn connect(ctx: &Rc<ShardCtx>, backend: usize, server: usize) -> io::Resul
         idle_since: Cell::new(Instant::now()),
         idle_waker: RefCell::new(None),
     });
-    counters.h2_conns.inc();
     glommio::spawn_local(drive(
         ctx.clone(),
         backend,
@@ -308,7 +310,6 @@ where
     )
     .await;
     conn.retire();
-    ctx.counters.servers[backend][server].h2_conns.dec();
     ctx.h2_pools[backend][server]
         .conns
         .borrow_mut()
