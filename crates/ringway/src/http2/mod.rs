@@ -6,6 +6,7 @@
 //! bodies the same way ([`body`]) and bound their waits as a socket does ([`wait`]); both
 //! count their connections and frames ([`frames`]).
 
+pub(crate) mod abort;
 pub(crate) mod body;
 pub(crate) mod fields;
 pub(crate) mod frames;

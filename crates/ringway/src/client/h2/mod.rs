@@ -236,7 +236,7 @@ async fn serve_stream(
     let end_stream = body.is_end_stream();
     match request::write_head(&parts, end_stream, &mut head) {
         Ok(framing) => {
-            let io = StreamIo::new(
+            let mut io = StreamIo::new(
                 body,
                 framing,
                 respond,
@@ -245,6 +245,7 @@ async fn serve_stream(
                 origin.tls,
             );
             let info = Rc::new(SessionInfo::for_stream(&ctx, &origin.info));
+            io.abort_on(info.abort());
             ctx.sessions.borrow_mut().insert(info.id, info.clone());
             let mut session = Session::new(
                 &ctx,
