@@ -188,7 +188,9 @@ impl RawH2 {
     fn connect(addr: SocketAddr) -> RawH2 {
         let mut stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        stream
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .unwrap();
         let mut client = RawH2 { stream };
         client.send(SETTINGS, 0, 0, &[]);
         client
@@ -231,7 +233,12 @@ impl RawH2 {
 }
 
 fn error_code(payload: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([payload[at], payload[at + 1], payload[at + 2], payload[at + 3]])
+    u32::from_be_bytes([
+        payload[at],
+        payload[at + 1],
+        payload[at + 2],
+        payload[at + 3],
+    ])
 }
 
 #[test]
@@ -327,7 +334,10 @@ fn shutdown_session_resets_one_stream_and_both_connections_go_on() {
     });
     assert_eq!(stat_num(&proxy, "app", "s1", "h2_open_connections"), 1);
     assert_eq!(stat_num(&proxy, "app", "s1", "h2_backend_open_streams"), 0);
-    assert_eq!(stat_num(&proxy, "web", "FRONTEND", "h2_open_connections"), 1);
+    assert_eq!(
+        stat_num(&proxy, "web", "FRONTEND", "h2_open_connections"),
+        1
+    );
     assert_eq!(stat_num(&proxy, "web", "FRONTEND", "h2_rst_stream_resp"), 1);
     // Killed, not failed: no response error counted against the server.
     assert_eq!(stat_num(&proxy, "app", "s1", "eresp"), 0);
@@ -360,7 +370,11 @@ fn shutdown_session_of_an_http_1_1_client_resets_its_h2_server_stream() {
     // As for an HTTP/1.1 server: the client connection closes without a response.
     let mut received = Vec::new();
     let _ = client.read_to_end(&mut received);
-    assert!(received.is_empty(), "{}", String::from_utf8_lossy(&received));
+    assert!(
+        received.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
     // The server's stream is reset at once, not when its response would come (30 s).
     wait_until("s1's stream reset", || {
         stat_num(&proxy, "app", "s1", "h2_rst_stream_resp") == 1
