@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use common::*;
 use ringway::Proxy;
 use ringway_load::{Origin, OriginConfig};
-use support::{h2load, h2load_status_codes, tool};
+use support::{h2load, h2load_status_codes, tool, TempPath};
 
 const SETTINGS: u8 = 0x4;
 const HEADERS: u8 = 0x1;
@@ -40,6 +40,39 @@ fn h2_proxy(mode: &str, origin: SocketAddr) -> Proxy {
         &one_server(mode, "proto = \"h2\"\npool_purge_delay = \"60s\""),
         origin,
     )
+}
+
+/// As [`h2_proxy`], with an access log in `log`.
+fn h2_proxy_logged(mode: &str, origin: SocketAddr, log: &TempPath) -> Proxy {
+    proxy_from(&format!(
+        "[global]\nshards = 1\npin_shards = false\n\
+         [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         access_log = {}\n\
+         [[backend]]\nname = \"app\"\n{}",
+        log.toml(),
+        one_server(mode, "proto = \"h2\"\npool_purge_delay = \"60s\"")
+            .replace("{origin}", &origin.to_string())
+    ))
+}
+
+/// The access log line of `path`'s request, once written; its termination state (`%tsc`)
+/// must begin with `K`, killed by `shutdown session`.
+fn assert_killed_in_log(log: &TempPath, path: &str) {
+    let mut line = String::new();
+    wait_until("the access log line", || {
+        line = std::fs::read_to_string(log.path())
+            .unwrap_or_default()
+            .lines()
+            .find(|line| line.contains(path))
+            .unwrap_or_default()
+            .to_string();
+        !line.is_empty()
+    });
+    assert!(
+        line.split(' ')
+            .any(|word| word.len() == 4 && word.starts_with('K')),
+        "{line}"
+    );
 }
 
 /// `show servers conn app`'s first server line, by column name.
@@ -289,7 +322,8 @@ fn stream_session(proxy: &Proxy, not: &[String]) -> Option<String> {
 #[test]
 fn shutdown_session_resets_one_stream_and_both_connections_go_on() {
     let origin = h2_origin();
-    let proxy = h2_proxy("always", origin.addr());
+    let log = TempPath::new("h2-observe-raw.log");
+    let proxy = h2_proxy_logged("always", origin.addr(), &log);
     let mut client = RawH2::connect(frontend_addr(&proxy));
     // Stream 1 would wait 30 s for its response, far past the test's deadlines.
     client.get(1, "/slow?delay=30000", &[]);
@@ -349,12 +383,14 @@ fn shutdown_session_resets_one_stream_and_both_connections_go_on() {
     }
     assert_eq!(stat_num(&proxy, "app", "s1", "connect"), 1);
     assert_eq!(origin.stats().accepted, 1);
+    assert_killed_in_log(&log, "/slow?delay=30000");
 }
 
 #[test]
 fn shutdown_session_of_an_http_1_1_client_resets_its_h2_server_stream() {
     let origin = h2_origin();
-    let proxy = h2_proxy("always", origin.addr());
+    let log = TempPath::new("h2-observe-h1.log");
+    let proxy = h2_proxy_logged("always", origin.addr(), &log);
     let mut client = TcpStream::connect(frontend_addr(&proxy)).unwrap();
     client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     client
@@ -386,4 +422,5 @@ fn shutdown_session_of_an_http_1_1_client_resets_its_h2_server_stream() {
     assert_eq!(stat_num(&proxy, "app", "s1", "eresp"), 0);
     assert_eq!(get(frontend_addr(&proxy), "/?body=3").status, 200);
     assert_eq!(stat_num(&proxy, "app", "s1", "connect"), 1);
+    assert_killed_in_log(&log, "/slow?delay=30000");
 }
