@@ -139,6 +139,7 @@ impl StreamIo {
             } else {
                 Reason::INTERNAL_ERROR
             }),
+            Reply::Body(mut body) if self.read_wait.aborted() => body.cancel(),
             Reply::Body(mut body) => body.finish(),
         }
         Ok(())
