@@ -118,13 +118,24 @@ impl FrameScanner {
                 bytes = &bytes[taken..];
                 continue;
             }
-            let taken = (HEADER_LEN - self.header_len).min(bytes.len());
-            self.header[self.header_len..self.header_len + taken].copy_from_slice(&bytes[..taken]);
-            self.header_len += taken;
-            bytes = &bytes[taken..];
-            if self.header_len == HEADER_LEN {
-                self.header_len = 0;
-                let [a, b, c, kind, flags, ..] = self.header;
+            // A whole header in the bytes (the common case) is read in place.
+            let header = if self.header_len == 0 && bytes.len() >= HEADER_LEN {
+                let (header, rest) = bytes.split_at(HEADER_LEN);
+                bytes = rest;
+                Some([header[0], header[1], header[2], header[3], header[4]])
+            } else {
+                let taken = (HEADER_LEN - self.header_len).min(bytes.len());
+                self.header[self.header_len..self.header_len + taken]
+                    .copy_from_slice(&bytes[..taken]);
+                self.header_len += taken;
+                bytes = &bytes[taken..];
+                (self.header_len == HEADER_LEN).then(|| {
+                    self.header_len = 0;
+                    let [a, b, c, kind, flags, ..] = self.header;
+                    [a, b, c, kind, flags]
+                })
+            };
+            if let Some([a, b, c, kind, flags]) = header {
                 self.payload_left = u32::from_be_bytes([0, a, b, c]) as usize;
                 let frame = Frame {
                     kind,
