@@ -41,7 +41,7 @@ impl Session {
             let config = &self.ctx.process.config.backends[backend].servers[server];
             let tls = config.tls.is_some();
             let mut server_stream = ServerStream::new(slot, tls, config.address.to_string());
-            server_stream.abort_on(self.info.abort());
+            server_stream.abort_on(self.info.clone());
             let mut stream = NetStream::plain(server_stream);
             let target = Target {
                 stream: &mut stream,

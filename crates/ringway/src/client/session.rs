@@ -2,7 +2,7 @@
 //! close. Reads request heads (with the http-request and keep-alive timeouts), routes them,
 //! answers errors, and keeps the server connections that are private to it.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -23,7 +23,7 @@ use crate::client::iobuf::IoBuf;
 use crate::client::proxy_protocol::{read_client_header, ClientAddrs};
 use crate::client::transport::{ClientIo, ClientStream, Transport};
 use crate::error::{is_timeout, ProxyError};
-use crate::http2::abort::Abort;
+use crate::http2::abort::{Abort, Abortable};
 use crate::logging::access_log::RequestLog;
 use crate::process::shard::ShardCtx;
 use crate::server::persist::RequestPersist;
@@ -54,6 +54,13 @@ pub enum SessionPhase {
     Tunnel,
 }
 
+/// The session's HTTP/2 streams watch its abort (`shutdown session`).
+impl Abortable for SessionInfo {
+    fn abort(&self) -> &Abort {
+        &self.abort
+    }
+}
+
 /// What the shard and the control plane can see of a session.
 pub struct SessionInfo {
     pub id: u64,
@@ -75,8 +82,8 @@ pub struct SessionInfo {
     /// The client socket; -1 for an HTTP/2 stream, which shares its connection's.
     fd: i32,
     shut: Cell<bool>,
-    /// What `shutdown session` fires for the session's HTTP/2 streams, made by the first.
-    abort: OnceCell<Rc<Abort>>,
+    /// What `shutdown session` fires for the session's HTTP/2 streams.
+    abort: Abort,
 }
 
 impl SessionInfo {
@@ -96,22 +103,8 @@ impl SessionInfo {
                     libc::shutdown(server, libc::SHUT_RDWR);
                 }
             }
-            if let Some(abort) = self.abort.get() {
-                abort.fire();
-            }
+            self.abort.fire();
         }
-    }
-
-    /// The abort of the session's HTTP/2 streams (a stream of an HTTP/2 client, a request to
-    /// an HTTP/2 server), which have no socket to shut down.
-    pub fn abort(&self) -> &Rc<Abort> {
-        self.abort.get_or_init(|| {
-            let abort = Rc::new(Abort::default());
-            if self.is_shut() {
-                abort.fire();
-            }
-            abort
-        })
     }
 
     /// The session was shut down and is ending.
@@ -135,7 +128,7 @@ impl SessionInfo {
             h2_conn: Some(conn.id),
             fd: -1,
             shut: Cell::new(false),
-            abort: OnceCell::new(),
+            abort: Abort::default(),
         }
     }
 }
@@ -218,7 +211,7 @@ async fn serve_connection(
         h2_conn: None,
         fd: tcp.as_raw_fd(),
         shut: Cell::new(false),
-        abort: OnceCell::new(),
+        abort: Abort::default(),
     });
     let first = {
         let mut sessions = ctx.sessions.borrow_mut();

@@ -3,7 +3,8 @@
 //! of the connection. Instead the session fires its [`Abort`], and each wait of its streams
 //! ([`crate::http2::wait::Wait`]) fails at once with `ConnectionAborted`: the exchange ends as
 //! it does when an HTTP/1.1 socket is shut down, and its streams, dropped unfinished, are
-//! reset (RST_STREAM CANCEL) while their connections go on serving.
+//! reset (RST_STREAM CANCEL) while their connections go on serving. The abort lives in the
+//! session (no allocation per stream); the streams hold the session as an [`Abortable`].
 
 use std::cell::{Cell, RefCell};
 use std::task::{Context, Waker};
@@ -11,15 +12,15 @@ use std::task::{Context, Waker};
 #[derive(Default)]
 pub struct Abort {
     fired: Cell<bool>,
-    /// The tasks waiting on the session's streams (one in practice: the session's).
-    wakers: RefCell<Vec<Waker>>,
+    /// The task waiting on the session's streams: the session's own (one task drives them).
+    waker: RefCell<Option<Waker>>,
 }
 
 impl Abort {
     /// Fails every wait watching this, now and from now on.
     pub fn fire(&self) {
         self.fired.set(true);
-        for waker in self.wakers.take() {
+        if let Some(waker) = self.waker.take() {
             waker.wake();
         }
     }
@@ -30,9 +31,14 @@ impl Abort {
 
     /// The task of `cx` is woken when this fires.
     pub fn watch(&self, cx: &Context<'_>) {
-        let mut wakers = self.wakers.borrow_mut();
-        if !wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
+        let mut waker = self.waker.borrow_mut();
+        if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *waker = Some(cx.waker().clone());
         }
     }
+}
+
+/// What holds an [`Abort`]: the session a stream serves.
+pub trait Abortable {
+    fn abort(&self) -> &Abort;
 }

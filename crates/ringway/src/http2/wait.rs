@@ -1,6 +1,6 @@
 //! A bound on each wait of one direction of an HTTP/2 stream, as a socket's read or write
 //! timeout: armed when the direction has to wait, disarmed when it makes progress; failed at
-//! once by `shutdown session` ([`Abort`]).
+//! once by `shutdown session` (`http2::abort`).
 
 use std::cell::Cell;
 use std::future::Future;
@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::http2::abort::Abort;
+use crate::http2::abort::Abortable;
 
 #[derive(Default)]
 pub struct Wait {
@@ -18,7 +18,7 @@ pub struct Wait {
     restart: Cell<bool>,
     timer: Option<Pin<Box<dyn Future<Output = ()>>>>,
     /// Fired by `shutdown session`: the wait fails (`http2::abort`).
-    abort: Option<Rc<Abort>>,
+    abort: Option<Rc<dyn Abortable>>,
 }
 
 impl Wait {
@@ -33,13 +33,15 @@ impl Wait {
     }
 
     /// Waits fail once `abort` fires.
-    pub fn abort_on(&mut self, abort: Rc<Abort>) {
+    pub fn abort_on(&mut self, abort: Rc<dyn Abortable>) {
         self.abort = Some(abort);
     }
 
     /// The session was shut down.
     pub fn aborted(&self) -> bool {
-        self.abort.as_ref().is_some_and(|abort| abort.fired())
+        self.abort
+            .as_ref()
+            .is_some_and(|owner| owner.abort().fired())
     }
 
     pub fn progress(&mut self) {
@@ -48,7 +50,8 @@ impl Wait {
 
     /// The direction has to wait: Pending, or TimedOut once the bound has passed.
     pub fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        if let Some(abort) = &self.abort {
+        if let Some(owner) = &self.abort {
+            let abort = owner.abort();
             if abort.fired() {
                 return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
             }

@@ -245,7 +245,7 @@ async fn serve_stream(
                 origin.tls,
             );
             let info = Rc::new(SessionInfo::for_stream(&ctx, &origin.info));
-            io.abort_on(info.abort());
+            io.abort_on(info.clone());
             ctx.sessions.borrow_mut().insert(info.id, info.clone());
             let mut session = Session::new(
                 &ctx,

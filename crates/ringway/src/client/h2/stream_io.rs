@@ -19,7 +19,7 @@ use ringway_http::BodyKind;
 use ringway_net::IdleCheck;
 
 use crate::client::h2::request::RequestBody;
-use crate::http2::abort::Abort;
+use crate::http2::abort::Abortable;
 use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
 use crate::http2::fields::{copy_fields, BodyFields};
 use crate::http2::wait::Wait;
@@ -76,9 +76,9 @@ impl StreamIo {
     }
 
     /// `shutdown session` fails the stream's waits and resets it (CANCEL).
-    pub fn abort_on(&mut self, abort: &Rc<Abort>) {
-        self.read_wait.abort_on(abort.clone());
-        self.write_wait.abort_on(abort.clone());
+    pub fn abort_on(&mut self, owner: Rc<dyn Abortable>) {
+        self.read_wait.abort_on(owner.clone());
+        self.write_wait.abort_on(owner);
     }
 
     pub fn local_addr(&self) -> SocketAddr {

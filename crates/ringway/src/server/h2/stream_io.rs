@@ -22,7 +22,7 @@ use ringway_http::BodyKind;
 use ringway_net::IdleCheck;
 
 use crate::client::transport::Transport;
-use crate::http2::abort::Abort;
+use crate::http2::abort::Abortable;
 use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
 use crate::http2::fields::{copy_fields, put_field, BodyFields};
 use crate::http2::wait::Wait;
@@ -76,9 +76,9 @@ impl ServerStream {
     }
 
     /// `shutdown session` fails the stream's waits (it is then reset, CANCEL, as it drops).
-    pub fn abort_on(&mut self, abort: &Rc<Abort>) {
-        self.read_wait.abort_on(abort.clone());
-        self.write_wait.abort_on(abort.clone());
+    pub fn abort_on(&mut self, owner: Rc<dyn Abortable>) {
+        self.read_wait.abort_on(owner.clone());
+        self.write_wait.abort_on(owner);
     }
 
     /// The server did not process the request: it may go again, on another connection.
