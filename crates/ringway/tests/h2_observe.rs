@@ -212,7 +212,8 @@ fn show_stat_counts_http2_connections_apart_from_streams() {
     );
 }
 
-/// A raw HTTP/2 client: the preface, SETTINGS, and frames read back.
+/// A raw HTTP/2 peer: a client (the preface, SETTINGS) or a server (reads the preface, sends
+/// SETTINGS), then frames both ways; SETTINGS are acknowledged as they are read.
 struct RawH2 {
     stream: TcpStream,
 }
@@ -227,6 +228,18 @@ impl RawH2 {
         let mut client = RawH2 { stream };
         client.send(SETTINGS, 0, 0, &[]);
         client
+    }
+
+    /// The server side of the next connection to `listener`.
+    fn accept(listener: &std::net::TcpListener) -> RawH2 {
+        let (mut stream, _) = listener.accept().expect("accept");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut preface = [0u8; 24];
+        stream.read_exact(&mut preface).expect("the client preface");
+        assert_eq!(&preface, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        let mut server = RawH2 { stream };
+        server.send(SETTINGS, 0, 0, &[]);
+        server
     }
 
     fn send(&mut self, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
@@ -423,4 +436,41 @@ fn shutdown_session_of_an_http_1_1_client_resets_its_h2_server_stream() {
     assert_eq!(get(frontend_addr(&proxy), "/?body=3").status, 200);
     assert_eq!(stat_num(&proxy, "app", "s1", "connect"), 1);
     assert_killed_in_log(&log, "/slow?delay=30000");
+}
+
+/// What the server itself reads: a raw HTTP/2 server gets RST_STREAM CANCEL on the stream of
+/// the killed request, and its connection no GOAWAY.
+#[test]
+fn shutdown_session_sends_cancel_to_the_h2_server() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = h2_proxy("always", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let mut server = RawH2::accept(&listener);
+        let mut request = None;
+        loop {
+            let (kind, _, id, payload) = server.read().expect("a frame before the close");
+            match kind {
+                HEADERS => request = Some(id),
+                RST_STREAM => return (request, id, error_code(&payload, 0), server),
+                GOAWAY => panic!("GOAWAY before the reset"),
+                _ => {}
+            }
+        }
+    });
+    let mut client = TcpStream::connect(frontend_addr(&proxy)).unwrap();
+    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    client
+        .write_all(b"GET /never-answered HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut id = None;
+    wait_until("the request to reach s1", || {
+        id = stream_session(&proxy, &[]);
+        id.is_some()
+    });
+    let id = id.unwrap();
+    assert_eq!(proxy.command(&format!("shutdown session {id}")).trim(), "");
+    let (request, reset, code, _server) = server.join().unwrap();
+    assert_eq!(request, Some(1), "the request's stream");
+    assert_eq!((reset, code), (1, CANCEL), "RST_STREAM CANCEL on it");
+    assert_eq!(stat_num(&proxy, "app", "s1", "h2_open_connections"), 1);
 }
