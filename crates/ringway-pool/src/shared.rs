@@ -194,6 +194,25 @@ impl ServerShared {
         self.curr_conns.fetch_sub(1, Relaxed);
     }
 
+    /// An HTTP/2 connection of `shard` in use has no stream left: idle, in the safe class, as
+    /// HAProxy files an idle HTTP/2 connection. Not capped here: the HTTP/2 pool keeps its
+    /// own bound (`server::h2`).
+    pub fn h2_idle(&self, shard: usize) {
+        self.curr_idle.fetch_add(1, Relaxed);
+        self.idle_added(shard, true);
+    }
+
+    /// An idle HTTP/2 connection of `shard` takes a stream.
+    pub fn h2_busy(&self, shard: usize) {
+        self.idle_removed(shard, true);
+        self.mark_used();
+    }
+
+    /// An idle HTTP/2 connection of `shard` closes.
+    pub fn h2_idle_closed(&self, shard: usize) {
+        self.idle_closed(shard, true);
+    }
+
     /// Non-private connections, used or idle, exactly (`used + idle` without the transient
     /// of a connection between the two).
     pub fn conn_count(&self) -> usize {

@@ -5,7 +5,7 @@
 //! thread's command), so a clear never races an increment.
 
 use crate::counters::{
-    ActivityCounters, BackendCounters, FrontendCounters, ServerCounters, ShardCounters,
+    ActivityCounters, BackendCounters, FrontendCounters, H2Counters, ServerCounters, ShardCounters,
     StatusCounters, TlsCounters,
 };
 
@@ -32,6 +32,26 @@ impl TlsCounters {
     }
 }
 
+impl H2Counters {
+    fn reset(&self) {
+        for counter in [
+            &self.total_conns,
+            &self.total_streams,
+            &self.headers_rcvd,
+            &self.data_rcvd,
+            &self.settings_rcvd,
+            &self.rst_stream_rcvd,
+            &self.goaway_rcvd,
+            &self.conn_proto_err,
+            &self.strm_proto_err,
+            &self.rst_stream_resp,
+            &self.goaway_resp,
+        ] {
+            counter.reset();
+        }
+    }
+}
+
 impl FrontendCounters {
     fn reset(&self) {
         for counter in [
@@ -47,6 +67,7 @@ impl FrontendCounters {
         }
         self.status.reset();
         self.tls.reset();
+        self.h2.reset();
         self.conn_rate.reset();
         self.req_rate.reset();
     }
@@ -86,6 +107,7 @@ impl ServerCounters {
         self.reqs_per_conn.reset();
         self.latency.reset();
         self.tls.reset();
+        self.h2.reset();
         self.sess_rate.reset();
         self.times.reset();
     }
@@ -113,6 +135,7 @@ impl ShardCounters {
             frontend.sessions.reset_max();
             frontend.tls_open.reset_max();
             frontend.streams.reset_max();
+            frontend.h2.streams.reset_max();
             frontend.conn_rate.reset_max();
             frontend.req_rate.reset_max();
         }
@@ -125,7 +148,7 @@ impl ShardCounters {
         for server in self.servers.iter().flatten() {
             server.sessions.reset_max();
             server.queue.reset_max();
-            server.h2_streams.reset_max();
+            server.h2.streams.reset_max();
             server.sess_rate.reset_max();
             server.times.reset_max();
         }

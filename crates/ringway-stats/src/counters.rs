@@ -161,6 +161,59 @@ pub struct FrontendCounters {
     pub req_rate: RateCounter,
     /// Requests in progress (`h1_open_streams`).
     pub streams: Gauge,
+    /// HTTP/2 client connections, their streams and frames.
+    pub h2: H2Counters,
+}
+
+/// HTTP/2 connections of one side of a proxy on one shard: HAProxy's HTTP/2 stats module
+/// (`h2_*` columns of `show stat`), for a frontend's client connections or a server's.
+#[derive(Debug, Default)]
+pub struct H2Counters {
+    /// Connections open now (`h2_open_connections`), and begun (`h2_total_connections`).
+    pub conns: Gauge,
+    pub total_conns: Counter,
+    /// Streams open now and their peak (`h2_backend_open_streams`), and begun
+    /// (`h2_backend_total_streams`). HAProxy 2.6 counts them on both sides, despite the name.
+    pub streams: Gauge,
+    pub total_streams: Counter,
+    /// Frames received, by type (`h2_headers_rcvd` ... `h2_goaway_rcvd`).
+    pub headers_rcvd: Counter,
+    pub data_rcvd: Counter,
+    pub settings_rcvd: Counter,
+    pub rst_stream_rcvd: Counter,
+    pub goaway_rcvd: Counter,
+    /// Protocol errors of the peer we answered, on the connection (GOAWAY) and on a stream
+    /// (RST_STREAM) (`h2_detected_conn_protocol_errors`, `h2_detected_strm_protocol_errors`).
+    pub conn_proto_err: Counter,
+    pub strm_proto_err: Counter,
+    /// RST_STREAM frames sent (`h2_rst_stream_resp`), and GOAWAY frames sent for an error
+    /// (`h2_goaway_resp`).
+    pub rst_stream_resp: Counter,
+    pub goaway_resp: Counter,
+}
+
+impl H2Counters {
+    /// A connection begins (dropped: [`H2Counters::conn_ended`]).
+    pub fn conn_began(&self) {
+        self.conns.inc();
+        self.total_conns.inc();
+    }
+
+    pub fn conn_ended(&self) {
+        self.conns.dec();
+    }
+
+    /// A stream begins (ended: [`H2Counters::stream_ended`]).
+    #[inline]
+    pub fn stream_began(&self) {
+        self.streams.inc();
+        self.total_streams.inc();
+    }
+
+    #[inline]
+    pub fn stream_ended(&self) {
+        self.streams.dec();
+    }
 }
 
 /// One backend on one shard: what HAProxy counts on the backend itself rather than as the sum
@@ -228,10 +281,8 @@ pub struct ServerCounters {
     pub latency: LatencyHistogram,
     /// TLS handshakes with this server.
     pub tls: TlsCounters,
-    /// HTTP/2 connections open to this server (`proto = "h2"`).
-    pub h2_conns: Gauge,
-    /// Streams in flight on them now, and the peak.
-    pub h2_streams: Gauge,
+    /// HTTP/2 connections to this server (`proto = "h2"`), their streams and frames.
+    pub h2: H2Counters,
 }
 
 impl ServerCounters {

@@ -60,7 +60,8 @@ fn head(out: &mut String, title: &str) {
 fn frontends(out: &mut String, layout: &Layout, t: &crate::totals::Totals) {
     out.push_str(
         "<h2>Frontends: client connections vs requests</h2>\n<table><tr>\
-         <th class=l>frontend</th><th>connections now</th><th>connections total</th>\
+         <th class=l>frontend</th><th>connections now</th><th>of them HTTP/2</th>\
+         <th>HTTP/2 streams now</th><th>connections total</th>\
          <th>requests total</th><th>requests / connection</th><th>request errors</th>\
          <th>2xx</th><th>4xx</th><th>5xx</th></tr>\n",
     );
@@ -72,10 +73,13 @@ fn frontends(out: &mut String, layout: &Layout, t: &crate::totals::Totals) {
         };
         let _ = writeln!(
             out,
-            "<tr><td class=l>{}</td><td>{}</td><td class=big>{}</td><td class=big>{}</td>\
-             <td>{per_conn:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=l>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=big>{}</td>\
+             <td class=big>{}</td><td>{per_conn:.2}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td></tr>",
             escape(&info.name),
             f.scur,
+            f.h2.conns,
+            f.h2.streams,
             f.conn_tot,
             f.req_tot,
             f.ereq,
@@ -153,7 +157,7 @@ fn server_row(out: &mut String, name: &str, st: &ServerTotals) {
 /// HTTP/2 servers (`proto = "h2"`): requests ride streams, so connections and streams are
 /// told apart; only the servers with HTTP/2 activity, and only if the backend has one.
 fn h2_table(out: &mut String, names: &[&str], servers: &[ServerTotals]) {
-    let h2 = |st: &ServerTotals| st.counters.h2_conns + st.counters.h2_streams_max > 0;
+    let h2 = |st: &ServerTotals| st.counters.h2.conns + st.counters.h2.streams_max > 0;
     if !servers.iter().any(h2) {
         return;
     }
@@ -172,9 +176,9 @@ fn h2_table(out: &mut String, names: &[&str], servers: &[ServerTotals]) {
             out,
             "<tr><td class=l>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{per_conn}</td></tr>",
             escape(name),
-            c.h2_conns,
-            c.h2_streams,
-            c.h2_streams_max,
+            c.h2.conns,
+            c.h2.streams,
+            c.h2.streams_max,
         );
     }
     out.push_str("</table>\n");
@@ -368,12 +372,20 @@ mod tests {
         let s1 = &shards[0].servers[0][0];
         s1.connect.add(2);
         s1.stot.add(50);
-        s1.h2_conns.inc();
+        s1.h2.conn_began();
         for _ in 0..3 {
-            s1.h2_streams.inc();
+            s1.h2.stream_began();
         }
-        s1.h2_streams.dec();
+        s1.h2.stream_ended();
+        let fe = &shards[0].frontends[0];
+        fe.sessions.inc();
+        fe.h2.conn_began();
+        fe.h2.stream_began();
         let page = render_stats_html(&layout, &shards, false, &StuckSessions::default());
+        assert!(
+            page.contains("<td class=l>fe</td><td>1</td><td>1</td><td>1</td>"),
+            "{page}"
+        );
         assert!(
             page.contains("<td>1</td><td>2</td><td>3</td><td>25.0</td></tr>"),
             "{page}"

@@ -18,7 +18,7 @@ use crate::layout::{Layout, ServerState};
 use crate::status::HealthView;
 use crate::stuck::{stuck_json, StuckSessions};
 use crate::totals::{
-    server_sums_on, shard_server_sums, totals, ServerSums, StatusTotals, TlsTotals,
+    server_sums_on, shard_server_sums, totals, H2Totals, ServerSums, StatusTotals, TlsTotals,
 };
 
 fn histogram(h: &HistogramSnapshot) -> Value {
@@ -81,11 +81,28 @@ fn server_counters(s: &ServerSums) -> Value {
         "requests_per_connection": reqs_per_conn(s),
         "latency_us": histogram(&s.latency),
         "tls": tls(&s.tls),
-        "h2": {
-            "connections": s.h2_conns,
-            "streams": s.h2_streams,
-            "max_streams": s.h2_streams_max,
-        },
+        "h2": h2(&s.h2),
+    })
+}
+
+/// HTTP/2 connections, streams and frames of a frontend's clients or of a server (the
+/// `h2_*` columns of `show stat`).
+fn h2(h: &H2Totals) -> Value {
+    json!({
+        "connections": h.conns,
+        "connections_total": h.total_conns,
+        "streams": h.streams,
+        "max_streams": h.streams_max,
+        "streams_total": h.total_streams,
+        "headers_received": h.headers_rcvd,
+        "data_received": h.data_rcvd,
+        "settings_received": h.settings_rcvd,
+        "rst_stream_received": h.rst_stream_rcvd,
+        "goaway_received": h.goaway_rcvd,
+        "rst_stream_sent": h.rst_stream_resp,
+        "goaway_sent_on_error": h.goaway_resp,
+        "connection_protocol_errors": h.conn_proto_err,
+        "stream_protocol_errors": h.strm_proto_err,
     })
 }
 
@@ -168,6 +185,7 @@ fn frontends(layout: &Layout, shards: &[Arc<ShardCounters>]) -> Vec<Value> {
                 "responses": statuses(&f.status),
                 "tls_connections": f.tls_open,
                 "tls": tls(&f.tls),
+                "h2": h2(&f.h2),
                 "shards": per_shard,
             })
         })
@@ -339,6 +357,12 @@ mod tests {
         s1.connect.add(2);
         s1.reuse.add(8);
         s1.record_close(CloseReason::Maintenance, 7);
+        s1.h2.conn_began();
+        s1.h2.stream_began();
+        s1.h2.data_rcvd.add(3);
+        shards[0].frontends[0].h2.conn_began();
+        shards[1].frontends[0].h2.conn_began();
+        shards[1].frontends[0].h2.conn_ended();
         let v: Value = serde_json::from_str(&render_stats_json(
             &layout,
             &shards,
@@ -351,9 +375,13 @@ mod tests {
         let fe = &v["frontends"][0];
         assert_eq!(fe["requests_per_connection"], 5.0);
         assert_eq!(fe["shards"][0]["connections"], 2);
+        assert_eq!(fe["h2"]["connections"], 1);
+        assert_eq!(fe["h2"]["connections_total"], 2);
         let server = &v["backends"][0]["servers"][0];
         assert_eq!(server["name"], "s1");
         assert_eq!(server["new_connections"], 2);
+        assert_eq!(server["h2"]["streams"], 1);
+        assert_eq!(server["h2"]["data_received"], 3);
         assert_eq!(server["reuse_ratio"], 0.8);
         assert_eq!(server["closed"]["maintenance"], 1);
         assert_eq!(server["requests_per_connection"]["6-10"], 1);

@@ -124,6 +124,8 @@ pub struct ServerInfo {
     pub backup: bool,
     /// The server's persistence cookie value (`show stat`'s `cookie`).
     pub cookie: Option<String>,
+    /// Spoken to in HTTP/2 (`proto = "h2"`): its row carries the `h2_*` columns.
+    pub h2: bool,
 }
 
 impl ServerInfo {

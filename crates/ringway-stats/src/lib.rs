@@ -40,8 +40,8 @@ mod testutil;
 pub use activity::{render_activity_at, render_show_activity};
 pub use close::{CloseCounters, CloseReason};
 pub use counters::{
-    ActivityCounters, BackendCounters, Counter, FrontendCounters, Gauge, Level, ServerCounters,
-    ShardCounters, StatusCounters, TlsCounters,
+    ActivityCounters, BackendCounters, Counter, FrontendCounters, Gauge, H2Counters, Level,
+    ServerCounters, ShardCounters, StatusCounters, TlsCounters,
 };
 pub use errors::{error_position, render_show_errors, Capture, ErrorCaptures, CAPTURE_SIZE};
 pub use help::{help_text, unknown_command_text};

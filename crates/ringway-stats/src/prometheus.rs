@@ -129,7 +129,7 @@ impl ServerShard<'_> {
 type CounterFamily = (&'static str, &'static str, fn(&ServerSums) -> u64);
 
 /// Per-server counters, one sample per server and shard.
-const SERVER_COUNTERS: [CounterFamily; 16] = [
+const SERVER_COUNTERS: [CounterFamily; 18] = [
     (
         "server_requests_total",
         "Requests sent to the server (show stat stot).",
@@ -208,6 +208,16 @@ const SERVER_COUNTERS: [CounterFamily; 16] = [
         "TLS handshakes with the server that failed (ssl_failed_handshake).",
         |s| s.tls.failed,
     ),
+    (
+        "server_h2_connections_total",
+        "HTTP/2 connections opened to the server (h2_total_connections).",
+        |s| s.h2.total_conns,
+    ),
+    (
+        "server_h2_streams_total",
+        "Streams begun on the server's HTTP/2 connections (h2_backend_total_streams).",
+        |s| s.h2.total_streams,
+    ),
 ];
 
 fn process_metrics(out: &mut Out, layout: &Layout, stopping: bool) {
@@ -231,7 +241,7 @@ fn process_metrics(out: &mut Out, layout: &Layout, stopping: bool) {
 
 fn frontend_metrics(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>], ids: &[String]) {
     type Read = fn(&crate::counters::FrontendCounters) -> u64;
-    let families: [(&str, &str, &str, Read); 10] = [
+    let families: [(&str, &str, &str, Read); 14] = [
         (
             "frontend_current_connections",
             "gauge",
@@ -292,6 +302,30 @@ fn frontend_metrics(out: &mut Out, layout: &Layout, shards: &[Arc<ShardCounters>
             "Access log lines dropped because the syslog receiver was slow or unreachable.",
             |f| f.log_dropped.get(),
         ),
+        (
+            "frontend_h2_connections",
+            "gauge",
+            "HTTP/2 client connections open now (h2_open_connections).",
+            |f| u64::try_from(f.h2.conns.get()).unwrap_or(0),
+        ),
+        (
+            "frontend_h2_connections_total",
+            "counter",
+            "HTTP/2 client connections accepted (h2_total_connections).",
+            |f| f.h2.total_conns.get(),
+        ),
+        (
+            "frontend_h2_streams",
+            "gauge",
+            "Streams open now on HTTP/2 client connections (h2_backend_open_streams).",
+            |f| u64::try_from(f.h2.streams.get()).unwrap_or(0),
+        ),
+        (
+            "frontend_h2_streams_total",
+            "counter",
+            "Streams begun on HTTP/2 client connections (h2_backend_total_streams).",
+            |f| f.h2.total_streams.get(),
+        ),
     ];
     for (name, kind, help, read) in families {
         out.family(name, kind, help);
@@ -349,17 +383,17 @@ fn server_shard_metrics(out: &mut Out, rows: &[ServerShard]) {
         (
             "server_h2_connections",
             "HTTP/2 connections open to the server (proto h2).",
-            |s| s.h2_conns,
+            |s| s.h2.conns,
         ),
         (
             "server_h2_streams",
             "Streams in flight on the server's HTTP/2 connections.",
-            |s| s.h2_streams,
+            |s| s.h2.streams,
         ),
         (
             "server_h2_streams_max",
             "Most streams in flight at once on the server's HTTP/2 connections.",
-            |s| s.h2_streams_max,
+            |s| s.h2.streams_max,
         ),
     ];
     for (name, help, read) in h2_gauges {

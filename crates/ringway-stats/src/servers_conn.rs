@@ -64,12 +64,12 @@ fn push_verbose(out: &mut String, sums: &ServerSums) {
         " connect={} reuse={} takeover={}",
         sums.connect, sums.reuse, sums.takeovers
     );
-    if sums.h2_conns + sums.h2_streams_max > 0 {
+    if sums.h2.conns + sums.h2.streams_max > 0 {
         // An HTTP/2 server's requests ride streams: connections open, streams now and at most.
         let _ = write!(
             out,
             " h2_conns={} h2_streams={} h2_streams_max={}",
-            sums.h2_conns, sums.h2_streams, sums.h2_streams_max
+            sums.h2.conns, sums.h2.streams, sums.h2.streams_max
         );
     }
     out.push_str(" req_per_conn=");

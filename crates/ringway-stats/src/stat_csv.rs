@@ -1,7 +1,9 @@
 //! `show stat`: HAProxy 2.6's CSV, with its exact header and column order. Owns the mapping
 //! from [`Totals`] to the 128 columns; every column ringway does not measure stays empty,
 //! and columns HAProxy fills with a constant that also holds for ringway (no compression, no
-//! cache, no HTTP/2) carry that constant. Each row ends with a comma, like
+//! cache) carry that constant. HAProxy's HTTP/2 module columns (`h2_*`) count HTTP/2 client
+//! connections on frontends and HTTP/2 server connections on backends and (unlike HAProxy,
+//! which leaves them empty there) on servers; the `h1_*` ones count what is left. Each row ends with a comma, like
 //! HAProxy's. The reply carries no trailing empty line: that is the CLI's end-of-reply marker
 //! (see [`crate::end_reply`]). The rows hold raw values (CSV quoting is applied when printed):
 //! the `typed` and `json` forms (`typed`) print the same rows.
@@ -16,8 +18,8 @@ use crate::counters::ShardCounters;
 use crate::layout::{BackendInfo, FrontendInfo, Layout, ServerInfo, ServerState};
 use crate::rates::{RateSnapshot, TimesSnapshot};
 use crate::totals::{
-    totals, BackendTotals, FrontendTotals, ServerSums, ServerTotals, StatusTotals, TlsTotals,
-    Totals,
+    totals, BackendTotals, FrontendTotals, H2Totals, ServerSums, ServerTotals, StatusTotals,
+    TlsTotals, Totals,
 };
 
 /// HAProxy 2.6's `show stat` columns, in order.
@@ -157,12 +159,6 @@ const TYPE_FRONTEND: u32 = 0;
 const TYPE_BACKEND: u32 = 1;
 const TYPE_SERVER: u32 = 2;
 
-/// The HTTP/2 mux columns (`h2_*`): ringway speaks HTTP/1.1 only, so they are 0 on frontend
-/// and backend rows (empty on servers, like HAProxy).
-fn h2_fields() -> impl Iterator<Item = &'static str> {
-    FIELDS.into_iter().filter(|name| name.starts_with("h2_"))
-}
-
 /// Features ringway does not have, which HAProxy reports as 0 on proxy rows.
 const ZERO_ON_PROXIES: [&str; 9] = [
     "dreq",
@@ -251,6 +247,24 @@ impl Row {
         self.set("ssl_sess", tls.handshakes);
         self.set("ssl_reused_sess", tls.resumed);
         self.set("ssl_failed_handshake", tls.failed);
+    }
+
+    /// HAProxy's HTTP/2 module columns. Protocol errors are those ringway answered with
+    /// GOAWAY or RST_STREAM (docs/http2.md, "Observability").
+    fn set_h2(&mut self, h2: &H2Totals) {
+        self.set("h2_headers_rcvd", h2.headers_rcvd);
+        self.set("h2_data_rcvd", h2.data_rcvd);
+        self.set("h2_settings_rcvd", h2.settings_rcvd);
+        self.set("h2_rst_stream_rcvd", h2.rst_stream_rcvd);
+        self.set("h2_goaway_rcvd", h2.goaway_rcvd);
+        self.set("h2_detected_conn_protocol_errors", h2.conn_proto_err);
+        self.set("h2_detected_strm_protocol_errors", h2.strm_proto_err);
+        self.set("h2_rst_stream_resp", h2.rst_stream_resp);
+        self.set("h2_goaway_resp", h2.goaway_resp);
+        self.set("h2_open_connections", h2.conns);
+        self.set("h2_backend_open_streams", h2.streams);
+        self.set("h2_total_connections", h2.total_conns);
+        self.set("h2_backend_total_streams", h2.total_streams);
     }
 
     fn set_status(&mut self, status: &StatusTotals) {
@@ -353,11 +367,18 @@ fn frontend_row(info: &FrontendInfo, t: &FrontendTotals) -> Row {
     row.set("intercepted", t.intercepted);
     row.set_all(["dcon", "dses", "cache_lookups", "cache_hits"], 0);
     row.set_all(ZERO_ON_PROXIES, 0);
-    row.set_all(h2_fields(), 0);
-    row.set("h1_open_connections", t.scur);
-    row.set("h1_open_streams", t.streams);
-    row.set("h1_total_connections", t.conn_tot);
-    row.set("h1_total_streams", t.req_tot);
+    row.set_h2(&t.h2);
+    // HTTP/1.x is what HTTP/2 leaves: a stream is a request as an HTTP/1.1 one is.
+    row.set("h1_open_connections", t.scur.saturating_sub(t.h2.conns));
+    row.set("h1_open_streams", t.streams.saturating_sub(t.h2.streams));
+    row.set(
+        "h1_total_connections",
+        t.conn_tot.saturating_sub(t.h2.total_conns),
+    );
+    row.set(
+        "h1_total_streams",
+        t.req_tot.saturating_sub(t.h2.total_streams),
+    );
     row.set("h1_bytes_in", t.bytes_in);
     row.set("h1_bytes_out", t.bytes_out);
     row.set_tls(&t.tls);
@@ -419,6 +440,9 @@ fn server_row(backend: &BackendInfo, info: &ServerInfo, t: &ServerTotals) -> Row
     row.set("used_conn_cur", t.pool.used_cur);
     row.set("need_conn_est", t.pool.need_est);
     row.set("uweight", t.uweight);
+    if info.h2 {
+        row.set_h2(&t.counters.h2);
+    }
     row
 }
 
@@ -469,11 +493,18 @@ fn backend_row(info: &BackendInfo, t: &BackendTotals) -> Row {
         0,
     );
     row.set_all(ZERO_ON_PROXIES, 0);
-    row.set_all(h2_fields(), 0);
-    row.set("h1_open_connections", t.open_conns);
-    row.set("h1_open_streams", t.sum.scur);
-    row.set("h1_total_connections", t.sum.connect);
-    row.set("h1_total_streams", t.sum.stot);
+    let h2 = &t.sum.h2;
+    row.set_h2(h2);
+    row.set("h1_open_connections", t.open_conns.saturating_sub(h2.conns));
+    row.set("h1_open_streams", t.sum.scur.saturating_sub(h2.streams));
+    row.set(
+        "h1_total_connections",
+        t.sum.connect.saturating_sub(h2.total_conns),
+    );
+    row.set(
+        "h1_total_streams",
+        t.sum.stot.saturating_sub(h2.total_streams),
+    );
     // Seen from the server side: what came in is the servers' responses.
     row.set("h1_bytes_in", t.sum.bytes_out);
     row.set("h1_bytes_out", t.sum.bytes_in);
@@ -862,6 +893,87 @@ mod tests {
         let be = row(&rows, "BACKEND");
         assert_eq!(cells(be), ["0", "0", "0", "0"]);
         assert_eq!(be["status"], "DOWN");
+    }
+
+    /// HTTP/2 connections and streams apart from HTTP/1.x ones: a frontend with one h2 and
+    /// one HTTP/1.1 client connection, a backend whose h2 server carries 3 streams on 1
+    /// connection.
+    #[test]
+    fn h2_columns_count_connections_and_streams_apart() {
+        let mut layout = sample_layout(1, limits(-1, 5000));
+        layout.backends[0].servers[0].h2 = true;
+        let shards = all_shards(&layout);
+        let fe = &shards[0].frontends[0];
+        for _ in 0..2 {
+            fe.sessions.inc();
+            fe.conn_tot.inc();
+        }
+        fe.h2.conn_began();
+        for _ in 0..4 {
+            fe.req_tot.inc();
+            fe.streams.inc();
+            fe.h2.stream_began();
+        }
+        fe.req_tot.inc();
+        fe.h2.headers_rcvd.add(4);
+        fe.h2.settings_rcvd.add(2);
+        fe.h2.rst_stream_resp.inc();
+        let s1 = &shards[0].servers[0][0];
+        s1.connect.inc();
+        s1.h2.conn_began();
+        for _ in 0..3 {
+            s1.sessions.inc();
+            s1.stot.inc();
+            s1.h2.stream_began();
+        }
+        s1.h2.data_rcvd.add(7);
+        s1.h2.goaway_rcvd.inc();
+
+        let rows = parse(&render_show_stat(&layout, &shards));
+        let fe = row(&rows, "FRONTEND");
+        for (k, v) in [
+            ("scur", "2"),
+            ("h2_open_connections", "1"),
+            ("h2_total_connections", "1"),
+            ("h2_backend_open_streams", "4"),
+            ("h2_backend_total_streams", "4"),
+            ("h2_headers_rcvd", "4"),
+            ("h2_settings_rcvd", "2"),
+            ("h2_rst_stream_resp", "1"),
+            ("h2_goaway_rcvd", "0"),
+            ("h1_open_connections", "1"),
+            ("h1_total_connections", "1"),
+            ("h1_open_streams", "0"),
+            ("h1_total_streams", "1"),
+        ] {
+            assert_eq!(fe[k], v, "frontend {k}");
+        }
+        for sv in ["s1", "BACKEND"] {
+            let r = row(&rows, sv);
+            for (k, v) in [
+                ("h2_open_connections", "1"),
+                ("h2_total_connections", "1"),
+                ("h2_backend_open_streams", "3"),
+                ("h2_backend_total_streams", "3"),
+                ("h2_data_rcvd", "7"),
+                ("h2_goaway_rcvd", "1"),
+            ] {
+                assert_eq!(r[k], v, "{sv} {k}");
+            }
+        }
+        assert_eq!(row(&rows, "s1")["scur"], "3");
+        let be = row(&rows, "BACKEND");
+        for (k, v) in [
+            ("h1_open_streams", "0"),
+            ("h1_total_connections", "0"),
+            ("h1_total_streams", "0"),
+        ] {
+            assert_eq!(be[k], v, "backend {k}");
+        }
+        // An HTTP/1.1 server's row leaves them empty, as HAProxy's servers do.
+        layout.backends[0].servers[0].h2 = false;
+        let rows = parse(&render_show_stat(&layout, &shards));
+        assert_eq!(row(&rows, "s1")["h2_open_connections"], "");
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub fn server(name: &str, sid: u32, addr: &str, maxconn: u32, pool: ServerShared
         weight: ServerWeight::new(1, Duration::ZERO),
         backup: false,
         cookie: None,
+        h2: false,
     }
 }
 

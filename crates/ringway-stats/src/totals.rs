@@ -9,7 +9,8 @@ use ringway_pool::ServerSnapshot;
 
 use crate::close::CloseReason;
 use crate::counters::{
-    BackendCounters, FrontendCounters, ServerCounters, ShardCounters, StatusCounters, TlsCounters,
+    BackendCounters, FrontendCounters, H2Counters, ServerCounters, ShardCounters, StatusCounters,
+    TlsCounters,
 };
 use crate::histogram::HistogramSnapshot;
 use crate::layout::{Layout, ServerState};
@@ -74,6 +75,67 @@ pub struct FrontendTotals {
     pub req_rate: RateSnapshot,
     /// Requests in progress.
     pub streams: u64,
+    /// HTTP/2 client connections.
+    pub h2: H2Totals,
+}
+
+/// HTTP/2 connections, streams and frames summed over shards (and servers): the `h2_*`
+/// columns of `show stat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct H2Totals {
+    pub conns: u64,
+    pub total_conns: u64,
+    pub streams: u64,
+    /// Sum of the shards' peaks of streams open at once.
+    pub streams_max: u64,
+    pub total_streams: u64,
+    pub headers_rcvd: u64,
+    pub data_rcvd: u64,
+    pub settings_rcvd: u64,
+    pub rst_stream_rcvd: u64,
+    pub goaway_rcvd: u64,
+    pub conn_proto_err: u64,
+    pub strm_proto_err: u64,
+    pub rst_stream_resp: u64,
+    pub goaway_resp: u64,
+}
+
+impl H2Totals {
+    fn add_counters(&mut self, c: &H2Counters) {
+        self.add(&H2Totals {
+            conns: gauge_value(c.conns.get()),
+            total_conns: c.total_conns.get(),
+            streams: gauge_value(c.streams.get()),
+            streams_max: gauge_value(c.streams.max()),
+            total_streams: c.total_streams.get(),
+            headers_rcvd: c.headers_rcvd.get(),
+            data_rcvd: c.data_rcvd.get(),
+            settings_rcvd: c.settings_rcvd.get(),
+            rst_stream_rcvd: c.rst_stream_rcvd.get(),
+            goaway_rcvd: c.goaway_rcvd.get(),
+            conn_proto_err: c.conn_proto_err.get(),
+            strm_proto_err: c.strm_proto_err.get(),
+            rst_stream_resp: c.rst_stream_resp.get(),
+            goaway_resp: c.goaway_resp.get(),
+        });
+    }
+
+    fn add(&mut self, o: &H2Totals) {
+        self.conns += o.conns;
+        self.total_conns += o.total_conns;
+        self.streams += o.streams;
+        self.streams_max += o.streams_max;
+        self.total_streams += o.total_streams;
+        self.headers_rcvd += o.headers_rcvd;
+        self.data_rcvd += o.data_rcvd;
+        self.settings_rcvd += o.settings_rcvd;
+        self.rst_stream_rcvd += o.rst_stream_rcvd;
+        self.goaway_rcvd += o.goaway_rcvd;
+        self.conn_proto_err += o.conn_proto_err;
+        self.strm_proto_err += o.strm_proto_err;
+        self.rst_stream_resp += o.rst_stream_resp;
+        self.goaway_resp += o.goaway_resp;
+    }
 }
 
 /// TLS handshake counts summed over shards (and servers).
@@ -134,10 +196,8 @@ pub struct ServerSums {
     /// Request latency in microseconds.
     pub latency: HistogramSnapshot,
     pub tls: TlsTotals,
-    /// HTTP/2 connections open, streams in flight on them, and the most streams at once.
-    pub h2_conns: u64,
-    pub h2_streams: u64,
-    pub h2_streams_max: u64,
+    /// HTTP/2 connections, streams and frames (`proto = "h2"`).
+    pub h2: H2Totals,
 }
 
 impl ServerSums {
@@ -187,9 +247,7 @@ impl ServerSums {
         self.reqs_per_conn.add(&c.reqs_per_conn.snapshot());
         self.latency.add(&c.latency.snapshot());
         self.tls.add_counters(&c.tls);
-        self.h2_conns += gauge_value(c.h2_conns.get());
-        self.h2_streams += gauge_value(c.h2_streams.get());
-        self.h2_streams_max += gauge_value(c.h2_streams.max());
+        self.h2.add_counters(&c.h2);
     }
 
     fn add(&mut self, o: &ServerSums) {
@@ -218,9 +276,7 @@ impl ServerSums {
         self.reqs_per_conn.add(&o.reqs_per_conn);
         self.latency.add(&o.latency);
         self.tls.add(&o.tls);
-        self.h2_conns += o.h2_conns;
-        self.h2_streams += o.h2_streams;
-        self.h2_streams_max += o.h2_streams_max;
+        self.h2.add(&o.h2);
     }
 }
 
@@ -377,6 +433,7 @@ fn frontend_totals(index: usize, shards: &[Arc<ShardCounters>], now_ms: u64) -> 
         t.conn_rate.add(&RateSnapshot::of(&f.conn_rate, now_ms));
         t.req_rate.add(&RateSnapshot::of(&f.req_rate, now_ms));
         t.streams += gauge_value(f.streams.get());
+        t.h2.add_counters(&f.h2);
     }
     t
 }

@@ -25,7 +25,8 @@ pub enum Format {
 type Meta = &'static str;
 
 /// Per `show stat` field (HAProxy's position, the `-` column left out): its tags and type on a
-/// frontend, a backend and a server row; `None` where HAProxy never fills it.
+/// frontend, a backend and a server row; `None` where HAProxy never fills it. The `h2_*`
+/// fields are filled on HTTP/2 servers' rows too, where HAProxy has none (same tags).
 #[rustfmt::skip]
 const STAT_META: [[Option<Meta>; 3]; 127] = [
     [Some("KNS:str"), Some("KNS:str"), Some("KNS:str")], // 0 pxname
@@ -134,19 +135,19 @@ const STAT_META: [[Option<Meta>; 3]; 127] = [
     [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 103 ssl_sess
     [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 104 ssl_reused_sess
     [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 105 ssl_failed_handshake
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 106 h2_headers_rcvd
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 107 h2_data_rcvd
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 108 h2_settings_rcvd
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 109 h2_rst_stream_rcvd
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 110 h2_goaway_rcvd
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 111 h2_detected_conn_protocol_errors
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 112 h2_detected_strm_protocol_errors
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 113 h2_rst_stream_resp
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 114 h2_goaway_resp
-    [Some("MGP:u64"), Some("MGP:u64"), None], // 115 h2_open_connections
-    [Some("MGP:u64"), Some("MGP:u64"), None], // 116 h2_backend_open_streams
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 117 h2_total_connections
-    [Some("MCP:u64"), Some("MCP:u64"), None], // 118 h2_backend_total_streams
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 106 h2_headers_rcvd
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 107 h2_data_rcvd
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 108 h2_settings_rcvd
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 109 h2_rst_stream_rcvd
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 110 h2_goaway_rcvd
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 111 h2_detected_conn_protocol_errors
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 112 h2_detected_strm_protocol_errors
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 113 h2_rst_stream_resp
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 114 h2_goaway_resp
+    [Some("MGP:u64"), Some("MGP:u64"), Some("MGP:u64")], // 115 h2_open_connections
+    [Some("MGP:u64"), Some("MGP:u64"), Some("MGP:u64")], // 116 h2_backend_open_streams
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 117 h2_total_connections
+    [Some("MCP:u64"), Some("MCP:u64"), Some("MCP:u64")], // 118 h2_backend_total_streams
     [Some("MGP:u64"), Some("MGP:u64"), None], // 119 h1_open_connections
     [Some("MGP:u64"), Some("MGP:u64"), None], // 120 h1_open_streams
     [Some("MCP:u64"), Some("MCP:u64"), None], // 121 h1_total_connections

@@ -198,3 +198,71 @@ fn prometheus_haproxy_exporter_reports_what_the_origin_saw() {
         0.0
     );
 }
+
+/// HTTP/2 on both sides: the `h2_*` columns filled on the frontend, backend and server rows
+/// (the server's where HAProxy leaves them empty) do not disturb the exporter's parse, and its
+/// connection and session counts are those of HTTP/2 connections and streams.
+#[test]
+fn the_exporter_reads_http2_rows() {
+    let Some(exporter) = tool(EXPORTER, EXPORTER) else {
+        return;
+    };
+    let Some(h2load_path) = tool("h2load", "nghttp2-client") else {
+        return;
+    };
+    let origin = ringway_load::Origin::start(ringway_load::OriginConfig {
+        h2: true,
+        ..ringway_load::OriginConfig::default()
+    })
+    .expect("h2c origin starts");
+    let socket = TempPath::new("stats-h2.sock");
+    let proxy = proxy(
+        &format!("stats_socket = {}", socket.toml()),
+        &one_server("always", "proto = \"h2\""),
+        origin.addr(),
+    );
+    let report = h2load(
+        &h2load_path,
+        &["-n", "60", "-c", "3", "-m", "5"],
+        &format!("http://{}/", frontend_addr(&proxy)),
+    );
+    assert_eq!(h2load_status_codes(&report), [60, 0, 0, 0], "{report}");
+
+    let listen = free_local_addr();
+    let _child = Child(
+        Command::new(&exporter)
+            .arg(format!(
+                "--haproxy.scrape-uri=unix:{}",
+                socket.path().display()
+            ))
+            .arg(format!("--web.listen-address={listen}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the exporter"),
+    );
+    wait_until("the exporter to listen", || {
+        TcpStream::connect(listen).is_ok()
+    });
+    let text = http_get(listen, "/metrics").body;
+    assert_eq!(metric(&text, "haproxy_up"), Some(1.0), "{text}");
+    assert_eq!(
+        metric(&text, "haproxy_exporter_csv_parse_failures_total"),
+        Some(0.0)
+    );
+    let s1 = "backend=\"app\",server=\"s1\"";
+    assert_eq!(exported(&text, "haproxy_server_sessions_total", s1), 60.0);
+    assert_eq!(
+        exported(
+            &text,
+            "haproxy_frontend_connections_total",
+            "frontend=\"web\""
+        ),
+        3.0,
+        "HTTP/2 client connections"
+    );
+    let csv = socket_command(socket.path(), "show stat");
+    assert_eq!(csv_num(&csv, "app", "s1", "h2_total_connections"), 1);
+    assert_eq!(csv_num(&csv, "app", "s1", "h2_backend_total_streams"), 60);
+    assert_eq!(csv_num(&csv, "web", "FRONTEND", "h2_total_connections"), 3);
+}

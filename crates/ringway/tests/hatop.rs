@@ -225,3 +225,44 @@ fn hatop_shows_ringways_backends_and_servers_and_acts_through_its_cli() {
     );
     assert_eq!(words(&screen, "s1")[1], "-", "{screen}");
 }
+
+/// An HTTP/2 server behind HTTP/2 clients: its row, whose `h2_*` columns are filled where
+/// HAProxy leaves a server's empty, shows in hatop as any other, with its streams in STOT.
+#[test]
+fn hatop_shows_an_http2_server() {
+    let Some((hatop, tmux)) = tools() else {
+        return;
+    };
+    let Some(h2load_path) = tool("h2load", "nghttp2-client") else {
+        return;
+    };
+    let origin = ringway_load::Origin::start(ringway_load::OriginConfig {
+        h2: true,
+        ..ringway_load::OriginConfig::default()
+    })
+    .expect("h2c origin starts");
+    let socket = TempPath::new("stats-h2.sock");
+    let proxy = proxy(
+        &format!("stats_socket = {}", socket.toml()),
+        &one_server("always", "proto = \"h2\""),
+        origin.addr(),
+    );
+    let report = h2load(
+        &h2load_path,
+        &["-n", "40", "-c", "2", "-m", "4"],
+        &format!("http://{}/", frontend_addr(&proxy)),
+    );
+    assert_eq!(h2load_status_codes(&report), [40, 0, 0, 0], "{report}");
+    assert_eq!(
+        stat_num(&proxy, "app", "s1", "h2_backend_total_streams"),
+        40
+    );
+
+    let tmux = Tmux::start(tmux, &hatop_command(&hatop, &socket));
+    let screen = tmux.wait_for("the h2 server's row", |screen| {
+        row(screen, "s1").is_some() && screen.contains(">>> app")
+    });
+    let words = words(&screen, "s1");
+    assert_eq!(words[..4], ["1", "-", "none", "1"], "{screen}");
+    assert_eq!(words.last().map(String::as_str), Some("40"), "{screen}");
+}

@@ -22,6 +22,7 @@ use crate::client::iobuf::{HeadBuf, IoBuf};
 use crate::client::proxy_protocol::{read_client_header, ClientAddrs};
 use crate::client::transport::{ClientIo, ClientStream, Transport};
 use crate::error::{is_timeout, ProxyError};
+use crate::http2::abort::{Abort, Abortable};
 use crate::logging::access_log::RequestLog;
 use crate::process::shard::ShardCtx;
 use crate::server::persist::RequestPersist;
@@ -52,6 +53,13 @@ pub enum SessionPhase {
     Tunnel,
 }
 
+/// The session's HTTP/2 streams watch its abort (`shutdown session`).
+impl Abortable for SessionInfo {
+    fn abort(&self) -> &Abort {
+        &self.abort
+    }
+}
+
 /// What the shard and the control plane can see of a session.
 pub struct SessionInfo {
     pub id: u64,
@@ -73,6 +81,8 @@ pub struct SessionInfo {
     /// The client socket; -1 for an HTTP/2 stream, which shares its connection's.
     fd: i32,
     shut: Cell<bool>,
+    /// What `shutdown session` fires for the session's HTTP/2 streams.
+    abort: Abort,
 }
 
 impl SessionInfo {
@@ -92,6 +102,7 @@ impl SessionInfo {
                     libc::shutdown(server, libc::SHUT_RDWR);
                 }
             }
+            self.abort.fire();
         }
     }
 
@@ -116,6 +127,7 @@ impl SessionInfo {
             h2_conn: Some(conn.id),
             fd: -1,
             shut: Cell::new(false),
+            abort: Abort::default(),
         }
     }
 }
@@ -198,6 +210,7 @@ async fn serve_connection(
         h2_conn: None,
         fd: tcp.as_raw_fd(),
         shut: Cell::new(false),
+        abort: Abort::default(),
     });
     let first = {
         let mut sessions = ctx.sessions.borrow_mut();

@@ -164,6 +164,13 @@ impl BodyOut {
         }
     }
 
+    /// The exchange was killed (`shutdown session`): the stream is reset whatever the framing.
+    pub fn cancel(&mut self) {
+        if !std::mem::replace(&mut self.ended, true) {
+            self.send.send_reset(Reason::CANCEL);
+        }
+    }
+
     /// Whether the peer reset the stream.
     pub fn was_reset(&mut self, cx: &mut Context<'_>) -> bool {
         self.send.poll_reset(cx).is_ready()

@@ -3,10 +3,13 @@
 //! (`client::h2`) turns a client's stream into an HTTP/1.1 request to read and takes an
 //! HTTP/1.1 response to send; the server side (`server::h2`) takes an HTTP/1.1 request to send
 //! on a server's HTTP/2 connection and gives its response back as HTTP/1.1 bytes. Both move
-//! bodies the same way ([`body`]) and bound their waits as a socket does ([`wait`]).
+//! bodies the same way ([`body`]) and bound their waits as a socket does ([`wait`]); both
+//! count their connections and frames ([`frames`]).
 
+pub(crate) mod abort;
 pub(crate) mod body;
 pub(crate) mod fields;
+pub(crate) mod frames;
 pub(crate) mod wait;
 
 use std::future::Future;

@@ -62,6 +62,7 @@ pub fn build_layout(config: &Config, shards: usize, max_fds: u64) -> Layout {
                         weight: ServerWeight::new(server.weight, server.slowstart),
                         backup: server.backup,
                         cookie: server.cookie.clone(),
+                        h2: server.proto == ringway_config::ServerProto::H2,
                     }
                 })
                 .collect(),

@@ -1,32 +1,22 @@
 //! Control-frame floods on a client's HTTP/2 connection. h2 answers every SETTINGS and PING
 //! and stops reading while its answers pile up, which bounds memory but leaves the connection
 //! open to a client that never reads; RFC 9113 §10.5 lets an endpoint treat such a flood as a
-//! connection error. The watch reads the frame headers of the bytes h2 reads (nothing else is
-//! parsed twice) and counts SETTINGS and PING frames that are not acknowledgements: past
-//! [`MAX_CONTROL_FRAMES`] within [`WINDOW`] the connection ends with GOAWAY
-//! ENHANCE_YOUR_CALM (`client::h2`).
+//! connection error. The watch reads the frame headers of the bytes h2 reads ([`FrameScanner`]:
+//! nothing else is parsed twice) and counts SETTINGS and PING frames that are not
+//! acknowledgements: past [`MAX_CONTROL_FRAMES`] within [`WINDOW`] the connection ends with
+//! GOAWAY ENHANCE_YOUR_CALM (`client::h2`).
 
 use std::time::{Duration, Instant};
+
+use crate::http2::frames::{Frame, FrameScanner, ACK, PING, SETTINGS};
 
 /// Control frames a client may send within [`WINDOW`]: far above what a browser or a client
 /// library sends (a few SETTINGS, a PING now and then).
 pub const MAX_CONTROL_FRAMES: u32 = 1000;
 pub const WINDOW: Duration = Duration::from_secs(10);
 
-const SETTINGS: u8 = 0x4;
-const PING: u8 = 0x6;
-const ACK: u8 = 0x1;
-const HEADER_LEN: usize = 9;
-const PREFACE_LEN: usize = 24;
-
 pub struct FloodWatch {
-    /// Bytes of the connection preface still to pass.
-    preface_left: usize,
-    /// The frame header being read.
-    header: [u8; HEADER_LEN],
-    header_len: usize,
-    /// Payload bytes of the current frame still to pass.
-    payload_left: usize,
+    frames: FrameScanner,
     counted: u32,
     window_start: Option<Instant>,
     flooded: bool,
@@ -36,10 +26,7 @@ impl FloodWatch {
     /// A watch for a connection from its first byte (the connection preface).
     pub fn new() -> FloodWatch {
         FloodWatch {
-            preface_left: PREFACE_LEN,
-            header: [0; HEADER_LEN],
-            header_len: 0,
-            payload_left: 0,
+            frames: FrameScanner::new(true),
             counted: 0,
             window_start: None,
             flooded: false,
@@ -52,42 +39,28 @@ impl FloodWatch {
     }
 
     /// Bytes read from the client, in order.
-    pub fn observe(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() && !self.flooded {
-            if self.preface_left > 0 {
-                let taken = self.preface_left.min(bytes.len());
-                self.preface_left -= taken;
-                bytes = &bytes[taken..];
-                continue;
+    pub fn observe(&mut self, bytes: &[u8]) {
+        if self.flooded {
+            return;
+        }
+        let mut control = 0;
+        self.frames.feed(bytes, |Frame { kind, flags, .. }| {
+            if (kind == SETTINGS || kind == PING) && flags & ACK == 0 {
+                control += 1;
             }
-            if self.payload_left > 0 {
-                let taken = self.payload_left.min(bytes.len());
-                self.payload_left -= taken;
-                bytes = &bytes[taken..];
-                continue;
-            }
-            let taken = (HEADER_LEN - self.header_len).min(bytes.len());
-            self.header[self.header_len..self.header_len + taken].copy_from_slice(&bytes[..taken]);
-            self.header_len += taken;
-            bytes = &bytes[taken..];
-            if self.header_len == HEADER_LEN {
-                self.header_len = 0;
-                let [a, b, c, kind, flags, ..] = self.header;
-                self.payload_left = u32::from_be_bytes([0, a, b, c]) as usize;
-                if (kind == SETTINGS || kind == PING) && flags & ACK == 0 {
-                    self.count(Instant::now());
-                }
-            }
+        });
+        if control > 0 {
+            self.count(Instant::now(), control);
         }
     }
 
-    fn count(&mut self, now: Instant) {
+    fn count(&mut self, now: Instant, frames: u32) {
         let start = *self.window_start.get_or_insert(now);
         if now.saturating_duration_since(start) > WINDOW {
             self.window_start = Some(now);
             self.counted = 0;
         }
-        self.counted += 1;
+        self.counted = self.counted.saturating_add(frames);
         self.flooded = self.counted > MAX_CONTROL_FRAMES;
     }
 }

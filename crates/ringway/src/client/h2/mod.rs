@@ -38,6 +38,7 @@ use tokio_util::compat::FuturesAsyncReadCompatExt;
 use crate::client::h2::flood::FloodWatch;
 use crate::client::session::{Session, SessionInfo, SessionPhase, MAX_PRIVATE_CONNS};
 use crate::client::transport::ClientIo;
+use crate::http2::frames::{Side, Tallied};
 use crate::process::shard::ShardCtx;
 use crate::server::server_conn::ServerConn;
 pub use stream_io::StreamIo;
@@ -87,7 +88,8 @@ pub(crate) async fn serve(
     stream: NetStream<Socket>,
     prefix: Bytes,
 ) {
-    let frontend = &ctx.process.config.frontends[origin.info.frontend];
+    let frontend_id = origin.info.frontend;
+    let frontend = &ctx.process.config.frontends[frontend_id];
     let timeouts = &frontend.timeouts;
     // h2 reads whenever the client sends: an idle connection is bounded by the keep-alive
     // timer below, not by a socket read timeout; a client that stops reading, by the write one.
@@ -108,7 +110,9 @@ pub(crate) async fn serve(
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .max_send_buffer_size(SEND_BUFFER)
-        .handshake::<_, Bytes>(io.compat());
+        .handshake::<_, Bytes>(
+            Tallied::new(io, ctx.counters.clone(), Side::Frontend(frontend_id)).compat(),
+        );
     let Some(Ok(mut conn)) = crate::http2::within(timeouts.http_request, handshake).await else {
         return;
     };
@@ -167,6 +171,7 @@ pub(crate) async fn serve(
                 first = false;
                 idle_timer = None;
                 shared.open.set(shared.open.get() + 1);
+                ctx.counters.frontends[frontend_id].h2.stream_began();
                 glommio::spawn_local(serve_stream(
                     ctx.clone(),
                     origin.clone(),
@@ -240,7 +245,7 @@ async fn serve_stream(
             Ok(framing) => framing,
             Err(refusal) => return Err((refusal, respond)),
         };
-        let io = StreamIo::new(
+        let mut io = StreamIo::new(
             body,
             framing,
             respond,
@@ -249,6 +254,7 @@ async fn serve_stream(
             origin.tls,
         );
         let info = Rc::new(SessionInfo::for_stream(&ctx, &origin.info));
+        io.abort_on(info.clone());
         let mut session = Session::new(
             &ctx,
             &info,
@@ -296,6 +302,9 @@ async fn serve_stream(
             let _ = respond.send_response(response, true);
         }
     }
+    ctx.counters.frontends[origin.info.frontend]
+        .h2
+        .stream_ended();
     streams.open.set(streams.open.get() - 1);
     if streams.open.get() == 0 {
         if let Some(waker) = streams.waker.borrow_mut().take() {

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use ringway_http::BodyKind;
 use ringway_net::IdleCheck;
 
 use crate::client::h2::request::RequestBody;
+use crate::http2::abort::Abortable;
 use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
 use crate::http2::fields::{copy_fields, BodyFields};
 use crate::http2::wait::Wait;
@@ -73,6 +75,12 @@ impl StreamIo {
         }
     }
 
+    /// `shutdown session` fails the stream's waits and resets it (CANCEL).
+    pub fn abort_on(&mut self, owner: Rc<dyn Abortable>) {
+        self.read_wait.abort_on(owner.clone());
+        self.write_wait.abort_on(owner);
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
@@ -125,7 +133,12 @@ impl StreamIo {
     pub fn finish(&mut self) -> io::Result<()> {
         match std::mem::replace(self.response.get_mut(), Reply::Done) {
             Reply::Done => {}
-            Reply::Head { mut respond, .. } => respond.send_reset(Reason::INTERNAL_ERROR),
+            Reply::Head { mut respond, .. } => respond.send_reset(if self.read_wait.aborted() {
+                Reason::CANCEL
+            } else {
+                Reason::INTERNAL_ERROR
+            }),
+            Reply::Body(mut body) if self.read_wait.aborted() => body.cancel(),
             Reply::Body(mut body) => body.finish(),
         }
         Ok(())

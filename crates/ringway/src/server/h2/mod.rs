@@ -15,6 +15,7 @@
 //! h2 state (docs/http2.md). `maxconn` counts requests (each holds a slot), not connections.
 //! The exchange sees each stream as an HTTP/1.1 byte stream ([`ServerStream`]).
 
+mod accounting;
 mod stream_io;
 
 use std::cell::{Cell, RefCell};
@@ -29,7 +30,9 @@ use h2::client::SendRequest;
 use ringway_pool::ReuseMode;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
+use crate::http2::frames::{Side, Tallied};
 use crate::process::shard::ShardCtx;
+use crate::server::h2::accounting::Counted;
 use crate::server::server_conn::open_stream;
 use crate::tls;
 pub use stream_io::ServerStream;
@@ -55,6 +58,9 @@ pub struct H2Conn {
     idle_since: Cell<Instant>,
     /// The driver's idle watch, waiting for the last stream to end.
     idle_waker: RefCell<Option<Waker>>,
+    /// Where the server's pool accounting has it (`show servers conn`); private: never.
+    counted: Cell<Counted>,
+    private: bool,
 }
 
 impl H2Conn {
@@ -77,6 +83,19 @@ impl H2Conn {
     fn retire(&self) {
         self.closed.set(true);
         self.send.borrow_mut().take();
+    }
+
+    /// Brings the server's pool accounting up to date with the connection's state.
+    fn recount(&self, ctx: &ShardCtx, backend: usize, server: usize) {
+        let now = if self.closed.get() || self.private {
+            Counted::Out
+        } else if self.open.get() > 0 {
+            Counted::Used
+        } else {
+            Counted::Idle
+        };
+        let shared = &ctx.process.layout.backends[backend].servers[server].pool;
+        accounting::recount(shared, ctx.id, self.counted.replace(now), now);
     }
 }
 
@@ -137,8 +156,8 @@ impl Drop for StreamSlot {
             }
         }
         self.pool.counters.servers[self.backend][self.server]
-            .h2_streams
-            .dec();
+            .h2
+            .stream_ended();
         if self.first_of.is_some() && conn.owner.get() == self.first_of {
             conn.owner.set(None);
         }
@@ -146,6 +165,7 @@ impl Drop for StreamSlot {
             conn.idle_since.set(Instant::now());
             release_idle(&self.pool, self.backend, self.server);
         }
+        conn.recount(&self.pool, self.backend, self.server);
     }
 }
 
@@ -211,7 +231,8 @@ fn take_stream(
     if conn.open.get() == 1 {
         ctx.h2_pools[backend][server].became_busy();
     }
-    ctx.counters.servers[backend][server].h2_streams.inc();
+    ctx.counters.servers[backend][server].h2.stream_began();
+    conn.recount(ctx, backend, server);
     let first_of = if own && conn.owner.get().is_none() {
         conn.owner.set(Some(client));
         (mode == ReuseMode::Safe).then_some(client)
@@ -241,7 +262,9 @@ async fn connect(ctx: &Rc<ShardCtx>, backend: usize, server: usize) -> io::Resul
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .max_header_list_size(u32::try_from(ctx.limits.max_head).unwrap_or(u32::MAX))
-        .handshake::<_, Bytes>(stream.compat());
+        .handshake::<_, Bytes>(
+            Tallied::new(stream, ctx.counters.clone(), Side::Server(backend, server)).compat(),
+        );
     let (send, connection) = match crate::http2::within(config.timeouts.connect, handshake).await {
         Some(Ok(pair)) => pair,
         Some(Err(error)) => return Err(io::Error::new(io::ErrorKind::ConnectionRefused, error)),
@@ -257,8 +280,9 @@ async fn connect(ctx: &Rc<ShardCtx>, backend: usize, server: usize) -> io::Resul
         closed: closed.clone(),
         idle_since: Cell::new(Instant::now()),
         idle_waker: RefCell::new(None),
+        counted: Cell::new(Counted::Out),
+        private: config.http_reuse == ReuseMode::Never,
     });
-    counters.h2_conns.inc();
     glommio::spawn_local(drive(
         ctx.clone(),
         backend,
@@ -308,7 +332,7 @@ where
     )
     .await;
     conn.retire();
-    ctx.counters.servers[backend][server].h2_conns.dec();
+    conn.recount(&ctx, backend, server);
     ctx.h2_pools[backend][server]
         .conns
         .borrow_mut()
@@ -336,6 +360,7 @@ fn release_idle(ctx: &ShardCtx, backend: usize, server: usize) {
         let keep = !conn.closed.get() && !(unused && (spent || idle > max_idle));
         if !keep {
             conn.retire();
+            conn.recount(ctx, backend, server);
         }
         keep
     });

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use ringway_http::BodyKind;
 use ringway_net::IdleCheck;
 
 use crate::client::transport::Transport;
+use crate::http2::abort::Abortable;
 use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
 use crate::http2::fields::{copy_fields, put_field, BodyFields};
 use crate::http2::wait::Wait;
@@ -71,6 +73,12 @@ impl ServerStream {
             write_wait: Wait::default(),
             refused: false,
         }
+    }
+
+    /// `shutdown session` fails the stream's waits (it is then reset, CANCEL, as it drops).
+    pub fn abort_on(&mut self, owner: Rc<dyn Abortable>) {
+        self.read_wait.abort_on(owner.clone());
+        self.write_wait.abort_on(owner);
     }
 
     /// The server did not process the request: it may go again, on another connection.

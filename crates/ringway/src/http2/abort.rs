@@ -1,0 +1,44 @@
+//! `shutdown session` for a session whose I/O has no socket of its own: an HTTP/2 stream on
+//! either side shares its connection's socket, so shutting that down would end every stream
+//! of the connection. Instead the session fires its [`Abort`], and each wait of its streams
+//! ([`crate::http2::wait::Wait`]) fails at once with `ConnectionAborted`: the exchange ends as
+//! it does when an HTTP/1.1 socket is shut down, and its streams, dropped unfinished, are
+//! reset (RST_STREAM CANCEL) while their connections go on serving. The abort lives in the
+//! session (no allocation per stream); the streams hold the session as an [`Abortable`].
+
+use std::cell::{Cell, RefCell};
+use std::task::{Context, Waker};
+
+#[derive(Default)]
+pub struct Abort {
+    fired: Cell<bool>,
+    /// The task waiting on the session's streams: the session's own (one task drives them).
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Abort {
+    /// Fails every wait watching this, now and from now on.
+    pub fn fire(&self) {
+        self.fired.set(true);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    pub fn fired(&self) -> bool {
+        self.fired.get()
+    }
+
+    /// The task of `cx` is woken when this fires.
+    pub fn watch(&self, cx: &Context<'_>) {
+        let mut waker = self.waker.borrow_mut();
+        if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *waker = Some(cx.waker().clone());
+        }
+    }
+}
+
+/// What holds an [`Abort`]: the session a stream serves.
+pub trait Abortable {
+    fn abort(&self) -> &Abort;
+}
