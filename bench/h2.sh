@@ -203,7 +203,30 @@ row() { # <proxy> <server proto> <mode> <client kind>
     jq -rn --argjson ok "${ok:-0}" --arg failed "${failed:-?}" --argjson o "$stats" \
         --argjson ticks $((p1 - p0)) --argjson hz "$HZ" --argjson secs "$DURATION" \
         --arg proxy "$proxy" --arg server "$server" --arg mode "$mode" --arg kind "$kind" '
-        "| \($proxy) | \($server) | \(if $proxy == "nginx" then "(keepalive 64)" else $mode end) | \($kind) | \($ok) | \($failed) | \($ok / $secs | floor) | \($o.accepted - 1) | \($o.open_max) | \(if $ok > 0 then ($ticks / $hz * 1e6 / $ok * 100 | round / 100) else "-" end) |"'
+        "| \($proxy) | \($server) | \(if $proxy == "nginx" then "(keepalive 64)" else $mode end) | \($kind) | \($ok) | \($failed) | \($ok / $secs | floor) | \($o.accepted - 1) | \($o.open_max) | \(if $ok > 0 then ($ticks / $hz * 1e6 / $ok * 100 | round / 100) else "-" end) |"' |
+        tee -a "$WORK/rows.md"
+}
+
+# ringway's CPU per request over HAProxy's, row by row (issue 19's target for h2-ka clients:
+# at most 0.75), and over the h2 crate's floor where there is one.
+ratios() {
+    echo
+    echo "| server | http-reuse | clients | ringway µs | HAProxy µs | ringway ÷ HAProxy | h2 floor µs | floor ÷ HAProxy |"
+    echo "|---|---|---|---|---|---|---|---|"
+    awk -F' *\\| *' '
+        { cpu[$2, $3, $4, $5] = $11 }
+        $2 == "h2floor" { floor = $11 }
+        END {
+            for (key in cpu) {
+                split(key, k, SUBSEP)
+                if (k[1] != "ringway") continue
+                h = cpu["haproxy", k[2], k[3], k[4]]
+                if (h == "" || h == "-" || cpu[key] == "-") continue
+                f = (k[4] == "h2-ka" && floor != "") ? floor : "-"
+                printf "| %s | %s | %s | %s | %s | %.2f | %s | %s |\n", k[2], k[3], k[4], cpu[key], h,
+                    cpu[key] / h, f, (f == "-" ? "-" : sprintf("%.2f", f / h))
+            }
+        }' "$WORK/rows.md" | sort
 }
 
 for proxy in $PROXIES; do
@@ -215,3 +238,4 @@ for proxy in $PROXIES; do
         done
     done
 done
+[ ! -s "$WORK/rows.md" ] || ratios

@@ -28,6 +28,10 @@
 #   bodies     response bodies of BODIES bytes (0, 4 KiB, 64 KiB), keep-alive
 #   tls        HTTPS on the client side and on the server side (TLS_VARIANTS, below), http-reuse
 #              always: req/s, CPU per request, handshakes/s, server TLS connections
+#   h2         the seed-002 HTTP/2 table (bench/h2.sh, one run per row): HTTP/2 and HTTP/1.1
+#              servers, reuse safe/aggressive/always, close, keep-alive and h2 clients; new and
+#              most server connections, CPU per request, ringway ÷ HAProxy, and the h2 crate's
+#              floor (h2floor) for the h2 clients; appended to the report as it prints
 #
 # Results: $OUT/$REPORT.json (every run), $REPORT.md (tables), *.svg (charts); REPORT defaults
 # to latest. A run of a subset of the scenarios writes to bench/results/tmp unless OUT is set,
@@ -41,7 +45,7 @@ ROOT=$(dirname "$BENCH_DIR")
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
-ALL_SCENARIOS="loadgen keepalive close latency shards bodies tls"
+ALL_SCENARIOS="loadgen keepalive close latency shards bodies tls h2"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
@@ -563,6 +567,14 @@ scenario_tls() {
     fi
 }
 
+# The HTTP/2 rows come from bench/h2.sh as it prints them (a table of their own, not in the
+# JSON): its own origins, on ports above ours.
+scenario_h2() {
+    log "h2: bench/h2.sh"
+    NO_BUILD=1 DURATION=${DURATION%s} PORT_BASE=$((PORT_BASE + 100)) \
+        PROXIES="$PROXIES h2floor" "$BENCH_DIR/h2.sh" >"$WORK/h2.md"
+}
+
 # ---------------------------------------------------------------- main
 
 machine_info() {
@@ -607,6 +619,7 @@ for scenario in $SCENARIOS; do
         shards) scenario_shards ;;
         bodies) scenario_bodies ;;
         tls) scenario_tls ;;
+        h2) scenario_h2 ;;
         *) echo "unknown scenario $scenario (known: $ALL_SCENARIOS)" >&2; exit 2 ;;
     esac
 done
@@ -617,4 +630,8 @@ jq --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson secs $(($(date +%s) -
 mkdir -p "$OUT"
 python3 "$BENCH_DIR/report.py" --raw "$RAW" --machine "$WORK/machine2.json" --out "$OUT" \
     --name "$REPORT"
+if [ -s "$WORK/h2.md" ]; then
+    printf '\n## HTTP/2 (bench/h2.sh)\n\n' >>"$OUT/$REPORT.md"
+    cat "$WORK/h2.md" >>"$OUT/$REPORT.md"
+fi
 log "done in $(($(date +%s) - started)) s: $OUT/$REPORT.md"
