@@ -606,7 +606,8 @@ impl Wake for ParkWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(poller) = Poller::current() {
+        // try_with: a wake during the thread's exit finds no poller and only wakes.
+        if let Ok(Some(poller)) = POLLER.try_with(|slot| slot.borrow().clone()) {
             poller.tick_gate.driver_woken(TICK, &self.driver);
         }
         self.driver.wake_by_ref();
