@@ -20,10 +20,12 @@
 //! short for them, and by bounding the glommio sleep.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
-use std::task::Waker;
+use std::sync::Arc;
+use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
@@ -43,7 +45,8 @@ const EVENTS_PER_WAIT: usize = 256;
 /// while a self-woken task is queued (when a preemption event is pending as its run loop
 /// starts) and then sleeps until some timer or I/O completes, and the driver wakes itself every
 /// round. It pauses while the driver sleeps on the epoll descriptor and no wait has a
-/// deadline (`tick.rs`), so an idle thread with no deadlines is not woken by it.
+/// deadline (`tick.rs`), so an idle thread with no deadlines is not woken by it; glommio's
+/// wake-up of the sleeping driver arms a one-tick glommio timer instead (`ParkWaker`).
 const TICK: Duration = Duration::from_millis(10);
 
 /// Events after which a socket stays readable for good.
@@ -547,7 +550,16 @@ async fn wait_idle(poller: &Poller, longest_nap: Duration, now: Instant) {
     poller.count(|activity| activity.parks += 1);
     poller.tick_gate.set_driver_parked(true);
     let readable = async {
-        let _ = epoll_readable(poller.epoll.as_raw_fd()).await;
+        if ParkWaker::wrap(epoll_readable(poller.epoll.as_raw_fd()))
+            .await
+            .is_err()
+        {
+            // No descriptor left for the wait (the process is at its limit): sleep a nap in
+            // glommio instead. Returning at once would keep the driver in glommio's run queue,
+            // napping in epoll_wait, and glommio's timers (the accept loops' back-off after
+            // EMFILE) would wait for its 100 ms preemption.
+            glommio::timer::sleep(longest_nap).await;
+        }
     };
     let timer_due = async {
         match next_timer {
@@ -560,6 +572,46 @@ async fn wait_idle(poller: &Poller, longest_nap: Duration, now: Instant) {
     let earlier_timer = poller.timers.earlier_added();
     futures_lite::future::or(readable, futures_lite::future::or(timer_due, earlier_timer)).await;
     poller.tick_gate.set_driver_parked(false);
+}
+
+/// The waker glommio's io_uring poll on the epoll descriptor holds while the driver sleeps:
+/// it tells the tick gate that glommio woke the driver (`TickGate::driver_woken`), then wakes
+/// it. glommio 0.9 can park its thread with a woken task still queued (its run loop reads a
+/// pending preemption as "nothing to run"; fixed upstream by glommio/glommio#53), until some
+/// timer or completion ends the sleep: with the driver stranded so, and the tick asleep until
+/// the earliest deadline, the thread stopped serving. This is the one wake-up that carries
+/// every socket's work, so it is the one bounded here. It wraps the io_uring poll alone: a
+/// glommio timer's waker runs while glommio holds its timer table, which the nudge needs.
+struct ParkWaker {
+    driver: Waker,
+}
+
+impl ParkWaker {
+    /// `future`, polled with a `ParkWaker` around its task's waker.
+    async fn wrap<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        futures_lite::future::poll_fn(|cx| {
+            let waker = Waker::from(Arc::new(ParkWaker {
+                driver: cx.waker().clone(),
+            }));
+            future.as_mut().poll(&mut Context::from_waker(&waker))
+        })
+        .await
+    }
+}
+
+impl Wake for ParkWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // try_with: a wake during the thread's exit finds no poller and only wakes.
+        if let Ok(Some(poller)) = POLLER.try_with(|slot| slot.borrow().clone()) {
+            poller.tick_gate.driver_woken(TICK, &self.driver);
+        }
+        self.driver.wake_by_ref();
+    }
 }
 
 /// One `epoll_wait` into `events`, blocking up to `timeout`; a timeout finer than a

@@ -5,11 +5,22 @@
 //! wakes earlier only for a new earlier deadline or the driver waking. So an idle thread, even
 //! with 50 000 idle keep-alive connections and their timeouts, is not woken 100 times a second
 //! for nothing (each wake-up is a glommio sleep, a dozen io_uring operations).
+//!
+//! The driver's own wake-up from that sleep still needs the bound: glommio wakes it from its
+//! io_uring poll on the epoll descriptor, and if glommio 0.9 then parks with the driver queued
+//! (see `TICK` in `poller.rs`), the thread sleeps with every socket's work waiting behind the
+//! driver, and this tick, which still plans for a parked driver, may not come for a minute (the
+//! earliest keep-alive timeout) or ever (no deadline). So that wake-up arms a glommio timer one
+//! tick away (the nudge, [`TickGate::driver_woken`]), which the driver drops as it runs: in the
+//! common case glommio never sleeps with it armed, and a thread so stranded waits one tick.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use glommio::timer::Timer;
 
 #[derive(Default)]
 pub(crate) struct TickGate {
@@ -24,6 +35,8 @@ pub(crate) struct TickGate {
     replan: Cell<bool>,
     /// The tick task, waiting.
     sleeper: RefCell<Option<Waker>>,
+    /// A glommio timer armed when glommio wakes the parked driver, dropped when the driver runs.
+    nudge: RefCell<Option<Timer>>,
 }
 
 impl TickGate {
@@ -31,7 +44,26 @@ impl TickGate {
     pub(crate) fn set_driver_parked(&self, parked: bool) {
         self.driver_parked.set(parked);
         if !parked {
+            // The driver runs: glommio did not strand it (the timer leaves glommio's table).
+            self.nudge.take();
             self.wake_tick();
+        }
+    }
+
+    /// glommio woke the parked driver (called from the driver's waker, inside glommio's
+    /// harvest of io_uring completions): a glommio timer `bound` away, waking `driver` (a
+    /// plain waker, never the one calling this), makes sure glommio does not sleep past it
+    /// before the driver runs.
+    pub(crate) fn driver_woken(&self, bound: Duration, driver: &Waker) {
+        // A wake while the nudge is being dropped or armed needs none of its own.
+        let Ok(mut nudge) = self.nudge.try_borrow_mut() else {
+            return;
+        };
+        if nudge.is_none() {
+            let mut timer = Timer::new(bound);
+            // The first poll registers the timer with glommio's reactor.
+            let _ = Pin::new(&mut timer).poll(&mut Context::from_waker(driver));
+            *nudge = Some(timer);
         }
     }
 
@@ -90,5 +122,64 @@ impl TickGate {
         if let Some(sleeper) = self.sleeper.borrow_mut().take() {
             sleeper.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Runs `test` on a fresh executor; fails if it has not finished within 10 s.
+    fn on_executor<Fut>(test: fn() -> Fut)
+    where
+        Fut: Future<Output = ()> + 'static,
+    {
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            glommio::LocalExecutorBuilder::default()
+                .spawn(move || async move {
+                    test().await;
+                    let _ = done.send(());
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the task was never woken");
+    }
+
+    #[test]
+    fn the_nudge_wakes_a_driver_nothing_else_wakes() {
+        on_executor(|| async {
+            let gate = TickGate::default();
+            let mut nudged = false;
+            // A task that glommio woke but did not run stands in for the stranded driver: the
+            // nudge is all that wakes it.
+            futures_lite::future::poll_fn(|cx| {
+                if nudged {
+                    return Poll::Ready(());
+                }
+                nudged = true;
+                gate.driver_woken(Duration::from_millis(5), cx.waker());
+                Poll::Pending
+            })
+            .await;
+        });
+    }
+
+    #[test]
+    fn a_running_driver_drops_the_nudge() {
+        on_executor(|| async {
+            let gate = TickGate::default();
+            let waker = futures_lite::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+            gate.set_driver_parked(true);
+            gate.driver_woken(Duration::from_secs(60), &waker);
+            assert!(gate.nudge.borrow().is_some(), "woken, the driver is nudged");
+            gate.set_driver_parked(false);
+            assert!(gate.nudge.borrow().is_none(), "running, it needs no nudge");
+        });
     }
 }
