@@ -12,7 +12,6 @@ use std::net::{SocketAddr, TcpStream};
 
 use common::*;
 use ringway::Proxy;
-use ringway_load::{Origin, OriginConfig};
 use support::{h2load, h2load_status_codes, tool, TempPath};
 
 const SETTINGS: u8 = 0x4;
@@ -23,14 +22,6 @@ const GOAWAY: u8 = 0x7;
 const END_STREAM: u8 = 0x1;
 const CANCEL: u32 = 0x8;
 const PROTOCOL_ERROR: u32 = 0x1;
-
-fn h2_origin() -> Origin {
-    Origin::start(OriginConfig {
-        h2: true,
-        ..OriginConfig::default()
-    })
-    .expect("h2c origin starts")
-}
 
 /// One shard, a clear-text frontend (h2c beside HTTP/1.1), one h2 server in `mode` whose idle
 /// connections stay for the test's length.
@@ -101,7 +92,7 @@ fn show_stat_counts_http2_connections_apart_from_streams() {
     let Some(h2load_path) = tool("h2load", "nghttp2-client") else {
         return;
     };
-    let origin = h2_origin();
+    let origin = h2c_origin(0);
     let proxy = h2_proxy("always", origin.addr());
     let addr = frontend_addr(&proxy);
 
@@ -334,7 +325,7 @@ fn stream_session(proxy: &Proxy, not: &[String]) -> Option<String> {
 
 #[test]
 fn shutdown_session_resets_one_stream_and_both_connections_go_on() {
-    let origin = h2_origin();
+    let origin = h2c_origin(0);
     let log = TempPath::new("h2-observe-raw.log");
     let proxy = h2_proxy_logged("always", origin.addr(), &log);
     let mut client = RawH2::connect(frontend_addr(&proxy));
@@ -401,7 +392,7 @@ fn shutdown_session_resets_one_stream_and_both_connections_go_on() {
 
 #[test]
 fn shutdown_session_of_an_http_1_1_client_resets_its_h2_server_stream() {
-    let origin = h2_origin();
+    let origin = h2c_origin(0);
     let log = TempPath::new("h2-observe-h1.log");
     let proxy = h2_proxy_logged("always", origin.addr(), &log);
     let mut client = TcpStream::connect(frontend_addr(&proxy)).unwrap();

@@ -10,17 +10,7 @@ use std::net::SocketAddr;
 
 use common::*;
 use ringway::Proxy;
-use ringway_load::{Origin, OriginConfig};
 use support::{h2load, h2load_status_codes, tool};
-
-fn h2_origin(max_requests_per_conn: u64) -> Origin {
-    Origin::start(OriginConfig {
-        h2: true,
-        max_requests_per_conn,
-        ..OriginConfig::default()
-    })
-    .expect("h2c origin starts")
-}
 
 /// One shard, one h2 server at `origin` in `mode`, extra server keys.
 fn h2_proxy(mode: &str, server: &str, origin: SocketAddr) -> Proxy {
@@ -45,7 +35,7 @@ fn fifty_http_1_1_clients_ride_few_server_connections_by_reuse_mode() {
         ("safe", 50),
         ("never", 50),
     ] {
-        let origin = h2_origin(0);
+        let origin = h2c_origin(0);
         let proxy = h2_proxy(mode, "", origin.addr());
         let addr = frontend_addr(&proxy);
         let report = h2load(
@@ -78,7 +68,7 @@ fn fifty_http_1_1_clients_ride_few_server_connections_by_reuse_mode() {
 
 #[test]
 fn bodies_cross_an_h2_server_both_ways() {
-    let origin = h2_origin(0);
+    let origin = h2c_origin(0);
     let proxy = h2_proxy("safe", "", origin.addr());
     let addr = frontend_addr(&proxy);
     let mut client = Client::connect(addr);
@@ -129,7 +119,7 @@ fn http_2_end_to_end_multiplexes_on_one_server_connection() {
     let Some(h2load_path) = tool("h2load", "nghttp2-client") else {
         return;
     };
-    let origin = h2_origin(0);
+    let origin = h2c_origin(0);
     let proxy = h2_proxy("always", "", origin.addr());
     let addr = frontend_addr(&proxy);
     let report = h2load(
@@ -146,7 +136,7 @@ fn http_2_end_to_end_multiplexes_on_one_server_connection() {
 
 #[test]
 fn max_reuse_counts_streams() {
-    let origin = h2_origin(0);
+    let origin = h2c_origin(0);
     let proxy = h2_proxy("always", "max_reuse = 10", origin.addr());
     let addr = frontend_addr(&proxy);
     let mut client = Client::connect(addr);
@@ -170,7 +160,7 @@ fn streams_refused_by_a_goaway_go_again_on_a_new_connection() {
     };
     // The origin ends each connection with GOAWAY after 25 streams: streams sent past it are
     // refused unprocessed and must be sent again, never answered with an error.
-    let origin = h2_origin(25);
+    let origin = h2c_origin(25);
     let proxy = h2_proxy("always", "", origin.addr());
     let addr = frontend_addr(&proxy);
     let report = h2load(
@@ -186,7 +176,7 @@ fn streams_refused_by_a_goaway_go_again_on_a_new_connection() {
 
 #[test]
 fn maxconn_counts_streams_not_connections() {
-    let origin = h2_origin(0);
+    let origin = h2c_origin(0);
     let proxy = h2_proxy("always", "maxconn = 3", origin.addr());
     let addr = frontend_addr(&proxy);
     let slow: Vec<_> = (0..8)
@@ -270,7 +260,7 @@ fn an_h2_server_over_tls_is_reached_by_alpn() {
 
 #[test]
 fn idle_h2_connections_close_after_the_purge_delay_or_past_pool_max_conn() {
-    let origin = h2_origin(0);
+    let origin = h2c_origin(0);
     let proxy = h2_proxy("always", "pool_purge_delay = \"300ms\"", origin.addr());
     let mut client = Client::connect(frontend_addr(&proxy));
     assert_eq!(client.get("/").status, 200);
@@ -282,7 +272,7 @@ fn idle_h2_connections_close_after_the_purge_delay_or_past_pool_max_conn() {
     assert!(conns.contains(" h2_conns=0 "), "{conns}");
 
     // pool_max_conn = 0: no idle connection is kept, each closes with its last stream.
-    let origin = h2_origin(0);
+    let origin = h2c_origin(0);
     let proxy = h2_proxy("always", "pool_max_conn = 0", origin.addr());
     let mut client = Client::connect(frontend_addr(&proxy));
     for _ in 0..3 {
@@ -299,7 +289,7 @@ fn closing_clients_in_safe_mode_do_not_pile_up_idle_connections() {
     // Each closing client's only request is its first: in `safe` it gets a connection of its
     // own, which is shared once the request ends but which no later first request may take.
     // Idle ones beyond the recent need close (HAProxy keeps used + idle within est_need).
-    let origin = h2_origin(0);
+    let origin = h2c_origin(0);
     let proxy = h2_proxy("safe", "", origin.addr());
     let addr = frontend_addr(&proxy);
     let clients: Vec<_> = (0..10)

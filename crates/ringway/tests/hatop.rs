@@ -236,11 +236,7 @@ fn hatop_shows_an_http2_server() {
     let Some(h2load_path) = tool("h2load", "nghttp2-client") else {
         return;
     };
-    let origin = ringway_load::Origin::start(ringway_load::OriginConfig {
-        h2: true,
-        ..ringway_load::OriginConfig::default()
-    })
-    .expect("h2c origin starts");
+    let origin = h2c_origin(0);
     let socket = TempPath::new("stats-h2.sock");
     let proxy = proxy(
         &format!("stats_socket = {}", socket.toml()),

@@ -16,6 +16,17 @@ pub fn origin() -> Origin {
     Origin::start(OriginConfig::default()).expect("origin starts")
 }
 
+/// An origin speaking h2c (prior knowledge) that ends a connection after
+/// `max_requests_per_conn` streams (0: never).
+pub fn h2c_origin(max_requests_per_conn: u64) -> Origin {
+    Origin::start(OriginConfig {
+        h2: true,
+        max_requests_per_conn,
+        ..OriginConfig::default()
+    })
+    .expect("h2c origin starts")
+}
+
 /// A proxy with one frontend on 127.0.0.1:0 and backend `app` whose body is `backend`
 /// (backend keys and `[[backend.server]]` tables; `{origin}` is replaced by the origin address).
 pub fn proxy(global: &str, backend: &str, origin: SocketAddr) -> Proxy {
