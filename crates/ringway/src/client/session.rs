@@ -287,6 +287,18 @@ async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: Socket) -> Option<
     }
 }
 
+/// The client's address as text (for forwarding fields, logs, `balance source`), in one
+/// allocation: `to_string` would grow a `String` and then copy it.
+fn ip_text(ip: std::net::IpAddr) -> Rc<str> {
+    use std::io::Write;
+    // The longest IPv6 text (an IPv4-mapped address written in full) is 45 bytes.
+    let mut text = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut text[..]);
+    let _ = write!(cursor, "{ip}");
+    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    Rc::from(std::str::from_utf8(&text[..len]).unwrap_or_default())
+}
+
 /// What an HTTP/2 connection's streams need to know of it.
 fn h2_origin(
     info: &Rc<SessionInfo>,
@@ -299,7 +311,7 @@ fn h2_origin(
         .or_else(|| client.io().local_addr().ok())
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     crate::client::h2::Origin {
-        client_ip: Rc::from(info.peer.ip().to_string()),
+        client_ip: ip_text(info.peer.ip()),
         info: info.clone(),
         tls,
         local,
@@ -317,7 +329,7 @@ async fn serve_client(
     local_port: u16,
     proxied_local: Option<SocketAddr>,
 ) {
-    let client_ip = Rc::from(info.peer.ip().to_string());
+    let client_ip = ip_text(info.peer.ip());
     let mut session = Session::new(ctx, info, client_ip, client, local_port, proxied_local);
     if session.serve().await {
         // The client began with the HTTP/2 preface: its connection goes to the h2 server.
@@ -665,5 +677,22 @@ impl Session {
         let _ = conn.stream.io().set_write_timeout(None);
         let _ = self.client.io().set_write_timeout(None);
         tunnel(&mut self.client, &mut conn.stream, timeouts).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ip_text;
+
+    #[test]
+    fn client_addresses_as_text() {
+        for text in [
+            "127.0.0.1",
+            "::1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:255.255.255.255",
+        ] {
+            assert_eq!(&*ip_text(text.parse().unwrap()), text);
+        }
     }
 }
