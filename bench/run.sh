@@ -571,7 +571,7 @@ scenario_tls() {
 # JSON): its own origins, on ports above ours.
 scenario_h2() {
     log "h2: bench/h2.sh"
-    NO_BUILD=1 DURATION=${DURATION%s} PORT_BASE=$((PORT_BASE + 100)) \
+    NO_BUILD=1 BIN=$BIN DURATION=${DURATION%s} PORT_BASE=$((PORT_BASE + 100)) \
         PROXIES="$PROXIES h2floor" "$BENCH_DIR/h2.sh" >"$WORK/h2.md"
 }
 
