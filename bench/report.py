@@ -358,6 +358,40 @@ def tls_markdown(cases, machine, runs):
     return out
 
 
+def issue20_targets(by):
+    """Issue 20's targets: close clients against HAProxy, 64 KiB bodies against nginx,
+    keep-alive against the forwarding floor (flat out, and at the latency scenario's rate)."""
+    rows = []
+    close = by.get("close", [])
+    for mode in ("never", "safe", "aggressive", "always"):
+        r, h = find(close, proxy="ringway", mode=mode), find(close, proxy="haproxy", mode=mode)
+        if not (r and h):
+            continue
+        cpu = ratio(med(r, "cpu_us_per_req"), med(h, "cpu_us_per_req"))
+        rows.append([f"close clients, {mode}: CPU/req ringway ÷ HAProxy ≤ 0.9",
+                     num(cpu, 2), yes(cpu is not None and cpu <= 0.9)])
+        if mode != "always":
+            rps = ratio(med(r, "rps"), med(h, "rps"))
+            rows.append([f"close clients, {mode}: req/s ringway ÷ HAProxy ≥ 1",
+                         num(rps, 2), yes(rps is not None and rps >= 1.0)])
+    bodies = by.get("bodies", [])
+    r, n = find(bodies, proxy="ringway", body=65536), find(bodies, proxy="nginx", body=65536)
+    if r and n:
+        v = ratio(med(r, "cpu_us_per_req"), med(n, "cpu_us_per_req"))
+        rows.append(["64 KiB bodies: CPU/req ringway ÷ nginx ≤ 1", num(v, 2),
+                     yes(v is not None and v <= 1.0)])
+    for scenario, label in (("keepalive", "flat out"), ("latency", "at the fixed rate")):
+        cases = by.get(scenario, [])
+        floor = find(cases, proxy="floor")
+        best = [med(c, "cpu_us_per_req") for c in cases if c["proxy"] == "ringway"]
+        best = [b for b in best if b is not None]
+        if floor and best and med(floor, "cpu_us_per_req"):
+            v = ratio(min(best), med(floor, "cpu_us_per_req"))
+            rows.append([f"keep-alive, {label}: CPU/req ringway (cheapest mode) ÷ floor ≤ 1.05",
+                         num(v, 2), yes(v is not None and v <= 1.05)])
+    return rows
+
+
 def targets(by, machine):
     """The issue's targets, computed from the medians (reported, never asserted)."""
     out = ["## Targets", ""]
@@ -418,6 +452,7 @@ def targets(by, machine):
             if floor:
                 rows.append([f"for scale, at the fixed rate: CPU/req of the floor ({waits}) "
                              "÷ HAProxy", num(ratio(med(floor, "cpu_us_per_req"), hc), 2), "-"])
+    rows += issue20_targets(by)
     lg = by.get("loadgen", [])
     w = find(lg, proxy="wrk")
     for tool in ("ringway-load", "ringway-load-spin0"):
