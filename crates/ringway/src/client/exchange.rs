@@ -644,7 +644,7 @@ impl Session {
         let mut body_deferred =
             head.expect_continue && !request_body.is_done() && self.cbuf.is_empty();
         if !body_deferred {
-            self.send_request_body(conn, request_body, client_timeout)
+            self.send_request_body(conn, request_body, client_timeout, backend)
                 .await?;
         }
         self.sbuf.clear();
@@ -674,7 +674,7 @@ impl Session {
                 }
                 if body_deferred && response.status == 100 {
                     body_deferred = false;
-                    self.send_request_body(conn, request_body, client_timeout)
+                    self.send_request_body(conn, request_body, client_timeout, backend)
                         .await?;
                 }
                 continue;
@@ -763,6 +763,7 @@ impl Session {
                     until_close,
                     decoded: response.dechunk.then_some(&mut self.to_client),
                     destination_fin: client_fin,
+                    splice: backend_config.splice,
                 },
             )
             .await
@@ -808,10 +809,12 @@ impl Session {
         conn: &mut NetStream<T>,
         framer: &mut BodyFramer,
         timeout: Duration,
+        backend: usize,
     ) -> Result<(), Failure> {
         if framer.is_done() {
             return Ok(());
         }
+        let splice = self.ctx.process.config.backends[backend].splice;
         let relayed = relay_body(
             &mut self.client,
             &mut self.cbuf,
@@ -822,6 +825,7 @@ impl Session {
                 until_close: false,
                 decoded: None,
                 destination_fin: None,
+                splice,
             },
         )
         .await;

@@ -27,6 +27,10 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin {
     fn reset_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// Whether the peer sent something, went away, or neither.
     fn idle_check(&self) -> IdleCheck;
+    /// The TCP socket itself, for a splice (`forward.rs`); None for an HTTP/2 stream.
+    fn socket(&self) -> Option<&Socket> {
+        None
+    }
 }
 
 impl Transport for Socket {
@@ -48,6 +52,10 @@ impl Transport for Socket {
 
     fn idle_check(&self) -> IdleCheck {
         Socket::idle_check(self)
+    }
+
+    fn socket(&self) -> Option<&Socket> {
+        Some(self)
     }
 }
 
@@ -142,6 +150,13 @@ impl Transport for ClientIo {
             ClientIo::Tcp(socket) => socket.idle_check(),
             ClientIo::H2(stream) => stream.idle_check(),
             ClientIo::Gone => IdleCheck::Closed,
+        }
+    }
+
+    fn socket(&self) -> Option<&Socket> {
+        match self {
+            ClientIo::Tcp(socket) => Some(socket),
+            _ => None,
         }
     }
 }
