@@ -940,7 +940,7 @@ fn splice_key() {
     assert_eq!(ok(&overridden).backends[0].splice, Splice::Auto);
 
     let error = single(&in_backend("\"sometimes\""), "backend[0].splice");
-    assert_eq!(at(&error), (13, 10));
+    assert_eq!(at(&error), (9, 10));
     assert_eq!(
         error.message,
         "must be one of \"auto\", \"off\", \"always\""

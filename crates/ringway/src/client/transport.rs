@@ -3,7 +3,7 @@
 //! HTTP/1.1 connection (`ClientIo::H2`, see `client::h2`). [`Transport`] is what the body relay
 //! and the tunnel need of either: per-wait timeouts and a look at whether the peer went away.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -184,6 +184,21 @@ impl AsyncWrite for ClientIo {
         match self.get_mut() {
             ClientIo::Tcp(socket) => Pin::new(socket).poll_write(cx, buf),
             ClientIo::H2(stream) => stream.poll_write(cx, buf),
+            ClientIo::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientIo::Tcp(socket) => Pin::new(socket).poll_write_vectored(cx, bufs),
+            ClientIo::H2(stream) => {
+                let first = bufs.iter().find(|buf| !buf.is_empty());
+                stream.poll_write(cx, first.map_or(&[][..], |buf| &buf[..]))
+            }
             ClientIo::Gone => Poll::Ready(Err(gone())),
         }
     }
