@@ -10,8 +10,9 @@
 # Default: `ringway=target/release haproxy nginx`. Each round runs every variant once, in
 # order (1 proxy thread pinned to the last CPU, `http_reuse` MODE, 50 keep-alive clients,
 # origin answering BODY bytes, origin and load generator on CPU 0, DURATION each after a 1 s
-# warm-up), and prints req/s and the proxy's µs of CPU per request: utime + stime over the run
-# (/proc) and, with perf, task-clock (the same time, to the nanosecond). Ends with the medians.
+# warm-up; RATE=N: an open loop at N requests/s, the same work for every proxy), and prints
+# req/s and the proxy's µs of CPU per request: utime + stime over the run (/proc) and, with
+# perf, task-clock (the same time, to the nanosecond). Ends with the medians.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
@@ -45,7 +46,9 @@ launch() {
     case $name in
         haproxy | haproxy-splice)
             conf=$(haproxy_config "$WORK" "$PROXY" "$ORIGIN" "$MODE" 1 "$PROXY_CPU")
-            [ "$name" = haproxy ] || sed -i 's/^backend app$/backend app\n    option splice-auto/' "$conf"
+            # maxpipes: HAProxy's default (maxconn / 4) needs more descriptors than ulimit -n.
+            [ "$name" = haproxy ] || sed -i -e 's/^backend app$/backend app\n    option splice-auto/' \
+                -e 's/^global$/global\n    maxpipes 512/' "$conf"
             start "$WORK/proxy.log" taskset -c "$PROXY_CPU" haproxy -db -f "$conf" ;;
         nginx)
             conf=$(nginx_proxy_config "$WORK" "$PROXY" "$ORIGIN" 1 "$(nginx_masks "$PROXY_CPU")")
@@ -65,7 +68,7 @@ launch() {
 load() { # <duration> [json]
     taskset -c 0 "$LOAD/ringway-load" run --url "http://127.0.0.1:$PROXY/" --threads 1 \
         --connections "$CONNECTIONS" --duration "$1" --quiet --spin-rounds 2 \
-        ${2:+--json "$2"} >/dev/null
+        ${RATE:+--rate "$RATE"} ${2:+--json "$2"} >/dev/null
 }
 
 # run <variant>: prints "req/s us_per_req [perf_us_per_req]"

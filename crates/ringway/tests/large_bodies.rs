@@ -3,7 +3,8 @@
 //! client and server connections reused after a spliced body; a server that closes half way
 //! through a body (the client gets the part that came, then a close, and the log says so); a
 //! client that stops reading (the proxy stops reading the server: it holds a bounded part of
-//! the body, and relays the rest once the client reads again).
+//! the body, and relays the rest once the client reads again); a TLS server connection, never
+//! spliced, with `splice = "always"`.
 
 mod common;
 mod support;
@@ -377,4 +378,37 @@ fn a_client_that_stops_reading_stops_the_server_and_gets_everything_later() {
         assert_eq!(server.sent.load(Ordering::SeqCst), SIZE);
         assert_spliced(mode, spliced, SIZE - 64 * 1024);
     }
+}
+
+#[test]
+fn bodies_to_and_from_a_tls_server_are_copied_byte_exact_with_splice_always() {
+    let dir = ringway_load::ScratchDir::new("large-bodies-tls").expect("scratch dir");
+    let pki = ringway_load::Pki::new(dir.path(), "test").expect("CA");
+    let leaf = pki.leaf("origin", &["127.0.0.1"]).expect("certificate");
+    let origin = ringway_load::Origin::start(ringway_load::OriginConfig {
+        tls: Some(ringway_load::OriginTls::from(&leaf)),
+        ..ringway_load::OriginConfig::default()
+    })
+    .expect("TLS origin starts");
+    let proxy = proxy_from(&format!(
+        "[global]\nshards = 1\npin_shards = false\n[defaults]\ntimeout_connect = \"2s\"\n\
+         [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         [[backend]]\nname = \"app\"\nsplice = \"always\"\n\
+         [[backend.server]]\nname = \"s1\"\naddress = \"{}\"\n\
+         tls = {{ verify = \"required\", ca_file = \"{}\" }}\n",
+        origin.addr(),
+        pki.ca_file().display()
+    ));
+    let mut client = Client::connect(frontend_addr(&proxy));
+    for size in [1_048_576usize, 70_000] {
+        let response = client.get(&format!("/?body={size}"));
+        assert_eq!(response.status, 200);
+        assert!(response.body == origin_body(size), "{size} bytes through TLS");
+    }
+    let mut request = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n".to_vec();
+    request.extend_from_slice(&pattern_bytes(0, 500_000));
+    client.send_raw(&request);
+    let response = client.read_response(false).expect("a response");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("x-origin-req-body"), Some("500000"));
 }
