@@ -403,7 +403,10 @@ fn bodies_to_and_from_a_tls_server_are_copied_byte_exact_with_splice_always() {
     for size in [1_048_576usize, 70_000] {
         let response = client.get(&format!("/?body={size}"));
         assert_eq!(response.status, 200);
-        assert!(response.body == origin_body(size), "{size} bytes through TLS");
+        assert!(
+            response.body == origin_body(size),
+            "{size} bytes through TLS"
+        );
     }
     let mut request = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n".to_vec();
     request.extend_from_slice(&pattern_bytes(0, 500_000));

@@ -4,7 +4,7 @@
 //!
 //! A body goes through the session's receive buffer, or, between two plain TCP sockets, the
 //! rest of a body by length or until close goes through a pipe with splice(2) when the
-//! backend's `splice` says so ([`splice_wanted`], docs/performance.md).
+//! backend's `splice` says so ([`splice_wanted`], docs/configuration.md#splice).
 
 use std::io;
 use std::pin::Pin;
@@ -28,8 +28,8 @@ use crate::error::is_timeout;
 const TUNNEL_CHUNK: usize = 16 * 1024;
 
 /// `splice = "auto"`: the least body left (by length) worth a pipe. Below it two splices cost
-/// more than a `recv` and a `send` that copy (docs/performance.md has the measurements).
-pub const SPLICE_AUTO_MIN: u64 = 16 * 1024;
+/// more than a `recv` and a `send` that copy (measurements: docs/benchmarks.md).
+const SPLICE_AUTO_MIN: u64 = 16 * 1024;
 
 /// Why relaying a body stopped early.
 #[derive(Debug)]
@@ -148,12 +148,7 @@ pub async fn relay_body<S: Transport, D: Transport>(
 /// Whether the rest of a body goes through a pipe: never for a chunked body (its framing is
 /// read), always with `always`, and with `auto` when at least [`SPLICE_AUTO_MIN`] is left by
 /// length, or when a body until close filled the last read (HAProxy's "fast streamer").
-pub fn splice_wanted(
-    splice: Splice,
-    framer: &BodyFramer,
-    until_close: bool,
-    streaming: bool,
-) -> bool {
+fn splice_wanted(splice: Splice, framer: &BodyFramer, until_close: bool, streaming: bool) -> bool {
     let left = framer.opaque_left();
     match splice {
         Splice::Off => false,
@@ -195,9 +190,13 @@ async fn splice_rest(
         }
         framer.pass_opaque(moved as u64);
         while pipe.held() > 0 {
-            futures_lite::future::poll_fn(|cx| destination.poll_splice_out(cx, &mut pipe))
-                .await
-                .map_err(RelayError::Destination)?;
+            let out =
+                futures_lite::future::poll_fn(|cx| destination.poll_splice_out(cx, &mut pipe))
+                    .await
+                    .map_err(RelayError::Destination)?;
+            if out == 0 {
+                return Err(RelayError::Destination(io::ErrorKind::WriteZero.into()));
+            }
         }
         relayed += moved as u64;
     }
@@ -386,5 +385,46 @@ async fn copy_flushed(from: &mut (impl AsyncRead + Unpin), to: &mut (impl AsyncW
         if to.write_all(&buf[..read]).await.is_err() || to.flush().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringway_http::BodyKind;
+
+    #[test]
+    fn splice_is_wanted_for_large_rests_by_length_and_streaming_until_close_bodies() {
+        let length = |n| BodyFramer::new(BodyKind::Length(n));
+        let chunked = BodyFramer::new(BodyKind::Chunked);
+        let until_close = BodyFramer::new(BodyKind::UntilClose);
+        for framer in [&length(1 << 20), &chunked, &until_close] {
+            assert!(!splice_wanted(Splice::Off, framer, false, true));
+        }
+        assert!(splice_wanted(Splice::Always, &length(1), false, false));
+        assert!(!splice_wanted(Splice::Always, &chunked, false, true));
+        assert!(splice_wanted(Splice::Always, &until_close, true, false));
+
+        assert!(splice_wanted(
+            Splice::Auto,
+            &length(SPLICE_AUTO_MIN),
+            false,
+            false
+        ));
+        assert!(!splice_wanted(
+            Splice::Auto,
+            &length(SPLICE_AUTO_MIN - 1),
+            false,
+            true
+        ));
+        assert!(!splice_wanted(Splice::Auto, &chunked, false, true));
+        assert!(!splice_wanted(Splice::Auto, &until_close, true, false));
+        assert!(splice_wanted(Splice::Auto, &until_close, true, true));
+        assert!(!splice_wanted(
+            Splice::Auto,
+            &BodyFramer::new(BodyKind::Length(0)),
+            false,
+            true
+        ));
     }
 }
