@@ -440,17 +440,6 @@ pub enum Splice {
     Always,
 }
 
-impl Splice {
-    /// The spelling used in the configuration file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Splice::Auto => "auto",
-            Splice::Off => "off",
-            Splice::Always => "always",
-        }
-    }
-}
-
 /// `http_reuse`: the pool crate owns the reuse modes and their table.
 pub use ringway_http::{CookieMode, ForwardHeaders, PersistCookie, ProxyVersion};
 
