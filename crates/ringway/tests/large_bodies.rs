@@ -1,5 +1,6 @@
 //! Large message bodies through the proxy with `splice` off, auto and always: responses by
-//! length, chunked and until close, and request bodies by length and chunked, byte-exact; the
+//! length, chunked and until close, and request bodies by length and chunked (one with a
+//! request pipelined behind it), byte-exact; the
 //! client and server connections reused after a spliced body; a server that closes half way
 //! through a body (the client gets the part that came, then a close, and the log says so); a
 //! client that stops reading (the proxy stops reading the server: it holds a bounded part of
@@ -225,6 +226,20 @@ fn request_bodies_by_length_and_chunked_arrive_byte_exact_and_come_back() {
         }
         // The requests' bodies by length (~2 MB one way) and every echo (~4 MB back).
         assert_spliced(mode, spliced, 5_000_000);
+
+        // Pipelined behind a spliced body: the splice takes the body's bytes and no more, and
+        // the next request is read from the socket after it.
+        let body = pattern_bytes(7, 300_000);
+        let mut requests =
+            b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n".to_vec();
+        requests.extend_from_slice(&body);
+        requests
+            .extend_from_slice(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+        client.send_raw(&requests);
+        let first = client.read_response(false).expect("the first response");
+        assert!(first.body == body, "{mode}: the pipelined body");
+        let second = client.read_response(false).expect("the second response");
+        assert_eq!(second.body, b"hello", "{mode}: the request behind it");
     }
 }
 
