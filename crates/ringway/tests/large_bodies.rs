@@ -1,11 +1,10 @@
 //! Large message bodies through the proxy with `splice` off, auto and always: responses by
 //! length, chunked and until close, and request bodies by length and chunked (one with a
-//! request pipelined behind it), byte-exact; the
-//! client and server connections reused after a spliced body; a server that closes half way
-//! through a body (the client gets the part that came, then a close, and the log says so); a
-//! client that stops reading (the proxy stops reading the server: it holds a bounded part of
-//! the body, and relays the rest once the client reads again); a TLS server connection, never
-//! spliced, with `splice = "always"`.
+//! request pipelined behind it), byte-exact; the client and server connections reused after a
+//! spliced body; a server that closes half way through a body (the client gets the part that
+//! came, then a close, and the log says so); a client that stops reading (the proxy stops
+//! reading the server: it holds a bounded part of the body, and relays the rest once the
+//! client reads again); a TLS server connection, never spliced, with `splice = "always"`.
 
 mod common;
 mod support;
