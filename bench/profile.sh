@@ -8,6 +8,7 @@
 #   SPIN=0 bench/profile.sh             # ringway with global.spin_rounds = 0
 #   CLOSE=1 bench/profile.sh            # clients send Connection: close
 #   RINGWAY=/tmp/main/ringway bench/profile.sh   # another ringway binary (before/after)
+#   BODY=65536 SPLICE=off bench/profile.sh         # 64 KiB responses; ringway's backend splice
 #
 # Same pinning and configurations as bench/run.sh. Writes $OUT/profile-$PROXY.txt.
 set -euo pipefail
@@ -46,12 +47,13 @@ port=$PORT_BASE origin=$((PORT_BASE + 1))
 # SO_REUSEPORT would let another run's proxy or origin share these ports, and its load.
 for p in "$port" "$origin"; do port_free "$p" || exit 2; done
 start "$WORK/origin.log" taskset -c "$LOAD_CPU" "$BIN/ringway-load" origin \
-    --listen "127.0.0.1:$origin" --spin-rounds "${LOAD_SPIN:-2}"
+    --listen "127.0.0.1:$origin" --spin-rounds "${LOAD_SPIN:-2}" --body-size "${BODY:-0}"
 wait_port "$origin"
 case $PROXY in
     ringway)
         conf=$(ringway_config "$WORK" "$port" "$origin" "$MODE" 1)
         [ -z "${SPIN:-}" ] || sed -i "s/^\[global\]\$/[global]\nspin_rounds = $SPIN/" "$conf"
+        [ -z "${SPLICE:-}" ] || sed -i "s/^http_reuse = .*/&\nsplice = \"$SPLICE\"/" "$conf"
         start "$WORK/proxy.log" taskset -c "$PROXY_CPU" "$RINGWAY" run -c "$conf" ;;
     haproxy)
         start "$WORK/proxy.log" taskset -c "$PROXY_CPU" haproxy -db \
@@ -101,7 +103,7 @@ mkdir -p "$OUT"
 report=$OUT/profile-$PROXY.txt
 set +o pipefail # head closes the pipes early
 {
-    echo "# $PROXY, http_reuse $MODE, $CONNECTIONS $([ -n "${CLOSE:-}" ] && echo "Connection: close" || echo keep-alive) clients${RATE:+ at $RATE req/s}${SPIN:+, spin_rounds $SPIN}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# $PROXY, http_reuse $MODE,${BODY:+ $BODY-byte bodies,}${SPLICE:+ splice $SPLICE,} $CONNECTIONS $([ -n "${CLOSE:-}" ] && echo "Connection: close" || echo keep-alive) clients${RATE:+ at $RATE req/s}${SPIN:+, spin_rounds $SPIN}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "# proxy on CPU $PROXY_CPU, origin and load generator on CPU $LOAD_CPU"
     jq -rn --argjson rps "$rps" --argjson t $((t1 - t0)) --argjson hz "$(getconf CLK_TCK)" \
         --argjson s "$(echo "$w1 - $w0" | bc -l)" --argjson res $((r1 - r0)) '

@@ -91,6 +91,7 @@ pub(crate) struct DraftTuning {
     pub client_fin: Option<At<Duration>>,
     pub server_fin: Option<At<Duration>>,
     pub retries: Option<At<i64>>,
+    pub splice: Option<At<String>>,
     pub tcp_keepalive: Option<DraftTcpKeepalive>,
 }
 

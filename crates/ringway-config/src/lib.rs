@@ -37,7 +37,7 @@ pub use model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, CookieMode,
     ForwardHeaders, Frontend, FrontendTls, Global, HealthCheck, LogFormat, LogTarget, Observe,
     ObserveLayer, OnError, PersistCookie, ProxyVersion, ReuseMode, Route, Server, ServerProto,
-    ServerTls, Sni, StatsSocket, SyslogOptions, SyslogRfc, TcpKeepalive, Timeouts, Verify,
+    ServerTls, Sni, Splice, StatsSocket, SyslogOptions, SyslogRfc, TcpKeepalive, Timeouts, Verify,
     FACILITIES,
 };
 

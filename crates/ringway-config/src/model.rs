@@ -340,6 +340,8 @@ pub struct Backend {
     pub retries: u32,
     /// SO_KEEPALIVE on server connections when `server` is set.
     pub tcp_keepalive: TcpKeepalive,
+    /// `splice`: bodies relayed with splice(2) (from `[defaults]` when not set here).
+    pub splice: Splice,
     /// How servers with `check = true` are checked (`health_check`; HAProxy's defaults when
     /// absent).
     pub health_check: HealthCheck,
@@ -422,6 +424,20 @@ impl Balance {
             Balance::Uri => "uri",
         }
     }
+}
+
+/// `splice` (HAProxy's `option splice-auto` / `splice-request` + `splice-response`): whether
+/// message bodies between a plain-TCP client and a plain-TCP server go through a pipe with
+/// splice(2), the kernel moving the bytes without copying them through the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Splice {
+    /// Bodies whose rest is large enough that splicing costs less than copying.
+    #[default]
+    Auto,
+    /// Never: every body is copied.
+    Off,
+    /// Every body by length or until close, whatever its size.
+    Always,
 }
 
 /// `http_reuse`: the pool crate owns the reuse modes and their table.

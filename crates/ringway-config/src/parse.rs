@@ -45,6 +45,7 @@ const TUNING_KEYS: &[&str] = &[
     "timeout_server_fin",
     "retries",
     "tcp_keepalive",
+    "splice",
 ];
 const TCP_KEEPALIVE_KEYS: &[&str] = &["client", "server", "idle", "interval", "count"];
 const FRONTEND_KEYS: &[&str] = &[
@@ -228,6 +229,7 @@ fn read_tuning(table: &Reader<'_, '_>, issues: &mut Issues) -> DraftTuning {
         client_fin: table.duration("timeout_client_fin", issues),
         server_fin: table.duration("timeout_server_fin", issues),
         retries: table.integer("retries", issues),
+        splice: table.string("splice", issues),
         tcp_keepalive: table
             .table("tcp_keepalive", issues)
             .map(|keepalive| read_tcp_keepalive(keepalive, issues)),

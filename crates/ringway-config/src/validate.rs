@@ -28,7 +28,7 @@ use crate::log_target::{parse_facility, parse_format, parse_rfc, parse_tag, pars
 use crate::model::{
     AccessLevel, AccessLog, Backend, Balance, CertPair, CheckKind, Config, ForwardHeaders,
     Frontend, FrontendTls, Global, HealthCheck, LogFormat, Observe, ObserveLayer, OnError,
-    ProxyVersion, ReuseMode, Route, Server, ServerProto, ServerTls, Sni, StatsSocket,
+    ProxyVersion, ReuseMode, Route, Server, ServerProto, ServerTls, Sni, Splice, StatsSocket,
     SyslogOptions, TcpKeepalive, Timeouts, Verify, DEFAULT_RETRIES, DEFAULT_SOCKET_MODE,
 };
 
@@ -64,6 +64,7 @@ pub(crate) fn build(draft: DraftConfig, base: Option<&Path>, issues: &mut Issues
             timeouts: Timeouts::default(),
             retries: DEFAULT_RETRIES,
             tcp_keepalive: TcpKeepalive::default(),
+            splice: Splice::default(),
         },
     );
     check.not_empty(
@@ -119,6 +120,7 @@ struct Tuning {
     timeouts: Timeouts,
     retries: u32,
     tcp_keepalive: TcpKeepalive,
+    splice: Splice,
 }
 
 /// Names seen so far in one namespace, for uniqueness and lookups.
@@ -330,6 +332,14 @@ impl Checker<'_> {
         if let Some(retries) = self.ranged(&draft.retries, 0, i64::from(u32::MAX)) {
             out.retries = u32::try_from(retries).unwrap_or(out.retries);
         }
+        if let Some(given) = &draft.splice {
+            match given.value.as_str() {
+                "auto" => out.splice = Splice::Auto,
+                "off" => out.splice = Splice::Off,
+                "always" => out.splice = Splice::Always,
+                _ => self.issue(given, "must be one of \"auto\", \"off\", \"always\""),
+            }
+        }
         out
     }
 
@@ -412,6 +422,7 @@ impl Checker<'_> {
             timeouts: tuning.timeouts,
             retries: tuning.retries,
             tcp_keepalive: tuning.tcp_keepalive,
+            splice: tuning.splice,
             health_check,
             allbackups: draft.allbackups.as_ref().is_some_and(|all| all.value),
             cookie,
@@ -770,6 +781,9 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|uri| self.monitor_uri(uri));
         self.keepalive_side(&draft.tuning, "server", "backend");
+        if let Some(given) = &draft.tuning.splice {
+            self.issue(given, "applies to a backend: set it there or in [defaults]");
+        }
         let tuning = self.tuning(&draft.tuning, defaults);
         Frontend {
             name: name_of(&draft.name),

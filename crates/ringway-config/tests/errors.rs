@@ -918,3 +918,40 @@ fn defer_accept_key() {
     assert_eq!(at(&error), (6, 16));
     assert_eq!(error.message, "expected a boolean, found an integer");
 }
+
+#[test]
+fn splice_key() {
+    use ringway_config::Splice;
+    let in_backend = |value: &str| {
+        BASE.replace(
+            "name = \"app\"\n",
+            &format!("name = \"app\"\nsplice = {value}\n"),
+        )
+    };
+    assert_eq!(ok(BASE).backends[0].splice, Splice::Auto);
+    assert_eq!(ok(&in_backend("\"off\"")).backends[0].splice, Splice::Off);
+    assert_eq!(
+        ok(&in_backend("\"always\"")).backends[0].splice,
+        Splice::Always
+    );
+    let from_defaults = format!("[defaults]\nsplice = \"off\"\n{BASE}");
+    assert_eq!(ok(&from_defaults).backends[0].splice, Splice::Off);
+    let overridden = format!("[defaults]\nsplice = \"off\"\n{}", in_backend("\"auto\""));
+    assert_eq!(ok(&overridden).backends[0].splice, Splice::Auto);
+
+    let error = single(&in_backend("\"sometimes\""), "backend[0].splice");
+    assert_eq!(at(&error), (9, 10));
+    assert_eq!(
+        error.message,
+        "must be one of \"auto\", \"off\", \"always\""
+    );
+    let error = single(&in_backend("true"), "backend[0].splice");
+    assert_eq!(error.message, "expected a string, found a boolean");
+    let in_frontend = BASE.replace(
+        "default_backend = \"app\"",
+        "default_backend = \"app\"\nsplice = \"auto\"",
+    );
+    let error = single(&in_frontend, "frontend[0].splice");
+    assert_eq!(at(&error), (6, 10));
+    assert!(error.message.contains("applies to a backend"), "{error}");
+}

@@ -152,6 +152,28 @@ impl BodyFramer {
         self.feed_into(input, Some(data))
     }
 
+    /// Body bytes that may pass next without being looked at (moved by the kernel, spliced):
+    /// the rest of a body by length, `u64::MAX` for one that ends at close, 0 for a chunked body
+    /// (its framing must be read) or one that ended.
+    pub fn opaque_left(&self) -> u64 {
+        match self.state {
+            State::Remaining(left) => left,
+            State::UntilClose => u64::MAX,
+            _ => 0,
+        }
+    }
+
+    /// Counts `n` body bytes passed without being looked at; `n` is at most
+    /// [`BodyFramer::opaque_left`] (more is taken as the end of the body).
+    pub fn pass_opaque(&mut self, n: u64) {
+        if let State::Remaining(left) = &mut self.state {
+            *left = left.saturating_sub(n);
+            if *left == 0 {
+                self.state = State::Done;
+            }
+        }
+    }
+
     fn feed_into(
         &mut self,
         input: &[u8],
@@ -346,6 +368,34 @@ impl Chunked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_passed_opaque_count_against_a_length_and_not_against_chunked_framing() {
+        let mut framer = BodyFramer::new(BodyKind::Length(10));
+        framer.feed(b"abc").unwrap();
+        assert_eq!(framer.opaque_left(), 7);
+        framer.pass_opaque(4);
+        assert_eq!(framer.opaque_left(), 3);
+        assert!(!framer.is_done());
+        framer.pass_opaque(3);
+        assert!(framer.is_done());
+        assert_eq!(framer.opaque_left(), 0);
+
+        let mut framer = BodyFramer::new(BodyKind::UntilClose);
+        assert_eq!(framer.opaque_left(), u64::MAX);
+        framer.pass_opaque(1 << 20);
+        assert_eq!(framer.opaque_left(), u64::MAX, "ends only at close");
+
+        let mut framer = BodyFramer::new(BodyKind::Chunked);
+        assert_eq!(
+            framer.opaque_left(),
+            0,
+            "chunked framing is read, never passed"
+        );
+        framer.pass_opaque(5);
+        assert_eq!(framer.feed(b"0\r\n\r\n").unwrap().consumed, 5);
+        assert!(framer.is_done());
+    }
 
     #[test]
     fn a_framer_keeping_trailers_hands_their_lines_over_whatever_the_split() {

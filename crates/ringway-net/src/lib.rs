@@ -3,7 +3,8 @@
 //! `socket.rs`) and listeners ([`Listener`], `listener.rs`), both waiting through a
 //! registration with the thread's poller (`registration.rs`), and timers the poller fires
 //! itself ([`sleep_until`], `timer.rs`), and a wake-up other threads send ([`Doorbell`],
-//! `doorbell.rs`), and watches on idle sockets that report their first byte or close
+//! `doorbell.rs`), splices of body bytes through a pipe ([`Pipe`], `splice.rs`), and watches
+//! on idle sockets that report their first byte or close
 //! ([`watch_fired`], `watch.rs`). How long the poller looks for work before its thread naps is its [`Spin`]
 //! policy (`spin.rs`). glommio keeps the executor, its other timers and its channels.
 
@@ -14,6 +15,7 @@ mod poller;
 mod registration;
 mod socket;
 mod spin;
+mod splice;
 mod tick;
 mod timer;
 mod watch;
@@ -23,6 +25,7 @@ pub use listener::{set_listen_options, Listener};
 pub use poller::{Poller, PollerActivity};
 pub use socket::{Keepalive, Socket};
 pub use spin::Spin;
+pub use splice::{spliced_bytes, Pipe, MAX_PIPES, PIPE_SIZE};
 pub use timer::sleep_until;
 pub use watch::{watch_fired, IdleCheck};
 

@@ -34,7 +34,8 @@ pub struct Keepalive {
 
 /// A TCP stream read and written through the thread's poller.
 pub struct Socket {
-    registration: Registration,
+    /// Also waited on by the splices of `splice.rs`.
+    pub(crate) registration: Registration,
     tcp: TcpStream,
     read_timeout: Cell<Option<Duration>>,
     write_timeout: Cell<Option<Duration>>,
@@ -313,7 +314,7 @@ impl Socket {
 }
 
 impl Socket {
-    fn count_sent(&self, result: &Poll<io::Result<usize>>) {
+    pub(crate) fn count_sent(&self, result: &Poll<io::Result<usize>>) {
         if let Poll::Ready(Ok(sent)) = result {
             self.sent.set(self.sent.get() + *sent as u64);
         }

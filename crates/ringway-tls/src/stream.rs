@@ -6,7 +6,7 @@
 //! Writes are buffered by rustls: callers that stop writing must flush (`write_all` here does),
 //! or the tail of a message could stay in rustls' buffer while they wait for an answer.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -115,6 +115,30 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> NetStream<IO> {
         Ok(())
     }
 
+    /// Writes `first` then `second` and flushes them through TLS: on a plain stream in one
+    /// gathering write when the transport takes both (a response head and the body bytes that
+    /// came with it, without copying them together first).
+    pub async fn write_all_pair(&mut self, mut first: &[u8], mut second: &[u8]) -> io::Result<()> {
+        if self.tls.is_some() {
+            AsyncWriteExt::write_all(self, first).await?;
+            return self.write_all(second).await;
+        }
+        while !first.is_empty() || !second.is_empty() {
+            let written = future::poll_fn(|cx| {
+                let bufs = [IoSlice::new(first), IoSlice::new(second)];
+                Pin::new(&mut self.io).poll_write_vectored(cx, &bufs)
+            })
+            .await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let from_first = written.min(first.len());
+            first = &first[from_first..];
+            second = &second[written - from_first..];
+        }
+        Ok(())
+    }
+
     /// Sends TLS close_notify (nothing on a plain stream); the caller then shuts the transport.
     pub async fn close_notify(&mut self) -> io::Result<()> {
         if let Some(tls) = self.tls.as_deref_mut() {
@@ -207,6 +231,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for NetStream<IO> {
             return Poll::Ready(Err(error));
         }
         Poll::Ready(Ok(accepted))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.tls.is_none() {
+            return Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        }
+        let first = bufs.iter().find(|buf| !buf.is_empty());
+        Pin::new(this).poll_write(cx, first.map_or(&[][..], |buf| &buf[..]))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -644,7 +644,7 @@ impl Session {
         let mut body_deferred =
             head.expect_continue && !request_body.is_done() && self.cbuf.is_empty();
         if !body_deferred {
-            self.send_request_body(conn, request_body, client_timeout)
+            self.send_request_body(conn, request_body, client_timeout, backend)
                 .await?;
         }
         self.sbuf.clear();
@@ -674,7 +674,7 @@ impl Session {
                 }
                 if body_deferred && response.status == 100 {
                     body_deferred = false;
-                    self.send_request_body(conn, request_body, client_timeout)
+                    self.send_request_body(conn, request_body, client_timeout, backend)
                         .await?;
                 }
                 continue;
@@ -714,17 +714,21 @@ impl Session {
                 });
             }
             let mut framer = BodyFramer::new(response.body);
-            // Small bodies already received go out with the head in one write.
+            // Body bytes already received go out with the head in one write: a whole small
+            // body is copied after the head (the reply is written later, once the server
+            // connection is back in the pool); the start of a larger one is written from the
+            // receive buffer beside the head.
             let progress = if response.dechunk {
                 framer.feed_decoded(self.sbuf.data(), &mut self.to_client)
             } else {
-                framer.feed(self.sbuf.data()).inspect(|progress| {
-                    self.to_client
-                        .extend_from_slice(&self.sbuf.data()[..progress.consumed])
-                })
+                framer.feed(self.sbuf.data())
             }
             .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?;
-            self.sbuf.consume(progress.consumed);
+            let with_head = if response.dechunk {
+                0
+            } else {
+                progress.consumed
+            };
             let complete = request_body.is_done();
             let mut done = Done {
                 server_reusable: response.server_keep_alive && complete,
@@ -737,6 +741,9 @@ impl Session {
                 after_head: head.method == Method::Head,
             };
             if framer.is_done() {
+                self.to_client
+                    .extend_from_slice(&self.sbuf.data()[..with_head]);
+                self.sbuf.consume(progress.consumed);
                 done.extra_bytes = !self.sbuf.is_empty();
                 done.reply_pending = true;
                 return Ok(done);
@@ -744,12 +751,13 @@ impl Session {
             // The body comes in parts: the head's arrival is not the request's end.
             self.marks.response.get_or_insert_with(Instant::now);
             self.client
-                .write_all(&self.to_client)
+                .write_all_pair(&self.to_client, &self.sbuf.data()[..with_head])
                 .await
                 .map_err(|error| {
                     counters.cli_abrt.inc();
                     Failure::after_response(ProxyError::Client(error))
                 })?;
+            self.sbuf.consume(progress.consumed);
             let until_close = response.body == BodyKind::UntilClose;
             // A body that does not fit is relayed in reads as large as the buffer may grow.
             self.sbuf.grow_to_limit();
@@ -763,11 +771,12 @@ impl Session {
                     until_close,
                     decoded: response.dechunk.then_some(&mut self.to_client),
                     destination_fin: client_fin,
+                    splice: backend_config.splice,
                 },
             )
             .await
             .map_err(|error| response_relay_failure(error, counters))?;
-            let sent = self.to_client.len() as u64 + relayed;
+            let sent = (self.to_client.len() + with_head) as u64 + relayed;
             if let Some(log) = &mut self.log {
                 log.bytes += sent;
             }
@@ -808,10 +817,12 @@ impl Session {
         conn: &mut NetStream<T>,
         framer: &mut BodyFramer,
         timeout: Duration,
+        backend: usize,
     ) -> Result<(), Failure> {
         if framer.is_done() {
             return Ok(());
         }
+        let splice = self.ctx.process.config.backends[backend].splice;
         let relayed = relay_body(
             &mut self.client,
             &mut self.cbuf,
@@ -822,6 +833,7 @@ impl Session {
                 until_close: false,
                 decoded: None,
                 destination_fin: None,
+                splice,
             },
         )
         .await;

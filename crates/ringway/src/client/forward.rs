@@ -1,6 +1,10 @@
 //! Moving bytes between the two sides of an exchange: a message body relayed verbatim under its
 //! framing, and the bidirectional tunnel after a 101 Switching Protocols (with HAProxy's
 //! half-closed handling when `timeout_client_fin` or `timeout_server_fin` is set).
+//!
+//! A body goes through the session's receive buffer, or, between two plain TCP sockets, the
+//! rest of a body by length or until close goes through a pipe with splice(2) when the
+//! backend's `splice` says so ([`splice_wanted`], docs/configuration.md#splice).
 
 use std::io;
 use std::pin::Pin;
@@ -10,8 +14,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use ringway_config::Splice;
 use ringway_http::{BodyFramer, HttpError};
-use ringway_net::IdleCheck;
+use ringway_net::{IdleCheck, Socket};
 
 use ringway_tls::NetStream;
 
@@ -21,6 +26,10 @@ use crate::error::is_timeout;
 
 /// Bytes a tunnel moves per read in each direction.
 const TUNNEL_CHUNK: usize = 16 * 1024;
+
+/// `splice = "auto"`: the least body left (by length) worth a pipe. Below it two splices cost
+/// more than a `recv` and a `send` that copy (measurements: docs/benchmarks.md).
+const SPLICE_AUTO_MIN: u64 = 16 * 1024;
 
 /// Why relaying a body stopped early.
 #[derive(Debug)]
@@ -49,6 +58,8 @@ pub struct BodyRelay<'a> {
     pub decoded: Option<&'a mut BytesMut>,
     /// The destination's fin timeout (timeout_client_fin for a response): see [`read_watching`].
     pub destination_fin: Option<Duration>,
+    /// The backend's `splice`.
+    pub splice: Splice,
 }
 
 /// Relays one message body from `source` to `destination`, starting
@@ -66,8 +77,11 @@ pub async fn relay_body<S: Transport, D: Transport>(
         until_close,
         mut decoded,
         destination_fin,
+        splice,
     } = relay;
     let mut relayed = 0;
+    // `splice = "auto"` and a body until close: a read that filled the buffer says more follows.
+    let mut streaming = false;
     source
         .io()
         .set_read_timeout(Some(read_timeout))
@@ -97,18 +111,28 @@ pub async fn relay_body<S: Transport, D: Transport>(
         if framer.is_done() {
             return Ok(relayed);
         }
-        let read = read_watching(
-            source,
-            buf.spare(),
-            destination,
-            read_timeout,
-            destination_fin,
-        )
-        .await
-        .map_err(|error| match error {
-            WatchedRead::Source(error) => RelayError::Source(error),
-            WatchedRead::PeerClosed => RelayError::DestinationClosed,
-        })?;
+        // Bytes already read are relayed first; a body reshaped on its way (decoded) or a
+        // destination watched for its close is read here.
+        if buf.is_empty() && decoded.is_none() && destination_fin.is_none() {
+            let sockets = source.io().socket().zip(destination.io().socket());
+            if let (Some((from, to)), false) = (sockets, source.is_tls() || destination.is_tls()) {
+                if splice_wanted(splice, framer, until_close, streaming) {
+                    if let Some(pipe) = ringway_net::Pipe::take() {
+                        return splice_rest(from, to, pipe, framer, until_close)
+                            .await
+                            .map(|spliced| relayed + spliced);
+                    }
+                }
+            }
+        }
+        let spare = buf.spare();
+        let room = spare.len();
+        let read = read_watching(source, spare, destination, read_timeout, destination_fin)
+            .await
+            .map_err(|error| match error {
+                WatchedRead::Source(error) => RelayError::Source(error),
+                WatchedRead::PeerClosed => RelayError::DestinationClosed,
+            })?;
         if read == 0 {
             return if until_close {
                 Ok(relayed)
@@ -116,7 +140,65 @@ pub async fn relay_body<S: Transport, D: Transport>(
                 Err(RelayError::SourceClosed)
             };
         }
+        streaming = read == room;
         buf.filled(read);
+    }
+}
+
+/// Whether the rest of a body goes through a pipe: never for a chunked body (its framing is
+/// read), always with `always`, and with `auto` when at least [`SPLICE_AUTO_MIN`] is left by
+/// length, or when a body until close filled the last read (HAProxy's "fast streamer").
+fn splice_wanted(splice: Splice, framer: &BodyFramer, until_close: bool, streaming: bool) -> bool {
+    let left = framer.opaque_left();
+    match splice {
+        Splice::Off => false,
+        _ if left == 0 => false,
+        Splice::Always => true,
+        Splice::Auto if until_close => streaming,
+        Splice::Auto => left >= SPLICE_AUTO_MIN,
+    }
+}
+
+/// Relays the rest of a body by length or until close from `source` to `destination` through
+/// `pipe`: each splice into the pipe takes what the source has (up to the pipe's size and the
+/// body's end) and the pipe is emptied into the destination before the next, so the proxy
+/// holds at most one pipe's worth of the body (a slow destination stops the reads). Returns
+/// the bytes relayed.
+async fn splice_rest(
+    source: &Socket,
+    destination: &Socket,
+    mut pipe: ringway_net::Pipe,
+    framer: &mut BodyFramer,
+    until_close: bool,
+) -> Result<u64, RelayError> {
+    let mut relayed = 0;
+    loop {
+        let left = framer.opaque_left();
+        if left == 0 {
+            return Ok(relayed);
+        }
+        let want = usize::try_from(left).unwrap_or(usize::MAX);
+        let moved = futures_lite::future::poll_fn(|cx| source.poll_splice_in(cx, &mut pipe, want))
+            .await
+            .map_err(RelayError::Source)?;
+        if moved == 0 {
+            return if until_close {
+                Ok(relayed)
+            } else {
+                Err(RelayError::SourceClosed)
+            };
+        }
+        framer.pass_opaque(moved as u64);
+        while pipe.held() > 0 {
+            let out =
+                futures_lite::future::poll_fn(|cx| destination.poll_splice_out(cx, &mut pipe))
+                    .await
+                    .map_err(RelayError::Destination)?;
+            if out == 0 {
+                return Err(RelayError::Destination(io::ErrorKind::WriteZero.into()));
+            }
+        }
+        relayed += moved as u64;
     }
 }
 
@@ -303,5 +385,46 @@ async fn copy_flushed(from: &mut (impl AsyncRead + Unpin), to: &mut (impl AsyncW
         if to.write_all(&buf[..read]).await.is_err() || to.flush().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringway_http::BodyKind;
+
+    #[test]
+    fn splice_is_wanted_for_large_rests_by_length_and_streaming_until_close_bodies() {
+        let length = |n| BodyFramer::new(BodyKind::Length(n));
+        let chunked = BodyFramer::new(BodyKind::Chunked);
+        let until_close = BodyFramer::new(BodyKind::UntilClose);
+        for framer in [&length(1 << 20), &chunked, &until_close] {
+            assert!(!splice_wanted(Splice::Off, framer, false, true));
+        }
+        assert!(splice_wanted(Splice::Always, &length(1), false, false));
+        assert!(!splice_wanted(Splice::Always, &chunked, false, true));
+        assert!(splice_wanted(Splice::Always, &until_close, true, false));
+
+        assert!(splice_wanted(
+            Splice::Auto,
+            &length(SPLICE_AUTO_MIN),
+            false,
+            false
+        ));
+        assert!(!splice_wanted(
+            Splice::Auto,
+            &length(SPLICE_AUTO_MIN - 1),
+            false,
+            true
+        ));
+        assert!(!splice_wanted(Splice::Auto, &chunked, false, true));
+        assert!(!splice_wanted(Splice::Auto, &until_close, true, false));
+        assert!(splice_wanted(Splice::Auto, &until_close, true, true));
+        assert!(!splice_wanted(
+            Splice::Auto,
+            &BodyFramer::new(BodyKind::Length(0)),
+            false,
+            true
+        ));
     }
 }

@@ -3,7 +3,7 @@
 //! HTTP/1.1 connection (`ClientIo::H2`, see `client::h2`). [`Transport`] is what the body relay
 //! and the tunnel need of either: per-wait timeouts and a look at whether the peer went away.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -27,6 +27,10 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin {
     fn reset_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// Whether the peer sent something, went away, or neither.
     fn idle_check(&self) -> IdleCheck;
+    /// The TCP socket itself, for a splice (`forward.rs`); None for an HTTP/2 stream.
+    fn socket(&self) -> Option<&Socket> {
+        None
+    }
 }
 
 impl Transport for Socket {
@@ -48,6 +52,10 @@ impl Transport for Socket {
 
     fn idle_check(&self) -> IdleCheck {
         Socket::idle_check(self)
+    }
+
+    fn socket(&self) -> Option<&Socket> {
+        Some(self)
     }
 }
 
@@ -144,6 +152,13 @@ impl Transport for ClientIo {
             ClientIo::Gone => IdleCheck::Closed,
         }
     }
+
+    fn socket(&self) -> Option<&Socket> {
+        match self {
+            ClientIo::Tcp(socket) => Some(socket),
+            _ => None,
+        }
+    }
 }
 
 impl AsyncRead for ClientIo {
@@ -169,6 +184,21 @@ impl AsyncWrite for ClientIo {
         match self.get_mut() {
             ClientIo::Tcp(socket) => Pin::new(socket).poll_write(cx, buf),
             ClientIo::H2(stream) => stream.poll_write(cx, buf),
+            ClientIo::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientIo::Tcp(socket) => Pin::new(socket).poll_write_vectored(cx, bufs),
+            ClientIo::H2(stream) => {
+                let first = bufs.iter().find(|buf| !buf.is_empty());
+                stream.poll_write(cx, first.map_or(&[][..], |buf| &buf[..]))
+            }
             ClientIo::Gone => Poll::Ready(Err(gone())),
         }
     }
