@@ -189,7 +189,7 @@ impl Poller {
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
         glommio::spawn_local(drive(poller.clone(), spin, nap)).detach();
         let ticked = poller.clone();
-        glommio::spawn_local(async move {
+        crate::spawn(async move {
             loop {
                 let gate = &ticked.tick_gate;
                 gate.until_needed().await;
@@ -497,11 +497,17 @@ async fn drive(poller: Rc<Poller>, spin: Spin, nap: Duration) {
     // Empty harvests in a row, and how many the current streak may make before the nap.
     let mut empty = 0;
     let mut budget = 0;
+    let mut polls = crate::spawn::polls();
     loop {
         let mut found = poller.harvest();
         if poller.timers.next().is_some() {
             found += poller.timers.fire(Instant::now());
         }
+        // Other tasks ran since the last round: one of them may have woken a task now queued
+        // behind the driver, which a nap would keep waiting (`spawn.rs`).
+        let polls_now = crate::spawn::polls();
+        let others_ran = polls_now != polls;
+        polls = polls_now;
         if found > 0 {
             if empty > 0 && budget > 0 {
                 spin.record(true);
@@ -512,7 +518,7 @@ async fn drive(poller: Rc<Poller>, spin: Spin, nap: Duration) {
                 budget = spin.budget();
             }
             empty += 1;
-            if empty > budget {
+            if empty > budget && !others_ran {
                 if budget > 0 {
                     spin.record(false);
                 }

@@ -97,7 +97,7 @@ pub(crate) async fn run_thread(
         let tasks: Vec<_> = clients
             .into_iter()
             .map(|mut c| {
-                glommio::spawn_local(async move {
+                ringway_net::spawn(async move {
                     c.preconnect().await;
                     c
                 })
@@ -126,7 +126,7 @@ pub(crate) async fn run_thread(
         .enumerate()
         .map(|(i, c)| {
             let pacing = pacing(&plan, plan.first_conn + i, started);
-            glommio::spawn_local(c.run(pacing))
+            ringway_net::spawn(c.run(pacing))
         })
         .collect();
     let all = watched(async {

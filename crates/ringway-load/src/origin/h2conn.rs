@@ -124,7 +124,7 @@ fn answer(stream: Stream, request: Request<RecvStream>, respond: SendResponse<By
     if stream.is_quick(&request) {
         stream.answer_now(request, respond);
     } else {
-        glommio::spawn_local(stream.answer(request, respond)).detach();
+        ringway_net::spawn(stream.answer(request, respond)).detach();
     }
 }
 

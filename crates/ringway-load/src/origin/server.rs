@@ -62,9 +62,9 @@ pub(crate) async fn run_thread(
             match listener.accept().await {
                 Ok(stream) => {
                     if ctx.h2 {
-                        glommio::spawn_local(serve_h2(stream, ctx.clone())).detach();
+                        ringway_net::spawn(serve_h2(stream, ctx.clone())).detach();
                     } else {
-                        glommio::spawn_local(serve(stream, ctx.clone())).detach();
+                        ringway_net::spawn(serve(stream, ctx.clone())).detach();
                     }
                 }
                 Err(_) => glommio::timer::sleep(ACCEPT_BACKOFF).await,

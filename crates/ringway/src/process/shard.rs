@@ -462,7 +462,7 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<Listener>>) {
     let mut tasks = Vec::new();
     for (frontend, binds) in listeners.into_iter().enumerate() {
         for listener in binds {
-            tasks.push(glommio::spawn_local(accept_loop(
+            tasks.push(ringway_net::spawn(accept_loop(
                 ctx.clone(),
                 frontend,
                 listener,
@@ -470,9 +470,9 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<Listener>>) {
         }
     }
     for (backend, server) in ctx.servers() {
-        glommio::spawn_local(purge_loop(ctx.clone(), backend, server)).detach();
+        ringway_net::spawn(purge_loop(ctx.clone(), backend, server)).detach();
     }
-    glommio::spawn_local(watch_idle(ctx.clone())).detach();
+    ringway_net::spawn(watch_idle(ctx.clone())).detach();
     if ctx.id == 0 {
         crate::server::health::spawn_checks(&ctx);
     }
@@ -531,7 +531,7 @@ async fn accept_loop(ctx: Rc<ShardCtx>, frontend: usize, listener: Listener) {
             continue;
         }
         ctx.counters.activity.accepted.inc();
-        glommio::spawn_local(run_session(ctx.clone(), frontend, stream, peer)).detach();
+        ringway_net::spawn(run_session(ctx.clone(), frontend, stream, peer)).detach();
     }
 }
 

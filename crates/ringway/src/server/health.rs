@@ -90,7 +90,7 @@ pub fn spawn_checks(ctx: &Rc<ShardCtx>) {
             .filter(|(_, server)| server.check)
         {
             let wake = ctx.check_wakes.register(backend, server);
-            glommio::spawn_local(check_loop(ctx.clone(), backend, server, wake)).detach();
+            ringway_net::spawn(check_loop(ctx.clone(), backend, server, wake)).detach();
         }
     }
 }

@@ -172,7 +172,7 @@ pub(crate) async fn serve(
                 idle_timer = None;
                 shared.open.set(shared.open.get() + 1);
                 ctx.counters.frontends[frontend_id].h2.stream_began();
-                glommio::spawn_local(serve_stream(
+                ringway_net::spawn(serve_stream(
                     ctx.clone(),
                     origin.clone(),
                     shared.clone(),

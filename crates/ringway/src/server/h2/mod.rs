@@ -283,7 +283,7 @@ async fn connect(ctx: &Rc<ShardCtx>, backend: usize, server: usize) -> io::Resul
         counted: Cell::new(Counted::Out),
         private: config.http_reuse == ReuseMode::Never,
     });
-    glommio::spawn_local(drive(
+    ringway_net::spawn(drive(
         ctx.clone(),
         backend,
         server,
