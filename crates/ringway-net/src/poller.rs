@@ -497,17 +497,16 @@ async fn drive(poller: Rc<Poller>, spin: Spin, nap: Duration) {
     // Empty harvests in a row, and how many the current streak may make before the nap.
     let mut empty = 0;
     let mut budget = 0;
-    let mut polls = crate::spawn::polls();
+    let mut wakes = crate::spawn::wakes();
     loop {
+        // A task woken since the last round (by another task: the driver's own wakes are
+        // counted at its round's end) may be queued behind the driver, where a nap would keep
+        // it waiting (`spawn.rs`).
+        let woken_meanwhile = crate::spawn::wakes() != wakes;
         let mut found = poller.harvest();
         if poller.timers.next().is_some() {
             found += poller.timers.fire(Instant::now());
         }
-        // Other tasks ran since the last round: one of them may have woken a task now queued
-        // behind the driver, which a nap would keep waiting (`spawn.rs`).
-        let polls_now = crate::spawn::polls();
-        let others_ran = polls_now != polls;
-        polls = polls_now;
         if found > 0 {
             if empty > 0 && budget > 0 {
                 spin.record(true);
@@ -518,7 +517,7 @@ async fn drive(poller: Rc<Poller>, spin: Spin, nap: Duration) {
                 budget = spin.budget();
             }
             empty += 1;
-            if empty > budget && !others_ran {
+            if empty > budget && !woken_meanwhile {
                 if budget > 0 {
                     spin.record(false);
                 }
@@ -526,6 +525,7 @@ async fn drive(poller: Rc<Poller>, spin: Spin, nap: Duration) {
                 idle(&poller, nap).await;
             }
         }
+        wakes = crate::spawn::wakes();
         futures_lite::future::yield_now().await;
     }
 }

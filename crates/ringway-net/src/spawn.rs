@@ -1,45 +1,78 @@
-//! Tasks the poller's driver can see run: every task of the process is spawned through
-//! [`spawn`], which counts its polls per thread. The driver naps in a blocking `epoll_wait`
-//! when a round finds nothing; a task woken by another task rather than by a socket (an HTTP/2
-//! stream waking its connection's task, which writes the response) would wait out that nap
-//! (up to 10 ms) if it sat queued behind the driver. So the driver naps only after a round in
-//! which no counted task ran since its previous one: then nothing was queued behind it.
+//! Tasks whose wake-ups the poller's driver can see: every task of the process is spawned
+//! through [`spawn`], which hands the future a waker that counts its wakes per thread. The
+//! driver naps in a blocking `epoll_wait` when a round finds nothing; a task woken by another
+//! task rather than by a socket (an HTTP/2 stream waking its connection's task, which writes
+//! the response) is queued behind the driver and would wait out that nap (up to 10 ms). So the
+//! driver naps only after a round in which no task was woken since its previous one.
 
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 thread_local! {
-    static POLLS: Cell<u64> = const { Cell::new(0) };
+    static WAKES: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Spawns `future` on this thread's executor, its polls counted for the driver.
+/// Spawns `future` on this thread's executor, its wakes counted for the driver.
 pub fn spawn<F>(future: F) -> glommio::Task<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    glommio::spawn_local(Counted { future })
+    glommio::spawn_local(Counted {
+        future,
+        waker: None,
+    })
 }
 
-/// Polls of this thread's counted tasks so far.
-pub(crate) fn polls() -> u64 {
-    POLLS.with(Cell::get)
+/// Wakes of this thread's counted tasks so far.
+pub(crate) fn wakes() -> u64 {
+    WAKES.with(Cell::get)
 }
 
 struct Counted<F> {
     future: F,
+    /// The counting waker, around the executor's waker of this task (made at the first poll).
+    waker: Option<(Waker, Waker)>,
 }
 
 impl<F: Future> Future for Counted<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        POLLS.with(|polls| polls.set(polls.get().wrapping_add(1)));
-        // SAFETY: `future` is pinned with its wrapper: `Counted` never moves it out and has
-        // no `Drop` of its own.
-        unsafe { self.map_unchecked_mut(|counted| &mut counted.future) }.poll(cx)
+        // SAFETY: `future` is pinned with its wrapper (never moved out, no `Drop` here);
+        // `waker` is not pinned and only replaced.
+        let this = unsafe { self.get_unchecked_mut() };
+        let fresh = match &this.waker {
+            Some((inner, _)) => !inner.will_wake(cx.waker()),
+            None => true,
+        };
+        if fresh {
+            let counting = Waker::from(Arc::new(CountingWaker(cx.waker().clone())));
+            this.waker = Some((cx.waker().clone(), counting));
+        }
+        let Some((_, counting)) = &this.waker else {
+            unreachable!("set above");
+        };
+        let mut counted = Context::from_waker(counting);
+        // SAFETY: as above, `future` stays where it is.
+        unsafe { Pin::new_unchecked(&mut this.future) }.poll(&mut counted)
+    }
+}
+
+struct CountingWaker(Waker);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Another thread's wake (none in this process) counts there, which is harmless.
+        let _ = WAKES.try_with(|wakes| wakes.set(wakes.get().wrapping_add(1)));
+        self.0.wake_by_ref();
     }
 }
 
