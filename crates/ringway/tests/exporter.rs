@@ -7,7 +7,8 @@
 mod common;
 mod support;
 
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -46,22 +47,7 @@ fn prometheus_haproxy_exporter_reports_what_the_origin_saw() {
     let seen = origin.stats();
     assert_eq!(seen.requests, 23);
 
-    let listen = free_local_addr();
-    let _child = Child(
-        Command::new(&exporter)
-            .arg(format!(
-                "--haproxy.scrape-uri=unix:{}",
-                socket.path().display()
-            ))
-            .arg(format!("--web.listen-address={listen}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the exporter"),
-    );
-    wait_until("the exporter to listen", || {
-        TcpStream::connect(listen).is_ok()
-    });
+    let (_exporter, listen) = start_exporter(&exporter, &socket);
     let text = http_get(listen, "/metrics").body;
 
     assert_eq!(metric(&text, "haproxy_up"), Some(1.0), "{text}");
@@ -224,22 +210,7 @@ fn the_exporter_reads_http2_rows() {
     );
     assert_eq!(h2load_status_codes(&report), [60, 0, 0, 0], "{report}");
 
-    let listen = free_local_addr();
-    let _child = Child(
-        Command::new(&exporter)
-            .arg(format!(
-                "--haproxy.scrape-uri=unix:{}",
-                socket.path().display()
-            ))
-            .arg(format!("--web.listen-address={listen}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the exporter"),
-    );
-    wait_until("the exporter to listen", || {
-        TcpStream::connect(listen).is_ok()
-    });
+    let (_exporter, listen) = start_exporter(&exporter, &socket);
     let text = http_get(listen, "/metrics").body;
     assert_eq!(metric(&text, "haproxy_up"), Some(1.0), "{text}");
     assert_eq!(
@@ -261,4 +232,25 @@ fn the_exporter_reads_http2_rows() {
     assert_eq!(csv_num(&csv, "app", "s1", "h2_total_connections"), 1);
     assert_eq!(csv_num(&csv, "app", "s1", "h2_backend_total_streams"), 60);
     assert_eq!(csv_num(&csv, "web", "FRONTEND", "h2_total_connections"), 3);
+}
+
+/// The exporter at `exporter`, scraping the stats socket, once it listens; and where.
+fn start_exporter(exporter: &Path, socket: &TempPath) -> (Child, SocketAddr) {
+    let listen = free_local_addr();
+    let child = Child(
+        Command::new(exporter)
+            .arg(format!(
+                "--haproxy.scrape-uri=unix:{}",
+                socket.path().display()
+            ))
+            .arg(format!("--web.listen-address={listen}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the exporter"),
+    );
+    wait_until("the exporter to listen", || {
+        TcpStream::connect(listen).is_ok()
+    });
+    (child, listen)
 }
