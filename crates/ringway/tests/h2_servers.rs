@@ -171,7 +171,9 @@ fn streams_refused_by_a_goaway_go_again_on_a_new_connection() {
     assert_eq!(h2load_status_codes(&report), [2000, 0, 0, 0], "{report}");
     let stats = origin.stats();
     assert_eq!(stats.requests, 2000);
-    assert!(stats.accepted >= 80, "{} connections", stats.accepted);
+    // Streams already sent when the GOAWAY comes still complete: a connection serves 25
+    // plus at most the 20 in flight, so at least 2000 / 45 connections.
+    assert!(stats.accepted >= 2000 / 45, "{} connections", stats.accepted);
 }
 
 #[test]
