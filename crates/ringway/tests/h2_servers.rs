@@ -173,7 +173,11 @@ fn streams_refused_by_a_goaway_go_again_on_a_new_connection() {
     assert_eq!(stats.requests, 2000);
     // Streams already sent when the GOAWAY comes still complete: a connection serves 25
     // plus at most the 20 in flight, so at least 2000 / 45 connections.
-    assert!(stats.accepted >= 2000 / 45, "{} connections", stats.accepted);
+    assert!(
+        stats.accepted >= 2000 / 45,
+        "{} connections",
+        stats.accepted
+    );
 }
 
 #[test]
