@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use ringway_stats::{H2Counters, ShardCounters};
 
@@ -220,6 +221,10 @@ pub struct Tallied<T> {
     side: Side,
     read: FrameScanner,
     write: FrameScanner,
+    /// Bytes read from the connection before h2 took it over (a client's preface), given first.
+    prefix: Bytes,
+    /// Shown every frame read (the client flood watch).
+    watch: Option<Box<dyn FnMut(Frame)>>,
 }
 
 impl<T> Tallied<T> {
@@ -233,9 +238,23 @@ impl<T> Tallied<T> {
             side,
             read: FrameScanner::new(client_side),
             write: FrameScanner::new(!client_side),
+            prefix: Bytes::new(),
+            watch: None,
         };
         tallied.h2().conn_began();
         tallied
+    }
+
+    /// Gives `prefix` (bytes already read from the connection) to h2 first.
+    pub fn with_prefix(mut self, prefix: Bytes) -> Tallied<T> {
+        self.prefix = prefix;
+        self
+    }
+
+    /// Shows `watch` every frame read.
+    pub fn watching(mut self, watch: impl FnMut(Frame) + 'static) -> Tallied<T> {
+        self.watch = Some(Box::new(watch));
+        self
     }
 
     fn h2(&self) -> &H2Counters {
@@ -263,9 +282,21 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tallied<T> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        let read = std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        let read = if this.prefix.is_empty() {
+            std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?
+        } else {
+            let taken = this.prefix.len().min(buf.len());
+            buf[..taken].copy_from_slice(&this.prefix.split_to(taken));
+            taken
+        };
         let h2 = h2_of(&this.counters, this.side);
-        this.read.feed(&buf[..read], |frame| received(h2, frame));
+        let watch = &mut this.watch;
+        this.read.feed(&buf[..read], |frame| {
+            received(h2, frame);
+            if let Some(watch) = watch {
+                watch(frame);
+            }
+        });
         Poll::Ready(Ok(read))
     }
 }

@@ -1,14 +1,14 @@
 //! Control-frame floods on a client's HTTP/2 connection. h2 answers every SETTINGS and PING
 //! and stops reading while its answers pile up, which bounds memory but leaves the connection
 //! open to a client that never reads; RFC 9113 §10.5 lets an endpoint treat such a flood as a
-//! connection error. The watch reads the frame headers of the bytes h2 reads ([`FrameScanner`]:
-//! nothing else is parsed twice) and counts SETTINGS and PING frames that are not
-//! acknowledgements: past [`MAX_CONTROL_FRAMES`] within [`WINDOW`] the connection ends with
+//! connection error. The watch is shown each frame h2 reads, from the one scan the
+//! connection's counters make ([`crate::http2::frames::Tallied::watching`]), and counts
+//! SETTINGS and PING frames that are not acknowledgements: past [`MAX_CONTROL_FRAMES`] within [`WINDOW`] the connection ends with
 //! GOAWAY ENHANCE_YOUR_CALM (`client::h2`).
 
 use std::time::{Duration, Instant};
 
-use crate::http2::frames::{Frame, FrameScanner, ACK, PING, SETTINGS};
+use crate::http2::frames::{Frame, ACK, PING, SETTINGS};
 
 /// Control frames a client may send within [`WINDOW`]: far above what a browser or a client
 /// library sends (a few SETTINGS, a PING now and then).
@@ -16,17 +16,14 @@ pub const MAX_CONTROL_FRAMES: u32 = 1000;
 pub const WINDOW: Duration = Duration::from_secs(10);
 
 pub struct FloodWatch {
-    frames: FrameScanner,
     counted: u32,
     window_start: Option<Instant>,
     flooded: bool,
 }
 
 impl FloodWatch {
-    /// A watch for a connection from its first byte (the connection preface).
     pub fn new() -> FloodWatch {
         FloodWatch {
-            frames: FrameScanner::new(true),
             counted: 0,
             window_start: None,
             flooded: false,
@@ -38,19 +35,10 @@ impl FloodWatch {
         self.flooded
     }
 
-    /// Bytes read from the client, in order.
-    pub fn observe(&mut self, bytes: &[u8]) {
-        if self.flooded {
-            return;
-        }
-        let mut control = 0;
-        self.frames.feed(bytes, |Frame { kind, flags, .. }| {
-            if (kind == SETTINGS || kind == PING) && flags & ACK == 0 {
-                control += 1;
-            }
-        });
-        if control > 0 {
-            self.count(Instant::now(), control);
+    /// A frame read from the client.
+    pub fn observe(&mut self, Frame { kind, flags, .. }: Frame) {
+        if !self.flooded && (kind == SETTINGS || kind == PING) && flags & ACK == 0 {
+            self.count(Instant::now(), 1);
         }
     }
 
@@ -68,6 +56,7 @@ impl FloodWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http2::frames::FrameScanner;
 
     fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
         let len = payload.len() as u32;
@@ -88,8 +77,9 @@ mod tests {
         stream.extend(frame(0x0, 0, &frame(PING, 0, b"12345678")));
         for split in [1, 7, 100, stream.len()] {
             let mut watch = FloodWatch::new();
+            let mut scanner = FrameScanner::new(true);
             for piece in stream.chunks(split) {
-                watch.observe(piece);
+                scanner.feed(piece, |frame| watch.observe(frame));
             }
             assert!(
                 !watch.flooded(),
@@ -99,9 +89,9 @@ mod tests {
             let pings: Vec<u8> = (1..MAX_CONTROL_FRAMES)
                 .flat_map(|_| frame(PING, 0, b"12345678"))
                 .collect();
-            watch.observe(&pings);
+            scanner.feed(&pings, |frame| watch.observe(frame));
             assert!(!watch.flooded(), "the limit itself is allowed");
-            watch.observe(&frame(SETTINGS, 0, &[]));
+            scanner.feed(&frame(SETTINGS, 0, &[]), |frame| watch.observe(frame));
             assert!(watch.flooded(), "one past the limit (split {split})");
         }
     }

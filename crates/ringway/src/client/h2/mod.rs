@@ -19,15 +19,13 @@ mod stream_io;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures_lite::io::{AsyncRead, AsyncWrite};
 use h2::server::{Builder, SendResponse};
 use h2::RecvStream;
 use http::Request;
@@ -96,12 +94,18 @@ pub(crate) async fn serve(
     let _ = stream.io().set_read_timeout(None);
     let _ = stream.io().set_write_timeout(Some(timeouts.client));
     let flooded = Rc::new(Cell::new(false));
-    let io = Watched {
-        prefix,
-        io: stream,
-        watch: FloodWatch::new(),
-        flooded: flooded.clone(),
-    };
+    let mut watch = FloodWatch::new();
+    let io = Tallied::new(stream, ctx.counters.clone(), Side::Frontend(frontend_id))
+        .with_prefix(prefix)
+        .watching({
+            let flooded = flooded.clone();
+            move |frame| {
+                watch.observe(frame);
+                if watch.flooded() {
+                    flooded.set(true);
+                }
+            }
+        });
     let handshake = Builder::new()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .max_header_list_size(u32::try_from(ctx.limits.max_head).unwrap_or(u32::MAX))
@@ -110,9 +114,7 @@ pub(crate) async fn serve(
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .max_send_buffer_size(SEND_BUFFER)
-        .handshake::<_, Bytes>(
-            Tallied::new(io, ctx.counters.clone(), Side::Frontend(frontend_id)).compat(),
-        );
+        .handshake::<_, Bytes>(io.compat());
     let Some(Ok(mut conn)) = crate::http2::within(timeouts.http_request, handshake).await else {
         return;
     };
@@ -323,54 +325,4 @@ fn log_connection_error(ctx: &ShardCtx, origin: &Origin, error: &h2::Error) {
         "{} {} session {:#x}: HTTP/2 connection error ({error})",
         frontend.name, origin.info.peer, origin.info.id
     ));
-}
-
-/// The client connection as h2 reads it: the bytes the HTTP/1.1 reader already took (the
-/// preface) first, every byte shown to the flood watch.
-struct Watched<T> {
-    prefix: Bytes,
-    io: T,
-    watch: FloodWatch,
-    /// Set once the watch saw a flood; the connection task reads it.
-    flooded: Rc<Cell<bool>>,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let read = if this.prefix.is_empty() {
-            std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?
-        } else {
-            let taken = this.prefix.len().min(buf.len());
-            buf[..taken].copy_from_slice(&this.prefix.split_to(taken));
-            taken
-        };
-        this.watch.observe(&buf[..read]);
-        if this.watch.flooded() {
-            this.flooded.set(true);
-        }
-        Poll::Ready(Ok(read))
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_close(cx)
-    }
 }
