@@ -311,6 +311,13 @@ impl Socket {
     pub fn leave_poller(&mut self) {
         self.registration.leave();
     }
+
+    /// The stream itself, out of this thread's poller, to be adopted on another thread
+    /// ([`Socket::from_std`] there): an HTTP/2 server connection another shard takes over.
+    pub fn into_std(self) -> TcpStream {
+        self.registration.leave();
+        self.tcp
+    }
 }
 
 impl Socket {

@@ -203,6 +203,11 @@ impl H2Counters {
         self.conns.dec();
     }
 
+    /// A connection another shard began comes to this one (a takeover): open here, not new.
+    pub fn conn_arrived(&self) {
+        self.conns.inc();
+    }
+
     /// A stream begins (ended: [`H2Counters::stream_ended`]).
     #[inline]
     pub fn stream_began(&self) {

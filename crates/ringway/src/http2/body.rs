@@ -226,6 +226,11 @@ impl BodyIn {
         }
     }
 
+    /// The peer has sent the whole body (bytes may still wait here to be read).
+    pub fn is_over(&self) -> bool {
+        self.recv.as_ref().is_none_or(RecvStream::is_end_stream)
+    }
+
     /// Bytes to give before the body's (a message head).
     pub fn stage(&mut self, bytes: Bytes) {
         self.staged = bytes;

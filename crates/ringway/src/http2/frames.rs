@@ -217,8 +217,7 @@ fn sent(h2: &H2Counters, frame: Frame) {
 /// lives, and every frame either way.
 pub struct Tallied<T> {
     io: T,
-    counters: Arc<ShardCounters>,
-    side: Side,
+    open: Open,
     read: FrameScanner,
     write: FrameScanner,
     /// Bytes read from the connection before h2 took it over (a client's preface), given first.
@@ -232,17 +231,43 @@ impl<T> Tallied<T> {
     /// preface, a server connection writes it.
     pub fn new(io: T, counters: Arc<ShardCounters>, side: Side) -> Tallied<T> {
         let client_side = matches!(side, Side::Frontend(_));
-        let tallied = Tallied {
+        h2_of(&counters, side).conn_began();
+        Tallied {
             io,
-            counters,
-            side,
+            open: Open { counters, side },
             read: FrameScanner::new(client_side),
             write: FrameScanner::new(!client_side),
             prefix: Bytes::new(),
             watch: None,
+        }
+    }
+
+    /// Leaves this shard's counters with the connection, which another shard takes over:
+    /// its I/O, and where the frame scans stand.
+    pub fn depart(self) -> (T, Departed) {
+        let departed = Departed {
+            side: self.open.side,
+            read: self.read,
+            write: self.write,
         };
-        tallied.h2().conn_began();
-        tallied
+        (self.io, departed)
+    }
+
+    /// A connection taken over from another shard, counted in this shard's `counters` from
+    /// now on (open here, but not a new connection).
+    pub fn arrive(io: T, counters: Arc<ShardCounters>, departed: Departed) -> Tallied<T> {
+        h2_of(&counters, departed.side).conn_arrived();
+        Tallied {
+            io,
+            open: Open {
+                counters,
+                side: departed.side,
+            },
+            read: departed.read,
+            write: departed.write,
+            prefix: Bytes::new(),
+            watch: None,
+        }
     }
 
     /// Gives `prefix` (bytes already read from the connection) to h2 first.
@@ -256,10 +281,6 @@ impl<T> Tallied<T> {
         self.watch = Some(Box::new(watch));
         self
     }
-
-    fn h2(&self) -> &H2Counters {
-        h2_of(&self.counters, self.side)
-    }
 }
 
 fn h2_of(counters: &ShardCounters, side: Side) -> &H2Counters {
@@ -269,10 +290,23 @@ fn h2_of(counters: &ShardCounters, side: Side) -> &H2Counters {
     }
 }
 
-impl<T> Drop for Tallied<T> {
+/// The connection in its shard's `h2_open_connections` while this lives.
+struct Open {
+    counters: Arc<ShardCounters>,
+    side: Side,
+}
+
+impl Drop for Open {
     fn drop(&mut self) {
-        self.h2().conn_ended();
+        h2_of(&self.counters, self.side).conn_ended();
     }
+}
+
+/// What a counted connection keeps when it moves to another shard ([`Tallied::depart`]).
+pub struct Departed {
+    side: Side,
+    read: FrameScanner,
+    write: FrameScanner,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Tallied<T> {
@@ -289,7 +323,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tallied<T> {
             buf[..taken].copy_from_slice(&this.prefix.split_to(taken));
             taken
         };
-        let h2 = h2_of(&this.counters, this.side);
+        let h2 = h2_of(&this.open.counters, this.open.side);
         let watch = &mut this.watch;
         this.read.feed(&buf[..read], |frame| {
             received(h2, frame);
@@ -309,7 +343,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tallied<T> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let written = std::task::ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
-        let h2 = h2_of(&this.counters, this.side);
+        let h2 = h2_of(&this.open.counters, this.open.side);
         this.write.feed(&buf[..written], |frame| sent(h2, frame));
         Poll::Ready(Ok(written))
     }

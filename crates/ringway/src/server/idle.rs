@@ -16,6 +16,7 @@ use ringway_pool::{LocalPool, LookupPlan, ServerShared, ShardedPool};
 use ringway_tls::rustls::Connection;
 
 use crate::process::FdGuard;
+use crate::server::h2::Shelf;
 
 /// The part of an idle connection that can move between shards.
 pub struct IdleConn {
@@ -33,6 +34,8 @@ pub struct IdleConn {
 pub struct ServerIdle {
     pools: ShardedPool<IdleConn>,
     orphans: Box<[SegQueue<u64>]>,
+    /// Its idle HTTP/2 connections that peers may take over.
+    pub h2: Shelf,
 }
 
 impl ServerIdle {
@@ -40,6 +43,7 @@ impl ServerIdle {
         ServerIdle {
             pools: ShardedPool::new(shared, shards),
             orphans: (0..shards).map(|_| SegQueue::new()).collect(),
+            h2: Shelf::new(shards),
         }
     }
 

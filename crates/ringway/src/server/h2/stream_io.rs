@@ -32,8 +32,10 @@ use crate::server::h2::StreamSlot;
 const MAX_FIELDS: usize = 128;
 
 pub struct ServerStream {
-    /// Holds the connection's stream until the exchange drops this.
-    _slot: StreamSlot,
+    /// Holds the connection's stream until the response is whole and the request sent, or
+    /// until the exchange drops this: the connection is then free for another request (or
+    /// another shard) while the exchange still writes the response to its client.
+    slot: Option<StreamSlot>,
     send: Option<SendRequest<Bytes>>,
     scheme: Scheme,
     /// `:authority` when the request has no Host.
@@ -62,7 +64,7 @@ impl ServerStream {
     pub fn new(slot: StreamSlot, tls: bool, authority: String) -> ServerStream {
         let send = slot.conn.send_request();
         ServerStream {
-            _slot: slot,
+            slot: Some(slot),
             send,
             scheme: if tls { Scheme::HTTPS } else { Scheme::HTTP },
             authority,
@@ -307,7 +309,18 @@ impl AsyncRead for ServerStream {
                     }
                     Poll::Pending => return this.read_wait.pending(cx),
                 },
-                Incoming::Body(body) => return body.poll_read(cx, buf, &mut this.read_wait),
+                Incoming::Body(body) => {
+                    let read = body.poll_read(cx, buf, &mut this.read_wait);
+                    let sent = match &this.request {
+                        Outgoing::Done => true,
+                        Outgoing::Body(out) => out.is_ended(),
+                        Outgoing::Head(_) => false,
+                    };
+                    if sent && body.is_over() {
+                        this.slot = None;
+                    }
+                    return read;
+                }
             }
         }
     }

@@ -1,0 +1,148 @@
+//! Takeover of idle HTTP/2 server connections on two shards (issue 19, "takeover of idle
+//! HTTP/2 connections as for HTTP/1.1"): clients arrive one after another on either shard (the
+//! kernel spreads them over the SO_REUSEPORT listeners); a shard that has no connection to the
+//! h2 server takes its peer's idle one when the server-wide idle count reaches
+//! `pool_low_conn`, and the connection keeps working there, in clear text and over TLS.
+
+mod common;
+mod support;
+
+use std::net::SocketAddr;
+
+use common::*;
+use ringway::Proxy;
+use support::{h2load, h2load_status_codes, tool};
+
+/// Two shards, backend `app` in `always` with one h2 server `s1` at `address`.
+fn two_shards(address: SocketAddr, server: &str) -> Proxy {
+    proxy_from(&format!(
+        "[global]\nshards = 2\npin_shards = false\n\
+         [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         [[backend]]\nname = \"app\"\nhttp_reuse = \"always\"\n\
+         [[backend.server]]\nname = \"s1\"\naddress = \"{address}\"\nproto = \"h2\"\n{server}\n"
+    ))
+}
+
+/// Sends 40 requests, each on a new client connection; returns how many requests each
+/// shard accepted.
+fn forty_clients(proxy: &Proxy) -> Vec<u64> {
+    let addr = frontend_addr(proxy);
+    for _ in 0..40 {
+        let reply = get(addr, "/?body=5");
+        assert_eq!((reply.status, reply.body.len()), (200, 5));
+    }
+    activity(proxy, "accepted")
+}
+
+#[test]
+fn pool_low_conn_0_one_h2_connection_moves_between_shards() {
+    let origin = h2c_origin(0);
+    let proxy = two_shards(origin.addr(), "pool_low_conn = 0");
+    let accepted = forty_clients(&proxy);
+    assert!(
+        accepted.iter().all(|&count| count > 0),
+        "both shards got clients: {accepted:?}"
+    );
+    let stats = origin.stats();
+    assert_eq!(stats.requests, 40);
+    assert_eq!(stats.accepted, 1, "one server connection");
+    assert_eq!(stat_num(&proxy, "app", "s1", "connect"), 1);
+    assert_eq!(stat_num(&proxy, "app", "s1", "reuse"), 39);
+    let takeovers: u64 = activity(&proxy, "fd_takeover").iter().sum();
+    assert!(takeovers > 0, "the connection was taken over");
+    // It is counted once, where it is now: open, idle, and an HTTP/2 connection.
+    assert_eq!(stat_num(&proxy, "app", "s1", "h2_open_connections"), 1);
+    assert_eq!(stat_num(&proxy, "app", "s1", "h2_total_connections"), 1);
+    let conns = proxy.command("show servers conn verbose");
+    assert!(conns.contains(" h2_conns=1 "), "{conns}");
+    assert_eq!(stat_num(&proxy, "app", "s1", "srv_icur"), 1, "{conns}");
+}
+
+#[test]
+fn pool_low_conn_2_each_shard_keeps_its_own_h2_connection() {
+    let origin = h2c_origin(0);
+    let proxy = two_shards(origin.addr(), "pool_low_conn = 2");
+    let accepted = forty_clients(&proxy);
+    assert!(
+        accepted.iter().all(|&count| count > 0),
+        "both shards got clients: {accepted:?}"
+    );
+    assert_eq!(
+        origin.stats().accepted,
+        2,
+        "one server connection per shard"
+    );
+    assert_eq!(
+        activity(&proxy, "fd_takeover"),
+        [0, 0],
+        "never taken below pool_low_conn"
+    );
+}
+
+#[test]
+fn a_taken_over_h2_connection_over_tls_keeps_its_tls_state() {
+    // The TLS HTTP/2 server is a second ringway: a TLS frontend (ALPN h2 first) before the
+    // HTTP/1.1 origin. Its connection count shows how many TLS connections the proxy made.
+    let dir = ringway_load::ScratchDir::new("h2-takeover-tls").expect("scratch dir");
+    let pki = ringway_load::Pki::new(dir.path(), "test").expect("CA");
+    let leaf = pki.leaf("server", &["h2.test"]).expect("certificate");
+    let origin = origin();
+    let server = proxy_from(&format!(
+        "[global]\nshards = 1\npin_shards = false\n\
+         [[frontend]]\nname = \"tls\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         tls = {{ certs = [{{ cert = \"{}\", key = \"{}\" }}] }}\n\
+         [[backend]]\nname = \"app\"\n\
+         [[backend.server]]\nname = \"o\"\naddress = \"{}\"\n",
+        leaf.cert.display(),
+        leaf.key.display(),
+        origin.addr()
+    ));
+    let tls = format!(
+        "pool_low_conn = 0\ntls = {{ verify = \"required\", ca_file = \"{}\", sni = \"h2.test\" }}",
+        pki.ca_file().display()
+    );
+    let proxy = two_shards(frontend_addr(&server), &tls);
+    let accepted = forty_clients(&proxy);
+    assert!(
+        accepted.iter().all(|&count| count > 0),
+        "both shards got clients: {accepted:?}"
+    );
+    assert_eq!(
+        stat_num(&server, "tls", "FRONTEND", "stot"),
+        1,
+        "one TLS connection"
+    );
+    assert_eq!(stat_num(&proxy, "app", "s1", "connect"), 1);
+    let takeovers: u64 = activity(&proxy, "fd_takeover").iter().sum();
+    assert!(takeovers > 0, "the connection was taken over");
+}
+
+#[test]
+fn concurrent_clients_on_both_shards_share_few_connections_without_an_error() {
+    // Keep-alive clients on both shards at once: connections go back and forth between the
+    // shards while streams come and go on them; every request must succeed.
+    let Some(h2load_path) = tool("h2load", "nghttp2-client") else {
+        return;
+    };
+    let origin = h2c_origin(0);
+    let proxy = two_shards(origin.addr(), "pool_low_conn = 0");
+    let addr = frontend_addr(&proxy);
+    for _ in 0..3 {
+        let report = h2load(
+            &h2load_path,
+            &["--h1", "-n", "2000", "-c", "20", "-m", "1"],
+            &format!("http://{addr}/?body=100"),
+        );
+        assert_eq!(h2load_status_codes(&report), [2000, 0, 0, 0], "{report}");
+        // Closing clients in between: first requests on either shard find idle connections.
+        forty_clients(&proxy);
+    }
+    let stats = origin.stats();
+    assert_eq!(stats.requests, 3 * 2040);
+    assert!(
+        stats.accepted <= 8,
+        "{} server connections for 20 clients on 2 shards",
+        stats.accepted
+    );
+    assert_eq!(stat_num(&proxy, "app", "s1", "stot"), 3 * 2040);
+}
