@@ -8,6 +8,8 @@
 # under 50 keep-alive clients for DURATION (5s) at full speed, the origin and the load generator
 # sharing CPU 0 (ringway-load from NEW_BIN_DIR for both), and prints req/s and the proxy's
 # µs of CPU per request (utime + stime over the run). Ends with the median of each.
+# SERVER_PROTO=h2: the origin speaks h2c and the server has `proto = "h2"` (the HTTP/2 server
+# path); SHARDS (default 1) sets the proxy's shards (more than one: on every CPU).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
@@ -21,10 +23,15 @@ WORK=$(mktemp -d)
 ORIGIN=18591 PROXY=18592
 TICK=$(getconf CLK_TCK)
 
-start "$WORK/origin.log" taskset -c 0 "$NEW/ringway-load" origin --listen 127.0.0.1:$ORIGIN --threads 1
+SERVER_PROTO=${SERVER_PROTO:-h1} SHARDS=${SHARDS:-1}
+[ "$SHARDS" -eq 1 ] || PROXY_CPU=0-$PROXY_CPU
+H2_FLAG=()
+[ "$SERVER_PROTO" = h1 ] || H2_FLAG=(--h2)
+start "$WORK/origin.log" taskset -c 0 "$NEW/ringway-load" origin --listen 127.0.0.1:$ORIGIN --threads 1 "${H2_FLAG[@]}"
 wait_port $ORIGIN
-ringway_config "$WORK" $PROXY $ORIGIN "$MODE" 1 >/dev/null
+ringway_config "$WORK" $PROXY $ORIGIN "$MODE" "$SHARDS" >/dev/null
 sed -i 's/^pin_shards = true/pin_shards = false/' "$WORK/ringway.toml"
+[ "$SERVER_PROTO" = h1 ] || sed -i 's/^pool_low_conn = 0$/pool_low_conn = 0\nproto = "h2"/' "$WORK/ringway.toml"
 
 # run <bin dir>: prints "req/s us_per_req"
 run() {

@@ -134,15 +134,16 @@ impl Offer {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// For the owner's driver: ready once a peer has claimed the connection.
+    /// For the owner's driver: ready once a peer has claimed the connection (also if that
+    /// peer has stopped waiting since: the owner then restarts the connection as its own).
     pub fn poll_claimed(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut deal = self.deal();
         if !deal.owner.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             deal.owner = Some(cx.waker().clone());
         }
         match deal.state {
-            State::Claimed(..) => Poll::Ready(()),
-            _ => Poll::Pending,
+            State::Claimed(..) | State::Abandoned => Poll::Ready(()),
+            State::Open | State::Given(_) => Poll::Pending,
         }
     }
 
@@ -194,7 +195,59 @@ impl Offer {
                 deal.state = State::Open;
                 moving
             }
-            _ => None,
+            _ => {
+                let owner = deal.owner.clone();
+                drop(deal);
+                if let Some(owner) = owner {
+                    owner.wake();
+                }
+                None
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx() -> Context<'static> {
+        Context::from_waker(Waker::noop())
+    }
+
+    #[test]
+    fn the_owner_takes_its_offer_back_unless_a_peer_claimed_it() {
+        let shelf = Shelf::new(2);
+        let offer = Offer::new(0);
+        shelf.put(&offer);
+        assert!(shelf.withdraw(&offer));
+        shelf.put(&offer);
+        assert!(shelf.claim(0, 1).is_some());
+        assert!(!shelf.withdraw(&offer), "claimed by shard 1");
+        assert!(shelf.claim(0, 1).is_none(), "claimed once");
+        assert!(shelf.claim(1, 0).is_none(), "shard 1 offers nothing");
+    }
+
+    #[test]
+    fn a_claim_is_answered_once_or_abandoned() {
+        let shelf = Shelf::new(2);
+        let offer = Offer::new(0);
+        assert!(offer.poll_claimed(&mut cx()).is_pending());
+        shelf.put(&offer);
+        let claimed = shelf.claim(0, 1).unwrap();
+        assert!(claimed.poll_given(&mut cx()).is_pending());
+        assert!(offer.poll_claimed(&mut cx()).is_ready());
+        // The owner found the connection closed: the taker hears "nothing" at once.
+        assert!(matches!(offer.give(None), Ok(Some(1))));
+        assert!(matches!(claimed.poll_given(&mut cx()), Poll::Ready(None)));
+        assert!(offer.poll_claimed(&mut cx()).is_pending(), "open again");
+
+        // A taker that stops waiting: the owner is told, and keeps what it packed.
+        shelf.put(&offer);
+        let claimed = shelf.claim(0, 1).unwrap();
+        assert!(claimed.abandon().is_none());
+        assert!(offer.poll_claimed(&mut cx()).is_ready());
+        assert!(matches!(offer.give(None), Err(None)));
+        assert!(offer.poll_claimed(&mut cx()).is_pending(), "open again");
     }
 }
