@@ -119,30 +119,32 @@ fn a_taken_over_h2_connection_over_tls_keeps_its_tls_state() {
 
 #[test]
 fn concurrent_clients_on_both_shards_share_few_connections_without_an_error() {
-    // Keep-alive clients on both shards at once: connections go back and forth between the
-    // shards while streams come and go on them; every request must succeed.
+    // Keep-alive clients on both shards at once, HTTP/1.1 then HTTP/2: connections go back
+    // and forth between the shards while streams come and go on them; every request must
+    // succeed.
     let Some(h2load_path) = tool("h2load", "nghttp2-client") else {
         return;
     };
     let origin = h2c_origin(0);
     let proxy = two_shards(origin.addr(), "pool_low_conn = 0");
     let addr = frontend_addr(&proxy);
-    for _ in 0..3 {
-        let report = h2load(
-            &h2load_path,
-            &["--h1", "-n", "2000", "-c", "20", "-m", "1"],
-            &format!("http://{addr}/?body=100"),
-        );
-        assert_eq!(h2load_status_codes(&report), [2000, 0, 0, 0], "{report}");
-        // Closing clients in between: first requests on either shard find idle connections.
-        forty_clients(&proxy);
+    // HTTP/1.1 clients, then HTTP/2 clients (h2c, five streams each at once).
+    for flags in [&["--h1", "-m", "1"][..], &["-m", "5"]] {
+        for _ in 0..2 {
+            let mut args = vec!["-n", "2000", "-c", "20"];
+            args.extend(flags);
+            let report = h2load(&h2load_path, &args, &format!("http://{addr}/?body=100"));
+            assert_eq!(h2load_status_codes(&report), [2000, 0, 0, 0], "{report}");
+            // Closing clients in between: first requests on either shard find idle ones.
+            forty_clients(&proxy);
+        }
     }
     let stats = origin.stats();
-    assert_eq!(stats.requests, 3 * 2040);
+    assert_eq!(stats.requests, 4 * 2040);
     assert!(
         stats.accepted <= 8,
         "{} server connections for 20 clients on 2 shards",
         stats.accepted
     );
-    assert_eq!(stat_num(&proxy, "app", "s1", "stot"), 3 * 2040);
+    assert_eq!(stat_num(&proxy, "app", "s1", "stot"), 4 * 2040);
 }
