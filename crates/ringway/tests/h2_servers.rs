@@ -217,28 +217,10 @@ fn a_dead_h2_server_gets_503_and_the_client_connection_goes_on() {
 fn an_h2_server_over_tls_is_reached_by_alpn() {
     // The TLS HTTP/2 server is a second ringway: a TLS frontend (ALPN h2 first) before the
     // HTTP/1.1 origin, logging which protocol each request came in.
-    let dir = ringway_load::ScratchDir::new("h2-tls-server").expect("scratch dir");
-    let pki = ringway_load::Pki::new(dir.path(), "test").expect("CA");
-    let leaf = pki.leaf("server", &["h2.test"]).expect("certificate");
     let origin = origin();
     let log = support::TempPath::new("h2-tls-server.log");
-    let server = proxy_from(&format!(
-        "[global]\nshards = 1\npin_shards = false\n\
-         [[frontend]]\nname = \"tls\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
-         access_log = {}\n\
-         tls = {{ certs = [{{ cert = \"{}\", key = \"{}\" }}] }}\n\
-         [[backend]]\nname = \"app\"\n\
-         [[backend.server]]\nname = \"o\"\naddress = \"{}\"\n",
-        log.toml(),
-        leaf.cert.display(),
-        leaf.key.display(),
-        origin.addr()
-    ));
-    let tls = format!(
-        "tls = {{ verify = \"required\", ca_file = \"{}\", sni = \"h2.test\" }}",
-        pki.ca_file().display()
-    );
-    let proxy = h2_proxy("always", &tls, frontend_addr(&server));
+    let server = tls_h2_server(origin.addr(), &format!("access_log = {}", log.toml()));
+    let proxy = h2_proxy("always", &server.server_tls, frontend_addr(&server.proxy));
     let mut client = Client::connect(frontend_addr(&proxy));
     for _ in 0..3 {
         let reply = client.get("/?body=8");

@@ -83,32 +83,17 @@ fn pool_low_conn_2_each_shard_keeps_its_own_h2_connection() {
 fn a_taken_over_h2_connection_over_tls_keeps_its_tls_state() {
     // The TLS HTTP/2 server is a second ringway: a TLS frontend (ALPN h2 first) before the
     // HTTP/1.1 origin. Its connection count shows how many TLS connections the proxy made.
-    let dir = ringway_load::ScratchDir::new("h2-takeover-tls").expect("scratch dir");
-    let pki = ringway_load::Pki::new(dir.path(), "test").expect("CA");
-    let leaf = pki.leaf("server", &["h2.test"]).expect("certificate");
     let origin = origin();
-    let server = proxy_from(&format!(
-        "[global]\nshards = 1\npin_shards = false\n\
-         [[frontend]]\nname = \"tls\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
-         tls = {{ certs = [{{ cert = \"{}\", key = \"{}\" }}] }}\n\
-         [[backend]]\nname = \"app\"\n\
-         [[backend.server]]\nname = \"o\"\naddress = \"{}\"\n",
-        leaf.cert.display(),
-        leaf.key.display(),
-        origin.addr()
-    ));
-    let tls = format!(
-        "pool_low_conn = 0\ntls = {{ verify = \"required\", ca_file = \"{}\", sni = \"h2.test\" }}",
-        pki.ca_file().display()
-    );
-    let proxy = two_shards(frontend_addr(&server), &tls);
+    let server = tls_h2_server(origin.addr(), "");
+    let keys = format!("pool_low_conn = 0\n{}", server.server_tls);
+    let proxy = two_shards(frontend_addr(&server.proxy), &keys);
     let accepted = forty_clients(&proxy);
     assert!(
         accepted.iter().all(|&count| count > 0),
         "both shards got clients: {accepted:?}"
     );
     assert_eq!(
-        stat_num(&server, "tls", "FRONTEND", "stot"),
+        stat_num(&server.proxy, "tls", "FRONTEND", "stot"),
         1,
         "one TLS connection"
     );

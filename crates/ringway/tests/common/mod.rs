@@ -27,6 +27,40 @@ pub fn h2c_origin(max_requests_per_conn: u64) -> Origin {
     .expect("h2c origin starts")
 }
 
+/// A TLS HTTP/2 server for `proto = "h2"` tests: a second ringway whose TLS frontend (ALPN
+/// h2 first, a certificate for `h2.test`, `frontend_keys` added) forwards to `origin`.
+pub struct TlsH2Server {
+    pub proxy: Proxy,
+    /// The server key a proxy reaches it with (`tls = { verify, ca_file, sni }`).
+    pub server_tls: String,
+    _dir: ringway_load::ScratchDir,
+}
+
+pub fn tls_h2_server(origin: SocketAddr, frontend_keys: &str) -> TlsH2Server {
+    let dir = ringway_load::ScratchDir::new("h2-tls-server").expect("scratch dir");
+    let pki = ringway_load::Pki::new(dir.path(), "test").expect("CA");
+    let leaf = pki.leaf("server", &["h2.test"]).expect("certificate");
+    let proxy = proxy_from(&format!(
+        "[global]\nshards = 1\npin_shards = false\n\
+         [[frontend]]\nname = \"tls\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         {frontend_keys}\n\
+         tls = {{ certs = [{{ cert = \"{}\", key = \"{}\" }}] }}\n\
+         [[backend]]\nname = \"app\"\n\
+         [[backend.server]]\nname = \"o\"\naddress = \"{origin}\"\n",
+        leaf.cert.display(),
+        leaf.key.display(),
+    ));
+    let server_tls = format!(
+        "tls = {{ verify = \"required\", ca_file = \"{}\", sni = \"h2.test\" }}",
+        pki.ca_file().display()
+    );
+    TlsH2Server {
+        proxy,
+        server_tls,
+        _dir: dir,
+    }
+}
+
 /// A proxy with one frontend on 127.0.0.1:0 and backend `app` whose body is `backend`
 /// (backend keys and `[[backend.server]]` tables; `{origin}` is replaced by the origin address).
 pub fn proxy(global: &str, backend: &str, origin: SocketAddr) -> Proxy {
