@@ -133,3 +133,27 @@ fn concurrent_clients_on_both_shards_share_few_connections_without_an_error() {
     );
     assert_eq!(stat_num(&proxy, "app", "s1", "stot"), 4 * 2040);
 }
+
+#[test]
+fn connections_the_server_ends_while_idle_are_never_handed_a_request() {
+    // The server sends GOAWAY after every third stream, often while the connection sits idle
+    // on the shelf or is on its way to the other shard: each request still gets its answer,
+    // on a taken-over connection or a new one.
+    let origin = h2c_origin(3);
+    let proxy = two_shards(origin.addr(), "pool_low_conn = 0");
+    for _ in 0..3 {
+        let accepted = forty_clients(&proxy);
+        assert!(
+            accepted.iter().all(|&count| count > 0),
+            "both shards got clients: {accepted:?}"
+        );
+    }
+    let stats = origin.stats();
+    assert_eq!(stats.requests, 120);
+    assert!(
+        (40..=60).contains(&stats.accepted),
+        "{} connections for 120 requests, 3 per connection",
+        stats.accepted
+    );
+    assert_eq!(stat_num(&proxy, "app", "s1", "hrsp_5xx"), 0);
+}
