@@ -1,11 +1,13 @@
 //! A wake-up that any thread sends to one executor thread ([`Doorbell`]): an eventfd, rung
 //! with a `write` from anywhere and waited on through the waiting thread's [`Poller`](crate::Poller)
 //! like a socket ([`DoorbellListener`]), so a thread with nothing else to do can sleep until
-//! another thread has something for it instead of looking on a timer.
+//! another thread has something for it instead of looking on a timer; and wakers handed to
+//! one executor thread by others ([`RemoteWakes`]), rung the same way.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
 
 use crate::poller::Direction;
 use crate::registration::Registration;
@@ -77,5 +79,111 @@ impl Drop for DoorbellListener {
     fn drop(&mut self) {
         // The eventfd stays open through the ringers: it leaves the epoll set by hand.
         self.registration.leave();
+    }
+}
+
+/// Wakers that other threads hand to one executor thread, which wakes them itself: a task of
+/// that thread then runs at once, where a waker woken from another thread would wait for the
+/// executor to look at its foreign queue (which it may not do while the poller's driver keeps
+/// it busy, or napping, for up to a nap).
+pub struct RemoteWakes {
+    wakers: Mutex<Vec<Waker>>,
+    bell: Doorbell,
+}
+
+impl RemoteWakes {
+    pub fn new() -> io::Result<RemoteWakes> {
+        Ok(RemoteWakes {
+            wakers: Mutex::new(Vec::new()),
+            bell: Doorbell::new()?,
+        })
+    }
+
+    /// Wakes `waker` on the thread that serves these wakes. Safe from any thread.
+    pub fn wake(&self, waker: Waker) {
+        self.lock().push(waker);
+        self.bell.ring();
+    }
+
+    /// On the serving thread: wakes what other threads hand over, until dropped.
+    pub async fn serve(&self) -> io::Result<()> {
+        let listener = self.bell.listen()?;
+        loop {
+            listener.rung().await;
+            let wakers = std::mem::take(&mut *self.lock());
+            for waker in wakers {
+                waker.wake();
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+        self.wakers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Poll, Wake, Waker};
+    use std::thread::{self, ThreadId};
+    use std::time::Duration;
+
+    use super::RemoteWakes;
+
+    /// A waker that notes the thread it is woken on.
+    struct Noting {
+        inner: Waker,
+        woken_on: Arc<Mutex<Option<ThreadId>>>,
+    }
+
+    impl Wake for Noting {
+        fn wake(self: Arc<Self>) {
+            *self.woken_on.lock().unwrap() = Some(thread::current().id());
+            self.inner.wake_by_ref();
+        }
+    }
+
+    /// A waker handed to `RemoteWakes` from another thread is woken on the executor's own
+    /// thread (the task then runs at once), not on the thread that wakes it (where glommio
+    /// would queue it until the executor looks at its foreign wakes: up to a nap, in the
+    /// proxy).
+    #[test]
+    fn a_waker_handed_over_from_another_thread_is_woken_on_its_own_thread() {
+        let remote = Arc::new(RemoteWakes::new().unwrap());
+        let woken_on = Arc::new(Mutex::new(None));
+        let (waker_tx, waker_rx) = mpsc::channel();
+        let serving = remote.clone();
+        let noted = woken_on.clone();
+        let executor = glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                crate::spawn(async move {
+                    let _ = serving.serve().await;
+                })
+                .detach();
+                let mut asked = false;
+                futures_lite::future::poll_fn(|cx| {
+                    if asked {
+                        return Poll::Ready(());
+                    }
+                    asked = true;
+                    let waker = Waker::from(Arc::new(Noting {
+                        inner: cx.waker().clone(),
+                        woken_on: noted.clone(),
+                    }));
+                    waker_tx.send(waker).unwrap();
+                    Poll::Pending
+                })
+                .await;
+                thread::current().id()
+            })
+            .unwrap();
+        let waker = waker_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        remote.wake(waker);
+        let executor_thread = executor.join().unwrap();
+        assert_eq!(*woken_on.lock().unwrap(), Some(executor_thread));
     }
 }

@@ -21,7 +21,7 @@ mod tick;
 mod timer;
 mod watch;
 
-pub use doorbell::{Doorbell, DoorbellListener};
+pub use doorbell::{Doorbell, DoorbellListener, RemoteWakes};
 pub use listener::{set_listen_options, Listener};
 pub use poller::{Poller, PollerActivity};
 pub use socket::{Keepalive, Socket};

@@ -81,6 +81,8 @@ pub struct ProcessShared {
     /// Rung with every command, at stop and at a shard's first session, so an idle shard need
     /// not look on a short tick.
     pub doorbells: Vec<ringway_net::Doorbell>,
+    /// Wakers for each shard's tasks from other shards (an HTTP/2 connection's hand-over).
+    pub remote_wakes: Vec<ringway_net::RemoteWakes>,
     /// Idle connections per server, reachable by every shard: `idle[backend][server]`.
     pub idle: Vec<Vec<ServerIdle>>,
     /// Requests holding a `maxconn` slot, per server: `served[backend][server]`.

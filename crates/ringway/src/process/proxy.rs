@@ -770,6 +770,10 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
             .map(|_| ringway_net::Doorbell::new())
             .collect::<Result<_, _>>()
             .map_err(StartError::Doorbell)?,
+        remote_wakes: (0..shards)
+            .map(|_| ringway_net::RemoteWakes::new())
+            .collect::<Result<_, _>>()
+            .map_err(StartError::Doorbell)?,
         idle: layout
             .backends
             .iter()

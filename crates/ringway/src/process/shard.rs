@@ -473,6 +473,16 @@ pub async fn run_shard(ctx: Rc<ShardCtx>, listeners: Vec<Vec<Listener>>) {
         ringway_net::spawn(purge_loop(ctx.clone(), backend, server)).detach();
     }
     ringway_net::spawn(watch_idle(ctx.clone())).detach();
+    let process = ctx.process.clone();
+    let id = ctx.id;
+    ringway_net::spawn(async move {
+        if let Err(error) = process.remote_wakes[id].serve().await {
+            process.log.err(format_args!(
+                "shard {id}: cannot wait for other shards' wakes: {error}"
+            ));
+        }
+    })
+    .detach();
     if ctx.id == 0 {
         crate::server::health::spawn_checks(&ctx);
     }

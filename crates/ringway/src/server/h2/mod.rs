@@ -396,15 +396,26 @@ async fn take_over(ctx: &Rc<ShardCtx>, backend: usize, server: usize) -> Option<
         if peer == ctx.id || shared.idle_of_shard(peer) == 0 {
             continue;
         }
-        let Some(offer) = idle.h2.claim(peer, ctx.id) else {
+        let Some((offer, owner)) = idle.h2.claim(peer, ctx.id) else {
             continue;
         };
-        ctx.process.doorbells[peer].ring();
+        let remote = &ctx.process.remote_wakes;
+        if let Some(owner) = owner {
+            remote[peer].wake(owner);
+        }
         let timeout = ctx.process.config.backends[backend].timeouts.connect;
         let given = futures_lite::future::poll_fn(|cx| offer.poll_given(cx));
         let moving = match crate::http2::within(timeout, given).await {
             Some(moving) => moving,
-            None => offer.abandon(),
+            None => match offer.abandon() {
+                Ok(moving) => moving,
+                Err(owner) => {
+                    if let Some(owner) = owner {
+                        remote[peer].wake(owner);
+                    }
+                    None
+                }
+            },
         };
         let Some(moving) = moving else {
             continue;
@@ -535,8 +546,8 @@ async fn drive(
         conn.leaving.set(true);
         match offer.give(pack(&conn, connection)) {
             Ok(taker) => {
-                if let Some(taker) = taker {
-                    ctx.process.doorbells[taker].ring();
+                if let Some((taker, waker)) = taker {
+                    ctx.process.remote_wakes[taker].wake(waker);
                 }
             }
             // The peer stopped waiting: the connection stays here, under a new driver.
@@ -545,7 +556,9 @@ async fn drive(
     } else if let Some(offer) = &conn.offer {
         if !conn.unshelve(&ctx, backend, server) {
             // Claimed as it ended: the peer is told at once.
-            let _ = offer.give(None);
+            if let Ok(Some((taker, waker))) = offer.give(None) {
+                ctx.process.remote_wakes[taker].wake(waker);
+            }
         }
     }
     conn.retire();

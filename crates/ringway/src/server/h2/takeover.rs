@@ -78,18 +78,16 @@ impl Shelf {
         }
     }
 
-    /// Claims the most recently offered connection of `peer` for shard `taker`.
-    pub fn claim(&self, peer: usize, taker: usize) -> Option<Arc<Offer>> {
+    /// Claims the most recently offered connection of `peer` for shard `taker`; with the
+    /// owner's driver to wake (on its shard: [`ringway_net::RemoteWakes`]).
+    pub fn claim(&self, peer: usize, taker: usize) -> Option<(Arc<Offer>, Option<Waker>)> {
         let offer = self.of(peer).pop()?;
         let owner = {
             let mut deal = offer.deal();
             deal.state = State::Claimed(taker, None);
             deal.owner.clone()
         };
-        if let Some(owner) = owner {
-            owner.wake();
-        }
-        Some(offer)
+        Some((offer, owner))
     }
 }
 
@@ -147,18 +145,17 @@ impl Offer {
         }
     }
 
-    /// The owner's answer to a claim. Returns the shard to ring, or gives `moving` back if
-    /// the taker has stopped waiting (the offer is open again).
-    pub fn give(&self, moving: Option<Box<Moving>>) -> Result<Option<usize>, Option<Box<Moving>>> {
+    /// The owner's answer to a claim. Returns the taker's shard and waiting task to wake, or
+    /// gives `moving` back if the taker has stopped waiting (the offer is open again).
+    pub fn give(
+        &self,
+        moving: Option<Box<Moving>>,
+    ) -> Result<Option<(usize, Waker)>, Option<Box<Moving>>> {
         let mut deal = self.deal();
         match std::mem::replace(&mut deal.state, State::Open) {
             State::Claimed(taker, waker) => {
                 deal.state = State::Given(moving);
-                drop(deal);
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-                Ok(Some(taker))
+                Ok(waker.map(|waker| (taker, waker)))
             }
             State::Open | State::Abandoned => Err(moving),
             given @ State::Given(_) => {
@@ -187,22 +184,16 @@ impl Offer {
         }
     }
 
-    /// The taker stops waiting; an answer that came meanwhile is still taken.
-    pub fn abandon(&self) -> Option<Box<Moving>> {
+    /// The taker stops waiting: an answer that came meanwhile is still taken, else the
+    /// owner's driver is returned, to be woken on its shard.
+    pub fn abandon(&self) -> Result<Option<Box<Moving>>, Option<Waker>> {
         let mut deal = self.deal();
         match std::mem::replace(&mut deal.state, State::Abandoned) {
             State::Given(moving) => {
                 deal.state = State::Open;
-                moving
+                Ok(moving)
             }
-            _ => {
-                let owner = deal.owner.clone();
-                drop(deal);
-                if let Some(owner) = owner {
-                    owner.wake();
-                }
-                None
-            }
+            _ => Err(deal.owner.clone()),
         }
     }
 }
@@ -234,18 +225,22 @@ mod tests {
         let offer = Offer::new(0);
         assert!(offer.poll_claimed(&mut cx()).is_pending());
         shelf.put(&offer);
-        let claimed = shelf.claim(0, 1).unwrap();
+        let (claimed, owner) = shelf.claim(0, 1).unwrap();
+        assert!(owner.is_some(), "the owner's driver is woken");
         assert!(claimed.poll_given(&mut cx()).is_pending());
         assert!(offer.poll_claimed(&mut cx()).is_ready());
         // The owner found the connection closed: the taker hears "nothing" at once.
-        assert!(matches!(offer.give(None), Ok(Some(1))));
+        assert!(matches!(offer.give(None), Ok(Some((1, _)))));
         assert!(matches!(claimed.poll_given(&mut cx()), Poll::Ready(None)));
         assert!(offer.poll_claimed(&mut cx()).is_pending(), "open again");
 
         // A taker that stops waiting: the owner is told, and keeps what it packed.
         shelf.put(&offer);
-        let claimed = shelf.claim(0, 1).unwrap();
-        assert!(claimed.abandon().is_none());
+        let (claimed, _) = shelf.claim(0, 1).unwrap();
+        assert!(
+            matches!(claimed.abandon(), Err(Some(_))),
+            "the owner is told"
+        );
         assert!(offer.poll_claimed(&mut cx()).is_ready());
         assert!(matches!(offer.give(None), Err(None)));
         assert!(offer.poll_claimed(&mut cx()).is_pending(), "open again");
