@@ -5,6 +5,7 @@
 #
 #   bench/idle.sh                              # COUNTS="2500 5000 9000" ROUNDS=3
 #   PROXIES=ringway ROUNDS=5 BUSY_SECONDS=0 bench/idle.sh   # memory only
+#   RINGWAY_BEFORE=/tmp/base/target/release/ringway PROXIES="ringway ringway-before" bench/idle.sh
 #
 # Each round starts the proxy afresh, warms it up with the busy clients, and reads its memory
 # (RssAnon and VmRSS from /proc/PID/status: RssAnon is the heap, without the binary's code
@@ -38,6 +39,7 @@ IDLE_SECONDS=${IDLE_SECONDS:-5}
 BUSY_SECONDS=${BUSY_SECONDS:-5}
 PORT_BASE=${PORT_BASE:-29100}
 BIN=${BIN:-$ROOT/target/release}
+RINGWAY_BEFORE=${RINGWAY_BEFORE:-} # a ringway binary to compare, run as proxy `ringway-before`
 WORK=$(mktemp -d /tmp/ringway-idle.XXXXXX)
 trap 'cleanup; rm -rf "$WORK"' EXIT
 
@@ -68,13 +70,14 @@ memory_kb() { # <pid>: "RssAnon VmRSS" in KB
 
 proxy_up() { # <proxy>: starts it on CPU 1; sets PROXY_PID (the process serving)
     case $1 in
-    ringway)
-        local file
+    ringway | ringway-before)
+        local file binary=$BIN/ringway
+        [ "$1" = ringway ] || binary=${RINGWAY_BEFORE:?RINGWAY_BEFORE: the ringway binary to compare}
         file=$(ringway_config "$WORK" "$proxy_port" "$origin_port" always 1)
         sed -i 's/^max_conn = .*/max_conn = 120000/; s/^pin_shards = .*/pin_shards = false/;
             s/^timeout_http_keep_alive = .*/timeout_http_keep_alive = "300s"/;
             s/^timeout_client = .*/timeout_client = "300s"/' "$file"
-        start "$WORK/ringway.log" taskset -c 1 "$BIN/ringway" run --config "$file"
+        start "$WORK/ringway.log" taskset -c 1 "$binary" run --config "$file"
         PROXY_PID=$LAST_PID
         ;;
     haproxy)
@@ -184,10 +187,10 @@ for line in open(sys.argv[1]):
 
 counts = [count for count, _, _ in rows[next(iter(rows))][0][3][1:]]
 print(f"{len(rows[next(iter(rows))])} rounds; medians (range). Per-count figures: (RssAnon at "
-      "the count - before) / count; slope: least squares through the steps; MB: before.")
+      "the count - before) / count; slope: least squares through the steps.")
 head = ["proxy", "RssAnon before (MB)"] + [f"KB/conn at {c}" for c in counts]
-head += ["KB/conn slope (RssAnon)", "KB/conn slope (VmRSS)", "idle CPU (ms/s)",
-         "busy µs/req alone", "beside them"]
+head += ["KB/conn slope (RssAnon)", "KB/conn slope (VmRSS)", f"all RssAnon / {counts[-1]} (KB)",
+         "idle CPU (ms/s)", "busy µs/req alone", "beside them"]
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
 for proxy, runs in rows.items():
@@ -199,6 +202,8 @@ for proxy, runs in rows.items():
             cells.append("–")
             continue
         cells.append(spread([slope([(p[0], p[column]) for p in run[3][1:]]) for run in runs]))
+    # What the proxy holds in all, per connection, tables sized at start included.
+    cells.append(spread([run[3][-1][1] / run[3][-1][0] for run in runs]))
     cells.append(spread([run[0] for run in runs]))
     for column in (1, 2):
         values = [float(run[column]) for run in runs if run[column] != "-"]

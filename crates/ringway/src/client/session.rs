@@ -183,12 +183,15 @@ pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: Socket, peer: 
     // `let else`, not `if let` or a named `Option`: those would keep a second, moved-from
     // session in the task.
     let Some(mut session) = open_session(&ctx, frontend, tcp, peer, accepted).await else {
-        return session_closed(&ctx, frontend);
+        return;
     };
     session.serve_connection().await;
+    // Counted closed before the socket closes (the session drops after this): a client that
+    // sees its connection end finds it gone from `scur`.
     session_closed(&ctx, frontend);
 }
 
+/// The connection leaves the frontend's current sessions and the process's open descriptors.
 fn session_closed(ctx: &ShardCtx, frontend: usize) {
     ctx.counters.frontends[frontend].sessions.dec();
     ctx.process.open_fds.fetch_sub(1, Relaxed);
@@ -197,7 +200,7 @@ fn session_closed(ctx: &ShardCtx, frontend: usize) {
 /// Takes an accepted connection to its first request: the PROXY protocol header if the
 /// frontend expects one, the registration with the shard, the TLS handshake. Serves it here
 /// if it turns out to be HTTP/2 (ALPN); else returns the session for its requests, registered
-/// (None: the connection is done, and unregistered).
+/// (None: the connection is done, unregistered and counted closed).
 async fn open_session(
     ctx: &Rc<ShardCtx>,
     frontend: usize,
@@ -210,7 +213,11 @@ async fn open_session(
         let _ = crate::process::set_keepalive(&tcp, keepalive);
     }
     let addrs = if ctx.process.config.frontends[frontend].accept_proxy {
-        Box::pin(read_client_header(ctx, frontend, &mut tcp, peer)).await?
+        let Some(addrs) = Box::pin(read_client_header(ctx, frontend, &mut tcp, peer)).await else {
+            session_closed(ctx, frontend);
+            return None;
+        };
+        addrs
     } else {
         ClientAddrs { peer, local: None }
     };
@@ -251,6 +258,7 @@ async fn open_session(
     };
     let Some(client) = open_client(ctx, &info, tcp).await else {
         ctx.sessions.borrow_mut().remove(&info.id);
+        session_closed(ctx, frontend);
         return None;
     };
     let is_tls = client.is_tls();
@@ -272,6 +280,7 @@ async fn open_session(
         .await;
         ctx.counters.frontends[frontend].tls_open.dec();
         ctx.sessions.borrow_mut().remove(&info.id);
+        session_closed(ctx, frontend);
         return None;
     }
     let (tcp, tls) = client.into_parts();
