@@ -1,40 +1,59 @@
 #!/usr/bin/env bash
 # Idle keep-alive client connections (issue 20): what each costs in memory and in CPU while
 # idle, and what they do to the CPU per request of 50 busy clients beside them, for ringway,
-# HAProxy 2.6 and nginx, one shard / thread / worker each on CPU 1.
+# HAProxy and nginx, one shard / thread / worker each on CPU 1.
 #
-#   bench/idle.sh                       # COUNTS=9000 PROXIES="ringway haproxy nginx"
-#   COUNTS="10000 50000" bench/idle.sh  # where the open-file limit allows (below)
+#   bench/idle.sh                              # COUNTS="2500 5000 9000" ROUNDS=3
+#   PROXIES=ringway ROUNDS=5 BUSY_SECONDS=0 bench/idle.sh   # memory only
+#   RINGWAY_BEFORE=/tmp/base/target/release/ringway PROXIES="ringway ringway-before" bench/idle.sh
 #
-# Per proxy and count: the proxy's RSS before and after COUNT clients each made one keep-alive
-# request and went idle (bench/tools/idle_clients.py, on CPU 0), per connection; its CPU over
-# IDLE_SECONDS while they stay idle (ms per second); then the CPU per request of 50 keep-alive
-# clients (ringway-load run, BUSY_SECONDS) with the idle ones still open, against the same
-# load without them. Each proxy needs a descriptor per idle client (HAProxy reserves two per
-# `maxconn`): the open-file limit is raised to the hard limit, and a count that does not fit
-# it is refused. Containers often cap the hard limit at 20 000, which leaves 50 000 out.
+# Each round starts the proxy afresh, warms it up with the busy clients, and reads its memory
+# (RssAnon and VmRSS from /proc/PID/status: RssAnon is the heap, without the binary's code
+# pages, which the first requests page in). Then one client process
+# (bench/tools/idle_clients.py, CPU 0) opens idle keep-alive connections in steps up to each
+# count in COUNTS (each makes one request, then stays idle), and the memory is read again at
+# each step, after SETTLE seconds. Per round: KB per connection at each count (the difference
+# from before, over the count) and the slope of a least-squares line through the steps, in KB
+# per added connection. What a proxy takes once (a pool of buffers filled while the clients
+# connect 500 at a time, tables sized at start) moves the first figure and not the slope.
+# The summary gives the median and the range over the rounds.
+#
+# At the largest count the round also measures the proxy's CPU over IDLE_SECONDS while the
+# connections stay idle (ms per second), and unless BUSY_SECONDS=0 the CPU per request of 50
+# busy keep-alive clients (ringway-load run) beside the idle ones, against the same load
+# before they came.
+#
+# Each proxy needs a descriptor per idle client and HAProxy reserves two per `maxconn`: the
+# open-file limit is raised to the hard limit, and a count that does not fit is refused.
+# Containers often cap the hard limit at 20 000, which leaves 50 000 out.
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 # shellcheck source=bench/lib.sh
 . "$BENCH_DIR/lib.sh"
-COUNTS=${COUNTS:-9000}
+COUNTS=${COUNTS:-"2500 5000 9000"}
+ROUNDS=${ROUNDS:-3}
 PROXIES=${PROXIES:-"ringway haproxy nginx"}
-IDLE_SECONDS=${IDLE_SECONDS:-10}
-BUSY_SECONDS=${BUSY_SECONDS:-8}
+SETTLE=${SETTLE:-2}
+IDLE_SECONDS=${IDLE_SECONDS:-5}
+BUSY_SECONDS=${BUSY_SECONDS:-5}
 PORT_BASE=${PORT_BASE:-29100}
 BIN=${BIN:-$ROOT/target/release}
+RINGWAY_BEFORE=${RINGWAY_BEFORE:-} # a ringway binary to compare, run as proxy `ringway-before`
 WORK=$(mktemp -d /tmp/ringway-idle.XXXXXX)
 trap 'cleanup; rm -rf "$WORK"' EXIT
 
 ulimit -n "$(ulimit -Hn)"
 fd_limit=$(ulimit -n)
+largest=0
 for count in $COUNTS; do
     if [ "$count" -gt $(((fd_limit - 200) / 2)) ]; then
         echo "$count idle connections do not fit the open-file limit ($fd_limit): HAProxy needs" \
             "two descriptors per connection it may take" >&2
         exit 2
     fi
+    [ "$count" -gt "$largest" ] || { echo "COUNTS must grow: $COUNTS" >&2 && exit 2; }
+    largest=$count
 done
 need_commands "haproxy:haproxy" "nginx:nginx-light" "python3:python3"
 [ -n "${NO_BUILD:-}" ] || (cd "$ROOT" && cargo build --release -q)
@@ -45,17 +64,20 @@ start "$WORK/origin.log" taskset -c 0 "$BIN/ringway-load" origin --listen "127.0
     --body-size 10 --threads 1
 wait_port "$origin_port"
 
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+memory_kb() { # <pid>: "RssAnon VmRSS" in KB
+    awk '/^RssAnon/ {anon = $2} /^VmRSS/ {rss = $2} END {print anon, rss}' "/proc/$1/status"
+}
 
 proxy_up() { # <proxy>: starts it on CPU 1; sets PROXY_PID (the process serving)
     case $1 in
-    ringway)
-        local file
+    ringway | ringway-before)
+        local file binary=$BIN/ringway
+        [ "$1" = ringway ] || binary=${RINGWAY_BEFORE:?RINGWAY_BEFORE: the ringway binary to compare}
         file=$(ringway_config "$WORK" "$proxy_port" "$origin_port" always 1)
         sed -i 's/^max_conn = .*/max_conn = 120000/; s/^pin_shards = .*/pin_shards = false/;
             s/^timeout_http_keep_alive = .*/timeout_http_keep_alive = "300s"/;
             s/^timeout_client = .*/timeout_client = "300s"/' "$file"
-        start "$WORK/ringway.log" taskset -c 1 "$BIN/ringway" run --config "$file"
+        start "$WORK/ringway.log" taskset -c 1 "$binary" run --config "$file"
         PROXY_PID=$LAST_PID
         ;;
     haproxy)
@@ -69,10 +91,11 @@ proxy_up() { # <proxy>: starts it on CPU 1; sets PROXY_PID (the process serving)
     nginx)
         local file
         file=$(nginx_proxy_config "$WORK" "$proxy_port" "$origin_port" 1 10)
+        # The client side's keep-alive timeout (the http block's), not the upstream's.
         sed -i "s/worker_connections 9000/worker_connections $((fd_limit - 200))/;
             s/worker_rlimit_nofile 20000/worker_rlimit_nofile $fd_limit/;
-            s/keepalive_timeout 60s;/keepalive_timeout 300s;/" "$file"
-        grep -q "^    keepalive_timeout" "$file" || sed -i 's/^http {/http {\n    keepalive_timeout 300s;\n    keepalive_requests 1000000;/' "$file"
+            s/^    keepalive_timeout 10s;/    keepalive_timeout 300s;/" "$file"
+        grep -q "^    keepalive_timeout 300s;" "$file" || { echo "nginx keep-alive timeout not set" >&2 && exit 1; }
         start "$WORK/nginx.log" taskset -c 1 nginx -c "$file" -p "$WORK"
         wait_port "$proxy_port"
         PROXY_PID=$(pgrep -P "$LAST_PID" | head -1)
@@ -81,40 +104,109 @@ proxy_up() { # <proxy>: starts it on CPU 1; sets PROXY_PID (the process serving)
     wait_port "$proxy_port"
 }
 
-busy_cpu_per_request() { # prints µs of proxy CPU per request of 50 keep-alive clients
+proxy_down() { # <proxy>
+    stop_pid "$PROXY_PID"
+    [ "$1" != nginx ] || { pkill -f "nginx -c $WORK" || true; }
+}
+
+busy_cpu_per_request() { # <seconds>: prints µs of proxy CPU per request of 50 keep-alive clients
     local before after json="$WORK/busy.json" requests
     before=$(cpu_ticks "$PROXY_PID")
     taskset -c 0 "$BIN/ringway-load" run --url "http://127.0.0.1:$proxy_port/" --connections 50 \
-        --duration "${BUSY_SECONDS}s" --threads 1 --quiet --json "$json" >/dev/null
+        --duration "${1}s" --threads 1 --quiet --json "$json" >/dev/null
     after=$(cpu_ticks "$PROXY_PID")
     requests=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['requests'])" "$json")
     python3 -c "print(round(($after-$before)/$tick_hz*1e6/max($requests,1),2))"
 }
 
-printf '| proxy | idle connections | RSS before (MB) | RSS after (MB) | KB per connection | idle CPU (ms/s) | busy µs/req alone | busy µs/req beside them |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
-for proxy in $PROXIES; do
-    for count in $COUNTS; do
+# One line per proxy and round in $WORK/rounds: proxy, round, then "count:anon:rss" points (the
+# first with count 0, before), idle ms/s, busy µs/req alone and beside.
+: >"$WORK/rounds"
+for ((round = 1; round <= ROUNDS; round++)); do
+    for proxy in $PROXIES; do
         proxy_up "$proxy"
-        busy_cpu_per_request >/dev/null # warm up
-        alone=$(busy_cpu_per_request)
-        rss0=$(rss_kb "$PROXY_PID")
-        coproc HOLD { taskset -c 0 python3 "$BENCH_DIR/tools/idle_clients.py" 127.0.0.1 "$proxy_port" "$count"; }
-        read -r ready _ <&"${HOLD[0]}"
-        [ "$ready" = ready ] || { echo "idle clients failed" >&2; exit 1; }
-        sleep 1
-        rss1=$(rss_kb "$PROXY_PID")
+        alone=-
+        if [ "$BUSY_SECONDS" != 0 ]; then
+            busy_cpu_per_request 2 >/dev/null # warm up
+            alone=$(busy_cpu_per_request "$BUSY_SECONDS")
+        else
+            busy_cpu_per_request 1 >/dev/null # warm up: the busy path's buffers and code
+        fi
+        sleep "$SETTLE"
+        read -r anon rss < <(memory_kb "$PROXY_PID")
+        points="0:$anon:$rss"
+        coproc HOLD { taskset -c 0 python3 "$BENCH_DIR/tools/idle_clients.py" 127.0.0.1 "$proxy_port"; }
+        for count in $COUNTS; do
+            echo "$count" >&"${HOLD[1]}"
+            read -r ready held <&"${HOLD[0]}" || true
+            [ "${ready:-}" = ready ] && [ "$held" = "$count" ] || {
+                echo "$proxy: the idle clients failed at $count" >&2
+                exit 1
+            }
+            sleep "$SETTLE"
+            read -r anon rss < <(memory_kb "$PROXY_PID")
+            points+=" $count:$anon:$rss"
+        done
         t0=$(cpu_ticks "$PROXY_PID")
         sleep "$IDLE_SECONDS"
         t1=$(cpu_ticks "$PROXY_PID")
-        beside=$(busy_cpu_per_request)
         idle_ms=$(python3 -c "print(round(($t1-$t0)/$tick_hz*1000/$IDLE_SECONDS,2))")
-        per_conn=$(python3 -c "print(round(($rss1-$rss0)/$count,2))")
-        printf '| %s | %s | %.1f | %.1f | %s | %s | %s | %s |\n' "$proxy" "$count" \
-            "$(echo "$rss0/1024" | bc -l)" "$(echo "$rss1/1024" | bc -l)" "$per_conn" "$idle_ms" "$alone" "$beside"
+        beside=-
+        [ "$BUSY_SECONDS" = 0 ] || beside=$(busy_cpu_per_request "$BUSY_SECONDS")
+        echo "$proxy $round $idle_ms $alone $beside $points" | tee -a "$WORK/rounds" >&2
         exec {HOLD[1]}>&-
         wait "$HOLD_PID" 2>/dev/null || true
-        stop_pid "$PROXY_PID"
-        [ "$proxy" != nginx ] || { pkill -f "nginx -c $WORK" || true; }
+        proxy_down "$proxy"
     done
 done
+
+python3 - "$WORK/rounds" <<'PY'
+import statistics
+import sys
+
+
+def slope(points):
+    """KB per added connection: least squares through the steps (before left out)."""
+    xs = [count for count, _ in points]
+    ys = [kb for _, kb in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def spread(values):
+    values = sorted(values)
+    med = statistics.median(values)
+    return f"{med:.2f} ({values[0]:.2f}–{values[-1]:.2f})"
+
+
+rows = {}
+for line in open(sys.argv[1]):
+    proxy, _, idle_ms, alone, beside, *points = line.split()
+    points = [tuple(int(v) for v in point.split(":")) for point in points]
+    rows.setdefault(proxy, []).append((float(idle_ms), alone, beside, points))
+
+counts = [count for count, _, _ in rows[next(iter(rows))][0][3][1:]]
+print(f"{len(rows[next(iter(rows))])} rounds; medians (range). Per-count figures: (RssAnon at "
+      "the count - before) / count; slope: least squares through the steps.")
+head = ["proxy", "RssAnon before (MB)"] + [f"KB/conn at {c}" for c in counts]
+head += ["KB/conn slope (RssAnon)", "KB/conn slope (VmRSS)", f"all RssAnon / {counts[-1]} (KB)",
+         "idle CPU (ms/s)", "busy µs/req alone", "beside them"]
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+for proxy, runs in rows.items():
+    cells = [proxy, spread([run[3][0][1] / 1024 for run in runs])]
+    for index in range(1, len(counts) + 1):
+        cells.append(spread([(run[3][index][1] - run[3][0][1]) / run[3][index][0] for run in runs]))
+    for column in (1, 2):
+        if len(counts) < 2:
+            cells.append("–")
+            continue
+        cells.append(spread([slope([(p[0], p[column]) for p in run[3][1:]]) for run in runs]))
+    # What the proxy holds in all, per connection, tables sized at start included.
+    cells.append(spread([run[3][-1][1] / run[3][-1][0] for run in runs]))
+    cells.append(spread([run[0] for run in runs]))
+    for column in (1, 2):
+        values = [float(run[column]) for run in runs if run[column] != "-"]
+        cells.append(spread(values) if values else "–")
+    print("| " + " | ".join(cells) + " |")
+PY

@@ -36,20 +36,32 @@ pub struct IoBuf {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    initial: usize,
-    limit: usize,
+    /// Sizes as u32: a session holds two of these in its task, whose size is what an idle
+    /// connection costs.
+    initial: u32,
+    limit: u32,
 }
 
 impl IoBuf {
-    /// A buffer of `initial` bytes that may grow to `limit` bytes.
+    /// A buffer of `initial` bytes that may grow to `limit` bytes (sizes past 4 GiB are cut).
     pub fn new(initial: usize, limit: usize) -> IoBuf {
+        let initial = u32::try_from(initial).unwrap_or(u32::MAX);
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX).max(initial);
         IoBuf {
-            buf: take_free(initial),
+            buf: take_free(initial as usize),
             start: 0,
             end: 0,
             initial,
-            limit: limit.max(initial),
+            limit,
         }
+    }
+
+    fn initial(&self) -> usize {
+        self.initial as usize
+    }
+
+    fn limit(&self) -> usize {
+        self.limit as usize
     }
 
     pub fn data(&self) -> &[u8] {
@@ -84,15 +96,15 @@ impl IoBuf {
     /// buffer (up to the limit) when it is full. Empty only when the limit is reached.
     pub fn spare(&mut self) -> &mut [u8] {
         if self.buf.is_empty() {
-            self.buf = take_free(self.initial);
+            self.buf = take_free(self.initial());
         }
         if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.end == self.buf.len() && self.buf.len() < self.limit {
-            let grown = (self.buf.len() * 2).min(self.limit);
+        if self.end == self.buf.len() && self.buf.len() < self.limit() {
+            let grown = (self.buf.len() * 2).min(self.limit());
             self.buf.resize(grown, 0);
         }
         &mut self.buf[self.end..]
@@ -101,10 +113,10 @@ impl IoBuf {
     /// Grows the buffer to its limit (its content stays), for relaying a large body in fewer
     /// reads and writes.
     pub fn grow_to_limit(&mut self) {
-        if self.buf.len() >= self.limit {
+        if self.buf.len() >= self.limit() {
             return;
         }
-        let limit = self.limit;
+        let limit = self.limit();
         let grown = FREE_GROWN_LIST.with(|free| {
             let mut free = free.borrow_mut();
             let at = free.iter().rposition(|buf| buf.len() == limit)?;
@@ -117,7 +129,7 @@ impl IoBuf {
                 grown[..pending].copy_from_slice(&self.buf[self.start..self.end]);
                 let small = std::mem::replace(&mut self.buf, grown);
                 (self.start, self.end) = (0, pending);
-                give_to(&FREE, small, self.initial, FREE_BUFFERS);
+                give_to(&FREE, small, self.initial(), FREE_BUFFERS);
             }
             None => self.buf.resize(limit, 0),
         }
@@ -150,10 +162,10 @@ impl IoBuf {
     /// Puts the buffer on the free list if it kept its initial size (a grown one is freed).
     fn give_back(&mut self) {
         let buf = std::mem::take(&mut self.buf);
-        if buf.len() == self.limit && self.limit != self.initial {
-            give_to(&FREE_GROWN_LIST, buf, self.limit, FREE_GROWN);
+        if buf.len() == self.limit() && self.limit != self.initial {
+            give_to(&FREE_GROWN_LIST, buf, self.limit(), FREE_GROWN);
         } else {
-            give_to(&FREE, buf, self.initial, FREE_BUFFERS);
+            give_to(&FREE, buf, self.initial(), FREE_BUFFERS);
         }
     }
 }

@@ -157,7 +157,9 @@ pub(crate) struct Session {
     /// Requests completed on this client connection.
     pub requests: u64,
     /// The request being logged, when the frontend has an access log.
-    pub log: Option<RequestLog>,
+    /// Boxed: only frontends with an access log have one, and an idle connection's task
+    /// should not carry its room.
+    pub log: Option<Box<RequestLog>>,
     /// The persistence cookie of the request in flight, when its backend has one.
     pub persist: RequestPersist,
     /// When the current request reached each phase.
@@ -166,37 +168,59 @@ pub(crate) struct Session {
 
 /// Serves one accepted client connection, from `peer`, until it closes.
 /// TCP_NODELAY comes from the listening socket (`process::listeners`).
-pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, mut tcp: Socket, peer: SocketAddr) {
-    let keepalive = &ctx.process.config.frontends[frontend].tcp_keepalive;
-    if keepalive.client {
-        let _ = crate::process::set_keepalive(&tcp, keepalive);
-    }
+///
+/// This is the future of the connection's task, and what an idle keep-alive connection costs
+/// is mostly its size: the [`Session`] is a local here and its loop borrows it, so the task
+/// holds it once (the arguments of a nested `async fn` would be a second copy), and the steps
+/// before the first request ([`open_session`]) share their room with the loop.
+pub async fn run_session(ctx: Rc<ShardCtx>, frontend: usize, tcp: Socket, peer: SocketAddr) {
     let accepted = Instant::now();
     let counters = &ctx.counters.frontends[frontend];
     counters.sessions.inc();
     counters.conn_tot.inc();
     counters.conn_rate.record(ctx.uptime_ms(accepted));
     ctx.process.open_fds.fetch_add(1, Relaxed);
-    let addrs = if ctx.process.config.frontends[frontend].accept_proxy {
-        Box::pin(read_client_header(&ctx, frontend, &mut tcp, peer)).await
-    } else {
-        Some(ClientAddrs { peer, local: None })
+    // `let else`, not `if let` or a named `Option`: those would keep a second, moved-from
+    // session in the task.
+    let Some(mut session) = open_session(&ctx, frontend, tcp, peer, accepted).await else {
+        return;
     };
-    if let Some(addrs) = addrs {
-        serve_connection(&ctx, frontend, tcp, addrs, accepted).await;
-    }
+    session.serve_connection().await;
+    // Counted closed before the socket closes (the session drops after this): a client that
+    // sees its connection end finds it gone from `scur`.
+    session_closed(&ctx, frontend);
+}
+
+/// The connection leaves the frontend's current sessions and the process's open descriptors.
+fn session_closed(ctx: &ShardCtx, frontend: usize) {
     ctx.counters.frontends[frontend].sessions.dec();
     ctx.process.open_fds.fetch_sub(1, Relaxed);
 }
 
-/// A client connection whose addresses are known: registered with the shard while it is served.
-async fn serve_connection(
+/// Takes an accepted connection to its first request: the PROXY protocol header if the
+/// frontend expects one, the registration with the shard, the TLS handshake. Serves it here
+/// if it turns out to be HTTP/2 (ALPN); else returns the session for its requests, registered
+/// (None: the connection is done, unregistered and counted closed).
+async fn open_session(
     ctx: &Rc<ShardCtx>,
     frontend: usize,
-    tcp: Socket,
-    addrs: ClientAddrs,
+    mut tcp: Socket,
+    peer: SocketAddr,
     accepted: Instant,
-) {
+) -> Option<Session> {
+    let keepalive = &ctx.process.config.frontends[frontend].tcp_keepalive;
+    if keepalive.client {
+        let _ = crate::process::set_keepalive(&tcp, keepalive);
+    }
+    let addrs = if ctx.process.config.frontends[frontend].accept_proxy {
+        let Some(addrs) = Box::pin(read_client_header(ctx, frontend, &mut tcp, peer)).await else {
+            session_closed(ctx, frontend);
+            return None;
+        };
+        addrs
+    } else {
+        ClientAddrs { peer, local: None }
+    };
     let info = Rc::new(SessionInfo {
         id: ctx.new_session_id(),
         peer: addrs.peer,
@@ -232,35 +256,44 @@ async fn serve_connection(
     } else {
         0
     };
-    if let Some(client) = open_client(ctx, &info, tcp).await {
-        let tls_open = &ctx.counters.frontends[frontend].tls_open;
-        let is_tls = client.is_tls();
-        if is_tls {
-            tls_open.inc();
-        }
-        let alpn_h2 = client
-            .tls()
-            .is_some_and(|tls| tls.alpn_protocol() == Some(b"h2"));
-        if alpn_h2 {
-            let origin = h2_origin(&info, &client, true, local_port, addrs.local);
-            // Boxed, as every rare path: a session's task keeps the size of its largest state.
-            Box::pin(crate::client::h2::serve(
-                ctx,
-                origin,
-                client,
-                bytes::Bytes::new(),
-            ))
-            .await;
-        } else {
-            let (tcp, tls) = client.into_parts();
-            let client = ClientStream::from_parts(ClientIo::Tcp(tcp), tls);
-            serve_client(ctx, &info, client, local_port, addrs.local).await;
-        }
-        if is_tls {
-            tls_open.dec();
-        }
+    let Some(client) = open_client(ctx, &info, tcp).await else {
+        ctx.sessions.borrow_mut().remove(&info.id);
+        session_closed(ctx, frontend);
+        return None;
+    };
+    let is_tls = client.is_tls();
+    if is_tls {
+        ctx.counters.frontends[frontend].tls_open.inc();
     }
-    ctx.sessions.borrow_mut().remove(&info.id);
+    let alpn_h2 = client
+        .tls()
+        .is_some_and(|tls| tls.alpn_protocol() == Some(b"h2"));
+    if alpn_h2 {
+        let origin = h2_origin(&info, &client, true, local_port, addrs.local);
+        // Boxed, as every rare path: a session's task keeps the size of its largest state.
+        Box::pin(crate::client::h2::serve(
+            ctx,
+            origin,
+            client,
+            bytes::Bytes::new(),
+        ))
+        .await;
+        ctx.counters.frontends[frontend].tls_open.dec();
+        ctx.sessions.borrow_mut().remove(&info.id);
+        session_closed(ctx, frontend);
+        return None;
+    }
+    let (tcp, tls) = client.into_parts();
+    let client = ClientStream::from_parts(ClientIo::Tcp(tcp), tls);
+    let client_ip = ip_text(info.peer.ip());
+    Some(Session::new(
+        ctx,
+        &info,
+        client_ip,
+        client,
+        local_port,
+        addrs.local,
+    ))
 }
 
 /// The client connection ready for requests: after the TLS handshake on a TLS frontend (bounded
@@ -322,33 +355,6 @@ fn h2_origin(
     }
 }
 
-async fn serve_client(
-    ctx: &Rc<ShardCtx>,
-    info: &Rc<SessionInfo>,
-    client: ClientStream,
-    local_port: u16,
-    proxied_local: Option<SocketAddr>,
-) {
-    let client_ip = ip_text(info.peer.ip());
-    let mut session = Session::new(ctx, info, client_ip, client, local_port, proxied_local);
-    if session.serve().await {
-        // The client began with the HTTP/2 preface: its connection goes to the h2 server.
-        let prefix = bytes::Bytes::copy_from_slice(session.cbuf.data());
-        let client = std::mem::replace(&mut session.client, ClientStream::plain(ClientIo::Gone));
-        drop(session);
-        let (ClientIo::Tcp(tcp), tls) = client.into_parts() else {
-            return;
-        };
-        let client = Stream::from_parts(tcp, tls);
-        let origin = h2_origin(info, &client, false, local_port, proxied_local);
-        return Box::pin(crate::client::h2::serve(ctx, origin, client, prefix)).await;
-    }
-    // Its private server connections are idle, their responses complete: reset, not FIN.
-    session.private.drain(..).for_each(ServerConn::reset);
-    // A TLS client learns that the close is deliberate, not a truncation.
-    let _ = session.client.close_notify().await;
-}
-
 /// What became of the wait for a request.
 pub(crate) enum Incoming {
     Request(RequestHead),
@@ -389,10 +395,50 @@ impl Session {
             to_client: HeadBuf::default(),
             private: Vec::new(),
             requests: 0,
-            log: RequestLog::for_frontend(ctx, frontend, accepted),
+            log: RequestLog::for_frontend(ctx, frontend, accepted).map(Box::new),
             persist: RequestPersist::default(),
             marks: Marks::new(accepted),
         }
+    }
+
+    /// Serves an HTTP/1.x client connection's requests (or hands it to the HTTP/2 server if
+    /// it begins with the HTTP/2 preface) until it closes, then leaves the shard's registry.
+    async fn serve_connection(&mut self) {
+        let is_tls = self.client.is_tls();
+        if self.serve().await {
+            Box::pin(self.serve_h2c()).await;
+        } else {
+            // Its private server connections are idle, their responses complete: reset, not
+            // FIN.
+            self.private.drain(..).for_each(ServerConn::reset);
+            // A TLS client learns that the close is deliberate, not a truncation.
+            let _ = self.client.close_notify().await;
+        }
+        if is_tls {
+            self.ctx.counters.frontends[self.frontend].tls_open.dec();
+        }
+        self.ctx.sessions.borrow_mut().remove(&self.info.id);
+    }
+
+    /// The client began with the HTTP/2 preface (now in `cbuf`): its connection goes to the
+    /// HTTP/2 server.
+    async fn serve_h2c(&mut self) {
+        let prefix = bytes::Bytes::copy_from_slice(self.cbuf.data());
+        self.cbuf.release();
+        self.sbuf.release();
+        let client = std::mem::replace(&mut self.client, ClientStream::plain(ClientIo::Gone));
+        let (ClientIo::Tcp(tcp), tls) = client.into_parts() else {
+            return;
+        };
+        let client = Stream::from_parts(tcp, tls);
+        let origin = h2_origin(
+            &self.info,
+            &client,
+            false,
+            self.local_port,
+            self.proxied_local,
+        );
+        crate::client::h2::serve(&self.ctx, origin, client, prefix).await;
     }
 
     /// The client's connection is TLS (an HTTP/2 stream's connection, for a stream).
@@ -410,29 +456,37 @@ impl Session {
                 SessionPhase::Idle
             };
             self.info.phase.set(phase);
-            let head = match self.read_head().await {
-                Ok(Incoming::Request(head)) => head,
-                Ok(Incoming::Closed) => return false,
-                Ok(Incoming::H2Preface) => return true,
-                Err(error) => {
-                    self.fail_head(error).await;
-                    return false;
-                }
+            let head = match self.read_request().await {
+                Ok(head) => head,
+                Err(h2_preface) => return h2_preface,
             };
             // Boxed: the request's state (the exchange, the relays) lives only while it is
             // served, so an idle keep-alive connection's task stays small.
-            match Box::pin(self.serve_request(head)).await {
+            let tunnel = match Box::pin(self.serve_request(head)).await {
                 // The answer promised the client its connection: a stop that began since
                 // closes it once idle (or, for a generation retiring at a reload, after its next
                 // answer, which says close), never under a request the client is sending.
                 Outcome::KeepAlive => continue,
                 Outcome::Close => return false,
-                Outcome::Tunnel(conn) => {
-                    Box::pin(self.relay_tunnel(conn)).await;
-                    return false;
-                }
-            }
+                Outcome::Tunnel(conn) => Box::pin(self.relay_tunnel(conn)),
+            };
+            tunnel.await;
+            return false;
         }
+    }
+
+    /// The next request's head. Err when none comes: true if the client sent the HTTP/2
+    /// preface; a head that could not be read is answered here. (Awaited outside the `match`:
+    /// a future awaited in an arm keeps room for the whole matched value in the task.)
+    async fn read_request(&mut self) -> Result<RequestHead, bool> {
+        let failing = match self.read_head().await {
+            Ok(Incoming::Request(head)) => return Ok(head),
+            Ok(Incoming::Closed) => return Err(false),
+            Ok(Incoming::H2Preface) => return Err(true),
+            Err(error) => Box::pin(self.fail_head(error)),
+        };
+        failing.await;
+        Err(false)
     }
 
     /// Takes the HTTP/1.1 head of an HTTP/2 stream's request, as if the client had sent it.
@@ -551,26 +605,19 @@ impl Session {
                 return Err(ProxyError::RequestTimeout);
             }
             let _ = self.client.io().set_read_timeout(Some(timeout));
-            if deadline.is_none() && !self.client.is_tls() {
-                // Between requests: the buffers go back to the shard until the next request's
-                // bytes are there (TLS may hold decrypted bytes of its own: not for TLS).
-                self.cbuf.release();
-                // Bytes a server sent past the last response (its connection closed as
-                // unexpected_data) are stale: the next exchange clears them anyway.
-                self.sbuf.clear();
-                self.sbuf.release();
-                self.to_server.release();
-                self.to_client.release();
-                match self.client.io().readable().await {
-                    Ok(()) => {}
-                    Err(_) => return Ok(Incoming::Closed),
+            let read = if deadline.is_none() && !self.client.is_tls() {
+                match self.read_after_idle().await {
+                    Some(read) => read,
+                    None => return Ok(Incoming::Closed),
                 }
-            }
-            let spare = self.cbuf.spare();
-            if spare.is_empty() {
-                return Err(ProxyError::BadRequest(HttpError::HeadTooLarge));
-            }
-            match self.client.read(spare).await {
+            } else {
+                let spare = self.cbuf.spare();
+                if spare.is_empty() {
+                    return Err(ProxyError::BadRequest(HttpError::HeadTooLarge));
+                }
+                self.client.read(spare).await
+            };
+            match read {
                 Ok(0) => return Ok(Incoming::Closed),
                 Ok(read) => {
                     self.cbuf.filled(read);
@@ -585,6 +632,30 @@ impl Session {
                     };
                 }
                 Err(_) => return Ok(Incoming::Closed),
+            }
+        }
+    }
+
+    /// Between requests: waits for the next request's first bytes holding no buffer (they go
+    /// back to the shard meanwhile; TLS may hold decrypted bytes of its own, so not for TLS),
+    /// then reads them. None: the client closed, or stayed silent past the keep-alive timeout.
+    async fn read_after_idle(&mut self) -> Option<std::io::Result<usize>> {
+        loop {
+            self.cbuf.release();
+            // Bytes a server sent past the last response (its connection closed as
+            // unexpected_data) are stale: the next exchange clears them anyway.
+            self.sbuf.clear();
+            self.sbuf.release();
+            self.to_server.release();
+            self.to_client.release();
+            self.client.io().readable().await.ok()?;
+            // A socket that has not yet been seen to block is readable at once, as far as the
+            // poller knows (a client whose first request was there at the accept): the read
+            // is tried once, and if it would block the wait goes on without the buffer (that
+            // read put the socket in the poller's set, so the next `readable` waits).
+            let read = self.client.read(self.cbuf.spare());
+            if let Some(result) = futures_lite::future::poll_once(read).await {
+                return Some(result);
             }
         }
     }
@@ -682,7 +753,21 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::ip_text;
+    use super::{ip_text, run_session};
+
+    /// An idle keep-alive connection costs mostly its task: glommio allocates the session's
+    /// future, in `ringway_net::spawn`'s 32-byte wrapper, after a 48-byte header, and mimalloc
+    /// rounds that up to its size class: 1 KiB, the next being 1.25 KiB (docs/benchmarks.md,
+    /// "What an idle connection holds").
+    #[test]
+    fn a_session_task_fits_in_one_kib() {
+        fn future_size<A, B, C, D, F>(_: fn(A, B, C, D) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let size = future_size(run_session);
+        println!("run_session's future: {size} bytes");
+        assert!(size + 32 + 48 <= 1024, "{size} bytes");
+    }
 
     #[test]
     fn client_addresses_as_text() {
