@@ -120,7 +120,11 @@ pub(crate) async fn serve(
     };
     let origin = Rc::new(origin);
     let shared = Rc::new(Streams::default());
-    let mut idle_timer: Option<Pin<Box<dyn Future<Output = ()>>>> = None;
+    // The idle timer stays armed while streams come and go (one stream at a time would
+    // otherwise make a timer per stream): when it fires early for the connection's last idle
+    // period, it is armed again for that period's end.
+    let mut idle_timer: Option<(Instant, Timer)> = None;
+    let mut idle_since: Option<Instant> = None;
     let mut goaway = false;
     let mut calmed = false;
     let mut first = true;
@@ -144,7 +148,7 @@ pub(crate) async fn serve(
             }
             if shared.open.get() > 0 {
                 origin.info.phase.set(SessionPhase::Busy);
-                idle_timer = None;
+                idle_since = None;
                 *shared.waker.borrow_mut() = Some(cx.waker().clone());
                 return Poll::Pending;
             }
@@ -160,27 +164,37 @@ pub(crate) async fn serve(
             } else {
                 timeouts.http_keep_alive
             };
-            let timer = idle_timer
-                .get_or_insert_with(|| Box::pin(ringway_net::sleep_until(Instant::now() + wait)));
-            match timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
+            let deadline = *idle_since.get_or_insert_with(Instant::now) + wait;
+            loop {
+                match &mut idle_timer {
+                    Some((armed, timer)) if *armed <= deadline => match timer.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(()) if *armed == deadline => return Poll::Ready(None),
+                        // It ended an earlier idle period: armed again for this one's end.
+                        Poll::Ready(()) => idle_timer = None,
+                    },
+                    _ => {
+                        idle_timer = Some((deadline, Box::pin(ringway_net::sleep_until(deadline))))
+                    }
+                }
             }
         })
         .await;
         match next {
             Some(Some(Ok((request, respond)))) => {
                 first = false;
-                idle_timer = None;
+                idle_since = None;
                 shared.open.set(shared.open.get() + 1);
                 ctx.counters.frontends[frontend_id].h2.stream_began();
-                ringway_net::spawn(serve_stream(
+                // Boxed here, once: the stream's state (its session and exchange) is about 4 KB,
+                // which spawning would otherwise copy several times over.
+                ringway_net::spawn(Box::pin(serve_stream(
                     ctx.clone(),
                     origin.clone(),
                     shared.clone(),
                     request,
                     respond,
-                ))
+                )))
                 .detach();
             }
             Some(Some(Err(error))) => {
@@ -221,6 +235,9 @@ pub(crate) async fn serve(
         .into_iter()
         .for_each(ServerConn::reset);
 }
+
+/// A timer of the poller's (`ringway_net::sleep_until`), boxed.
+type Timer = Pin<Box<dyn Future<Output = ()>>>;
 
 /// The streams of one connection being served.
 #[derive(Default)]
