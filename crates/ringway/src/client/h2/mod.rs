@@ -258,37 +258,35 @@ async fn serve_stream(
     let (parts, body) = request.into_parts();
     let end_stream = body.is_end_stream();
     // The head goes through a buffer of the thread's into the session's own receive buffer.
-    let started = HEAD.with_borrow_mut(|head| {
+    // The session is built here, in the task's state, rather than returned from a closure:
+    // it is large, and every move of it is a copy.
+    let framing = HEAD.with_borrow_mut(|head| {
         head.clear();
-        let framing = match request::write_head(&parts, end_stream, head) {
-            Ok(framing) => framing,
-            Err(refusal) => return Err((refusal, respond)),
-        };
-        let mut io = StreamIo::new(
-            body,
-            framing,
-            respond,
-            parts.method == http::Method::HEAD,
-            origin.local,
-            origin.tls,
-        );
-        let info = Rc::new(SessionInfo::for_stream(&ctx, &origin.info));
-        io.abort_on(info.clone());
-        let mut session = Session::new(
-            &ctx,
-            &info,
-            origin.client_ip.clone(),
-            NetStream::plain(ClientIo::H2(Box::new(io))),
-            origin.local_port,
-            origin.proxied_local,
-        );
-        session.put_stream_head(head);
-        Ok(session)
+        request::write_head(&parts, end_stream, head)
     });
-    match started {
-        Ok(mut session) => {
-            let id = session.info.id;
-            ctx.sessions.borrow_mut().insert(id, session.info.clone());
+    match framing {
+        Ok(framing) => {
+            let mut io = StreamIo::new(
+                body,
+                framing,
+                respond,
+                parts.method == http::Method::HEAD,
+                origin.local,
+                origin.tls,
+            );
+            let info = Rc::new(SessionInfo::for_stream(&ctx, &origin.info));
+            io.abort_on(info.clone());
+            let mut session = Session::new(
+                &ctx,
+                &info,
+                origin.client_ip.clone(),
+                NetStream::plain(ClientIo::H2(Box::new(io))),
+                origin.local_port,
+                origin.proxied_local,
+            );
+            HEAD.with_borrow(|head| session.put_stream_head(head));
+            let id = info.id;
+            ctx.sessions.borrow_mut().insert(id, info);
             session.requests = origin.streams.replace(origin.streams.get() + 1);
             session.private = origin.private.take();
             session.serve_stream().await;
@@ -305,21 +303,7 @@ async fn serve_stream(
             drop(session);
             ctx.sessions.borrow_mut().remove(&id);
         }
-        Err((refusal, mut respond)) => {
-            let frontend = &ctx.process.config.frontends[origin.info.frontend];
-            ctx.counters.frontends[origin.info.frontend].ereq.inc();
-            ctx.process.log.err(format_args!(
-                "{} {} session {:#x}: {} ({refusal})",
-                frontend.name,
-                origin.info.peer,
-                origin.info.id,
-                refusal.status()
-            ));
-            let mut response = http::Response::new(());
-            *response.status_mut() =
-                http::StatusCode::from_u16(refusal.status()).unwrap_or_default();
-            let _ = respond.send_response(response, true);
-        }
+        Err(refusal) => refuse(&ctx, &origin, refusal, respond),
     }
     ctx.counters.frontends[origin.info.frontend]
         .h2
@@ -330,6 +314,27 @@ async fn serve_stream(
             waker.wake();
         }
     }
+}
+
+/// A stream whose request cannot be forwarded: counted, logged, answered.
+fn refuse(
+    ctx: &ShardCtx,
+    origin: &Origin,
+    refusal: request::Refusal,
+    mut respond: SendResponse<Bytes>,
+) {
+    let frontend = &ctx.process.config.frontends[origin.info.frontend];
+    ctx.counters.frontends[origin.info.frontend].ereq.inc();
+    ctx.process.log.err(format_args!(
+        "{} {} session {:#x}: {} ({refusal})",
+        frontend.name,
+        origin.info.peer,
+        origin.info.id,
+        refusal.status()
+    ));
+    let mut response = http::Response::new(());
+    *response.status_mut() = http::StatusCode::from_u16(refusal.status()).unwrap_or_default();
+    let _ = respond.send_response(response, true);
 }
 
 fn log_connection_error(ctx: &ShardCtx, origin: &Origin, error: &h2::Error) {
