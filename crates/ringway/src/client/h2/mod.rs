@@ -303,7 +303,11 @@ async fn serve_stream(
             drop(session);
             ctx.sessions.borrow_mut().remove(&id);
         }
-        Err(refusal) => refuse(&ctx, &origin, refusal, respond),
+        Err(refusal) => {
+            // The request body is not read: dropped before the answer goes.
+            drop(body);
+            refuse(&ctx, &origin, refusal, respond);
+        }
     }
     ctx.counters.frontends[origin.info.frontend]
         .h2
