@@ -367,3 +367,49 @@ fn an_idle_h2c_connection_gets_goaway_at_the_keep_alive_timeout() {
     // A graceful GOAWAY (h2 follows it with a PING), then the close ended read_to_end.
     assert!(kinds.contains(&7), "a GOAWAY: {kinds:?}");
 }
+
+#[test]
+fn the_keep_alive_timeout_counts_from_the_last_stream_not_from_the_first_idle_moment() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let origin = origin();
+    let proxy = proxy_with_defaults(
+        "",
+        "timeout_http_request = \"500ms\"\ntimeout_http_keep_alive = \"500ms\"",
+        &one_server("safe", ""),
+        origin.addr(),
+    );
+    let mut client = std::net::TcpStream::connect(frontend_addr(&proxy)).unwrap();
+    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let connected = Instant::now();
+    client
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .unwrap();
+    client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    // Part of the idle timeout passes before the one request (the scenario, not a wait for
+    // the proxy): the timer the connection armed when it fell idle would end it early.
+    std::thread::sleep(Duration::from_millis(400));
+    // HEADERS, END_STREAM | END_HEADERS, stream 1: GET http://a/ (HPACK static entries and
+    // one literal :authority).
+    let block = [0x82, 0x86, 0x84, 0x41, 0x01, b'a'];
+    let mut frame = vec![0, 0, block.len() as u8, 1, 0x5, 0, 0, 0, 1];
+    frame.extend_from_slice(&block);
+    client.write_all(&frame).unwrap();
+    let mut received = Vec::new();
+    // Read until the proxy closes: the read timeout (20 s) is far past the keep-alive one.
+    let _ = client.read_to_end(&mut received);
+    let closed = connected.elapsed();
+    let kinds: Vec<(u8, u32)> = frames(&received)
+        .iter()
+        .map(|frame| (frame.0, frame.2))
+        .collect();
+    assert!(kinds.contains(&(1, 1)), "a response on stream 1: {kinds:?}");
+    assert!(kinds.iter().any(|kind| kind.0 == 7), "a GOAWAY: {kinds:?}");
+    // The stream ended after the request was sent (400 ms in): the connection may close only
+    // a whole keep-alive timeout after that. (Closing at the first idle moment's timeout would
+    // send the GOAWAY at 500 ms and close at most 200 ms later.)
+    assert!(
+        closed >= Duration::from_millis(900),
+        "closed {closed:?} after connecting"
+    );
+}

@@ -40,7 +40,7 @@ impl Session {
             self.log_connected(reused, self.marks.connected);
             let config = &self.ctx.process.config.backends[backend].servers[server];
             let tls = config.tls.is_some();
-            let mut server_stream = ServerStream::new(slot, tls, config.address.to_string());
+            let mut server_stream = ServerStream::new(slot, tls, config.address);
             server_stream.abort_on(self.info.clone());
             let mut stream = NetStream::plain(server_stream);
             let target = Target {

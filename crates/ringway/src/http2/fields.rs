@@ -54,7 +54,7 @@ pub fn clean(bytes: &[u8]) -> bool {
         .any(|&byte| byte == b'\r' || byte == b'\n' || byte == 0)
 }
 
-pub fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+pub fn put_field(out: &mut impl BufMut, name: &[u8], value: &[u8]) {
     out.put_slice(name);
     out.put_slice(b": ");
     out.put_slice(value);
@@ -78,6 +78,22 @@ pub fn write_last_chunk(
     Ok(())
 }
 
+/// The bytes a head was parsed from, and the same bytes in a `Bytes` (the buffer itself, or a
+/// copy of it): the parse's slices become slices of the `Bytes`, sharing one allocation.
+#[derive(Clone, Copy)]
+pub struct Shared<'a> {
+    pub parsed: &'a [u8],
+    pub bytes: &'a Bytes,
+}
+
+impl Shared<'_> {
+    /// `part` (a slice of `parsed`) in `bytes`.
+    pub fn slice(&self, part: &[u8]) -> Bytes {
+        let at = (part.as_ptr() as usize).saturating_sub(self.parsed.as_ptr() as usize);
+        self.bytes.slice(at..at + part.len())
+    }
+}
+
 /// What an HTTP/1.1 head's fields say of its body.
 pub struct BodyFields {
     pub length: Option<u64>,
@@ -85,12 +101,12 @@ pub struct BodyFields {
 }
 
 /// Copies an HTTP/1.1 head's fields into HTTP/2 fields, less the hop-by-hop ones and those
-/// `skip` refuses (name, value); says how the body is framed. With `shared`, the bytes the
-/// head was parsed from, the values are slices of it rather than copies (no allocation each).
+/// `skip` refuses (name, value); says how the body is framed. The values are slices of the
+/// bytes the head was parsed from (`shared`), not copies (no allocation each).
 pub fn copy_fields(
     fields: &[httparse::Header<'_>],
     skip: impl Fn(&str, &[u8]) -> bool,
-    shared: Option<&Bytes>,
+    shared: Shared<'_>,
     into: &mut HeaderMap,
 ) -> BodyFields {
     let named = connection_tokens(fields);
@@ -111,10 +127,7 @@ pub fn copy_fields(
                 .ok()
                 .and_then(|value| value.trim().parse::<u64>().ok());
         }
-        let value = match shared {
-            Some(head) => HeaderValue::from_maybe_shared(head.slice_ref(field.value)),
-            None => HeaderValue::from_bytes(field.value),
-        };
+        let value = HeaderValue::from_maybe_shared(shared.slice(field.value));
         if let (Ok(name), Ok(value)) = (header_name(name.as_bytes()), value) {
             into.append(name, value);
         }

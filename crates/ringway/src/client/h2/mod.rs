@@ -120,7 +120,11 @@ pub(crate) async fn serve(
     };
     let origin = Rc::new(origin);
     let shared = Rc::new(Streams::default());
-    let mut idle_timer: Option<Pin<Box<dyn Future<Output = ()>>>> = None;
+    // The idle timer stays armed while streams come and go (one stream at a time would
+    // otherwise make a timer per stream): when it fires early for the connection's last idle
+    // period, it is armed again for that period's end.
+    let mut idle_timer: Option<(Instant, Timer)> = None;
+    let mut idle_since: Option<Instant> = None;
     let mut goaway = false;
     let mut calmed = false;
     let mut first = true;
@@ -144,7 +148,7 @@ pub(crate) async fn serve(
             }
             if shared.open.get() > 0 {
                 origin.info.phase.set(SessionPhase::Busy);
-                idle_timer = None;
+                idle_since = None;
                 *shared.waker.borrow_mut() = Some(cx.waker().clone());
                 return Poll::Pending;
             }
@@ -160,27 +164,37 @@ pub(crate) async fn serve(
             } else {
                 timeouts.http_keep_alive
             };
-            let timer = idle_timer
-                .get_or_insert_with(|| Box::pin(ringway_net::sleep_until(Instant::now() + wait)));
-            match timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
+            let deadline = *idle_since.get_or_insert_with(Instant::now) + wait;
+            loop {
+                match &mut idle_timer {
+                    Some((armed, timer)) if *armed <= deadline => match timer.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(()) if *armed == deadline => return Poll::Ready(None),
+                        // It ended an earlier idle period: armed again for this one's end.
+                        Poll::Ready(()) => idle_timer = None,
+                    },
+                    _ => {
+                        idle_timer = Some((deadline, Box::pin(ringway_net::sleep_until(deadline))))
+                    }
+                }
             }
         })
         .await;
         match next {
             Some(Some(Ok((request, respond)))) => {
                 first = false;
-                idle_timer = None;
+                idle_since = None;
                 shared.open.set(shared.open.get() + 1);
                 ctx.counters.frontends[frontend_id].h2.stream_began();
-                ringway_net::spawn(serve_stream(
+                // Boxed here, once: the stream's state (its session and exchange) is about 4 KB,
+                // which spawning would otherwise copy several times over.
+                ringway_net::spawn(Box::pin(serve_stream(
                     ctx.clone(),
                     origin.clone(),
                     shared.clone(),
                     request,
                     respond,
-                ))
+                )))
                 .detach();
             }
             Some(Some(Err(error))) => {
@@ -222,6 +236,9 @@ pub(crate) async fn serve(
         .for_each(ServerConn::reset);
 }
 
+/// A timer of the poller's (`ringway_net::sleep_until`), boxed.
+type Timer = Pin<Box<dyn Future<Output = ()>>>;
+
 /// The streams of one connection being served.
 #[derive(Default)]
 struct Streams {
@@ -241,37 +258,35 @@ async fn serve_stream(
     let (parts, body) = request.into_parts();
     let end_stream = body.is_end_stream();
     // The head goes through a buffer of the thread's into the session's own receive buffer.
-    let started = HEAD.with_borrow_mut(|head| {
+    // The session is built here, in the task's state, rather than returned from a closure:
+    // it is large, and every move of it is a copy.
+    let framing = HEAD.with_borrow_mut(|head| {
         head.clear();
-        let framing = match request::write_head(&parts, end_stream, head) {
-            Ok(framing) => framing,
-            Err(refusal) => return Err((refusal, respond)),
-        };
-        let mut io = StreamIo::new(
-            body,
-            framing,
-            respond,
-            parts.method == http::Method::HEAD,
-            origin.local,
-            origin.tls,
-        );
-        let info = Rc::new(SessionInfo::for_stream(&ctx, &origin.info));
-        io.abort_on(info.clone());
-        let mut session = Session::new(
-            &ctx,
-            &info,
-            origin.client_ip.clone(),
-            NetStream::plain(ClientIo::H2(Box::new(io))),
-            origin.local_port,
-            origin.proxied_local,
-        );
-        session.put_stream_head(head);
-        Ok(session)
+        request::write_head(&parts, end_stream, head)
     });
-    match started {
-        Ok(mut session) => {
-            let id = session.info.id;
-            ctx.sessions.borrow_mut().insert(id, session.info.clone());
+    match framing {
+        Ok(framing) => {
+            let mut io = StreamIo::new(
+                body,
+                framing,
+                respond,
+                parts.method == http::Method::HEAD,
+                origin.local,
+                origin.tls,
+            );
+            let info = Rc::new(SessionInfo::for_stream(&ctx, &origin.info));
+            io.abort_on(info.clone());
+            let mut session = Session::new(
+                &ctx,
+                &info,
+                origin.client_ip.clone(),
+                NetStream::plain(ClientIo::H2(Box::new(io))),
+                origin.local_port,
+                origin.proxied_local,
+            );
+            HEAD.with_borrow(|head| session.put_stream_head(head));
+            let id = info.id;
+            ctx.sessions.borrow_mut().insert(id, info);
             session.requests = origin.streams.replace(origin.streams.get() + 1);
             session.private = origin.private.take();
             session.serve_stream().await;
@@ -288,20 +303,10 @@ async fn serve_stream(
             drop(session);
             ctx.sessions.borrow_mut().remove(&id);
         }
-        Err((refusal, mut respond)) => {
-            let frontend = &ctx.process.config.frontends[origin.info.frontend];
-            ctx.counters.frontends[origin.info.frontend].ereq.inc();
-            ctx.process.log.err(format_args!(
-                "{} {} session {:#x}: {} ({refusal})",
-                frontend.name,
-                origin.info.peer,
-                origin.info.id,
-                refusal.status()
-            ));
-            let mut response = http::Response::new(());
-            *response.status_mut() =
-                http::StatusCode::from_u16(refusal.status()).unwrap_or_default();
-            let _ = respond.send_response(response, true);
+        Err(refusal) => {
+            // The request body is not read: dropped before the answer goes.
+            drop(body);
+            refuse(&ctx, &origin, refusal, respond);
         }
     }
     ctx.counters.frontends[origin.info.frontend]
@@ -313,6 +318,27 @@ async fn serve_stream(
             waker.wake();
         }
     }
+}
+
+/// A stream whose request cannot be forwarded: counted, logged, answered.
+fn refuse(
+    ctx: &ShardCtx,
+    origin: &Origin,
+    refusal: request::Refusal,
+    mut respond: SendResponse<Bytes>,
+) {
+    let frontend = &ctx.process.config.frontends[origin.info.frontend];
+    ctx.counters.frontends[origin.info.frontend].ereq.inc();
+    ctx.process.log.err(format_args!(
+        "{} {} session {:#x}: {} ({refusal})",
+        frontend.name,
+        origin.info.peer,
+        origin.info.id,
+        refusal.status()
+    ));
+    let mut response = http::Response::new(());
+    *response.status_mut() = http::StatusCode::from_u16(refusal.status()).unwrap_or_default();
+    let _ = respond.send_response(response, true);
 }
 
 fn log_connection_error(ctx: &ShardCtx, origin: &Origin, error: &h2::Error) {

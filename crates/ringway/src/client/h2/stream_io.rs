@@ -14,14 +14,14 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream};
-use http::{Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode};
 use ringway_http::BodyKind;
 use ringway_net::IdleCheck;
 
 use crate::client::h2::request::RequestBody;
 use crate::http2::abort::Abortable;
 use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
-use crate::http2::fields::{copy_fields, BodyFields};
+use crate::http2::fields::{copy_fields, BodyFields, Shared};
 use crate::http2::wait::Wait;
 
 /// Fields a response head may carry here: the exchange's own output, already bounded.
@@ -223,12 +223,13 @@ fn translate(
     let mut response = Response::new(());
     *response.status_mut() = StatusCode::from_u16(status)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
-    let BodyFields { length, chunked } = copy_fields(
-        parsed.headers,
-        |_, _| false,
-        Some(head),
-        response.headers_mut(),
-    );
+    *response.headers_mut() = HeaderMap::with_capacity(parsed.headers.len());
+    let shared = Shared {
+        parsed: head,
+        bytes: head,
+    };
+    let BodyFields { length, chunked } =
+        copy_fields(parsed.headers, |_, _| false, shared, response.headers_mut());
     let body = if head_request || status == 204 || status == 304 {
         BodyKind::None
     } else if chunked {

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -16,15 +17,15 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use h2::client::{ResponseFuture, SendRequest};
 use h2::Reason;
-use http::uri::Scheme;
-use http::{Method, Request, Uri};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, Method, Request, Uri};
 use ringway_http::BodyKind;
 use ringway_net::IdleCheck;
 
 use crate::client::transport::Transport;
 use crate::http2::abort::Abortable;
 use crate::http2::body::{stream_error, BodyIn, BodyOut, Framing};
-use crate::http2::fields::{copy_fields, put_field, BodyFields};
+use crate::http2::fields::{copy_fields, put_field, BodyFields, Shared};
 use crate::http2::wait::Wait;
 use crate::server::h2::StreamSlot;
 
@@ -38,8 +39,8 @@ pub struct ServerStream {
     slot: Option<StreamSlot>,
     send: Option<SendRequest<Bytes>>,
     scheme: Scheme,
-    /// `:authority` when the request has no Host.
-    authority: String,
+    /// `:authority` when the request has no Host (written only then).
+    address: SocketAddr,
     request: Outgoing,
     response: Incoming,
     head_request: bool,
@@ -61,13 +62,13 @@ enum Incoming {
 }
 
 impl ServerStream {
-    pub fn new(slot: StreamSlot, tls: bool, authority: String) -> ServerStream {
+    pub fn new(slot: StreamSlot, tls: bool, address: SocketAddr) -> ServerStream {
         let send = slot.conn.send_request();
         ServerStream {
             slot: Some(slot),
             send,
             scheme: if tls { Scheme::HTTPS } else { Scheme::HTTP },
-            authority,
+            address,
             request: Outgoing::Head(BytesMut::new()),
             response: Incoming::NotAsked,
             head_request: false,
@@ -83,27 +84,37 @@ impl ServerStream {
         self.write_wait.abort_on(owner);
     }
 
+    /// Lets the connection's stream go once the request is sent and the response whole.
+    fn release_when_done(&mut self) {
+        let sent = match &self.request {
+            Outgoing::Done => true,
+            Outgoing::Body(out) => out.is_ended(),
+            Outgoing::Head(_) => false,
+        };
+        if sent && matches!(&self.response, Incoming::Body(body) if body.is_over()) {
+            self.slot = None;
+        }
+    }
+
     /// The server did not process the request: it may go again, on another connection.
     pub fn refused(&self) -> bool {
         self.refused
     }
 
-    /// Sends the request head once it is whole; Pending while the connection has no free
-    /// stream.
-    fn poll_start(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Outgoing::Head(head) = &mut self.request else {
-            return Poll::Ready(Ok(()));
-        };
+    /// Sends the request head in `bytes` (what came before and the bytes written now) once it
+    /// is whole, and the body bytes after it: Ok(false) while it is not whole. Pending while
+    /// the connection has no free stream.
+    fn poll_start(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<bool>> {
         // Uninitialised slots: zeroing them per request would cost more than the parse.
         let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_FIELDS];
         let mut parsed = httparse::Request::new(&mut []);
         let head_len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
             &mut parsed,
-            head,
+            bytes,
             &mut fields,
         ) {
             Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return Poll::Ready(Ok(())),
+            Ok(httparse::Status::Partial) => return Poll::Ready(Ok(false)),
             Err(error) => {
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, error)))
             }
@@ -120,7 +131,14 @@ impl ServerStream {
             }
             Poll::Pending => return Poll::Pending,
         }
-        let (request, body) = translate(&parsed, &self.scheme, &self.authority)?;
+        // One copy of what was written, which the target, the field values and the first body
+        // bytes share.
+        let copy = Bytes::copy_from_slice(bytes);
+        let shared = Shared {
+            parsed: bytes,
+            bytes: &copy,
+        };
+        let (request, body) = translate(&parsed, &self.scheme, self.address, shared)?;
         self.head_request = request.method() == Method::HEAD;
         let framing = Framing::of(body);
         let (response, send_stream) = match send.send_request(request, framing.is_none()) {
@@ -130,14 +148,14 @@ impl ServerStream {
                 return Poll::Ready(Err(stream_error(error)));
             }
         };
-        let rest = head.split_off(head_len);
+        let rest = copy.slice(head_len..);
         self.response = Incoming::Waiting(response);
         self.request = match framing {
             None => Outgoing::Done,
             Some(framing) => {
                 let mut body = BodyOut::new(send_stream, framing);
                 if !rest.is_empty() {
-                    body.queue(&rest)?;
+                    body.queue_shared(rest)?;
                 }
                 if body.is_ended() {
                     Outgoing::Done
@@ -146,7 +164,7 @@ impl ServerStream {
                 }
             }
         };
-        Poll::Ready(Ok(()))
+        Poll::Ready(Ok(true))
     }
 }
 
@@ -158,11 +176,13 @@ impl Drop for ServerStream {
     }
 }
 
-/// The HTTP/2 request for an HTTP/1.1 request head, and how its body is framed.
+/// The HTTP/2 request for an HTTP/1.1 request head, and how its body is framed. `head`: what
+/// `parsed` was read from, of which the target and the field values are slices.
 fn translate(
     parsed: &httparse::Request<'_, '_>,
     scheme: &Scheme,
-    default_authority: &str,
+    address: SocketAddr,
+    head: Shared<'_>,
 ) -> io::Result<(Request<()>, BodyKind)> {
     let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
     let method = Method::from_bytes(parsed.method.unwrap_or("GET").as_bytes())
@@ -171,30 +191,39 @@ fn translate(
         .headers
         .iter()
         .find(|field| field.name.eq_ignore_ascii_case("host"))
-        .and_then(|field| std::str::from_utf8(field.value).ok())
-        .unwrap_or(default_authority);
+        .map(|field| field.value)
+        .filter(|host| std::str::from_utf8(host).is_ok());
     let target = parsed.path.unwrap_or("/");
     let uri = if target.starts_with('/') {
-        Uri::builder()
-            .scheme(scheme.clone())
-            .authority(host)
-            .path_and_query(target)
-            .build()
+        let authority = match host {
+            Some(host) => Authority::from_maybe_shared(head.slice(host)),
+            None => Authority::try_from(address.to_string()),
+        };
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(scheme.clone());
+        parts.authority = Some(authority.map_err(|_| invalid("request target"))?);
+        parts.path_and_query = Some(
+            PathAndQuery::from_maybe_shared(head.slice(target.as_bytes()))
+                .map_err(|_| invalid("request target"))?,
+        );
+        Uri::from_parts(parts).map_err(|_| invalid("request target"))?
     } else {
         // Absolute form (or `*`): as the client wrote it.
-        target.parse::<Uri>().map_err(Into::into)
-    }
-    .map_err(|_| invalid("request target"))?;
+        target
+            .parse::<Uri>()
+            .map_err(|_| invalid("request target"))?
+    };
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
+    *request.headers_mut() = HeaderMap::with_capacity(parsed.headers.len());
     // Host became :authority; te goes only as `trailers` (RFC 9113 §8.2.2).
     let skip = |name: &str, value: &[u8]| {
         name.eq_ignore_ascii_case("host")
             || (name.eq_ignore_ascii_case("te") && !value.eq_ignore_ascii_case(b"trailers"))
     };
     let BodyFields { length, chunked } =
-        copy_fields(parsed.headers, skip, None, request.headers_mut());
+        copy_fields(parsed.headers, skip, head, request.headers_mut());
     let body = if chunked {
         BodyKind::Chunked
     } else {
@@ -203,11 +232,23 @@ fn translate(
     Ok((request, body))
 }
 
+/// At least the length of the HTTP/1.1 head [`response_head`] writes for `response`.
+fn head_bound(response: &http::Response<h2::RecvStream>) -> usize {
+    let status_line =
+        "HTTP/1.1 200 \r\n".len() + response.status().canonical_reason().map_or(0, str::len);
+    let fields: usize = response
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    status_line + fields + "transfer-encoding: chunked\r\n\r\n".len()
+}
+
 /// The HTTP/1.1 head for a server's HTTP/2 response; true when its body goes chunked.
 fn response_head(
     response: &http::Response<h2::RecvStream>,
     head_request: bool,
-    out: &mut BytesMut,
+    out: &mut impl BufMut,
 ) -> bool {
     let status = response.status();
     out.put_slice(b"HTTP/1.1 ");
@@ -242,19 +283,30 @@ impl AsyncWrite for ServerStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if let Outgoing::Head(head) = &mut this.request {
-            let before = head.len();
-            head.extend_from_slice(buf);
-            match this.poll_start(cx) {
-                Poll::Ready(Ok(())) => {
+            // The head nearly always comes whole in one write: parsed where it is, and kept
+            // only when it is not whole yet.
+            let earlier = std::mem::take(head);
+            let started = if earlier.is_empty() {
+                this.poll_start(cx, buf)
+            } else {
+                let mut whole = earlier.clone();
+                whole.extend_from_slice(buf);
+                this.poll_start(cx, &whole)
+            };
+            match started {
+                Poll::Ready(Ok(sent)) => {
+                    if !sent {
+                        let mut earlier = earlier;
+                        earlier.extend_from_slice(buf);
+                        this.request = Outgoing::Head(earlier);
+                    }
                     this.write_wait.progress();
                     return Poll::Ready(Ok(buf.len()));
                 }
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                 Poll::Pending => {
                     // No free stream yet: the bytes are taken when there is one.
-                    if let Outgoing::Head(head) = &mut this.request {
-                        head.truncate(before);
-                    }
+                    this.request = Outgoing::Head(earlier);
                     return this.write_wait.pending(cx);
                 }
             }
@@ -292,11 +344,22 @@ impl AsyncRead for ServerStream {
                 Incoming::Waiting(future) => match Pin::new(future).poll(cx) {
                     Poll::Ready(Ok(response)) => {
                         this.read_wait.progress();
-                        let mut head = BytesMut::with_capacity(256);
-                        let chunked = response_head(&response, this.head_request, &mut head);
-                        let mut body = BodyIn::new(response.into_body(), chunked);
-                        body.stage(head.freeze());
-                        this.response = Incoming::Body(body);
+                        if head_bound(&response) > buf.len() {
+                            let mut head = BytesMut::with_capacity(256);
+                            let chunked = response_head(&response, this.head_request, &mut head);
+                            let mut body = BodyIn::new(response.into_body(), chunked);
+                            body.stage(head.freeze());
+                            this.response = Incoming::Body(body);
+                            continue;
+                        }
+                        // The head fits (nearly always): written where the exchange reads it.
+                        let room = buf.len();
+                        let mut out = &mut buf[..];
+                        let chunked = response_head(&response, this.head_request, &mut out);
+                        let written = room - out.len();
+                        this.response = Incoming::Body(BodyIn::new(response.into_body(), chunked));
+                        this.release_when_done();
+                        return Poll::Ready(Ok(written));
                     }
                     Poll::Ready(Err(error)) => {
                         // Refused unprocessed, by a reset or past a GOAWAY (RFC 9113 §8.7).
@@ -311,14 +374,7 @@ impl AsyncRead for ServerStream {
                 },
                 Incoming::Body(body) => {
                     let read = body.poll_read(cx, buf, &mut this.read_wait);
-                    let sent = match &this.request {
-                        Outgoing::Done => true,
-                        Outgoing::Body(out) => out.is_ended(),
-                        Outgoing::Head(_) => false,
-                    };
-                    if sent && body.is_over() {
-                        this.slot = None;
-                    }
+                    this.release_when_done();
                     return read;
                 }
             }
@@ -356,7 +412,18 @@ mod tests {
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
         let mut parsed = httparse::Request::new(&mut fields);
         parsed.parse(raw).unwrap();
-        translate(&parsed, &Scheme::HTTP, "10.0.0.1:80").unwrap()
+        let copy = Bytes::copy_from_slice(raw);
+        let shared = Shared {
+            parsed: raw,
+            bytes: &copy,
+        };
+        translate(
+            &parsed,
+            &Scheme::HTTP,
+            "10.0.0.1:80".parse().unwrap(),
+            shared,
+        )
+        .unwrap()
     }
 
     #[test]
