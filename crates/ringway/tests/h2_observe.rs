@@ -395,18 +395,7 @@ fn shutdown_session_of_an_http_1_1_client_resets_its_h2_server_stream() {
     let origin = h2c_origin(0);
     let log = TempPath::new("h2-observe-h1.log");
     let proxy = h2_proxy_logged("always", origin.addr(), &log);
-    let mut client = TcpStream::connect(frontend_addr(&proxy)).unwrap();
-    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    client
-        .write_all(b"GET /slow?delay=30000 HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut id = None;
-    wait_until("the request to reach s1", || {
-        id = stream_session(&proxy, &[]);
-        id.is_some()
-    });
-    let id = id.unwrap();
-    assert_eq!(proxy.command(&format!("shutdown session {id}")).trim(), "");
+    let mut client = shut_down_once_at_s1(&proxy, "/slow?delay=30000");
     // As for an HTTP/1.1 server: the client connection closes without a response.
     let mut received = Vec::new();
     let _ = client.read_to_end(&mut received);
@@ -448,20 +437,27 @@ fn shutdown_session_sends_cancel_to_the_h2_server() {
             }
         }
     });
-    let mut client = TcpStream::connect(frontend_addr(&proxy)).unwrap();
-    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    client
-        .write_all(b"GET /never-answered HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut id = None;
-    wait_until("the request to reach s1", || {
-        id = stream_session(&proxy, &[]);
-        id.is_some()
-    });
-    let id = id.unwrap();
-    assert_eq!(proxy.command(&format!("shutdown session {id}")).trim(), "");
+    let _client = shut_down_once_at_s1(&proxy, "/never-answered");
     let (request, reset, code, _server) = server.join().unwrap();
     assert_eq!(request, Some(1), "the request's stream");
     assert_eq!((reset, code), (1, CANCEL), "RST_STREAM CANCEL on it");
     assert_eq!(stat_num(&proxy, "app", "s1", "h2_open_connections"), 1);
+}
+
+/// An HTTP/1.1 client's `GET path`, shut down by `shutdown session` once it reached s1; the
+/// client's connection, to read what it gets.
+fn shut_down_once_at_s1(proxy: &Proxy, path: &str) -> TcpStream {
+    let mut client = TcpStream::connect(frontend_addr(proxy)).unwrap();
+    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    client
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut id = None;
+    wait_until("the request to reach s1", || {
+        id = stream_session(proxy, &[]);
+        id.is_some()
+    });
+    let id = id.unwrap();
+    assert_eq!(proxy.command(&format!("shutdown session {id}")).trim(), "");
+    client
 }
