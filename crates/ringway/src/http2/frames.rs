@@ -216,8 +216,10 @@ fn sent(h2: &H2Counters, frame: Frame) {
 /// An HTTP/2 connection's I/O, counted: the connection in `h2_open_connections` while this
 /// lives, and every frame either way.
 pub struct Tallied<T> {
-    io: T,
+    /// Dropped first (fields drop in order): the connection leaves the open count before
+    /// its socket closes, so a peer that sees the close finds the count already down.
     open: Open,
+    io: T,
     read: FrameScanner,
     write: FrameScanner,
     /// Bytes read from the connection before h2 took it over (a client's preface), given first.
