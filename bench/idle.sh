@@ -24,8 +24,15 @@
 # before they came.
 #
 # Each proxy needs a descriptor per idle client and HAProxy reserves two per `maxconn`: the
-# open-file limit is raised to the hard limit, and a count that does not fit is refused.
+# open-file limit is raised to the hard limit, and a count that does not fit is refused
+# (without HAProxy in PROXIES, ringway and nginx fit one connection per descriptor).
 # Containers often cap the hard limit at 20 000, which leaves 50 000 out.
+#
+# Past 25 % of the descriptor limit in use, ringway and HAProxy keep no server connection idle
+# (HAProxy's tune.pool-high-fd-ratio): the busy clients beside many idle ones then connect per
+# request. FD_RATIO=90 sets both proxies' high ratio to 90 and low ratio to 80 (ringway's
+# pool_high_fd_ratio and pool_low_fd_ratio), to measure what the idle connections themselves
+# cost the busy ones.
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
@@ -40,16 +47,18 @@ BUSY_SECONDS=${BUSY_SECONDS:-5}
 PORT_BASE=${PORT_BASE:-29100}
 BIN=${BIN:-$ROOT/target/release}
 RINGWAY_BEFORE=${RINGWAY_BEFORE:-} # a ringway binary to compare, run as proxy `ringway-before`
+FD_RATIO=${FD_RATIO:-}             # the proxies' pool high fd ratio; empty: their default (25)
 WORK=$(mktemp -d /tmp/ringway-idle.XXXXXX)
 trap 'cleanup; rm -rf "$WORK"' EXIT
 
 ulimit -n "$(ulimit -Hn)"
 fd_limit=$(ulimit -n)
-largest=0
+largest=0 fitting=$((fd_limit - 500))
+case " $PROXIES " in *" haproxy "*) fitting=$(((fd_limit - 200) / 2)) ;; esac
 for count in $COUNTS; do
-    if [ "$count" -gt $(((fd_limit - 200) / 2)) ]; then
+    if [ "$count" -gt "$fitting" ]; then
         echo "$count idle connections do not fit the open-file limit ($fd_limit): HAProxy needs" \
-            "two descriptors per connection it may take" >&2
+            "two descriptors per connection it may take, the others one and room for servers" >&2
         exit 2
     fi
     [ "$count" -gt "$largest" ] || { echo "COUNTS must grow: $COUNTS" >&2 && exit 2; }
@@ -77,6 +86,8 @@ proxy_up() { # <proxy>: starts it on CPU 1; sets PROXY_PID (the process serving)
         sed -i 's/^max_conn = .*/max_conn = 120000/; s/^pin_shards = .*/pin_shards = false/;
             s/^timeout_http_keep_alive = .*/timeout_http_keep_alive = "300s"/;
             s/^timeout_client = .*/timeout_client = "300s"/' "$file"
+        [ -z "$FD_RATIO" ] ||
+            sed -i "s/^max_conn = .*/&\npool_high_fd_ratio = $FD_RATIO\npool_low_fd_ratio = $((FD_RATIO - 10))/" "$file"
         start "$WORK/ringway.log" taskset -c 1 "$binary" run --config "$file"
         PROXY_PID=$LAST_PID
         ;;
@@ -85,6 +96,8 @@ proxy_up() { # <proxy>: starts it on CPU 1; sets PROXY_PID (the process serving)
         file=$(haproxy_config "$WORK" "$proxy_port" "$origin_port" always 1 1)
         sed -i "s/maxconn 9000/maxconn $(((fd_limit - 200) / 2))/; s/timeout http-keep-alive 10s/timeout http-keep-alive 300s/;
             s/timeout client 30s/timeout client 300s/" "$file"
+        [ -z "$FD_RATIO" ] ||
+            sed -i "s/^    maxconn .*/&\n    tune.pool-high-fd-ratio $FD_RATIO\n    tune.pool-low-fd-ratio $((FD_RATIO - 10))/" "$file"
         start "$WORK/haproxy.log" taskset -c 1 haproxy -db -f "$file"
         PROXY_PID=$LAST_PID
         ;;

@@ -58,6 +58,8 @@ pub(crate) struct DraftGlobal {
     pub shards: Option<At<i64>>,
     pub pin_shards: Option<At<bool>>,
     pub max_conn: Option<At<i64>>,
+    pub pool_low_fd_ratio: Option<At<i64>>,
+    pub pool_high_fd_ratio: Option<At<i64>>,
     pub stats_sockets: Vec<DraftStatsSocket>,
     pub admin_listen: Option<At<String>>,
     pub max_request_head: Option<At<i64>>,

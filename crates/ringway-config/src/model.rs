@@ -38,6 +38,13 @@ pub struct Global {
     pub pin_shards: bool,
     /// Client connections allowed for the whole process.
     pub max_conn: usize,
+    /// `pool_low_fd_ratio` and `pool_high_fd_ratio`: percentages of the open-file limit
+    /// (HAProxy's `tune.pool-low-fd-ratio` and `tune.pool-high-fd-ratio` of `maxsock`). With
+    /// more descriptors open than the low one, a shard keeps no connection the estimate rule
+    /// would keep for later and may take a peer's idle connection below `pool_low_conn`;
+    /// above the high one, no server connection is kept idle at all.
+    pub pool_low_fd_ratio: u8,
+    pub pool_high_fd_ratio: u8,
     /// The runtime API's unix sockets (`stats_socket`), in file order; empty when none.
     pub stats_sockets: Vec<StatsSocket>,
     /// Address of the HTTP admin endpoint, if any.
@@ -64,6 +71,8 @@ impl Default for Global {
             shards: 0,
             pin_shards: true,
             max_conn: 100_000,
+            pool_low_fd_ratio: ringway_pool::DEFAULT_LOW_FD_RATIO,
+            pool_high_fd_ratio: ringway_pool::DEFAULT_HIGH_FD_RATIO,
             stats_sockets: Vec::new(),
             admin_listen: None,
             max_request_head: 65_536,

@@ -180,6 +180,7 @@ impl Checker<'_> {
         if let Some(max_conn) = self.ranged(&draft.max_conn, 1, i64::MAX) {
             global.max_conn = usize::try_from(max_conn).unwrap_or(usize::MAX);
         }
+        self.fd_ratios(draft, &mut global);
         let mut paths = Names::new("stats socket");
         for (index, draft) in draft.stats_sockets.iter().enumerate() {
             if let Some(path) = &draft.path {
@@ -209,6 +210,31 @@ impl Checker<'_> {
         global.user = self.account(&draft.user);
         global.group = self.account(&draft.group);
         global
+    }
+
+    /// `pool_low_fd_ratio` ≤ `pool_high_fd_ratio`, both percentages.
+    fn fd_ratios(&mut self, draft: &DraftGlobal, global: &mut Global) {
+        let low = self.ranged(&draft.pool_low_fd_ratio, 0, 100);
+        let high = self.ranged(&draft.pool_high_fd_ratio, 0, 100);
+        let low = low.map_or(global.pool_low_fd_ratio, |low| low as u8);
+        let high = high.map_or(global.pool_high_fd_ratio, |high| high as u8);
+        if low > high {
+            let at = draft
+                .pool_low_fd_ratio
+                .as_ref()
+                .or(draft.pool_high_fd_ratio.as_ref());
+            if let Some(at) = at {
+                self.issue(
+                    at,
+                    format!(
+                        "pool_low_fd_ratio ({low}) must not exceed pool_high_fd_ratio ({high})"
+                    ),
+                );
+            }
+            return;
+        }
+        global.pool_low_fd_ratio = low;
+        global.pool_high_fd_ratio = high;
     }
 
     /// A user or group name for the privilege drop; whether it exists is the runtime's

@@ -538,6 +538,8 @@ fn global_limits() {
         ("spin_rounds", "-1", "0"),
         ("spin_rounds", "1001", "1000"),
         ("max_conn", "0", "1"),
+        ("pool_low_fd_ratio", "-1", "0"),
+        ("pool_high_fd_ratio", "101", "100"),
         ("admin_listen", "\"localhost:9100\"", "\"[::1]:9100\""),
         ("stats_socket", "\"\"", "\"ringway.sock\""),
     ] {
@@ -552,6 +554,38 @@ fn global_limits() {
     single(
         &format!("[global]\nstats_socket = \"/{long}\"\n{BASE}"),
         "global.stats_socket",
+    );
+}
+
+#[test]
+fn the_low_fd_ratio_may_not_exceed_the_high_one() {
+    let error = single(
+        &format!("[global]\npool_high_fd_ratio = 90\npool_low_fd_ratio = 95\n{BASE}"),
+        "global.pool_low_fd_ratio",
+    );
+    assert_eq!(at(&error), (3, 21), "{error}");
+    assert_eq!(
+        error.message,
+        "pool_low_fd_ratio (95) must not exceed pool_high_fd_ratio (90)"
+    );
+    // Against the other's default: 30 > 25.
+    single(
+        &format!("[global]\npool_low_fd_ratio = 30\n{BASE}"),
+        "global.pool_low_fd_ratio",
+    );
+    single(
+        &format!("[global]\npool_high_fd_ratio = 10\n{BASE}"),
+        "global.pool_high_fd_ratio",
+    );
+    let config = ok(&format!(
+        "[global]\npool_low_fd_ratio = 80\npool_high_fd_ratio = 90\n{BASE}"
+    ));
+    assert_eq!(
+        (
+            config.global.pool_low_fd_ratio,
+            config.global.pool_high_fd_ratio
+        ),
+        (80, 90)
     );
 }
 

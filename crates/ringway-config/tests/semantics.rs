@@ -18,6 +18,8 @@ fn built_in_defaults() {
     assert_eq!(config.global.max_conn, 100_000);
     assert_eq!(config.global.max_request_head, 65_536);
     assert_eq!(config.global.spin_rounds, 16);
+    assert_eq!(config.global.pool_low_fd_ratio, 20);
+    assert_eq!(config.global.pool_high_fd_ratio, 25);
     let timeouts = Timeouts {
         connect: Duration::from_secs(5),
         client: Duration::from_secs(30),

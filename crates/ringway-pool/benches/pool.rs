@@ -34,10 +34,7 @@ fn keep_request() -> KeepRequest {
         private: false,
         server_maint: false,
         reusable: true,
-        fd: FdPressure {
-            used_fds: 100,
-            max_fds: 20_000,
-        },
+        fd: FdPressure::with_default_ratios(100, 20_000),
     }
 }
 

@@ -181,7 +181,8 @@ pub fn advise(
             suggested: "raise".into(),
             observation: format!(
                 "{} connections closed for descriptor pressure in the last {secs}s: raise the \
-                 descriptor limit (LimitNOFILE, ulimit -n)",
+                 descriptor limit (LimitNOFILE, ulimit -n), or pool_high_fd_ratio if it \
+                 cannot be raised",
                 seen.fd_pressure
             ),
         });

@@ -23,7 +23,7 @@ mod smooth;
 mod weights;
 
 pub use advice::{advise, Advice, AdviceWindow, PoolSample};
-pub use fd::FdPressure;
+pub use fd::{FdPressure, DEFAULT_HIGH_FD_RATIO, DEFAULT_LOW_FD_RATIO};
 pub use hash::conn_hash;
 pub use hash_ring::{hash_key, HashRing, POINTS_PER_WEIGHT};
 pub use health::{CheckOutcome, CheckStatus, Health, HealthMachine, Intervals, OnError};

@@ -204,10 +204,7 @@ fn descriptor_pressure_refuses_and_limits_the_estimate() {
         private: false,
         server_maint: false,
         reusable: true,
-        fd: FdPressure {
-            used_fds,
-            max_fds: 100,
-        },
+        fd: FdPressure::with_default_ratios(used_fds, 100),
     };
     shared.use_conn();
     // Past 25 % of the descriptor limit nothing is kept.

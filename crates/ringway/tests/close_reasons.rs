@@ -95,6 +95,38 @@ fn max_reuse() {
     assert_eq!(verbose(&proxy, "req_per_conn")["2"], 2);
 }
 
+/// `pool_high_fd_ratio` is the share of the descriptor limit past which no server connection
+/// is kept idle: at 0 every connection is closed for descriptor pressure, at 100 (this test
+/// process's few descriptors are far below it) the same requests reuse one connection.
+#[test]
+fn the_fd_ratios_decide_when_descriptor_pressure_closes_connections() {
+    let origin = origin();
+    for (ratios, expected, reused) in [
+        (
+            "pool_low_fd_ratio = 0\npool_high_fd_ratio = 0",
+            vec![("fd_pressure", 3)],
+            false,
+        ),
+        (
+            "pool_low_fd_ratio = 90\npool_high_fd_ratio = 100",
+            vec![],
+            true,
+        ),
+    ] {
+        let proxy = proxy(ratios, &one_server("always", ""), origin.addr());
+        let mut client = Client::connect(frontend_addr(&proxy));
+        let conns: Vec<u64> = (0..3).map(|_| client.get("/").origin_conn()).collect();
+        assert_eq!(
+            conns.windows(2).all(|w| w[0] == w[1]),
+            reused,
+            "{ratios}: {conns:?}"
+        );
+        wait_until("the closes to be counted", || {
+            closed(&proxy) == reasons(&expected)
+        });
+    }
+}
+
 #[test]
 fn never_mode_closes_with_the_session() {
     let origin = origin();

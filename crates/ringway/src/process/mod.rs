@@ -180,10 +180,13 @@ impl Drop for FdGuard {
 
 impl ProcessShared {
     pub fn fd_pressure(&self) -> FdPressure {
-        FdPressure {
-            used_fds: self.open_fds.load(Relaxed),
-            max_fds: self.max_fds,
-        }
+        let global = &self.config.global;
+        FdPressure::new(
+            self.open_fds.load(Relaxed),
+            self.max_fds,
+            global.pool_low_fd_ratio,
+            global.pool_high_fd_ratio,
+        )
     }
 
     pub fn is_stopping(&self) -> bool {
