@@ -26,27 +26,41 @@ impl Deadlines {
 
     /// The earliest entry due at `now`, taken.
     pub(crate) fn pop_due(&self, now: Instant) -> Option<(Instant, RawFd, Direction)> {
-        let mut heap = self.heap.borrow_mut();
-        match heap.peek() {
-            Some(Reverse((deadline, _, _))) if *deadline <= now => {}
-            _ => return None,
+        match self.peek() {
+            Some((deadline, _, _)) if deadline <= now => self.pop(),
+            _ => None,
         }
-        let Reverse((deadline, fd, write)) = heap.pop()?;
-        let direction = if write {
-            Direction::Write
-        } else {
-            Direction::Read
-        };
-        Some((deadline, fd, direction))
+    }
+
+    /// The earliest entry.
+    pub(crate) fn peek(&self) -> Option<(Instant, RawFd, Direction)> {
+        self.heap
+            .borrow()
+            .peek()
+            .map(|Reverse(entry)| unpack(*entry))
+    }
+
+    /// The earliest entry, taken.
+    pub(crate) fn pop(&self) -> Option<(Instant, RawFd, Direction)> {
+        self.heap
+            .borrow_mut()
+            .pop()
+            .map(|Reverse(entry)| unpack(entry))
     }
 
     /// When the earliest entry comes due.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.heap
-            .borrow()
-            .peek()
-            .map(|Reverse((deadline, _, _))| *deadline)
+        self.peek().map(|(deadline, _, _)| deadline)
     }
+}
+
+fn unpack((deadline, fd, write): (Instant, RawFd, bool)) -> (Instant, RawFd, Direction) {
+    let direction = if write {
+        Direction::Write
+    } else {
+        Direction::Read
+    };
+    (deadline, fd, direction)
 }
 
 #[cfg(test)]

@@ -204,6 +204,14 @@ fn the_end_of_stream_behind_the_last_bytes_is_seen() {
     peer.join().unwrap();
 }
 
+/// Tasks the executor ran while `wait` was awaited (glommio's statistics count from the
+/// previous call, which takes them).
+async fn tasks_run_during(wait: impl std::future::Future<Output = ()>) -> u64 {
+    glommio::executor().executor_stats();
+    wait.await;
+    glommio::executor().executor_stats().tasks_executed()
+}
+
 #[test]
 fn an_idle_thread_with_no_deadlines_is_not_ticked() {
     on_executor(0, || async {
@@ -213,12 +221,35 @@ fn an_idle_thread_with_no_deadlines_is_not_ticked() {
             assert!(Instant::now() < deadline, "the driver never slept");
             glommio::timer::sleep(Duration::from_millis(5)).await;
         }
-        let stats = || glommio::executor().executor_stats().tasks_executed();
-        let before = stats();
-        glommio::timer::sleep(Duration::from_millis(200)).await;
+        let ran = tasks_run_during(glommio::timer::sleep(Duration::from_millis(200))).await;
         // This task ran once; a 10 ms tick would have run ~20 times.
-        let ran = stats() - before;
         assert!(ran < 8, "{ran} tasks ran on an idle thread in 200 ms");
+    });
+}
+
+#[test]
+fn an_idle_thread_is_not_ticked_for_the_deadlines_of_reads_long_done() {
+    // Each read with a timeout leaves a deadline entry behind it when it completes at once (a
+    // first request's head arriving with its connection). Spread over 200 ms, 40 of them come
+    // due after the thread has gone idle: a tick that woke for each would run every 10 ms.
+    let addr = echo_server();
+    on_executor(0, move || async move {
+        let timeout = Duration::from_millis(400);
+        let mut sockets = Vec::new();
+        for round in 0..40u8 {
+            let mut socket = connect(addr).await;
+            socket.set_read_timeout(Some(timeout)).unwrap();
+            round_trip(&mut socket, &[round; 4]).await;
+            sockets.push(socket);
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        // Every entry comes due before this sleep ends; the driver parks within its first nap.
+        let ran =
+            tasks_run_during(glommio::timer::sleep(timeout + Duration::from_millis(20))).await;
+        assert!(
+            ran < 8,
+            "{ran} tasks ran while 40 finished reads' deadlines came due"
+        );
     });
 }
 

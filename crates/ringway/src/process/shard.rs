@@ -621,7 +621,6 @@ async fn control_tick(ctx: &ShardCtx) {
             ctx.id
         ));
     }
-    let mut last_tasks = 0;
     let mut last_poller = ringway_net::PollerActivity::default();
     let mut last_tick = Instant::now();
     loop {
@@ -636,12 +635,9 @@ async fn control_tick(ctx: &ShardCtx) {
         if ctx.id == 0 {
             ctx.process.advice.sample(&ctx.process);
         }
+        // glommio's statistics count from the previous call, which takes them.
         let tasks = glommio::executor().executor_stats().tasks_executed();
-        ctx.counters
-            .activity
-            .ctxsw
-            .add(tasks.saturating_sub(last_tasks));
-        last_tasks = tasks;
+        ctx.counters.activity.ctxsw.add(tasks);
         let poller = ringway_net::Poller::activity();
         let activity = &ctx.counters.activity;
         activity.loops.add(poller.loops - last_poller.loops);
