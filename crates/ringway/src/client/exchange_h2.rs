@@ -97,7 +97,7 @@ impl Session {
         let retries = self.ctx.process.config.backends[backend].retries;
         let pause = self.ctx.process.config.backends[backend].timeouts.connect;
         // The client: its HTTP/2 connection for a stream, else its own session.
-        let owner = self.info.h2_conn.unwrap_or(self.info.id);
+        let owner = self.info.h2_conn().unwrap_or(self.info.id);
         let mut attempt = 0;
         loop {
             let first = self.requests == 0;
