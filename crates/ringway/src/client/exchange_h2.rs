@@ -35,9 +35,10 @@ impl Session {
             if reused {
                 self.ctx.counters.servers[backend][server].reuse.inc();
             } else {
-                self.marks.connected = Instant::now();
+                self.request.get().marks.connected = Instant::now();
             }
-            self.log_connected(reused, self.marks.connected);
+            let connected = self.request.get().marks.connected;
+            self.log_connected(reused, connected);
             let config = &self.ctx.process.config.backends[backend].servers[server];
             let tls = config.tls.is_some();
             let mut server_stream = ServerStream::new(slot, tls, config.address);
