@@ -84,7 +84,7 @@ struct Slot {
     /// The token of an idle watch (`watch.rs`), when `WATCHED` is set: the next readable event
     /// reports it.
     watch: u64,
-    /// `READY`, `TIMED_OUT` (per direction), `HUNG_UP`, `WATCHED`.
+    /// `READ_READY`, `WRITE_READY`, `READ_TIMED_OUT`, `WRITE_TIMED_OUT`, `HUNG_UP`, `WATCHED`.
     flags: u8,
 }
 
