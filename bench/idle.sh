@@ -21,7 +21,10 @@
 # At the largest count the round also measures the proxy's CPU over IDLE_SECONDS while the
 # connections stay idle (ms per second), and unless BUSY_SECONDS=0 the CPU per request of 50
 # busy keep-alive clients (ringway-load run) beside the idle ones, against the same load
-# before they came.
+# before they came. The idle CPU is taken PURGE_WAIT seconds after the last step: its clients,
+# 500 connecting at once, left up to 500 server connections in the proxy's pool, which the
+# pool's purge (pool_purge_delay, 5 s in both configs) closes in the seconds after, and that is
+# the pool's work, not the idle clients'. PURGE_WAIT=0 takes it right after SETTLE.
 #
 # Each proxy needs a descriptor per idle client and HAProxy reserves two per `maxconn`: the
 # open-file limit is raised to the hard limit, and a count that does not fit is refused.
@@ -36,6 +39,7 @@ ROUNDS=${ROUNDS:-3}
 PROXIES=${PROXIES:-"ringway haproxy nginx"}
 SETTLE=${SETTLE:-2}
 IDLE_SECONDS=${IDLE_SECONDS:-5}
+PURGE_WAIT=${PURGE_WAIT:-6}
 BUSY_SECONDS=${BUSY_SECONDS:-5}
 PORT_BASE=${PORT_BASE:-29100}
 BIN=${BIN:-$ROOT/target/release}
@@ -147,6 +151,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             read -r anon rss < <(memory_kb "$PROXY_PID")
             points+=" $count:$anon:$rss"
         done
+        sleep "$PURGE_WAIT"
         t0=$(cpu_ticks "$PROXY_PID")
         sleep "$IDLE_SECONDS"
         t1=$(cpu_ticks "$PROXY_PID")
