@@ -116,7 +116,7 @@ proxy_down() { # <proxy>
 
 cpu_ns() { # <pid>: CPU time of its threads so far, in ns (schedstat: clock ticks are 10 ms,
     # too coarse for an idle process, which a tick more or less moves by 2 ms/s)
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{total += $1} END {printf "%d", total}'
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{total += $1} END {printf "%.0f", total}'
 }
 
 busy_cpu_per_request() { # <seconds>: prints µs of proxy CPU per request of 50 keep-alive clients
