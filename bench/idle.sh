@@ -22,10 +22,13 @@
 # connections stay idle (ms per second), and unless BUSY_SECONDS=0 the CPU per request of 50
 # busy keep-alive clients (ringway-load run) beside the idle ones, against the same load
 # before they came. The idle CPU is read from the threads' schedstat (nanoseconds), not in
-# clock ticks, and taken PURGE_WAIT seconds after the last step: its clients,
-# 500 connecting at once, left up to 500 server connections in the proxy's pool, which the
-# pool's purge (pool_purge_delay, 5 s in both configs) closes in the seconds after, and that is
-# the pool's work, not the idle clients'. PURGE_WAIT=0 takes it right after SETTLE.
+# clock ticks, and taken IDLE_WAIT seconds (default 11) after the last step, once the work its
+# requests left behind is done: its clients, 500 connecting at once, left up to 500 server
+# connections in the proxy's pool, which the pool's purge (pool_purge_delay, 5 s in both
+# configs) closes in the seconds after; and in ringway each connection's request deadline
+# (timeout_http_request, 10 s) comes due 10 s after its request and is queued again for the
+# keep-alive timeout (ringway-net/src/deadlines.rs), once. IDLE_WAIT=0 takes it right after
+# SETTLE.
 #
 # Each proxy needs a descriptor per idle client and HAProxy reserves two per `maxconn`: the
 # open-file limit is raised to the hard limit, and a count that does not fit is refused.
@@ -40,7 +43,7 @@ ROUNDS=${ROUNDS:-3}
 PROXIES=${PROXIES:-"ringway haproxy nginx"}
 SETTLE=${SETTLE:-2}
 IDLE_SECONDS=${IDLE_SECONDS:-5}
-PURGE_WAIT=${PURGE_WAIT:-6}
+IDLE_WAIT=${IDLE_WAIT:-11}
 BUSY_SECONDS=${BUSY_SECONDS:-5}
 PORT_BASE=${PORT_BASE:-29100}
 BIN=${BIN:-$ROOT/target/release}
@@ -157,7 +160,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             read -r anon rss < <(memory_kb "$PROXY_PID")
             points+=" $count:$anon:$rss"
         done
-        sleep "$PURGE_WAIT"
+        sleep "$IDLE_WAIT"
         t0=$(cpu_ns "$PROXY_PID")
         sleep "$IDLE_SECONDS"
         t1=$(cpu_ns "$PROXY_PID")
