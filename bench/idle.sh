@@ -21,7 +21,14 @@
 # At the largest count the round also measures the proxy's CPU over IDLE_SECONDS while the
 # connections stay idle (ms per second), and unless BUSY_SECONDS=0 the CPU per request of 50
 # busy keep-alive clients (ringway-load run) beside the idle ones, against the same load
-# before they came.
+# before they came. The idle CPU is read from the threads' schedstat (nanoseconds), not in
+# clock ticks, and taken IDLE_WAIT seconds (default 11) after the last step, once the work its
+# requests left behind is done: its clients, 500 connecting at once, left up to 500 server
+# connections in the proxy's pool, which the pool's purge (pool_purge_delay, 5 s in both
+# configs) closes in the seconds after; and in ringway each connection's request deadline
+# (timeout_http_request, 10 s) comes due 10 s after its request and is queued again for the
+# keep-alive timeout (ringway-net/src/deadlines.rs), once. IDLE_WAIT=0 takes it right after
+# SETTLE.
 #
 # Each proxy needs a descriptor per idle client and HAProxy reserves two per `maxconn`: the
 # open-file limit is raised to the hard limit, and a count that does not fit is refused
@@ -43,6 +50,7 @@ ROUNDS=${ROUNDS:-3}
 PROXIES=${PROXIES:-"ringway haproxy nginx"}
 SETTLE=${SETTLE:-2}
 IDLE_SECONDS=${IDLE_SECONDS:-5}
+IDLE_WAIT=${IDLE_WAIT:-11}
 BUSY_SECONDS=${BUSY_SECONDS:-5}
 PORT_BASE=${PORT_BASE:-29100}
 BIN=${BIN:-$ROOT/target/release}
@@ -122,6 +130,11 @@ proxy_down() { # <proxy>
     [ "$1" != nginx ] || { pkill -f "nginx -c $WORK" || true; }
 }
 
+cpu_ns() { # <pid>: CPU time of its threads so far, in ns (schedstat: clock ticks are 10 ms,
+    # too coarse for an idle process, which a tick more or less moves by 2 ms/s)
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{total += $1} END {printf "%.0f", total}'
+}
+
 busy_cpu_per_request() { # <seconds>: prints µs of proxy CPU per request of 50 keep-alive clients
     local before after json="$WORK/busy.json" requests
     before=$(cpu_ticks "$PROXY_PID")
@@ -160,10 +173,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
             read -r anon rss < <(memory_kb "$PROXY_PID")
             points+=" $count:$anon:$rss"
         done
-        t0=$(cpu_ticks "$PROXY_PID")
+        sleep "$IDLE_WAIT"
+        t0=$(cpu_ns "$PROXY_PID")
         sleep "$IDLE_SECONDS"
-        t1=$(cpu_ticks "$PROXY_PID")
-        idle_ms=$(python3 -c "print(round(($t1-$t0)/$tick_hz*1000/$IDLE_SECONDS,2))")
+        t1=$(cpu_ns "$PROXY_PID")
+        idle_ms=$(python3 -c "print(round(($t1-$t0)/1e6/$IDLE_SECONDS,3))")
         beside=-
         [ "$BUSY_SECONDS" = 0 ] || beside=$(busy_cpu_per_request "$BUSY_SECONDS")
         echo "$proxy $round $idle_ms $alone $beside $points" | tee -a "$WORK/rounds" >&2

@@ -3,29 +3,32 @@
 //! would otherwise cost a scan of 100 000 entries every 10 ms). Each side of a descriptor has
 //! at most one entry in the heap (`Waiting::queued` in the poller): a wait whose deadline is
 //! later than its queued entry's is found when that entry comes due and is queued again then;
-//! an entry whose wait ended or changed is dropped when it comes due.
+//! an entry whose wait ended or changed is dropped when it comes due. Deadlines are the
+//! poller's ticks (`Clock` in `poller.rs`): an entry is 16 bytes.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::os::fd::RawFd;
-use std::time::Instant;
 
 use crate::poller::Direction;
 
+/// A deadline's entry: its tick, the descriptor, and whether it is the write side's.
+type Entry = Reverse<(u64, RawFd, bool)>;
+
 #[derive(Default)]
 pub(crate) struct Deadlines {
-    heap: RefCell<BinaryHeap<Reverse<(Instant, RawFd, bool)>>>,
+    heap: RefCell<BinaryHeap<Entry>>,
 }
 
 impl Deadlines {
-    pub(crate) fn push(&self, deadline: Instant, fd: RawFd, direction: Direction) {
+    pub(crate) fn push(&self, deadline: u64, fd: RawFd, direction: Direction) {
         let write = direction == Direction::Write;
         self.heap.borrow_mut().push(Reverse((deadline, fd, write)));
     }
 
     /// The earliest entry due at `now`, taken.
-    pub(crate) fn pop_due(&self, now: Instant) -> Option<(Instant, RawFd, Direction)> {
+    pub(crate) fn pop_due(&self, now: u64) -> Option<(u64, RawFd, Direction)> {
         match self.peek() {
             Some((deadline, _, _)) if deadline <= now => self.pop(),
             _ => None,
@@ -33,7 +36,7 @@ impl Deadlines {
     }
 
     /// The earliest entry.
-    pub(crate) fn peek(&self) -> Option<(Instant, RawFd, Direction)> {
+    pub(crate) fn peek(&self) -> Option<(u64, RawFd, Direction)> {
         self.heap
             .borrow()
             .peek()
@@ -41,7 +44,7 @@ impl Deadlines {
     }
 
     /// The earliest entry, taken.
-    pub(crate) fn pop(&self) -> Option<(Instant, RawFd, Direction)> {
+    pub(crate) fn pop(&self) -> Option<(u64, RawFd, Direction)> {
         self.heap
             .borrow_mut()
             .pop()
@@ -49,12 +52,12 @@ impl Deadlines {
     }
 
     /// When the earliest entry comes due.
-    pub(crate) fn next(&self) -> Option<Instant> {
+    pub(crate) fn next(&self) -> Option<u64> {
         self.peek().map(|(deadline, _, _)| deadline)
     }
 }
 
-fn unpack((deadline, fd, write): (Instant, RawFd, bool)) -> (Instant, RawFd, Direction) {
+fn unpack((deadline, fd, write): (u64, RawFd, bool)) -> (u64, RawFd, Direction) {
     let direction = if write {
         Direction::Write
     } else {
@@ -66,17 +69,16 @@ fn unpack((deadline, fd, write): (Instant, RawFd, bool)) -> (Instant, RawFd, Dir
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn only_due_entries_come_out_earliest_first() {
         let deadlines = Deadlines::default();
-        let now = Instant::now();
-        deadlines.push(now + Duration::from_secs(60), 7, Direction::Read);
-        deadlines.push(now + Duration::from_millis(5), 8, Direction::Write);
-        deadlines.push(now + Duration::from_millis(1), 9, Direction::Read);
+        let now = 1_000;
+        deadlines.push(now + 60_000, 7, Direction::Read);
+        deadlines.push(now + 5, 8, Direction::Write);
+        deadlines.push(now + 1, 9, Direction::Read);
         assert_eq!(deadlines.pop_due(now), None);
-        let later = now + Duration::from_millis(10);
+        let later = now + 10;
         assert_eq!(
             deadlines.pop_due(later).map(|(_, fd, dir)| (fd, dir)),
             Some((9, Direction::Read))
@@ -86,6 +88,12 @@ mod tests {
             Some((8, Direction::Write))
         );
         assert_eq!(deadlines.pop_due(later), None);
-        assert_eq!(deadlines.next(), Some(now + Duration::from_secs(60)));
+        assert_eq!(deadlines.next(), Some(now + 60_000));
+    }
+
+    /// Each waiting side with a deadline has an entry (the heap doubles as it grows).
+    #[test]
+    fn an_entry_takes_16_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
     }
 }

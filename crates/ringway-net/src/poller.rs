@@ -50,9 +50,9 @@ const EVENTS_PER_WAIT: usize = 256;
 const TICK: Duration = Duration::from_millis(10);
 
 /// Events after which a socket stays readable for good.
-const HUNG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+const HANG_UP_EVENTS: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 /// Events that make a socket readable (or a listener ready to accept).
-const READABLE: u32 = libc::EPOLLIN as u32 | HUNG_UP;
+const READABLE: u32 = libc::EPOLLIN as u32 | HANG_UP_EVENTS;
 /// Events that make a socket writable (a failed one fails its next write at once).
 const WRITABLE: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
@@ -65,43 +65,51 @@ pub(crate) enum Direction {
     Write,
 }
 
-/// One direction of a descriptor.
+/// One direction of a descriptor. Its flags (ready, timed out) are in its [`Slot`]'s, packed.
+#[derive(Default)]
 struct Waiting {
     /// The task waiting.
     waker: Option<Waker>,
-    /// It may not block: an event came since an attempt last found it would.
-    ready: bool,
-    /// When the waiting task gives up.
-    deadline: Option<Instant>,
-    /// The waiting task's deadline passed.
-    timed_out: bool,
-    /// The deadline of this side's entry in the poller's `deadlines`, if it has one.
-    queued: Option<Instant>,
+    /// When the waiting task gives up, as a [`Clock`] tick (0: never).
+    deadline: u64,
+    /// The deadline of this side's entry in the poller's `deadlines` (0: it has none).
+    queued: u64,
 }
 
-impl Default for Waiting {
-    /// Nothing known yet: the next attempt is made.
-    fn default() -> Waiting {
-        Waiting {
-            waker: None,
-            ready: true,
-            deadline: None,
-            timed_out: false,
-            queued: None,
-        }
-    }
-}
-
-/// What the poller knows of one descriptor.
-#[derive(Default)]
+/// What the poller knows of one descriptor: 80 bytes (a unit test pins it), one per descriptor
+/// number up to the highest open, so an idle connection pays for its client socket's.
 struct Slot {
     read: Waiting,
     write: Waiting,
-    /// The peer closed or the socket failed: a read never blocks again. Kept apart from
-    /// `read.ready` because a read that takes the last bytes leaves the end of stream behind it.
-    hung_up: bool,
-    /// The token of an idle watch (`watch.rs`): the next readable event reports it.
-    watch: Option<u64>,
+    /// The token of an idle watch (`watch.rs`), when `WATCHED` is set: the next readable event
+    /// reports it.
+    watch: u64,
+    /// `READ_READY`, `WRITE_READY`, `READ_TIMED_OUT`, `WRITE_TIMED_OUT`, `HUNG_UP`, `WATCHED`.
+    flags: u8,
+}
+
+/// Flags of a [`Slot`]. Ready: an attempt in that direction may not block (an event came since
+/// an attempt last found it would). Timed out: the waiting task's deadline passed.
+const READ_READY: u8 = 1;
+const WRITE_READY: u8 = 1 << 1;
+const READ_TIMED_OUT: u8 = 1 << 2;
+const WRITE_TIMED_OUT: u8 = 1 << 3;
+/// The peer closed or the socket failed: a read never blocks again. Kept apart from
+/// `READ_READY` because a read that takes the last bytes leaves the end of stream behind it.
+const HUNG_UP: u8 = 1 << 4;
+/// An idle watch is on (its token in `watch`).
+const WATCHED: u8 = 1 << 5;
+
+impl Default for Slot {
+    /// Nothing known yet: the next attempt either way is made.
+    fn default() -> Slot {
+        Slot {
+            read: Waiting::default(),
+            write: Waiting::default(),
+            watch: 0,
+            flags: READ_READY | WRITE_READY,
+        }
+    }
 }
 
 impl Slot {
@@ -110,6 +118,65 @@ impl Slot {
             Direction::Read => &mut self.read,
             Direction::Write => &mut self.write,
         }
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn set(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
+
+    /// Clears `flag`, returning whether it was set.
+    fn take(&mut self, flag: u8) -> bool {
+        let was = self.has(flag);
+        self.flags &= !flag;
+        was
+    }
+
+    /// A read is known to block: nothing came since an attempt found it would, no hang-up.
+    fn read_quiet(&self) -> bool {
+        !self.has(READ_READY) && !self.has(HUNG_UP)
+    }
+
+    fn set_watch(&mut self, token: Option<u64>) {
+        self.watch = token.unwrap_or(0);
+        self.set(WATCHED, token.is_some());
+    }
+}
+
+fn ready_flag(direction: Direction) -> u8 {
+    match direction {
+        Direction::Read => READ_READY,
+        Direction::Write => WRITE_READY,
+    }
+}
+
+fn timed_out_flag(direction: Direction) -> u8 {
+    match direction {
+        Direction::Read => READ_TIMED_OUT,
+        Direction::Write => WRITE_TIMED_OUT,
+    }
+}
+
+/// The poller's deadlines as 8-byte ticks (an `Option<Instant>` takes 16): nanoseconds since
+/// the poller began, plus one, so that 0 means none. 2^64 ns is 584 years.
+struct Clock {
+    epoch: Instant,
+}
+
+impl Clock {
+    fn tick(&self, at: Instant) -> u64 {
+        (at.saturating_duration_since(self.epoch).as_nanos() as u64).saturating_add(1)
+    }
+
+    fn instant(&self, tick: u64) -> Instant {
+        self.epoch + Duration::from_nanos(tick.saturating_sub(1))
     }
 }
 
@@ -132,6 +199,8 @@ pub struct Poller {
     watches: Watches,
     /// The current wait for events began then (its time is not yet in `idle_us`).
     idle_since: Cell<Option<Instant>>,
+    /// What the deadlines' ticks count from.
+    clock: Clock,
 }
 
 /// What a thread's poller driver did since it started, for `show activity`.
@@ -185,6 +254,9 @@ impl Poller {
             deadlines: Deadlines::default(),
             watches: Watches::default(),
             idle_since: Cell::new(None),
+            clock: Clock {
+                epoch: Instant::now(),
+            },
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
         glommio::spawn_local(drive(poller.clone(), spin, nap)).detach();
@@ -261,8 +333,8 @@ impl Poller {
     pub(crate) fn watch(&self, fd: RawFd, token: u64) -> bool {
         let mut quiet = false;
         self.with_slot(fd, |slot| {
-            slot.watch = Some(token);
-            quiet = !slot.read.ready && !slot.hung_up;
+            slot.set_watch(Some(token));
+            quiet = slot.read_quiet();
         });
         quiet
     }
@@ -273,8 +345,8 @@ impl Poller {
     pub(crate) fn unwatch(&self, fd: RawFd) -> bool {
         let mut quiet = false;
         self.with_slot(fd, |slot| {
-            slot.watch = None;
-            quiet = !slot.read.ready && !slot.hung_up;
+            slot.set_watch(None);
+            quiet = slot.read_quiet();
         });
         quiet
     }
@@ -332,23 +404,24 @@ impl Poller {
             .borrow()
             .get(fd as usize)
             .is_none_or(|slot| match direction {
-                Direction::Read => slot.read.ready || slot.hung_up,
-                Direction::Write => slot.write.ready,
+                Direction::Read => !slot.read_quiet(),
+                Direction::Write => slot.has(WRITE_READY),
             })
     }
 
     /// An attempt on `fd` in `direction` found it would block.
     pub(crate) fn blocked(&self, fd: RawFd, direction: Direction) {
-        self.with_slot(fd, |slot| slot.side(direction).ready = false);
+        self.with_slot(fd, |slot| slot.set(ready_flag(direction), false));
     }
 
     /// An attempt on `fd` in `direction` completed; `drained`: it also showed that the next
     /// one would block (a read that took less than it asked for empties a stream socket).
     pub(crate) fn done(&self, fd: RawFd, direction: Direction, drained: bool) {
         self.with_slot(fd, |slot| {
-            let side = slot.side(direction);
-            side.timed_out = false;
-            side.ready &= !drained;
+            slot.set(timed_out_flag(direction), false);
+            if drained {
+                slot.set(ready_flag(direction), false);
+            }
         });
     }
 
@@ -364,16 +437,15 @@ impl Poller {
         if let Some(deadline) = deadline {
             self.tick_gate.deadline_set(deadline);
         }
+        let deadline = deadline.map_or(0, |deadline| self.clock.tick(deadline));
         self.with_slot(fd, |slot| {
             let side = slot.side(direction);
             side.deadline = deadline;
-            if let Some(deadline) = deadline {
-                // One entry per side: an earlier one already queued finds this deadline
-                // when it comes due.
-                if side.queued.is_none_or(|queued| deadline < queued) {
-                    side.queued = Some(deadline);
-                    self.deadlines.push(deadline, fd, direction);
-                }
+            // One entry per side: an earlier one already queued finds this deadline when it
+            // comes due.
+            if deadline != 0 && (side.queued == 0 || deadline < side.queued) {
+                side.queued = deadline;
+                self.deadlines.push(deadline, fd, direction);
             }
             match &side.waker {
                 Some(current) if current.will_wake(waker) => {}
@@ -385,15 +457,14 @@ impl Poller {
     /// The wait on `fd` in `direction` passed its deadline (and the mark is cleared).
     pub(crate) fn take_timed_out(&self, fd: RawFd, direction: Direction) -> bool {
         let mut timed_out = false;
-        self.with_slot(fd, |slot| {
-            timed_out = std::mem::take(&mut slot.side(direction).timed_out)
-        });
+        self.with_slot(fd, |slot| timed_out = slot.take(timed_out_flag(direction)));
         timed_out
     }
 
     /// Wakes the waits whose deadline passed, marked as timed out; returns whether any wait
     /// may still have a deadline. Looks only at the entries due.
     fn expire(&self, now: Instant) -> bool {
+        let now = self.clock.tick(now);
         while let Some((queued, fd, direction)) = self.deadlines.pop_due(now) {
             self.settle(queued, fd, direction, now);
         }
@@ -415,12 +486,10 @@ impl Poller {
                 .get_mut(fd as usize)
                 .is_some_and(|slot| {
                     let side = slot.side(direction);
-                    side.queued == Some(queued)
-                        && side.waker.is_some()
-                        && side.deadline == Some(queued)
+                    side.queued == queued && side.waker.is_some() && side.deadline == queued
                 });
             if live {
-                return Some(queued);
+                return Some(self.clock.instant(queued));
             }
             self.deadlines.pop();
             // Not a live wait's own deadline: settling it at its own time times nothing out.
@@ -428,38 +497,34 @@ impl Poller {
         }
     }
 
-    /// The heap's entry `queued` for `fd` in `direction`, taken from the heap at `now`: a wait
-    /// past its deadline is woken, timed out; one whose deadline moved later is queued again
-    /// for then; an entry whose wait ended, or whose descriptor was closed and reused, is
-    /// dropped.
-    fn settle(&self, queued: Instant, fd: RawFd, direction: Direction, now: Instant) {
+    /// The heap's entry `queued` for `fd` in `direction`, taken from the heap at tick `now`: a
+    /// wait past its deadline is woken, timed out; one whose deadline moved later is queued
+    /// again for then; an entry whose wait ended, or whose descriptor was closed and reused,
+    /// is dropped.
+    fn settle(&self, queued: u64, fd: RawFd, direction: Direction, now: u64) {
         let mut slots = self.slots.borrow_mut();
         let Some(slot) = slots.get_mut(fd as usize) else {
             return;
         };
         let side = slot.side(direction);
-        if side.queued != Some(queued) {
+        if side.queued != queued {
             // Its descriptor was closed and reused, or a later entry replaced it.
             return;
         }
-        side.queued = None;
-        if side.waker.is_none() {
+        side.queued = 0;
+        if side.waker.is_none() || side.deadline == 0 {
             return;
         }
-        match side.deadline {
-            Some(deadline) if deadline <= now => {
-                side.timed_out = true;
-                side.deadline = None;
-                if let Some(waker) = side.waker.take() {
-                    waker.wake();
-                }
+        if side.deadline <= now {
+            side.deadline = 0;
+            if let Some(waker) = side.waker.take() {
+                waker.wake();
             }
+            slot.set(timed_out_flag(direction), true);
+        } else {
             // The wait moved its deadline on: queued again for then.
-            Some(deadline) => {
-                side.queued = Some(deadline);
-                self.deadlines.push(deadline, fd, direction);
-            }
-            None => {}
+            side.queued = side.deadline;
+            self.deadlines.push(side.deadline, fd, direction);
         }
     }
 
@@ -503,20 +568,22 @@ impl Poller {
                 let Some(slot) = slots.get_mut(event.u64 as usize) else {
                     continue;
                 };
-                slot.hung_up |= event.events & HUNG_UP != 0;
+                if event.events & HANG_UP_EVENTS != 0 {
+                    slot.set(HUNG_UP, true);
+                }
                 // An event reports the whole state of the socket, so EPOLLIN is in every one
                 // that finds bytes waiting.
                 if event.events & READABLE != 0 {
-                    slot.read.ready = true;
+                    slot.set(READ_READY, true);
                     if let Some(waker) = slot.read.waker.take() {
                         waker.wake();
                     }
-                    if let Some(token) = slot.watch.take() {
-                        self.watches.fire(token);
+                    if slot.take(WATCHED) {
+                        self.watches.fire(slot.watch);
                     }
                 }
                 if event.events & WRITABLE != 0 {
-                    slot.write.ready = true;
+                    slot.set(WRITE_READY, true);
                     if let Some(waker) = slot.write.waker.take() {
                         waker.wake();
                     }
@@ -700,4 +767,50 @@ async fn epoll_readable(epoll: RawFd) -> io::Result<()> {
     let mut byte = [0u8; 1];
     let _ = stream.read(&mut byte).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slot per descriptor number up to the highest open: each idle client connection pays
+    /// for one (docs/benchmarks.md, "What an idle connection holds"). It was 136 bytes with
+    /// `Option<Instant>` deadlines, an `Option<u64>` watch token and a `bool` per flag.
+    #[test]
+    fn a_slot_takes_80_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 80);
+    }
+
+    #[test]
+    fn ticks_keep_instants_to_the_nanosecond_and_zero_means_none() {
+        let clock = Clock {
+            epoch: Instant::now(),
+        };
+        assert_eq!(clock.tick(clock.epoch), 1);
+        let later = clock.epoch + Duration::from_secs(300) + Duration::from_nanos(7);
+        let tick = clock.tick(later);
+        assert!(tick > clock.tick(later - Duration::from_nanos(1)));
+        assert_eq!(clock.instant(tick), later);
+        // An instant before the epoch is due at once, never "none".
+        let before = clock.epoch.checked_sub(Duration::from_secs(1));
+        assert!(before.is_none_or(|before| clock.tick(before) == 1));
+    }
+
+    #[test]
+    fn flags_are_per_direction() {
+        let mut slot = Slot::default();
+        assert!(slot.has(READ_READY) && slot.has(WRITE_READY));
+        slot.set(READ_READY, false);
+        assert!(slot.read_quiet() && slot.has(WRITE_READY));
+        slot.set(timed_out_flag(Direction::Write), true);
+        assert!(!slot.take(timed_out_flag(Direction::Read)));
+        assert!(slot.take(timed_out_flag(Direction::Write)));
+        assert!(!slot.has(WRITE_TIMED_OUT));
+        slot.set(HUNG_UP, true);
+        assert!(!slot.read_quiet());
+        slot.set_watch(Some(0));
+        assert!(slot.has(WATCHED) && slot.watch == 0);
+        slot.set_watch(None);
+        assert!(!slot.has(WATCHED));
+    }
 }

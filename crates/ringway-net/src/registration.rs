@@ -127,6 +127,16 @@ impl Registration {
         Ok(())
     }
 
+    /// Joins the epoll set as [`register_quiet`](Self::register_quiet) if not in it yet: a
+    /// descriptor never seen to block would otherwise count as ready (for a wait that makes
+    /// no attempt of its own, `Socket::readable`). Its first event reports what it holds.
+    pub(crate) fn register_quiet_if_new(&self) -> io::Result<()> {
+        if self.registered.get() {
+            return Ok(());
+        }
+        self.register_quiet()
+    }
+
     /// Starts an idle watch with `token` (`watch.rs`), joining the epoll set if needed. Returns
     /// whether the poller knows a read would block.
     pub(crate) fn watch(&self, token: u64) -> io::Result<bool> {

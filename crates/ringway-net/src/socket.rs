@@ -291,8 +291,12 @@ impl Socket {
 
     /// Waits, up to the read timeout, until a read would not block, without reading (a
     /// connection waiting for its next request holds no buffer meanwhile). Ready at once
-    /// unless the socket is known to be empty.
+    /// unless the socket is known to be empty. A socket not yet in the poller's set (no
+    /// attempt on it ever blocked) joins it here, one `epoll_ctl`, and its first event says
+    /// whether it holds anything: otherwise it would count as readable, and the read that
+    /// follows would wait holding its buffer.
     pub async fn readable(&self) -> io::Result<()> {
+        self.registration.register_quiet_if_new()?;
         futures_lite::future::poll_fn(|cx| {
             self.registration.poll(
                 cx,

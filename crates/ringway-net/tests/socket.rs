@@ -184,3 +184,41 @@ fn keepalive_is_off_until_set_and_takes_the_given_timings() {
         );
     });
 }
+
+/// `readable` on a socket that no attempt has seen block (an accepted client whose first
+/// request was there at once) waits for the poller's word: before the fix it said "readable"
+/// at once, and the session's read after it waited holding a 16 KiB buffer.
+#[test]
+fn readable_on_a_socket_never_seen_to_block_waits_for_bytes() {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let mut quiet_peer = StdStream::connect(listener.local_addr().unwrap()).unwrap();
+    let quiet = listener.accept().unwrap().0;
+    let mut early_peer = StdStream::connect(listener.local_addr().unwrap()).unwrap();
+    let early = listener.accept().unwrap().0;
+    early_peer.write_all(b"early").unwrap();
+    on_executor(1, move || async move {
+        let mut quiet = Socket::from_std(quiet).unwrap();
+        quiet.set_read_timeout(Some(DEADLINE)).unwrap();
+        {
+            let mut wait = Box::pin(quiet.readable());
+            for _ in 0..3 {
+                assert!(
+                    futures_lite::future::poll_once(&mut wait).await.is_none(),
+                    "nothing came: readable waits"
+                );
+                futures_lite::future::yield_now().await;
+            }
+            quiet_peer.write_all(b"x").unwrap();
+            wait.await.unwrap();
+        }
+        let mut byte = [0u8; 1];
+        assert_eq!(quiet.read(&mut byte).await.unwrap(), 1);
+        // Bytes there before the first wait: the registration's first event reports them.
+        let mut early = Socket::from_std(early).unwrap();
+        early.set_read_timeout(Some(DEADLINE)).unwrap();
+        early.readable().await.unwrap();
+        let mut got = [0u8; 5];
+        early.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"early");
+    });
+}

@@ -250,7 +250,7 @@ impl Session {
             }
             SlotWait::ServerGone => return Served::ServerGone,
         };
-        self.marks = Marks::new(queued);
+        self.request.get().marks = Marks::new(queued);
         self.log_queued(queued, ahead);
         counters.sessions.inc();
         counters.stot.inc();
@@ -273,8 +273,8 @@ impl Session {
         let result = self.forward(backend, server, head, &client).await;
         let end = Instant::now();
         counters.record_latency(end.saturating_duration_since(started));
-        if self.marks.responded {
-            let marks = self.marks;
+        let marks = self.request.get().marks;
+        if marks.responded {
             let response = marks.response.unwrap_or(end);
             let phases = [
                 millis(started, marks.queued),
@@ -357,13 +357,14 @@ impl Session {
 
     /// Keeps the request's host for a server whose SNI comes from it.
     fn keep_request_host(&mut self, head: &RequestHead) {
-        self.request_host.clear();
+        let kept = &mut self.request.get().host;
+        kept.clear();
         if let Some(host) = head.host(self.cbuf.data()) {
             let host = without_port(host);
             let host = host.strip_prefix(b"[").unwrap_or(host);
             let host = host.strip_suffix(b"]").unwrap_or(host);
             for &byte in host {
-                self.request_host.push(byte.to_ascii_lowercase() as char);
+                kept.push(byte.to_ascii_lowercase() as char);
             }
         }
     }
@@ -463,9 +464,10 @@ impl Session {
             if reused {
                 self.ctx.counters.servers[backend][server].reuse.inc();
             } else {
-                self.marks.connected = Instant::now();
+                self.request.get().marks.connected = Instant::now();
             }
-            self.log_connected(reused, self.marks.connected);
+            let connected = self.request.get().marks.connected;
+            self.log_connected(reused, connected);
             if self.info.is_shut() {
                 conn.record.closing(CloseReason::Shutdown);
                 return Err(Failure::after_response(ProxyError::Client(
@@ -558,7 +560,7 @@ impl Session {
     ) -> Result<ServerConn, ProxyError> {
         let config = &self.ctx.process.config.backends[backend];
         let mode = config.http_reuse;
-        let sni = || tls::request_sni(&config.servers[server], &self.request_host);
+        let sni = || tls::request_sni(&config.servers[server], self.request.host());
         let hash = self.ctx.conn_hash(backend, server, sni(), self.info.peer);
         self.ctx.relieve_fd_pressure(backend, server);
         if may_reuse {
@@ -679,10 +681,11 @@ impl Session {
                 }
                 continue;
             }
-            self.marks.responded = true;
+            let marks = &mut self.request.get().marks;
+            marks.responded = true;
             if let Some(log) = &mut self.log {
                 let at = Instant::now();
-                self.marks.response = Some(at);
+                marks.response = Some(at);
                 log.response(response.status, at);
             }
             self.ctx.counters.frontends[self.frontend]
@@ -749,7 +752,11 @@ impl Session {
                 return Ok(done);
             }
             // The body comes in parts: the head's arrival is not the request's end.
-            self.marks.response.get_or_insert_with(Instant::now);
+            self.request
+                .get()
+                .marks
+                .response
+                .get_or_insert_with(Instant::now);
             self.client
                 .write_all_pair(&self.to_client, &self.sbuf.data()[..with_head])
                 .await

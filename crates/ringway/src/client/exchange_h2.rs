@@ -35,9 +35,10 @@ impl Session {
             if reused {
                 self.ctx.counters.servers[backend][server].reuse.inc();
             } else {
-                self.marks.connected = Instant::now();
+                self.request.get().marks.connected = Instant::now();
             }
-            self.log_connected(reused, self.marks.connected);
+            let connected = self.request.get().marks.connected;
+            self.log_connected(reused, connected);
             let config = &self.ctx.process.config.backends[backend].servers[server];
             let tls = config.tls.is_some();
             let mut server_stream = ServerStream::new(slot, tls, config.address);
@@ -97,7 +98,7 @@ impl Session {
         let retries = self.ctx.process.config.backends[backend].retries;
         let pause = self.ctx.process.config.backends[backend].timeouts.connect;
         // The client: its HTTP/2 connection for a stream, else its own session.
-        let owner = self.info.h2_conn.unwrap_or(self.info.id);
+        let owner = self.info.h2_conn().unwrap_or(self.info.id);
         let mut attempt = 0;
         loop {
             let first = self.requests == 0;

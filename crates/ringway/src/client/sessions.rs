@@ -65,7 +65,7 @@ pub fn snapshot(ctx: &ShardCtx) -> Vec<SessionRow> {
             age: now.saturating_duration_since(info.request_began.get()),
             conn_age: now.saturating_duration_since(info.accepted),
             requests: info.requests.get(),
-            h2_conn: info.h2_conn,
+            h2_conn: info.h2_conn(),
         })
         .collect()
 }

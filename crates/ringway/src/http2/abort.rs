@@ -6,14 +6,15 @@
 //! reset (RST_STREAM CANCEL) while their connections go on serving. The abort lives in the
 //! session (no allocation per stream); the streams hold the session as an [`Abortable`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::task::{Context, Waker};
 
 #[derive(Default)]
 pub struct Abort {
     fired: Cell<bool>,
     /// The task waiting on the session's streams: the session's own (one task drives them).
-    waker: RefCell<Option<Waker>>,
+    /// A `Cell`, not a `RefCell`: 8 bytes less in every session's `SessionInfo`.
+    waker: Cell<Option<Waker>>,
 }
 
 impl Abort {
@@ -31,10 +32,11 @@ impl Abort {
 
     /// The task of `cx` is woken when this fires.
     pub fn watch(&self, cx: &Context<'_>) {
-        let mut waker = self.waker.borrow_mut();
-        if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *waker = Some(cx.waker().clone());
-        }
+        let waker = match self.waker.take() {
+            Some(waker) if waker.will_wake(cx.waker()) => waker,
+            _ => cx.waker().clone(),
+        };
+        self.waker.set(Some(waker));
     }
 }
 

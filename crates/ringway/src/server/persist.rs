@@ -112,7 +112,7 @@ impl Session {
             (CookieSeen::Server, None) => b'D',
             (seen, _) => seen.log_char(),
         };
-        self.persist = RequestPersist {
+        self.request.get().persist = RequestPersist {
             cookie: found,
             direct: usable.is_some(),
             seen,
@@ -125,7 +125,7 @@ impl Session {
     /// The request leaves the server its cookie named (a redispatch): the response gives the
     /// client the new server's cookie.
     pub(crate) fn persist_redispatched(&mut self) {
-        self.persist.direct = false;
+        self.request.get().persist.direct = false;
     }
 
     /// Edits the response head in `to_client` for the backend's persistence cookie, and logs
@@ -136,18 +136,19 @@ impl Session {
         server: &Server,
         method: Method,
     ) {
+        let persist = self.request.get().persist;
         let context = ResponseContext {
             server_cookie: server.cookie.as_deref(),
-            direct: self.persist.direct,
-            request: self.persist.cookie,
-            now: self.persist.now,
+            direct: persist.direct,
+            request: persist.cookie,
+            now: persist.now,
             safe_method: matches!(
                 method,
                 Method::Get | Method::Head | Method::Options | Method::Trace
             ),
         };
         let done = edit_response_cookies(&mut self.to_client, cookie, &context);
-        self.log_persistence(self.persist.seen, done);
+        self.log_persistence(persist.seen, done);
     }
 }
 
