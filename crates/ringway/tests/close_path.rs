@@ -33,6 +33,18 @@ fn towards(port: u16) -> Vec<String> {
         .collect()
 }
 
+/// An origin on a port towards which no socket is left: TIME_WAIT lasts a minute, and a port
+/// that an earlier test's listener held (a frontend whose clients closed first) may be handed
+/// out again, its TIME_WAIT sockets with it, which would be counted as the proxy's.
+fn origin_on_a_fresh_port() -> ringway_load::Origin {
+    loop {
+        let origin = origin();
+        if towards(origin.addr().port()).is_empty() {
+            return origin;
+        }
+    }
+}
+
 /// Sends `count` `Connection: close` requests through the proxy, one client connection each,
 /// waits until the proxy has closed `count` server connections and none of its sockets towards
 /// the origin is still closing, and returns how many of them are in TIME_WAIT.
@@ -65,7 +77,7 @@ const REQUESTS: u64 = 40;
 
 #[test]
 fn never_mode_resets_server_connections_of_close_clients() {
-    let origin = origin();
+    let origin = origin_on_a_fresh_port();
     let proxy = proxy("", &one_server("never", ""), origin.addr());
     let time_waits = time_waits_after_close_clients(&proxy, origin.addr(), REQUESTS);
     assert_eq!(time_waits, 0, "TIME_WAIT sockets left on the proxy's ports");
@@ -74,7 +86,7 @@ fn never_mode_resets_server_connections_of_close_clients() {
 
 #[test]
 fn connections_the_pool_refuses_are_reset() {
-    let origin = origin();
+    let origin = origin_on_a_fresh_port();
     let proxy = proxy("", &one_server("safe", "pool_max_conn = 0"), origin.addr());
     let time_waits = time_waits_after_close_clients(&proxy, origin.addr(), REQUESTS);
     assert_eq!(time_waits, 0, "TIME_WAIT sockets left on the proxy's ports");
@@ -124,7 +136,7 @@ fn without_defer_accept_a_silent_connection_is_accepted() {
 
 #[test]
 fn private_connections_are_reset_when_their_client_leaves() {
-    let origin = origin();
+    let origin = origin_on_a_fresh_port();
     let proxy = proxy("", &one_server("never", ""), origin.addr());
     for _ in 0..REQUESTS / 2 {
         let mut client = Client::connect(frontend_addr(&proxy));
