@@ -236,4 +236,42 @@ for proxy, runs in rows.items():
         values = [float(run[column]) for run in runs if run[column] != "-"]
         cells.append(spread(values) if values else "–")
     print("| " + " | ".join(cells) + " |")
+
+
+def median_of(proxy, value):
+    values = [v for v in (value(run) for run in rows.get(proxy, [])) if v is not None]
+    return statistics.median(values) if values else None
+
+
+def busy_ratio(run):
+    return float(run[2]) / float(run[1]) if "-" not in (run[1], run[2]) else None
+
+
+# Issue 20's targets, from the medians: memory per idle connection ≤ HAProxy's, no CPU while
+# idle (HAProxy's own figure for scale: no process with timers is at 0), the busy clients
+# beside the idle ones within 10 % of their CPU per request alone.
+targets = []
+slope_of = lambda run: slope([(p[0], p[1]) for p in run[3][1:]]) if len(counts) > 1 else None
+if "ringway" in rows and "haproxy" in rows:
+    for label, value in (("slope", slope_of),
+                         (f"all RssAnon / {counts[-1]}", lambda run: run[3][-1][1] / run[3][-1][0])):
+        r, h = median_of("ringway", value), median_of("haproxy", value)
+        if r is not None and h:
+            targets.append([f"idle connections, memory ({label}): ringway ÷ HAProxy ≤ 1",
+                            f"{r:.2f} ÷ {h:.2f} KB = {r / h:.2f}", "yes" if r <= h else "**no**"])
+    r, h = median_of("ringway", lambda run: run[0]), median_of("haproxy", lambda run: run[0])
+    targets.append(["idle connections, CPU while idle: ringway 0 ms/s (HAProxy's for scale)",
+                    f"{r:.2f} (HAProxy {h:.2f})", "yes" if r <= h else "**no**"])
+for proxy in rows:
+    v = median_of(proxy, busy_ratio)
+    if v is not None:
+        met = ("yes" if v <= 1.10 else "**no**") if proxy == "ringway" else "-"
+        targets.append([f"{proxy}: busy CPU/req beside {counts[-1]} idle ÷ alone ≤ 1.10",
+                        f"{v:.2f}", met])
+if targets:
+    print()
+    print("| target (issue 20) | measured | met |")
+    print("|---|---|---|")
+    for row in targets:
+        print("| " + " | ".join(row) + " |")
 PY

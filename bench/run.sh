@@ -28,6 +28,11 @@
 #   bodies     response bodies of BODIES bytes (0, 4 KiB, 64 KiB), keep-alive
 #   tls        HTTPS on the client side and on the server side (TLS_VARIANTS, below), http-reuse
 #              always: req/s, CPU per request, handshakes/s, server TLS connections
+#   idle       idle keep-alive client connections (bench/idle.sh): memory per connection, CPU
+#              while idle, and 50 busy clients' CPU per request beside them, ringway against
+#              HAProxy (IDLE_ROUNDS rounds, 1; IDLE_COUNTS, default the largest count the
+#              open-file limit fits up to 9 000 and a third of it; FD_RATIO 90, see idle.sh),
+#              with issue 20's targets; appended to the report as it prints
 #   h2         the seed-002 HTTP/2 table (bench/h2.sh, one run per row): HTTP/2 and HTTP/1.1
 #              servers, reuse safe/aggressive/always, close, keep-alive and h2 clients; new and
 #              most server connections, CPU per request, ringway ÷ HAProxy, and the h2 crate's
@@ -45,7 +50,7 @@ ROOT=$(dirname "$BENCH_DIR")
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
-ALL_SCENARIOS="loadgen keepalive close latency shards bodies tls h2"
+ALL_SCENARIOS="loadgen keepalive close latency shards bodies tls idle h2"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
@@ -569,6 +574,16 @@ scenario_tls() {
 
 # The HTTP/2 rows come from bench/h2.sh as it prints them (a table of their own, not in the
 # JSON): its own origins, on ports above ours.
+scenario_idle() {
+    local largest counts
+    largest=$((($(ulimit -Hn) - 200) / 2))
+    [ "$largest" -le 9000 ] || largest=9000
+    counts=${IDLE_COUNTS:-"$((largest / 3)) $largest"}
+    log "idle: bench/idle.sh, COUNTS=\"$counts\""
+    NO_BUILD=1 BIN=$BIN ROUNDS=${IDLE_ROUNDS:-1} COUNTS="$counts" FD_RATIO=${FD_RATIO:-90} \
+        PORT_BASE=$((PORT_BASE + 200)) PROXIES="ringway haproxy" "$BENCH_DIR/idle.sh" >"$WORK/idle.md"
+}
+
 scenario_h2() {
     log "h2: bench/h2.sh"
     NO_BUILD=1 BIN=$BIN DURATION=${DURATION%s} PORT_BASE=$((PORT_BASE + 100)) \
@@ -619,6 +634,7 @@ for scenario in $SCENARIOS; do
         shards) scenario_shards ;;
         bodies) scenario_bodies ;;
         tls) scenario_tls ;;
+        idle) scenario_idle ;;
         h2) scenario_h2 ;;
         *) echo "unknown scenario $scenario (known: $ALL_SCENARIOS)" >&2; exit 2 ;;
     esac
@@ -630,6 +646,10 @@ jq --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson secs $(($(date +%s) -
 mkdir -p "$OUT"
 python3 "$BENCH_DIR/report.py" --raw "$RAW" --machine "$WORK/machine2.json" --out "$OUT" \
     --name "$REPORT"
+if [ -s "$WORK/idle.md" ]; then
+    printf '\n## Idle keep-alive client connections (bench/idle.sh)\n\n' >>"$OUT/$REPORT.md"
+    cat "$WORK/idle.md" >>"$OUT/$REPORT.md"
+fi
 if [ -s "$WORK/h2.md" ]; then
     printf '\n## HTTP/2 (bench/h2.sh)\n\n' >>"$OUT/$REPORT.md"
     cat "$WORK/h2.md" >>"$OUT/$REPORT.md"
