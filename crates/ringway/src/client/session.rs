@@ -213,19 +213,23 @@ pub fn run_session(
     counters.conn_tot.inc();
     counters.conn_rate.record(ctx.uptime_ms(accepted));
     ctx.process.open_fds.fetch_add(1, Relaxed);
-    SessionTask::Opening(
-        open_session(ctx, frontend, tcp, peer, accepted),
-        serve_session,
-    )
+    SessionTask::Opening {
+        opening: open_session(ctx, frontend, tcp, peer, accepted),
+        serve: serve_session,
+    }
 }
 
-/// A connection's task: its opening (PROXY header, TLS handshake...: `O`), then, if it
-/// yields a session for HTTP/1.x requests, the serving of it (made by the function kept
-/// with the opening: `S`).
-enum SessionTask<O, S> {
-    Opening(O, fn(Session) -> S),
-    Serving(S),
-    Done,
+pin_project_lite::pin_project! {
+    /// A connection's task: its opening (PROXY header, TLS handshake...: `O`), then, if it
+    /// yields a session for HTTP/1.x requests, the serving of it (made by the function kept
+    /// with the opening: `S`). Each state is dropped in place when the next replaces it.
+    #[project = SessionTaskProj]
+    #[project_replace = SessionTaskReplace]
+    enum SessionTask<O, S> {
+        Opening { #[pin] opening: O, serve: fn(Session) -> S },
+        Serving { #[pin] serving: S },
+        Done,
+    }
 }
 
 impl<O, S> Future for SessionTask<O, S>
@@ -235,32 +239,28 @@ where
 {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: a state is never moved out of: it is polled where it is and dropped in place
-        // by the assignment of the next state (which is what pinning allows).
-        let this = unsafe { self.get_unchecked_mut() };
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            match this {
-                SessionTask::Opening(opening, serve) => {
-                    // SAFETY: as above, `opening` stays where it is until dropped.
-                    let opened = unsafe { Pin::new_unchecked(opening) }.poll(cx);
-                    let Poll::Ready(session) = opened else {
+            match self.as_mut().project() {
+                SessionTaskProj::Opening { opening, serve } => {
+                    let Poll::Ready(session) = opening.poll(cx) else {
                         return Poll::Pending;
                     };
-                    *this = match session {
-                        Some(session) => SessionTask::Serving(serve(session)),
+                    let next = match session {
+                        Some(session) => SessionTask::Serving {
+                            serving: serve(session),
+                        },
                         None => SessionTask::Done,
                     };
+                    self.as_mut().project_replace(next);
                 }
-                SessionTask::Serving(serving) => {
-                    // SAFETY: as above.
-                    let served = unsafe { Pin::new_unchecked(serving) }.poll(cx);
-                    if served.is_pending() {
+                SessionTaskProj::Serving { serving } => {
+                    if serving.poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    *this = SessionTask::Done;
+                    self.as_mut().project_replace(SessionTask::Done);
                 }
-                SessionTask::Done => return Poll::Ready(()),
+                SessionTaskProj::Done => return Poll::Ready(()),
             }
         }
     }
