@@ -108,6 +108,13 @@ fn full_example_sets_every_key() {
     assert_eq!(socket.path, Path::new("/run/ringway.sock"));
     assert_eq!((socket.mode, socket.level), (0o600, AccessLevel::Admin));
     assert_eq!(config.global.grace, Duration::from_secs(2));
+    assert_eq!(
+        (
+            config.global.pool_low_fd_ratio,
+            config.global.pool_high_fd_ratio
+        ),
+        (25, 30)
+    );
 
     let web = &config.frontends[0];
     assert_eq!(web.monitor_uri.as_deref(), Some("/haproxy_status"));
