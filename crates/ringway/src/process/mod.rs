@@ -76,7 +76,9 @@ pub struct ProcessShared {
     pub readiness: crate::process::readiness::Readiness,
     /// Sockets open to clients and servers, for the pool's descriptor-pressure rules.
     pub open_fds: AtomicU64,
-    pub max_fds: u64,
+    /// The descriptor-pressure marks, from the open-file limit and the configured ratios
+    /// (`used_fds` unused): worked out once, read at every release of a server connection.
+    pub fd_marks: FdPressure,
     pub commands: Vec<SegQueue<ShardCommand>>,
     /// Rung with every command, at stop and at a shard's first session, so an idle shard need
     /// not look on a short tick.
@@ -180,13 +182,10 @@ impl Drop for FdGuard {
 
 impl ProcessShared {
     pub fn fd_pressure(&self) -> FdPressure {
-        let global = &self.config.global;
-        FdPressure::new(
-            self.open_fds.load(Relaxed),
-            self.max_fds,
-            global.pool_low_fd_ratio,
-            global.pool_high_fd_ratio,
-        )
+        FdPressure {
+            used_fds: self.open_fds.load(Relaxed),
+            ..self.fd_marks
+        }
     }
 
     pub fn is_stopping(&self) -> bool {

@@ -764,7 +764,12 @@ fn build_shared(config: Config, shards: usize) -> Result<ProcessShared, StartErr
         stopping: AtomicBool::new(false),
         readiness: Default::default(),
         open_fds: AtomicU64::new(0),
-        max_fds,
+        fd_marks: ringway_pool::FdPressure::new(
+            0,
+            max_fds,
+            config.global.pool_low_fd_ratio,
+            config.global.pool_high_fd_ratio,
+        ),
         commands: (0..shards).map(|_| SegQueue::new()).collect(),
         doorbells: (0..shards)
             .map(|_| ringway_net::Doorbell::new())
