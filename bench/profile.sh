@@ -4,6 +4,7 @@
 #
 #   bench/profile.sh                    # ringway, http_reuse safe
 #   PROXY=haproxy bench/profile.sh      # the same for HAProxy, to compare
+#   PROXY=floor bench/profile.sh        # the byte forwarder (ringway-load forward), the floor
 #   RATE=30000 bench/profile.sh         # open loop at a fixed rate instead of a closed loop
 #   SPIN=0 bench/profile.sh             # ringway with global.spin_rounds = 0
 #   CLOSE=1 bench/profile.sh            # clients send Connection: close
@@ -61,7 +62,11 @@ case $PROXY in
     nginx)
         start "$WORK/proxy.log" taskset -c "$PROXY_CPU" nginx -e "$WORK/nginx-error.log" \
             -c "$(nginx_proxy_config "$WORK" "$port" "$origin" 1 "$(nginx_masks "$PROXY_CPU")")" ;;
-    *) echo "PROXY must be ringway, haproxy or nginx" >&2; exit 2 ;;
+    floor)
+        # The byte forwarder: what the kernel's TCP path alone costs (no HTTP work).
+        start "$WORK/proxy.log" taskset -c "$PROXY_CPU" "$BIN/ringway-load" forward \
+            --listen "127.0.0.1:$port" --server "127.0.0.1:$origin" ;;
+    *) echo "PROXY must be ringway, haproxy, nginx or floor" >&2; exit 2 ;;
 esac
 main=$LAST_PID
 wait_port "$port"
