@@ -6,6 +6,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
@@ -16,6 +17,8 @@ use crate::registration::Registration;
 #[derive(Clone)]
 pub struct Doorbell {
     fd: Arc<OwnedFd>,
+    /// The listener sleeps until rung ([`DoorbellListener::fall_asleep`]).
+    asleep: Arc<AtomicBool>,
 }
 
 impl Doorbell {
@@ -27,7 +30,10 @@ impl Doorbell {
         }
         // SAFETY: `fd` is a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Doorbell { fd: Arc::new(fd) })
+        Ok(Doorbell {
+            fd: Arc::new(fd),
+            asleep: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// Wakes the listener, or makes its next wait return at once. Safe from any thread.
@@ -38,10 +44,23 @@ impl Doorbell {
         unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
     }
 
+    /// Rings if the listener sleeps, for work it would otherwise find at its next wake-up: call
+    /// it after queueing the work. Either this sees the listener asleep, or the listener sees
+    /// the work when it looks again after [`DoorbellListener::fall_asleep`].
+    pub fn ring_if_asleep(&self) {
+        // Pairs with the fence in `fall_asleep` (the queue's write and the flag's read must not
+        // pass each other, nor the flag's write and the queue's read there).
+        fence(Ordering::SeqCst);
+        if self.asleep.load(Ordering::Relaxed) && self.asleep.swap(false, Ordering::Relaxed) {
+            self.ring();
+        }
+    }
+
     /// The listening side, on the calling executor thread's poller.
     pub fn listen(&self) -> io::Result<DoorbellListener> {
         Ok(DoorbellListener {
             fd: self.fd.clone(),
+            asleep: self.asleep.clone(),
             registration: Registration::new(self.fd.as_raw_fd())?,
         })
     }
@@ -50,10 +69,24 @@ impl Doorbell {
 /// Waits for rings on one executor thread.
 pub struct DoorbellListener {
     fd: Arc<OwnedFd>,
+    asleep: Arc<AtomicBool>,
     registration: Registration,
 }
 
 impl DoorbellListener {
+    /// From now on [`Doorbell::ring_if_asleep`] rings. Look at the queues its callers fill once
+    /// more after this and before waiting on [`rung`](Self::rung): work queued before a ringer
+    /// saw the flag is there.
+    pub fn fall_asleep(&self) {
+        self.asleep.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Ends [`fall_asleep`](Self::fall_asleep): awake, the listener looks at its queues itself.
+    pub fn wake_up(&self) {
+        self.asleep.store(false, Ordering::Relaxed);
+    }
+
     /// Returns once the bell has rung since the last call (every ring before it included).
     pub async fn rung(&self) {
         futures_lite::future::poll_fn(|cx| {
@@ -132,7 +165,31 @@ mod tests {
     use std::thread::{self, ThreadId};
     use std::time::Duration;
 
-    use super::RemoteWakes;
+    use super::{Doorbell, RemoteWakes};
+
+    /// `ring_if_asleep` rings a listener that fell asleep, once, and leaves an awake one alone
+    /// (it looks at its queues itself).
+    #[test]
+    fn ring_if_asleep_rings_only_a_sleeping_listener_and_once() {
+        let bell = Doorbell::new().unwrap();
+        let executor = glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let listener = bell.listen().unwrap();
+                bell.ring_if_asleep();
+                let awake = listener.take_rings().ok();
+                listener.fall_asleep();
+                bell.ring_if_asleep();
+                bell.ring_if_asleep();
+                let asleep = listener.take_rings().ok();
+                listener.fall_asleep();
+                listener.wake_up();
+                bell.ring_if_asleep();
+                let woken = listener.take_rings().ok();
+                (awake, asleep, woken)
+            })
+            .unwrap();
+        assert_eq!(executor.join().unwrap(), (None, Some(1), None));
+    }
 
     /// A waker that notes the thread it is woken on.
     struct Noting {

@@ -32,6 +32,15 @@ fn idle_per_shard(proxy: &Proxy) -> Vec<u64> {
     fields
 }
 
+/// `Idle_pct` of `show info`: the shards' mean, 100 only when every one sleeps.
+fn idle_pct(proxy: &Proxy) -> u64 {
+    let info = proxy.command("show info");
+    let value = info
+        .lines()
+        .find_map(|line| line.strip_prefix("Idle_pct: "));
+    value.expect("Idle_pct").trim().parse().unwrap()
+}
+
 /// Sends 40 requests, each on a new client connection; returns how many requests each
 /// shard accepted.
 fn forty_clients(proxy: &Proxy) -> Vec<u64> {
@@ -109,6 +118,40 @@ fn taken_over_connection_keeps_working_and_the_owner_lets_go() {
     // Stopping closes the pool everywhere: the origin sees its one connection close.
     proxy.stop();
     wait_until("the server connection closed", || {
+        origin.open_connections() == 0
+    });
+}
+
+/// A connection taken over from a shard that has gone idle, then closed by the taker, closes
+/// for the server too: the owner drops its copy of the socket though it serves nothing (its
+/// control tick sleeps until a doorbell; the taker rings it) and its purge timer is an hour
+/// away. Each connection carries two requests (`max_reuse = 1`): the second, on the other
+/// shard, takes it over and closes it.
+#[test]
+fn a_connection_taken_from_an_idle_shard_and_closed_closes_for_the_server() {
+    let origin = origin();
+    let proxy = proxy_from(&format!(
+        "[global]\nshards = 2\npin_shards = false\n\
+         [[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:0\"]\ndefault_backend = \"app\"\n\
+         [[backend]]\nname = \"app\"\nhttp_reuse = \"always\"\n\
+         [[backend.server]]\nname = \"s1\"\naddress = \"{}\"\npool_low_conn = 0\n\
+         max_reuse = 1\npool_purge_delay = \"1h\"\n",
+        origin.addr()
+    ));
+    let addr = frontend_addr(&proxy);
+    let takeovers = || activity(&proxy, "fd_takeover").iter().sum::<u64>();
+    for _ in 0..200 {
+        // Both shards asleep (each shows 100 only then), the owner of the pooled one included.
+        wait_until("both shards idle", || idle_pct(&proxy) == 100);
+        assert_eq!(get(addr, "/").status, 200);
+        if takeovers() > 0 {
+            break;
+        }
+    }
+    assert_eq!(takeovers(), 1, "a connection was taken over");
+    // Every connection carried its two requests and closed: the taken one is the last.
+    assert_eq!(idle_per_shard(&proxy).iter().sum::<u64>(), 0);
+    wait_until("the taken connection closed at the server", || {
         origin.open_connections() == 0
     });
 }

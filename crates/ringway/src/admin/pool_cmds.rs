@@ -5,8 +5,8 @@
 //! `pool_max_conn`, and the change is logged. The next reload's configuration wins: a new
 //! generation builds its pools from the file.
 //!
-//! Also `show pool advice [B[/S]]`: shard 0's control tick samples every server's pool
-//! counters once a second into a one-minute window (`AdviceLog`), and the advice
+//! Also `show pool advice [B[/S]]`: the shards' control ticks sample every server's pool
+//! counters once a second (whichever shard is awake) into a one-minute window (`AdviceLog`), and the advice
 //! (`ringway_pool::advise`) is computed from that window on demand.
 
 use std::fmt::Write as _;
@@ -104,7 +104,9 @@ impl AdviceLog {
         }
     }
 
-    /// Shard 0's control tick: a sample if a second has passed since the last one.
+    /// A shard's control tick: a sample if a second has passed since the last one. While every
+    /// shard sleeps nothing is sampled; the window then spans the quiet time, which `delta`
+    /// reports with the counts.
     pub fn sample(&self, shared: &ProcessShared) {
         self.record(shared, false);
     }

@@ -31,8 +31,6 @@ use crate::server::server_conn::idle_close_reason;
 
 /// How often a shard looks at the stop flag and its command queue.
 const CONTROL_TICK: Duration = Duration::from_millis(20);
-/// The control tick of a shard with no sessions, which commands and the stop wake at once.
-const IDLE_CONTROL_TICK: Duration = Duration::from_secs(1);
 
 /// The purge timer of one server on one shard (§3.4): armed when a connection enters an empty
 /// pool, re-armed while the pool holds connections.
@@ -76,8 +74,6 @@ pub struct ShardCtx {
     pub stop: LocalStop,
     /// Requests being served on this shard now; with none, the control tick sleeps long.
     busy_requests: Cell<usize>,
-    /// The control tick sleeps until its doorbell rings (no request in progress).
-    control_asleep: Cell<bool>,
     /// Access log lines waiting to be written, per frontend.
     pub logs: ShardLogs,
     /// Shard 0's check tasks, which passive detection may wake.
@@ -158,7 +154,6 @@ impl ShardCtx {
             },
             stop: LocalStop::default(),
             busy_requests: Cell::new(0),
-            control_asleep: Cell::new(false),
             logs: ShardLogs::new(&process, process.counters[id].clone()),
             check_wakes: Default::default(),
             process,
@@ -204,15 +199,13 @@ impl ShardCtx {
         }
     }
 
-    /// The process is stopping: this shard has seen it, or the control tick has yet to.
     /// A request begins: the first one wakes a control tick asleep, which flushes its
     /// access log line within a tick.
     pub fn request_began(&self) {
         let busy = self.busy_requests.get() + 1;
         self.busy_requests.set(busy);
-        if busy == 1 && self.control_asleep.get() {
-            self.control_asleep.set(false);
-            self.process.doorbells[self.id].ring();
+        if busy == 1 {
+            self.process.doorbells[self.id].ring_if_asleep();
         }
     }
 
@@ -610,8 +603,9 @@ async fn watch_idle(ctx: Rc<ShardCtx>) {
 /// Applies commands and watches the stop flag until the process stops. Every
 /// `CONTROL_TICK` while the shard serves requests (their access log lines are flushed here);
 /// with none in progress (no session, or only idle keep-alive ones) it sleeps until its
-/// doorbell rings (a command, the stop, a first session, a request beginning) or
-/// `IDLE_CONTROL_TICK` passes, so an idle shard is not woken 50 times a second.
+/// doorbell rings (a command, the stop, a request beginning, a predecessor's connections, a
+/// peer taking one of its idle connections over): an idle shard is woken by no timer of the
+/// tick's.
 async fn control_tick(ctx: &ShardCtx) {
     let queue = &ctx.process.commands[ctx.id];
     let doorbell = ctx.process.doorbells[ctx.id].listen();
@@ -632,9 +626,9 @@ async fn control_tick(ctx: &ShardCtx) {
             ctx.drop_orphans(backend, server);
         }
         ctx.logs.flush_all();
-        if ctx.id == 0 {
-            ctx.process.advice.sample(&ctx.process);
-        }
+        // Whichever shard is awake samples (at most once a second in all): a busy shard's
+        // traffic is sampled even while the others sleep.
+        ctx.process.advice.sample(&ctx.process);
         // glommio's statistics count from the previous call, which takes them.
         let tasks = glommio::executor().executor_stats().tasks_executed();
         ctx.counters.activity.ctxsw.add(tasks);
@@ -659,9 +653,15 @@ async fn control_tick(ctx: &ShardCtx) {
             // No request in progress (idle keep-alive clients make no log line): no need to
             // wake 50 times a second; a request that begins rings the doorbell.
             Ok(doorbell) if ctx.busy_requests.get() == 0 => {
-                ctx.control_asleep.set(true);
-                futures_lite::future::or(doorbell.rung(), sleep(IDLE_CONTROL_TICK)).await;
-                ctx.control_asleep.set(false);
+                doorbell.fall_asleep();
+                // A peer that took a connection before it saw this shard asleep did not ring.
+                for (backend, server) in ctx.servers() {
+                    ctx.drop_orphans(backend, server);
+                }
+                // Idle until woken: no timer of the tick's own wakes an idle shard.
+                activity.idle_pct.set(100);
+                doorbell.rung().await;
+                doorbell.wake_up();
             }
             _ => sleep(CONTROL_TICK).await,
         }

@@ -5,13 +5,14 @@
 //! and for a TLS connection its rustls state (keys, sequence numbers, buffered records).
 //! The glommio stream stays with the shard that owns it ([`crate::process::shard::ShardCtx`] keeps it by
 //! id), so reusing a local connection costs no system call. A thief builds its own stream from
-//! the duplicate and queues the id here so that the owner drops its orphaned stream; only the
-//! thief does I/O on the connection from then on.
+//! the duplicate and queues the id here so that the owner drops its orphaned stream (ringing the
+//! owner's doorbell if it sleeps); only the thief does I/O on the connection from then on.
 
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, MutexGuard};
 
 use crossbeam::queue::SegQueue;
+use ringway_net::Doorbell;
 use ringway_pool::{LocalPool, LookupPlan, ServerShared, ShardedPool};
 use ringway_tls::rustls::Connection;
 
@@ -60,16 +61,21 @@ impl ServerIdle {
         self.orphans[shard].pop()
     }
 
-    /// Takes a peer's idle connection as [`ShardedPool::steal`] allows and tells the owner.
+    /// Takes a peer's idle connection as [`ShardedPool::steal`] allows and tells the owner,
+    /// ringing its doorbell (of `owners`, by shard) if its control tick sleeps.
     pub fn steal(
         &self,
         thief: usize,
         hash: u64,
         plan: LookupPlan,
         fd_pressure: bool,
+        owners: &[Doorbell],
     ) -> Option<IdleConn> {
         let (conn, peer) = self.pools.steal(thief, hash, plan, fd_pressure)?;
         self.orphans[peer].push(conn.id);
+        if let Some(owner) = owners.get(peer) {
+            owner.ring_if_asleep();
+        }
         Some(conn)
     }
 }

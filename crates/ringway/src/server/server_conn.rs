@@ -285,7 +285,7 @@ impl ServerConn {
         let (backend, server, hash) = target;
         let idle = &ctx.process.idle[backend][server];
         let fd_pressure = !ctx.process.fd_pressure().below_low();
-        let conn = idle.steal(ctx.id, hash, plan, fd_pressure)?;
+        let conn = idle.steal(ctx.id, hash, plan, fd_pressure, &ctx.process.doorbells)?;
         ctx.counters.servers[backend][server].takeovers.inc();
         ctx.counters.activity.fd_takeover.inc();
         Self::rebuild(ctx, target, conn)
@@ -309,7 +309,8 @@ impl ServerConn {
         let their_hash = successor_base_hash(successor, to_backend, to_server);
         let pool = &successor.process.idle[to_backend][to_server];
         // No shard of the successor is this one: every one may be scanned.
-        let conn = pool.steal(usize::MAX, their_hash, plan, false)?;
+        let owners = &successor.process.doorbells;
+        let conn = pool.steal(usize::MAX, their_hash, plan, false, owners)?;
         // Used by this generation now, not by the successor.
         pool.shared().drop_used();
         ctx.process.idle[backend][server].shared().use_conn();
