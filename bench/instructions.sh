@@ -7,13 +7,15 @@
 #   bench/instructions.sh                          # keep-alive clients, http_reuse safe
 #   CLOSE=1 MODE=never bench/instructions.sh       # Connection: close clients
 #   RINGWAY=/tmp/base/ringway bench/instructions.sh  # another build (before/after)
+#   PROXY=floor bench/instructions.sh              # the byte forwarder (ringway-load forward,
+#                                                  # its own spin), for reference
 #
 # Prints the proxy's instructions per request (every thread: the shard, the control thread)
 # and the functions with the most per request, inclusive and self. The shard runs with
 # spin_rounds = 0 (SPIN to change it): under callgrind a request takes ~50 times longer, so
 # the empty harvests of a spin would count for many more instructions per request than they
 # do at full speed. Kernel work is not counted (callgrind sees user space only).
-# Writes $OUT/instructions-$MODE[-close].txt; KEEP_WORK=1 keeps the callgrind.out file, and
+# Writes $OUT/instructions-$PROXY-$MODE[-close].txt; KEEP_WORK=1 keeps the callgrind.out file, and
 # LINES=1 the line tables for a look by source line.
 set -euo pipefail
 
@@ -22,6 +24,7 @@ ROOT=$(dirname "$BENCH_DIR")
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
+PROXY=${PROXY:-ringway}
 MODE=${MODE:-safe}
 REQUESTS=${REQUESTS:-20000}
 WARMUP=${WARMUP:-2000}
@@ -46,13 +49,18 @@ start "$WORK/origin.log" taskset -c 0 "$BIN/ringway-load" origin --listen "127.0
 wait_port "$origin"
 conf=$(ringway_config "$WORK" "$port" "$origin" "$MODE" 1)
 sed -i "s/^\[global\]\$/[global]\nspin_rounds = $SPIN/; s/^pin_shards = true/pin_shards = false/" "$conf"
+command=(run -c "$conf")
+if [ "$PROXY" = floor ]; then
+    RINGWAY=$BIN/ringway-load
+    command=(forward --listen "127.0.0.1:$port" --server "127.0.0.1:$origin")
+fi
 # Without its line tables: callgrind would split each function's count by the source file of its
 # inlined lines, and those parts' inclusive counts overlap. The symbols stay.
 # LINES=1 keeps them, for a look by source line (`callgrind_annotate --auto=yes` on the kept
 # file, with KEEP_WORK=1); the per-function figures below are then split and overlap.
 if [ -n "${LINES:-}" ]; then cp "$RINGWAY" "$WORK/ringway"; else objcopy --strip-debug "$RINGWAY" "$WORK/ringway"; fi
 start "$WORK/proxy.log" taskset -c "$((NCPU - 1))" valgrind --tool=callgrind \
-    --callgrind-out-file="$WORK/callgrind.out" "$WORK/ringway" run -c "$conf"
+    --callgrind-out-file="$WORK/callgrind.out" "$WORK/ringway" "${command[@]}"
 proxy=$LAST_PID
 wait_port "$port"
 
@@ -71,7 +79,7 @@ stop_pid "$proxy"
 # The dump of the measured window (callgrind numbers the dumps it is asked for).
 dump=$WORK/callgrind.out.1
 mkdir -p "$OUT"
-report=$OUT/instructions-$MODE${CLOSE:+-close}.txt
+report=$OUT/instructions-$PROXY-$MODE${CLOSE:+-close}.txt
 # A function's count (self, or with its callees) divided by the requests.
 per_request() { # [--inclusive=yes]
     callgrind_annotate "$@" --auto=no --threshold=100 "$dump" 2>/dev/null | python3 -c '
@@ -91,7 +99,7 @@ for function, count in list(total.items())[:40]:
 }
 set +o pipefail # head closes the pipes early
 {
-    echo "# ringway $(basename "$(dirname "$RINGWAY")")/$(basename "$RINGWAY"), http_reuse $MODE," \
+    echo "# $PROXY $(basename "$(dirname "$RINGWAY")")/$(basename "$RINGWAY"), http_reuse $MODE," \
         "$CONNECTIONS $([ -n "${CLOSE:-}" ] && echo "Connection: close" || echo keep-alive) clients," \
         "spin_rounds $SPIN, $requests requests, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(/,/, "", $1); print $1}')

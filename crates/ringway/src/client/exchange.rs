@@ -687,9 +687,14 @@ impl Session {
                 keep_alive: client.keep_alive && !self.ctx.stopping() && request_body.is_done(),
                 ..*client
             };
-            let limits = &self.ctx.limits;
-            let response = parse_response(self.sbuf.data(), limits, client, &mut self.to_client)
-                .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?;
+            // Nothing read yet (every response's first pass): no parse of an empty buffer.
+            let response = if self.sbuf.is_empty() {
+                None
+            } else {
+                let limits = &self.ctx.limits;
+                parse_response(self.sbuf.data(), limits, client, &mut self.to_client)
+                    .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?
+            };
             let Some(response) = response else {
                 self.read_response_bytes(conn, server_timeout).await?;
                 continue;
