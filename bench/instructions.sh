@@ -10,13 +10,13 @@
 #   PROXY=floor bench/instructions.sh              # the byte forwarder (ringway-load forward,
 #                                                  # its own spin), for reference
 #
-# Prints the proxy's instructions per request (every thread: the shard, the control thread)
-# and the functions with the most per request, inclusive and self. The shard runs with
-# spin_rounds = 0 (SPIN to change it): under callgrind a request takes ~50 times longer, so
-# the empty harvests of a spin would count for many more instructions per request than they
-# do at full speed. Kernel work is not counted (callgrind sees user space only).
-# Writes $OUT/instructions-$PROXY-$MODE[-close].txt; KEEP_WORK=1 keeps the callgrind.out file, and
-# LINES=1 the line tables for a look by source line.
+# Prints the proxy's instructions per request (every thread: the shard, the control thread),
+# its clock reads per request, and the functions with the most per request, inclusive and
+# self. The shard runs with spin_rounds = 0 (SPIN to change it): under callgrind a request
+# takes ~50 times longer, so the empty harvests of a spin would count for many more
+# instructions per request than they do at full speed. Kernel work is not counted (callgrind
+# sees user space only). Writes $OUT/instructions-$PROXY-$MODE[-close].txt; KEEP_WORK=1 keeps
+# the callgrind.out file, LINES=1 the line tables (below).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -39,7 +39,7 @@ WORK=$(mktemp -d /tmp/ringway-instructions.XXXXXX)
 trap 'cleanup; if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi' EXIT
 trap 'exit 130' INT TERM
 
-need_commands valgrind:valgrind jq:jq
+need_commands valgrind:valgrind jq:jq bc:bc objcopy:binutils python3:python3
 ulimit -n "$(ulimit -H -n)"
 ulimit -l unlimited 2>/dev/null || true
 
@@ -54,11 +54,15 @@ if [ "$PROXY" = floor ]; then
     RINGWAY=$BIN/ringway-load
     command=(forward --listen "127.0.0.1:$port" --server "127.0.0.1:$origin")
 fi
-# Without its line tables: callgrind would split each function's count by the source file of its
-# inlined lines, and those parts' inclusive counts overlap. The symbols stay.
-# LINES=1 keeps them, for a look by source line (`callgrind_annotate --auto=yes` on the kept
-# file, with KEEP_WORK=1); the per-function figures below are then split and overlap.
-if [ -n "${LINES:-}" ]; then cp "$RINGWAY" "$WORK/ringway"; else objcopy --strip-debug "$RINGWAY" "$WORK/ringway"; fi
+# The binary without its line tables (the symbols stay): with them, callgrind splits each
+# function's count by the source file of its inlined lines, and the parts' inclusive counts
+# overlap. LINES=1 keeps them, for a look by source line (`callgrind_annotate --auto=yes` on
+# the kept file, with KEEP_WORK=1); the per-function figures below are then split.
+if [ -n "${LINES:-}" ]; then
+    cp "$RINGWAY" "$WORK/ringway"
+else
+    objcopy --strip-debug "$RINGWAY" "$WORK/ringway"
+fi
 start "$WORK/proxy.log" taskset -c "$((NCPU - 1))" valgrind --tool=callgrind \
     --callgrind-out-file="$WORK/callgrind.out" "$WORK/ringway" "${command[@]}"
 proxy=$LAST_PID
@@ -88,11 +92,15 @@ requests = int(sys.argv[1])
 total = {}
 for line in sys.stdin:
     match = re.match(r"\s*([\d,]+) \([^)]*\)\s+[^:]*:(.*?)( \[[^]]*\])?$", line)
-    # (Self counts: the thread start, on the stack when the counters were zeroed, shows
-    # the whole count as its own.)
-    if match and "PROGRAM TOTALS" not in line and "thread" not in match.group(2) and "backtrace" not in match.group(2) \
-            and match.group(2) not in ("clone", "core::ops::function::FnOnce::call_once{{vtable.shim}}"):
-        total.setdefault(match.group(2), int(match.group(1).replace(",", "")))
+    if not match or "PROGRAM TOTALS" in line:
+        continue
+    function = match.group(2)
+    # The thread start functions were on the stack when the counters were zeroed: callgrind
+    # shows the whole count as their own. Left out.
+    if "thread" in function or "backtrace" in function or function in (
+            "clone", "core::ops::function::FnOnce::call_once{{vtable.shim}}"):
+        continue
+    total.setdefault(function, int(match.group(1).replace(",", "")))
 for function, count in list(total.items())[:40]:
     print(f"{count / requests:10.0f}  {function[:150]}")
 ' "$requests"
