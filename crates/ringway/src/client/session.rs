@@ -675,8 +675,8 @@ impl Session {
     /// locals that live across the read would weigh on every idle session's task.
     async fn read_head(&mut self) -> Result<Incoming, ProxyError> {
         // A clock read made since the last read from the client, if any: nothing waits before
-        // the next read, so it serves as "now" until then (a head complete at it was complete
-        // when it was read), one read less per request.
+        // the next read, so it serves as "now" until then (and a head complete at it was
+        // complete when it was read): one clock read less per request.
         let mut now = None;
         let mut deadline = None;
         if self.requests == 0 {
