@@ -105,9 +105,15 @@ impl TimeAverage {
     #[inline]
     pub fn record(&self, millis: u64) {
         let samples = self.samples.load(Relaxed) + 1;
-        let n = samples.min(TIME_SAMPLES);
         let sum = self.sum.load(Relaxed);
-        self.sum.store(sum - sum.div_ceil(n) + millis, Relaxed);
+        // The window is full after the first TIME_SAMPLES requests: a shift from then on
+        // rather than a division (tens of cycles, eight per request).
+        let share = if samples >= TIME_SAMPLES {
+            sum.div_ceil(TIME_SAMPLES)
+        } else {
+            sum.div_ceil(samples)
+        };
+        self.sum.store(sum - share + millis, Relaxed);
         self.samples.store(samples, Relaxed);
         if millis > self.max.load(Relaxed) {
             self.max.store(millis, Relaxed);

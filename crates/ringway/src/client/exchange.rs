@@ -19,6 +19,7 @@ use crate::client::forward::{read_watching, relay_body, BodyRelay, RelayError, W
 use crate::client::session::Session;
 use crate::client::transport::Transport;
 use crate::error::ProxyError;
+use crate::process::shard::ShardCtx;
 use crate::process::Slot;
 use crate::server::balance::pick_server;
 use crate::server::conn_close::error_reason;
@@ -133,30 +134,51 @@ impl Marks {
     }
 }
 
-/// Whole milliseconds from `from` to `to`.
+/// When a request's head was complete, and that instant in the rate counters' time base,
+/// worked out once for the frontend's, the backend's and the server's rates.
+#[derive(Clone, Copy)]
+pub struct Began {
+    pub at: Instant,
+    pub uptime_ms: u64,
+}
+
+impl Began {
+    pub fn at(ctx: &ShardCtx, at: Instant) -> Began {
+        Began {
+            at,
+            uptime_ms: ctx.uptime_ms(at),
+        }
+    }
+}
+
+/// Whole milliseconds from `from` to `to`. A phase that took no clock read of its own (a
+/// slot at once, a reused connection) ends at the instant it began: 0 without the arithmetic.
 fn millis(from: Instant, to: Instant) -> u64 {
+    if from == to {
+        return 0;
+    }
     to.saturating_duration_since(from).as_millis() as u64
 }
 
 impl Session {
-    /// The request whose head arrived `started` (a clock read the caller made).
-    pub(crate) async fn exchange(&mut self, head: RequestHead, started: Instant) -> Outcome {
-        let backend = self.route(&head);
-        self.log_head(&head, backend, started);
+    /// The request whose head was complete at `started`.
+    pub(crate) async fn exchange(&mut self, head: &RequestHead, started: Began) -> Outcome {
+        let backend = self.route(head);
+        self.log_head(head, backend, started.at);
         if self.ctx.sni_from_host {
-            self.keep_request_host(&head);
+            self.keep_request_host(head);
         }
         let Some(backend) = backend else {
             self.cbuf.consume(head.head_len);
             return self.fail(ProxyError::NoServer, None).await;
         };
-        let key = self.balance_key(backend, &head);
+        let key = self.balance_key(backend, head);
         self.cbuf.consume(head.head_len);
         let ctx = self.ctx.clone();
         let counters = &ctx.counters.backends[backend];
         counters.sessions.inc();
-        counters.sess_rate.record(ctx.uptime_ms(started));
-        let outcome = self.exchange_on(backend, &head, started, key).await;
+        counters.sess_rate.record(started.uptime_ms);
+        let outcome = self.exchange_on(backend, head, started, key).await;
         counters.sessions.dec();
         outcome
     }
@@ -168,7 +190,7 @@ impl Session {
         &mut self,
         backend: usize,
         head: &RequestHead,
-        started: Instant,
+        started: Began,
         key: u64,
     ) -> Outcome {
         let config = &self.ctx.process.config.backends[backend];
@@ -234,7 +256,7 @@ impl Session {
         backend: usize,
         server: usize,
         head: &RequestHead,
-        started: Instant,
+        started: Began,
         by_cookie: bool,
     ) -> Served {
         let ctx = self.ctx.clone();
@@ -243,7 +265,7 @@ impl Session {
             counters.lbtot.inc();
         }
         self.log_server(server);
-        let (slot, queued, ahead) = match self.wait_for_slot(backend, server, started).await {
+        let (slot, queued, ahead) = match self.wait_for_slot(backend, server, started.at).await {
             SlotWait::Taken { slot, at, ahead } => (slot, at, ahead),
             SlotWait::TimedOut => {
                 return Served::Done(self.fail(ProxyError::QueueTimeout, Some(backend)).await)
@@ -254,7 +276,7 @@ impl Session {
         self.log_queued(queued, ahead);
         counters.sessions.inc();
         counters.stot.inc();
-        counters.sess_rate.record(ctx.uptime_ms(started));
+        counters.sess_rate.record(started.uptime_ms);
         self.info.server.set(Some((backend, server)));
         if head.needs_host {
             // An HTTP/1.0 request without a host: the server learns which of its names
@@ -270,17 +292,23 @@ impl Session {
             keep_alive: head.keep_alive,
             upgrade: head.upgrade,
         };
-        let result = self.forward(backend, server, head, &client).await;
+        // Boxed apart from the request's future (itself boxed by the session, per request):
+        // each then fits in mimalloc's small size class (1 KiB, a test pins it), whose
+        // allocation takes a few dozen instructions; as one future of 1.6 KiB it took the
+        // medium class's aligned path, ten times that (docs/benchmarks.md, "User-space
+        // instructions per request").
+        let result = Box::pin(self.forward(backend, server, head, &client)).await;
         let end = Instant::now();
-        counters.record_latency(end.saturating_duration_since(started));
+        let total = end.saturating_duration_since(started.at);
+        counters.record_latency(total);
         let marks = self.request.get().marks;
         if marks.responded {
             let response = marks.response.unwrap_or(end);
             let phases = [
-                millis(started, marks.queued),
+                millis(started.at, marks.queued),
                 millis(marks.queued, marks.connected),
                 millis(marks.connected, response),
-                millis(started, end),
+                total.as_millis() as u64,
             ];
             counters.times.record(phases);
             ctx.counters.backends[backend].times.record(phases);
@@ -659,9 +687,14 @@ impl Session {
                 keep_alive: client.keep_alive && !self.ctx.stopping() && request_body.is_done(),
                 ..*client
             };
-            let limits = &self.ctx.limits;
-            let response = parse_response(self.sbuf.data(), limits, client, &mut self.to_client)
-                .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?;
+            // Nothing read yet (every response's first pass): no parse of an empty buffer.
+            let response = if self.sbuf.is_empty() {
+                None
+            } else {
+                let limits = &self.ctx.limits;
+                parse_response(self.sbuf.data(), limits, client, &mut self.to_client)
+                    .map_err(|error| Failure::before_response(ProxyError::BadResponse(error)))?
+            };
             let Some(response) = response else {
                 self.read_response_bytes(conn, server_timeout).await?;
                 continue;
@@ -768,7 +801,10 @@ impl Session {
             let until_close = response.body == BodyKind::UntilClose;
             // A body that does not fit is relayed in reads as large as the buffer may grow.
             self.sbuf.grow_to_limit();
-            let relayed = relay_body(
+            // Boxed, as the request body's relay: a response whole in its first read (the
+            // fast path) needs none, and inline the relay's state would add to the request's
+            // future, allocated and moved for every request (session.rs, `serve`).
+            let relayed = Box::pin(relay_body(
                 conn,
                 &mut self.sbuf,
                 &mut self.client,
@@ -780,7 +816,7 @@ impl Session {
                     destination_fin: client_fin,
                     splice: backend_config.splice,
                 },
-            )
+            ))
             .await
             .map_err(|error| response_relay_failure(error, counters))?;
             let sent = (self.to_client.len() + with_head) as u64 + relayed;
@@ -830,7 +866,9 @@ impl Session {
             return Ok(());
         }
         let splice = self.ctx.process.config.backends[backend].splice;
-        let relayed = relay_body(
+        // Boxed: a request whose body came whole with its head (or that has none) does not
+        // get here, and inline the relay's state would add to every request's future.
+        let relayed = Box::pin(relay_body(
             &mut self.client,
             &mut self.cbuf,
             conn,
@@ -842,7 +880,7 @@ impl Session {
                 destination_fin: None,
                 splice,
             },
-        )
+        ))
         .await;
         match relayed {
             Ok(bytes) => {
@@ -1017,7 +1055,34 @@ fn without_port(host: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::without_port;
+    use ringway_http::{ClientSide, RequestHead};
+
+    use super::{millis, without_port};
+    use crate::client::session::Session;
+
+    /// The request's forwarding is boxed apart from the request's future (`serve_on`) so
+    /// that each allocation stays in mimalloc's small size class (1 KiB): past it, an
+    /// allocation takes the medium class's aligned path, about ten times the instructions
+    /// (docs/benchmarks.md, "User-space instructions per request"). 984 bytes on 2026-12-08.
+    #[test]
+    fn the_forwarding_future_fits_in_1_kib() {
+        fn size<'a, F>(
+            _: impl FnOnce(&'a mut Session, &'a RequestHead, &'a ClientSide) -> F,
+        ) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let forward = size(|session, head, client| session.forward(0, 0, head, client));
+        assert!(forward <= 1024, "{forward} bytes");
+    }
+
+    #[test]
+    fn phases_are_whole_milliseconds_and_never_negative() {
+        let at = std::time::Instant::now();
+        let later = at + std::time::Duration::from_micros(2_999);
+        assert_eq!(millis(at, at), 0);
+        assert_eq!(millis(at, later), 2);
+        assert_eq!(millis(later, at), 0);
+    }
 
     #[test]
     fn host_ports_are_stripped_for_routing() {

@@ -19,7 +19,7 @@ use ringway_http::{
 };
 use ringway_net::Socket;
 
-use crate::client::exchange::Outcome;
+use crate::client::exchange::{Began, Outcome};
 use crate::client::forward::{tunnel, TunnelTimeouts};
 use crate::client::h2::PREFACE;
 use crate::client::iobuf::{HeadBuf, IoBuf};
@@ -428,15 +428,44 @@ async fn open_client(ctx: &ShardCtx, info: &SessionInfo, tcp: Socket) -> Option<
 }
 
 /// The client's address as text (for forwarding fields, logs, `balance source`), in one
-/// allocation: `to_string` would grow a `String` and then copy it.
+/// allocation: `to_string` would grow a `String` and then copy it. An IPv4 address is
+/// written here: through `fmt` it took about 1 300 instructions, 7 % of what a `Connection:
+/// close` client's connection costs in user space (docs/benchmarks.md).
 fn ip_text(ip: std::net::IpAddr) -> Rc<str> {
     use std::io::Write;
     // The longest IPv6 text (an IPv4-mapped address written in full) is 45 bytes.
     let mut text = [0u8; 64];
-    let mut cursor = std::io::Cursor::new(&mut text[..]);
-    let _ = write!(cursor, "{ip}");
-    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    let len = match ip {
+        std::net::IpAddr::V4(ip) => write_ipv4(ip, &mut text),
+        std::net::IpAddr::V6(_) => {
+            let mut cursor = std::io::Cursor::new(&mut text[..]);
+            let _ = write!(cursor, "{ip}");
+            usize::try_from(cursor.position()).unwrap_or(0)
+        }
+    };
     Rc::from(std::str::from_utf8(&text[..len]).unwrap_or_default())
+}
+
+/// Writes `ip` in dotted decimal at the start of `text` (at least 15 bytes); returns its length.
+fn write_ipv4(ip: std::net::Ipv4Addr, text: &mut [u8]) -> usize {
+    let mut len = 0;
+    for (index, octet) in ip.octets().into_iter().enumerate() {
+        if index > 0 {
+            text[len] = b'.';
+            len += 1;
+        }
+        let digits = [octet / 100, octet / 10 % 10, octet % 10];
+        let first = match octet {
+            100.. => 0,
+            10.. => 1,
+            _ => 2,
+        };
+        for digit in &digits[first..] {
+            text[len] = b'0' + digit;
+            len += 1;
+        }
+    }
+    len
 }
 
 /// What an HTTP/2 connection's streams need to know of it.
@@ -464,7 +493,10 @@ fn h2_origin(
 
 /// What became of the wait for a request.
 pub(crate) enum Incoming {
-    Request(RequestHead),
+    /// A request head, and when it was complete if the clock was read then (at its first byte
+    /// on a kept-alive connection, when the whole head came with it), which saves a clock read
+    /// per request.
+    Request(RequestHead, Option<Instant>),
     /// The client closed, or stayed silent past the keep-alive timeout.
     Closed,
     /// The client sent the HTTP/2 connection preface.
@@ -542,13 +574,13 @@ impl Session {
                 SessionPhase::Idle
             };
             self.info.phase.set(phase);
-            let head = match self.read_request().await {
-                Ok(head) => head,
+            let (head, complete) = match self.read_request().await {
+                Ok(request) => request,
                 Err(h2_preface) => return h2_preface,
             };
             // Boxed: the request's state (the exchange, the relays) lives only while it is
             // served, so an idle keep-alive connection's task stays small.
-            let tunnel = match Box::pin(self.serve_request(head)).await {
+            let tunnel = match Box::pin(self.serve_request(head, complete)).await {
                 // The answer promised the client its connection: a stop that began since
                 // closes it once idle (or, for a generation retiring at a reload, after its next
                 // answer, which says close), never under a request the client is sending.
@@ -561,12 +593,13 @@ impl Session {
         }
     }
 
-    /// The next request's head. Err when none comes: true if the client sent the HTTP/2
+    /// The next request's head, and when it was complete if the clock was read then
+    /// ([`Incoming::Request`]). Err when none comes: true if the client sent the HTTP/2
     /// preface; a head that could not be read is answered here. (Awaited outside the `match`:
     /// a future awaited in an arm keeps room for the whole matched value in the task.)
-    async fn read_request(&mut self) -> Result<RequestHead, bool> {
+    async fn read_request(&mut self) -> Result<(RequestHead, Option<Instant>), bool> {
         let failing = match self.read_head().await {
-            Ok(Incoming::Request(head)) => return Ok(head),
+            Ok(Incoming::Request(head, complete)) => return Ok((head, complete)),
             Ok(Incoming::Closed) => return Err(false),
             Ok(Incoming::H2Preface) => return Err(true),
             Err(error) => Box::pin(self.fail_head(error)),
@@ -590,9 +623,9 @@ impl Session {
     /// Serves the one request of an HTTP/2 stream, whose head was put first.
     pub(crate) async fn serve_stream(&mut self) {
         match self.read_head().await {
-            Ok(Incoming::Request(head)) => {
+            Ok(Incoming::Request(head, complete)) => {
                 // A stream has no upgrade: a 101 from the server ends it.
-                let _ = self.serve_request(head).await;
+                let _ = self.serve_request(head, complete).await;
             }
             Ok(_) => {}
             Err(error) => self.fail_head(error).await,
@@ -609,21 +642,21 @@ impl Session {
         self.log_end();
     }
 
-    /// One request whose head was read.
-    async fn serve_request(&mut self, head: RequestHead) -> Outcome {
+    /// One request whose head was read, complete at `complete` if the clock was read then.
+    async fn serve_request(&mut self, head: RequestHead, complete: Option<Instant>) -> Outcome {
         {
             self.info.phase.set(SessionPhase::Busy);
-            let started = Instant::now();
+            let started = Began::at(&self.ctx, complete.unwrap_or_else(Instant::now));
             let ctx = self.ctx.clone();
             let counters = &ctx.counters.frontends[self.frontend];
             counters.req_tot.inc();
-            counters.req_rate.record(ctx.uptime_ms(started));
+            counters.req_rate.record(started.uptime_ms);
             counters.streams.inc();
             ctx.request_began();
             let outcome = if self.is_monitor_request(&head) {
                 self.answer_monitor(&head).await
             } else {
-                self.exchange(head, started).await
+                self.exchange(&head, started).await
             };
             counters.streams.dec();
             self.request.release();
@@ -641,17 +674,26 @@ impl Session {
     /// The timeouts are read from the configuration where they are used, not kept in locals:
     /// locals that live across the read would weigh on every idle session's task.
     async fn read_head(&mut self) -> Result<Incoming, ProxyError> {
-        let mut deadline =
-            (self.requests == 0).then(|| Instant::now() + self.timeouts().http_request);
+        // A clock read made since the last read from the client, if any: nothing waits before
+        // the next read, so it serves as "now" until then (and a head complete at it was
+        // complete when it was read): one clock read less per request.
+        let mut now = None;
+        let mut deadline = None;
+        if self.requests == 0 {
+            let at = Instant::now();
+            now = Some(at);
+            deadline = Some(at + self.timeouts().http_request);
+        }
         loop {
             if !self.cbuf.is_empty() {
                 self.log_begin();
                 if deadline.is_none() {
                     // The first byte of a request on a kept-alive connection: a request (a
                     // stream, in HAProxy's `show sess`) begins.
-                    let now = Instant::now();
-                    deadline = Some(now + self.timeouts().http_request);
-                    self.info.request_began.set(now);
+                    let at = Instant::now();
+                    now = Some(at);
+                    deadline = Some(at + self.timeouts().http_request);
+                    self.info.request_began.set(at);
                     self.info.phase.set(SessionPhase::Reading);
                 }
                 // h2c with prior knowledge: the preface (or the start of it) on a clear-text
@@ -679,7 +721,7 @@ impl Session {
                         &mut self.to_server,
                     );
                     match parsed {
-                        Ok(Some(head)) => return Ok(Incoming::Request(head)),
+                        Ok(Some(head)) => return Ok(Incoming::Request(head, now)),
                         Ok(None) => {}
                         Err(error) => return Err(ProxyError::BadRequest(error)),
                     }
@@ -690,7 +732,9 @@ impl Session {
             {
                 // In a block: the timeout is not kept across the read.
                 let timeout = match deadline {
-                    Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                    Some(deadline) => {
+                        deadline.saturating_duration_since(now.unwrap_or_else(Instant::now))
+                    }
                     None => self.timeouts().http_keep_alive,
                 };
                 if timeout.is_zero() {
@@ -729,6 +773,7 @@ impl Session {
                 Ok(0) => return Ok(Incoming::Closed),
                 Ok(read) => {
                     self.cbuf.filled(read);
+                    now = None;
                     self.ctx.counters.frontends[self.frontend]
                         .bytes_in
                         .add(read as u64);
@@ -854,7 +899,9 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::{ip_text, run_session, SessionInfo};
+    use ringway_http::RequestHead;
+
+    use super::{ip_text, run_session, Session, SessionInfo};
 
     /// An idle keep-alive connection costs mostly its task: glommio allocates the session's
     /// future, in `ringway_net::spawn`'s 32-byte wrapper, after a 48-byte header, and mimalloc
@@ -870,6 +917,19 @@ mod tests {
         assert!(size + 32 + 48 <= 640, "{size} bytes");
     }
 
+    /// Each request's future is boxed (an idle connection's task stays small): in 1 KiB it
+    /// stays in mimalloc's small size class, whose allocation takes a few dozen instructions
+    /// against about ten times that past it (docs/benchmarks.md, "User-space instructions per
+    /// request"). 856 bytes on 2026-12-08; it was 1 864 with the forwarding inline.
+    #[test]
+    fn a_request_future_fits_in_1_kib() {
+        fn size<'a, F>(_: impl FnOnce(&'a mut Session, RequestHead) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let request = size(|session, head| session.serve_request(head, None));
+        assert!(request <= 1024, "{request} bytes");
+    }
+
     /// `SessionInfo` lives in an `Rc` (16 bytes of counts): 144 bytes keep it in mimalloc's
     /// 160-byte class, the next being 192.
     #[test]
@@ -882,6 +942,11 @@ mod tests {
     fn client_addresses_as_text() {
         for text in [
             "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.100.9",
+            "1.20.3.199",
+            "192.168.10.1",
             "::1",
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             "::ffff:255.255.255.255",
