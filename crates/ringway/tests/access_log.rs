@@ -155,6 +155,21 @@ fn errors_carry_their_termination_state() {
     );
 }
 
+/// A session that makes no request to a server (a malformed head) on a shard whose control
+/// tick sleeps gets its line written at once: the first line in a buffer wakes the tick.
+#[test]
+fn a_bad_request_to_an_idle_shard_is_logged_at_once() {
+    let origin = origin();
+    let log = TempPath::new("access.log");
+    let proxy = logging_proxy(&log, "", origin.addr());
+    wait_until("the shard asleep", || idle_pct(&proxy) == 100);
+    let addr = frontend_addr(&proxy);
+    let bad = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n").expect("answer");
+    assert_eq!(bad.status, 400);
+    let line = &wait_lines(&log, 1)[0];
+    assert_eq!(fields(line)[5], "400", "{line}");
+}
+
 #[test]
 fn a_killed_session_is_logged_with_k_and_no_status() {
     let origin = origin();

@@ -32,15 +32,6 @@ fn idle_per_shard(proxy: &Proxy) -> Vec<u64> {
     fields
 }
 
-/// `Idle_pct` of `show info`: the shards' mean, 100 only when every one sleeps.
-fn idle_pct(proxy: &Proxy) -> u64 {
-    let info = proxy.command("show info");
-    let value = info
-        .lines()
-        .find_map(|line| line.strip_prefix("Idle_pct: "));
-    value.expect("Idle_pct").trim().parse().unwrap()
-}
-
 /// Sends 40 requests, each on a new client connection; returns how many requests each
 /// shard accepted.
 fn forty_clients(proxy: &Proxy) -> Vec<u64> {

@@ -343,16 +343,7 @@ async fn open_session(
         shut: Cell::new(false),
         abort: Abort::default(),
     });
-    let first = {
-        let mut sessions = ctx.sessions.borrow_mut();
-        sessions.insert(info.id, info.clone());
-        sessions.len() == 1
-    };
-    if first {
-        // The control tick of a shard without sessions sleeps up to a second; this session's
-        // access log lines should not wait that long.
-        ctx.process.doorbells[ctx.id].ring();
-    }
+    ctx.sessions.borrow_mut().insert(info.id, info.clone());
     // getsockname only for the frontends that tell the server the port.
     let forward_headers = ctx.process.config.frontends[frontend].forward_headers;
     let local_port = if forward_headers.contains(ForwardHeaders::X_FORWARDED_PORT) {

@@ -4,8 +4,9 @@
 //! formats (httplog below, or `format = "json"`: one JSON object with the same fields), and the
 //! per-shard buffers: lines are appended to a shard-local `Vec<u8>` per frontend and written
 //! when it passes [`FLUSH_AT`], on the shard's control tick and when the shard stops, so
-//! logging costs no system call per request. Where the lines go (stderr, a file, syslog: one
-//! datagram per line) is `logging`'s job.
+//! logging costs no system call per request. The first line a buffer takes wakes a control
+//! tick asleep (an idle shard's tick waits for its doorbell, not a timer). Where the lines go
+//! (stderr, a file, syslog: one datagram per line) is `logging`'s job.
 //!
 //! A line, HAProxy's `%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc
 //! %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r`, then ringway's own fields:
@@ -40,6 +41,7 @@ use crate::logging::host::utc_offset;
 
 use ringway_config::{LogFormat, ServerProto};
 use ringway_http::RequestHead;
+use ringway_net::Doorbell;
 use ringway_stats::{
     write_haproxy_date, write_iso_date, write_json_str, Counter, Severity, ShardCounters,
 };
@@ -78,12 +80,14 @@ impl LogBuffer {
 pub struct ShardLogs {
     buffers: RefCell<Vec<Option<LogBuffer>>>,
     counters: Arc<ShardCounters>,
+    /// The shard's doorbell: the control tick that flushes the lines may sleep.
+    doorbell: Doorbell,
     /// The local offset from UTC of the dates, in seconds, read again at each control tick.
     utc_offset: Cell<i32>,
 }
 
 impl ShardLogs {
-    pub fn new(process: &ProcessShared, counters: Arc<ShardCounters>) -> ShardLogs {
+    pub fn new(process: &ProcessShared, shard: usize) -> ShardLogs {
         let buffers = process
             .access_logs
             .iter()
@@ -102,7 +106,8 @@ impl ShardLogs {
             .collect();
         ShardLogs {
             buffers: RefCell::new(buffers),
-            counters,
+            counters: process.counters[shard].clone(),
+            doorbell: process.doorbells[shard].clone(),
             utc_offset: Cell::new(local_offset()),
         }
     }
@@ -114,7 +119,11 @@ impl ShardLogs {
         let Some(Some(buffer)) = buffers.get_mut(frontend) else {
             return;
         };
+        let first = buffer.bytes.is_empty();
         line(&mut buffer.bytes, buffer.format);
+        if first {
+            self.doorbell.ring_if_asleep();
+        }
         if buffer.bytes.len() >= FLUSH_AT {
             if let Some(counters) = self.counters.frontends.get(frontend) {
                 buffer.flush(&counters.log_dropped);

@@ -154,7 +154,7 @@ impl ShardCtx {
             },
             stop: LocalStop::default(),
             busy_requests: Cell::new(0),
-            logs: ShardLogs::new(&process, process.counters[id].clone()),
+            logs: ShardLogs::new(&process, id),
             check_wakes: Default::default(),
             process,
         }

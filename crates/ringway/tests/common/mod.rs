@@ -366,6 +366,16 @@ pub fn stat(proxy: &Proxy, pxname: &str, svname: &str, column: &str) -> String {
     panic!("no row {pxname}/{svname} in\n{csv}");
 }
 
+/// `Idle_pct` of `show info`: the shards' mean, 100 only when every shard's control tick
+/// sleeps until woken (a shard awake measures its last tick, always a little under 100).
+pub fn idle_pct(proxy: &Proxy) -> u64 {
+    let info = proxy.command("show info");
+    let value = info
+        .lines()
+        .find_map(|line| line.strip_prefix("Idle_pct: "));
+    value.expect("Idle_pct").trim().parse().unwrap()
+}
+
 pub fn stat_num(proxy: &Proxy, pxname: &str, svname: &str, column: &str) -> u64 {
     stat(proxy, pxname, svname, column).parse().unwrap_or(0)
 }
