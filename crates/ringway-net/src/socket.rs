@@ -151,6 +151,14 @@ impl Socket {
         self.tcp.set_nodelay(nodelay)
     }
 
+    /// Acknowledges what arrives at once again (TCP_QUICKACK), for a connection accepted with
+    /// delayed ACKs ([`crate::set_listen_options`]) on which more is expected from the peer: a
+    /// request head in pieces, a body. The kernel may drop back to delayed ACKs later, as it
+    /// does for any interactive connection.
+    pub fn quick_ack(&self) -> io::Result<()> {
+        crate::listener::set_tcp_option(self.as_raw_fd(), libc::TCP_QUICKACK, 1)
+    }
+
     /// Turns TCP keepalive probes on (SO_KEEPALIVE), with the timings `keepalive` gives and the
     /// system's for the others. One system call per timing set, once per connection.
     pub fn set_keepalive(&self, keepalive: Keepalive) -> io::Result<()> {

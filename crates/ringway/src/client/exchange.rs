@@ -556,10 +556,15 @@ impl Session {
 
     /// The request's body, when the client already sent all of it with the head, moves into
     /// `to_server`: it goes out in the same write, and stays there to be sent again. Returns
-    /// the body's framer, done when the body is whole in `to_server` (or there is none).
+    /// the body's framer, done when the body is whole in `to_server` (or there is none). A body
+    /// still to come turns quick ACKs back on for the client (`Socket::quick_ack`).
     pub(super) fn take_whole_body(&mut self, body: BodyKind) -> BodyFramer {
         let framer = BodyFramer::new(body);
-        if framer.is_done() || self.cbuf.is_empty() {
+        if framer.is_done() {
+            return framer;
+        }
+        if self.cbuf.is_empty() {
+            self.expect_more_from_client();
             return framer;
         }
         let mut probe = framer.clone();
@@ -574,8 +579,18 @@ impl Session {
                 probe
             }
             // Not all here yet, or badly framed: relayed as it comes (which reports the error).
-            _ => framer,
+            _ => {
+                self.expect_more_from_client();
+                framer
+            }
         }
+    }
+
+    /// The client has more of the request to send: its segments are acknowledged at once, not
+    /// held for a response to carry the ACK (accepted connections start with delayed ACKs,
+    /// `ringway_net::set_listen_options`), which a client waiting on its ACKs would wait out.
+    pub(super) fn expect_more_from_client(&self) {
+        let _ = self.client.io().quick_ack();
     }
 
     /// A connection for the request: one this session owns, an idle one this shard holds (as

@@ -670,6 +670,8 @@ impl Session {
         // complete when it was read): one clock read less per request.
         let mut now = None;
         let mut deadline = None;
+        // Part of a head came: the rest is asked for with quick ACKs.
+        let mut partial = false;
         if self.requests == 0 {
             let at = Instant::now();
             now = Some(at);
@@ -713,6 +715,10 @@ impl Session {
                     );
                     match parsed {
                         Ok(Some(head)) => return Ok(Incoming::Request(head, now)),
+                        Ok(None) if !partial => {
+                            partial = true;
+                            self.expect_more_from_client();
+                        }
                         Ok(None) => {}
                         Err(error) => return Err(ProxyError::BadRequest(error)),
                     }

@@ -79,6 +79,15 @@ impl ClientIo {
         }
     }
 
+    /// Quick ACKs on the connection again (`Socket::quick_ack`); an HTTP/2 stream's connection
+    /// is not this session's to tune.
+    pub fn quick_ack(&self) -> io::Result<()> {
+        match self {
+            ClientIo::Tcp(socket) => socket.quick_ack(),
+            ClientIo::H2(_) | ClientIo::Gone => Ok(()),
+        }
+    }
+
     /// Ends our sending side. An HTTP/2 stream ends when the exchange drops it.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
