@@ -222,3 +222,51 @@ fn readable_on_a_socket_never_seen_to_block_waits_for_bytes() {
         assert_eq!(&got, b"early");
     });
 }
+
+/// Whether the socket acknowledges at once: TCP_QUICKACK reads back 0 in delayed-ACK
+/// ("ping-pong") mode.
+fn quick_ack_on(fd: std::os::fd::RawFd) -> bool {
+    let mut value: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for writes of their sizes; `fd` is an open socket.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt TCP_QUICKACK");
+    value != 0
+}
+
+/// `set_listen_options` makes accepted connections start with delayed ACKs (a request's ACK
+/// rides on the response), and `quick_ack` turns quick ACKs back on for one that has more to
+/// receive.
+#[test]
+fn accepted_sockets_start_with_delayed_acks_until_quick_ack() {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    let (bound, port) = mpsc::channel::<SocketAddr>();
+    let client = thread::spawn(move || {
+        let stream = StdStream::connect(port.recv().unwrap()).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut end = [0u8; 1];
+        let _ = (&stream).read(&mut end);
+    });
+    on_executor(1, move || async move {
+        let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        // SAFETY: the listener's descriptor stays open for the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(listener.as_raw_fd()) };
+        ringway_net::set_listen_options(fd, 0).unwrap();
+        bound.send(listener.local_addr().unwrap()).unwrap();
+        let socket = listener.accept().await.unwrap();
+        let fd = socket.as_raw_fd();
+        let delayed = !quick_ack_on(fd);
+        socket.quick_ack().unwrap();
+        assert!(delayed, "an accepted socket starts with delayed ACKs");
+        assert!(quick_ack_on(fd), "quick ACKs after quick_ack");
+    });
+    client.join().unwrap();
+}
