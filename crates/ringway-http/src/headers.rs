@@ -30,7 +30,11 @@ pub(crate) enum Kind {
 
 pub(crate) fn classify(name: &str) -> Kind {
     let n = name.as_bytes();
-    let is = |s: &[u8]| n.eq_ignore_ascii_case(s);
+    // The first byte before the rest: most fields of a length listed here differ there
+    // (`date` from `host`, `x-origin-conn-req` from `transfer-encoding`).
+    let is = |s: &[u8]| {
+        n.first().map(u8::to_ascii_lowercase) == s.first().copied() && n.eq_ignore_ascii_case(s)
+    };
     // Dispatch on length first so most fields cost one comparison at most.
     match n.len() {
         2 if is(b"te") => Kind::Te,
@@ -376,6 +380,11 @@ mod tests {
         assert_eq!(classify("x-forwarded-host"), Kind::XForwardedHost);
         assert_eq!(classify("X-Forwarded-Port"), Kind::XForwardedPort);
         assert_eq!(classify("X-Forwarded-For"), Kind::Other);
+        // A listed length with another first byte, or the same first byte.
+        assert_eq!(classify("Date"), Kind::Other);
+        assert_eq!(classify("x-origin-conn-req"), Kind::Other);
+        assert_eq!(classify("Hose"), Kind::Other);
+        assert_eq!(classify("tE"), Kind::Te);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! ([`watch_fired`], `watch.rs`). How long the poller looks for work before its thread naps is its [`Spin`]
 //! policy (`spin.rs`). glommio keeps the executor, its other timers and its channels.
 
+mod clock;
 mod deadlines;
 mod doorbell;
 mod listener;

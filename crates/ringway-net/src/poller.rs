@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 
+use crate::clock::Clock;
 use crate::deadlines::Deadlines;
 use crate::spin::{Spin, SpinState};
 use crate::tick::TickGate;
@@ -164,22 +165,6 @@ fn timed_out_flag(direction: Direction) -> u8 {
     }
 }
 
-/// The poller's deadlines as 8-byte ticks (an `Option<Instant>` takes 16): nanoseconds since
-/// the poller began, plus one, so that 0 means none. 2^64 ns is 584 years.
-struct Clock {
-    epoch: Instant,
-}
-
-impl Clock {
-    fn tick(&self, at: Instant) -> u64 {
-        (at.saturating_duration_since(self.epoch).as_nanos() as u64).saturating_add(1)
-    }
-
-    fn instant(&self, tick: u64) -> Instant {
-        self.epoch + Duration::from_nanos(tick.saturating_sub(1))
-    }
-}
-
 /// A thread's epoll instance and its table of descriptors.
 pub struct Poller {
     epoll: OwnedFd,
@@ -199,7 +184,7 @@ pub struct Poller {
     watches: Watches,
     /// The current wait for events began then (its time is not yet in `idle_us`).
     idle_since: Cell<Option<Instant>>,
-    /// What the deadlines' ticks count from.
+    /// The deadlines' ticks, and the round's time they count from (`clock.rs`).
     clock: Clock,
 }
 
@@ -254,9 +239,7 @@ impl Poller {
             deadlines: Deadlines::default(),
             watches: Watches::default(),
             idle_since: Cell::new(None),
-            clock: Clock {
-                epoch: Instant::now(),
-            },
+            clock: Clock::new(),
         });
         POLLER.with(|slot| *slot.borrow_mut() = Some(poller.clone()));
         glommio::spawn_local(drive(poller.clone(), spin, nap)).detach();
@@ -425,19 +408,18 @@ impl Poller {
         });
     }
 
-    /// The task behind `waker` waits on `fd` in `direction`, until `deadline` if any (checked
-    /// at every tick).
-    pub(crate) fn wait(
-        &self,
-        fd: RawFd,
-        direction: Direction,
-        waker: &Waker,
-        deadline: Option<Instant>,
-    ) {
-        if let Some(deadline) = deadline {
-            self.tick_gate.deadline_set(deadline);
+    /// The deadline `timeout` from now as a tick for [`wait`](Self::wait): from the round's
+    /// time, so up to a round early (`clock.rs`).
+    pub(crate) fn deadline(&self, timeout: Duration) -> u64 {
+        self.clock.deadline(timeout)
+    }
+
+    /// The task behind `waker` waits on `fd` in `direction`, until the tick `deadline` (from
+    /// [`deadline`](Self::deadline); 0: none), checked at every tick.
+    pub(crate) fn wait(&self, fd: RawFd, direction: Direction, waker: &Waker, deadline: u64) {
+        if deadline != 0 {
+            self.tick_gate.deadline_set(self.clock.instant(deadline));
         }
-        let deadline = deadline.map_or(0, |deadline| self.clock.tick(deadline));
         self.with_slot(fd, |slot| {
             let side = slot.side(direction);
             side.deadline = deadline;
@@ -611,6 +593,7 @@ async fn drive(poller: Rc<Poller>, spin: Spin, nap: Duration) {
         // counted at its round's end) may be queued behind the driver, where a nap would keep
         // it waiting (`spawn.rs`).
         let woken_meanwhile = crate::spawn::wakes() != wakes;
+        poller.clock.new_round();
         let mut found = poller.harvest();
         if poller.timers.next().is_some() {
             found += poller.timers.fire(Instant::now());
@@ -645,6 +628,8 @@ async fn idle(poller: &Poller, longest_nap: Duration) {
     let now = Instant::now();
     poller.idle_since.set(Some(now));
     wait_idle(poller, longest_nap, now).await;
+    // The tasks the nap or the sleep woke run in a round of their own.
+    poller.clock.new_round();
     poller.fold_idle(Instant::now(), None);
 }
 
@@ -663,6 +648,7 @@ async fn wait_idle(poller: &Poller, longest_nap: Duration, now: Instant) {
     }
     poller.count(|activity| activity.parks += 1);
     poller.tick_gate.set_driver_parked(true);
+    poller.clock.pause();
     let readable = async {
         if ParkWaker::wrap(epoll_readable(poller.epoll.as_raw_fd()))
             .await
@@ -779,21 +765,6 @@ mod tests {
     #[test]
     fn a_slot_takes_80_bytes() {
         assert_eq!(std::mem::size_of::<Slot>(), 80);
-    }
-
-    #[test]
-    fn ticks_keep_instants_to_the_nanosecond_and_zero_means_none() {
-        let clock = Clock {
-            epoch: Instant::now(),
-        };
-        assert_eq!(clock.tick(clock.epoch), 1);
-        let later = clock.epoch + Duration::from_secs(300) + Duration::from_nanos(7);
-        let tick = clock.tick(later);
-        assert!(tick > clock.tick(later - Duration::from_nanos(1)));
-        assert_eq!(clock.instant(tick), later);
-        // An instant before the epoch is due at once, never "none".
-        let before = clock.epoch.checked_sub(Duration::from_secs(1));
-        assert!(before.is_none_or(|before| clock.tick(before) == 1));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::poller::{Direction, Poller};
 
@@ -19,10 +19,10 @@ pub(crate) struct Registration {
     poller: Rc<Poller>,
     /// In the poller's epoll set.
     registered: Cell<bool>,
-    /// The deadline of the wait running in each direction, set at its first pending poll
-    /// (`Some(None)`: waiting without a deadline; `None`: no wait running).
-    read_wait: Cell<Option<Option<Instant>>>,
-    write_wait: Cell<Option<Option<Instant>>>,
+    /// The deadline of the wait running in each direction as the poller's tick, set at its
+    /// first pending poll (`Some(0)`: waiting without a deadline; `None`: no wait running).
+    read_wait: Cell<Option<u64>>,
+    write_wait: Cell<Option<u64>>,
 }
 
 impl Registration {
@@ -87,7 +87,7 @@ impl Registration {
         let deadline = match wait.get() {
             Some(deadline) => deadline,
             None => {
-                let deadline = timeout.map(|timeout| Instant::now() + timeout);
+                let deadline = timeout.map_or(0, |timeout| self.poller.deadline(timeout));
                 wait.set(Some(deadline));
                 deadline
             }
@@ -102,7 +102,7 @@ impl Registration {
         self.wait_cell(direction).set(None);
     }
 
-    fn wait_cell(&self, direction: Direction) -> &Cell<Option<Option<Instant>>> {
+    fn wait_cell(&self, direction: Direction) -> &Cell<Option<u64>> {
         match direction {
             Direction::Read => &self.read_wait,
             Direction::Write => &self.write_wait,
