@@ -625,16 +625,12 @@ impl Session {
 
     /// A request head that could not be read: counted, logged, answered.
     async fn fail_head(&mut self, error: ProxyError) {
-        // Counted as a request in progress, as one that is served: the control tick, asleep
-        // when none is, wakes to flush this one's log line.
-        self.ctx.request_began();
         self.ctx.counters.frontends[self.frontend].ereq.inc();
         self.capture_bad_request(&error);
         self.log(&error);
         self.log_error(&error, false);
         self.send_error(error.status()).await;
         self.log_end();
-        self.ctx.request_ended();
     }
 
     /// One request whose head was read, complete at `complete` if the clock was read then.
