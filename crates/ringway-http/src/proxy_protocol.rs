@@ -140,8 +140,11 @@ fn parse_v1(buf: &[u8]) -> Result<Option<ProxyHeader>, ProxyHeaderError> {
         };
     };
     check_line(&window[..cr])?;
+    if cr + 2 > PROXY_V1_MAX {
+        // Its LF would be byte 108 or later, whether it has come yet or not.
+        return Err(ProxyHeaderError::TooLong);
+    }
     match buf.get(cr + 1) {
-        None if cr + 1 >= PROXY_V1_MAX => return Err(ProxyHeaderError::TooLong),
         None => return Ok(None),
         Some(b'\n') => {}
         Some(_) => return Err(ProxyHeaderError::BadLine("CR without LF")),

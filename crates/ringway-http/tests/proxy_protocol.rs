@@ -296,6 +296,13 @@ fn garbage_is_refused() {
         Ok(None),
         "a line without its LF yet"
     );
+    // One byte more is too long, its LF there or not, and whatever the line says (the codec
+    // fuzzer's find: the whole line was read as a bad protocol, its prefix as too long).
+    let over = format!("PROXY TCX6 {}\r\n", "1".repeat(108 - 13));
+    assert_eq!(over.len(), 108);
+    for input in [over.as_bytes(), &over.as_bytes()[..107]] {
+        assert_eq!(parse_proxy_header(input), Err(ProxyHeaderError::TooLong));
+    }
 }
 
 #[test]
