@@ -80,8 +80,9 @@ pub struct ProcessShared {
     /// (`used_fds` unused): worked out once, read at every release of a server connection.
     pub fd_marks: FdPressure,
     pub commands: Vec<SegQueue<ShardCommand>>,
-    /// Rung with every command, at stop and at a shard's first session, so an idle shard need
-    /// not look on a short tick.
+    /// Each shard's control tick's: rung with every command and at stop, and while the tick
+    /// sleeps by a request beginning, an access-log line, a peer's takeover of one of its idle
+    /// connections and a predecessor's hand-over, so an idle shard looks on no timer.
     pub doorbells: Vec<ringway_net::Doorbell>,
     /// Wakers for each shard's tasks from other shards (an HTTP/2 connection's hand-over).
     pub remote_wakes: Vec<ringway_net::RemoteWakes>,
