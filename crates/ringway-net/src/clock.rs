@@ -5,10 +5,9 @@
 //! idle wait, the response wait): one clock read per round instead of one per deadline. The
 //! cost is that a deadline set late in a round counts from the round's first read, so its
 //! timeout may fire up to one round early. A round takes microseconds under load (a few
-//! milliseconds for a very long task; one tick at most for a driver glommio 0.9 strands, see
-//! `TICK` in `poller.rs`); a timeout is at least a millisecond, and the tick that
-//! fires it is 10 ms coarse the other way (`TICK` in `poller.rs`); HAProxy's timeouts work the
-//! same way. While the driver sleeps in glommio there is no round: tasks glommio runs then
+//! milliseconds for a very long task; one tick at most for a driver glommio 0.9 strands); a
+//! timeout is at least a millisecond, and the tick that fires it (`TICK` in `poller.rs`) is
+//! 10 ms coarse the other way. HAProxy's timeouts work the same way. While the driver sleeps in glommio there is no round: tasks glommio runs then
 //! (timers, other wake-ups) may run far apart, so each reads the clock itself.
 
 use std::cell::Cell;
